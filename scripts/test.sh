@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every test: build (tsc, strict), lint, unit + property tests, simulator tests, then the
+# network-namespace suite with real daemons. The namespace suite needs root; under CI (CI=true) it is
+# never skipped: not being root fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== build"
+rm -rf dist
+npx tsc -p tsconfig.json
+
+echo "== lint"
+npx biome lint src test netns-tests bench
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+
+run_suite() { # name, concurrency, dirs...
+  local name=$1 conc=$2; shift 2
+  echo "== $name"
+  node --test --test-concurrency="$conc" \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$results/$name.tap" \
+    "$@" || status=1
+}
+
+run_suite unit 2 dist/test/unit
+run_suite sim 2 dist/test/sim
+
+if [ "$(id -u)" -eq 0 ]; then
+  bash scripts/ensure-deps.sh
+  run_suite netns 1 dist/netns-tests
+elif [ "${CI:-}" = "true" ]; then
+  echo "netns: the network-namespace suite needs root and CI must run it" >&2
+  status=1
+else
+  echo "== netns: SKIPPED (not root; run as root to include the network-namespace suite)"
+fi
+
+# One closing line over all suites.
+pass=0 fail=0 skip=0
+for f in "$results"/*.tap; do
+  [ -f "$f" ] || continue
+  p=$(grep -E '^# pass ' "$f" | tail -1 | awk '{print $3}')
+  x=$(grep -E '^# fail ' "$f" | tail -1 | awk '{print $3}')
+  s=$(grep -E '^# skipped ' "$f" | tail -1 | awk '{print $3}')
+  pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0})); skip=$((skip + ${s:-0}))
+done
+[ "$fail" -gt 0 ] && status=1
+echo "tests: $pass passed, $fail failed, $skip skipped"
+exit $status

@@ -1,0 +1,55 @@
+// The route table of the local API: each route is a method, a path, a strict body schema and a small handler
+// calling into the daemon through the ApiSystem interface (so this file knows nothing of how the daemon is
+// wired, and tests can serve it over a fake system).
+
+import { z } from 'zod'
+import type {
+  CreateClusterRequest,
+  CreateClusterResponse,
+  FederationInfo,
+  FederationInitRequest,
+  KeysResponse,
+  StatusResponse,
+} from '../client/types.js'
+import type { Route } from './server.js'
+
+export interface ApiSystem {
+  status(): StatusResponse
+  keys(): KeysResponse
+  federationInit(req: FederationInitRequest): Promise<FederationInfo>
+  federationInfo(): Promise<FederationInfo>
+  createCluster(req: CreateClusterRequest): Promise<CreateClusterResponse>
+}
+
+const federationInitBody = z.strictObject({
+  name: z.string().min(1).max(63),
+})
+
+const createClusterBody = z.strictObject({
+  name: z.string().min(1).max(63),
+  region: z.string().min(1).max(64),
+  capacity: z.number().int().positive().max(10_000_000),
+  role: z.enum(['primary', 'secondary', 'edge']).optional(),
+  ttl_seconds: z.number().int().positive().max(365 * 24 * 3600).optional(),
+})
+
+export function buildRoutes(sys: ApiSystem): Route<never>[] {
+  const routes: Route<any>[] = [
+    { method: 'GET', path: '/v1/status', handler: () => sys.status() },
+    { method: 'GET', path: '/v1/keys', handler: () => sys.keys() },
+    { method: 'GET', path: '/v1/federation', handler: () => sys.federationInfo() },
+    {
+      method: 'POST',
+      path: '/v1/federation/init',
+      body: federationInitBody,
+      handler: ({ body }) => sys.federationInit(body as FederationInitRequest),
+    },
+    {
+      method: 'POST',
+      path: '/v1/federation/clusters',
+      body: createClusterBody,
+      handler: ({ body }) => sys.createCluster(body as CreateClusterRequest),
+    },
+  ]
+  return routes as Route<never>[]
+}

@@ -1,0 +1,110 @@
+// `blackroad federation ...` and `blackroad node ...`: creating a federation and its clusters (signed by this
+// node's root key for now), and the commands that wait for the control plane.
+
+import type { Argv } from 'yargs'
+import { type GlobalArgs, withClient } from './context.js'
+import { errorExit, EXIT_OK, printResult, table } from './output.js'
+import { notAvailable } from './pending.js'
+
+type Run = (fn: () => Promise<number>) => Promise<void>
+
+export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
+  return y
+    .command('init', 'Create a new federation with this node as its root', (c) =>
+      c.option('name', { type: 'string', demandOption: true, describe: 'Federation name, e.g. blackroad-global' }),
+    (argv) =>
+      run(async () => {
+        try {
+          const info = await withClient(argv, (cl) => cl.federationInit({ name: argv.name }))
+          printResult(argv, info, () =>
+            table([
+              ['Federation created', info.name],
+              ['Federation ID', info.id],
+              ['Root key', info.root_fingerprint],
+            ]),
+          )
+          return EXIT_OK
+        } catch (err) {
+          return errorExit(argv, err)
+        }
+      }),
+    )
+    .command(
+      'create-cluster',
+      'Create a cluster and print its join token',
+      (c) =>
+        c
+          .option('name', { type: 'string', demandOption: true })
+          .option('region', { type: 'string', demandOption: true })
+          .option('capacity', { type: 'number', demandOption: true, describe: 'Maximum agents' })
+          .option('role', { choices: ['primary', 'secondary', 'edge'] as const, default: 'primary' as const })
+          .option('ttl', { type: 'number', describe: 'Token lifetime in seconds (default: federation.join_token_ttl)' }),
+      (argv) =>
+        run(async () => {
+          try {
+            const res = await withClient(argv, (cl) =>
+              cl.createCluster({
+                name: argv.name,
+                region: argv.region,
+                capacity: argv.capacity,
+                role: argv.role,
+                ...(argv.ttl !== undefined ? { ttl_seconds: argv.ttl } : {}),
+              }),
+            )
+            printResult(argv, res, () =>
+              [
+                `Cluster created: ${res.cluster.name}`,
+                `Cluster ID: ${res.cluster.id}`,
+                `Join Token: ${res.join_token}`,
+                `Control Plane: ${res.control_plane.length > 0 ? res.control_plane.join(', ') : '(none configured: set federation.control_plane)'}`,
+                `Token expires: ${res.expires_at}`,
+              ].join('\n'),
+            )
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
+    )
+    .command(
+      'join',
+      'Join a federation with a token',
+      (c) =>
+        c
+          .option('token', { type: 'string', demandOption: true })
+          .option('control-plane', { type: 'string', demandOption: true })
+          .option('cluster-name', { type: 'string', demandOption: true })
+          .option('cluster-type', { choices: ['primary', 'secondary', 'edge'] as const }),
+      (argv) => run(async () => notAvailable('federation join', 'controlPlane', argv.json)),
+    )
+    .command('status', 'Federation membership and connectivity', {}, (argv) =>
+      run(async () => notAvailable('federation status', 'controlPlane', argv.json)),
+    )
+    .command('list-clusters', 'List the federation\'s clusters', {}, (argv) =>
+      run(async () => notAvailable('federation list-clusters', 'controlPlane', argv.json)),
+    )
+    .command(
+      'add-cluster <name>',
+      'Register an existing cluster',
+      (c) => c.positional('name', { type: 'string', demandOption: true }).option('region', { type: 'string', demandOption: true }),
+      (argv) => run(async () => notAvailable('federation add-cluster', 'controlPlane', argv.json)),
+    )
+    .command(
+      'remove-cluster <name>',
+      'Remove a cluster from the federation',
+      (c) => c.positional('name', { type: 'string', demandOption: true }),
+      (argv) => run(async () => notAvailable('federation remove-cluster', 'controlPlane', argv.json)),
+    )
+    .demandCommand(1, 'name a federation command')
+}
+
+export function nodeCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
+  return y
+    .command(
+      'revoke <node>',
+      'Revoke a node\'s certificate everywhere',
+      (c) => c.positional('node', { type: 'string', demandOption: true }),
+      (argv) => run(async () => notAvailable('node revoke', 'controlPlane', argv.json)),
+    )
+    .demandCommand(1, 'name a node command')
+}

@@ -1,0 +1,137 @@
+// The typed client for the daemon's local API (HTTP/1.1 over a Unix socket). The CLI uses nothing else to
+// talk to the daemon, and agents import it. Failures are ClientErrors with stable codes: the daemon's own
+// codes for API errors, and DAEMON_NOT_RUNNING / PERMISSION_DENIED / TIMEOUT / BAD_RESPONSE for transport.
+
+import http from 'node:http'
+import type {
+  CreateClusterRequest,
+  CreateClusterResponse,
+  FederationInfo,
+  FederationInitRequest,
+  KeysResponse,
+  StatusResponse,
+} from './types.js'
+
+export * from './types.js'
+
+export const DEFAULT_SOCKET_PATH = '/run/blackroad/blackroad.sock'
+
+export class ClientError extends Error {
+  readonly code: string
+  readonly status: number | null
+
+  constructor(code: string, message: string, status: number | null = null) {
+    super(message)
+    this.name = 'ClientError'
+    this.code = code
+    this.status = status
+  }
+}
+
+export interface ClientOptions {
+  socketPath?: string
+  timeoutMs?: number
+}
+
+export class BlackroadClient {
+  readonly socketPath: string
+  private readonly timeoutMs: number
+  private readonly agent: http.Agent
+
+  constructor(opts: ClientOptions = {}) {
+    this.socketPath = opts.socketPath ?? DEFAULT_SOCKET_PATH
+    this.timeoutMs = opts.timeoutMs ?? 30_000
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+  }
+
+  status(): Promise<StatusResponse> {
+    return this.request<StatusResponse>('GET', '/v1/status')
+  }
+
+  keys(): Promise<KeysResponse> {
+    return this.request<KeysResponse>('GET', '/v1/keys')
+  }
+
+  federationInit(req: FederationInitRequest): Promise<FederationInfo> {
+    return this.request<FederationInfo>('POST', '/v1/federation/init', req)
+  }
+
+  federation(): Promise<FederationInfo> {
+    return this.request<FederationInfo>('GET', '/v1/federation')
+  }
+
+  createCluster(req: CreateClusterRequest): Promise<CreateClusterResponse> {
+    return this.request<CreateClusterResponse>('POST', '/v1/federation/clusters', req)
+  }
+
+  /** Low-level call: JSON in, JSON out; non-2xx answers become ClientErrors carrying the daemon's code. */
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    return new Promise<T>((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socketPath,
+          path,
+          method,
+          agent: this.agent,
+          headers: {
+            host: 'blackroad',
+            accept: 'application/json',
+            ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('error', (err) => reject(new ClientError('BAD_RESPONSE', err.message)))
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8')
+            let parsed: unknown
+            try {
+              parsed = text.length > 0 ? JSON.parse(text) : undefined
+            } catch {
+              reject(new ClientError('BAD_RESPONSE', `daemon sent a non-JSON answer (HTTP ${res.statusCode})`, res.statusCode ?? null))
+              return
+            }
+            const status = res.statusCode ?? 0
+            if (status >= 200 && status < 300) {
+              resolve(parsed as T)
+              return
+            }
+            const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error
+            reject(new ClientError(err?.code ?? `HTTP_${status}`, err?.message ?? `daemon answered HTTP ${status}`, status))
+          })
+        },
+      )
+      req.setTimeout(this.timeoutMs, () => {
+        req.destroy(new ClientError('TIMEOUT', `no answer from the daemon within ${this.timeoutMs} ms`))
+      })
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.transportError(err)))
+      req.end(payload)
+    })
+  }
+
+  close(): void {
+    this.agent.destroy()
+  }
+
+  private transportError(err: NodeJS.ErrnoException): ClientError {
+    if (err instanceof ClientError) return err
+    switch (err.code) {
+      case 'ENOENT':
+      case 'ECONNREFUSED':
+        return new ClientError(
+          'DAEMON_NOT_RUNNING',
+          `cannot reach the blackroad daemon at ${this.socketPath} (${err.code}); is it running? (systemctl status blackroad)`,
+        )
+      case 'EACCES':
+      case 'EPERM':
+        return new ClientError(
+          'PERMISSION_DENIED',
+          `permission denied on ${this.socketPath}; run as root or as a member of the socket's group (blackroad)`,
+        )
+      default:
+        return new ClientError('TRANSPORT', `${err.code ?? 'error'}: ${err.message}`)
+    }
+  }
+}

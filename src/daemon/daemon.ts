@@ -1,0 +1,148 @@
+// The composition root: builds every subsystem from the config, wires them together, starts them in order
+// and stops them in reverse. It implements no layer itself; each subsystem lives in its own folder of src/.
+
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import type { Logger } from 'pino'
+import { buildRoutes } from '../api/routes.js'
+import { ApiServer } from '../api/server.js'
+import type { KeysResponse, StatusResponse } from '../client/types.js'
+import type { Config } from '../config/index.js'
+import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
+import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
+import { VERSION } from '../version.js'
+import { LocalFederation } from './federation-local.js'
+
+/** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
+export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation'] as const
+
+export interface DaemonOptions {
+  config: Config
+  configPath: string
+  logger: Logger
+}
+
+export class Daemon {
+  readonly config: Config
+  readonly logger: Logger
+  readonly metrics: DaemonMetrics
+  private nodeKey: KeyPair | null = null
+  private nodeId = ''
+  private api: ApiServer | null = null
+  private metricsServer: MetricsServer | null = null
+  private federation: LocalFederation
+  private fed: { id: string; name: string } | null = null
+  private startedAt = 0
+  /** Undo steps for what start() created, run in reverse by stop(). */
+  private readonly cleanups: Array<{ what: string; run: () => Promise<void> }> = []
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.config = opts.config
+    this.logger = opts.logger
+    this.metrics = createMetrics()
+    this.federation = new LocalFederation(
+      this.config.node.state_dir,
+      this.config.federation.control_plane,
+      this.config.federation.join_token_ttl,
+    )
+  }
+
+  async start(): Promise<void> {
+    this.startedAt = Date.now()
+    const stateDir = this.config.node.state_dir
+    await fs.mkdir(stateDir, { recursive: true, mode: 0o700 })
+    await fs.chmod(stateDir, 0o700)
+
+    this.nodeKey = await loadOrCreateKey(path.join(stateDir, 'node.key'))
+    this.nodeId = nodeIdFromPublicKey(this.nodeKey.publicKey)
+    this.metrics.info.set({ version: VERSION, node_id: this.nodeId, cluster: this.config.cluster.name ?? '' }, 1)
+    this.metrics.clustersTotal.set((await this.federation.clusters()).length)
+    const fed = await this.federation.current()
+    this.fed = fed ? { id: fed.id, name: fed.name } : null
+    this.logger.info({ node_id: this.nodeId, state_dir: stateDir }, 'node identity loaded')
+
+    const api = new ApiServer({
+      socketPath: this.config.api.socket,
+      mode: this.config.api.mode,
+      group: this.config.api.group,
+      maxBodyBytes: this.config.api.max_body_bytes,
+      requestTimeoutMs: this.config.api.request_timeout,
+      logger: this.logger.child({ subsystem: 'api' }),
+      invalidRequests: this.metrics.apiInvalidRequests,
+      requests: this.metrics.apiRequests,
+    })
+    for (const route of buildRoutes(this)) api.add(route)
+    await api.listen()
+    this.api = api
+    this.cleanups.push({ what: 'api socket', run: () => api.close() })
+    this.logger.info({ socket: this.config.api.socket }, 'local API listening')
+
+    if (this.config.metrics.enabled) {
+      const ms = new MetricsServer(this.metrics.registry, this.config.metrics.listen)
+      const addr = await ms.start()
+      this.metricsServer = ms
+      this.cleanups.push({ what: 'metrics server', run: () => ms.close() })
+      this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
+    }
+  }
+
+  /** Stops everything start() created, newest first; one failing step does not skip the others. */
+  async stop(): Promise<void> {
+    while (this.cleanups.length > 0) {
+      const step = this.cleanups.pop()!
+      try {
+        await step.run()
+      } catch (err) {
+        this.logger.error({ err, what: step.what }, 'cleanup step failed')
+      }
+    }
+    this.api = null
+    this.metricsServer = null
+  }
+
+  status(): StatusResponse {
+    const key = this.requireKey()
+    const c = this.config.cluster
+    return {
+      node_id: this.nodeId,
+      name: this.config.node.name,
+      public_key: key.publicKey.toString('base64'),
+      cluster: { id: c.id ?? null, name: c.name ?? null, region: c.region ?? null, role: this.config.node.role },
+      federation: this.fed,
+      version: VERSION,
+      pid: process.pid,
+      started_at: new Date(this.startedAt).toISOString(),
+      uptime_seconds: Math.round((Date.now() - this.startedAt) / 100) / 10,
+      peers: { total: 0, up: 0 },
+      capabilities: [...CAPABILITIES],
+    }
+  }
+
+  keys(): KeysResponse {
+    const key = this.requireKey()
+    return { node_id: this.nodeId, public_key: key.publicKey.toString('base64'), fingerprint: fingerprint(key.publicKey) }
+  }
+
+  async federationInit(req: { name: string }) {
+    const info = await this.federation.init(req.name)
+    this.fed = { id: info.id, name: info.name }
+    this.logger.info({ federation: info }, 'federation created')
+    return info
+  }
+
+  federationInfo() {
+    return this.federation.info()
+  }
+
+  async createCluster(req: Parameters<LocalFederation['createCluster']>[0]) {
+    const res = await this.federation.createCluster(req)
+    this.metrics.clustersTotal.set((await this.federation.clusters()).length)
+    this.logger.info({ cluster: res.cluster }, 'cluster created')
+    return res
+  }
+
+  private requireKey(): KeyPair {
+    if (!this.nodeKey) throw new Error('daemon not started')
+    return this.nodeKey
+  }
+}

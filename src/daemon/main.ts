@@ -1,0 +1,97 @@
+// `blackroad daemon`: loads the config, checks privileges, starts the Daemon and runs until SIGTERM/SIGINT,
+// then shuts down cleanly. Exit status tells systemd and people what went wrong: 78 (EX_CONFIG) for a bad
+// config, 77 (EX_NOPERM) for missing privileges, 1 for any other failure to start, 0 after a clean stop.
+
+import type { Logger } from 'pino'
+import { ConfigError, loadConfig } from '../config/index.js'
+import { missingRouterPrivileges } from '../os/privileges.js'
+import { VERSION } from '../version.js'
+import { Daemon } from './daemon.js'
+import { createLogger, type LogFormat } from './logger.js'
+
+export const EXIT_CONFIG = 78
+export const EXIT_NOPERM = 77
+
+export interface RunDaemonOptions {
+  configPath: string
+  /** Skip the capability check (only for running the API layers unprivileged, e.g. in development). */
+  skipPrivilegeCheck?: boolean
+}
+
+export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
+  let config: Awaited<ReturnType<typeof loadConfig>>
+  try {
+    config = await loadConfig(opts.configPath)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`blackroad: invalid configuration, not starting:\n${err.message}\n`)
+      return EXIT_CONFIG
+    }
+    throw err
+  }
+
+  if (!opts.skipPrivilegeCheck) {
+    const missing = missingRouterPrivileges()
+    if (missing.length > 0) {
+      const lines = missing.map((m) => `  ${m.capability}: ${m.why}`).join('\n')
+      process.stderr.write(
+        `blackroad: missing privileges, not starting:\n${lines}\nRun as root, or through systemd/blackroad.service which grants them.\n`,
+      )
+      return EXIT_NOPERM
+    }
+  }
+
+  const logger = createLogger(config.logging.level, config.logging.format as LogFormat)
+  logger.info({ version: VERSION, config: opts.configPath, node: config.node.name }, 'blackroad daemon starting')
+  const daemon = new Daemon({ config, configPath: opts.configPath, logger })
+  try {
+    await daemon.start()
+  } catch (err) {
+    logger.fatal({ err }, 'daemon failed to start')
+    await daemon.stop()
+    process.stderr.write(`blackroad: failed to start: ${(err as Error).message}\n`)
+    return 1
+  }
+  logger.info('blackroad daemon ready')
+  return waitForShutdown(daemon, logger)
+}
+
+function waitForShutdown(daemon: Daemon, logger: Logger): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal during shutdown; exiting now')
+        process.exit(1)
+      }
+      stopping = true
+      logger.info({ signal }, 'shutting down')
+      // Shutdown must finish even if a subsystem hangs: systemd would SIGKILL us anyway, but later.
+      const force = setTimeout(() => {
+        logger.error('shutdown took longer than 10 s; exiting')
+        process.exit(1)
+      }, 10_000)
+      force.unref()
+      daemon.stop().then(
+        () => {
+          clearTimeout(force)
+          process.off('SIGTERM', onSignal)
+          process.off('SIGINT', onSignal)
+          logger.info('blackroad daemon stopped')
+          resolve(0)
+        },
+        (err) => {
+          logger.error({ err }, 'shutdown failed')
+          resolve(1)
+        },
+      )
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+    process.on('SIGHUP', () => logger.warn('SIGHUP: config reload is not supported yet; restart the daemon to apply changes'))
+    process.on('uncaughtException', (err) => {
+      logger.fatal({ err }, 'uncaught exception')
+      daemon.stop().finally(() => process.exit(70))
+    })
+  })
+}

@@ -1,0 +1,90 @@
+// Prometheus metrics for the daemon: one prom-client Registry per daemon (never the global one, so tests can
+// run several daemons' layers in one process), the metric names of the federation guide, and a small HTTP
+// endpoint serving /metrics on the configured address.
+
+import http from 'node:http'
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+
+export interface DaemonMetrics {
+  registry: Registry
+  apiRequests: Counter<'route' | 'status'>
+  apiInvalidRequests: Counter<'code'>
+  info: Gauge<'version' | 'node_id' | 'cluster'>
+  clustersTotal: Gauge<string>
+}
+
+export function createMetrics(): DaemonMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'blackroad_' })
+  return {
+    registry,
+    apiRequests: new Counter({
+      name: 'blackroad_api_requests_total',
+      help: 'Local API requests by route and HTTP status',
+      labelNames: ['route', 'status'],
+      registers: [registry],
+    }),
+    apiInvalidRequests: new Counter({
+      name: 'blackroad_api_invalid_requests_total',
+      help: 'Local API requests refused as invalid (4xx), by error code',
+      labelNames: ['code'],
+      registers: [registry],
+    }),
+    info: new Gauge({
+      name: 'blackroad_build_info',
+      help: 'Always 1; labels say which daemon this is',
+      labelNames: ['version', 'node_id', 'cluster'],
+      registers: [registry],
+    }),
+    // Name from the federation guide's Monitoring section.
+    clustersTotal: new Gauge({
+      name: 'blackroad_federation_clusters_total',
+      help: 'Total number of clusters known to this node',
+      registers: [registry],
+    }),
+  }
+}
+
+export class MetricsServer {
+  private server: http.Server | null = null
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly listen: string,
+  ) {}
+
+  async start(): Promise<{ host: string; port: number }> {
+    const { host, port } = parseHostPort(this.listen)
+    const server = http.createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; metrics are at /metrics\n')
+        return
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      )
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => resolve())
+    })
+    this.server = server
+    const addr = server.address()
+    return { host, port: typeof addr === 'object' && addr ? addr.port : port }
+  }
+
+  async close(): Promise<void> {
+    const s = this.server
+    this.server = null
+    if (!s) return
+    s.closeAllConnections()
+    await new Promise<void>((resolve) => s.close(() => resolve()))
+  }
+}
+
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s)
+  if (!m) throw new Error(`expected host:port, got "${s}"`)
+  return { host: m[1]!, port: Number(m[2]) }
+}

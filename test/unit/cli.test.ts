@@ -1,0 +1,77 @@
+// The CLI's command tree and exit statuses, run as a real process: every command of the guide's Operations
+// section exists; those whose layer is not built yet exit 2 naming the capability and print nothing invented;
+// usage errors exit 64; a missing daemon is a clear error with status 1.
+
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { runCli } from '../helpers/cli.js'
+
+const NO_DAEMON = ['--socket', '/nonexistent/blackroad-test.sock']
+
+const pending: Array<{ args: string[]; capability: RegExp }> = [
+  { args: ['federation', 'status'], capability: /control plane/ },
+  { args: ['federation', 'list-clusters'], capability: /control plane/ },
+  { args: ['federation', 'add-cluster', 'eu', '--region', 'eu-west-1'], capability: /control plane/ },
+  { args: ['federation', 'remove-cluster', 'eu'], capability: /control plane/ },
+  { args: ['federation', 'join', '--token', 'x', '--control-plane', 'y', '--cluster-name', 'z'], capability: /control plane/ },
+  { args: ['node', 'revoke', 'node_x'], capability: /control plane/ },
+  { args: ['cluster', 'drain', 'us-west'], capability: /scheduler/ },
+  { args: ['cluster', 'cordon', 'us-west'], capability: /scheduler/ },
+  { args: ['cluster', 'uncordon', 'us-west'], capability: /scheduler/ },
+  { args: ['cluster', 'health', 'us-west'], capability: /failover/ },
+  { args: ['agent', 'migrate', 'a1', '--to', 'eu-west'], capability: /migration/ },
+  { args: ['agent', 'migrate', '--from', 'us-west', '--all'], capability: /migration/ },
+  { args: ['agent', 'list', '--cluster', 'us-west'], capability: /control plane/ },
+  { args: ['replication', 'status'], capability: /replication/ },
+  { args: ['replication', 'force-sync', '--cluster', 'us-west'], capability: /replication/ },
+  { args: ['failover', 'simulate', '--cluster', 'us-west'], capability: /failover/ },
+  { args: ['failover', 'status'], capability: /failover/ },
+  { args: ['keys', 'rotate'], capability: /network core/ },
+  { args: ['peers'], capability: /network core/ },
+  { args: ['routes'], capability: /network core/ },
+  { args: ['send', 'agent.x', 'hello'], capability: /message bus/ },
+  { args: ['request', 'agent.x', 'hello'], capability: /message bus/ },
+  { args: ['subscribe', 'agent.>'], capability: /message bus/ },
+]
+
+describe('blackroad CLI', () => {
+  for (const p of pending) {
+    test(`\`blackroad ${p.args.join(' ')}\` waits for its capability (exit 2)`, async () => {
+      const r = await runCli([...p.args, ...NO_DAEMON])
+      assert.equal(r.code, 2, r.stderr)
+      assert.equal(r.stdout, '', 'prints no data')
+      assert.match(r.stderr, /NOT_AVAILABLE/)
+      assert.match(r.stderr, p.capability)
+    })
+  }
+
+  test('--json gives a JSON error document for a pending command', async () => {
+    const r = await runCli(['failover', 'status', '--json', ...NO_DAEMON])
+    assert.equal(r.code, 2)
+    const doc = JSON.parse(r.stdout) as { error: { code: string; message: string } }
+    assert.equal(doc.error.code, 'NOT_AVAILABLE')
+  })
+
+  test('status without a daemon: exit 1 with DAEMON_NOT_RUNNING', async () => {
+    const r = await runCli(['status', ...NO_DAEMON])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /DAEMON_NOT_RUNNING/)
+  })
+
+  test('unknown command and missing options are usage errors (64)', async () => {
+    const unknown = await runCli(['frobnicate'])
+    assert.equal(unknown.code, 64)
+    assert.match(unknown.stderr, /Unknown argument|Unknown command/i)
+    const missing = await runCli(['federation', 'create-cluster', '--name', 'x', ...NO_DAEMON])
+    assert.equal(missing.code, 64)
+    assert.match(missing.stderr, /region/)
+  })
+
+  test('--help lists the guide\'s command groups', async () => {
+    const r = await runCli(['--help'])
+    assert.equal(r.code, 0)
+    for (const word of ['daemon', 'status', 'keys', 'federation', 'cluster', 'agent', 'replication', 'failover']) {
+      assert.match(r.stdout, new RegExp(`blackroad ${word}`))
+    }
+  })
+})
