@@ -15,6 +15,7 @@ import {
   pendingTopLevel,
   replicationCommands,
 } from './commands-ops.js'
+import { configCommands } from './commands-config.js'
 import { federationCommands, nodeCommands } from './commands-federation.js'
 import { type GlobalArgs, withClient } from './context.js'
 import { errorExit, EXIT_OK, formatDurationShort, printResult, table } from './output.js'
@@ -79,6 +80,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     )
     .command('status', 'Show this node\'s status', {}, (argv) => run(() => status(argv)))
     .command('keys', 'Node keys', (c) => keysCommands(c, run, keysShow))
+    .command('config', 'Check or describe the config file', (c) => configCommands(c, run))
     .command('federation', 'Federation management', (c) => federationCommands(c, run))
     .command('node', 'Node management', (c) => nodeCommands(c, run))
     .command('cluster', 'Cluster operations', (c) => clusterCommands(c, run))

@@ -3,6 +3,9 @@
 // usage errors exit 64; a missing daemon is a clear error with status 1.
 
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { describe, test } from 'node:test'
 import { runCli } from '../helpers/cli.js'
 
@@ -65,6 +68,24 @@ describe('blackroad CLI', () => {
     const missing = await runCli(['federation', 'create-cluster', '--name', 'x', ...NO_DAEMON])
     assert.equal(missing.code, 64)
     assert.match(missing.stderr, /region/)
+  })
+
+  test('config check names every problem with file:line:column; config describe documents fields', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'brcli-'))
+    const file = path.join(dir, 'config.yaml')
+    await writeFile(file, 'node:\n  nmae: x\nwireguard:\n  listen_port: "a"\n')
+    const bad = await runCli(['config', 'check', '--config', file])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, new RegExp(`config\\.yaml:2:3: node\\.nmae: unknown key "nmae"; did you mean "name"`))
+    assert.match(bad.stderr, /config\.yaml:4:\d+: wireguard\.listen_port/)
+    await writeFile(file, 'node:\n  name: pi-1\n')
+    const good = await runCli(['config', 'check', '--config', file, '--json'])
+    assert.equal(good.code, 0)
+    assert.deepEqual(JSON.parse(good.stdout), { file, valid: true, node: 'pi-1' })
+    const doc = await runCli(['config', 'describe'])
+    assert.equal(doc.code, 0)
+    assert.match(doc.stdout, /^wireguard\.key_rotation .*default 24h/m)
+    await rm(dir, { recursive: true, force: true })
   })
 
   test('--help lists the guide\'s command groups', async () => {

@@ -1,0 +1,309 @@
+// Schema of the network-facing sections: network (link detection), discovery (HyperDHT), wireguard (data plane),
+// dns (the mesh zone; the guide's dns.yaml) and mesh (the guide's mesh.yaml). Descriptions are the reference docs.
+
+import { isIPv4, isIPv6 } from 'node:net'
+import { z } from 'zod'
+import { absPath, defaultText, domainName, duration, hostPort, MAX_TIMER_MS, port, typed } from './fields.js'
+
+export const networkSchema = z
+  .strictObject({
+    ipv4: typed(
+      z.string().refine(inCgnat, { message: 'expected an IPv4 address inside the mesh range 100.64.0.0/10' }),
+      'IPv4 address',
+    )
+      .optional()
+      .describe(
+        'Mesh IPv4 address to request for this node (inside 100.64.0.0/10); unset = allocated by the registry.',
+      ),
+    ipv6: typed(
+      z.string().refine((s) => isIPv6(s) && /^f[cd]/i.test(s), {
+        message: 'expected a unique-local IPv6 address (fc00::/7)',
+      }),
+      'IPv6 address',
+    )
+      .optional()
+      .describe('Mesh IPv6 address to use; unset = derived from the federation /48 and the node key.'),
+    dead_link_timeout: duration({ min: 100, max: 60_000 })
+      .prefault('1s')
+      .describe(
+        'A peer link with no probe answer for this long is declared dead and routes move away from it.',
+      ),
+    probe_interval: duration({ min: 10, max: 60_000 })
+      .prefault('200ms')
+      .describe('How often each linked peer is probed for RTT and loss.'),
+  })
+  .superRefine((n, ctx) => {
+    // Fewer than two probes per timeout means one lost packet kills a healthy link.
+    if (n.dead_link_timeout < 2 * n.probe_interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dead_link_timeout'],
+        message: `must be at least twice probe_interval (${n.probe_interval}ms), or one lost probe drops a healthy link`,
+      })
+    }
+  })
+  .prefault({})
+  .describe('Peer-link health and mesh addresses.')
+
+export const discoverySchema = z
+  .strictObject({
+    bootstrap: z
+      .array(hostPort())
+      .prefault([])
+      .describe(
+        'HyperDHT bootstrap nodes ("host:port"), normally the control-plane nodes; empty = public bootstrap.',
+      ),
+    static_peers: z
+      .array(hostPort())
+      .prefault([])
+      .describe('Peers dialled directly ("host:port") in addition to those found on the DHT.'),
+    port: port()
+      .prefault(49737)
+      .describe('UDP port of the DHT node (and of the bootstrap node when node.bootstrap).'),
+    refresh_interval: duration({ min: 1000, max: MAX_TIMER_MS })
+      .prefault('5m')
+      .describe('How often the node re-announces itself on the federation topic.'),
+    federation_secret_file: defaultText(
+      absPath()
+        .optional()
+        .describe(
+          'File holding the federation secret that, with the federation id, derives the discovery topic.',
+        ),
+      '<node.state_dir>/federation.secret',
+    ),
+  })
+  .prefault({})
+  .describe('How routers find each other.')
+
+export const wireguardSchema = z
+  .strictObject({
+    interface: typed(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,15}$/, {
+          message: 'expected a Linux interface name: 1-15 characters of letters, digits, "_", "." and "-"',
+        })
+        .refine((s) => s !== '.' && s !== '..', { message: '"." and ".." are not interface names' }),
+      'interface name',
+    )
+      .prefault('brmesh0')
+      .describe('Name of the WireGuard interface the daemon creates and owns.'),
+    listen_port: port().prefault(51820).describe('UDP port WireGuard listens on.'),
+    backend: z
+      .enum(['auto', 'kernel', 'wireguard-go'])
+      .prefault('auto')
+      .describe('auto uses the kernel module when present, else wireguard-go.'),
+    key_rotation: defaultText(
+      duration({ min: 60_000 })
+        .optional()
+        .describe(
+          'How often the WireGuard key rotates (the node key does not); mesh.encryption.key_rotation is the same setting.',
+        ),
+      '24h',
+    ),
+    mtu: z
+      .number()
+      .int()
+      .min(1280)
+      .max(9000)
+      .prefault(1420)
+      .describe('Interface MTU; 1420 fits WireGuard over a 1500-byte underlay.'),
+    persistent_keepalive: duration({ max: 65_535_000, wholeSeconds: true })
+      .prefault('25s')
+      .describe('Keepalive sent to each peer to hold NAT mappings open; 0s disables.'),
+  })
+  .prefault({})
+  .describe('The WireGuard data plane.')
+
+const dnsEndpoint = z
+  .strictObject({
+    cluster: z.string().min(1).describe('Cluster serving this endpoint.'),
+    ip: typed(
+      z.string().refine((s) => isIPv4(s) || isIPv6(s), { message: 'expected an IP address' }),
+      'IP address',
+    ).describe('Address answered for the record.'),
+    priority: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .prefault(1)
+      .describe('Lower is preferred; answers are ordered by it.'),
+  })
+  .describe('One address of a record, with the cluster that serves it.')
+
+const dnsRecord = z
+  .strictObject({
+    name: z.string().min(1).describe('Record name relative to the zone ("control", "*.agents").'),
+    type: z.enum(['A', 'AAAA', 'SRV', 'CNAME', 'TXT']).describe('DNS record type.'),
+    ttl: z
+      .number()
+      .int()
+      .min(0)
+      .max(86400)
+      .optional()
+      .describe('TTL in seconds; unset = dns.ttl for its kind.'),
+    endpoints: z
+      .array(dnsEndpoint)
+      .prefault([])
+      .describe('Static answers; empty = resolved dynamically from the registry.'),
+  })
+  .describe('A record of a federation zone.')
+
+export const dnsSchema = z
+  .strictObject({
+    domain: defaultText(
+      domainName()
+        .optional()
+        .describe('Zone the daemon is authoritative for; mesh.discovery.domain is the same setting.'),
+      'mesh.blackroad.local',
+    ),
+    listen: z
+      .array(hostPort({ ipOnly: true }))
+      .min(1)
+      .prefault(['127.0.0.153:53'])
+      .describe(
+        'Addresses the DNS server binds. 127.0.0.153 because systemd-resolved holds 127.0.0.53 and 127.0.0.54 on port 53; resolved is told to send the mesh zone here.',
+      ),
+    ttl: z
+      .strictObject({
+        node: z.number().int().min(0).max(86400).prefault(60).describe('TTL of node records, in seconds.'),
+        agent: z
+          .number()
+          .int()
+          .min(0)
+          .max(86400)
+          .prefault(30)
+          .describe('TTL of agent records (short: agents migrate), in seconds.'),
+        negative: z
+          .number()
+          .int()
+          .min(0)
+          .max(86400)
+          .prefault(30)
+          .describe('TTL of NXDOMAIN/NODATA answers, in seconds.'),
+      })
+      .prefault({})
+      .describe('Answer lifetimes.'),
+    upstream: z
+      .array(hostPort({ ipOnly: true }))
+      .optional()
+      .describe('Resolvers for names outside the zone ("address:port"); unset = such queries are refused.'),
+    zones: z
+      .array(
+        z
+          .strictObject({
+            name: domainName().describe('Zone name (e.g. blackroad.mesh).'),
+            type: z
+              .enum(['federation', 'cluster'])
+              .prefault('federation')
+              .describe('federation: global; cluster: local to one cluster.'),
+            records: z.array(dnsRecord).prefault([]).describe('Records of the zone.'),
+          })
+          .describe("An extra zone served by the mesh DNS (the guide's dns.yaml)."),
+      )
+      .prefault([])
+      .describe('Extra federation-wide zones.'),
+    local_zones: z
+      .array(
+        z
+          .strictObject({
+            name: domainName().describe('Zone name (e.g. us-west.blackroad.mesh).'),
+            type: z
+              .enum(['cluster'])
+              .prefault('cluster')
+              .describe("Always cluster: answered from this cluster's services."),
+          })
+          .describe('A zone resolved within this cluster only.'),
+      )
+      .prefault([])
+      .describe('Cluster-local zones.'),
+  })
+  .prefault({})
+  .describe('The mesh DNS server.')
+
+const policyTarget = typed(
+  z.string().regex(/^(agent|cluster)\/[A-Za-z0-9*._-]+$/, {
+    message: 'expected agent/<name-or-glob> or cluster/<name-or-glob>',
+  }),
+  'agent/<glob> | cluster/<glob>',
+)
+
+export const meshSchema = z
+  .strictObject({
+    name: z.string().min(1).prefault('blackroad-mesh').describe('Name of the mesh (shown in status).'),
+    encryption: z
+      .strictObject({
+        type: z
+          .enum(['wireguard'])
+          .prefault('wireguard')
+          .describe('Overlay encryption; WireGuard is the only data plane.'),
+        key_rotation: defaultText(
+          duration({ min: 60_000 }).optional().describe('Same as wireguard.key_rotation.'),
+          'wireguard.key_rotation',
+        ),
+      })
+      .prefault({})
+      .describe("Overlay encryption (the guide's mesh.yaml)."),
+    discovery: z
+      .strictObject({
+        type: z.enum(['dns']).prefault('dns').describe('Service discovery mechanism; the mesh DNS.'),
+        domain: defaultText(domainName().optional().describe('Same as dns.domain.'), 'dns.domain'),
+      })
+      .prefault({})
+      .describe('Service discovery.'),
+    load_balancing: z
+      .strictObject({
+        algorithm: z
+          .enum(['least_connections', 'round_robin', 'random', 'lowest_latency'])
+          .prefault('least_connections')
+          .describe('How a request to a service picks among its agents.'),
+        health_check_interval: duration({ min: 1000, max: MAX_TIMER_MS })
+          .prefault('10s')
+          .describe('How often service endpoints are health-checked.'),
+      })
+      .prefault({})
+      .describe('Load balancing across agents of a service.'),
+    policies: z
+      .array(
+        z
+          .strictObject({
+            name: z.string().min(1).describe('Policy name (unique).'),
+            source: policyTarget.describe('Who sends: agent/* or cluster/<name>.'),
+            destination: policyTarget.describe('Who receives.'),
+            allow: z.boolean().prefault(true).describe('Allow (true) or deny (false) matching traffic.'),
+            encrypt: z
+              .boolean()
+              .refine((v) => v, {
+                message: 'every mesh link is encrypted; encrypt: false cannot be honoured',
+              })
+              .prefault(true)
+              .describe("Kept for the guide's shape; must be true."),
+            max_latency_ms: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .describe('Refuse paths slower than this, in milliseconds.'),
+          })
+          .describe('A traffic policy, enforced where the bus accepts a message.'),
+      )
+      .superRefine((ps, ctx) => {
+        const seen = new Set<string>()
+        ps.forEach((p, i) => {
+          if (seen.has(p.name))
+            ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate policy name "${p.name}"` })
+          seen.add(p.name)
+        })
+      })
+      .prefault([])
+      .describe('Traffic policies between agents and clusters.'),
+  })
+  .prefault({})
+  .describe("The service mesh (the guide's mesh.yaml).")
+
+function inCgnat(s: string): boolean {
+  if (!isIPv4(s)) return false
+  const [a, b] = s.split('.').map(Number) as [number, number]
+  return a === 100 && b >= 64 && b <= 127
+}
