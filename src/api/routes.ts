@@ -51,5 +51,5 @@ export function buildRoutes(sys: ApiSystem): Route<never>[] {
       handler: ({ body }) => sys.createCluster(body as CreateClusterRequest),
     },
   ]
-  return routes as Route<never>[]
+  return routes as unknown as Route<never>[]
 }

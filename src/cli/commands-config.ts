@@ -11,7 +11,7 @@ type Run = (fn: () => Promise<number>) => Promise<void>
 
 export function configCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return y
-    .command('check', 'Validate the config file', {}, (argv) =>
+    .command('check', 'Validate the config file', (c) => c, (argv) =>
       run(async () => {
         const file = argv.config ?? DEFAULT_CONFIG_PATH
         try {
@@ -26,7 +26,7 @@ export function configCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> 
         }
       }),
     )
-    .command('describe', 'Print every config field with its type, default and meaning', {}, (argv) =>
+    .command('describe', 'Print every config field with its type, default and meaning', (c) => c, (argv) =>
       run(async () => {
         const fields = describeSchema()
         printResult(argv, fields, () =>

@@ -77,10 +77,10 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           .option('cluster-type', { choices: ['primary', 'secondary', 'edge'] as const }),
       (argv) => run(async () => notAvailable('federation join', 'controlPlane', argv.json)),
     )
-    .command('status', 'Federation membership and connectivity', {}, (argv) =>
+    .command('status', 'Federation membership and connectivity', (c) => c, (argv) =>
       run(async () => notAvailable('federation status', 'controlPlane', argv.json)),
     )
-    .command('list-clusters', 'List the federation\'s clusters', {}, (argv) =>
+    .command('list-clusters', 'List the federation\'s clusters', (c) => c, (argv) =>
       run(async () => notAvailable('federation list-clusters', 'controlPlane', argv.json)),
     )
     .command(

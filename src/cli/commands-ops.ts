@@ -83,8 +83,8 @@ export function failoverCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs
 
 export function keysCommands(y: Argv<GlobalArgs>, run: Run, show: (argv: GlobalArgs) => Promise<number>): Argv<GlobalArgs> {
   return y
-    .command('show', 'Show this node\'s identity key', {}, (argv) => run(() => show(argv)))
-    .command('rotate', 'Rotate the WireGuard key now', {}, (argv) => run(async () => notAvailable('keys rotate', 'network', argv.json)))
+    .command('show', 'Show this node\'s identity key', (c) => c, (argv) => run(() => show(argv)))
+    .command('rotate', 'Rotate the WireGuard key now', (c) => c, (argv) => run(async () => notAvailable('keys rotate', 'network', argv.json)))
     .demandCommand(1, 'name a keys command')
 }
 

@@ -78,7 +78,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
           }),
         ),
     )
-    .command('status', 'Show this node\'s status', {}, (argv) => run(() => status(argv)))
+    .command('status', 'Show this node\'s status', (c) => c, (argv) => run(() => status(argv)))
     .command('keys', 'Node keys', (c) => keysCommands(c, run, keysShow))
     .command('config', 'Check or describe the config file', (c) => configCommands(c, run))
     .command('federation', 'Federation management', (c) => federationCommands(c, run))
