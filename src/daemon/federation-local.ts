@@ -3,7 +3,6 @@
 // the federation's authority and keeps the clusters it created in its state directory; the control-plane issue
 // moves both operations into replicated registry commands.
 
-import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { ApiError } from '../api/errors.js'
@@ -15,8 +14,9 @@ import {
   initFederation,
   type KeyPair,
   loadFederation,
-  loadOrCreateKey,
+  loadRootKey,
   newClusterId,
+  newTokenNonce,
 } from '../identity/index.js'
 import { writeFileAtomic } from './files.js'
 
@@ -77,7 +77,7 @@ export class LocalFederation {
     }
     const fed = await this.current()
     if (!fed) throw ApiError.conflict('NO_FEDERATION', 'this node has no federation yet; run `blackroad federation init --name NAME`')
-    const root = await this.rootKey()
+    const root = await this.rootKey(fed)
     const clusters = await this.clusters()
     if (clusters.some((c) => c.name === req.name)) {
       throw ApiError.conflict('CLUSTER_EXISTS', `cluster "${req.name}" already exists in federation ${fed.name}`)
@@ -106,7 +106,7 @@ export class LocalFederation {
         iat,
         nbf: iat,
         exp,
-        jti: randomBytes(16).toString('base64url'),
+        jti: newTokenNonce(),
         cp: this.controlPlane,
         rfp: fingerprint(fed.rootPublicKey),
       },
@@ -139,14 +139,15 @@ export class LocalFederation {
   }
 
   /** Only the node that ran `federation init` holds the root key; others must not invent one. */
-  private async rootKey(): Promise<KeyPair> {
-    const file = path.join(this.stateDir, 'root.key')
+  private async rootKey(fed: Federation): Promise<KeyPair> {
     try {
-      await fs.access(file)
-    } catch {
-      throw ApiError.conflict('NOT_FEDERATION_ROOT', 'this node does not hold the federation root key; create clusters on the node that ran `federation init`')
+      return await loadRootKey(this.stateDir, fed)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as { code?: string }).code === 'KEY_FILE_NOT_FOUND') {
+        throw ApiError.conflict('NOT_FEDERATION_ROOT', 'this node does not hold the federation root key; create clusters on the node that ran `federation init`')
+      }
+      throw err
     }
-    return loadOrCreateKey(file)
   }
 }
 
