@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import { canonicalEndpoint, canonicalPrefix, formatAddress, parseAddress } from '../../src/wireguard/cidr.js'
 import { WireGuardError } from '../../src/wireguard/errors.js'
+import { parseRouteJson } from '../../src/wireguard/ip.js'
 
 test('canonical prefixes: masked, compressed, explicit length', () => {
   const cases: [string, string][] = [
@@ -91,4 +92,24 @@ test('format(parse(x)) round-trips every IPv6 address (property)', () => {
     ),
     { numRuns: 2_000 },
   )
+})
+
+test('ip -j route output: host routes get their length, empty tables, bad output is typed', () => {
+  assert.deepEqual(parseRouteJson('[{"dst":"10.9.0.5","scope":"link"},{"dst":"10.9.0.0/16"}]\n', 4), [
+    '10.9.0.5/32',
+    '10.9.0.0/16',
+  ])
+  assert.deepEqual(parseRouteJson('[{"dst":"fd00:2::7","metric":1024},{"dst":"default"}]', 6), [
+    'fd00:2::7/128',
+    '::/0',
+  ])
+  assert.deepEqual(parseRouteJson('', 4), [])
+  assert.deepEqual(parseRouteJson('[]', 6), [])
+  for (const bad of ['{', '{"dst":"x"}', '[{"metric":1}]', '[null]', '[{"dst":"300.1.1.1"}]']) {
+    assert.throws(
+      () => parseRouteJson(bad, 4),
+      (e: unknown) => e instanceof WireGuardError,
+      bad,
+    )
+  }
 })

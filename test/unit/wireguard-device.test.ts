@@ -54,10 +54,14 @@ class FakeOs {
     const line = [cmd, ...args].join(' ')
     this.calls.push(line)
     const ok = (stdout = ''): RunResult => ({ stdout, stderr: '', code: 0 })
-    if (this.failOn?.test(line)) throw new ExecError('EXEC_FAILED', line, { stderr: 'injected failure', exitCode: 1 })
+    if (this.failOn?.test(line))
+      throw new ExecError('EXEC_FAILED', line, { stderr: 'injected failure', exitCode: 1 })
     if (cmd === 'ip' && args[0] === 'link') {
       const name = args[3] as string
-      if (args[1] === 'show') return this.links.has(name) ? ok() : { stdout: '', stderr: `Device "${name}" does not exist.\n`, code: 1 }
+      if (args[1] === 'show')
+        return this.links.has(name)
+          ? ok()
+          : { stdout: '', stderr: `Device "${name}" does not exist.\n`, code: 1 }
       if (args[1] === 'del') {
         if (!this.links.delete(name)) return { stdout: '', stderr: 'Cannot find device', code: 1 }
         this.wipe()
@@ -75,7 +79,9 @@ class FakeOs {
     }
     if (cmd === 'ip' && args[0] === '-j') {
       const v6 = args[1] === '-6'
-      const list = [...this.routes].filter((r) => r.includes(':') === v6).map((r) => ({ dst: r.replace(/\/(32|128)$/, '') }))
+      const list = [...this.routes]
+        .filter((r) => r.includes(':') === v6)
+        .map((r) => ({ dst: r.replace(/\/(32|128)$/, '') }))
       return ok(JSON.stringify(list))
     }
     if (cmd === 'ip' && args[0] === 'route') {
@@ -99,7 +105,10 @@ class FakeOs {
 
   private async secret(path: string): Promise<string> {
     if (path === '/dev/null') return ''
-    this.secretsSeen.push({ mode: statSync(path).mode & 0o777, content: (await readFile(path, 'utf8')).trim() })
+    this.secretsSeen.push({
+      mode: statSync(path).mode & 0o777,
+      content: (await readFile(path, 'utf8')).trim(),
+    })
     return this.secretsSeen[this.secretsSeen.length - 1]?.content as string
   }
 
@@ -151,9 +160,23 @@ class FakeOs {
   }
 
   private dump(): string {
-    const head = [this.priv ?? '(none)', this.priv ? publicKeyOf(this.priv) : '(none)', String(this.port), 'off'].join('\t')
+    const head = [
+      this.priv ?? '(none)',
+      this.priv ? publicKeyOf(this.priv) : '(none)',
+      String(this.port),
+      'off',
+    ].join('\t')
     const rows = [...this.peers].map(([k, p]) =>
-      [k, p.psk ?? '(none)', p.endpoint ?? '(none)', p.allowedIps.join(',') || '(none)', '1700000000', '10', '20', p.keepalive || 'off'].join('\t'),
+      [
+        k,
+        p.psk ?? '(none)',
+        p.endpoint ?? '(none)',
+        p.allowedIps.join(',') || '(none)',
+        '1700000000',
+        '10',
+        '20',
+        p.keepalive || 'off',
+      ].join('\t'),
     )
     return `${[head, ...rows].join('\n')}\n`
   }
@@ -161,11 +184,24 @@ class FakeOs {
 
 const priv = generatePrivateKey()
 const [K1, K2] = [publicKeyOf(generatePrivateKey()), publicKeyOf(generatePrivateKey())] as [string, string]
-const upConfig = { name: 'brwt0', privateKey: priv, listenPort: 51820, mtu: 1420, addresses: ['100.64.0.5/32', 'fd00::5/128'] }
+const upConfig = {
+  name: 'brwt0',
+  privateKey: priv,
+  listenPort: 51820,
+  mtu: 1420,
+  addresses: ['100.64.0.5/32', 'fd00::5/128'],
+}
 const desiredA = {
   privateKey: priv,
   listenPort: 51820,
-  peers: [{ publicKey: K1, endpoint: '10.0.0.1:51820', allowedIps: ['100.64.0.1/32', 'fd00::1/128'], persistentKeepalive: 25 }],
+  peers: [
+    {
+      publicKey: K1,
+      endpoint: '10.0.0.1:51820',
+      allowedIps: ['100.64.0.1/32', 'fd00::1/128'],
+      persistentKeepalive: 25,
+    },
+  ],
   routes: ['100.64.0.1/32', 'fd00::1/128'],
 }
 
@@ -176,7 +212,8 @@ beforeEach(() => {
   dev = new WireGuardDevice({ exec: os.exec, backend: 'kernel' })
 })
 
-const mutating = (calls: string[]) => calls.filter((c) => /^wg set|^ip (route (replace|del)|address|link (add|del|set))/.test(c))
+const mutating = (calls: string[]) =>
+  calls.filter((c) => /^wg set|^ip (route (replace|del)|address|link (add|del|set))/.test(c))
 
 describe('up', () => {
   test('removes a stale link, creates, sets key via a 0600 file, addresses, MTU, up', async () => {
@@ -194,8 +231,17 @@ describe('up', () => {
   })
 
   test('invalid input is rejected before anything runs', async () => {
-    for (const bad of [{ name: 'this-name-is-too-long' }, { name: 'a b' }, { mtu: 100 }, { privateKey: Buffer.alloc(5) }, { addresses: ['x'] }]) {
-      await assert.rejects(new WireGuardDevice({ exec: os.exec, backend: 'kernel' }).up({ ...upConfig, ...bad }), { code: 'WG_CONFIG_INVALID' })
+    for (const bad of [
+      { name: 'this-name-is-too-long' },
+      { name: 'a b' },
+      { mtu: 100 },
+      { privateKey: Buffer.alloc(5) },
+      { addresses: ['x'] },
+    ]) {
+      await assert.rejects(
+        new WireGuardDevice({ exec: os.exec, backend: 'kernel' }).up({ ...upConfig, ...bad }),
+        { code: 'WG_CONFIG_INVALID' },
+      )
     }
     assert.deepEqual(os.calls, [])
   })
@@ -281,7 +327,9 @@ describe('reconfigure', () => {
   test('invalid desired state is rejected without touching the interface', async () => {
     await dev.up(upConfig)
     os.calls = []
-    await assert.rejects(dev.reconfigure({ ...desiredA, routes: ['300.0.0.0/8'] }), { code: 'WG_CONFIG_INVALID' })
+    await assert.rejects(dev.reconfigure({ ...desiredA, routes: ['300.0.0.0/8'] }), {
+      code: 'WG_CONFIG_INVALID',
+    })
     assert.deepEqual(os.calls, [])
   })
 })

@@ -15,7 +15,10 @@ class FakeProc implements SpawnedProcess {
   private resolveExit!: (info: ExitInfo) => void
   private alive = true
 
-  constructor(pid: number, readonly options: SpawnOptions) {
+  constructor(
+    pid: number,
+    readonly options: SpawnOptions,
+  ) {
     this.pid = pid
     this.exited = new Promise((r) => {
       this.resolveExit = r
@@ -130,7 +133,14 @@ test('a first start that fails throws and does not supervise', async () => {
 
 test('stop sends TERM, then KILL when TERM is ignored; no restart afterwards', async () => {
   const { exec, procs } = fakeExec()
-  const sup = new Supervisor({ exec, cmd: 'x', args: [], label: 'test', stopTimeoutMs: 50, backoff: { initialMs: 5 } })
+  const sup = new Supervisor({
+    exec,
+    cmd: 'x',
+    args: [],
+    label: 'test',
+    stopTimeoutMs: 50,
+    backoff: { initialMs: 5 },
+  })
   await sup.start()
   const p = procs[0] as FakeProc
   p.ignoreTerm = true

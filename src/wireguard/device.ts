@@ -1,0 +1,383 @@
+// The node's one WireGuard interface, owned by the daemon and driven by desired state: up() creates it,
+// reconfigure(desired) reads the live state, applies only the difference and says what changed, stats() reports
+// per-peer counters, down() removes everything up() and later calls created. Operations run one at a time.
+//
+// Key rotation. Our own key: reconfigure with a new privateKey sets it in the same `wg set` as any peer change;
+// WireGuard keeps all peers and re-handshakes on the next packet. A peer's key: its new key appears in desired
+// state with the old key's allowed-ips; diff.ts adds the new key before removing the old one in one `wg set`.
+// For the least loss across the federation, peers should apply the rotated node's new public key first and the
+// rotating node swap its private key right after: the rotating node's first packet then starts a handshake the
+// peers already accept (see the netns test, which measures it).
+
+import { type Exec, systemExec } from '../os/exec.js'
+import { type BackendKind, detectBackend, KernelBackend, type WireGuardBackend } from './backend.js'
+import { canonicalPrefix } from './cidr.js'
+import {
+  type DesiredState,
+  type NormalizedDesired,
+  normalizeDesired,
+  planNeedsWgSet,
+  planReconfigure,
+  wgSetArgs,
+} from './diff.js'
+import { type LiveInterface, parseDump } from './dump.js'
+import { WireGuardError } from './errors.js'
+import {
+  enableForwarding,
+  type ForwardingOptions,
+  type ForwardingRestore,
+  restoreForwarding,
+} from './forwarding.js'
+import {
+  addAddress,
+  addRoute,
+  canonicalAddress,
+  DEFAULT_ROUTE_PROTOCOL,
+  type IpContext,
+  listOwnedRoutes,
+  removeRoute,
+  setMtuAndUp,
+} from './ip.js'
+import { keyToBase64, publicKeyOf } from './keys.js'
+import { withSecretFiles } from './secrets.js'
+import { type Log, silentLog } from './supervisor.js'
+import { WireGuardGoBackend, type WireGuardGoOptions } from './wireguard-go.js'
+
+export interface UpConfig {
+  /** Interface name: 1-15 of [A-Za-z0-9_=+.-], unique on the machine (wireguard-go sockets are global). */
+  name: string
+  /** X25519 private key, 32 bytes (or base64). */
+  privateKey: Buffer | string
+  listenPort: number
+  mtu: number
+  /** This node's mesh addresses with their prefix length, e.g. '100.64.0.5/32', 'fd12:3456::5/128'. */
+  addresses: string[]
+  /** Prefixes to route into the interface right away; later reconfigure() calls own the route set. */
+  routes?: string[]
+}
+
+export interface ReconfigureResult {
+  changed: boolean
+  /** Human-readable, one per change, secrets never included. */
+  actions: string[]
+}
+
+export interface PeerStats {
+  publicKey: string
+  endpoint: string | null
+  /** Milliseconds since the epoch; 0 = never. */
+  latestHandshake: number
+  rxBytes: number
+  txBytes: number
+  allowedIps: string[]
+  /** Seconds; 0 = off. */
+  persistentKeepalive: number
+}
+
+export interface DeviceOptions {
+  exec?: Exec
+  /** 'auto' (default) tries the kernel, then wireguard-go. A backend object is used as is (tests). */
+  backend?: 'auto' | BackendKind | WireGuardBackend
+  /** Network namespace the interface lives in (tests and multi-node labs); default: the daemon's. */
+  netns?: string
+  log?: Log
+  /** Protocol number tagging our routes. */
+  routeProtocol?: number
+  wireguardGo?: WireGuardGoOptions
+  /** Directory for the short-lived 0600 key files (default /dev/shm). */
+  secretDir?: string
+  /** Timeout for each `wg`/`ip` call. */
+  commandTimeoutMs?: number
+}
+
+const NAME = /^[A-Za-z0-9_=+.-]{1,15}$/
+
+type State = 'down' | 'starting' | 'up' | 'stopping'
+
+export class WireGuardDevice {
+  private readonly exec: Exec
+  private readonly opts: DeviceOptions
+  private readonly log: Log
+  private readonly routeProtocol: number
+  private state: State = 'down'
+  private queue: Promise<unknown> = Promise.resolve()
+  private backend: WireGuardBackend | undefined
+  private config: UpConfig | undefined
+  private desired: NormalizedDesired | undefined
+  private forwarding: ForwardingRestore = []
+
+  constructor(opts: DeviceOptions = {}) {
+    this.exec = opts.exec ?? systemExec
+    this.opts = opts
+    this.log = opts.log ?? silentLog
+    this.routeProtocol = opts.routeProtocol ?? DEFAULT_ROUTE_PROTOCOL
+  }
+
+  get name(): string | undefined {
+    return this.config?.name
+  }
+
+  get backendKind(): BackendKind | undefined {
+    return this.backend?.kind
+  }
+
+  /** wireguard-go's pid (undefined for the kernel backend or when down). */
+  get pid(): number | undefined {
+    return this.backend?.pid
+  }
+
+  /** Our current public key (after the last reconfigure, else from up()). */
+  get publicKey(): string | undefined {
+    if (this.desired !== undefined) return this.desired.publicKey
+    return this.config === undefined ? undefined : publicKeyOf(this.config.privateKey)
+  }
+
+  up(config: UpConfig): Promise<void> {
+    if (this.state !== 'down')
+      return Promise.reject(new WireGuardError('WG_ALREADY_UP', `device is ${this.state}`))
+    // Validate everything before creating anything.
+    if (!NAME.test(config.name)) {
+      return Promise.reject(
+        new WireGuardError(
+          'WG_CONFIG_INVALID',
+          `interface name '${config.name}' is not 1-15 of [A-Za-z0-9_=+.-]`,
+        ),
+      )
+    }
+    let checked: UpConfig
+    try {
+      checked = this.checkUpConfig(config)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    this.state = 'starting'
+    return this.serial(async () => {
+      try {
+        const backend = await this.resolveBackend()
+        this.backend = backend
+        this.config = checked
+        await backend.create(checked.name, { onRecreated: () => this.onRecreated() })
+        await this.configureInterface(checked, keyToBase64(checked.privateKey, 'privateKey'))
+        for (const r of checked.routes ?? []) await addRoute(this.ip(), checked.name, r, this.routeProtocol)
+        this.state = 'up'
+        this.log.info(
+          { name: checked.name, backend: backend.kind, pid: backend.pid },
+          'WireGuard interface up',
+        )
+      } catch (err) {
+        // Leave no half-made interface or orphaned process behind.
+        await this.backend?.destroy(checked.name).catch(() => {})
+        this.backend = undefined
+        this.config = undefined
+        this.state = 'down'
+        throw err instanceof WireGuardError
+          ? err
+          : new WireGuardError('WG_START_FAILED', `up ${checked.name}: ${(err as Error).message}`, {
+              cause: err,
+            })
+      }
+    })
+  }
+
+  /** Makes the interface match `desired`, changing only what differs. */
+  reconfigure(desired: DesiredState): Promise<ReconfigureResult> {
+    let normalized: NormalizedDesired
+    try {
+      normalized = normalizeDesired(desired)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.serial(async () => {
+      const name = this.requireUp()
+      // Remembered before applying: if wireguard-go dies mid-way, the restart applies what was asked for.
+      this.desired = normalized
+      return this.apply(name, normalized)
+    })
+  }
+
+  async stats(): Promise<PeerStats[]> {
+    return this.serial(async () => {
+      const live = await this.readLive(this.requireUp())
+      return live.peers.map((p) => ({
+        publicKey: p.publicKey,
+        endpoint: p.endpoint,
+        latestHandshake: p.latestHandshake * 1000,
+        rxBytes: p.rxBytes,
+        txBytes: p.txBytes,
+        allowedIps: p.allowedIps,
+        persistentKeepalive: p.persistentKeepalive,
+      }))
+    })
+  }
+
+  /** Turns on IPv4/IPv6 forwarding in the device's namespace (relays); down() restores what this turned on. */
+  enableForwarding(options: ForwardingOptions = {}): Promise<void> {
+    return this.serial(async () => {
+      const changed = await enableForwarding(this.exec, this.opts.netns, options)
+      this.forwarding.push(...changed)
+      if (changed.length > 0) this.log.info({ sysctls: changed.map((c) => c.key) }, 'IP forwarding enabled')
+    })
+  }
+
+  /** Removes routes, interface, wireguard-go and its socket, and restores forwarding. Idempotent. */
+  down(): Promise<void> {
+    // Set synchronously: a wireguard-go restart racing with down() must not queue its re-apply behind us.
+    const wasActive = this.state !== 'down'
+    if (wasActive) this.state = 'stopping'
+    return this.serial(async () => {
+      const problems: unknown[] = []
+      const config = this.config
+      if (config !== undefined && this.backend !== undefined) {
+        // Explicitly, although they die with the link: with the kernel backend a failed link removal must not
+        // leave our routes pointing into it.
+        await listOwnedRoutes(this.ip(), config.name, this.routeProtocol)
+          .then(async (routes) => {
+            for (const r of routes) await removeRoute(this.ip(), config.name, r, this.routeProtocol)
+          })
+          .catch(() => {}) // no link, no routes
+        await this.backend.destroy(config.name).catch((e: unknown) => problems.push(e))
+      }
+      const restore = this.forwarding
+      this.forwarding = []
+      await restoreForwarding(this.exec, this.opts.netns, restore).catch((e: unknown) => problems.push(e))
+      this.backend = undefined
+      this.config = undefined
+      this.desired = undefined
+      this.state = 'down'
+      if (problems.length > 0) {
+        throw new WireGuardError(
+          'WG_DOWN_INCOMPLETE',
+          `down ${config?.name ?? ''}: ${problems.map((p) => String(p)).join('; ')}`,
+          { causes: problems },
+        )
+      }
+      if (wasActive) this.log.info({ name: config?.name }, 'WireGuard interface down')
+    })
+  }
+
+  private async apply(name: string, desired: NormalizedDesired): Promise<ReconfigureResult> {
+    const live = await this.readLive(name)
+    const liveRoutes = await this.wrap('listing routes', () =>
+      listOwnedRoutes(this.ip(), name, this.routeProtocol),
+    )
+    const plan = planReconfigure(live, liveRoutes, desired)
+    if (planNeedsWgSet(plan)) {
+      await this.wrap('wg set', () =>
+        withSecretFiles(
+          (secretFile) => wgSetArgs(name, plan, secretFile),
+          (args) => this.exec.run('wg', args, this.runOpts()),
+          this.opts.secretDir,
+        ),
+      )
+    }
+    // Routes after peers, so a newly routed prefix already has a peer to go to.
+    for (const r of plan.routesAdd)
+      await this.wrap(`adding route ${r}`, () => addRoute(this.ip(), name, r, this.routeProtocol))
+    for (const r of plan.routesRemove)
+      await this.wrap(`removing route ${r}`, () => removeRoute(this.ip(), name, r, this.routeProtocol))
+    if (plan.actions.length > 0) this.log.info({ name, actions: plan.actions }, 'WireGuard reconfigured')
+    return { changed: plan.actions.length > 0, actions: plan.actions }
+  }
+
+  /** Interface-level setup: private key and port (via a 0600 file), addresses, MTU, link up. */
+  private async configureInterface(config: UpConfig, privateKey: string): Promise<void> {
+    const args = (secretFile: (s: string) => string): string[] => [
+      'set',
+      config.name,
+      'private-key',
+      secretFile(privateKey),
+      'listen-port',
+      String(config.listenPort),
+    ]
+    await this.wrap('wg set', () =>
+      withSecretFiles(args, (a) => this.exec.run('wg', a, this.runOpts()), this.opts.secretDir),
+    )
+    for (const a of config.addresses)
+      await this.wrap(`adding address ${a}`, () => addAddress(this.ip(), config.name, a))
+    await this.wrap('link up', () => setMtuAndUp(this.ip(), config.name, config.mtu))
+  }
+
+  /** wireguard-go came back without any of our state: put it all back. */
+  private onRecreated(): Promise<void> {
+    if (this.state !== 'up') return Promise.resolve()
+    return this.serial(async () => {
+      const config = this.config
+      if (this.state !== 'up' || config === undefined) return
+      const desired = this.desired
+      await this.configureInterface(
+        config,
+        desired?.privateKey ?? keyToBase64(config.privateKey, 'privateKey'),
+      )
+      if (desired !== undefined) await this.apply(config.name, desired)
+      else for (const r of config.routes ?? []) await addRoute(this.ip(), config.name, r, this.routeProtocol)
+      this.log.info({ name: config.name, pid: this.backend?.pid }, 'WireGuard state re-applied after restart')
+    })
+  }
+
+  private async readLive(name: string): Promise<LiveInterface> {
+    const r = await this.wrap('wg show dump', () =>
+      this.exec.run('wg', ['show', name, 'dump'], this.runOpts()),
+    )
+    return parseDump(r.stdout)
+  }
+
+  private checkUpConfig(config: UpConfig): UpConfig {
+    // A copy as text: the caller may wipe its Buffer, and a wireguard-go restart needs the key again.
+    const privateKey = keyToBase64(config.privateKey, 'privateKey')
+    const intIn = (v: number, lo: number, hi: number, what: string): void => {
+      if (!Number.isInteger(v) || v < lo || v > hi)
+        throw new WireGuardError('WG_CONFIG_INVALID', `${what}: ${v} is not ${lo}..${hi}`)
+    }
+    intIn(config.listenPort, 0, 65535, 'listenPort')
+    // 1280 is the IPv6 minimum; the mesh always carries IPv6.
+    intIn(config.mtu, 1280, 65535, 'mtu')
+    const addresses = config.addresses.map((a) => canonicalAddress(a))
+    const routes = [...new Set((config.routes ?? []).map((r, i) => canonicalPrefix(r, `routes[${i}]`)))]
+    return { ...config, privateKey, addresses, routes }
+  }
+
+  private async resolveBackend(): Promise<WireGuardBackend> {
+    const choice = this.opts.backend ?? 'auto'
+    if (typeof choice === 'object') return choice
+    const ctx = {
+      exec: this.exec,
+      log: this.log,
+      ...(this.opts.netns !== undefined ? { netns: this.opts.netns } : {}),
+    }
+    const kind = choice === 'auto' ? await detectBackend(ctx) : choice
+    return kind === 'kernel' ? new KernelBackend(ctx) : new WireGuardGoBackend(ctx, this.opts.wireguardGo)
+  }
+
+  private requireUp(): string {
+    if (this.state !== 'up' || this.config === undefined)
+      throw new WireGuardError('WG_NOT_UP', `device is ${this.state}`)
+    return this.config.name
+  }
+
+  private ip(): IpContext {
+    return { exec: this.exec, ...this.runOpts() }
+  }
+
+  private runOpts(): { netns?: string; timeoutMs?: number } {
+    return {
+      ...(this.opts.netns !== undefined ? { netns: this.opts.netns } : {}),
+      ...(this.opts.commandTimeoutMs !== undefined ? { timeoutMs: this.opts.commandTimeoutMs } : {}),
+    }
+  }
+
+  /** Runs one OS step; failures become WG_APPLY_FAILED naming the step, the ExecError kept as cause. */
+  private async wrap<T>(step: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (err instanceof WireGuardError) throw err
+      throw new WireGuardError('WG_APPLY_FAILED', `${step}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(fn, fn)
+    this.queue = result.catch(() => {})
+    return result
+  }
+}
