@@ -106,3 +106,4 @@ export {
   type VerifyJoinTokenOptions,
   verifyJoinToken,
 } from './token.js'
+export * from './addresses.js'

@@ -1,0 +1,351 @@
+// Link metrics from probes: smoothed RTT, jitter, loss and liveness per linked peer. Pure: the driver sends
+// probes on its own timer (about every 200 ms), reports each send and reply here with times from ONE monotonic
+// clock in milliseconds (performance.now()), and calls tick() often enough or at nextDeadline(). What comes
+// back are events for the driver to act on: link-down/link-up re-originate the link-state record at once,
+// metric-changed does too (the thresholds keep that from happening on every probe).
+//
+// Liveness: an up link goes down when no reply arrived for deadLinkTimeoutMs (1 s by default, 5 probe
+// intervals) AND at least minUnansweredProbes probes older than a grace period are unanswered. The second
+// condition is why a stalled driver (event loop blocked, laptop suspended) does not declare every link dead on
+// wake-up: silence only counts when we were actually asking. A down link comes back after upAfterReplies
+// consecutive replies, which damps flapping links without a separate hold-down timer.
+//
+// Estimators: srtt is an EWMA with gain 1/8 (RFC 6298); jitter is RFC 3550's mean deviation of successive RTT
+// samples with gain 1/16; loss is the fraction lost among the last lossWindow resolved probes, where a probe
+// is lost when unanswered after probeTimeoutMs (late replies are ignored). Coming back up clears the loss
+// history and srtt restarts from the first new sample: the outage says nothing about the link that returns.
+
+import { checkOption } from './errors.js'
+import type { LinkReport } from './record.js'
+
+export interface LinkMonitorOptions {
+  deadLinkTimeoutMs?: number
+  upAfterReplies?: number
+  minUnansweredProbes?: number
+  probeTimeoutMs?: number
+  lossWindow?: number
+  maxOutstanding?: number
+  /** metric-changed fires when srtt moved by more than max(ratio × reported, minMicros) since last reported… */
+  rttChangeRatio?: number
+  rttChangeMinMicros?: number
+  /** …or loss moved by at least this many permille. */
+  lossChangePermille?: number
+  /** At most one metric-changed per peer in this interval (each one floods a record); up/down never wait. */
+  minMetricIntervalMs?: number
+}
+
+export type LinkState = 'up' | 'down'
+
+export interface LinkMetrics {
+  peer: string
+  state: LinkState
+  /** Smoothed RTT in µs; null before the first sample. */
+  srttMicros: number | null
+  jitterMicros: number
+  lossPermille: number
+  /** Monotonic ms of the last reply; null if none yet. */
+  lastReplyAt: number | null
+  /** Replies counted since the peer was added. */
+  replies: number
+  consecutiveReplies: number
+}
+
+export type LinkEventType = 'link-up' | 'link-down' | 'metric-changed'
+
+export interface LinkEvent {
+  type: LinkEventType
+  peer: string
+  at: number
+  metrics: LinkMetrics
+}
+
+interface PeerState {
+  state: LinkState
+  /** seq -> sentAt, in send order. */
+  outstanding: Map<number, number>
+  srtt: number | null
+  reinit: boolean
+  jitter: number
+  lastSample: number | null
+  outcomes: Uint8Array
+  outcomeCount: number
+  outcomeNext: number
+  lostInWindow: number
+  lastReplyAt: number | null
+  /** Send time of the newest answered probe: only probes sent after it count against the link. */
+  lastAnsweredSentAt: number
+  lostSinceReply: number
+  consecutive: number
+  replies: number
+  reportedRtt: number
+  reportedLoss: number
+  lastMetricEventAt: number
+}
+
+const RTT_GAIN = 1 / 8
+const JITTER_GAIN = 1 / 16
+/** Unanswered probes younger than this never count toward down: they may still be in flight. */
+const MIN_GRACE_MS = 20
+
+export class LinkMonitor {
+  readonly deadLinkTimeoutMs: number
+  readonly upAfterReplies: number
+  readonly minUnansweredProbes: number
+  readonly probeTimeoutMs: number
+  readonly lossWindow: number
+  readonly maxOutstanding: number
+  private readonly rttChangeRatio: number
+  private readonly rttChangeMinMicros: number
+  private readonly lossChangePermille: number
+  private readonly minMetricIntervalMs: number
+  private readonly peers = new Map<string, PeerState>()
+
+  constructor(opts: LinkMonitorOptions = {}) {
+    this.deadLinkTimeoutMs = checkOption('deadLinkTimeoutMs', opts.deadLinkTimeoutMs ?? 1000, 1)
+    this.upAfterReplies = checkOption('upAfterReplies', opts.upAfterReplies ?? 3, 1, 1000)
+    this.minUnansweredProbes = checkOption('minUnansweredProbes', opts.minUnansweredProbes ?? 2, 0, 1000)
+    this.probeTimeoutMs = checkOption('probeTimeoutMs', opts.probeTimeoutMs ?? this.deadLinkTimeoutMs, 1)
+    this.lossWindow = checkOption('lossWindow', opts.lossWindow ?? 50, 1, 10_000)
+    this.maxOutstanding = checkOption('maxOutstanding', opts.maxOutstanding ?? 64, 1, 10_000)
+    this.rttChangeRatio = checkOption('rttChangeRatio', opts.rttChangeRatio ?? 0.1, 0)
+    this.rttChangeMinMicros = checkOption('rttChangeMinMicros', opts.rttChangeMinMicros ?? 1000, 0)
+    this.lossChangePermille = checkOption('lossChangePermille', opts.lossChangePermille ?? 20, 1, 1000)
+    this.minMetricIntervalMs = checkOption('minMetricIntervalMs', opts.minMetricIntervalMs ?? 1000, 0)
+  }
+
+  /** Starts tracking a peer (also implied by the first probe). It starts down until it has answered. */
+  addPeer(peer: string): void {
+    if (this.peers.has(peer)) return
+    this.peers.set(peer, {
+      state: 'down',
+      outstanding: new Map(),
+      srtt: null,
+      reinit: false,
+      jitter: 0,
+      lastSample: null,
+      outcomes: new Uint8Array(this.lossWindow),
+      outcomeCount: 0,
+      outcomeNext: 0,
+      lostInWindow: 0,
+      lastReplyAt: null,
+      lastAnsweredSentAt: Number.NEGATIVE_INFINITY,
+      lostSinceReply: 0,
+      consecutive: 0,
+      replies: 0,
+      reportedRtt: 0,
+      reportedLoss: 0,
+      lastMetricEventAt: Number.NEGATIVE_INFINITY,
+    })
+  }
+
+  /** The peer link closed or the peer left: forget it. No event; the driver knows why. */
+  removePeer(peer: string): boolean {
+    return this.peers.delete(peer)
+  }
+
+  peerIds(): string[] {
+    return [...this.peers.keys()].sort()
+  }
+
+  onProbeSent(peer: string, seq: number, at: number): void {
+    this.addPeer(peer)
+    const p = this.peers.get(peer)!
+    const reused = p.outstanding.get(seq)
+    if (reused !== undefined) {
+      // A reused sequence number: the earlier probe can no longer be matched, so it is lost.
+      p.outstanding.delete(seq)
+      this.recordLost(p, reused)
+    }
+    p.outstanding.set(seq, at)
+    while (p.outstanding.size > this.maxOutstanding) {
+      const [oldest, sentAt] = p.outstanding.entries().next().value as [number, number]
+      p.outstanding.delete(oldest)
+      this.recordLost(p, sentAt)
+    }
+  }
+
+  /** A reply to probe `seq` arrived at `at`. Unknown, late or repeated replies are ignored. */
+  onProbeReply(peer: string, seq: number, at: number): LinkEvent[] {
+    const p = this.peers.get(peer)
+    if (!p) return []
+    const sentAt = p.outstanding.get(seq)
+    if (sentAt === undefined) return []
+    p.outstanding.delete(seq)
+    this.recordOutcome(p, 0)
+    const sample = Math.max(0, at - sentAt) * 1000
+    if (p.srtt === null || p.reinit) {
+      p.srtt = sample
+      p.jitter = 0
+      p.reinit = false
+    } else {
+      p.srtt += (sample - p.srtt) * RTT_GAIN
+      p.jitter += (Math.abs(sample - (p.lastSample ?? sample)) - p.jitter) * JITTER_GAIN
+    }
+    p.lastSample = sample
+    p.lastReplyAt = p.lastReplyAt === null ? at : Math.max(p.lastReplyAt, at)
+    if (sentAt > p.lastAnsweredSentAt) {
+      p.lastAnsweredSentAt = sentAt
+      p.lostSinceReply = 0
+    }
+    p.consecutive++
+    p.replies++
+
+    const events: LinkEvent[] = []
+    if (p.state === 'down' && p.consecutive >= this.upAfterReplies) {
+      p.state = 'up'
+      p.lastMetricEventAt = Number.NEGATIVE_INFINITY
+      // Probes still unanswered from before the recovery were lost in the outage; drop them uncounted.
+      for (const [seq, sent] of p.outstanding) if (sent < p.lastAnsweredSentAt) p.outstanding.delete(seq)
+      // Probes lost while the link was down say nothing about the link that came back; keep only the run of
+      // replies that brought it up.
+      this.clearLoss(p)
+      for (let i = 0; i < Math.min(p.consecutive, this.lossWindow); i++) this.recordOutcome(p, 0)
+      this.markReported(p)
+      events.push(this.event('link-up', peer, p, at))
+    } else if (p.state === 'up' && this.metricMoved(p, at)) {
+      this.markReported(p, at)
+      events.push(this.event('metric-changed', peer, p, at))
+    }
+    return events
+  }
+
+  /** Advances time: times out probes, declares silent links down, reports loss changes. */
+  tick(now: number): LinkEvent[] {
+    const events: LinkEvent[] = []
+    for (const peer of this.peerIds()) {
+      const p = this.peers.get(peer)!
+      for (const [seq, sentAt] of p.outstanding) {
+        if (now - sentAt < this.probeTimeoutMs) break // send order: the rest are younger
+        p.outstanding.delete(seq)
+        this.recordLost(p, sentAt)
+      }
+      if (p.state !== 'up') continue
+      if (this.isSilent(p, now)) {
+        p.state = 'down'
+        p.consecutive = 0
+        p.reinit = true
+        events.push(this.event('link-down', peer, p, now))
+      } else if (this.metricMoved(p, now)) {
+        this.markReported(p, now)
+        events.push(this.event('metric-changed', peer, p, now))
+      }
+    }
+    return events
+  }
+
+  /**
+   * The earliest time after `now` at which tick() could change something, for the driver's timer (call tick(now)
+   * first); undefined when nothing is pending. Only future instants, so a timer loop cannot spin.
+   */
+  nextDeadline(now: number): number | undefined {
+    let next: number | undefined
+    const consider = (t: number) => {
+      if (t > now && (next === undefined || t < next)) next = t
+    }
+    for (const p of this.peers.values()) {
+      const grace = this.grace(p)
+      for (const sentAt of p.outstanding.values()) {
+        consider(sentAt + this.probeTimeoutMs)
+        if (p.state === 'up' && sentAt > p.lastAnsweredSentAt) consider(sentAt + grace)
+      }
+      if (p.state === 'up' && p.lastReplyAt !== null) consider(p.lastReplyAt + this.deadLinkTimeoutMs)
+    }
+    return next
+  }
+
+  metrics(peer: string): LinkMetrics | undefined {
+    const p = this.peers.get(peer)
+    return p ? this.snapshot(peer, p) : undefined
+  }
+
+  all(): LinkMetrics[] {
+    return this.peerIds().map((peer) => this.snapshot(peer, this.peers.get(peer)!))
+  }
+
+  /** The links to put in this node's link-state record. */
+  linkReports(): LinkReport[] {
+    return this.all().map((m) => ({
+      peer: m.peer,
+      rttMicros: m.srttMicros === null ? 0xffff_ffff : Math.min(0xffff_ffff, m.srttMicros),
+      lossPermille: m.lossPermille,
+      up: m.state === 'up',
+    }))
+  }
+
+  private isSilent(p: PeerState, now: number): boolean {
+    if (p.lastReplyAt === null || now - p.lastReplyAt < this.deadLinkTimeoutMs) return false
+    const grace = this.grace(p)
+    let unanswered = p.lostSinceReply
+    for (const sentAt of p.outstanding.values()) {
+      if (sentAt > p.lastAnsweredSentAt && now - sentAt >= grace) unanswered++
+    }
+    return unanswered >= this.minUnansweredProbes
+  }
+
+  /** How long a probe may be in flight before its silence counts: about two RTTs, within sane bounds. */
+  private grace(p: PeerState): number {
+    const srttMs = (p.srtt ?? 0) / 1000
+    return Math.min(this.deadLinkTimeoutMs / 2, Math.max(MIN_GRACE_MS, 2 * srttMs + (4 * p.jitter) / 1000))
+  }
+
+  private recordLost(p: PeerState, sentAt: number): void {
+    this.recordOutcome(p, 1)
+    // A probe sent before the newest answered one was overtaken (or lost before the link healed): it counts
+    // as loss, but it does not break the run of replies nor add to the silence.
+    if (sentAt > p.lastAnsweredSentAt) {
+      p.lostSinceReply++
+      p.consecutive = 0
+    }
+  }
+
+  private recordOutcome(p: PeerState, lost: 0 | 1): void {
+    if (p.outcomeCount === this.lossWindow) p.lostInWindow -= p.outcomes[p.outcomeNext]!
+    else p.outcomeCount++
+    p.outcomes[p.outcomeNext] = lost
+    p.lostInWindow += lost
+    p.outcomeNext = (p.outcomeNext + 1) % this.lossWindow
+  }
+
+  private clearLoss(p: PeerState): void {
+    p.outcomeCount = 0
+    p.outcomeNext = 0
+    p.lostInWindow = 0
+  }
+
+  private loss(p: PeerState): number {
+    return p.outcomeCount === 0 ? 0 : Math.round((p.lostInWindow * 1000) / p.outcomeCount)
+  }
+
+  private metricMoved(p: PeerState, now: number): boolean {
+    if (now - p.lastMetricEventAt < this.minMetricIntervalMs) return false
+    const rtt = p.srtt ?? 0
+    const threshold = Math.max(this.rttChangeRatio * p.reportedRtt, this.rttChangeMinMicros)
+    return (
+      Math.abs(rtt - p.reportedRtt) > threshold ||
+      Math.abs(this.loss(p) - p.reportedLoss) >= this.lossChangePermille
+    )
+  }
+
+  private markReported(p: PeerState, at?: number): void {
+    p.reportedRtt = p.srtt ?? 0
+    p.reportedLoss = this.loss(p)
+    if (at !== undefined) p.lastMetricEventAt = at
+  }
+
+  private snapshot(peer: string, p: PeerState): LinkMetrics {
+    return {
+      peer,
+      state: p.state,
+      srttMicros: p.srtt === null ? null : Math.round(p.srtt),
+      jitterMicros: Math.round(p.jitter),
+      lossPermille: this.loss(p),
+      lastReplyAt: p.lastReplyAt,
+      replies: p.replies,
+      consecutiveReplies: p.consecutive,
+    }
+  }
+
+  private event(type: LinkEventType, peer: string, p: PeerState, at: number): LinkEvent {
+    return { type, peer, at, metrics: this.snapshot(peer, p) }
+  }
+}

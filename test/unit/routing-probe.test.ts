@@ -1,0 +1,265 @@
+// Link metrics from probes: estimators, loss window, silent-failure detection within a second, recovery
+// after consecutive replies, and the guard against a stalled driver declaring links dead.
+
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import fc from 'fast-check'
+import { type LinkEvent, LinkMonitor, RoutingError } from '../../src/routing/index.js'
+
+const P = 'node_aaaaaaaaaaaaaaaa'
+const INTERVAL = 200
+
+/**
+ * Drives a monitor the way the daemon does: a probe every 200 ms, ticks every 10 ms, replies after
+ * rttOf(seq) ms or never (null). Returns all events with their times.
+ */
+function drive(
+  m: LinkMonitor,
+  from: number,
+  to: number,
+  rttOf: (seq: number, at: number) => number | null,
+  seq0 = 0,
+) {
+  const events: LinkEvent[] = []
+  const replies: Array<{ seq: number; at: number }> = []
+  let seq = seq0
+  for (let t = from; t < to; t += 10) {
+    replies.sort((a, b) => a.at - b.at)
+    while (replies.length > 0 && replies[0]!.at <= t) {
+      const r = replies.shift()!
+      events.push(...m.onProbeReply(P, r.seq, r.at))
+    }
+    if ((t - from) % INTERVAL === 0) {
+      seq++
+      m.onProbeSent(P, seq, t)
+      const rtt = rttOf(seq, t)
+      if (rtt !== null) replies.push({ seq, at: t + rtt })
+    }
+    events.push(...m.tick(t))
+  }
+  return { events, lastSeq: seq }
+}
+
+describe('LinkMonitor estimators', () => {
+  it('starts srtt at the first sample, then smooths with gain 1/8', () => {
+    const m = new LinkMonitor()
+    m.onProbeSent(P, 1, 0)
+    m.onProbeReply(P, 1, 10)
+    assert.equal(m.metrics(P)!.srttMicros, 10_000)
+    m.onProbeSent(P, 2, 200)
+    m.onProbeReply(P, 2, 218)
+    assert.equal(m.metrics(P)!.srttMicros, 11_000)
+  })
+
+  it('computes RFC 3550 jitter from successive samples', () => {
+    const m = new LinkMonitor()
+    m.onProbeSent(P, 1, 0)
+    m.onProbeReply(P, 1, 10)
+    m.onProbeSent(P, 2, 200)
+    m.onProbeReply(P, 2, 212)
+    assert.equal(m.metrics(P)!.jitterMicros, 125) // (2000 - 0) / 16
+    for (let i = 3; i < 200; i++) {
+      m.onProbeSent(P, i, i * 200)
+      m.onProbeReply(P, i, i * 200 + (i % 2 === 0 ? 12 : 10))
+    }
+    assert.ok(Math.abs(m.metrics(P)!.jitterMicros - 2000) < 20)
+  })
+
+  it('counts probes unanswered after the timeout as lost over the window', () => {
+    const m = new LinkMonitor({ lossWindow: 10 })
+    for (let i = 1; i <= 10; i++) {
+      m.onProbeSent(P, i, i * 100)
+      if (i % 5 !== 0) m.onProbeReply(P, i, i * 100 + 5)
+    }
+    m.tick(1000) // probe 5 is 500 ms old: still in flight
+    assert.equal(m.metrics(P)!.lossPermille, 0)
+    m.tick(2100)
+    assert.equal(m.metrics(P)!.lossPermille, 200)
+    // The window slides: ten more answered probes push the losses out.
+    for (let i = 11; i <= 20; i++) {
+      m.onProbeSent(P, i, 2100 + i)
+      m.onProbeReply(P, i, 2105 + i)
+    }
+    assert.equal(m.metrics(P)!.lossPermille, 0)
+  })
+
+  it('ignores unknown, repeated and late replies', () => {
+    const m = new LinkMonitor({ probeTimeoutMs: 500, deadLinkTimeoutMs: 1000 })
+    assert.deepEqual(m.onProbeReply('node_bbbbbbbbbbbbbbbb', 1, 5), [])
+    m.onProbeSent(P, 1, 0)
+    m.onProbeReply(P, 1, 10)
+    assert.deepEqual(m.onProbeReply(P, 1, 11), [])
+    m.onProbeSent(P, 2, 100)
+    m.tick(700)
+    assert.deepEqual(m.onProbeReply(P, 2, 710), [])
+    assert.equal(m.metrics(P)!.replies, 1)
+    assert.equal(m.metrics(P)!.srttMicros, 10_000)
+  })
+
+  it('reports link metrics in the form records carry', () => {
+    const m = new LinkMonitor({ upAfterReplies: 1 })
+    m.addPeer('node_bbbbbbbbbbbbbbbb')
+    m.onProbeSent(P, 1, 0)
+    m.onProbeReply(P, 1, 3.2)
+    assert.deepEqual(m.linkReports(), [
+      { peer: 'node_aaaaaaaaaaaaaaaa', rttMicros: 3200, lossPermille: 0, up: true },
+      { peer: 'node_bbbbbbbbbbbbbbbb', rttMicros: 0xffff_ffff, lossPermille: 0, up: false },
+    ])
+  })
+
+  it('validates its options with a typed error', () => {
+    assert.throws(
+      () => new LinkMonitor({ deadLinkTimeoutMs: 0 }),
+      (e: unknown) => {
+        return (
+          e instanceof RoutingError && e.code === 'INVALID_OPTIONS' && /deadLinkTimeoutMs/.test(e.message)
+        )
+      },
+    )
+    assert.throws(() => new LinkMonitor({ lossWindow: Number.NaN }), RoutingError)
+  })
+})
+
+describe('LinkMonitor liveness', () => {
+  it('comes up after three consecutive replies', () => {
+    const m = new LinkMonitor()
+    const { events } = drive(m, 0, 1000, () => 10)
+    assert.deepEqual(
+      events.map((e) => [e.type, e.at]),
+      [['link-up', 410]],
+    )
+    assert.equal(m.metrics(P)!.state, 'up')
+  })
+
+  it('detects a silent failure within one second with probes every 200 ms', () => {
+    for (const failAt of [3000, 3010, 3100, 3190, 3200]) {
+      const m = new LinkMonitor()
+      const { events } = drive(m, 0, 6000, (_seq, at) => (at < failAt ? 10 : null))
+      const down = events.filter((e) => e.type === 'link-down')
+      assert.equal(down.length, 1, `one link-down for failure at ${failAt}`)
+      const detection = down[0]!.at - failAt
+      assert.ok(detection <= 1000, `detected ${detection} ms after failure at ${failAt}`)
+      assert.ok(detection >= 1000 - INTERVAL, `not before the dead interval (${detection} ms)`)
+    }
+  })
+
+  it('never declares a link down that answers every probe, even slowly', () => {
+    const m = new LinkMonitor()
+    const { events } = drive(m, 0, 20_000, (seq) => 150 + (seq % 7) * 40)
+    assert.deepEqual(
+      events.filter((e) => e.type !== 'metric-changed').map((e) => e.type),
+      ['link-up'],
+    )
+  })
+
+  it('does not declare links down when the driver itself stalled', () => {
+    const m = new LinkMonitor()
+    const { lastSeq } = drive(m, 0, 1000, () => 10)
+    assert.equal(m.metrics(P)!.state, 'up')
+    // Event loop blocked for 5 s: no probes, no ticks. On wake-up the first tick must not kill the link…
+    assert.deepEqual(m.tick(6000), [])
+    // …nor the tick right after the first new probe, which has not had time to be answered.
+    m.onProbeSent(P, lastSeq + 1, 6000)
+    assert.deepEqual(m.tick(6010), [])
+    m.onProbeReply(P, lastSeq + 1, 6012)
+    assert.equal(m.metrics(P)!.state, 'up')
+  })
+
+  it('comes back after three replies with srtt restarted from the new samples', () => {
+    const m = new LinkMonitor()
+    const { events } = drive(m, 0, 8000, (_seq, at) => (at < 2000 ? 10 : at < 4000 ? null : 40))
+    assert.deepEqual(
+      events.filter((e) => e.type !== 'metric-changed').map((e) => [e.type, e.at]),
+      [
+        ['link-up', 410],
+        ['link-down', 2810],
+        ['link-up', 4440],
+      ],
+    )
+    const up = events.filter((e) => e.type === 'link-up').at(-1)!
+    assert.equal(up.metrics.srttMicros, 40_000, 'no memory of the old 10 ms link')
+    assert.equal(up.metrics.lossPermille, 0)
+    assert.equal(
+      m.metrics(P)!.lossPermille,
+      0,
+      'probes lost during the outage do not count against the new link',
+    )
+  })
+
+  it('reports a metric change once the RTT really moved, not on noise', () => {
+    const m = new LinkMonitor()
+    const noisy = drive(m, 0, 10_000, (seq) => 10 + (seq % 3) * 0.2)
+    assert.deepEqual(
+      noisy.events.map((e) => e.type),
+      ['link-up'],
+    )
+    const slower = drive(m, 10_000, 14_000, () => 30, noisy.lastSeq)
+    const changes = slower.events.filter((e) => e.type === 'metric-changed')
+    // srtt converges from 10 to 30 ms over a few seconds; at most one event per second floods a record.
+    assert.ok(changes.length >= 1 && changes.length <= 4, `${changes.length} metric-changed events`)
+    for (let i = 1; i < changes.length; i++) assert.ok(changes[i]!.at - changes[i - 1]!.at >= 1000)
+    assert.ok(changes.at(-1)!.metrics.srttMicros! > 25_000)
+  })
+
+  it('reports a loss change from tick()', () => {
+    const m = new LinkMonitor({ lossChangePermille: 50 })
+    const { events } = drive(m, 0, 12_000, (seq) => (seq > 10 && seq % 4 === 0 ? null : 10))
+    const loss = events.filter((e) => e.type === 'metric-changed')
+    assert.ok(loss.length >= 1)
+    assert.ok(loss.some((e) => e.metrics.lossPermille >= 50))
+    assert.ok(!events.some((e) => e.type === 'link-down'))
+  })
+
+  it('tells the driver when the next tick matters, and only future times', () => {
+    const m = new LinkMonitor({ probeTimeoutMs: 900, deadLinkTimeoutMs: 1000, upAfterReplies: 1 })
+    assert.equal(m.nextDeadline(0), undefined)
+    m.onProbeSent(P, 1, 100)
+    assert.equal(m.nextDeadline(100), 1000, 'the probe times out')
+    m.onProbeReply(P, 1, 110)
+    assert.equal(m.nextDeadline(110), 1110, 'the link may be declared dead')
+    m.onProbeSent(P, 2, 300)
+    assert.equal(m.nextDeadline(300), 320, 'the new probe leaves its grace period')
+    // Past the dead interval but only one unanswered probe: nothing happens, and the timer is not re-armed
+    // in the past.
+    assert.deepEqual(m.tick(1110), [])
+    assert.equal(m.nextDeadline(1110), 1200, 'the probe times out')
+    assert.equal(m.removePeer(P), true)
+    assert.equal(m.nextDeadline(1110), undefined)
+  })
+})
+
+describe('LinkMonitor properties', () => {
+  it('keeps metrics in range and never goes down while every probe is answered in time', () => {
+    const arbRun = fc.array(fc.option(fc.integer({ min: 0, max: 400 }), { freq: 4 }), {
+      minLength: 1,
+      maxLength: 120,
+    })
+    fc.assert(
+      fc.property(arbRun, (rtts) => {
+        const m = new LinkMonitor()
+        // Probes after the generated ones are answered, so the run ends on a healthy link.
+        const { events } = drive(m, 0, rtts.length * INTERVAL + 2000, (seq) =>
+          seq > rtts.length ? 10 : rtts[seq - 1]!,
+        )
+        const samples = [...rtts.filter((r): r is number => r !== null), 10]
+        const met = m.metrics(P)!
+        assert.ok(met.lossPermille >= 0 && met.lossPermille <= 1000)
+        if (met.srttMicros !== null) {
+          assert.ok(
+            met.srttMicros >= Math.min(...samples) * 1000 - 1 &&
+              met.srttMicros <= Math.max(...samples) * 1000 + 1,
+          )
+        }
+        // Up and down alternate, starting with up.
+        const transitions = events.filter((e) => e.type !== 'metric-changed').map((e) => e.type)
+        transitions.forEach((t, i) => {
+          assert.equal(t, i % 2 === 0 ? 'link-up' : 'link-down')
+        })
+        if (!rtts.includes(null)) {
+          assert.ok(!transitions.includes('link-down'), 'a link answering every probe stays up')
+        }
+      }),
+      { numRuns: 200 },
+    )
+  })
+})
