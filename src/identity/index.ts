@@ -107,3 +107,4 @@ export {
   verifyJoinToken,
 } from './token.js'
 export * from './addresses.js'
+export * from './certbook.js'
