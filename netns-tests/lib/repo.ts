@@ -1,0 +1,36 @@
+// Locates the repository from wherever this file runs. Tests run both from source (tsx, netns-tests/lib) and
+// compiled (dist/netns-tests/lib), and tsc copies no non-TS files into dist/, so every repo file (the nfqdelay
+// binary, the compiled CLI, the logs directory) is found from the directory that holds package.json.
+
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { HarnessError } from './errors.js'
+
+let cachedRoot: string | undefined
+
+/** The directory holding package.json, found by walking up from this module (bounded: 30 levels). */
+export function repoRoot(): string {
+  if (cachedRoot !== undefined) return cachedRoot
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 30; i++) {
+    if (existsSync(path.join(dir, 'package.json'))) {
+      cachedRoot = dir
+      return dir
+    }
+    const parent = path.dirname(dir)
+    if (parent === dir) break
+    dir = parent
+  }
+  throw new HarnessError('DEPS_MISSING', `no package.json above ${fileURLToPath(import.meta.url)}`)
+}
+
+export const repoPaths = {
+  /** Per-run logs, gitignored; removed after a passing test, kept (and tailed) after a failing one. */
+  logsRoot: () => path.join(repoRoot(), 'netns-tests', 'logs'),
+  /** Built by scripts/ensure-deps.sh from netns-tests/tools/nfqdelay.c. */
+  nfqdelay: () =>
+    process.env.BRT_NFQDELAY ?? path.join(repoRoot(), 'netns-tests', 'tools', 'bin', 'nfqdelay'),
+  /** The compiled CLI (npm run build; env BRT_CLI overrides); netns tests run the real daemon from it. */
+  cliMain: () => process.env.BRT_CLI ?? path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'),
+}
