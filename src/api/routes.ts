@@ -9,6 +9,10 @@ import type {
   FederationInfo,
   FederationInitRequest,
   KeysResponse,
+  NetworkStatus,
+  PeerInfo,
+  RotateKeysResponse,
+  RouteInfo,
   StatusResponse,
 } from '../client/types.js'
 import type { Route } from './server.js'
@@ -19,6 +23,10 @@ export interface ApiSystem {
   federationInit(req: FederationInitRequest): Promise<FederationInfo>
   federationInfo(): Promise<FederationInfo>
   createCluster(req: CreateClusterRequest): Promise<CreateClusterResponse>
+  network(): NetworkStatus
+  peers(): Promise<PeerInfo[]>
+  routes(): RouteInfo[]
+  rotateKeys(): Promise<RotateKeysResponse>
 }
 
 const federationInitBody = z.strictObject({
@@ -38,6 +46,10 @@ export function buildRoutes(sys: ApiSystem): Route<never>[] {
     { method: 'GET', path: '/v1/status', handler: () => sys.status() },
     { method: 'GET', path: '/v1/keys', handler: () => sys.keys() },
     { method: 'GET', path: '/v1/federation', handler: () => sys.federationInfo() },
+    { method: 'GET', path: '/v1/network', handler: () => sys.network() },
+    { method: 'GET', path: '/v1/peers', handler: () => sys.peers() },
+    { method: 'GET', path: '/v1/routes', handler: () => sys.routes() },
+    { method: 'POST', path: '/v1/keys/rotate', body: z.strictObject({}), handler: () => sys.rotateKeys() },
     {
       method: 'POST',
       path: '/v1/federation/init',

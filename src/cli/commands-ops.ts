@@ -81,18 +81,21 @@ export function failoverCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs
   ])
 }
 
-export function keysCommands(y: Argv<GlobalArgs>, run: Run, show: (argv: GlobalArgs) => Promise<number>): Argv<GlobalArgs> {
+export function keysCommands(
+  y: Argv<GlobalArgs>,
+  run: Run,
+  show: (argv: GlobalArgs) => Promise<number>,
+  rotate: (argv: GlobalArgs) => Promise<number>,
+): Argv<GlobalArgs> {
   return y
     .command('show', 'Show this node\'s identity key', (c) => c, (argv) => run(() => show(argv)))
-    .command('rotate', 'Rotate the WireGuard key now', (c) => c, (argv) => run(async () => notAvailable('keys rotate', 'network', argv.json)))
+    .command('rotate', 'Rotate the WireGuard key now', (c) => c, (argv) => run(() => rotate(argv)))
     .demandCommand(1, 'name a keys command')
 }
 
 /** Top-level network and bus commands that wait for their layers. */
 export function pendingTopLevel(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   const top: Sub[] = [
-    { cmd: 'peers', describe: 'Peers with RTT, loss, path and traffic', capability: 'network' },
-    { cmd: 'routes', describe: 'The routing table', capability: 'network' },
     {
       cmd: 'send <subject> [data]',
       describe: 'Send a message on the bus',

@@ -16,6 +16,7 @@ import {
   replicationCommands,
 } from './commands-ops.js'
 import { configCommands } from './commands-config.js'
+import { networkCommands, rotateKeys } from './commands-network.js'
 import { federationCommands, nodeCommands } from './commands-federation.js'
 import { type GlobalArgs, withClient } from './context.js'
 import { errorExit, EXIT_OK, formatDurationShort, printResult, table } from './output.js'
@@ -38,7 +39,8 @@ async function status(argv: GlobalArgs): Promise<number> {
         ['Region', s.cluster.region ?? '(none)'],
         ['Role', s.cluster.role],
         ['Federation', s.federation ? `${s.federation.name} (${s.federation.id})` : '(not joined)'],
-        ['Peers', `${s.peers.up} up of ${s.peers.total}`],
+        ['Mesh', s.mesh.state === 'running' ? [s.mesh.ipv4, s.mesh.ipv6].filter(Boolean).join(', ') + ` on ${s.mesh.interface}` : 'standalone (not joined)'],
+        ['Peers', `${s.peers.up} reachable of ${s.peers.total}`],
         ['Version', s.version],
         ['Uptime', formatDurationShort(s.uptime_seconds)],
       ])
@@ -79,7 +81,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
         ),
     )
     .command('status', 'Show this node\'s status', (c) => c, (argv) => run(() => status(argv)))
-    .command('keys', 'Node keys', (c) => keysCommands(c, run, keysShow))
+    .command('keys', 'Node keys', (c) => keysCommands(c, run, keysShow, rotateKeys))
     .command('config', 'Check or describe the config file', (c) => configCommands(c, run))
     .command('federation', 'Federation management', (c) => federationCommands(c, run))
     .command('node', 'Node management', (c) => nodeCommands(c, run))
@@ -87,6 +89,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .command('agent', 'Agent operations', (c) => agentCommands(c, run))
     .command('replication', 'Replication', (c) => replicationCommands(c, run))
     .command('failover', 'Failover', (c) => failoverCommands(c, run))
+  networkCommands(y, run)
   return pendingTopLevel(y, run)
     .demandCommand(1, 'name a command; see blackroad --help')
     .strict()

@@ -9,6 +9,10 @@ import type {
   FederationInfo,
   FederationInitRequest,
   KeysResponse,
+  NetworkStatus,
+  PeerInfo,
+  RotateKeysResponse,
+  RouteInfo,
   StatusResponse,
 } from './types.js'
 
@@ -62,6 +66,22 @@ export class BlackroadClient {
 
   createCluster(req: CreateClusterRequest): Promise<CreateClusterResponse> {
     return this.request<CreateClusterResponse>('POST', '/v1/federation/clusters', req)
+  }
+
+  network(): Promise<NetworkStatus> {
+    return this.request<NetworkStatus>('GET', '/v1/network')
+  }
+
+  peers(): Promise<PeerInfo[]> {
+    return this.request<PeerInfo[]>('GET', '/v1/peers')
+  }
+
+  routes(): Promise<RouteInfo[]> {
+    return this.request<RouteInfo[]>('GET', '/v1/routes')
+  }
+
+  rotateKeys(): Promise<RotateKeysResponse> {
+    return this.request<RotateKeysResponse>('POST', '/v1/keys/rotate', {})
   }
 
   /** Low-level call: JSON in, JSON out; non-2xx answers become ClientErrors carrying the daemon's code. */

@@ -12,6 +12,7 @@ export interface StatusResponse {
   started_at: string
   uptime_seconds: number
   peers: { total: number; up: number }
+  mesh: { state: 'standalone' | 'running'; ipv4: string | null; ipv6: string | null; interface: string | null }
   /** Capabilities this daemon runs; the CLI uses it to say what is still missing. */
   capabilities: string[]
 }
@@ -51,4 +52,52 @@ export interface KeysResponse {
 
 export interface ApiErrorBody {
   error: { code: string; message: string }
+}
+
+export interface PeerInfo {
+  node_id: string
+  name: string | null
+  cluster: string | null
+  /** Underlay endpoint WireGuard uses for a direct peer; null for a relayed one. */
+  endpoint: string | null
+  state: 'up' | 'down'
+  /** 'direct', or 'relayed' through `via`; 'unreachable' when no path exists. */
+  path: 'direct' | 'relayed' | 'unreachable'
+  via: string | null
+  rtt_ms: number | null
+  jitter_ms: number | null
+  loss_pct: number | null
+  mesh_ipv4: string | null
+  mesh_ipv6: string | null
+  wg_public_key: string | null
+  last_handshake: string | null
+  rx_bytes: number
+  tx_bytes: number
+}
+
+export interface RouteInfo {
+  destination: string
+  name: string | null
+  next_hop: string
+  next_hop_name: string | null
+  path: string[]
+  cost_ms: number
+  kind: 'direct' | 'relayed'
+  addresses: string[]
+}
+
+export interface NetworkStatus {
+  /** 'standalone' when the node has no certificate yet (it has not joined a federation). */
+  state: 'standalone' | 'running'
+  reason: string | null
+  interface: string | null
+  mesh_ipv4: string | null
+  mesh_ipv6: string | null
+  wg_public_key: string | null
+  discovery: unknown
+}
+
+export interface RotateKeysResponse {
+  public_key: string
+  seq: number
 }

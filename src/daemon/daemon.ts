@@ -6,15 +6,19 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 import { buildRoutes } from '../api/routes.js'
 import { ApiServer } from '../api/server.js'
-import type { KeysResponse, StatusResponse } from '../client/types.js'
+import { ApiError } from '../api/errors.js'
+import type { KeysResponse, NetworkStatus, PeerInfo, RotateKeysResponse, RouteInfo, StatusResponse } from '../client/types.js'
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
 import { VERSION } from '../version.js'
 import { LocalFederation } from './federation-local.js'
+import { NetworkCore } from './network.js'
+import { peerViews, routeViews } from './network-views.js'
+import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
-export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation'] as const
+export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network'] as const
 
 export interface DaemonOptions {
   config: Config
@@ -32,6 +36,8 @@ export class Daemon {
   private metricsServer: MetricsServer | null = null
   private federation: LocalFederation
   private fed: { id: string; name: string } | null = null
+  private net: NetworkCore | null = null
+  private networkReason: string | null = null
   private startedAt = 0
   /** Undo steps for what start() created, run in reverse by stop(). */
   private readonly cleanups: Array<{ what: string; run: () => Promise<void> }> = []
@@ -77,6 +83,8 @@ export class Daemon {
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
 
+    await this.startNetwork()
+
     if (this.config.metrics.enabled) {
       const ms = new MetricsServer(this.metrics.registry, this.config.metrics.listen)
       const addr = await ms.start()
@@ -84,6 +92,33 @@ export class Daemon {
       this.cleanups.push({ what: 'metrics server', run: () => ms.close() })
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
     }
+  }
+
+  /** Joins the mesh when this node holds a certificate of its federation; otherwise runs standalone. */
+  private async startNetwork(): Promise<void> {
+    const loaded = await loadTrust(this.config.node.state_dir, this.config.discovery.federation_secret_file)
+    if (!loaded.ok) {
+      this.networkReason = `not joined: ${loaded.missing} is missing`
+      this.logger.warn({ missing: loaded.missing }, 'no federation membership yet; running standalone (no mesh)')
+      return
+    }
+    if (loaded.trust.certificate.nodeId !== this.nodeId) {
+      throw new Error(`${this.config.node.state_dir}/node.cert certifies ${loaded.trust.certificate.nodeId}, not this node (${this.nodeId})`)
+    }
+    this.fed = { id: loaded.trust.federation.id, name: loaded.trust.federation.name }
+    const net = new NetworkCore({
+      config: this.config,
+      logger: this.logger,
+      registry: this.metrics.registry,
+      nodeKey: this.requireKey(),
+      nodeId: this.nodeId,
+      trust: loaded.trust,
+    })
+    this.cleanups.push({ what: 'network core', run: () => net.stop() })
+    await net.start()
+    this.net = net
+    const c = loaded.trust.certificate
+    this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
   }
 
   /** Stops everything start() created, newest first; one failing step does not skip the others. */
@@ -113,7 +148,13 @@ export class Daemon {
       pid: process.pid,
       started_at: new Date(this.startedAt).toISOString(),
       uptime_seconds: Math.round((Date.now() - this.startedAt) / 100) / 10,
-      peers: { total: 0, up: 0 },
+      peers: this.peerCounts(),
+      mesh: {
+        state: this.net ? 'running' : 'standalone',
+        ipv4: this.net?.certificate.addresses.ipv4 ?? null,
+        ipv6: this.net?.certificate.addresses.ipv6 ?? null,
+        interface: this.net ? this.config.wireguard.interface : null,
+      },
       capabilities: [...CAPABILITIES],
     }
   }
@@ -139,6 +180,41 @@ export class Daemon {
     this.metrics.clustersTotal.set((await this.federation.clusters()).length)
     this.logger.info({ cluster: res.cluster }, 'cluster created')
     return res
+  }
+
+  network(): NetworkStatus {
+    const net = this.net
+    const cert = net?.certificate
+    return {
+      state: net ? 'running' : 'standalone',
+      reason: net ? null : this.networkReason,
+      interface: net ? this.config.wireguard.interface : null,
+      mesh_ipv4: cert?.addresses.ipv4 ?? null,
+      mesh_ipv6: cert?.addresses.ipv6 ?? null,
+      wg_public_key: net?.wgPublicKey ?? null,
+      discovery: net?.discoveryStatus() ?? null,
+    }
+  }
+
+  peers(): Promise<PeerInfo[]> {
+    return this.net ? peerViews(this.net, this.nodeId) : Promise.resolve([])
+  }
+
+  routes(): RouteInfo[] {
+    return this.net ? routeViews(this.net) : []
+  }
+
+  async rotateKeys(): Promise<RotateKeysResponse> {
+    if (!this.net) throw ApiError.conflict('NOT_JOINED', `this node is not in a mesh (${this.networkReason ?? 'network not running'})`)
+    const r = await this.net.rotateKey()
+    return { public_key: r.publicKey, seq: r.seq }
+  }
+
+  private peerCounts(): { total: number; up: number } {
+    const net = this.net
+    if (!net) return { total: 0, up: 0 }
+    const total = net.certs.nodes().filter((c) => c.nodeId !== this.nodeId).length
+    return { total, up: net.routing.plan.routes.length }
   }
 
   private requireKey(): KeyPair {

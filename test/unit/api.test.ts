@@ -34,12 +34,19 @@ function fakeSystem(): ApiSystem & { clusters: string[] } {
       started_at: new Date(0).toISOString(),
       uptime_seconds: 1,
       peers: { total: 0, up: 0 },
+      mesh: { state: 'standalone', ipv4: null, ipv6: null, interface: null },
       capabilities: ['api'],
     }),
     keys: () => ({ node_id: 'node_test', public_key: 'AAAA', fingerprint: 'SHA256:x' }),
     federationInit: async (req) => ({ id: 'fed_x', name: req.name, root_fingerprint: 'SHA256:y', created_at: '' }),
     federationInfo: async () => {
       throw ApiError.conflict('NO_FEDERATION', 'none')
+    },
+    network: () => ({ state: 'standalone', reason: 'test', interface: null, mesh_ipv4: null, mesh_ipv6: null, wg_public_key: null, discovery: null }),
+    peers: async () => [],
+    routes: () => [],
+    rotateKeys: async () => {
+      throw ApiError.conflict('NOT_JOINED', 'test')
     },
     createCluster: async (req) => {
       if (clusters.includes(req.name)) throw ApiError.conflict('CLUSTER_EXISTS', 'exists')

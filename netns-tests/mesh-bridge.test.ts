@@ -1,0 +1,50 @@
+// Three nodes on one bridge, real daemons and real WireGuard (wireguard-go): they find each other through
+// the federation's own DHT bootstrap node, link with certificates, and every pair pings over mesh IPv4 and
+// IPv6. Reports the join time (first daemon started → every pair pinging).
+
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { Lab, waitFor } from './lib/index.js'
+import { DHT_PORT, Mesh } from './lib/mesh.js'
+
+function requireRoot(t: { skip(msg: string): void }): boolean {
+  if (process.getuid?.() === 0) return true
+  if (process.env.CI === 'true') throw new Error('the netns suite must run as root in CI')
+  t.skip('needs root (network namespaces)')
+  return false
+}
+
+test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async (t) => {
+  if (!requireRoot(t)) return
+  const lab = await Lab.create(t)
+  const lan = await lab.bridge('lan')
+  const hosts = []
+  for (const name of ['n1', 'n2', 'n3']) {
+    const h = await lab.host(name)
+    await lab.attach(h, lan)
+    hosts.push(h)
+  }
+  const mesh = new Mesh(lab)
+  const started = Date.now()
+  const nodes = await mesh.start(hosts.map((host) => ({ host })), [`${hosts[0]!.addr(lan)}:${DHT_PORT}`])
+  await waitFor(() => mesh.allPairsPing(nodes, { ipv6: true }), { timeoutMs: 60_000, intervalMs: 100, what: 'every pair pings over v4 and v6' })
+  t.diagnostic(`join time (daemons started -> every pair pinging v4+v6): ${Date.now() - started} ms`)
+
+  // The operator's view agrees: two direct peers each, with handshakes and traffic.
+  for (const n of nodes) {
+    const peers = await mesh.peers(n)
+    assert.equal(peers.length, 2, JSON.stringify(peers))
+    for (const p of peers) {
+      assert.equal(p.path, 'direct')
+      assert.ok(p.last_handshake, `handshake with ${p.name}`)
+      assert.ok(p.rx_bytes > 0 && p.tx_bytes > 0)
+      assert.ok(p.rtt_ms !== null && p.rtt_ms < 50)
+    }
+    const routes = await mesh.routes(n)
+    assert.equal(routes.length, 2)
+    assert.ok(routes.every((r) => r.kind === 'direct'))
+    const status = await n.daemon!.status()
+    assert.equal((status as { mesh: { ipv4: string } }).mesh.ipv4, n.node.ipv4)
+  }
+  for (const n of nodes) await n.daemon!.stop()
+})

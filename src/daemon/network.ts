@@ -1,0 +1,297 @@
+// The network core of the daemon: wires discovery (HyperDHT topic), peer links (certificate-checked), the
+// routing driver (probes, link-state, paths) and the WireGuard device together, and turns the routing plan
+// into WireGuard peers. It implements no layer; it carries messages between them and keeps WireGuard in step
+// with the plan: one reconfigure at a time, always with the newest plan.
+
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { Counter, type Registry } from 'prom-client'
+import type { Config } from '../config/index.js'
+import { Discovery, deriveTopic, localBootstrapAddress } from '../discovery/index.js'
+import {
+  CertBook,
+  generateX25519KeyPair,
+  type KeyPair,
+  meshIpv6Prefix,
+  type X25519KeyPair,
+} from '../identity/index.js'
+import { canonicalCidr } from '../routing/index.js'
+import { RoutingDriver } from '../routing/driver.js'
+import { LinkManager, type PeerLink } from '../transport/index.js'
+import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
+import { WireGuardDevice } from '../wireguard/index.js'
+import { decodeRoutingFrame, encodeLinkStateFrame, encodeWgKeyFrame } from './mesh-frames.js'
+import type { TrustMaterial } from './trust.js'
+
+export const MESH_V4_ROUTE = '100.64.0.0/10'
+
+export interface NetworkCoreOptions {
+  config: Config
+  logger: Logger
+  registry: Registry
+  nodeKey: KeyPair
+  nodeId: string
+  trust: TrustMaterial
+}
+
+export class NetworkCore extends EventEmitter<{ applied: [] }> {
+  readonly certs: CertBook
+  readonly wgKeys = new WgKeyBook()
+  readonly device: WireGuardDevice
+  readonly routing: RoutingDriver
+  links: LinkManager | null = null
+  private discovery: Discovery | null = null
+  private wgKey: X25519KeyPair = generateX25519KeyPair()
+  private wgSeq = Date.now()
+  private applying: Promise<void> | null = null
+  private applyAgain = false
+  private rotationTimer: NodeJS.Timeout | null = null
+  private stopped = false
+  private readonly log: Logger
+  private readonly routesIntoMesh: string[]
+  private readonly counters: { frames: Counter<'type' | 'result'> }
+
+  constructor(private readonly opts: NetworkCoreOptions) {
+    super()
+    const { trust, config } = opts
+    this.log = opts.logger.child({ subsystem: 'network' })
+    this.certs = new CertBook({
+      rootPublicKey: trust.federation.rootPublicKey,
+      federationId: trust.federation.id,
+      revocations: trust.revocations,
+    })
+    const own = this.certs.addCert(trust.certificate, Buffer.from(trust.certificateBytes))
+    if (!own.ok) throw Object.assign(new Error(`this node's certificate is not valid: ${own.message}`), { code: own.code })
+    this.routesIntoMesh = [MESH_V4_ROUTE, meshIpv6Prefix(trust.federation.id)]
+    this.device = new WireGuardDevice({ log: this.log.child({ subsystem: 'wireguard' }) })
+    this.counters = {
+      frames: new Counter({
+        name: 'blackroad_routing_frames_total',
+        help: 'Frames on the routing channel by type and result (accepted, stale, bad-signature, malformed, ...)',
+        labelNames: ['type', 'result'],
+        registers: [opts.registry],
+      }),
+    }
+    this.routing = new RoutingDriver({
+      localId: opts.nodeId,
+      nodeKey: opts.nodeKey,
+      keyOf: (id) => this.certs.get(id)?.publicKey,
+      addressesOf: (id) => this.addressesOf(id),
+      probeIntervalMs: config.network.probe_interval,
+      deadLinkTimeoutMs: config.network.dead_link_timeout,
+      transport: {
+        sendProbe: (peer, frame) => this.links?.get(peer)?.send('probe', frame) ?? false,
+        sendRecord: (peer, origin, record) => {
+          const cert = this.certs.bytesOf(origin)
+          if (cert) this.links?.get(peer)?.send('routing', encodeLinkStateFrame(cert, record))
+        },
+      },
+    })
+    this.routing.on('record', (status) => this.counters.frames.inc({ type: 'link-state', result: status }))
+    this.routing.on('plan', (_plan, changes) => {
+      if (changes.length > 0) this.log.info({ changes: changes.map((c) => `${c.kind} ${c.destination}`) }, 'routes changed')
+      this.scheduleApply()
+    })
+    this.routing.on('link', (e) => this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state'))
+  }
+
+  get certificate() {
+    return this.opts.trust.certificate
+  }
+
+  /** The node's mesh prefixes, from its certificate: the only addresses the federation vouches for. */
+  addressesOf(nodeId: string): string[] {
+    const cert = this.certs.get(nodeId)
+    if (!cert) return []
+    const out: string[] = []
+    if (cert.addresses.ipv4) out.push(canonicalCidr(`${cert.addresses.ipv4}/32`) ?? '')
+    if (cert.addresses.ipv6) out.push(canonicalCidr(`${cert.addresses.ipv6}/128`) ?? '')
+    return out.filter(Boolean).sort()
+  }
+
+  async start(): Promise<void> {
+    const { config, trust, nodeKey } = this.opts
+    await this.device.up({
+      name: config.wireguard.interface,
+      privateKey: this.wgKey.secretKey,
+      listenPort: config.wireguard.listen_port,
+      mtu: config.wireguard.mtu,
+      addresses: this.addressesOf(this.opts.nodeId),
+      routes: this.routesIntoMesh,
+    })
+    // Every router may relay for others (multi-hop paths), so forwarding is on for the mesh.
+    await this.device.enableForwarding({ ipv4: true, ipv6: true })
+
+    const links = new LinkManager({
+      localPublicKey: nodeKey.publicKey,
+      certificate: trust.certificateBytes,
+      trust: {
+        rootPublicKey: trust.federation.rootPublicKey,
+        federationId: trust.federation.id,
+        isRevoked: (c) => trust.revocations.isRevoked(c),
+        clockSkewMs: 60_000,
+      },
+      registry: this.opts.registry,
+      logger: this.log.child({ subsystem: 'links' }),
+    })
+    this.links = links
+    links.on('link-up', (peer, link) => this.onLinkUp(peer, link))
+    links.on('link-down', (peer, reason) => {
+      this.log.info({ peer, reason }, 'peer link down')
+      this.routing.neighbourDown(peer)
+    })
+    links.on('rejected', (reason, key) => this.log.warn({ reason, key: key.toString('hex').slice(0, 16) }, 'peer refused'))
+
+    const bootstrap = config.discovery.bootstrap
+    const own = config.node.bootstrap ? localBootstrapAddress(bootstrap) : null
+    if (config.node.bootstrap && !own) {
+      this.log.warn({ bootstrap }, 'node.bootstrap is set but no discovery.bootstrap entry is an address of this machine')
+    }
+    const discovery = new Discovery({
+      keyPair: { publicKey: nodeKey.publicKey, secretKey: nodeKey.secretKey },
+      topic: deriveTopic(trust.federation.id, trust.secret),
+      bootstrap,
+      staticPeers: config.discovery.static_peers,
+      port: config.discovery.port,
+      bootstrapNode: own ? { host: own.host, port: own.port, extraNodes: 2 } : null,
+      reannounceIntervalMs: config.discovery.refresh_interval,
+      logger: this.log.child({ subsystem: 'discovery' }),
+    })
+    this.discovery = discovery
+    discovery.on('connection', (conn) => links.accept(conn))
+    this.routing.start()
+    await discovery.start()
+    this.rotationTimer = setInterval(() => {
+      this.rotateKey().catch((err) => this.log.error({ err }, 'scheduled WireGuard key rotation failed'))
+    }, config.wireguard.key_rotation)
+    this.rotationTimer.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.rotationTimer) clearInterval(this.rotationTimer)
+    this.routing.stop()
+    await this.discovery?.close().catch((err) => this.log.warn({ err }, 'discovery close failed'))
+    await this.links?.close().catch((err) => this.log.warn({ err }, 'link manager close failed'))
+    await this.applying?.catch(() => {})
+    await this.device.down()
+  }
+
+  /** Rotates the WireGuard key: peers learn the new public key first, then this node switches to it. */
+  async rotateKey(): Promise<{ publicKey: string; seq: number }> {
+    const next = generateX25519KeyPair()
+    const seq = ++this.wgSeq
+    const frame = encodeWgKeyFrame(this.announcement(next.publicKey, seq))
+    for (const peer of this.links?.peers() ?? []) this.links?.get(peer)?.send('routing', frame)
+    // Give peers a moment to move our allowed-ips to the new key before our own side switches.
+    await new Promise((r) => setTimeout(r, 150))
+    this.wgKey = next
+    await this.applyNow()
+    this.log.info({ seq, public_key: next.publicKey.toString('base64') }, 'WireGuard key rotated')
+    return { publicKey: next.publicKey.toString('base64'), seq }
+  }
+
+  get wgPublicKey(): string {
+    return this.wgKey.publicKey.toString('base64')
+  }
+
+  discoveryStatus() {
+    return this.discovery?.status() ?? null
+  }
+
+  private announcement(publicKey: Buffer, seq: number) {
+    return signWgKeyAnnouncement(
+      { publicKey, listenPort: this.opts.config.wireguard.listen_port, seq, issuedAt: Date.now() },
+      this.opts.nodeKey,
+    )
+  }
+
+  private onLinkUp(peer: string, link: PeerLink): void {
+    const cert = link.peerCertificate
+    if (cert) this.certs.addCert(cert)
+    this.log.info({ peer, name: cert?.name, remote: link.remoteAddress }, 'peer link up')
+    link.on('message', (channel, payload) => this.onMessage(peer, channel, payload))
+    link.send('routing', encodeWgKeyFrame(this.announcement(this.wgKey.publicKey, this.wgSeq)))
+    this.routing.neighbourUp(peer)
+  }
+
+  private onMessage(peer: string, channel: string, payload: Uint8Array): void {
+    if (channel === 'probe') {
+      this.routing.onProbeFrame(peer, payload)
+      return
+    }
+    if (channel !== 'routing') return
+    let frame: ReturnType<typeof decodeRoutingFrame>
+    try {
+      frame = decodeRoutingFrame(payload)
+    } catch {
+      this.counters.frames.inc({ type: 'unknown', result: 'malformed' })
+      return
+    }
+    if (frame.type === 'link-state') {
+      const verdict = this.certs.add(frame.certificate)
+      if (!verdict.ok) {
+        this.counters.frames.inc({ type: 'link-state', result: `cert-${verdict.code.toLowerCase()}` })
+        return
+      }
+      this.routing.onRecord(peer, frame.record)
+      return
+    }
+    const key = this.certs.get(peer)?.publicKey
+    if (!key) return
+    const v = this.wgKeys.accept(peer, key, frame.record)
+    this.counters.frames.inc({ type: 'wg-key', result: v.ok ? 'accepted' : v.reason })
+    if (v.ok) this.scheduleApply()
+  }
+
+  private scheduleApply(): void {
+    if (this.stopped) return
+    if (this.applying) {
+      this.applyAgain = true
+      return
+    }
+    this.applying = this.apply().finally(() => {
+      this.applying = null
+      if (this.applyAgain) {
+        this.applyAgain = false
+        this.scheduleApply()
+      }
+    })
+  }
+
+  private async applyNow(): Promise<void> {
+    while (this.applying) await this.applying.catch(() => {})
+    this.applying = this.apply().finally(() => (this.applying = null))
+    await this.applying
+  }
+
+  /** Makes WireGuard match the routing plan: one peer per direct neighbour whose WireGuard key we know. */
+  private async apply(): Promise<void> {
+    const peers = []
+    for (const p of this.routing.plan.peers) {
+      const ann = this.wgKeys.get(p.nodeId)
+      if (!ann) continue
+      const remote = this.links?.remoteAddress(p.nodeId)
+      const host = remote ? (remote.host.includes(':') ? `[${remote.host}]` : remote.host) : null
+      peers.push({
+        publicKey: Buffer.from(ann.publicKey),
+        ...(host && ann.listenPort ? { endpoint: `${host}:${ann.listenPort}` } : {}),
+        allowedIps: p.allowedIps,
+        persistentKeepalive: Math.round(this.opts.config.wireguard.persistent_keepalive / 1000),
+      })
+    }
+    try {
+      const r = await this.device.reconfigure({
+        privateKey: this.wgKey.secretKey,
+        listenPort: this.opts.config.wireguard.listen_port,
+        peers,
+        routes: this.routesIntoMesh,
+      })
+      if (r.changed) this.log.debug({ actions: r.actions }, 'WireGuard reconfigured')
+      this.emit('applied')
+    } catch (err) {
+      this.log.error({ err }, 'WireGuard reconfigure failed; retrying')
+      setTimeout(() => this.scheduleApply(), 500).unref()
+    }
+  }
+}
