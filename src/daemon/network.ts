@@ -20,7 +20,7 @@ import { RoutingDriver } from '../routing/driver.js'
 import { LinkManager, type PeerLink } from '../transport/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
-import { decodeRoutingFrame, encodeLinkStateFrame, encodeWgKeyFrame } from './mesh-frames.js'
+import { decodeRoutingFrame, encodeLinkStateFrame, encodeWgKeyFrame, judgeLinkStateFrame } from './mesh-frames.js'
 import type { TrustMaterial } from './trust.js'
 
 export const MESH_V4_ROUTE = '100.64.0.0/10'
@@ -229,9 +229,9 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       return
     }
     if (frame.type === 'link-state') {
-      const verdict = this.certs.add(frame.certificate)
-      if (!verdict.ok) {
-        this.counters.frames.inc({ type: 'link-state', result: `cert-${verdict.code.toLowerCase()}` })
+      const verdict = judgeLinkStateFrame(this.certs, frame, (id) => this.addressesOf(id))
+      if (verdict !== 'ok') {
+        this.counters.frames.inc({ type: 'link-state', result: verdict })
         return
       }
       this.routing.onRecord(peer, frame.record)
