@@ -100,7 +100,14 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.neighbours.add(peer)
     this.monitor.addPeer(peer)
     for (const s of this.lsdb.signedRecords()) this.opts.transport.sendRecord(peer, s.record.origin, s.bytes)
+    // A new link needs several answered probes to count as up; a short burst gets there in tens of ms
+    // instead of waiting for the regular probe rounds.
     this.probe(peer, performance.now())
+    for (const delay of [15, 30, 45]) {
+      setTimeout(() => {
+        if (!this.stopped && this.neighbours.has(peer)) this.probe(peer, performance.now())
+      }, delay).unref()
+    }
   }
 
   /** A peer link closed: the link is down now, without waiting for probes to time out. */

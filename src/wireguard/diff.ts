@@ -16,7 +16,7 @@
 import { canonicalEndpoint, canonicalPrefix } from './cidr.js'
 import type { LiveInterface, LivePeer } from './dump.js'
 import { configInvalid } from './errors.js'
-import { keyToBase64, publicKeyOf } from './keys.js'
+import { clampPrivateKey, keyToBase64, publicKeyOf } from './keys.js'
 
 export interface PeerConfig {
   publicKey: string | Buffer
@@ -93,7 +93,8 @@ const sortedUnique = (items: string[]): string[] => [...new Set(items)].sort()
 
 /** Validates and canonicalises a desired state; WG_CONFIG_INVALID names the offending peer and field. */
 export function normalizeDesired(desired: DesiredState): NormalizedDesired {
-  const privateKey = keyToBase64(desired.privateKey, 'privateKey')
+  keyToBase64(desired.privateKey, 'privateKey')
+  const privateKey = clampPrivateKey(desired.privateKey)
   const publicKey = publicKeyOf(privateKey)
   const listenPort = uintField(desired.listenPort, 65535, 'listenPort')
   const owner = new Map<string, string>()

@@ -47,3 +47,16 @@ export function generatePrivateKey(): Buffer {
   raw[31] = ((raw[31] ?? 0) & 127) | 64
   return raw
 }
+
+/**
+ * A private key as WireGuard stores it: clamped (RFC 7748). `wg show` prints the clamped form, so desired
+ * keys are compared in that form too; otherwise an unclamped key (libsodium's crypto_box_keypair) looks changed
+ * on every reconfigure, and setting it again would needlessly reset sessions.
+ */
+export function clampPrivateKey(privateKey: string | Buffer | Uint8Array): string {
+  const raw = Buffer.from(keyToBase64(privateKey, 'private key'), 'base64')
+  raw[0]! &= 248
+  raw[31]! &= 127
+  raw[31]! |= 64
+  return raw.toString('base64')
+}

@@ -342,3 +342,17 @@ describe('wgSetArgs', () => {
     )
   })
 })
+
+test('an unclamped private key equal to the live (clamped) one is not a change', async () => {
+  const { generateX25519KeyPair } = await import('../../src/identity/index.js')
+  const { clampPrivateKey } = await import('../../src/wireguard/keys.js')
+  // libsodium's crypto_box_keypair does not clamp; find one whose clamped form differs.
+  let raw = generateX25519KeyPair().secretKey
+  while (clampPrivateKey(raw) === raw.toString('base64')) raw = generateX25519KeyPair().secretKey
+  const desired = normalizeDesired({ privateKey: raw, listenPort: 51820, peers: [], routes: [] })
+  assert.equal(desired.privateKey, clampPrivateKey(raw))
+  const l = live([], { privateKey: clampPrivateKey(raw), publicKey: publicKeyOf(raw) })
+  assert.equal(planReconfigure(l, [], desired).privateKey, undefined)
+  // The same comparison without clamping would see a change: the test can fail.
+  assert.notEqual(raw.toString('base64'), l.privateKey)
+})
