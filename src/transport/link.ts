@@ -1,0 +1,430 @@
+// A peer link: one authenticated, framed, multiplexed connection to another router, over one encrypted
+// connection from discovery. The Noise handshake already proved the peer holds the private half of
+// `remotePublicKey`; the link adds the federation's word that this key is one of its nodes: both sides send
+// their node certificate first (HELLO), and a side keeps the link only if the peer's certificate verifies
+// against the federation root, is inside its validity window, is not revoked, and certifies that same
+// Noise key. Then named channels carry messages (frames.ts), with a frame-size limit, write backpressure
+// and a keepalive. Anything malformed closes this link only, with a counted reason; the router goes on.
+
+import { EventEmitter } from 'node:events'
+import pino, { type Logger } from 'pino'
+import type { NodeCertificate } from '../identity/index.js'
+import { DecodeError } from '../wire/index.js'
+import { Channel } from './channel.js'
+import { LinkError, type LinkReason } from './errors.js'
+import {
+  CHANNEL_NAME,
+  DEFAULT_MAX_FRAME_BYTES,
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  LINK_VERSION,
+  MAX_FRAME_LIMIT,
+  MIN_FRAME_LIMIT,
+} from './frames.js'
+import { checkPeerCertificate } from './trust.js'
+import {
+  DEFAULT_CHANNELS,
+  type Link,
+  type LinkCloseInfo,
+  type LinkState,
+  NOT_A_REFUSAL,
+  type PeerLinkEvents,
+  type PeerLinkOptions,
+  type RawConnection,
+} from './types.js'
+
+const monotonic = () => performance.now()
+/** How long a closing side waits for its CLOSE frame to flush before destroying the stream. */
+const CLOSE_GRACE_MS = 1000
+/** Reasons after which there is nobody to tell. */
+const SILENT: ReadonlySet<LinkReason> = new Set([
+  'connection_lost',
+  'remote_closed',
+  'remote_rejected',
+  'keepalive_timeout',
+])
+
+export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
+  readonly remotePublicKey: Buffer
+  readonly isInitiator: boolean
+  state: LinkState = 'handshaking'
+  /** The peer's verified certificate (set once its HELLO verified). */
+  peerCertificate: NodeCertificate | null = null
+  closeReason: LinkReason | null = null
+  /** Round-trip time of the last answered keepalive, ms. */
+  rttMs: number | null = null
+  private readonly maxFrameBytes: number
+  private readonly keepAliveIntervalMs: number
+  private readonly deadAfterMs: number
+  private readonly channels: Set<string>
+  private readonly channelObjects = new Map<string, Channel>()
+  private readonly log: Logger
+  private readonly now: () => number
+  private remoteMaxFrameBytes = MIN_FRAME_LIMIT
+  private helloSeen = false
+  private remoteReady = false
+  private lastReceived = monotonic()
+  private helloTimer: NodeJS.Timeout | null
+  private keepAliveTimer: NodeJS.Timeout | null = null
+  private destroyTimer: NodeJS.Timeout | null = null
+  private pingNonce = 0
+  private pingSentAt = 0
+  private needDrain = false
+  private drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
+  private readonly connClosed: Promise<void>
+  private markConnClosed: () => void = () => {}
+
+  constructor(
+    readonly conn: RawConnection,
+    private readonly opts: PeerLinkOptions,
+  ) {
+    super()
+    this.maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+    this.keepAliveIntervalMs = opts.keepAliveIntervalMs ?? 1000
+    this.deadAfterMs = opts.deadAfterMs ?? 5000
+    const helloTimeoutMs = opts.helloTimeoutMs ?? 10_000
+    if (
+      !Number.isInteger(this.maxFrameBytes) ||
+      this.maxFrameBytes < MIN_FRAME_LIMIT ||
+      this.maxFrameBytes > MAX_FRAME_LIMIT
+    ) {
+      throw new LinkError('INVALID_OPTIONS', `maxFrameBytes must be ${MIN_FRAME_LIMIT}..${MAX_FRAME_LIMIT}`)
+    }
+    if (
+      !(this.keepAliveIntervalMs > 0 && this.deadAfterMs > this.keepAliveIntervalMs && helloTimeoutMs > 0)
+    ) {
+      throw new LinkError(
+        'INVALID_OPTIONS',
+        'need keepAliveIntervalMs > 0, deadAfterMs > keepAliveIntervalMs, helloTimeoutMs > 0',
+      )
+    }
+    this.channels = new Set()
+    for (const name of opts.channels ?? DEFAULT_CHANNELS) this.addChannel(name)
+    this.remotePublicKey = Buffer.from(conn.remotePublicKey)
+    this.isInitiator = conn.isInitiator
+    this.now = opts.now ?? Date.now
+    this.log = (opts.logger ?? pino({ level: 'silent' })).child({
+      peer_key: this.remotePublicKey.toString('hex').slice(0, 16),
+    })
+
+    conn.on('data', (data) => this.onData(data))
+    conn.on('drain', () => this.onDrain())
+    conn.on('error', (err) => this.log.debug({ err: err.message }, 'peer connection error'))
+    conn.on('end', () => this.shutdown('connection_lost', false))
+    this.connClosed = new Promise((resolve) => {
+      this.markConnClosed = resolve
+    })
+    conn.on('close', () => {
+      if (this.destroyTimer) clearTimeout(this.destroyTimer)
+      this.destroyTimer = null
+      this.shutdown('connection_lost', false)
+      this.markConnClosed()
+    })
+    this.helloTimer = setTimeout(() => this.shutdown('hello_timeout', true), helloTimeoutMs)
+    this.write({
+      type: 'hello',
+      version: LINK_VERSION,
+      certificate: opts.certificate,
+      maxFrameBytes: this.maxFrameBytes,
+    })
+    if (conn.destroyed) {
+      // Its 'close' may have fired already; do not wait for one.
+      queueMicrotask(() => {
+        this.shutdown('connection_lost', false)
+        this.markConnClosed()
+      })
+    }
+  }
+
+  /** The peer's node id, from its verified certificate. */
+  get peerId(): string | null {
+    return this.peerCertificate?.nodeId ?? null
+  }
+
+  /** The underlay address this connection uses (for WireGuard endpoints); a relayed link shows the relay. */
+  get remoteAddress(): { host: string; port: number } | null {
+    const raw = this.conn.rawStream
+    return raw?.remoteHost && raw.remotePort ? { host: raw.remoteHost, port: raw.remotePort } : null
+  }
+
+  /** Milliseconds since anything arrived on this link. */
+  get silentForMs(): number {
+    return monotonic() - this.lastReceived
+  }
+
+  /** Resolves with the peer's certificate when the link is up; rejects LINK_REJECTED if it never comes up. */
+  whenUp(): Promise<NodeCertificate> {
+    if (this.state === 'up' && this.peerCertificate) return Promise.resolve(this.peerCertificate)
+    if (this.state === 'closed') return Promise.reject(this.closedError('LINK_REJECTED'))
+    return new Promise((resolve, reject) => {
+      const onUp = (cert: NodeCertificate) => {
+        this.off('close', onClose)
+        resolve(cert)
+      }
+      const onClose = () => {
+        this.off('up', onUp)
+        reject(this.closedError('LINK_REJECTED'))
+      }
+      this.once('up', onUp)
+      this.once('close', onClose)
+    })
+  }
+
+  /** Registers a channel name on this link (sending and accepting) and returns its handle. */
+  channel(name: string): Channel {
+    this.addChannel(name)
+    let ch = this.channelObjects.get(name)
+    if (!ch) {
+      ch = new Channel(this, name)
+      this.channelObjects.set(name, ch)
+    }
+    return ch
+  }
+
+  addChannel(name: string): void {
+    if (!CHANNEL_NAME.test(name)) throw new LinkError('INVALID_CHANNEL', `invalid channel name "${name}"`)
+    this.channels.add(name)
+  }
+
+  /**
+   * Sends one message on a channel. Returns false when the connection's write buffer is full: the message
+   * is queued, and the caller should await drained() before sending more. Throws LinkError when the link
+   * is not up, the channel is unknown, or the frame exceeds the peer's limit.
+   */
+  send(channel: string, payload: Uint8Array): boolean {
+    if (this.state !== 'up') {
+      throw this.state === 'closed'
+        ? this.closedError('LINK_CLOSED')
+        : new LinkError('NOT_READY', 'link is not up yet')
+    }
+    if (!this.channels.has(channel))
+      throw new LinkError('UNKNOWN_CHANNEL', `channel "${channel}" is not registered`)
+    const frame = encodeFrame({ type: 'data', channel, payload })
+    if (frame.length > this.remoteMaxFrameBytes) {
+      throw new LinkError(
+        'FRAME_TOO_LARGE',
+        `frame of ${frame.length} bytes exceeds the peer's limit of ${this.remoteMaxFrameBytes}`,
+      )
+    }
+    return this.write(frame)
+  }
+
+  /** Resolves when the write buffer has room again (at once if it has); rejects LINK_CLOSED if the link closes. */
+  drained(): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(this.closedError('LINK_CLOSED'))
+    if (!this.needDrain) return Promise.resolve()
+    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }))
+  }
+
+  /** Sends our renewed certificate; the peer verifies it like the first one. */
+  updateCertificate(certificate: Uint8Array): void {
+    if (this.state === 'up') this.write({ type: 'cert', certificate })
+  }
+
+  /** Re-verifies the peer's certificate now (expiry, revocation); closes the link and returns false if it fails. */
+  recheck(): boolean {
+    if (this.state !== 'up' || !this.peerCertificate) return this.state !== 'closed'
+    return this.verify(this.peerCertificate) !== null
+  }
+
+  close(reason: LinkReason = 'local_close'): void {
+    this.shutdown(reason, true)
+  }
+
+  /** Resolves when the underlying connection is gone (at most ~1 s after close(): the CLOSE frame's grace). */
+  connectionClosed(): Promise<void> {
+    return this.connClosed
+  }
+
+  private onData(data: Uint8Array): void {
+    if (this.state === 'closed') return
+    // Zero-byte messages are secret-stream keepalives when the stream does not filter them itself.
+    if (data.length === 0) return
+    this.lastReceived = monotonic()
+    if (data.length > this.maxFrameBytes) {
+      this.shutdown('oversize_frame', true)
+      return
+    }
+    let frame: Frame
+    try {
+      frame = decodeFrame(data)
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err
+      this.shutdown('malformed_frame', true, { error: err })
+      return
+    }
+    if (!this.inOrder(frame)) {
+      this.shutdown('protocol_violation', true)
+      return
+    }
+    try {
+      this.onFrame(frame)
+    } catch (err) {
+      // Only our own code can throw here (an injected isRevoked, a bug); the peer is not to blame.
+      this.log.error({ err }, 'peer-link frame handling failed')
+      this.shutdown('internal_error', true, { error: err as Error })
+    }
+  }
+
+  /** The handshake order: HELLO once, then READY once, then the rest; CLOSE at any time. */
+  private inOrder(f: Frame): boolean {
+    switch (f.type) {
+      case 'hello':
+        return !this.helloSeen
+      case 'ready':
+        return this.helloSeen && !this.remoteReady
+      case 'close':
+        return true
+      default:
+        return this.state === 'up'
+    }
+  }
+
+  private onFrame(f: Frame): void {
+    switch (f.type) {
+      case 'hello': {
+        this.helloSeen = true
+        if (f.version !== LINK_VERSION) {
+          this.shutdown('unsupported_version', true)
+          break
+        }
+        this.remoteMaxFrameBytes = f.maxFrameBytes
+        const cert = this.verify(f.certificate)
+        if (!cert) break
+        this.peerCertificate = cert
+        this.write({ type: 'ready' })
+        this.maybeUp()
+        break
+      }
+      case 'ready':
+        this.remoteReady = true
+        this.maybeUp()
+        break
+      case 'data':
+        this.deliver(f.channel, f.payload)
+        break
+      case 'ping':
+        this.write({ type: 'pong', nonce: f.nonce })
+        break
+      case 'pong':
+        if (f.nonce === this.pingNonce) this.rttMs = monotonic() - this.pingSentAt
+        break
+      case 'close':
+        this.shutdown(this.state === 'up' ? 'remote_closed' : 'remote_rejected', false, {
+          remoteReason: f.reason,
+        })
+        break
+      case 'cert': {
+        const cert = this.verify(f.certificate)
+        if (!cert) break
+        this.peerCertificate = cert
+        this.emit('certificate', cert)
+        break
+      }
+    }
+  }
+
+  /** Verifies a peer certificate (bytes from HELLO/CERT, or the one held); on failure closes the link. */
+  private verify(cert: Uint8Array | NodeCertificate): NodeCertificate | null {
+    const result = checkPeerCertificate(cert, this.remotePublicKey, this.opts.trust, this.now())
+    if (result.ok) return result.certificate
+    this.shutdown(result.reason, true, { error: result.error })
+    return null
+  }
+
+  private maybeUp(): void {
+    if (this.state !== 'handshaking' || !this.peerCertificate || !this.remoteReady) return
+    this.state = 'up'
+    if (this.helloTimer) clearTimeout(this.helloTimer)
+    this.helloTimer = null
+    this.keepAliveTimer = setInterval(() => this.keepAlive(), this.keepAliveIntervalMs)
+    this.log.debug({ peer: this.peerId, remote: this.remoteAddress }, 'peer link up')
+    this.emit('up', this.peerCertificate)
+  }
+
+  private keepAlive(): void {
+    if (this.silentForMs > this.deadAfterMs) {
+      this.shutdown('keepalive_timeout', false)
+      return
+    }
+    this.pingNonce = (this.pingNonce + 1) % 0x7fffffff
+    this.pingSentAt = monotonic()
+    this.write({ type: 'ping', nonce: this.pingNonce })
+  }
+
+  private deliver(channel: string, payload: Uint8Array): void {
+    if (!this.channels.has(channel)) {
+      this.opts.metrics.dropped.inc({ reason: 'unknown_channel' })
+      return
+    }
+    // A throwing handler is a bug of this node, not the peer's: log it, keep the link.
+    try {
+      this.emit('message', channel, payload)
+      this.channelObjects.get(channel)?.emit('message', payload)
+    } catch (err) {
+      this.log.error({ err, channel }, 'peer-link message handler threw')
+    }
+  }
+
+  private onDrain(): void {
+    this.needDrain = false
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const w of waiters) w.resolve()
+    this.emit('drain')
+  }
+
+  private write(frame: Frame | Uint8Array): boolean {
+    if (this.conn.destroyed) return false
+    const ok = this.conn.write(frame instanceof Uint8Array ? frame : encodeFrame(frame))
+    if (!ok) this.needDrain = true
+    return ok
+  }
+
+  private shutdown(reason: LinkReason, tellPeer: boolean, info: Omit<LinkCloseInfo, 'wasUp'> = {}): void {
+    if (this.state === 'closed') return
+    const wasUp = this.state === 'up'
+    this.state = 'closed'
+    this.closeReason = reason
+    if (this.helloTimer) clearTimeout(this.helloTimer)
+    if (this.keepAliveTimer) clearInterval(this.keepAliveTimer)
+    this.helloTimer = this.keepAliveTimer = null
+    if (wasUp) this.opts.metrics.closed.inc({ reason })
+    else if (!NOT_A_REFUSAL.has(reason)) this.opts.metrics.rejected.inc({ reason })
+    const fields = {
+      reason,
+      peer: this.peerId,
+      remote: this.remoteAddress,
+      remote_reason: info.remoteReason,
+      err: info.error?.message,
+    }
+    if (!wasUp && !NOT_A_REFUSAL.has(reason)) this.log.warn(fields, 'peer link refused')
+    else if (wasUp) this.log.info(fields, 'peer link closed')
+    else this.log.debug(fields, 'peer connection ended during the handshake')
+
+    if (tellPeer && !SILENT.has(reason) && !this.conn.destroyed) {
+      this.write({ type: 'close', reason })
+      this.conn.end()
+      this.destroyTimer = setTimeout(() => {
+        this.destroyTimer = null
+        this.conn.destroy()
+      }, CLOSE_GRACE_MS)
+    } else {
+      this.conn.destroy()
+    }
+    const err = this.closedError('LINK_CLOSED')
+    for (const w of this.drainWaiters) w.reject(err)
+    this.drainWaiters = []
+    this.emit('close', reason, { wasUp, ...info })
+  }
+
+  private closedError(code: 'LINK_CLOSED' | 'LINK_REJECTED'): LinkError {
+    const reason = this.closeReason ?? 'local_close'
+    return new LinkError(
+      code,
+      `peer link ${code === 'LINK_REJECTED' ? 'refused' : 'closed'}: ${reason}`,
+      reason,
+    )
+  }
+}
