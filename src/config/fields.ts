@@ -258,3 +258,30 @@ export const fileMode = () =>
     }),
     'file mode (octal)',
   )
+
+const PEER_KEY = /^(?:[0-9a-fA-F]{64}|[A-Za-z0-9_-]{43})$/
+
+/**
+ * A static peer: "<node key>@host:port" is dialled directly at that address (works with no DHT at all); a bare
+ * "host:port" is an extra DHT contact. The key is the peer's node key, 64 hex or 43 base64url characters.
+ */
+export function staticPeer() {
+  const schema = z.string().superRefine((s, ctx) => {
+    const at = s.lastIndexOf('@')
+    const key = at >= 0 ? s.slice(0, at) : null
+    const addr = at >= 0 ? s.slice(at + 1) : s
+    if (key !== null && !PEER_KEY.test(key)) {
+      ctx.addIssue({ code: 'custom', message: `the key before "@" in "${s}" must be a node key (64 hex or 43 base64url characters)` })
+      return
+    }
+    const hp = splitHostPort(addr)
+    if (hp === null || hp.port < 1 || hp.port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `expected "host:port" or "<node key>@host:port", got "${s}"` })
+      return
+    }
+    if (isIP(hp.host) === 0 && !isHostname(hp.host)) {
+      ctx.addIssue({ code: 'custom', message: `"${hp.host}" is not a valid host name or IP address` })
+    }
+  })
+  return typed(schema, '[node key@]host:port')
+}

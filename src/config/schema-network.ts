@@ -3,7 +3,7 @@
 
 import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
-import { absPath, defaultText, domainName, duration, hostPort, MAX_TIMER_MS, port, typed } from './fields.js'
+import { absPath, defaultText, domainName, duration, hostPort, MAX_TIMER_MS, port, staticPeer, typed } from './fields.js'
 
 export const networkSchema = z
   .strictObject({
@@ -54,9 +54,11 @@ export const discoverySchema = z
         'HyperDHT bootstrap nodes ("host:port"), normally the control-plane nodes; empty = public bootstrap.',
       ),
     static_peers: z
-      .array(hostPort())
+      .array(staticPeer())
       .prefault([])
-      .describe('Peers dialled directly ("host:port") in addition to those found on the DHT.'),
+      .describe(
+        'Peers besides those found on the DHT: "<node key>@host:port" is dialled directly (no DHT needed); "host:port" is an extra DHT contact.',
+      ),
     port: port()
       .prefault(49737)
       .describe('UDP port of the DHT node (and of the bootstrap node when node.bootstrap).'),

@@ -171,8 +171,9 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     this.stopped = true
     if (this.rotationTimer) clearInterval(this.rotationTimer)
     this.routing.stop()
-    await this.discovery?.close().catch((err) => this.log.warn({ err }, 'discovery close failed'))
+    // Links first, so peers get a CLOSE frame (a clean 'peer left') before discovery tears the connections down.
     await this.links?.close().catch((err) => this.log.warn({ err }, 'link manager close failed'))
+    await this.discovery?.close().catch((err) => this.log.warn({ err }, 'discovery close failed'))
     await this.applying?.catch(() => {})
     await this.device.down()
   }
