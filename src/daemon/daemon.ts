@@ -32,8 +32,6 @@ export class Daemon {
   readonly metrics: DaemonMetrics
   private nodeKey: KeyPair | null = null
   private nodeId = ''
-  private api: ApiServer | null = null
-  private metricsServer: MetricsServer | null = null
   private federation: LocalFederation
   private fed: { id: string; name: string } | null = null
   private net: NetworkCore | null = null
@@ -42,7 +40,7 @@ export class Daemon {
   /** Undo steps for what start() created, run in reverse by stop(). */
   private readonly cleanups: Array<{ what: string; run: () => Promise<void> }> = []
 
-  constructor(private readonly opts: DaemonOptions) {
+  constructor(opts: DaemonOptions) {
     this.config = opts.config
     this.logger = opts.logger
     this.metrics = createMetrics()
@@ -79,7 +77,6 @@ export class Daemon {
     })
     for (const route of buildRoutes(this)) api.add(route)
     await api.listen()
-    this.api = api
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
 
@@ -88,7 +85,6 @@ export class Daemon {
     if (this.config.metrics.enabled) {
       const ms = new MetricsServer(this.metrics.registry, this.config.metrics.listen)
       const addr = await ms.start()
-      this.metricsServer = ms
       this.cleanups.push({ what: 'metrics server', run: () => ms.close() })
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
     }
@@ -131,8 +127,6 @@ export class Daemon {
         this.logger.error({ err, what: step.what }, 'cleanup step failed')
       }
     }
-    this.api = null
-    this.metricsServer = null
   }
 
   status(): StatusResponse {

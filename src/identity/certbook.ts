@@ -60,7 +60,7 @@ export class CertBook {
     if (prev) this.seen.delete(prev.bytes.toString('base64'))
     this.byNode.set(cert.nodeId, { cert, bytes })
     this.seen.set(bytes.toString('base64'), cert.nodeId)
-    return { ok: true, cert, fresh: !prev || !prev.bytes.equals(bytes) }
+    return { ok: true, cert, fresh: !prev?.bytes.equals(bytes) }
   }
 
   get(nodeId: string): NodeCertificate | undefined {

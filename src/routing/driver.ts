@@ -156,7 +156,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   }
 
   private probe(peer: string, at: number): void {
-    const seq = (this.probeSeq = (this.probeSeq + 1) >>> 0)
+    this.probeSeq = (this.probeSeq + 1) >>> 0
+    const seq = this.probeSeq
     this.monitor.onProbeSent(peer, seq, at)
     const frame = new Uint8Array([PROBE_PING, seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff])
     this.opts.transport.sendProbe(peer, frame)

@@ -73,7 +73,7 @@ describe('blackroad CLI', () => {
     await writeFile(file, 'node:\n  nmae: x\nwireguard:\n  listen_port: "a"\n')
     const bad = await runCli(['config', 'check', '--config', file])
     assert.equal(bad.code, 1)
-    assert.match(bad.stderr, new RegExp(`config\\.yaml:2:3: node\\.nmae: unknown key "nmae"; did you mean "name"`))
+    assert.match(bad.stderr, /config\.yaml:2:3: node\.nmae: unknown key "nmae"; did you mean "name"/)
     assert.match(bad.stderr, /config\.yaml:4:\d+: wireguard\.listen_port/)
     await writeFile(file, 'node:\n  name: pi-1\n')
     const good = await runCli(['config', 'check', '--config', file, '--json'])
