@@ -1,0 +1,114 @@
+// One peer link as the router sees it: the link, its priority queue, and the pump that moves queued
+// envelopes into link writes. The pump runs deferred (once per turn, see Scheduler.defer), takes the
+// highest priorities first, packs as many envelopes as fit into one batch frame, and stops as soon as the
+// link says its buffer is full; the link's drain callback restarts it. So a link never buffers more than
+// one batch beyond what it asked for, and everything else waits here, bounded and in priority order.
+
+import { varintLength } from '../wire/index.js'
+import type { Envelope } from './envelope.js'
+import { writeBatch } from './frames.js'
+import { PriorityQueue, type QueueBounds } from './queue.js'
+import type { Scheduler } from './scheduler.js'
+import type { BusLink } from './types.js'
+
+/** What waits in a link queue: forwarded bytes (ttl already decremented) or an envelope to encode. */
+export type QueueItem = Uint8Array | Envelope
+
+export interface PortOptions extends QueueBounds {
+  maxBatchBytes: number
+  maxBatchCount: number
+}
+
+export class LinkPort {
+  readonly queue: PriorityQueue<QueueItem>
+  /** Largest envelope this link can carry (inside a batch frame). */
+  readonly maxEnvelope: number
+  private writable = true
+  private scheduled = false
+  private closed = false
+  private readonly batch: QueueItem[] = []
+  private readonly sizes: number[] = []
+  private readonly batchBytes: number
+  private readonly flushFn = () => this.flush()
+
+  constructor(
+    readonly link: BusLink,
+    private readonly opts: PortOptions,
+    private readonly scheduler: Scheduler,
+    /** Called after the pump freed queue space (blocked senders may proceed). */
+    private readonly onSpace: (port: LinkPort) => void,
+  ) {
+    this.queue = new PriorityQueue(opts)
+    const frameLimit = link.maxFrameBytes ?? Number.POSITIVE_INFINITY
+    // A batch of one: type byte, count varint (1 byte), length varint (up to 4 bytes).
+    this.maxEnvelope = Math.max(0, frameLimit - 6)
+    this.batchBytes = Math.min(opts.maxBatchBytes, frameLimit)
+    link.onDrain(() => this.drained())
+  }
+
+  get peerId(): string {
+    return this.link.peerId
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  /** Queues an item of `size` wire bytes (the caller checked the bounds) and makes sure a flush is coming. */
+  enqueue(item: QueueItem, size: number, priority: number): void {
+    this.queue.push(item, size, priority)
+    if (!this.scheduled && this.writable && !this.closed) {
+      this.scheduled = true
+      this.scheduler.defer(this.flushFn)
+    }
+  }
+
+  /** Sends a control frame now, ahead of the queue (interest records: small, rare, must not wait). */
+  sendControl(frame: Uint8Array): void {
+    if (this.closed) return
+    if (!this.link.send(frame)) this.writable = false
+  }
+
+  /** Moves queued envelopes into link writes until the queue is empty or the link is full. */
+  flush(): void {
+    this.scheduled = false
+    if (this.closed) return
+    let sent = false
+    const q = this.queue
+    while (this.writable && q.count > 0) {
+      let n = 0
+      let size = 4
+      while (n < this.opts.maxBatchCount) {
+        const next = q.peekSize()
+        if (next < 0) break
+        const cost = varintLength(next) + next
+        if (n > 0 && size + cost > this.batchBytes) break
+        this.sizes[n] = next
+        this.batch[n++] = q.shift()!
+        size += cost
+      }
+      const frame = writeBatch(this.batch, this.sizes, n)
+      for (let i = 0; i < n; i++) this.batch[i] = EMPTY
+      sent = true
+      this.writable = this.link.send(frame)
+    }
+    if (sent) this.onSpace(this)
+  }
+
+  private drained(): void {
+    if (this.closed) return
+    this.writable = true
+    if (this.queue.count > 0 && !this.scheduled) {
+      this.scheduled = true
+      this.scheduler.defer(this.flushFn)
+    }
+  }
+
+  /** Stops the port; returns how many queued envelopes were dropped. */
+  close(): number {
+    this.closed = true
+    return this.queue.clear()
+  }
+}
+
+const EMPTY = new Uint8Array(0)
