@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { BlackroadClient } from '../src/client/index.js'
 import { Lab, waitFor } from './lib/index.js'
 import { DHT_PORT, Mesh } from './lib/mesh.js'
 
@@ -52,5 +53,27 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
     const status = await n.daemon!.status()
     assert.equal((status as { mesh: { ipv4: string } }).mesh.ipv4, n.node.ipv4)
   }
+
+  // The bus rides the same links: a subscriber on n3 receives what n1 publishes through its socket.
+  const sub = new BlackroadClient({ socketPath: nodes[2]!.daemon!.socketPath })
+  const pub = new BlackroadClient({ socketPath: nodes[0]!.daemon!.socketPath })
+  const received: string[] = []
+  const reading = (async () => {
+    for await (const m of sub.subscribe('events.>')) {
+      received.push(`${m.subject}:${m.data}:${m.from_node}`)
+      if (received.length >= 3) break
+    }
+  })()
+  // Interest travels to n1 asynchronously; publish until the subscriber has three messages (bounded).
+  for (let i = 0; i < 100 && received.length < 3; i++) {
+    await pub.publish({ subject: `events.deploy.${i}`, data: `v${i}` })
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await Promise.race([reading, new Promise((r) => setTimeout(r, 5000))])
+  sub.close()
+  pub.close()
+  assert.ok(received.length >= 3, `received ${received.length} messages`)
+  assert.match(received[0]!, new RegExp(`^events\\.deploy\\.\\d+:v\\d+:${nodes[0]!.node.nodeId}$`))
+
   for (const n of nodes) await n.daemon!.stop()
 })

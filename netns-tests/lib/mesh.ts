@@ -4,7 +4,7 @@
 
 import path from 'node:path'
 import type { PeerInfo, RouteInfo } from '../../src/client/types.js'
-import type { DaemonHandle } from './daemon.js'
+import type { DaemonHandle, DaemonOptions } from './daemon.js'
 import { type EnrolledNode, type EnrolOptions, TestFederation } from './federation.js'
 import type { Lab } from './lab.js'
 import { canPing } from './probes.js'
@@ -19,6 +19,8 @@ export interface MeshNodeSpec {
   config?: Record<string, Record<string, unknown>>
   /** Enrol but do not start yet. */
   deferStart?: boolean
+  /** Options for lab.startDaemon (environment, readiness timeout...). */
+  daemon?: DaemonOptions
 }
 
 export interface MeshNode {
@@ -27,6 +29,7 @@ export interface MeshNode {
   stateDir: string
   daemon: DaemonHandle | null
   config: Record<string, Record<string, unknown>>
+  daemonOptions?: DaemonOptions
 }
 
 export class Mesh {
@@ -42,6 +45,7 @@ export class Mesh {
    * address is among them runs the bootstrap node (with two extra DHT nodes: a private DHT needs three).
    */
   async start(specs: MeshNodeSpec[], bootstrap: string[]): Promise<MeshNode[]> {
+    const added: MeshNode[] = []
     for (const spec of specs) {
       const stateDir = path.join(this.lab.scratchDir, spec.host.name, 'state')
       const node = await this.federation.enrol(stateDir, { name: spec.host.name, ...spec.enrol })
@@ -54,16 +58,24 @@ export class Mesh {
         metrics: { enabled: false, ...spec.config?.metrics },
         logging: { level: 'debug', ...spec.config?.logging },
       }
-      this.nodes.push({ host: spec.host, node, stateDir, daemon: null, config })
+      const n: MeshNode = {
+        host: spec.host,
+        node,
+        stateDir,
+        daemon: null,
+        config,
+        daemonOptions: spec.daemon,
+      }
+      this.nodes.push(n)
+      added.push(n)
     }
-    await Promise.all(
-      this.nodes.filter((n, i) => !n.daemon && !specs[i]?.deferStart).map((n) => this.startNode(n)),
-    )
+    // Only the nodes of this call (a second call must not pair its specs with the first call's nodes).
+    await Promise.all(added.filter((_, i) => !specs[i]?.deferStart).map((n) => this.startNode(n)))
     return this.nodes
   }
 
   async startNode(n: MeshNode): Promise<DaemonHandle> {
-    n.daemon = await this.lab.startDaemon(n.host, n.config)
+    n.daemon = await this.lab.startDaemon(n.host, n.config, n.daemonOptions)
     return n.daemon
   }
 

@@ -92,38 +92,3 @@ export function keysCommands(
     .command('rotate', 'Rotate the WireGuard key now', (c) => c, (argv) => run(() => rotate(argv)))
     .demandCommand(1, 'name a keys command')
 }
-
-/** Top-level network and bus commands that wait for their layers. */
-export function pendingTopLevel(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
-  const top: Sub[] = [
-    {
-      cmd: 'send <subject> [data]',
-      describe: 'Send a message on the bus',
-      capability: 'bus',
-      build: (c) => c.positional('subject', { type: 'string', demandOption: true }).positional('data', { type: 'string' }),
-    },
-    {
-      cmd: 'request <subject> [data]',
-      describe: 'Send a request and print the reply',
-      capability: 'bus',
-      build: (c) =>
-        c
-          .positional('subject', { type: 'string', demandOption: true })
-          .positional('data', { type: 'string' })
-          .option('timeout', { type: 'number', default: 5000 }),
-    },
-    {
-      cmd: 'subscribe <subject>',
-      describe: 'Print messages on a subject as they arrive',
-      capability: 'bus',
-      build: (c) => c.positional('subject', { type: 'string', demandOption: true }),
-    },
-  ]
-  for (const s of top) {
-    const word = s.cmd.split(' ')[0]!
-    y.command(s.cmd, s.describe, (c) => (s.build ? s.build(c) : c), (argv) =>
-      run(async () => notAvailable(word, s.capability, argv.json)),
-    )
-  }
-  return y
-}

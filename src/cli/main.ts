@@ -12,9 +12,9 @@ import {
   clusterCommands,
   failoverCommands,
   keysCommands,
-  pendingTopLevel,
   replicationCommands,
 } from './commands-ops.js'
+import { busCommands } from './commands-bus.js'
 import { configCommands } from './commands-config.js'
 import { networkCommands, rotateKeys } from './commands-network.js'
 import { federationCommands, nodeCommands } from './commands-federation.js'
@@ -90,7 +90,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .command('replication', 'Replication', (c) => replicationCommands(c, run))
     .command('failover', 'Failover', (c) => failoverCommands(c, run))
   networkCommands(y, run)
-  return pendingTopLevel(y, run)
+  return busCommands(y, run)
     .demandCommand(1, 'name a command; see blackroad --help')
     .strict()
     .recommendCommands()

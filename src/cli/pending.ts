@@ -4,8 +4,6 @@
 import { EXIT_NOT_AVAILABLE, printError } from './output.js'
 
 export const PENDING_CAPABILITIES = {
-  network: 'the network core (peer links, WireGuard data plane and routing)',
-  bus: 'the message bus',
   controlPlane: 'the control plane (Raft registry)',
   scheduler: 'the global scheduler on the control plane',
   replication: 'the replication engine',

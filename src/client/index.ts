@@ -4,12 +4,15 @@
 
 import http from 'node:http'
 import type {
+  BusMessage,
+  BusRequest,
   CreateClusterRequest,
   CreateClusterResponse,
   FederationInfo,
   FederationInitRequest,
   KeysResponse,
   NetworkStatus,
+  PublishRequest,
   PeerInfo,
   RotateKeysResponse,
   RouteInfo,
@@ -82,6 +85,50 @@ export class BlackroadClient {
 
   rotateKeys(): Promise<RotateKeysResponse> {
     return this.request<RotateKeysResponse>('POST', '/v1/keys/rotate', {})
+  }
+
+  publish(req: PublishRequest): Promise<{ ok: true }> {
+    return this.request<{ ok: true }>('POST', '/v1/bus/publish', req)
+  }
+
+  busRequest(req: BusRequest): Promise<BusMessage> {
+    return this.request<BusMessage>('POST', '/v1/bus/request', req)
+  }
+
+  /**
+   * Messages on a subject as they arrive, until the iteration stops or the daemon goes away:
+   * `for await (const m of client.subscribe('agent.*.status')) ...`
+   */
+  async *subscribe(subject: string): AsyncGenerator<BusMessage> {
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request(
+        { socketPath: this.socketPath, path: `/v1/bus/subscribe?subject=${encodeURIComponent(subject)}`, method: 'GET', agent: false },
+        resolve,
+      )
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.transportError(err)))
+      req.end()
+    })
+    if (res.statusCode !== 200) {
+      let text = ''
+      for await (const c of res) text += c
+      const err = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error
+      throw new ClientError(err?.code ?? `HTTP_${res.statusCode}`, err?.message ?? 'subscribe failed', res.statusCode ?? null)
+    }
+    let buffered = ''
+    try {
+      for await (const chunk of res) {
+        buffered += chunk
+        let nl = buffered.indexOf('\n')
+        while (nl >= 0) {
+          const line = buffered.slice(0, nl)
+          buffered = buffered.slice(nl + 1)
+          if (line) yield JSON.parse(line) as BusMessage
+          nl = buffered.indexOf('\n')
+        }
+      }
+    } finally {
+      res.destroy()
+    }
   }
 
   /** Low-level call: JSON in, JSON out; non-2xx answers become ClientErrors carrying the daemon's code. */

@@ -101,3 +101,28 @@ export interface RotateKeysResponse {
   public_key: string
   seq: number
 }
+
+export interface BusMessage {
+  subject: string
+  from_node: string
+  from_agent: string
+  /** utf8 text, or base64 when the payload is not valid UTF-8 (see encoding). */
+  data: string
+  encoding: 'utf8' | 'base64'
+  timestamp: number
+}
+
+export interface PublishRequest {
+  subject: string
+  data?: string
+  encoding?: 'utf8' | 'base64'
+  priority?: number
+  reliable?: boolean
+}
+
+export interface BusRequest {
+  subject: string
+  data?: string
+  encoding?: 'utf8' | 'base64'
+  timeout_ms?: number
+}

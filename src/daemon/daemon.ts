@@ -12,13 +12,14 @@ import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
 import { VERSION } from '../version.js'
+import { BusNode } from './bus-node.js'
 import { LocalFederation } from './federation-local.js'
 import { NetworkCore } from './network.js'
 import { peerViews, routeViews } from './network-views.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
-export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network'] as const
+export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus'] as const
 
 export interface DaemonOptions {
   config: Config
@@ -35,6 +36,7 @@ export class Daemon {
   private federation: LocalFederation
   private fed: { id: string; name: string } | null = null
   private net: NetworkCore | null = null
+  private busNode: BusNode | null = null
   private networkReason: string | null = null
   private startedAt = 0
   /** Undo steps for what start() created, run in reverse by stop(). */
@@ -75,7 +77,10 @@ export class Daemon {
       invalidRequests: this.metrics.apiInvalidRequests,
       requests: this.metrics.apiRequests,
     })
-    for (const route of buildRoutes(this)) api.add(route)
+    const busNode = new BusNode(this.nodeId, this.metrics.registry, this.logger.child({ subsystem: 'bus' }))
+    this.busNode = busNode
+    this.cleanups.push({ what: 'bus', run: async () => busNode.close() })
+    for (const route of [...buildRoutes(this), ...busNode.routes()]) api.add(route)
     await api.listen()
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
@@ -113,6 +118,7 @@ export class Daemon {
     this.cleanups.push({ what: 'network core', run: () => net.stop() })
     await net.start()
     this.net = net
+    this.busNode?.attach(net)
     const c = loaded.trust.certificate
     this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
   }

@@ -3,7 +3,9 @@
 // into WireGuard peers. It implements no layer; it carries messages between them and keeps WireGuard in step
 // with the plan: one reconfigure at a time, always with the newest plan.
 
+import { createSocket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
+import { isIPv4 } from 'node:net'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
@@ -188,6 +190,10 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     await new Promise((r) => setTimeout(r, 150))
     this.wgKey = next
     await this.applyNow()
+    // A peer that sent a handshake initiation inside that moment used our new public key while we still held the
+    // old private key: it was dropped, and the peer retries only after WireGuard's 5 s rekey timeout. Handshake
+    // now from our side (the first packet to each peer starts one), so traffic flows on the next packet.
+    await this.nudgePeers()
     this.log.info({ seq, public_key: next.publicKey.toString('base64') }, 'WireGuard key rotated')
     return { publicKey: next.publicKey.toString('base64'), seq }
   }
@@ -198,6 +204,28 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
 
   discoveryStatus() {
     return this.discovery?.status() ?? null
+  }
+
+  /** Sends one empty datagram (discard port) through the tunnel to each direct peer, which makes WireGuard handshake. */
+  private async nudgePeers(): Promise<void> {
+    const targets = this.routing.plan.peers
+      .map((p) => this.certs.get(p.nodeId)?.addresses)
+      .map((a) => a?.ipv4 ?? a?.ipv6)
+      .filter((a): a is string => typeof a === 'string' && a !== '')
+    const send = async (family: 'udp4' | 'udp6', addrs: string[]) => {
+      if (addrs.length === 0) return
+      const sock = createSocket(family)
+      sock.on('error', () => {})
+      const datagram = Buffer.alloc(0)
+      const sendTo = (a: string) => new Promise<void>((resolve) => sock.send(datagram, 9, a, () => resolve()))
+      await Promise.all(addrs.map(sendTo))
+      sock.close()
+    }
+    const v4 = targets.filter((a) => isIPv4(a))
+    const v6 = targets.filter((a) => !isIPv4(a))
+    await Promise.all([send('udp4', v4), send('udp6', v6)]).catch((err) =>
+      this.log.debug({ err }, 'handshake nudge after key rotation failed'),
+    )
   }
 
   private announcement(publicKey: Buffer, seq: number) {

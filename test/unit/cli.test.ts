@@ -29,9 +29,6 @@ const pending: Array<{ args: string[]; capability: RegExp }> = [
   { args: ['replication', 'force-sync', '--cluster', 'us-west'], capability: /replication/ },
   { args: ['failover', 'simulate', '--cluster', 'us-west'], capability: /failover/ },
   { args: ['failover', 'status'], capability: /failover/ },
-  { args: ['send', 'agent.x', 'hello'], capability: /message bus/ },
-  { args: ['request', 'agent.x', 'hello'], capability: /message bus/ },
-  { args: ['subscribe', 'agent.>'], capability: /message bus/ },
 ]
 
 describe('blackroad CLI', () => {

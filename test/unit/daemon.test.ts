@@ -116,6 +116,28 @@ describe('blackroad daemon', () => {
     assert.equal(status.federation.name, 'blackroad-global')
   })
 
+  test('bus on a standalone node: subscribe sees what send publishes; a request with no responder fails clearly', async () => {
+    const sub = spawnCli(['subscribe', 'agent.*.status', '--json', '--count', '2', '--socket', sock])
+    const got = collect(sub, 20_000)
+    // The subscription is live once the daemon has it; retry the send until the subscriber has both messages.
+    for (let i = 0; i < 50 && sub.exitCode === null; i++) {
+      await runCli(['send', 'agent.a1.status', `hello ${i}`, '--socket', sock])
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const r = await got
+    assert.equal(r.code, 0, r.stderr)
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { subject: string; data: string; from_node: string })
+    assert.equal(lines.length, 2)
+    assert.equal(lines[0]!.subject, 'agent.a1.status')
+    assert.match(lines[0]!.data, /^hello \d+$/)
+    const none = await runCli(['request', 'nobody.home', 'ping', '--timeout', '500', '--socket', sock])
+    assert.equal(none.code, 1)
+    assert.match(none.stderr, /NO_RESPONDERS|TIMEOUT/)
+    const bad = await runCli(['send', 'bad..subject', 'x', '--socket', sock])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /INVALID_SUBJECT/)
+  })
+
   test('SIGTERM stops the daemon cleanly and removes its socket', async () => {
     daemon.kill('SIGTERM')
     const r = await exited
