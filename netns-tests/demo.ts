@@ -4,7 +4,7 @@
 // DHT bootstrap node, build WireGuard tunnels, and ping each other over the mesh. The demo prints what the
 // daemons report, then runs until Ctrl-C, when every daemon is stopped and every namespace removed.
 
-import { Lab, waitFor } from './lib/index.js'
+import { type Host, Lab, waitFor } from './lib/index.js'
 import { DHT_PORT, Mesh } from './lib/mesh.js'
 import { repoPaths } from './lib/repo.js'
 
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   }
   const lab = await Lab.create(undefined, { name: 'demo' })
   const lan = await lab.bridge('lan')
-  const hosts = []
+  const hosts: Host[] = []
   for (const n of NODES) {
     const host = await lab.host(n.name)
     await lab.attach(host, lan)

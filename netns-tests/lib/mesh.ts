@@ -54,7 +54,7 @@ export class Mesh {
         ...spec.config,
         node: { name: spec.host.name, bootstrap: own, ...spec.config?.node },
         discovery: { bootstrap, ...spec.config?.discovery },
-        network: { probe_interval: '200ms', dead_link_timeout: '1s', ...spec.config?.network },
+        network: { ...spec.config?.network },
         metrics: { enabled: false, ...spec.config?.metrics },
         logging: { level: 'debug', ...spec.config?.logging },
       }

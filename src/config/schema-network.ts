@@ -24,9 +24,9 @@ export const networkSchema = z
       .optional()
       .describe('Mesh IPv6 address to use; unset = derived from the federation /48 and the node key.'),
     dead_link_timeout: duration({ min: 100, max: 60_000 })
-      .prefault('1s')
+      .prefault('750ms')
       .describe(
-        'A peer link with no probe answer for this long is declared dead and routes move away from it.',
+        'A peer link with no probe answer for this long is declared dead and routes move away from it. The default keeps detection plus rerouting under one second on a LAN; raise it for lossy Wi-Fi or long WAN links.',
       ),
     probe_interval: duration({ min: 10, max: 60_000 })
       .prefault('200ms')

@@ -234,6 +234,10 @@ function spawn(cmd: string, args: readonly string[], options: SpawnOptions = {})
     extendEnv: true,
     // execa's default: the child is killed when the daemon exits normally (not on SIGKILL; see the supervisor).
     cleanup: true,
+    // Its own process group: a signal to the daemon's group (Ctrl-C, systemd's SIGTERM with KillMode=mixed goes to
+    // the main process only, but a terminal or a test harness signals the group) must not stop a supervised
+    // child behind the daemon's back; the daemon stops its children itself, in order.
+    detached: true,
   })
   forwardLines(child.stdout, 'stdout', options.onLine)
   forwardLines(child.stderr, 'stderr', options.onLine)

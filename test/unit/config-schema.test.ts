@@ -48,7 +48,7 @@ describe('defaults', () => {
         persistent_keepalive: 25_000,
       },
     )
-    assert.deepEqual(c.network, { dead_link_timeout: 1000, probe_interval: 200 })
+    assert.deepEqual(c.network, { dead_link_timeout: 750, probe_interval: 200 })
     assert.equal(c.dns.domain, 'mesh.blackroad.local')
     assert.deepEqual(c.dns.listen, ['127.0.0.153:53'])
     assert.deepEqual(c.dns.ttl, { node: 60, agent: 30, negative: 30 })
