@@ -275,8 +275,12 @@ export function staticPeer() {
       return
     }
     const hp = splitHostPort(addr)
-    if (hp === null || hp.port < 1 || hp.port > 65535) {
+    if (hp === null) {
       ctx.addIssue({ code: 'custom', message: `expected "host:port" or "<node key>@host:port", got "${s}"` })
+      return
+    }
+    if (hp.port < 1 || hp.port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `port ${hp.port} in "${s}" is out of range 1-65535` })
       return
     }
     if (isIP(hp.host) === 0 && !isHostname(hp.host)) {
