@@ -86,8 +86,10 @@ function registerTests(): void {
     // machine moves the mean) must be close to it.
     const expectRtt = (s: PingStats, low: number, high: number, what: string) => {
       assert.ok(s.received > 0, `${what}: no replies\n${s.output}`)
-      const ok = Math.min(...s.times) >= low && s.medianMs! <= high
-      assert.ok(ok, `${what}: want min >= ${low} and median <= ${high} ms, got ${s.times.join(' ')}`)
+      // The fastest reply shows the delay floor; a loaded machine only adds to the others, so the bounds apply
+      // to the minimum (a median bound failed under load average 20 with the delay working correctly).
+      const min = Math.min(...s.times)
+      assert.ok(min >= low && min <= high, `${what}: want fastest reply in [${low}, ${high}] ms, got ${s.times.join(' ')}`)
     }
 
     const slow = await ping(a, b.addr(link), { count: 10, intervalS: 0.05 })

@@ -113,9 +113,18 @@ test('kill -9 of a daemon: peers detect it, withdraw its routes, and it rejoins 
   assert.ok(!(await wireguardGoPids(n3)).includes(orphan[0]!), 'the orphaned wireguard-go was replaced')
   t.diagnostic(`rejoined after the restart in ${rejoin1} ms (orphaned wireguard-go ${orphan[0]} replaced)`)
 
-  // Round 2: SIGKILL the whole process group: wireguard-go dies too and leaves its UAPI socket behind.
+  // Round 2: the daemon and its wireguard-go both die by SIGKILL (as when systemd kills the service's cgroup;
+  // wireguard-go runs in its own process group, so it is killed by pid): its UAPI socket is left behind.
   const kill2At = Date.now()
+  const wgPids = await wireguardGoPids(n3)
   await n3.daemon!.kill('SIGKILL')
+  for (const pid of wgPids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
   await waitFor(async () => (await wireguardGoPids(n3)).length === 0, {
     timeoutMs: 5_000,
     what: "n3's wireguard-go gone",
