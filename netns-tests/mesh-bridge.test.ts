@@ -55,6 +55,22 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
     assert.equal((status as { mesh: { ipv4: string } }).mesh.ipv4, n.node.ipv4)
   }
 
+  // Mesh DNS on each node names every other node, with real dig inside the namespace.
+  for (const n of nodes) {
+    for (const other of nodes) {
+      const name = `${other.node.name}.lab.mesh.blackroad.local`
+      await waitFor(
+        async () => {
+          const r = await n.host.exec(['dig', '+short', '@127.0.0.153', name, 'A'])
+          return r.stdout.trim() === other.node.ipv4
+        },
+        { timeoutMs: 10_000, intervalMs: 200, what: `${n.node.name} resolves ${name}` },
+      )
+    }
+    const aaaa = await n.host.exec(['dig', '+short', '@127.0.0.153', `${nodes[0]!.node.name}.mesh.blackroad.local`, 'AAAA'])
+    assert.equal(aaaa.stdout.trim(), nodes[0]!.node.ipv6)
+  }
+
   // The bus rides the same links: a subscriber on n3 receives what n1 publishes through its socket.
   const sub = new BlackroadClient({ socketPath: nodes[2]!.daemon!.socketPath })
   const pub = new BlackroadClient({ socketPath: nodes[0]!.daemon!.socketPath })

@@ -154,6 +154,7 @@ const dnsRecord = z
 
 export const dnsSchema = z
   .strictObject({
+    enabled: z.boolean().prefault(true).describe('Run the mesh DNS server.'),
     domain: defaultText(
       domainName()
         .optional()

@@ -13,13 +13,14 @@ import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from 
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
+import { DnsNode } from './dns-node.js'
 import { LocalFederation } from './federation-local.js'
 import { NetworkCore } from './network.js'
 import { peerViews, routeViews } from './network-views.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
-export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus'] as const
+export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns'] as const
 
 export interface DaemonOptions {
   config: Config
@@ -37,6 +38,7 @@ export class Daemon {
   private fed: { id: string; name: string } | null = null
   private net: NetworkCore | null = null
   private busNode: BusNode | null = null
+  private dnsNode: DnsNode | null = null
   private networkReason: string | null = null
   private startedAt = 0
   /** Undo steps for what start() created, run in reverse by stop(). */
@@ -85,6 +87,13 @@ export class Daemon {
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
 
+    if (this.config.dns.enabled) {
+      const dns = new DnsNode(this.config, this.metrics.registry, this.logger.child({ subsystem: 'dns' }))
+      await dns.start()
+      this.dnsNode = dns
+      this.cleanups.push({ what: 'mesh DNS', run: () => dns.stop() })
+    }
+
     await this.startNetwork()
 
     if (this.config.metrics.enabled) {
@@ -119,6 +128,7 @@ export class Daemon {
     await net.start()
     this.net = net
     this.busNode?.attach(net)
+    await this.dnsNode?.attach(net)
     const c = loaded.trust.certificate
     this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
   }

@@ -6,11 +6,32 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { promises as fs } from 'node:fs'
+import dgram from 'node:dgram'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import dnsPacket from 'dns-packet'
 import { fingerprint, loadFederation, verifyJoinToken } from '../../src/identity/index.js'
 import { collect, runCli, spawnCli } from '../helpers/cli.js'
+
+// A loopback address of its own, so parallel runs and a host resolver on 127.0.0.53 never collide.
+const DNS_ADDR = `127.0.${1 + Math.floor(Math.random() * 250)}.153`
+
+function dnsQuery(name: string, type: 'A' | 'SOA'): Promise<dnsPacket.Packet> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4')
+    const timer = setTimeout(() => {
+      sock.close()
+      reject(new Error(`no DNS answer for ${name}`))
+    }, 3000)
+    sock.on('message', (msg) => {
+      clearTimeout(timer)
+      sock.close()
+      resolve(dnsPacket.decode(msg))
+    })
+    sock.send(dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }), 53, DNS_ADDR)
+  })
+}
 
 async function waitForSocket(sock: string, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -34,6 +55,8 @@ function configYaml(dir: string, extra = ''): string {
     `  socket: ${dir}/run/blackroad.sock`,
     'metrics:',
     '  enabled: false',
+    'dns:',
+    `  listen: ['${DNS_ADDR}:53']`,
     'logging:',
     '  level: info',
     '  format: json',
@@ -73,6 +96,16 @@ describe('blackroad daemon', () => {
     assert.equal(human.code, 0)
     assert.match(human.stdout, /Node:\s+test-node \(node_/)
     assert.match(human.stdout, /Cluster:\s+us-west/)
+  })
+
+  test('mesh DNS answers for the zone, says NXDOMAIN for unknown names and refuses others', async () => {
+    const soa = await dnsQuery('mesh.blackroad.local', 'SOA')
+    assert.equal(soa.rcode, 'NOERROR')
+    assert.equal(soa.answers?.[0]?.type, 'SOA')
+    const missing = await dnsQuery('nobody.us-west.mesh.blackroad.local', 'A')
+    assert.equal(missing.rcode, 'NXDOMAIN')
+    const outside = await dnsQuery('example.com', 'A')
+    assert.equal(outside.rcode, 'REFUSED')
   })
 
   test('the node key is private (0600 in a 0700 directory) and stable', async () => {
