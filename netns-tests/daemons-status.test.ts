@@ -5,14 +5,8 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { test } from 'node:test'
+import { requireRoot } from './lib/mesh-inspect.js'
 import { Lab } from './lib/index.js'
-
-function requireRoot(t: { skip(msg: string): void }): boolean {
-  if (process.getuid?.() === 0) return true
-  if (process.env.CI === 'true') throw new Error('the netns suite must run as root in CI')
-  t.skip('needs root (network namespaces)')
-  return false
-}
 
 test('three daemons in three namespaces answer status', async (t) => {
   if (!requireRoot(t)) return

@@ -13,16 +13,10 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { TestFederation, type TestNode } from '../src/transport/testing.js'
 import { type Host, Lab, type Proc, waitFor } from './lib/index.js'
+import { requireRoot } from './lib/mesh-inspect.js'
 import { repoRoot } from './lib/repo.js'
 
 const DHT_PORT = 49737
-
-function requireRoot(t: { skip(msg: string): void }): boolean {
-  if (process.getuid?.() === 0) return true
-  if (process.env.CI === 'true') throw new Error('the netns suite must run as root in CI')
-  t.skip('needs root (network namespaces)')
-  return false
-}
 
 // From source (tsx) the fixtures run from source too; compiled, they run with plain node from dist.
 const fromSource = import.meta.url.endsWith('.ts')

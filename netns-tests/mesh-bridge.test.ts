@@ -6,28 +6,14 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { BlackroadClient } from '../src/client/index.js'
 import { Lab, waitFor } from './lib/index.js'
-import { DHT_PORT, Mesh } from './lib/mesh.js'
-
-function requireRoot(t: { skip(msg: string): void }): boolean {
-  if (process.getuid?.() === 0) return true
-  if (process.env.CI === 'true') throw new Error('the netns suite must run as root in CI')
-  t.skip('needs root (network namespaces)')
-  return false
-}
+import { meshOnBridge } from './lib/mesh.js'
+import { requireRoot } from './lib/mesh-inspect.js'
 
 test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async (t) => {
   if (!requireRoot(t)) return
   const lab = await Lab.create(t)
-  const lan = await lab.bridge('lan')
-  const hosts = []
-  for (const name of ['n1', 'n2', 'n3']) {
-    const h = await lab.host(name)
-    await lab.attach(h, lan)
-    hosts.push(h)
-  }
-  const mesh = new Mesh(lab)
   const started = Date.now()
-  const nodes = await mesh.start(hosts.map((host) => ({ host })), [`${hosts[0]!.addr(lan)}:${DHT_PORT}`])
+  const { mesh, nodes } = await meshOnBridge(lab, ['n1', 'n2', 'n3'])
   await waitFor(() => mesh.allPairsPing(nodes, { ipv6: true }), { timeoutMs: 60_000, intervalMs: 100, what: 'every pair pings over v4 and v6' })
   t.diagnostic(`join time (daemons started -> every pair pinging v4+v6): ${Date.now() - started} ms`)
 

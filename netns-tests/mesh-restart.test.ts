@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { canPing, Lab, waitFor } from './lib/index.js'
-import { DHT_PORT, Mesh, type MeshNode } from './lib/mesh.js'
+import { type MeshNode, meshOnBridge } from './lib/mesh.js'
 import { requireRoot, routeChangeLoggedAt } from './lib/mesh-inspect.js'
 
 /** "Within a few seconds": the design target is 1 s (dead_link_timeout); generous for a loaded CI machine. */
@@ -23,18 +23,8 @@ test('kill -9 of a daemon: peers detect it, withdraw its routes, and it rejoins 
   if (!requireRoot(t)) return
   const started = Date.now()
   const lab = await Lab.create(t)
-  const lan = await lab.bridge('lan')
-  const hosts = []
-  for (const name of ['n1', 'n2', 'n3']) {
-    const h = await lab.host(name)
-    await lab.attach(h, lan)
-    hosts.push(h)
-  }
-  const mesh = new Mesh(lab)
-  const nodes = (await mesh.start(
-    hosts.map((host) => ({ host })),
-    [`${hosts[0]!.addr(lan)}:${DHT_PORT}`],
-  )) as [MeshNode, MeshNode, MeshNode]
+  const { mesh, nodes: started3 } = await meshOnBridge(lab, ['n1', 'n2', 'n3'])
+  const nodes = started3 as [MeshNode, MeshNode, MeshNode]
   const [n1, n2, n3] = nodes
   const survivors = [n1, n2]
   await waitFor(() => mesh.allPairsPing(nodes), {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Lab, sleepMs, waitFor } from './lib/index.js'
-import { DHT_PORT, Mesh, type MeshNode } from './lib/mesh.js'
+import { type MeshNode, meshOnBridge } from './lib/mesh.js'
 import { requireRoot, wgShow } from './lib/mesh-inspect.js'
 import { PingLoop } from './lib/ping-loop.js'
 import { TcpStream } from './lib/tcp-stream.js'
@@ -23,18 +23,8 @@ test('rotating WireGuard keys under a TCP stream: the stream survives, ping loss
   if (!requireRoot(t)) return
   const started = Date.now()
   const lab = await Lab.create(t)
-  const lan = await lab.bridge('lan')
-  const hosts = []
-  for (const name of ['n1', 'n2', 'n3']) {
-    const h = await lab.host(name)
-    await lab.attach(h, lan)
-    hosts.push(h)
-  }
-  const mesh = new Mesh(lab)
-  const nodes = (await mesh.start(
-    hosts.map((host) => ({ host })),
-    [`${hosts[0]!.addr(lan)}:${DHT_PORT}`],
-  )) as [MeshNode, MeshNode, MeshNode]
+  const { mesh, nodes: started3 } = await meshOnBridge(lab, ['n1', 'n2', 'n3'])
+  const nodes = started3 as [MeshNode, MeshNode, MeshNode]
   const [n1, n2] = nodes
   await waitFor(() => mesh.allPairsPing(nodes), {
     timeoutMs: 60_000,

@@ -110,3 +110,23 @@ export class Mesh {
     return (await Promise.all(checks)).every(Boolean)
   }
 }
+
+/**
+ * The common topology: one bridge, a host per name attached to it, a mesh whose first node runs the DHT
+ * bootstrap. Returns the mesh, its started nodes, the hosts and the bridge.
+ */
+export async function meshOnBridge(lab: Lab, names: readonly string[], spec: Omit<MeshNodeSpec, 'host'> = {}) {
+  const lan = await lab.bridge('lan')
+  const hosts: Host[] = []
+  for (const name of names) {
+    const h = await lab.host(name)
+    await lab.attach(h, lan)
+    hosts.push(h)
+  }
+  const mesh = new Mesh(lab)
+  const nodes = await mesh.start(
+    hosts.map((host) => ({ ...spec, host })),
+    [`${hosts[0]!.addr(lan)}:${DHT_PORT}`],
+  )
+  return { mesh, nodes, hosts, lan }
+}
