@@ -17,7 +17,10 @@ import { collect, runCli, spawnCli } from '../helpers/cli.js'
 // A loopback address of its own, so parallel runs and a host resolver on 127.0.0.53 never collide.
 const DNS_ADDR = `127.0.${1 + Math.floor(Math.random() * 250)}.153`
 
-function dnsQuery(name: string, type: 'A' | 'SOA'): Promise<dnsPacket.Packet> {
+/** dns-packet decodes rcode as a name ('NXDOMAIN'...), which its type declarations leave out. */
+type Answer = dnsPacket.DecodedPacket & { rcode?: string }
+
+function dnsQuery(name: string, type: 'A' | 'SOA'): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const sock = dgram.createSocket('udp4')
     const timer = setTimeout(() => {
@@ -27,7 +30,7 @@ function dnsQuery(name: string, type: 'A' | 'SOA'): Promise<dnsPacket.Packet> {
     sock.on('message', (msg) => {
       clearTimeout(timer)
       sock.close()
-      resolve(dnsPacket.decode(msg))
+      resolve(dnsPacket.decode(msg) as Answer)
     })
     sock.send(dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }), 53, DNS_ADDR)
   })
