@@ -4,3 +4,8 @@
 import type { Suite } from '../lib/suite.js'
 
 export const SUITES: Record<string, () => Promise<Suite>> = {}
+SUITES.join = async () => (await import('./join.js')).suite
+SUITES.throughput = async () => (await import('./throughput.js')).suite
+SUITES.failover = async () => (await import('./failover.js')).suite
+SUITES.dns = async () => (await import('./dns.js')).suite
+SUITES.memory = async () => (await import('./memory.js')).suite

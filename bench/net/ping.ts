@@ -1,0 +1,120 @@
+// Ping-based measurements: the wall-clock time of the first echo reply from a namespace (join / first-ping
+// figures, taken from `ping -D` timestamps like the overlay anchors do), and a continuous prober whose reply
+// log gives the outage around a link failure (failover figures).
+
+import type { Proc } from '../../netns-tests/lib/proc.js'
+import type { Host } from '../../netns-tests/lib/topology.js'
+
+/** One parsed `ping -D` reply line. */
+export interface Reply {
+  /** Wall-clock receive time, ms since the epoch (ping's -D stamp). */
+  rxMs: number
+  seq: number
+  rttMs: number
+}
+
+const REPLY = /^\[(\d+\.\d+)\].*icmp_seq=(\d+).*time=([\d.]+) ms/
+
+export function parseReplies(text: string): Reply[] {
+  const out: Reply[] = []
+  for (const line of text.split('\n')) {
+    const m = REPLY.exec(line)
+    if (m) out.push({ rxMs: Number(m[1]) * 1000, seq: Number(m[2]), rttMs: Number(m[3]) })
+  }
+  return out
+}
+
+/** /proc/net/route's Destination column for an IPv4 network address (little-endian hex). */
+export function routeHex(network: string): string {
+  return network
+    .split('.')
+    .map((o) => Number(o).toString(16).toUpperCase().padStart(2, '0'))
+    .reverse()
+    .join('')
+}
+
+// Waits (shell builtins only, one `sleep` a tick) until the routing table has the route, then pings every
+// 10 ms until the first reply. ping exits at once while there is no route (tunnel device not up yet), and
+// restarting it from here every 10 ms would load the machine during the very start-up being timed.
+const FIRST_REPLY_SH = `
+hex=$1; dst=$2; dl=$3; n=0
+while [ $n -lt $((dl * 100)) ]; do
+  while read -r ifc d rest; do
+    [ "$d" = "$hex" ] && exec ping -n -D -i 0.01 -W 1 -c 1 -w "$dl" "$dst"
+  done < /proc/net/route
+  n=$((n + 1)); sleep 0.01
+done
+exit 1`
+
+/**
+ * The wall-clock time (epoch ms) of the first echo reply from dst, pinging from host every 10 ms once the
+ * route to routeNetwork (the overlay's IPv4 network address, e.g. 100.64.0.0) exists; null at the deadline.
+ */
+export async function firstReplyAt(
+  host: Host,
+  dst: string,
+  routeNetwork: string,
+  deadlineMs: number,
+): Promise<number | null> {
+  const secs = Math.max(1, Math.ceil(deadlineMs / 1000))
+  const r = await host.exec(
+    ['sh', '-c', FIRST_REPLY_SH, 'first-reply', routeHex(routeNetwork), dst, String(secs)],
+    {
+      timeoutMs: 2 * secs * 1000 + 5_000,
+    },
+  )
+  return parseReplies(r.stdout)[0]?.rxMs ?? null
+}
+
+/** A long-running `ping -D -i <interval>` in host, logging every reply; read it with replies(). */
+export class Prober {
+  readonly proc: Proc
+  constructor(host: Host, dst: string, intervalS: number, extra: string[] = [], logName = 'probe') {
+    this.proc = host.spawn(['ping', '-n', '-D', '-i', String(intervalS), '-W', '2', ...extra, dst], {
+      logName,
+    })
+  }
+  replies(): Reply[] {
+    return parseReplies(this.proc.logText())
+  }
+  async stop(): Promise<void> {
+    await this.proc.stop(3_000)
+  }
+}
+
+export interface Outage {
+  /** Largest interval between two consecutive replies after the cut (the outage as the pinger saw it), ms. */
+  maxGapMs: number
+  /** When that gap ended (epoch ms): replies resumed. */
+  resumedAt: number
+  /** Median RTT of replies more than 1 s after replies resumed (which path is in use), ms. */
+  rttAfterMs: number
+}
+
+/**
+ * Analyses a prober's replies around a failure at cutMs (epoch ms): the largest gap between replies, counted
+ * from the last reply before the cut. null until a reply to a probe sent after the cut arrived after a gap of at
+ * least minGapMs (a cut takes a few ms to apply: a probe or two may still get through just after cutMs).
+ */
+export function outage(replies: readonly Reply[], cutMs: number, minGapMs = 100): Outage | null {
+  let prev: number | undefined
+  let maxGap = 0
+  let resumedAt = Number.NaN
+  for (const r of replies) {
+    if (prev !== undefined && r.rxMs > cutMs && r.rxMs - prev > maxGap) {
+      maxGap = r.rxMs - prev
+      resumedAt = r.rxMs
+    }
+    prev = r.rxMs
+  }
+  if (maxGap < minGapMs) return null
+  const after = replies
+    .filter((r) => r.rxMs > resumedAt + 1000)
+    .map((r) => r.rttMs)
+    .sort((a, b) => a - b)
+  return {
+    maxGapMs: maxGap,
+    resumedAt,
+    rttAfterMs: after.length ? after[Math.floor(after.length / 2)]! : Number.NaN,
+  }
+}
