@@ -47,6 +47,8 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
   private wgSeq = Date.now()
   private applying: Promise<void> | null = null
   private applyAgain = false
+  private lastApplied: string | null = null
+  private lastAppliedAt = 0
   private rotationTimer: NodeJS.Timeout | null = null
   private stopped = false
   private readonly log: Logger
@@ -309,13 +311,21 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
         persistentKeepalive: Math.round(this.opts.config.wireguard.persistent_keepalive / 1000),
       })
     }
+    const desired = {
+      privateKey: this.wgKey.secretKey,
+      listenPort: this.opts.config.wireguard.listen_port,
+      peers,
+      routes: this.routesIntoMesh,
+    }
+    // Most plans differ from the last one only in metrics, not in peers: reading WireGuard back (two processes
+    // per call) for those dominated idle CPU. Identical desired state is skipped, with a full re-check every 30 s
+    // in case something outside the daemon changed the interface.
+    const signature = JSON.stringify(desired)
+    if (signature === this.lastApplied && Date.now() - this.lastAppliedAt < 30_000) return
     try {
-      const r = await this.device.reconfigure({
-        privateKey: this.wgKey.secretKey,
-        listenPort: this.opts.config.wireguard.listen_port,
-        peers,
-        routes: this.routesIntoMesh,
-      })
+      const r = await this.device.reconfigure(desired)
+      this.lastApplied = signature
+      this.lastAppliedAt = Date.now()
       if (r.changed) this.log.debug({ actions: r.actions }, 'WireGuard reconfigured')
       this.emit('applied')
     } catch (err) {
