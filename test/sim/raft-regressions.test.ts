@@ -1,6 +1,8 @@
 // Seeds that once failed, re-run on every commit (test/sim/regressions.json, entries with protocol
 // "raft"). Each entry names the run configuration (safety or membership, as the tests of those names give
-// a seed), the failure, its cause and its fix; a seed that fails again is a regression.
+// a seed), the failure, its cause and its fix; a seed that fails again is a regression. The seeds are ones
+// that fail on the current code with that fix reverted. A change to the machines' random draws reshuffles
+// every seed's history, so after one, re-derive them: revert the fix, search, record the failing seeds.
 
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'

@@ -20,10 +20,12 @@ import { counterApp, SIM_RAFT } from '../sim/raft-harness.js'
 type Out = Output<RaftTypes>
 const app = counterApp()
 
-function machine(opts: { id?: string; members?: string[]; durable?: RaftDurable; config?: RaftConfig } = {}) {
+function machine(
+  opts: { id?: string; members?: string[]; durable?: RaftDurable; config?: RaftConfig; seed?: number } = {},
+) {
   let now = 1_000_000
   const members = opts.members ?? ['n1', 'n2', 'n3']
-  const ctx = { id: opts.id ?? 'n1', members, clock: { now: () => now }, rng: new SeededRng(1) }
+  const ctx = { id: opts.id ?? 'n1', members, clock: { now: () => now }, rng: new SeededRng(opts.seed ?? 1) }
   const m = raft({ ...SIM_RAFT, ...opts.config }, app.make).create(ctx, opts.durable)
   const start = m.start()
   return {
@@ -153,6 +155,32 @@ describe('raft machine', () => {
     assert.deepEqual(replies(out)[0], { type: 'reply', id: 9, res: answer })
     n.msg('n2', { type: 'forwardResp', id: fwd.msg.id, res: answer })
     assert.equal(n.dropped().unexpected, 1, 'a duplicated answer is dropped')
+  })
+
+  test('an answer forwarded to an earlier incarnation does not answer a request of this one', () => {
+    // Regression (simulator seed 22523 before the fix): forward ids restarted at 1 after a crash, so the
+    // leader's late answer to a proposal forwarded before the crash acknowledged a different proposal.
+    const durable: RaftDurable = {
+      term: 1,
+      vote: null,
+      commit: 0,
+      snapshot: initialSnapshot(['n1', 'n2', 'n3']),
+      entries: [],
+    }
+    const forwardId = (seed: number): { n: ReturnType<typeof machine>; id: number } => {
+      const n = machine({ durable, seed })
+      n.msg('n2', { type: 'heartbeat', term: 1, commit: 0, ctx: 0 })
+      const fwd = sends(n.request(1, { type: 'propose', command: new Uint8Array([seed]) }))[0]
+      assert.ok(fwd?.msg.type === 'forward')
+      return { n, id: fwd.msg.id }
+    }
+    const before = forwardId(1)
+    const after = forwardId(2)
+    assert.notEqual(before.id, after.id, 'each incarnation numbers its forwards afresh')
+    const late = { ok: true as const, type: 'applied' as const, index: 15, result: new Uint8Array() }
+    const out = after.n.msg('n2', { type: 'forwardResp', id: before.id, res: late })
+    assert.deepEqual(replies(out), [])
+    assert.equal(after.n.dropped().unexpected, 1)
   })
 
   test('a restart re-applies the committed log over the snapshot', () => {

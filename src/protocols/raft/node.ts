@@ -118,6 +118,9 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
     }
     const problem = durableProblem(d)
     if (problem !== undefined) throw new ProtocolError('ASSERTION', `raft durable state unusable: ${problem}`)
+    // Forward ids are volatile, so each incarnation starts at a random point (a boot id): a late answer
+    // meant for a request forwarded before a crash then matches nothing here instead of a new request.
+    this.requests.nextForwardId = ctx.rng.int(0, 2 ** 48)
     this.term = d.term
     this.vote = d.vote
     this.log = new RaftLog(d.snapshot, d.entries)
