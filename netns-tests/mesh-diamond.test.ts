@@ -75,7 +75,13 @@ test('diamond: cutting A-B moves A->D traffic to C, restoring moves it back', as
     viaC.path.map((id) => names.get(id)),
     ['c', 'd'],
   )
-  // Hold the cut a while after the move too, so replies through C are seen before the restore.
+  // Hold the cut until replies through C are seen (bounded: the data plane sometimes resumes seconds after the
+  // route moved, an open problem the reported gap shows), and at least CUT_HOLD_MS in all.
+  await waitFor(() => loop.stats(movedAt, Date.now()).replies.length > 0, {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    what: 'replies through C after the route moved',
+  }).catch(() => undefined)
   await sleepMs(Math.max(0, cutAt + CUT_HOLD_MS - Date.now(), movedAt + 1_000 - Date.now()))
 
   // Restore: the route moves back to B.
