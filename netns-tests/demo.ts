@@ -54,8 +54,8 @@ async function main(): Promise<void> {
   const first = nodes[0]!
   say('\nThe mesh is up. Try, for example:')
   say(`  ip netns exec ${first.host.ns} ping ${nodes[2]!.node.ipv4}`)
-  say(`  node ${cli} peers --socket ${first.daemon!.socketPath}`)
-  say(`  node ${cli} keys rotate --socket ${first.daemon!.socketPath}`)
+  say(`  ${cli} peers --socket ${first.daemon!.socketPath}`)
+  say(`  ${cli} keys rotate --socket ${first.daemon!.socketPath}`)
   say(`Logs: ${lab.log.dir}\nPress Ctrl-C to stop the daemons and remove the namespaces.`)
   // Keep running; on Ctrl-C the daemons (same process group) get SIGINT and stop cleanly, and the harness's
   // signal hook stops anything left of the lab and deletes its namespaces.

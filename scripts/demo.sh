@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "demo: run as root (network namespaces)" >&2; exit 77; }
 [ -d node_modules ] || npm ci --no-audit --no-fund
-npx tsc -p tsconfig.json
+npm run build --silent
 bash scripts/ensure-deps.sh >/dev/null
 exec node dist/netns-tests/demo.js

@@ -16,7 +16,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 [ -d node_modules ] || npm ci --no-audit --no-fund
-npx tsc -p tsconfig.json
+npm run build
 
 dest=/usr/lib/blackroad
 rm -rf "$dest.new"
@@ -25,8 +25,8 @@ cp -r dist package.json package-lock.json README.md "$dest.new/"
 (cd "$dest.new" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts=false >/dev/null)
 rm -rf "$dest.old"; [ -d "$dest" ] && mv "$dest" "$dest.old"
 mv "$dest.new" "$dest"; rm -rf "$dest.old"
-chmod 0755 "$dest/dist/src/cli/main.js"
-ln -sf "$dest/dist/src/cli/main.js" /usr/bin/blackroad
+chmod 0755 "$dest/dist/bin/blackroad.mjs"
+ln -sf "$dest/dist/bin/blackroad.mjs" /usr/bin/blackroad
 
 getent group blackroad >/dev/null || groupadd --system blackroad
 install -d -m 0755 /etc/blackroad

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: build (tsc, strict), lint, unit + property tests, simulator tests, then the
+# Runs every test: build (tsc, strict, then the bundle), lint, unit + property tests, simulator tests, then the
 # network-namespace suite with real daemons. The namespace suite needs root; under CI (CI=true) it is
 # never skipped: not being root fails the run.
 set -euo pipefail
@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 echo "== build"
 rm -rf dist
-npx tsc -p tsconfig.json
+npm run build --silent
 
 echo "== lint"
 npx biome lint src test netns-tests bench

@@ -4,7 +4,7 @@
 //     to 107 bytes) unless the test set them; api.group defaults to root (test machines have no blackroad group);
 //     wireguard.interface defaults to a name unique on the machine (wireguard-go's UAPI sockets in
 //     /var/run/wireguard are shared by all namespaces, so every daemon's 'brmesh0' would collide);
-//   - started as `node dist/src/cli/main.js daemon --config <file>` inside the host's namespace (npm run build
+//   - started as `node <flags> dist/bin/blackroad.mjs daemon --config <file>` inside the host's namespace (npm run build
 //     first), output captured in <host>.daemon.log;
 //   - ready when the socket exists and `blackroad status --json --socket <sock>` exits 0 (bounded wait; a daemon
 //     that exits meanwhile fails at once, with its log tail in the error);
@@ -17,7 +17,7 @@ import { HarnessError } from './errors.js'
 import type { ExecResult } from './exec.js'
 import type { Lab } from './lab.js'
 import { describeExit, type ExitStatus, type Proc } from './proc.js'
-import { repoPaths } from './repo.js'
+import { repoPaths, shebangFlags } from './repo.js'
 import type { Host } from './topology.js'
 import { sleepMs } from './wait.js'
 
@@ -114,7 +114,15 @@ export class DaemonHandle {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
     writeFileSync(this.configPath, stringify(this.config))
     this.current = this.host.spawn(
-      [process.execPath, cli, 'daemon', '--config', this.configPath, ...(this.opts.extraArgs ?? [])],
+      [
+        process.execPath,
+        ...shebangFlags(cli),
+        cli,
+        'daemon',
+        '--config',
+        this.configPath,
+        ...(this.opts.extraArgs ?? []),
+      ],
       {
         logName: this.name === this.host.name ? 'daemon' : `daemon-${this.name}`,
         env: this.opts.env,

@@ -2,7 +2,7 @@
 // compiled (dist/netns-tests/lib), and tsc copies no non-TS files into dist/, so every repo file (the nfqdelay
 // binary, the compiled CLI, the logs directory) is found from the directory that holds package.json.
 
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { HarnessError } from './errors.js'
@@ -31,6 +31,19 @@ export const repoPaths = {
   /** Built by scripts/ensure-deps.sh from netns-tests/tools/nfqdelay.c. */
   nfqdelay: () =>
     process.env.BRT_NFQDELAY ?? path.join(repoRoot(), 'netns-tests', 'tools', 'bin', 'nfqdelay'),
-  /** The compiled CLI (npm run build; env BRT_CLI overrides); netns tests run the real daemon from it. */
-  cliMain: () => process.env.BRT_CLI ?? path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js'),
+  /**
+   * The `blackroad` command as installed: the bundle npm run build writes (env BRT_CLI overrides, e.g. with
+   * a tsc-only build's dist/src/cli/main.js); netns tests run the real daemon from it.
+   */
+  cliMain: () => process.env.BRT_CLI ?? path.join(repoRoot(), 'dist', 'bin', 'blackroad.mjs'),
+}
+
+/**
+ * The node flags a script's `#!/usr/bin/env -S node <flags>` line asks for, so a daemon spawned as
+ * `node <flags> <cli>` runs exactly as the installed command does. None for a script without such a line.
+ */
+export function shebangFlags(script: string): string[] {
+  const head = readFileSync(script, 'utf8').slice(0, 300).split('\n', 1)[0] ?? ''
+  const m = /^#!\S*env -S node((?: --?[\w-]+(?:=\S+)?)*)\s*$/.exec(head)
+  return m?.[1] ? m[1].trim().split(/\s+/) : []
 }
