@@ -27,7 +27,7 @@ import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
 import { dhtAddress, OurMesh, ourDefaults, ourSettings } from '../net/ours.js'
 import { firstReplyAt, type Outage, outage, Prober } from '../net/ping.js'
 import { SERF_SETTINGS, serfMembers, serfStatus, startSerf } from '../net/serf.js'
-import { hostNote, sleep } from '../net/sys.js'
+import { hostNote, round1, sleep } from '../net/sys.js'
 
 const FAST_MS = 5
 const SLOW_MS = 20
@@ -226,6 +226,44 @@ async function detectAll(
   )
 }
 
+const IDLE_TRAFFIC_MS = 5_000
+
+/** Underlay packets and bytes one host sent per second over a window (its first interface's counters). */
+interface Traffic {
+  pps: number
+  bps: number
+}
+
+async function txCounters(h: Host): Promise<[number, number]> {
+  const dev = h.iface().name
+  const r = await h.execOk([
+    'cat',
+    `/sys/class/net/${dev}/statistics/tx_packets`,
+    `/sys/class/net/${dev}/statistics/tx_bytes`,
+  ])
+  const [p, b] = r.stdout.trim().split(/\s+/).map(Number)
+  return [p!, b!]
+}
+
+/**
+ * What each node sends on the underlay per second while the membership is idle and healthy: for ours every
+ * peer-link probe, link-state flood, DHT refresh and WireGuard keepalive, for serf its SWIM probes and gossip.
+ * Median over the hosts.
+ */
+async function idleTraffic(hosts: Host[]): Promise<Traffic> {
+  const before = await Promise.all(hosts.map(txCounters))
+  const t0 = Date.now()
+  await sleep(IDLE_TRAFFIC_MS)
+  const after = await Promise.all(hosts.map(txCounters))
+  const secs = (Date.now() - t0) / 1000
+  return {
+    pps: median(after.map((x, i) => (x[0] - before[i]![0]) / secs)),
+    bps: median(after.map((x, i) => (x[1] - before[i]![1]) / secs)),
+  }
+}
+
+const idle: { ours: Traffic[]; serf: Traffic[] } = { ours: [], serf: [] }
+
 /** ms from the kill until each observer's log declared the link to the victim dead, over all runs. */
 const deadLinkMs: number[] = []
 
@@ -245,6 +283,7 @@ async function oursKill(lab: Lab, hosts: Host[], victimIdx: number, log: Log): P
       { timeoutMs: 60_000, intervalMs: 100, what: 'ours: every node routes to the 4 others' },
     )
     await sleep(1_000)
+    idle.ours.push(await idleTraffic(hosts))
     const victim = nodes[victimIdx]!
     const observers = nodes.filter((n) => n !== victim)
     const t0 = Date.now()
@@ -293,6 +332,7 @@ async function serfKill(hosts: Host[], victimIdx: number, log: Log): Promise<num
       { timeoutMs: 30_000, intervalMs: 250, what: 'serf: every agent sees 5 alive' },
     )
     await sleep(1_000)
+    idle.serf.push(await idleTraffic(hosts))
     const victim = hosts[victimIdx]!
     const observers = hosts.filter((h) => h !== victim)
     const t0 = Date.now()
@@ -380,6 +420,19 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
             `absolute target < 1000 ms by every node: ours median ${median(oursAll)} ms -> ${median(oursAll) < 1000 ? 'met' : 'not met'} (target ratio 0.16 = 1 s / serf's 6.1 s measured on this machine)`,
             `first observer: ours [${first(oKill).join(', ')}] serf [${first(sKill).join(', ')}] ms`,
             `ours: kill -> an observer's log declares the link dead (probe every ${ourDefaults().probeMs} ms, dead after ${ourDefaults().deadMs} ms without a reply): median ${median(deadLinkMs)} ms of ${deadLinkMs.length} [${deadLinkMs.join(', ')}]`,
+          ],
+        },
+        {
+          metric: 'idle_traffic',
+          unit: 'B/s',
+          better: 'lower',
+          ours: idle.ours.map((x) => Math.round(x.bps)),
+          anchor: idle.serf.map((x) => Math.round(x.bps)),
+          anchorName: 'serf',
+          target: 1,
+          notes: [
+            `bytes each node sends on the underlay per second, 5 healthy nodes idle for ${IDLE_TRAFFIC_MS / 1000} s before the kill (median over nodes, per run); target: less than serf's LAN profile`,
+            `packets/s per node: ours [${idle.ours.map((x) => round1(x.pps)).join(', ')}] serf [${idle.serf.map((x) => round1(x.pps)).join(', ')}]`,
           ],
         },
       ]
