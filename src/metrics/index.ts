@@ -11,6 +11,7 @@ export interface DaemonMetrics {
   apiInvalidRequests: Counter<'code'>
   info: Gauge<'version' | 'node_id' | 'cluster'>
   clustersTotal: Gauge<string>
+  heapTrims: Counter<string>
 }
 
 export function createMetrics(): DaemonMetrics {
@@ -40,6 +41,11 @@ export function createMetrics(): DaemonMetrics {
     clustersTotal: new Gauge({
       name: 'blackroad_federation_clusters_total',
       help: 'Total number of clusters known to this node',
+      registers: [registry],
+    }),
+    heapTrims: new Counter({
+      name: 'blackroad_heap_trims_total',
+      help: 'Full heap collections the daemon ran while idle to return memory (see src/daemon/heap-trim.ts)',
       registers: [registry],
     }),
   }

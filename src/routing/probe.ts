@@ -10,6 +10,13 @@
 // wake-up: silence only counts when we were actually asking. A down link comes back after upAfterReplies
 // consecutive replies, which damps flapping links without a separate hold-down timer.
 //
+// The dead interval scales with the link: silence counts only past max(deadLinkTimeoutMs, 3 srtt + 4 jitter),
+// the way TCP's retransmission timeout follows srtt + 4 rttvar. On a LAN or a 50 ms WAN path that is the
+// configured second; on a link whose round trips have become slow (a Pi or a host so loaded that replies
+// take 300 ms) three missed round trips are needed, so overload does not turn into link flaps, route churn
+// and WireGuard reconfigurations that load it further. Measured here: an 11-node mesh on 2 busy cores had
+// srtt 300-450 ms on a bridge and, with the fixed interval, links flapping for a minute before converging.
+//
 // Estimators: srtt is an EWMA with gain 1/8 (RFC 6298); jitter is RFC 3550's mean deviation of successive RTT
 // samples with gain 1/16; loss is the fraction lost among the last lossWindow resolved probes, where a probe
 // is lost when unanswered after probeTimeoutMs (late replies are ignored). Coming back up clears the loss
@@ -86,6 +93,8 @@ const RTT_GAIN = 1 / 8
 const JITTER_GAIN = 1 / 16
 /** Unanswered probes younger than this never count toward down: they may still be in flight. */
 const MIN_GRACE_MS = 20
+/** Round trips of silence a link always gets before it is declared dead, however short deadLinkTimeoutMs is. */
+const DEAD_RTTS = 3
 
 export class LinkMonitor {
   readonly deadLinkTimeoutMs: number
@@ -248,7 +257,7 @@ export class LinkMonitor {
         consider(sentAt + this.probeTimeoutMs)
         if (p.state === 'up' && sentAt > p.lastAnsweredSentAt) consider(sentAt + grace)
       }
-      if (p.state === 'up' && p.lastReplyAt !== null) consider(p.lastReplyAt + this.deadLinkTimeoutMs)
+      if (p.state === 'up' && p.lastReplyAt !== null) consider(p.lastReplyAt + this.deadAfter(p))
     }
     return next
   }
@@ -273,7 +282,7 @@ export class LinkMonitor {
   }
 
   private isSilent(p: PeerState, now: number): boolean {
-    if (p.lastReplyAt === null || now - p.lastReplyAt < this.deadLinkTimeoutMs) return false
+    if (p.lastReplyAt === null || now - p.lastReplyAt < this.deadAfter(p)) return false
     const grace = this.grace(p)
     let unanswered = p.lostSinceReply
     for (const sentAt of p.outstanding.values()) {
@@ -285,7 +294,13 @@ export class LinkMonitor {
   /** How long a probe may be in flight before its silence counts: about two RTTs, within sane bounds. */
   private grace(p: PeerState): number {
     const srttMs = (p.srtt ?? 0) / 1000
-    return Math.min(this.deadLinkTimeoutMs / 2, Math.max(MIN_GRACE_MS, 2 * srttMs + (4 * p.jitter) / 1000))
+    return Math.min(this.deadAfter(p) / 2, Math.max(MIN_GRACE_MS, 2 * srttMs + (4 * p.jitter) / 1000))
+  }
+
+  /** Silence (ms since the last reply) after which this link is dead: the configured interval or 3 RTTs. */
+  private deadAfter(p: Pick<PeerState, 'srtt' | 'jitter'>): number {
+    const rto = (DEAD_RTTS * (p.srtt ?? 0) + 4 * p.jitter) / 1000
+    return Math.max(this.deadLinkTimeoutMs, rto)
   }
 
   private recordLost(p: PeerState, sentAt: number): void {

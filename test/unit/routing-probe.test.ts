@@ -152,6 +152,24 @@ describe('LinkMonitor liveness', () => {
     )
   })
 
+  it('gives a slow link three round trips of silence, a fast one the configured interval', () => {
+    // Replies take 400 ms (an overloaded peer): 1 s of silence is not enough, 3 srtt + 4 jitter is.
+    const slow = new LinkMonitor()
+    const s = drive(slow, 0, 10_000, (_seq, at) => (at < 5000 ? 400 : null))
+    const sDown = s.events.filter((e) => e.type === 'link-down')
+    assert.equal(sDown.length, 1, 'the slow link still goes down when it stops answering')
+    // Last reply: the probe sent at 4800 answered at 5200.
+    const silence = sDown[0]!.at - 5200
+    assert.ok(silence >= 1200, `silent ${silence} ms >= 3 x 400 ms before down`)
+    assert.ok(silence <= 1600, `but not much longer (${silence} ms)`)
+    // The same failure on a 10 ms link is detected within the configured second.
+    const fast = new LinkMonitor()
+    const f = drive(fast, 0, 10_000, (_seq, at) => (at < 5000 ? 10 : null))
+    const fDown = f.events.filter((e) => e.type === 'link-down')
+    assert.equal(fDown.length, 1)
+    assert.ok(fDown[0]!.at - 5000 <= 1000, `fast link down ${fDown[0]!.at - 5000} ms after the failure`)
+  })
+
   it('does not declare links down when the driver itself stalled', () => {
     const m = new LinkMonitor()
     const { lastSeq } = drive(m, 0, 1000, () => 10)
