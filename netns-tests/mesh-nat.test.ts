@@ -4,20 +4,30 @@
 // reports which one the operator's view (`blackroad peers --json`) shows and that pings follow it.
 
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import { canPing, Lab, ping, waitFor } from './lib/index.js'
 import { DHT_PORT, Mesh, type MeshNode } from './lib/mesh.js'
 import { requireRoot, wgShow } from './lib/mesh-inspect.js'
 
 test('two nodes behind separate NATs reach each other over the mesh (direct or relayed)', async (t) => {
+  await natScenario(t, false)
+})
+
+// Both NATs map every flow to a new public port (MASQUERADE --random-fully): no hole punch can work, so the
+// two reach each other only through a relay, and the routing must find it by itself.
+test('two nodes behind symmetric NATs reach each other, relayed through the public node', async (t) => {
+  await natScenario(t, true)
+})
+
+async function natScenario(t: TestContext, symmetric: boolean): Promise<void> {
   if (!requireRoot(t)) return
   const started = Date.now()
   const lab = await Lab.create(t)
   const wan = await lab.bridge('wan')
   const pub = await lab.host('pub')
   await lab.attach(pub, wan)
-  const natA = await lab.natRouter('nata', { wan })
-  const natB = await lab.natRouter('natb', { wan })
+  const natA = await lab.natRouter('nata', { wan, symmetric })
+  const natB = await lab.natRouter('natb', { wan, symmetric })
   const a = await lab.host('a')
   const b = await lab.host('b')
   await lab.behind(a, natA)
@@ -49,6 +59,8 @@ test('two nodes behind separate NATs reach each other over the mesh (direct or r
   assert.ok(ab && ba, 'each NATed node lists the other as a peer')
   const kind = ab.path
   assert.ok(kind === 'direct' || kind === 'relayed', `path a->b is ${kind}`)
+  if (symmetric)
+    assert.equal(kind, 'relayed', 'two symmetric NATs cannot be hole punched: the path is relayed')
   assert.equal(ab.state, 'up')
   if (kind === 'relayed') {
     assert.equal(ab.via, p.node.nodeId, 'a relayed path goes through the bootstrap node')
@@ -75,4 +87,4 @@ test('two nodes behind separate NATs reach each other over the mesh (direct or r
   await Promise.all([na, nb].map((n) => n.daemon!.stop()))
   await p.daemon!.stop()
   t.diagnostic(`stop ${Date.now() - stopAt} ms; runtime ${Date.now() - started} ms`)
-})
+}

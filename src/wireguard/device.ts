@@ -260,7 +260,7 @@ export class WireGuardDevice {
     const liveRoutes = await this.wrap('listing routes', () =>
       listOwnedRoutes(this.ip(), name, this.routeProtocol),
     )
-    const plan = planReconfigure(live, liveRoutes, desired)
+    const plan = planReconfigure(live, liveRoutes, desired, Math.floor(Date.now() / 1000))
     if (planNeedsWgSet(plan)) {
       await this.wrap('wg set', () =>
         withSecretFiles(

@@ -128,14 +128,35 @@ export function normalizeDesired(desired: DesiredState): NormalizedDesired {
   return { privateKey, publicKey, listenPort, peers, routes }
 }
 
-function diffPeer(want: NormalizedPeer, have: LivePeer, actions: string[]): PeerChange | undefined {
+/**
+ * A session whose last handshake is younger than this (seconds) is alive: WireGuard re-handshakes every 2
+ * minutes while packets flow and persistent keepalives keep them flowing.
+ */
+export const LIVE_SESSION_S = 180
+
+function diffPeer(
+  want: NormalizedPeer,
+  have: LivePeer,
+  actions: string[],
+  nowSec: number | undefined,
+): PeerChange | undefined {
   const change: PeerChange = { publicKey: want.publicKey }
   const what: string[] = []
+  // Our endpoint is a hint (the peer link's address and the announced port). WireGuard replaces it with the
+  // address an authenticated packet last came from (roaming): behind a symmetric NAT that is a port only the
+  // NAT knows, and the only one that works. While the session is alive the learned address wins; ours is
+  // pushed again only when the session is dead (or was never up), so a moved peer is still found.
+  const sessionAlive =
+    nowSec !== undefined && have.latestHandshake > 0 && nowSec - have.latestHandshake < LIVE_SESSION_S
   if (want.presharedKey !== have.presharedKey) {
     change.presharedKey = want.presharedKey
     what.push(want.presharedKey === null ? 'remove preshared key' : 'set preshared key')
   }
-  if (want.endpoint !== null && want.endpoint !== have.endpoint) {
+  if (
+    want.endpoint !== null &&
+    want.endpoint !== have.endpoint &&
+    !(sessionAlive && have.endpoint !== null)
+  ) {
     change.endpoint = want.endpoint
     what.push(`endpoint ${have.endpoint ?? '(none)'} -> ${want.endpoint}`)
   }
@@ -163,6 +184,8 @@ export function planReconfigure(
   live: LiveInterface,
   liveRoutes: readonly string[],
   desired: NormalizedDesired,
+  /** Unix seconds; with it, a live session's learned endpoint is kept (see diffPeer). */
+  nowSec?: number,
 ): WgPlan {
   const actions: string[] = []
   const plan: WgPlan = { peers: [], routesAdd: [], routesRemove: [], actions }
@@ -195,7 +218,7 @@ export function planReconfigure(
       )
       continue
     }
-    const change = diffPeer(want, have, actions)
+    const change = diffPeer(want, have, actions, nowSec)
     if (change === undefined) continue
     const takes = (change.allowedIps ?? []).some((ip) => {
       const o = liveOwner.get(ip)

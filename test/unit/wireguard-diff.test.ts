@@ -172,6 +172,22 @@ describe('planReconfigure', () => {
     assert.match(p.actions[0] ?? '', /endpoint 198\.51\.100\.7:4000 -> 198\.51\.100\.8:4000/)
   })
 
+  test('a live session keeps the endpoint WireGuard learned (roaming, symmetric NAT); a dead one gets ours', () => {
+    const now = 1_800_000_000
+    const want = desired({ peers: [{ publicKey: K1, allowedIps: [], endpoint: '198.51.100.8:51820' }] })
+    // Handshake 30 s ago from the NAT's port 40123: ours (the announced 51820) would break the session.
+    const alive = live([livePeer(K1, { endpoint: '198.51.100.8:40123', latestHandshake: now - 30 })])
+    assert.deepEqual(planReconfigure(alive, [], normalizeDesired(want), now).actions, [])
+    // The same session 10 minutes old is dead: the hint is tried again.
+    const dead = live([livePeer(K1, { endpoint: '198.51.100.8:40123', latestHandshake: now - 600 })])
+    assert.deepEqual(planReconfigure(dead, [], normalizeDesired(want), now).peers, [
+      { publicKey: K1, endpoint: '198.51.100.8:51820' },
+    ])
+    // Never handshaked: ours.
+    const never = live([livePeer(K1, { endpoint: '198.51.100.8:40123', latestHandshake: 0 })])
+    assert.equal(planReconfigure(never, [], normalizeDesired(want), now).peers.length, 1)
+  })
+
   test('only the changed fields of a peer are sent', () => {
     const l = live([
       livePeer(K1, { allowedIps: ['10.0.0.0/24'], persistentKeepalive: 25, presharedKey: PSK }),
