@@ -14,13 +14,15 @@ import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/ind
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
 import { DnsNode } from './dns-node.js'
+import { EventsNode, streamDropCounter } from './events-node.js'
 import { LocalFederation } from './federation-local.js'
 import { NetworkCore } from './network.js'
 import { peerViews, routeViews } from './network-views.js'
+import { PolicyNode } from './policy-node.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
-export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns'] as const
+export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns', 'policies', 'events'] as const
 
 export interface DaemonOptions {
   config: Config
@@ -38,6 +40,8 @@ export class Daemon {
   private fed: { id: string; name: string } | null = null
   private net: NetworkCore | null = null
   private busNode: BusNode | null = null
+  private policyNode: PolicyNode | null = null
+  private eventsNode: EventsNode | null = null
   private dnsNode: DnsNode | null = null
   private networkReason: string | null = null
   private startedAt = 0
@@ -79,10 +83,18 @@ export class Daemon {
       invalidRequests: this.metrics.apiInvalidRequests,
       requests: this.metrics.apiRequests,
     })
-    const busNode = new BusNode(this.nodeId, this.metrics.registry, this.logger.child({ subsystem: 'bus' }))
+    const policyNode = new PolicyNode(this.config, this.nodeId, this.metrics.registry)
+    this.policyNode = policyNode
+    const streamDrops = streamDropCounter(this.metrics.registry)
+    const busLog = this.logger.child({ subsystem: 'bus' })
+    const busNode = new BusNode(this.nodeId, this.metrics.registry, busLog, policyNode.point.hook, () =>
+      streamDrops.inc({ stream: 'bus' }),
+    )
     this.busNode = busNode
     this.cleanups.push({ what: 'bus', run: async () => busNode.close() })
-    for (const route of [...buildRoutes(this), ...busNode.routes()]) api.add(route)
+    const eventsNode = new EventsNode(busNode.bus, this.config, this.nodeId, this.metrics.registry, busLog, streamDrops)
+    this.eventsNode = eventsNode
+    for (const route of [...buildRoutes(this), ...busNode.routes(), ...eventsNode.routes()]) api.add(route)
     await api.listen()
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
@@ -128,6 +140,8 @@ export class Daemon {
     await net.start()
     this.net = net
     this.busNode?.attach(net)
+    this.policyNode?.attach(net)
+    this.eventsNode?.attach(net)
     await this.dnsNode?.attach(net)
     const c = loaded.trust.certificate
     this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
