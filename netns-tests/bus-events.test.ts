@@ -304,5 +304,7 @@ test('event scopes between clusters and regions; a slow subscriber keeps the dae
   )
   slow.destroy()
   live.stop()
-  for (const n of nodes) await n.daemon!.stop()
+  // The DHT bootstrap node (the first) goes last: a node whose bootstrap is already gone can take ~10 s to
+  // close its discovery (seen here; reported, not ours to fix).
+  for (const n of [...nodes].reverse()) await n.daemon!.stop()
 })
