@@ -141,7 +141,13 @@ describe('decisions', () => {
 
   test('the latency that counts is to the destination at ingress and to the source at egress', () => {
     const asked: string[] = []
-    const path: PathInfo = { latencyMs: (n) => (asked.push(n), 1), encrypted: () => true }
+    const path: PathInfo = {
+      latencyMs: (n) => {
+        asked.push(n)
+        return 1
+      },
+      encrypted: () => true,
+    }
     const e = new PolicyEngine([
       { name: 'near', source: 'cluster/*', destination: 'cluster/*', max_latency_ms: 100 },
     ])
