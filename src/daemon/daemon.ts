@@ -147,6 +147,13 @@ export class Daemon {
     this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
   }
 
+  /** Replaces the network policies (SIGHUP); returns how many are in force. Throws on policies that do not compile. */
+  reloadPolicies(mesh: Config['mesh']): number {
+    if (!this.policyNode) throw new Error('daemon not started')
+    this.policyNode.reload(mesh)
+    return mesh.policies.length
+  }
+
   /** Stops everything start() created, newest first; one failing step does not skip the others. */
   async stop(): Promise<void> {
     while (this.cleanups.length > 0) {

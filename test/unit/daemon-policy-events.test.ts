@@ -162,9 +162,43 @@ describe('policies and events in a standalone daemon', () => {
     assert.ok((JSON.parse(status.stdout) as { capabilities: string[] }).capabilities.includes('events'))
   })
 
+  test('SIGHUP reloads the policies: without the rate limit the sender is served again', async () => {
+    const client = new BlackroadClient({ socketPath: sock })
+    try {
+      // Empty the bucket (it holds one message; it may have refilled while the previous test ran).
+      const codes: string[] = []
+      for (let i = 0; i < 3; i++)
+        codes.push(
+          await client.publish({ subject: 'x.y', data: 'over' }).then(
+            () => 'ok',
+            (e: ClientError) => e.code,
+          ),
+        )
+      assert.ok(codes.includes('RATE_LIMITED'), codes.join(','))
+      const file = path.join(dir, 'config.yaml')
+      const text = await fs.readFile(file, 'utf8')
+      await fs.writeFile(file, text.replace(/\nmesh:[\s\S]*$/, '\n'))
+      daemon.kill('SIGHUP')
+      let served = false
+      for (let i = 0; i < 100 && !served; i++) {
+        served = await client.publish({ subject: 'x.y', data: 'after reload' }).then(
+          () => true,
+          () => false,
+        )
+        if (!served) await new Promise((r) => setTimeout(r, 50))
+      }
+      assert.ok(served, 'served after SIGHUP')
+      // Several in a row: no limit any more.
+      for (let i = 0; i < 5; i++) await client.publish({ subject: 'x.y', data: `${i}` })
+    } finally {
+      client.close()
+    }
+  })
+
   test('SIGTERM stops it cleanly', async () => {
     daemon.kill('SIGTERM')
     const r = await exited
     assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /SIGHUP: network policies reloaded/)
   })
 })
