@@ -73,6 +73,7 @@ export interface Verdict {
 }
 
 export const DEFAULT_POLICY = '_default'
+const MAX_MATCH_MEMO = 16_384
 const MAX_GLOB = 128
 const GLOB_CHARS = /^[A-Za-z0-9*._-]+$/
 
@@ -185,6 +186,7 @@ export class PolicyEngine {
   readonly defaultAllow: boolean
   private readonly maxBuckets: number
   private readonly buckets: Record<Direction, Map<string, Bucket>> = { ingress: new Map(), egress: new Map() }
+  private readonly matches = new Map<string, CompiledPolicy | null>()
 
   constructor(specs: readonly PolicySpec[], opts: PolicyEngineOptions = {}) {
     this.policies = compilePolicies(specs)
@@ -192,10 +194,26 @@ export class PolicyEngine {
     this.maxBuckets = opts.maxBuckets ?? 65_536
   }
 
-  /** The first policy matching src -> dst, or null. */
+  /**
+   * The first policy matching src -> dst, or null. Remembered per distinct pair of parties (the same few
+   * node/agent pairs repeat on the hot path; a pair is its full description, so a changed certificate is a
+   * new key), in a table cleared when it reaches its bound.
+   */
   match(src: Party, dst: Party): CompiledPolicy | null {
-    for (const p of this.policies) if (p.source.matches(src) && p.destination.matches(dst)) return p
-    return null
+    if (this.policies.length === 0) return null
+    const key = `${src.node}\u0000${src.nodeName}\u0000${src.cluster}\u0000${src.agent}\u0000${dst.node}\u0000${dst.nodeName}\u0000${dst.cluster}\u0000${dst.agent}`
+    const held = this.matches.get(key)
+    if (held !== undefined) return held
+    let found: CompiledPolicy | null = null
+    for (const p of this.policies) {
+      if (p.source.matches(src) && p.destination.matches(dst)) {
+        found = p
+        break
+      }
+    }
+    if (this.matches.size >= MAX_MATCH_MEMO) this.matches.clear()
+    this.matches.set(key, found)
+    return found
   }
 
   /**

@@ -110,6 +110,15 @@ describe('decisions', () => {
     assert.equal(r.decide(a, c, 'ingress', fast, 0).allow, true)
   })
 
+  test('a node whose certificate names another cluster is judged afresh (no stale remembered match)', () => {
+    const e = new PolicyEngine([
+      { name: 'no-alpha', source: 'cluster/alpha', destination: 'cluster/*', allow: false },
+    ])
+    assert.equal(e.decide(a, c, 'ingress', fast, 0).allow, false)
+    assert.equal(e.decide({ ...a, cluster: 'beta' }, c, 'ingress', fast, 0).allow, true)
+    assert.equal(e.decide(a, c, 'ingress', fast, 0).allow, false)
+  })
+
   test('nothing matching: allowed by default, refused with default_policy deny', () => {
     const specs: PolicySpec[] = [
       { name: 'x', source: 'cluster/beta', destination: 'cluster/beta', allow: true },
