@@ -82,7 +82,7 @@ function checks(label: string, p: PolicyPoint): void {
 async function routers(label: string, hook: (self: string) => PolicyHook | undefined): Promise<void> {
   const a = new BusRouter({ nodeId: 'a', nextHop: (n) => (n === 'b' ? 'b' : null), policy: hook('a') })
   const b = new BusRouter({ nodeId: 'b', nextHop: (n) => (n === 'a' ? 'a' : null), policy: hook('b') })
-  const link = (from: BusRouter, to: BusRouter, peer: string, self: string): BusLink => ({
+  const link = (to: BusRouter, peer: string, self: string): BusLink => ({
     peerId: peer,
     send: (frame) => {
       to.receive(self, frame)
@@ -90,8 +90,8 @@ async function routers(label: string, hook: (self: string) => PolicyHook | undef
     },
     onDrain: () => {},
   })
-  a.addLink(link(a, b, 'b', 'a'))
-  b.addLink(link(b, a, 'a', 'b'))
+  a.addLink(link(b, 'b', 'a'))
+  b.addLink(link(a, 'a', 'b'))
   let got = 0
   b.subscribe('bench.>', () => got++)
   const rates: number[] = []
