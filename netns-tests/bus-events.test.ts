@@ -270,7 +270,17 @@ test('event scopes between clusters and regions; a slow subscriber keeps the dae
   } finally {
     clearInterval(sampler)
   }
-  await sleepMs(1000)
+  // Publishes resolve once queued at a1; let the queues drain (delivered count steady), bounded.
+  let last = -1
+  await waitFor(
+    async () => {
+      const now = await delivered()
+      const steady = now === last
+      last = now
+      return steady
+    },
+    { timeoutMs: 60_000, intervalMs: 1000, what: 'flood delivered to c (count steady)' },
+  )
   const rssAfter = await rssKiB(pid)
   peak = Math.max(peak, rssAfter)
   const metrics = await fetchMetrics(c.daemon!)
