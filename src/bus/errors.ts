@@ -11,6 +11,8 @@ export type BusErrorCode =
   | 'QUEUE_FULL'
   /** The policy hook refused the message (at this router, or at the destination router). */
   | 'POLICY_DENIED'
+  /** A rate-limit policy refused the message: the sender is over its messages per second. */
+  | 'RATE_LIMITED'
   /** A request found nobody to answer it: no subscriber anywhere, or no such agent on the destination. */
   | 'NO_RESPONDERS'
   /** The destination node is not reachable: routing has no next hop for it. */
@@ -62,6 +64,8 @@ export type DropReason =
   | 'duplicate'
   /** The policy hook refused it. */
   | 'policy_denied'
+  /** A rate-limit policy refused it (the sender is over its rate). */
+  | 'rate_limited'
   /** Arrived for a subject nobody here subscribes to any more (interest changed in flight). */
   | 'no_interest'
   /** Addressed to an agent not registered on this node. */
@@ -83,6 +87,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'queue_full',
   'duplicate',
   'policy_denied',
+  'rate_limited',
   'no_interest',
   'no_agent',
   'late_reply',

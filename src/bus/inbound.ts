@@ -14,7 +14,7 @@ import { BusError } from './errors.js'
 import { forEachInBatch } from './frames.js'
 import { errorFromPayload, errorPayload } from './names.js'
 import type { Outbound } from './outbound.js'
-import type { MessageHandler } from './types.js'
+import { type MessageHandler, policyRefusal } from './types.js'
 
 export class Inbound {
   private peer = ''
@@ -102,7 +102,7 @@ export class Inbound {
     }
     const err = this.deliverLocal(env)
     // A refused message is not remembered: its retry meets the policy again and is refused again.
-    if (err === null || err.code !== 'POLICY_DENIED')
+    if (err === null || (err.code !== 'POLICY_DENIED' && err.code !== 'RATE_LIMITED'))
       this.dedup.add(env.srcNode, env.epoch, env.seq, r.clock.now())
     this.out.ack(env, err)
   }
@@ -122,8 +122,9 @@ export class Inbound {
     if ((f & Flag.REPLY) === 0 && r.policy !== undefined) {
       const d = r.policy(env, 'egress')
       if (!d.allow) {
-        r.drop('policy_denied', env)
-        const err = new BusError('POLICY_DENIED', `${d.code}: ${d.reason}`)
+        const refused = policyRefusal(d)
+        r.drop(refused.drop, env)
+        const err = refused.error
         if ((f & Flag.REQUEST) !== 0) this.answerError(env, err)
         return err
       }

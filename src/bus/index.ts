@@ -67,6 +67,7 @@ export {
   type PolicyDecision,
   type PolicyDirection,
   type PolicyHook,
+  policyRefusal,
   type PublishOptions,
   type RequestOptions,
   type SendOptions,

@@ -30,6 +30,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<BusErrorCode>([
   'BACKPRESSURE',
   'QUEUE_FULL',
   'POLICY_DENIED',
+  'RATE_LIMITED',
   'NO_RESPONDERS',
   'NO_ROUTE',
   'TOO_LARGE',

@@ -17,6 +17,7 @@ import { errorPayload } from './names.js'
 import type { LinkPort, QueueItem } from './ports.js'
 import { Deque } from './queue.js'
 import type { TimerHandle } from './scheduler.js'
+import { policyRefusal } from './types.js'
 
 const RESOLVED: Promise<void> = Promise.resolve()
 
@@ -143,8 +144,9 @@ export class Outbound {
     if (r.policy === undefined) return null
     const d = r.policy(env, 'ingress')
     if (d.allow) return null
-    r.drop('policy_denied', env)
-    return new BusError('POLICY_DENIED', `${d.code}: ${d.reason}`)
+    const refused = policyRefusal(d)
+    r.drop(refused.drop, env)
+    return refused.error
   }
 
   /**

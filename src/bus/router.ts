@@ -208,7 +208,8 @@ export class BusRouter implements RouterCore {
       validateSubject(subject)
       let flags = opts?.reliable ? Flag.ACK_REQUESTED : 0
       if (opts?.replyTo !== undefined) flags |= Flag.REQUEST
-      const remote = this.interest.match(subject)
+      const only = opts?.only
+      const remote = only === undefined ? this.interest.match(subject) : this.interest.match(subject).filter(only)
       const env = this.envelope(flags, remote.length > 0 ? remote : [this.nodeId], '', subject, payload, opts)
       return this.out.originate(env, remote, this.subs.match(subject).length > 0, opts?.reliable === true)
     } catch (err) {

@@ -34,7 +34,20 @@ export interface Address {
 }
 
 export type PolicyDirection = 'ingress' | 'egress'
+/**
+ * A refusal's `code` names the rule that refused; the sender sees BusError RATE_LIMITED when the code is
+ * 'RATE_LIMITED' (a rate-limit policy), POLICY_DENIED otherwise.
+ */
 export type PolicyDecision = { allow: true } | { allow: false; code: string; reason: string }
+
+/** The BusError a policy refusal becomes, and the drop reason it is counted under. */
+export function policyRefusal(d: { code: string; reason: string }): { error: BusError; drop: 'policy_denied' | 'rate_limited' } {
+  const limited = d.code === 'RATE_LIMITED'
+  return {
+    error: new BusError(limited ? 'RATE_LIMITED' : 'POLICY_DENIED', `${d.code}: ${d.reason}`),
+    drop: limited ? 'rate_limited' : 'policy_denied',
+  }
+}
 /**
  * Network policy enforcement point. Called with 'ingress' where a message enters the bus (the origin
  * router, before anything is sent) and with 'egress' at the destination router before local delivery.
@@ -148,6 +161,11 @@ export interface SendOptions {
 export interface PublishOptions extends SendOptions {
   /** Marks the message as a request whose replies go to this address (handled by the caller). */
   replyTo?: Address
+  /**
+   * Restricts the fan-out to the subscribing nodes this accepts (e.g. the event scopes: nodes of one cluster
+   * or region). Local subscribers are always reached. Default: every subscribing node.
+   */
+  only?: (node: string) => boolean
 }
 
 export interface DirectOptions extends PublishOptions {

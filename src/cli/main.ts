@@ -15,6 +15,7 @@ import {
 } from './commands-ops.js'
 import { busCommands } from './commands-bus.js'
 import { configCommands } from './commands-config.js'
+import { eventsCommands } from './commands-events.js'
 import { networkCommands, rotateKeys } from './commands-network.js'
 import { federationCommands, nodeCommands } from './commands-federation.js'
 import { type GlobalArgs, withClient } from './context.js'
@@ -90,6 +91,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .command('agent', 'Agent operations', (c) => agentCommands(c, run))
     .command('replication', 'Replication', (c) => replicationCommands(c, run))
     .command('failover', 'Failover', (c) => failoverCommands(c, run))
+    .command('events', 'Federated events (publish, subscribe)', (c) => eventsCommands(c, run))
   networkCommands(y, run)
   return busCommands(y, run)
     .demandCommand(1, 'name a command; see blackroad --help')

@@ -8,10 +8,12 @@ import type {
   BusRequest,
   CreateClusterRequest,
   CreateClusterResponse,
+  EventView,
   FederationInfo,
   FederationInitRequest,
   KeysResponse,
   NetworkStatus,
+  PublishEventRequest,
   PublishRequest,
   PeerInfo,
   RotateKeysResponse,
@@ -123,6 +125,51 @@ export class BlackroadClient {
           const line = buffered.slice(0, nl)
           buffered = buffered.slice(nl + 1)
           if (line) yield JSON.parse(line) as BusMessage
+          nl = buffered.indexOf('\n')
+        }
+      }
+    } finally {
+      res.destroy()
+    }
+  }
+
+  /** Publishes a federated event; answers with the event as sent (duplicate: an id already published). */
+  publishEvent(req: PublishEventRequest): Promise<EventView & { duplicate: boolean }> {
+    return this.request<EventView & { duplicate: boolean }>('POST', '/v1/events', req)
+  }
+
+  /** Federated events whose type matches `pattern` (e.g. `deploy.>`), as they reach this node. */
+  subscribeEvents(pattern: string): AsyncGenerator<EventView> {
+    return this.ndjson<EventView>(`/v1/events/subscribe?pattern=${encodeURIComponent(pattern)}`)
+  }
+
+  /** A streaming GET answered with one JSON document per line. */
+  private async *ndjson<T>(path: string): AsyncGenerator<T> {
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request({ socketPath: this.socketPath, path, method: 'GET', agent: false }, resolve)
+      req.on('error', (err: NodeJS.ErrnoException) => reject(this.transportError(err)))
+      req.end()
+    })
+    if (res.statusCode !== 200) {
+      let text = ''
+      for await (const c of res) text += c
+      let err: { code?: string; message?: string } | undefined
+      try {
+        err = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error
+      } catch {
+        err = undefined
+      }
+      throw new ClientError(err?.code ?? `HTTP_${res.statusCode}`, err?.message ?? `stream failed (HTTP ${res.statusCode})`, res.statusCode ?? null)
+    }
+    let buffered = ''
+    try {
+      for await (const chunk of res) {
+        buffered += chunk
+        let nl = buffered.indexOf('\n')
+        while (nl >= 0) {
+          const line = buffered.slice(0, nl)
+          buffered = buffered.slice(nl + 1)
+          if (line) yield JSON.parse(line) as T
           nl = buffered.indexOf('\n')
         }
       }

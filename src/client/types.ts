@@ -126,3 +126,26 @@ export interface BusRequest {
   encoding?: 'utf8' | 'base64'
   timeout_ms?: number
 }
+
+/** A federated event as the API shows it (POST /v1/events answers with one, the events stream sends them). */
+export interface EventView {
+  id: string
+  type: string
+  scope: 'local' | 'regional' | 'global'
+  source_node: string
+  source_cluster: string
+  source_region: string
+  /** ISO 8601, the source's clock. */
+  timestamp: string
+  data: unknown
+}
+
+export interface PublishEventRequest {
+  /** Dot-separated parts, e.g. deploy.finished. */
+  type: string
+  /** local (this cluster, the default), regional (clusters of this region) or global. */
+  scope?: 'local' | 'regional' | 'global'
+  data?: unknown
+  /** Makes a retried publish idempotent: an id seen before is not sent again. */
+  id?: string
+}

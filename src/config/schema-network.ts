@@ -226,10 +226,10 @@ export const dnsSchema = z
   .describe('The mesh DNS server.')
 
 const policyTarget = typed(
-  z.string().regex(/^(agent|cluster)\/[A-Za-z0-9*._-]+$/, {
-    message: 'expected agent/<name-or-glob> or cluster/<name-or-glob>',
+  z.string().regex(/^(agent|cluster|node)\/[A-Za-z0-9*._-]+$/, {
+    message: 'expected agent/<name-or-glob>, cluster/<name-or-glob> or node/<name-or-glob>',
   }),
-  'agent/<glob> | cluster/<glob>',
+  'agent/<glob> | cluster/<glob> | node/<glob>',
 )
 
 export const meshSchema = z
@@ -288,6 +288,18 @@ export const meshSchema = z
               .min(1)
               .optional()
               .describe('Refuse paths slower than this, in milliseconds.'),
+            rate_limit_rps: z
+              .number()
+              .positive()
+              .max(1_000_000)
+              .optional()
+              .describe(
+                'Rate limit: at most this many messages per second per sending node and agent (bursts of one second); more are refused with RATE_LIMITED.',
+              ),
+          })
+          .refine((p) => p.allow || p.rate_limit_rps === undefined, {
+            message: 'rate_limit_rps needs allow: true (a deny policy has nothing to limit)',
+            path: ['rate_limit_rps'],
           })
           .describe('A traffic policy, enforced where the bus accepts a message.'),
       )
@@ -300,7 +312,11 @@ export const meshSchema = z
         })
       })
       .prefault([])
-      .describe('Traffic policies between agents and clusters.'),
+      .describe('Traffic policies between agents, clusters and nodes; the first policy that matches decides.'),
+    default_policy: z
+      .enum(['allow', 'deny'])
+      .prefault('allow')
+      .describe('What happens to a message no policy matches: allow (default) or deny.'),
   })
   .prefault({})
   .describe("The service mesh (the guide's mesh.yaml).")

@@ -8,7 +8,7 @@ import type { Registry } from 'prom-client'
 import { z } from 'zod'
 import { ApiError } from '../api/errors.js'
 import type { Route } from '../api/server.js'
-import { BusError, BusRouter, type Envelope } from '../bus/index.js'
+import { BusError, BusRouter, type Envelope, type PolicyHook } from '../bus/index.js'
 import type { PeerLink } from '../transport/index.js'
 import type { NetworkCore } from './network.js'
 
@@ -43,8 +43,10 @@ export class BusNode {
     nodeId: string,
     registry: Registry,
     private readonly log: Logger,
+    policy?: PolicyHook,
+    private readonly onStreamDrop?: () => void,
   ) {
-    this.bus = new BusRouter({ nodeId, registry, nextHop: (n) => this.nextHops.get(n) ?? null })
+    this.bus = new BusRouter({ nodeId, registry, policy, nextHop: (n) => this.nextHops.get(n) ?? null })
   }
 
   /** Connects the bus to the mesh: every peer link's 'bus' channel, next hops from each new routing plan. */
@@ -130,7 +132,10 @@ export class BusNode {
     try {
       sub = this.bus.subscribe(subject, (m) => {
         // A subscriber that cannot keep up loses messages here rather than growing the daemon's memory.
-        if (res.writableLength > 8 * 1024 * 1024) return
+        if (res.writableLength > 8 * 1024 * 1024) {
+          this.onStreamDrop?.()
+          return
+        }
         res.write(`${JSON.stringify(messageView(m))}\n`)
       })
     } catch (err) {
@@ -154,7 +159,7 @@ async function busCall<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function toApiError(err: unknown): ApiError {
+export function toApiError(err: unknown): ApiError {
   if (!(err instanceof BusError)) return err as ApiError
   const status: Record<string, number> = {
     INVALID_SUBJECT: 400,
@@ -162,6 +167,7 @@ function toApiError(err: unknown): ApiError {
     INVALID_OPTIONS: 400,
     TOO_LARGE: 413,
     POLICY_DENIED: 403,
+    RATE_LIMITED: 429,
     NO_RESPONDERS: 404,
     NO_ROUTE: 404,
     TIMEOUT: 504,

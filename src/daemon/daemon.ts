@@ -14,14 +14,16 @@ import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/ind
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
 import { DnsNode } from './dns-node.js'
+import { EventsNode, streamDropCounter } from './events-node.js'
 import { HeapTrimmer } from './heap-trim.js'
 import { LocalFederation } from './federation-local.js'
 import { NetworkCore } from './network.js'
 import { peerViews, routeViews } from './network-views.js'
+import { PolicyNode } from './policy-node.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
-export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns'] as const
+export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns', 'policies', 'events'] as const
 
 export interface DaemonOptions {
   config: Config
@@ -39,6 +41,8 @@ export class Daemon {
   private fed: { id: string; name: string } | null = null
   private net: NetworkCore | null = null
   private busNode: BusNode | null = null
+  private policyNode: PolicyNode | null = null
+  private eventsNode: EventsNode | null = null
   private dnsNode: DnsNode | null = null
   private networkReason: string | null = null
   private startedAt = 0
@@ -80,10 +84,18 @@ export class Daemon {
       invalidRequests: this.metrics.apiInvalidRequests,
       requests: this.metrics.apiRequests,
     })
-    const busNode = new BusNode(this.nodeId, this.metrics.registry, this.logger.child({ subsystem: 'bus' }))
+    const policyNode = new PolicyNode(this.config, this.nodeId, this.metrics.registry)
+    this.policyNode = policyNode
+    const streamDrops = streamDropCounter(this.metrics.registry)
+    const busLog = this.logger.child({ subsystem: 'bus' })
+    const busNode = new BusNode(this.nodeId, this.metrics.registry, busLog, policyNode.point.hook, () =>
+      streamDrops.inc({ stream: 'bus' }),
+    )
     this.busNode = busNode
     this.cleanups.push({ what: 'bus', run: async () => busNode.close() })
-    for (const route of [...buildRoutes(this), ...busNode.routes()]) api.add(route)
+    const eventsNode = new EventsNode(busNode.bus, this.config, this.nodeId, this.metrics.registry, busLog, streamDrops)
+    this.eventsNode = eventsNode
+    for (const route of [...buildRoutes(this), ...busNode.routes(), ...eventsNode.routes()]) api.add(route)
     await api.listen()
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
@@ -133,9 +145,18 @@ export class Daemon {
     await net.start()
     this.net = net
     this.busNode?.attach(net)
+    this.policyNode?.attach(net)
+    this.eventsNode?.attach(net)
     await this.dnsNode?.attach(net)
     const c = loaded.trust.certificate
     this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
+  }
+
+  /** Replaces the network policies (SIGHUP); returns how many are in force. Throws on policies that do not compile. */
+  reloadPolicies(mesh: Config['mesh']): number {
+    if (!this.policyNode) throw new Error('daemon not started')
+    this.policyNode.reload(mesh)
+    return mesh.policies.length
   }
 
   /** Stops everything start() created, newest first; one failing step does not skip the others. */

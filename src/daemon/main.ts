@@ -53,10 +53,21 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
     return 1
   }
   logger.info('blackroad daemon ready')
-  return waitForShutdown(daemon, logger)
+  return waitForShutdown(daemon, logger, opts.configPath)
 }
 
-function waitForShutdown(daemon: Daemon, logger: Logger): Promise<number> {
+/** SIGHUP: re-reads the config and applies what can change at run time (today: mesh.policies). */
+async function reload(daemon: Daemon, logger: Logger, configPath: string): Promise<void> {
+  try {
+    const fresh = await loadConfig(configPath)
+    const n = daemon.reloadPolicies(fresh.mesh)
+    logger.info({ config: configPath, policies: n }, 'SIGHUP: network policies reloaded; other changes need a restart')
+  } catch (err) {
+    logger.error({ err: err instanceof ConfigError ? err.message : err }, 'SIGHUP: config not reloaded; keeping the running one')
+  }
+}
+
+function waitForShutdown(daemon: Daemon, logger: Logger, configPath: string): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false
     const onSignal = (signal: NodeJS.Signals) => {
@@ -88,7 +99,7 @@ function waitForShutdown(daemon: Daemon, logger: Logger): Promise<number> {
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
-    process.on('SIGHUP', () => logger.warn('SIGHUP: config reload is not supported yet; restart the daemon to apply changes'))
+    process.on('SIGHUP', () => void reload(daemon, logger, configPath))
     process.on('uncaughtException', (err) => {
       logger.fatal({ err }, 'uncaught exception')
       daemon.stop().finally(() => process.exit(70))

@@ -1,0 +1,108 @@
+// The bus's policy enforcement point on top of the engine: turns an envelope into parties (the source and
+// destination nodes' cluster and region come from a directory, in the daemon the certificate book, since node
+// certificates carry them), asks the engine, and counts every decision in
+// blackroad_policy_decisions_total{policy,decision,direction}. The engine and directory can be swapped at run
+// time (a config reload), the hook stays the one the bus was built with.
+
+import { Counter, type Registry } from 'prom-client'
+import type { Envelope, PolicyDecision, PolicyDirection, PolicyHook } from '../bus/index.js'
+import type { Party, PathInfo, PolicyEngine, PolicyOutcome } from './engine.js'
+
+export interface NodeFacts {
+  name: string
+  cluster: string
+  region: string
+}
+
+/** Who a node is, as far as this router knows; undefined for a node without a known certificate. */
+export type NodeDirectory = (nodeId: string) => NodeFacts | undefined
+
+export interface PolicyPointOptions {
+  selfId: string
+  engine: PolicyEngine
+  directory: NodeDirectory
+  path: PathInfo
+  now: () => number
+  registry?: Registry
+}
+
+const ALLOW: PolicyDecision = Object.freeze({ allow: true })
+
+export class PolicyPoint {
+  engine: PolicyEngine
+  directory: NodeDirectory
+  path: PathInfo
+  private readonly selfId: string
+  private readonly now: () => number
+  private readonly counter: Counter<'policy' | 'decision' | 'direction'> | null
+  private readonly children = new Map<string, { inc(): void }>()
+
+  constructor(opts: PolicyPointOptions) {
+    this.selfId = opts.selfId
+    this.engine = opts.engine
+    this.directory = opts.directory
+    this.path = opts.path
+    this.now = opts.now
+    this.counter =
+      opts.registry === undefined
+        ? null
+        : new Counter({
+            name: 'blackroad_policy_decisions_total',
+            help: 'Bus policy decisions by deciding policy (_default when none matched), decision (allow, deny, rate_limited, latency_exceeded, unencrypted) and direction (ingress, egress)',
+            labelNames: ['policy', 'decision', 'direction'],
+            registers: [opts.registry],
+          })
+  }
+
+  /** The function to give the bus (BusOptions.policy). */
+  readonly hook: PolicyHook = (env, direction) => this.check(env, direction)
+
+  check(env: Envelope, direction: PolicyDirection): PolicyDecision {
+    const engine = this.engine
+    if (engine.policies.length === 0 && engine.defaultAllow) {
+      this.count('_default', 'allow', direction)
+      return ALLOW
+    }
+    const src = this.party(env.srcNode, env.srcAgent)
+    const now = this.now()
+    let v: ReturnType<PolicyEngine['decide']>
+    if (direction === 'egress')
+      v = engine.decide(src, this.party(this.selfId, env.agent), direction, this.path, now)
+    else {
+      const to = env.to
+      v =
+        to.length === 1
+          ? engine.decide(src, this.party(to[0]!, env.agent), direction, this.path, now)
+          : engine.decideMany(
+              src,
+              to.map((n) => this.party(n, env.agent)),
+              direction,
+              this.path,
+              now,
+            )
+    }
+    this.count(v.policy, v.outcome, direction)
+    if (v.allow) return ALLOW
+    return {
+      allow: false,
+      code: v.code ?? 'POLICY_DENIED',
+      reason: v.reason ?? `denied by policy "${v.policy}"`,
+    }
+  }
+
+  private party(node: string, agent: string): Party {
+    const f = this.directory(node)
+    return { node, agent, nodeName: f?.name ?? '', cluster: f?.cluster ?? '', region: f?.region ?? '' }
+  }
+
+  private count(policy: string, decision: PolicyOutcome, direction: PolicyDirection): void {
+    if (this.counter === null) return
+    const key = `${policy}\u0000${decision}\u0000${direction}`
+    let c = this.children.get(key)
+    if (c === undefined) {
+      c = this.counter.labels({ policy, decision, direction })
+      this.children.set(key, c)
+    }
+    c.inc()
+  }
+}
