@@ -3,7 +3,17 @@
 
 import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
-import { absPath, defaultText, domainName, duration, hostPort, MAX_TIMER_MS, port, staticPeer, typed } from './fields.js'
+import {
+  absPath,
+  defaultText,
+  domainName,
+  duration,
+  hostPort,
+  MAX_TIMER_MS,
+  port,
+  staticPeer,
+  typed,
+} from './fields.js'
 
 export const networkSchema = z
   .strictObject({
@@ -167,6 +177,12 @@ export const dnsSchema = z
       .prefault(['127.0.0.153:53'])
       .describe(
         'Addresses the DNS server binds. 127.0.0.153 because systemd-resolved holds 127.0.0.53 and 127.0.0.54 on port 53; resolved is told to send the mesh zone here.',
+      ),
+    listen_mesh: z
+      .boolean()
+      .prefault(true)
+      .describe(
+        "Also answer on this node's mesh IPv4 and IPv6, on the port of the first listen address, once its WireGuard interface holds them, so other nodes can ask it over the tunnel.",
       ),
     ttl: z
       .strictObject({

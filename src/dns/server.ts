@@ -96,13 +96,38 @@ export class DnsServer {
     try {
       for (const l of this.options.listen) {
         const { host, port } = parseAddress(l)
-        this.bound.push(await this.listenOn(host, port))
+        await this.listenOn(host, port)
       }
     } catch (err) {
       await this.close()
       throw err
     }
     return this.bound
+  }
+
+  /**
+   * Binds one more "address:port" (UDP and TCP) while running, e.g. a mesh address once the interface holds it.
+   * Already bound: returns it unchanged.
+   */
+  async listenAlso(address: string): Promise<BoundAddress> {
+    const { host, port } = parseAddress(address)
+    const held = this.bound.find((b) => b.address === host && (port === 0 || b.port === port))
+    if (held) return held
+    return this.listenOn(host, port)
+  }
+
+  /** Closes the UDP and TCP sockets of one bound address (and the TCP connections it accepted stay until idle). */
+  async unlisten(host: string, port: number): Promise<boolean> {
+    const i = this.bound.findIndex((b) => b.address === host && b.port === port)
+    if (i < 0) return false
+    const [udp] = this.udp.splice(i, 1)
+    const [tcp] = this.tcp.splice(i, 1)
+    this.bound.splice(i, 1)
+    await Promise.all([
+      new Promise<void>((resolve) => udp!.close(() => resolve())),
+      new Promise<void>((resolve) => tcp!.close(() => resolve())),
+    ])
+    return true
   }
 
   async close(): Promise<void> {
@@ -209,9 +234,12 @@ export class DnsServer {
       const udpPort = udp.address().port
       try {
         const tcp = await this.bindTcp(host, udpPort)
+        // The three lists stay index-aligned: pushed together, with no await in between.
+        const bound: BoundAddress = { address: host, port: udpPort, family }
         this.udp.push(udp)
         this.tcp.push(tcp)
-        return { address: host, port: udpPort, family }
+        this.bound.push(bound)
+        return bound
       } catch (err) {
         await new Promise<void>((resolve) => udp.close(() => resolve()))
         // With port 0 the kernel chose a UDP port whose TCP twin is taken: choose again.
