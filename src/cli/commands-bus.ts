@@ -20,20 +20,12 @@ export function busCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
           .positional('subject', { type: 'string', demandOption: true })
           .positional('data', { type: 'string', default: '' })
           .option('priority', { type: 'number', describe: '1 (lowest) to 10' })
-          .option('reliable', {
-            type: 'boolean',
-            describe: 'At-least-once: wait for every subscriber node to ack',
-          }),
+          .option('reliable', { type: 'boolean', describe: 'At-least-once: wait for every subscriber node to ack' }),
       (argv) =>
         run(async () => {
           try {
             const r = await withClient(argv, (c) =>
-              c.publish({
-                subject: argv.subject,
-                data: argv.data,
-                priority: argv.priority,
-                reliable: argv.reliable,
-              }),
+              c.publish({ subject: argv.subject, data: argv.data, priority: argv.priority, reliable: argv.reliable }),
             )
             printResult(argv, r, () => 'sent')
             return EXIT_OK
@@ -53,9 +45,7 @@ export function busCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
       (argv) =>
         run(async () => {
           try {
-            const m = await withClient(argv, (c) =>
-              c.busRequest({ subject: argv.subject, data: argv.data, timeout_ms: argv.timeout }),
-            )
+            const m = await withClient(argv, (c) => c.busRequest({ subject: argv.subject, data: argv.data, timeout_ms: argv.timeout }))
             printResult(argv, m, () => text(m))
             return EXIT_OK
           } catch (err) {

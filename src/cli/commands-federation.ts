@@ -10,31 +10,24 @@ type Run = (fn: () => Promise<number>) => Promise<void>
 
 export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return y
-    .command(
-      'init',
-      'Create a new federation with this node as its root',
-      (c) =>
-        c.option('name', {
-          type: 'string',
-          demandOption: true,
-          describe: 'Federation name, e.g. blackroad-global',
-        }),
-      (argv) =>
-        run(async () => {
-          try {
-            const info = await withClient(argv, (cl) => cl.federationInit({ name: argv.name }))
-            printResult(argv, info, () =>
-              table([
-                ['Federation created', info.name],
-                ['Federation ID', info.id],
-                ['Root key', info.root_fingerprint],
-              ]),
-            )
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+    .command('init', 'Create a new federation with this node as its root', (c) =>
+      c.option('name', { type: 'string', demandOption: true, describe: 'Federation name, e.g. blackroad-global' }),
+    (argv) =>
+      run(async () => {
+        try {
+          const info = await withClient(argv, (cl) => cl.federationInit({ name: argv.name }))
+          printResult(argv, info, () =>
+            table([
+              ['Federation created', info.name],
+              ['Federation ID', info.id],
+              ['Root key', info.root_fingerprint],
+            ]),
+          )
+          return EXIT_OK
+        } catch (err) {
+          return errorExit(argv, err)
+        }
+      }),
     )
     .command(
       'create-cluster',
@@ -45,10 +38,7 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           .option('region', { type: 'string', demandOption: true })
           .option('capacity', { type: 'number', demandOption: true, describe: 'Maximum agents' })
           .option('role', { choices: ['primary', 'secondary', 'edge'] as const, default: 'primary' as const })
-          .option('ttl', {
-            type: 'number',
-            describe: 'Token lifetime in seconds (default: federation.join_token_ttl)',
-          }),
+          .option('ttl', { type: 'number', describe: 'Token lifetime in seconds (default: federation.join_token_ttl)' }),
       (argv) =>
         run(async () => {
           try {
@@ -87,25 +77,16 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           .option('cluster-type', { choices: ['primary', 'secondary', 'edge'] as const }),
       (argv) => run(async () => notAvailable('federation join', 'controlPlane', argv.json)),
     )
-    .command(
-      'status',
-      'Federation membership and connectivity',
-      (c) => c,
-      (argv) => run(async () => notAvailable('federation status', 'controlPlane', argv.json)),
+    .command('status', 'Federation membership and connectivity', (c) => c, (argv) =>
+      run(async () => notAvailable('federation status', 'controlPlane', argv.json)),
     )
-    .command(
-      'list-clusters',
-      "List the federation's clusters",
-      (c) => c,
-      (argv) => run(async () => notAvailable('federation list-clusters', 'controlPlane', argv.json)),
+    .command('list-clusters', 'List the federation\'s clusters', (c) => c, (argv) =>
+      run(async () => notAvailable('federation list-clusters', 'controlPlane', argv.json)),
     )
     .command(
       'add-cluster <name>',
       'Register an existing cluster',
-      (c) =>
-        c
-          .positional('name', { type: 'string', demandOption: true })
-          .option('region', { type: 'string', demandOption: true }),
+      (c) => c.positional('name', { type: 'string', demandOption: true }).option('region', { type: 'string', demandOption: true }),
       (argv) => run(async () => notAvailable('federation add-cluster', 'controlPlane', argv.json)),
     )
     .command(
@@ -121,7 +102,7 @@ export function nodeCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return y
     .command(
       'revoke <node>',
-      "Revoke a node's certificate everywhere",
+      'Revoke a node\'s certificate everywhere',
       (c) => c.positional('node', { type: 'string', demandOption: true }),
       (argv) => run(async () => notAvailable('node revoke', 'controlPlane', argv.json)),
     )

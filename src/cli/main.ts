@@ -32,21 +32,14 @@ async function status(argv: GlobalArgs): Promise<number> {
   try {
     const s = await withClient(argv, (c) => c.status())
     printResult(argv, s, () => {
-      const cluster = s.cluster.name
-        ? `${s.cluster.name}${s.cluster.id ? ` (${s.cluster.id})` : ''}`
-        : '(none)'
+      const cluster = s.cluster.name ? `${s.cluster.name}${s.cluster.id ? ` (${s.cluster.id})` : ''}` : '(none)'
       return table([
         ['Node', `${s.name} (${s.node_id})`],
         ['Cluster', cluster],
         ['Region', s.cluster.region ?? '(none)'],
         ['Role', s.cluster.role],
         ['Federation', s.federation ? `${s.federation.name} (${s.federation.id})` : '(not joined)'],
-        [
-          'Mesh',
-          s.mesh.state === 'running'
-            ? [s.mesh.ipv4, s.mesh.ipv6].filter(Boolean).join(', ') + ` on ${s.mesh.interface}`
-            : 'standalone (not joined)',
-        ],
+        ['Mesh', s.mesh.state === 'running' ? [s.mesh.ipv4, s.mesh.ipv6].filter(Boolean).join(', ') + ` on ${s.mesh.interface}` : 'standalone (not joined)'],
         ['Peers', `${s.peers.up} reachable of ${s.peers.total}`],
         ['Version', s.version],
         ['Uptime', formatDurationShort(s.uptime_seconds)],
@@ -61,13 +54,7 @@ async function status(argv: GlobalArgs): Promise<number> {
 async function keysShow(argv: GlobalArgs): Promise<number> {
   try {
     const k = await withClient(argv, (c) => c.keys())
-    printResult(argv, k, () =>
-      table([
-        ['Node ID', k.node_id],
-        ['Public key', k.public_key],
-        ['Fingerprint', k.fingerprint],
-      ]),
-    )
+    printResult(argv, k, () => table([['Node ID', k.node_id], ['Public key', k.public_key], ['Fingerprint', k.fingerprint]]))
     return EXIT_OK
   } catch (err) {
     return errorExit(argv, err)
@@ -78,16 +65,8 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
   const y = yargs(args) as unknown as Argv<GlobalArgs>
   y.scriptName('blackroad')
     .version(VERSION)
-    .option('config', {
-      type: 'string',
-      describe: `Config file (default ${DEFAULT_CONFIG_PATH})`,
-      global: true,
-    })
-    .option('socket', {
-      type: 'string',
-      describe: 'Daemon API socket (default: api.socket from the config)',
-      global: true,
-    })
+    .option('config', { type: 'string', describe: `Config file (default ${DEFAULT_CONFIG_PATH})`, global: true })
+    .option('socket', { type: 'string', describe: 'Daemon API socket (default: api.socket from the config)', global: true })
     .option('json', { type: 'boolean', describe: 'Print JSON instead of text', global: true })
     .command(
       'daemon',
@@ -101,12 +80,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
           }),
         ),
     )
-    .command(
-      'status',
-      "Show this node's status",
-      (c) => c,
-      (argv) => run(() => status(argv)),
-    )
+    .command('status', 'Show this node\'s status', (c) => c, (argv) => run(() => status(argv)))
     .command('keys', 'Node keys', (c) => keysCommands(c, run, keysShow, rotateKeys))
     .command('config', 'Check or describe the config file', (c) => configCommands(c, run))
     .command('federation', 'Federation management', (c) => federationCommands(c, run))

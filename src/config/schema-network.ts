@@ -3,17 +3,7 @@
 
 import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
-import {
-  absPath,
-  defaultText,
-  domainName,
-  duration,
-  hostPort,
-  MAX_TIMER_MS,
-  port,
-  staticPeer,
-  typed,
-} from './fields.js'
+import { absPath, defaultText, domainName, duration, hostPort, MAX_TIMER_MS, port, staticPeer, typed } from './fields.js'
 
 export const networkSchema = z
   .strictObject({

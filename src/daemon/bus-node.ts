@@ -93,8 +93,7 @@ export class BusNode {
       encoding,
       timeout_ms: z.number().int().min(1).max(300_000).optional(),
     })
-    const payloadOf = (b: { data?: string; encoding?: 'utf8' | 'base64' }) =>
-      Buffer.from(b.data ?? '', b.encoding ?? 'utf8')
+    const payloadOf = (b: { data?: string; encoding?: 'utf8' | 'base64' }) => Buffer.from(b.data ?? '', b.encoding ?? 'utf8')
     return [
       {
         method: 'POST',
@@ -102,9 +101,7 @@ export class BusNode {
         body: publishBody,
         handler: async ({ body }) => {
           const b = body as z.infer<typeof publishBody>
-          await busCall(() =>
-            this.bus.publish(b.subject, payloadOf(b), { priority: b.priority, reliable: b.reliable }),
-          )
+          await busCall(() => this.bus.publish(b.subject, payloadOf(b), { priority: b.priority, reliable: b.reliable }))
           return { ok: true }
         },
       } as Route<unknown>,
@@ -114,9 +111,7 @@ export class BusNode {
         body: requestBody,
         handler: async ({ body }) => {
           const b = body as z.infer<typeof requestBody>
-          const reply = await busCall(() =>
-            this.bus.request(b.subject, payloadOf(b), { timeoutMs: b.timeout_ms ?? 5000 }),
-          )
+          const reply = await busCall(() => this.bus.request(b.subject, payloadOf(b), { timeoutMs: b.timeout_ms ?? 5000 }))
           return messageView(reply)
         },
       } as Route<unknown>,

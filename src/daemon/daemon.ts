@@ -7,14 +7,7 @@ import type { Logger } from 'pino'
 import { buildRoutes } from '../api/routes.js'
 import { ApiServer } from '../api/server.js'
 import { ApiError } from '../api/errors.js'
-import type {
-  KeysResponse,
-  NetworkStatus,
-  PeerInfo,
-  RotateKeysResponse,
-  RouteInfo,
-  StatusResponse,
-} from '../client/types.js'
+import type { KeysResponse, NetworkStatus, PeerInfo, RotateKeysResponse, RouteInfo, StatusResponse } from '../client/types.js'
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
@@ -27,16 +20,7 @@ import { peerViews, routeViews } from './network-views.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
-export const CAPABILITIES = [
-  'identity',
-  'config',
-  'api',
-  'metrics',
-  'local-federation',
-  'network',
-  'bus',
-  'dns',
-] as const
+export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns'] as const
 
 export interface DaemonOptions {
   config: Config
@@ -79,10 +63,7 @@ export class Daemon {
 
     this.nodeKey = await loadOrCreateKey(path.join(stateDir, 'node.key'))
     this.nodeId = nodeIdFromPublicKey(this.nodeKey.publicKey)
-    this.metrics.info.set(
-      { version: VERSION, node_id: this.nodeId, cluster: this.config.cluster.name ?? '' },
-      1,
-    )
+    this.metrics.info.set({ version: VERSION, node_id: this.nodeId, cluster: this.config.cluster.name ?? '' }, 1)
     this.metrics.clustersTotal.set((await this.federation.clusters()).length)
     const fed = await this.federation.current()
     this.fed = fed ? { id: fed.id, name: fed.name } : null
@@ -128,16 +109,11 @@ export class Daemon {
     const loaded = await loadTrust(this.config.node.state_dir, this.config.discovery.federation_secret_file)
     if (!loaded.ok) {
       this.networkReason = `not joined: ${loaded.missing} is missing`
-      this.logger.warn(
-        { missing: loaded.missing },
-        'no federation membership yet; running standalone (no mesh)',
-      )
+      this.logger.warn({ missing: loaded.missing }, 'no federation membership yet; running standalone (no mesh)')
       return
     }
     if (loaded.trust.certificate.nodeId !== this.nodeId) {
-      throw new Error(
-        `${this.config.node.state_dir}/node.cert certifies ${loaded.trust.certificate.nodeId}, not this node (${this.nodeId})`,
-      )
+      throw new Error(`${this.config.node.state_dir}/node.cert certifies ${loaded.trust.certificate.nodeId}, not this node (${this.nodeId})`)
     }
     this.fed = { id: loaded.trust.federation.id, name: loaded.trust.federation.name }
     const net = new NetworkCore({
@@ -154,10 +130,7 @@ export class Daemon {
     this.busNode?.attach(net)
     await this.dnsNode?.attach(net)
     const c = loaded.trust.certificate
-    this.logger.info(
-      { ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface },
-      'mesh network up',
-    )
+    this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
   }
 
   /** Stops everything start() created, newest first; one failing step does not skip the others. */
@@ -179,12 +152,7 @@ export class Daemon {
       node_id: this.nodeId,
       name: this.config.node.name,
       public_key: key.publicKey.toString('base64'),
-      cluster: {
-        id: c.id ?? null,
-        name: c.name ?? null,
-        region: c.region ?? null,
-        role: this.config.node.role,
-      },
+      cluster: { id: c.id ?? null, name: c.name ?? null, region: c.region ?? null, role: this.config.node.role },
       federation: this.fed,
       version: VERSION,
       pid: process.pid,
@@ -203,11 +171,7 @@ export class Daemon {
 
   keys(): KeysResponse {
     const key = this.requireKey()
-    return {
-      node_id: this.nodeId,
-      public_key: key.publicKey.toString('base64'),
-      fingerprint: fingerprint(key.publicKey),
-    }
+    return { node_id: this.nodeId, public_key: key.publicKey.toString('base64'), fingerprint: fingerprint(key.publicKey) }
   }
 
   async federationInit(req: { name: string }) {
@@ -251,11 +215,7 @@ export class Daemon {
   }
 
   async rotateKeys(): Promise<RotateKeysResponse> {
-    if (!this.net)
-      throw ApiError.conflict(
-        'NOT_JOINED',
-        `this node is not in a mesh (${this.networkReason ?? 'network not running'})`,
-      )
+    if (!this.net) throw ApiError.conflict('NOT_JOINED', `this node is not in a mesh (${this.networkReason ?? 'network not running'})`)
     const r = await this.net.rotateKey()
     return { public_key: r.publicKey, seq: r.seq }
   }

@@ -45,10 +45,7 @@ export class DnsNode {
 
   async start(): Promise<void> {
     const bound = await this.server.start()
-    this.log.info(
-      { listen: bound.map((b) => `${b.address}:${b.port}`), domain: this.zone.domain },
-      'mesh DNS listening',
-    )
+    this.log.info({ listen: bound.map((b) => `${b.address}:${b.port}`), domain: this.zone.domain }, 'mesh DNS listening')
   }
 
   /** Follows the mesh: rebuild on every routing plan (debounced), and route the zone to us on the interface. */
@@ -144,19 +141,13 @@ export class DnsNode {
     const c = this.config
     const nodes =
       certs.length > 0
-        ? certs.map((x) => ({
-            name: x.name,
-            cluster: x.cluster,
-            ipv4: x.addresses.ipv4,
-            ipv6: x.addresses.ipv6,
-          }))
+        ? certs.map((x) => ({ name: x.name, cluster: x.cluster, ipv4: x.addresses.ipv4, ipv6: x.addresses.ipv6 }))
         : c.cluster.name
           ? [{ name: c.node.name, cluster: c.cluster.name }]
           : []
     const clusters = new Map<string, string>()
     for (const x of certs) clusters.set(x.cluster, x.region)
-    if (c.cluster.name && !clusters.has(c.cluster.name))
-      clusters.set(c.cluster.name, c.cluster.region ?? 'unknown')
+    if (c.cluster.name && !clusters.has(c.cluster.name)) clusters.set(c.cluster.name, c.cluster.region ?? 'unknown')
     return {
       nodes,
       clusters: [...clusters].map(([name, region]) => ({ name, region })),

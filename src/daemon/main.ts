@@ -42,10 +42,7 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
   }
 
   const logger = createLogger(config.logging.level, config.logging.format as LogFormat)
-  logger.info(
-    { version: VERSION, config: opts.configPath, node: config.node.name },
-    'blackroad daemon starting',
-  )
+  logger.info({ version: VERSION, config: opts.configPath, node: config.node.name }, 'blackroad daemon starting')
   const daemon = new Daemon({ config, configPath: opts.configPath, logger })
   try {
     await daemon.start()
@@ -91,9 +88,7 @@ function waitForShutdown(daemon: Daemon, logger: Logger): Promise<number> {
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
-    process.on('SIGHUP', () =>
-      logger.warn('SIGHUP: config reload is not supported yet; restart the daemon to apply changes'),
-    )
+    process.on('SIGHUP', () => logger.warn('SIGHUP: config reload is not supported yet; restart the daemon to apply changes'))
     process.on('uncaughtException', (err) => {
       logger.fatal({ err }, 'uncaught exception')
       daemon.stop().finally(() => process.exit(70))

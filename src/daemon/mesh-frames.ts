@@ -2,12 +2,7 @@
 // certificate (so a router can verify records of origins it has never linked with), and WireGuard key
 // announcements. Probe frames have their own channel and format (src/routing/driver.ts).
 
-import {
-  type CertBook,
-  decodeSignedRecord,
-  encodeSignedRecord,
-  type SignedRecord,
-} from '../identity/index.js'
+import { type CertBook, decodeSignedRecord, encodeSignedRecord, type SignedRecord } from '../identity/index.js'
 import { openLinkState } from '../routing/index.js'
 import { DecodeError, Reader, Writer } from '../wire/index.js'
 
@@ -19,11 +14,7 @@ export type RoutingFrame =
   | { type: 'wg-key'; record: SignedRecord }
 
 export function encodeLinkStateFrame(certificate: Uint8Array, record: Uint8Array): Uint8Array {
-  return new Writer(certificate.length + record.length + 8)
-    .u8(TAG_LINK_STATE)
-    .bytes(certificate)
-    .fixed(record)
-    .finish()
+  return new Writer(certificate.length + record.length + 8).u8(TAG_LINK_STATE).bytes(certificate).fixed(record).finish()
 }
 
 export function encodeWgKeyFrame(record: SignedRecord): Uint8Array {

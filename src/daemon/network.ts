@@ -22,12 +22,7 @@ import { RoutingDriver } from '../routing/driver.js'
 import { LinkManager, type PeerLink } from '../transport/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
-import {
-  decodeRoutingFrame,
-  encodeLinkStateFrame,
-  encodeWgKeyFrame,
-  judgeLinkStateFrame,
-} from './mesh-frames.js'
+import { decodeRoutingFrame, encodeLinkStateFrame, encodeWgKeyFrame, judgeLinkStateFrame } from './mesh-frames.js'
 import type { TrustMaterial } from './trust.js'
 
 export const MESH_V4_ROUTE = '100.64.0.0/10'
@@ -70,10 +65,7 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       revocations: trust.revocations,
     })
     const own = this.certs.addCert(trust.certificate, Buffer.from(trust.certificateBytes))
-    if (!own.ok)
-      throw Object.assign(new Error(`this node's certificate is not valid: ${own.message}`), {
-        code: own.code,
-      })
+    if (!own.ok) throw Object.assign(new Error(`this node's certificate is not valid: ${own.message}`), { code: own.code })
     this.routesIntoMesh = [MESH_V4_ROUTE, meshIpv6Prefix(trust.federation.id)]
     this.device = new WireGuardDevice({ log: this.log.child({ subsystem: 'wireguard' }) })
     this.counters = {
@@ -101,13 +93,10 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     })
     this.routing.on('record', (status) => this.counters.frames.inc({ type: 'link-state', result: status }))
     this.routing.on('plan', (_plan, changes) => {
-      if (changes.length > 0)
-        this.log.info({ changes: changes.map((c) => `${c.kind} ${c.destination}`) }, 'routes changed')
+      if (changes.length > 0) this.log.info({ changes: changes.map((c) => `${c.kind} ${c.destination}`) }, 'routes changed')
       this.scheduleApply()
     })
-    this.routing.on('link', (e) =>
-      this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state'),
-    )
+    this.routing.on('link', (e) => this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state'))
   }
 
   get certificate() {
@@ -160,17 +149,12 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       this.log.info({ peer, reason }, 'peer link down')
       this.routing.neighbourDown(peer)
     })
-    links.on('rejected', (reason, key) =>
-      this.log.warn({ reason, key: key.toString('hex').slice(0, 16) }, 'peer refused'),
-    )
+    links.on('rejected', (reason, key) => this.log.warn({ reason, key: key.toString('hex').slice(0, 16) }, 'peer refused'))
 
     const bootstrap = config.discovery.bootstrap
     const own = config.node.bootstrap ? localBootstrapAddress(bootstrap) : null
     if (config.node.bootstrap && !own) {
-      this.log.warn(
-        { bootstrap },
-        'node.bootstrap is set but no discovery.bootstrap entry is an address of this machine',
-      )
+      this.log.warn({ bootstrap }, 'node.bootstrap is set but no discovery.bootstrap entry is an address of this machine')
     }
     const discovery = new Discovery({
       keyPair: { publicKey: nodeKey.publicKey, secretKey: nodeKey.secretKey },

@@ -138,8 +138,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       this.originate()
     }
     if (r.status === 'accepted' && r.signed) {
-      for (const n of this.neighbours)
-        if (n !== peer) this.opts.transport.sendRecord(n, r.signed.record.origin, r.signed.bytes)
+      for (const n of this.neighbours) if (n !== peer) this.opts.transport.sendRecord(n, r.signed.record.origin, r.signed.bytes)
       this.scheduleRecompute()
     }
     return r.status
@@ -160,13 +159,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.probeSeq = (this.probeSeq + 1) >>> 0
     const seq = this.probeSeq
     this.monitor.onProbeSent(peer, seq, at)
-    const frame = new Uint8Array([
-      PROBE_PING,
-      seq >>> 24,
-      (seq >>> 16) & 0xff,
-      (seq >>> 8) & 0xff,
-      seq & 0xff,
-    ])
+    const frame = new Uint8Array([PROBE_PING, seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff])
     this.opts.transport.sendProbe(peer, frame)
   }
 

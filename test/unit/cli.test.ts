@@ -16,10 +16,7 @@ const pending: Array<{ args: string[]; capability: RegExp }> = [
   { args: ['federation', 'list-clusters'], capability: /control plane/ },
   { args: ['federation', 'add-cluster', 'eu', '--region', 'eu-west-1'], capability: /control plane/ },
   { args: ['federation', 'remove-cluster', 'eu'], capability: /control plane/ },
-  {
-    args: ['federation', 'join', '--token', 'x', '--control-plane', 'y', '--cluster-name', 'z'],
-    capability: /control plane/,
-  },
+  { args: ['federation', 'join', '--token', 'x', '--control-plane', 'y', '--cluster-name', 'z'], capability: /control plane/ },
   { args: ['node', 'revoke', 'node_x'], capability: /control plane/ },
   { args: ['cluster', 'drain', 'us-west'], capability: /scheduler/ },
   { args: ['cluster', 'cordon', 'us-west'], capability: /scheduler/ },
@@ -85,19 +82,10 @@ describe('blackroad CLI', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  test("--help lists the guide's command groups", async () => {
+  test('--help lists the guide\'s command groups', async () => {
     const r = await runCli(['--help'])
     assert.equal(r.code, 0)
-    for (const word of [
-      'daemon',
-      'status',
-      'keys',
-      'federation',
-      'cluster',
-      'agent',
-      'replication',
-      'failover',
-    ]) {
+    for (const word of ['daemon', 'status', 'keys', 'federation', 'cluster', 'agent', 'replication', 'failover']) {
       assert.match(r.stdout, new RegExp(`blackroad ${word}`))
     }
   })

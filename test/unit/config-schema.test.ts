@@ -346,10 +346,7 @@ describe('describeSchema', () => {
 
 it('discovery.static_peers takes "host:port" and "<node key>@host:port", and names a bad key', () => {
   const key = 'ab'.repeat(32)
-  const ok = parseConfig(
-    `discovery:\n  static_peers:\n    - 10.0.0.1:49737\n    - ${key}@10.0.0.2:49737\n`,
-    'c.yaml',
-  )
+  const ok = parseConfig(`discovery:\n  static_peers:\n    - 10.0.0.1:49737\n    - ${key}@10.0.0.2:49737\n`, 'c.yaml')
   assert.deepEqual(ok.discovery.static_peers, ['10.0.0.1:49737', `${key}@10.0.0.2:49737`])
   assert.throws(
     () => parseConfig('discovery:\n  static_peers:\n    - nothex@10.0.0.2:49737\n', 'c.yaml'),

@@ -5,12 +5,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import fc from 'fast-check'
-import {
-  decodeRoutingFrame,
-  encodeLinkStateFrame,
-  encodeWgKeyFrame,
-  judgeLinkStateFrame,
-} from '../../src/daemon/mesh-frames.js'
+import { decodeRoutingFrame, encodeLinkStateFrame, encodeWgKeyFrame, judgeLinkStateFrame } from '../../src/daemon/mesh-frames.js'
 import {
   CertBook,
   encodeCertificate,
@@ -63,44 +58,17 @@ test('a valid frame is accepted; each bad one gets its own reason', () => {
   const k = generateKeyPair()
   const other = generateKeyPair()
   const good = { certificate: certFor(k, '100.64.0.1'), record: record(k, ['100.64.0.1/32']) }
-  assert.equal(
-    judgeLinkStateFrame(book(), good, () => v4('100.64.0.1')),
-    'ok',
-  )
-  const overclaim = {
-    certificate: certFor(k, '100.64.0.1'),
-    record: record(k, ['100.64.0.1/32', '100.64.0.9/32']),
-  }
-  assert.equal(
-    judgeLinkStateFrame(book(), overclaim, () => v4('100.64.0.1')),
-    'address-not-certified',
-  )
+  assert.equal(judgeLinkStateFrame(book(), good, () => v4('100.64.0.1')), 'ok')
+  const overclaim = { certificate: certFor(k, '100.64.0.1'), record: record(k, ['100.64.0.1/32', '100.64.0.9/32']) }
+  assert.equal(judgeLinkStateFrame(book(), overclaim, () => v4('100.64.0.1')), 'address-not-certified')
   const wrongOrigin = { certificate: certFor(k, '100.64.0.1'), record: record(other, []) }
-  assert.equal(
-    judgeLinkStateFrame(book(), wrongOrigin, () => v4('100.64.0.1')),
-    'cert-not-origin',
-  )
-  const foreign = {
-    certificate: certFor(k, '100.64.0.1', { root: generateKeyPair() }),
-    record: record(k, []),
-  }
-  assert.equal(
-    judgeLinkStateFrame(book(), foreign, () => []),
-    'cert-other_federation',
-  )
-  const expired = {
-    certificate: certFor(k, '100.64.0.1', { notAfter: Date.now() - 3_600_000 }),
-    record: record(k, []),
-  }
-  assert.equal(
-    judgeLinkStateFrame(book(), expired, () => []),
-    'cert-expired',
-  )
+  assert.equal(judgeLinkStateFrame(book(), wrongOrigin, () => v4('100.64.0.1')), 'cert-not-origin')
+  const foreign = { certificate: certFor(k, '100.64.0.1', { root: generateKeyPair() }), record: record(k, []) }
+  assert.equal(judgeLinkStateFrame(book(), foreign, () => []), 'cert-other_federation')
+  const expired = { certificate: certFor(k, '100.64.0.1', { notAfter: Date.now() - 3_600_000 }), record: record(k, []) }
+  assert.equal(judgeLinkStateFrame(book(), expired, () => []), 'cert-expired')
   const garbage = { certificate: certFor(k, '100.64.0.1'), record: new Uint8Array([1, 2, 3]) }
-  assert.equal(
-    judgeLinkStateFrame(book(), garbage, () => []),
-    'malformed',
-  )
+  assert.equal(judgeLinkStateFrame(book(), garbage, () => []), 'malformed')
 })
 
 test('frames round-trip, and arbitrary or mutated bytes give a frame or a DecodeError', () => {
@@ -118,10 +86,7 @@ test('frames round-trip, and arbitrary or mutated bytes give a frame or a Decode
       assert.ok(err instanceof DecodeError, String(err))
     }
   }
-  fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => check(b)),
-    { numRuns: 10_000 },
-  )
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 2048 }), (b) => check(b)), { numRuns: 10_000 })
   fc.assert(
     fc.property(fc.constantFrom(ls, wg), fc.nat(), fc.nat(255), (base, i, v) => {
       const m = Uint8Array.from(base)

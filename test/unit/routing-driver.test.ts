@@ -17,14 +17,8 @@ interface Node {
 
 test('diamond: best path, silent cut, recovery', async () => {
   const names = ['a', 'b', 'c', 'd'] as const
-  const keys = Object.fromEntries(names.map((n) => [n, generateKeyPair()])) as Record<
-    (typeof names)[number],
-    KeyPair
-  >
-  const ids = Object.fromEntries(names.map((n) => [n, nodeIdFromPublicKey(keys[n].publicKey)])) as Record<
-    string,
-    string
-  >
+  const keys = Object.fromEntries(names.map((n) => [n, generateKeyPair()])) as Record<(typeof names)[number], KeyPair>
+  const ids = Object.fromEntries(names.map((n) => [n, nodeIdFromPublicKey(keys[n].publicKey)])) as Record<string, string>
   const byId = new Map(names.map((n) => [ids[n]!, n]))
   const addr = (id: string) => {
     const i = names.indexOf(byId.get(id)!) + 1
@@ -55,12 +49,7 @@ test('diamond: best path, silent cut, recovery', async () => {
   }
   for (const n of names) {
     const id = ids[n]!
-    const node: Node = {
-      id,
-      key: keys[n],
-      plan: { peers: [], routes: [], issues: [] },
-      driver: null as unknown as RoutingDriver,
-    }
+    const node: Node = { id, key: keys[n], plan: { peers: [], routes: [], issues: [] }, driver: null as unknown as RoutingDriver }
     node.driver = new RoutingDriver({
       localId: id,
       nodeKey: keys[n],
