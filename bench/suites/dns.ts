@@ -46,7 +46,7 @@ function ourServer(listen: string, hosts: number): ServerSpec & { cwd: string } 
     cmd: process.execPath,
     args: [...(fromSource ? ['--import', 'tsx'] : []), entry, '--listen', listen, '--hosts', String(hosts)],
     notes: [
-      `ours: one Node ${process.version} process (${fromSource ? 'tsx' : 'compiled'}), pre-encoded answers`,
+      `ours: one Node ${process.version} process (${fromSource ? 'tsx' : 'compiled'}), pre-encoded answers, UDP answer cache`,
     ],
     cwd: root,
   }

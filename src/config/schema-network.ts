@@ -168,6 +168,12 @@ export const dnsSchema = z
       .describe(
         'Addresses the DNS server binds. 127.0.0.153 because systemd-resolved holds 127.0.0.53 and 127.0.0.54 on port 53; resolved is told to send the mesh zone here.',
       ),
+    listen_mesh: z
+      .boolean()
+      .prefault(true)
+      .describe(
+        "Also answer on this node's mesh IPv4 and IPv6, on the port of the first listen address, once its WireGuard interface holds them, so other nodes can ask it over the tunnel.",
+      ),
     ttl: z
       .strictObject({
         node: z.number().int().min(0).max(86400).prefault(60).describe('TTL of node records, in seconds.'),

@@ -2,10 +2,12 @@
 // once it is in a mesh, every certified router (name, cluster, region, mesh addresses). The zone is rebuilt
 // when the routing plan or the set of certificates changes, so answers follow nodes as they join and leave.
 // Where systemd-resolved runs, the zone is routed to this server on the WireGuard interface, and undone on stop.
+// With dns.listen_mesh (the default) the server also answers on the node's mesh IPv4/IPv6 once the interface holds
+// them, following the certificate's addresses on every applied network state.
 
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import type { Config } from '../config/index.js'
+import { type Config, splitHostPort } from '../config/index.js'
 import {
   DnsServer,
   detectOsDnsConfigurator,
@@ -25,6 +27,12 @@ export class DnsNode {
   private os: OsDnsConfigurator | null = null
   private net: NetworkCore | null = null
   private timer: NodeJS.Timeout | null = null
+  /** Mesh "address:port" entries bound beyond dns.listen. */
+  private readonly meshBound = new Set<string>()
+  private meshSync: Promise<void> = Promise.resolve()
+  private meshRetry: NodeJS.Timeout | null = null
+  private meshRetries = 0
+  private stopped = false
 
   constructor(
     private readonly config: Config,
@@ -45,6 +53,8 @@ export class DnsNode {
     this.net = net
     net.routing.on('plan', () => this.scheduleUpdate())
     this.update()
+    net.on('applied', () => this.syncMeshListen())
+    await this.syncMeshListen()
     try {
       this.os = await detectOsDnsConfigurator({ exec: systemExec })
       await this.os.apply(osDnsSettings(this.config, this.zone, this.config.wireguard.interface))
@@ -54,9 +64,61 @@ export class DnsNode {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
     if (this.timer) clearTimeout(this.timer)
+    if (this.meshRetry) clearTimeout(this.meshRetry)
+    await this.meshSync
     await this.os?.revert().catch((err) => this.log.warn({ err }, 'reverting the OS resolver failed'))
     await this.server.close()
+  }
+
+  /** Mesh addresses this server should answer on: none when disabled or when a wildcard listen covers them. */
+  private meshListen(): string[] {
+    const dns = this.config.dns
+    const listen = dns.listen.map((l) => splitHostPort(l)).filter((hp) => hp !== null)
+    if (!dns.listen_mesh || !this.net || listen.some((hp) => hp.host === '0.0.0.0' || hp.host === '::'))
+      return []
+    const port = listen[0]?.port ?? 53
+    return this.net.ownAddresses().map((a) => (a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`))
+  }
+
+  /** Binds mesh addresses not yet bound and drops ones the node no longer holds; serialized, retried (bounded). */
+  private syncMeshListen(): Promise<void> {
+    this.meshSync = this.meshSync
+      .then(async () => {
+        if (this.stopped) return
+        const want = new Set(this.meshListen())
+        for (const l of [...this.meshBound]) {
+          if (want.has(l)) continue
+          const hp = splitHostPort(l)
+          if (hp) await this.server.unlisten(hp.host, hp.port)
+          this.meshBound.delete(l)
+        }
+        let failed = false
+        for (const l of want) {
+          if (this.meshBound.has(l)) continue
+          try {
+            const b = await this.server.listenAlso(l)
+            this.meshBound.add(l)
+            this.log.info({ listen: `${b.address}:${b.port}` }, 'mesh DNS listening on a mesh address')
+          } catch (err) {
+            failed = true
+            if (this.meshRetries === 0)
+              this.log.warn({ err, listen: l }, 'mesh DNS: cannot bind a mesh address yet')
+          }
+        }
+        // The interface may get its address a moment after the plan that put it there: retry, 1 s apart, 60 times.
+        this.meshRetries = failed ? this.meshRetries + 1 : 0
+        if (failed && this.meshRetries <= 60 && !this.meshRetry) {
+          this.meshRetry = setTimeout(() => {
+            this.meshRetry = null
+            void this.syncMeshListen()
+          }, 1000)
+          this.meshRetry.unref()
+        }
+      })
+      .catch((err) => this.log.warn({ err }, 'mesh DNS: updating mesh listen addresses failed'))
+    return this.meshSync
   }
 
   private scheduleUpdate(): void {

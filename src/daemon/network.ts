@@ -113,6 +113,11 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     return out.filter(Boolean).sort()
   }
 
+  /** This node's mesh addresses without prefix length, as its WireGuard interface holds them after start(). */
+  ownAddresses(): string[] {
+    return this.addressesOf(this.opts.nodeId).map((p) => p.slice(0, p.indexOf('/')))
+  }
+
   async start(): Promise<void> {
     const { config, trust, nodeKey } = this.opts
     await this.device.up({

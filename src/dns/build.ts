@@ -2,9 +2,9 @@
 // node and cluster addresses, control.<domain> in leader-then-priority order, agent SRV records and PTR records
 // for mesh addresses. Items that cannot be published are skipped and reported, never rewritten.
 
+import { formatIpv6 } from '../wire/index.js'
 import { RRType } from './constants.js'
 import {
-  formatIpv6,
   ipv4Bytes,
   ipv6Bytes,
   isEncodableName,

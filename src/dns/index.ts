@@ -37,6 +37,8 @@ export {
   type MeshNode,
   type MeshService,
   type MeshView,
+  type StaticRecord,
+  type StaticZone,
   type ZoneOptions,
   type ZoneTtls,
 } from './view.js'
@@ -52,6 +54,15 @@ export function zoneOptionsFromConfig(config: Config): ZoneOptions {
     domain: dns.domain ?? 'mesh.blackroad.local',
     ttl: { node: dns.ttl.node, agent: dns.ttl.agent, negative: dns.ttl.negative },
     nameserver: { addresses },
+    staticZones: dns.zones.map((z) => ({
+      name: z.name,
+      records: z.records.map((r) => ({
+        name: r.name,
+        type: r.type,
+        ...(r.ttl !== undefined ? { ttl: r.ttl } : {}),
+        endpoints: r.endpoints.map((e) => ({ ip: e.ip, priority: e.priority })),
+      })),
+    })),
   }
 }
 

@@ -102,30 +102,6 @@ export function ipv6Bytes(ip: string): Uint8Array | null {
   return out
 }
 
-/** Canonical text of 16 IPv6 bytes (RFC 5952: lower-case, longest zero run as "::"). */
-export function formatIpv6(b: Uint8Array): string {
-  const groups: number[] = []
-  for (let i = 0; i < 16; i += 2) groups.push((b[i]! << 8) | b[i + 1]!)
-  let bestStart = -1
-  let bestLen = 0
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  const hex = groups.map((g) => g.toString(16))
-  if (bestStart < 0) return hex.join(':')
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`
-}
-
 /** `d.c.b.a.in-addr.arpa` for an IPv4 address, the nibble name under ip6.arpa for IPv6; null if not an address. */
 export function reverseName(ip: string): string | null {
   const v4 = ipv4Bytes(ip)

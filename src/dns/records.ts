@@ -37,6 +37,8 @@ export type ZoneProblemCode =
   | 'DNS_NAME_CONFLICT'
   | 'DNS_UNKNOWN_NODE'
   | 'DNS_INVALID_PORT'
+  /** A static record of a type whose data the config cannot give (endpoints are addresses). */
+  | 'DNS_UNSUPPORTED_RECORD'
 
 /** Something in the view the zone could not publish; the daemon logs these, the zone skips the item. */
 export interface ZoneProblem {

@@ -8,6 +8,7 @@ import net from 'node:net'
 import type { Registry } from 'prom-client'
 import { splitHostPort } from '../config/index.js'
 import { headerOnlyError, refused } from './answers.js'
+import { AnswerCache } from './cache.js'
 import { MAX_MESSAGE, Rcode, UDP_MAX_PAYLOAD, UDP_MIN_PAYLOAD } from './constants.js'
 import { DnsDecodeError, DnsError } from './errors.js'
 import { Forwarder, type Upstream } from './forward.js'
@@ -37,6 +38,8 @@ export interface DnsServerOptions {
   forwardTimeoutMs?: number
   /** SO_RCVBUF of the UDP sockets (the kernel caps it at net.core.rmem_max); default 4 MiB, to ride out bursts. */
   udpReceiveBuffer?: number
+  /** Slots of the UDP answer cache (see cache.ts); 0 turns it off. Default 16,384. */
+  answerCacheEntries?: number
 }
 
 export interface BoundAddress {
@@ -60,6 +63,8 @@ const literalLookup = (
 
 export class DnsServer {
   readonly metrics: DnsMetrics
+  /** Answers of the UDP fast path by query bytes; null when turned off. */
+  readonly cache: AnswerCache | null
   private readonly zone: MeshZone
   private readonly udpMax: number
   private readonly forwarder: Forwarder | null
@@ -71,6 +76,8 @@ export class DnsServer {
   constructor(private readonly options: DnsServerOptions) {
     this.zone = options.zone
     this.metrics = new DnsMetrics(options.registry)
+    const entries = options.answerCacheEntries ?? 16_384
+    this.cache = entries > 0 ? new AnswerCache({ entries }) : null
     this.udpMax = Math.max(UDP_MIN_PAYLOAD, Math.min(options.udpMaxPayload ?? UDP_MAX_PAYLOAD, MAX_MESSAGE))
     const upstreams = (options.upstream ?? []).map(parseAddress)
     this.forwarder =
@@ -89,13 +96,38 @@ export class DnsServer {
     try {
       for (const l of this.options.listen) {
         const { host, port } = parseAddress(l)
-        this.bound.push(await this.listenOn(host, port))
+        await this.listenOn(host, port)
       }
     } catch (err) {
       await this.close()
       throw err
     }
     return this.bound
+  }
+
+  /**
+   * Binds one more "address:port" (UDP and TCP) while running, e.g. a mesh address once the interface holds it.
+   * Already bound: returns it unchanged.
+   */
+  async listenAlso(address: string): Promise<BoundAddress> {
+    const { host, port } = parseAddress(address)
+    const held = this.bound.find((b) => b.address === host && (port === 0 || b.port === port))
+    if (held) return held
+    return this.listenOn(host, port)
+  }
+
+  /** Closes the UDP and TCP sockets of one bound address (and the TCP connections it accepted stay until idle). */
+  async unlisten(host: string, port: number): Promise<boolean> {
+    const i = this.bound.findIndex((b) => b.address === host && b.port === port)
+    if (i < 0) return false
+    const [udp] = this.udp.splice(i, 1)
+    const [tcp] = this.tcp.splice(i, 1)
+    this.bound.splice(i, 1)
+    await Promise.all([
+      new Promise<void>((resolve) => udp!.close(() => resolve())),
+      new Promise<void>((resolve) => tcp!.close(() => resolve())),
+    ])
+    return true
   }
 
   async close(): Promise<void> {
@@ -114,6 +146,17 @@ export class DnsServer {
   /** The UDP fast path: answered in line, no closure unless the query is forwarded or malformed. */
   private onDatagram(sock: dgram.Socket, msg: Buffer, from: dgram.RemoteInfo): void {
     try {
+      // One read of the table: the cache, the lookup and the insert all see the same zone snapshot.
+      const table = this.zone.answers
+      const cache = this.cache
+      if (cache !== null) {
+        const hit = cache.get(msg, table)
+        if (hit !== null) {
+          this.metrics.query(cache.lastQtype, cache.lastRcode)
+          sock.send(hit, from.port, from.address)
+          return
+        }
+      }
       const q = parseQuery(msg)
       if (q instanceof DnsDecodeError) {
         this.malformed(q, replyTo(sock, from))
@@ -121,9 +164,11 @@ export class DnsServer {
       }
       if (q.ednsVersion === 0 && q.qclass === 1) {
         const size = q.ednsSize > 0 ? Math.min(q.ednsSize, this.udpMax) : UDP_MIN_PAYLOAD
-        const out = this.zone.answers.respond(msg, q, size)
+        const out = table.respond(msg, q, size)
         if (out !== null) {
-          this.metrics.query(q.qtype, out[3]! & 0x0f)
+          const rcode = out[3]! & 0x0f
+          this.metrics.query(q.qtype, rcode)
+          cache?.set(msg, out, q.qtype, rcode, table)
           sock.send(out, from.port, from.address)
           return
         }
@@ -189,9 +234,12 @@ export class DnsServer {
       const udpPort = udp.address().port
       try {
         const tcp = await this.bindTcp(host, udpPort)
+        // The three lists stay index-aligned: pushed together, with no await in between.
+        const bound: BoundAddress = { address: host, port: udpPort, family }
         this.udp.push(udp)
         this.tcp.push(tcp)
-        return { address: host, port: udpPort, family }
+        this.bound.push(bound)
+        return bound
       } catch (err) {
         await new Promise<void>((resolve) => udp.close(() => resolve()))
         // With port 0 the kernel chose a UDP port whose TCP twin is taken: choose again.

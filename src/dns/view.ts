@@ -68,4 +68,22 @@ export interface ZoneOptions {
   nameserver?: { label?: string; addresses: readonly string[] }
   /** SOA RNAME label under the domain (default "hostmaster"). */
   hostmaster?: string
+  /** Zones with records written in the config (dns.zones); see static.ts. */
+  staticZones?: readonly StaticZone[]
+}
+
+/** One static record: answered with its endpoints' addresses, lowest priority first. */
+export interface StaticRecord {
+  /** Relative to the zone; "@" is the zone's apex. */
+  name: string
+  type: 'A' | 'AAAA' | 'SRV' | 'CNAME' | 'TXT'
+  /** Seconds; unset = the node TTL. */
+  ttl?: number
+  /** Empty = resolved from the registry, not static. */
+  endpoints: readonly { ip: string; priority: number }[]
+}
+
+export interface StaticZone {
+  name: string
+  records: readonly StaticRecord[]
 }

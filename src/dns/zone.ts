@@ -9,6 +9,7 @@ import { buildRecords, reservedLabels } from './build.js'
 import { RRType } from './constants.js'
 import { labelsOf, normalizeName } from './names.js'
 import { addRecord, type NameTable, type RRset, rdataKey, type ZoneProblem } from './records.js'
+import { addStaticZones } from './static.js'
 import { EMPTY_VIEW, type MeshView, type ZoneOptions } from './view.js'
 
 /** SOA timers (seconds). Nobody transfers this zone, so they only inform tools that print the SOA. */
@@ -27,7 +28,7 @@ export interface Apex {
 export interface ZoneSnapshot {
   readonly domain: string
   readonly serial: number
-  /** Every apex we answer for: the domain first, then the reverse zones. */
+  /** Every apex we answer for: the domain first, then static zones (dns.zones), then the reverse zones. */
   readonly apexes: ReadonlyMap<string, Apex>
   /** owner -> type -> RRset; empty inner maps are empty non-terminals. */
   readonly names: ReadonlyMap<string, ReadonlyMap<number, RRset>>
@@ -45,6 +46,7 @@ export type LookupResult =
 export function buildSnapshot(view: MeshView, options: ZoneOptions, serial: number): ZoneSnapshot {
   const domain = normalizeName(options.domain)
   const { table, reverseApexes, problems } = buildRecords(view, options)
+  const staticApexes = addStaticZones(table, options, reservedLabels(options), problems)
   const nodeTtl = options.ttl.node
   const nsHost = `${options.nameserver?.label ?? 'ns'}.${domain}`
   const rname = `${options.hostmaster ?? 'hostmaster'}.${domain}`
@@ -58,7 +60,7 @@ export function buildSnapshot(view: MeshView, options: ZoneOptions, serial: numb
     )
   }
   const apexes = new Map<string, Apex>()
-  for (const apex of [domain, ...[...reverseApexes].sort()]) {
+  for (const apex of [domain, ...[...staticApexes].sort(), ...[...reverseApexes].sort()]) {
     const soaRecord = {
       type: RRType.SOA,
       mname: nsHost,

@@ -4,6 +4,8 @@
 // one canonical text (RFC 5952 for IPv6, prefix always written, host bits zero). Anything ambiguous is refused
 // rather than guessed: zone ids, leading zeros in IPv4 octets, host bits set under the prefix.
 
+import { formatIpv6 } from '../wire/index.js'
+
 export interface Cidr {
   family: 4 | 6
   /** 4 or 16 bytes, network order. */
@@ -72,32 +74,6 @@ function parseIpv6(text: string): Uint8Array | null {
     out[2 * i + 1] = g & 0xff
   })
   return out
-}
-
-function formatIpv6(bytes: Uint8Array): string {
-  const groups: number[] = []
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!)
-  // RFC 5952 4.2: compress the longest run of two or more zero groups, the first one on a tie.
-  let bestStart = -1
-  let bestLen = 1
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLen) {
-      bestStart = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  const hex = groups.map((g) => g.toString(16))
-  if (bestStart < 0) return hex.join(':')
-  const head = hex.slice(0, bestStart).join(':')
-  const tail = hex.slice(bestStart + bestLen).join(':')
-  return `${head}::${tail}`
 }
 
 function hostBitsZero(bytes: Uint8Array, prefix: number): boolean {

@@ -3,6 +3,7 @@
 
 export { arrayCodec, type Codec, decodeWith, encodeWith } from './codec.js'
 export { DecodeError, type DecodeReason, EncodeError, isDecodeError } from './errors.js'
+export { formatIpv6 } from './ip.js'
 export { Reader } from './reader.js'
 export {
   base32Decode,

@@ -32,6 +32,11 @@ describe('example configs', () => {
     assert.ok(c.discovery.bootstrap.length > 0)
     assert.equal(c.api.mode, 0o660)
     assert.equal(c.tls.ca.key, '/etc/blackroad/ca.key')
+    assert.equal(c.dns.listen_mesh, true)
+    assert.deepEqual(
+      c.dns.zones[0]?.records[0]?.endpoints.map((e) => e.ip),
+      ['10.100.1.1', '10.101.1.1'],
+    )
   })
 
   it('primary-node.yaml: a node of the primary cluster us-west', async () => {
