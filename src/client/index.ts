@@ -3,7 +3,10 @@
 // codes for API errors, and DAEMON_NOT_RUNNING / PERMISSION_DENIED / TIMEOUT / BAD_RESPONSE for transport.
 
 import http from 'node:http'
+import { BusStream, type StreamOptions } from './stream.js'
 import type {
+  AgentInfo,
+  AgentSendRequest,
   BusMessage,
   BusRequest,
   CreateClusterRequest,
@@ -20,6 +23,7 @@ import type {
 } from './types.js'
 
 export * from './types.js'
+export { AgentHandle, type AgentRegistration, BusStream, Inbox, StreamError, type StreamMessage, type StreamOptions } from './stream.js'
 
 export const DEFAULT_SOCKET_PATH = '/run/blackroad/blackroad.sock'
 
@@ -129,6 +133,24 @@ export class BlackroadClient {
     } finally {
       res.destroy()
     }
+  }
+
+  /**
+   * Opens a bus stream session: one long-lived connection for publish, subscribe, request, respond and agent
+   * registration at high rates (see stream.ts).
+   */
+  connect(opts?: StreamOptions): Promise<BusStream> {
+    return BusStream.connect(this.socketPath, opts)
+  }
+
+  /** Agents known to this node: its own (with labels and capabilities) and those other nodes announce. */
+  agents(type?: string): Promise<AgentInfo[]> {
+    return this.request<AgentInfo[]>('GET', `/v1/agents${type ? `?type=${encodeURIComponent(type)}` : ''}`)
+  }
+
+  /** A direct message to an agent (name or node/agent) over plain HTTP; resolves once delivered. */
+  sendToAgent(req: AgentSendRequest): Promise<{ ok: true; node: string; agent: string }> {
+    return this.request('POST', '/v1/bus/send', req)
   }
 
   /** Low-level call: JSON in, JSON out; non-2xx answers become ClientErrors carrying the daemon's code. */

@@ -126,3 +126,24 @@ export interface BusRequest {
   encoding?: 'utf8' | 'base64'
   timeout_ms?: number
 }
+
+/** An agent as `GET /v1/agents` lists it; labels and capabilities only for agents of the answering node. */
+export interface AgentInfo {
+  name: string
+  type: string
+  node: string
+  /** Bus address node/name. */
+  address: string
+  local: boolean
+  labels: Record<string, string> | null
+  capabilities: string[] | null
+  registered_at: string | null
+}
+
+export interface AgentSendRequest {
+  /** Agent name (resolved across the mesh) or node/agent. */
+  to: string
+  subject?: string
+  data?: string
+  encoding?: 'utf8' | 'base64'
+}

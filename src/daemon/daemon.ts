@@ -7,6 +7,8 @@ import type { Logger } from 'pino'
 import { buildRoutes } from '../api/routes.js'
 import { ApiServer } from '../api/server.js'
 import { ApiError } from '../api/errors.js'
+import { AgentsNode } from '../agents/node.js'
+import { STREAM_PATH } from '../agents/frames.js'
 import type { KeysResponse, NetworkStatus, PeerInfo, RotateKeysResponse, RouteInfo, StatusResponse } from '../client/types.js'
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
@@ -39,6 +41,7 @@ export class Daemon {
   private net: NetworkCore | null = null
   private busNode: BusNode | null = null
   private dnsNode: DnsNode | null = null
+  private agentsNode: AgentsNode | null = null
   private networkReason: string | null = null
   private startedAt = 0
   /** Undo steps for what start() created, run in reverse by stop(). */
@@ -82,15 +85,24 @@ export class Daemon {
     const busNode = new BusNode(this.nodeId, this.metrics.registry, this.logger.child({ subsystem: 'bus' }))
     this.busNode = busNode
     this.cleanups.push({ what: 'bus', run: async () => busNode.close() })
-    for (const route of [...buildRoutes(this), ...busNode.routes()]) api.add(route)
+    const agents = new AgentsNode({ bus: busNode.bus, domain: this.config.dns.domain ?? 'mesh.blackroad.local', registry: this.metrics.registry })
+    this.agentsNode = agents
+    api.upgrade(STREAM_PATH, (req, socket, head) => agents.upgrade(req, socket, head))
+    for (const route of [...buildRoutes(this), ...busNode.routes(), ...agents.routes()]) api.add(route)
     await api.listen()
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
+    this.cleanups.push({ what: 'agents and bus streams', run: async () => agents.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
 
     if (this.config.dns.enabled) {
       const dns = new DnsNode(this.config, this.metrics.registry, this.logger.child({ subsystem: 'dns' }))
       await dns.start()
       this.dnsNode = dns
+      const agents = this.agentsNode
+      if (agents) {
+        dns.setAgents(() => agents.directory.list())
+        agents.onChange(() => dns.refresh())
+      }
       this.cleanups.push({ what: 'mesh DNS', run: () => dns.stop() })
     }
 
