@@ -83,6 +83,9 @@ export type Frame =
   | { kind: 'pong'; id: number }
 
 const EMPTY = new Uint8Array(0)
+// Buffer's native latin1 decoder also reads a plain Uint8Array; for ASCII bytes it gives the exact string.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (s: number, e: number) => string })
+  .latin1Slice
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** A growable output buffer frames are appended to; the connection writes what `take()` returns. */
@@ -122,11 +125,23 @@ export class FrameOut {
   }
 
   private str(s: string): void {
-    this.room(2 + s.length * 3)
-    const n = this.buf.write(s, this.len + 2, 'utf8')
-    if (n > 0xffff) throw new RangeError(`string of ${n} bytes is longer than a frame string can be`)
-    this.buf.writeUInt16BE(n, this.len)
-    this.len += 2 + n
+    const n = s.length
+    this.room(2 + n * 3)
+    const buf = this.buf
+    let p = this.len + 2
+    // Names and subjects are short ASCII: copying char codes beats Buffer.write's argument handling.
+    let i = 0
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c >= 0x80) break
+      buf[p++] = c
+    }
+    if (i < n) p = this.len + 2 + buf.write(s, this.len + 2, 'utf8')
+    const size = p - this.len - 2
+    if (size > 0xffff) throw new RangeError(`string of ${size} bytes is longer than a frame string can be`)
+    buf[this.len] = size >>> 8
+    buf[this.len + 1] = size & 0xff
+    this.len = p
   }
 
   private bytes(b: Uint8Array): void {
@@ -312,8 +327,7 @@ class BodyReader {
         break
       }
     }
-    if (ascii)
-      return String.fromCharCode.apply(null, this.buf.subarray(start, start + n) as unknown as number[])
+    if (ascii) return latin1Slice.call(this.buf, start, start + n)
     try {
       return utf8.decode(this.buf.subarray(start, start + n))
     } catch {

@@ -23,7 +23,15 @@ import type {
 } from './types.js'
 
 export * from './types.js'
-export { AgentHandle, type AgentRegistration, BusStream, Inbox, StreamError, type StreamMessage, type StreamOptions } from './stream.js'
+export {
+  AgentHandle,
+  type AgentRegistration,
+  BusStream,
+  Inbox,
+  StreamError,
+  type StreamMessage,
+  type StreamOptions,
+} from './stream.js'
 
 export const DEFAULT_SOCKET_PATH = '/run/blackroad/blackroad.sock'
 
@@ -106,7 +114,12 @@ export class BlackroadClient {
   async *subscribe(subject: string): AsyncGenerator<BusMessage> {
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = http.request(
-        { socketPath: this.socketPath, path: `/v1/bus/subscribe?subject=${encodeURIComponent(subject)}`, method: 'GET', agent: false },
+        {
+          socketPath: this.socketPath,
+          path: `/v1/bus/subscribe?subject=${encodeURIComponent(subject)}`,
+          method: 'GET',
+          agent: false,
+        },
         resolve,
       )
       req.on('error', (err: NodeJS.ErrnoException) => reject(this.transportError(err)))
@@ -116,7 +129,11 @@ export class BlackroadClient {
       let text = ''
       for await (const c of res) text += c
       const err = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error
-      throw new ClientError(err?.code ?? `HTTP_${res.statusCode}`, err?.message ?? 'subscribe failed', res.statusCode ?? null)
+      throw new ClientError(
+        err?.code ?? `HTTP_${res.statusCode}`,
+        err?.message ?? 'subscribe failed',
+        res.statusCode ?? null,
+      )
     }
     let buffered = ''
     try {
@@ -166,7 +183,9 @@ export class BlackroadClient {
           headers: {
             host: 'blackroad',
             accept: 'application/json',
-            ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+            ...(payload
+              ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
+              : {}),
           },
         },
         (res) => {
@@ -179,7 +198,13 @@ export class BlackroadClient {
             try {
               parsed = text.length > 0 ? JSON.parse(text) : undefined
             } catch {
-              reject(new ClientError('BAD_RESPONSE', `daemon sent a non-JSON answer (HTTP ${res.statusCode})`, res.statusCode ?? null))
+              reject(
+                new ClientError(
+                  'BAD_RESPONSE',
+                  `daemon sent a non-JSON answer (HTTP ${res.statusCode})`,
+                  res.statusCode ?? null,
+                ),
+              )
               return
             }
             const status = res.statusCode ?? 0
@@ -188,7 +213,13 @@ export class BlackroadClient {
               return
             }
             const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error
-            reject(new ClientError(err?.code ?? `HTTP_${status}`, err?.message ?? `daemon answered HTTP ${status}`, status))
+            reject(
+              new ClientError(
+                err?.code ?? `HTTP_${status}`,
+                err?.message ?? `daemon answered HTTP ${status}`,
+                status,
+              ),
+            )
           })
         },
       )

@@ -61,6 +61,46 @@ type Data = Uint8Array | string
 const toBytes = (d: Data): Uint8Array => (typeof d === 'string' ? Buffer.from(d, 'utf8') : d)
 const EMPTY = new Uint8Array(0)
 
+/** One delivered message; a class (not closures) because it is made once per message on the hot path. */
+class Message implements StreamMessage {
+  private answered = false
+
+  constructor(
+    private readonly session: BusStream,
+    readonly subject: string,
+    readonly fromNode: string,
+    readonly fromAgent: string,
+    readonly data: Uint8Array,
+    private readonly rid: number,
+  ) {}
+
+  get isRequest(): boolean {
+    return this.rid !== 0
+  }
+
+  text(): string {
+    const d = this.data
+    return Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('utf8')
+  }
+
+  respond(data: Data): void {
+    if (this.answered || this.rid === 0) return
+    this.answered = true
+    this.session.answer({ kind: 'reply', rid: this.rid, error: false, payload: toBytes(data) })
+  }
+
+  respondError(code: string, reason: string): void {
+    if (this.answered || this.rid === 0) return
+    this.answered = true
+    this.session.answer({
+      kind: 'reply',
+      rid: this.rid,
+      error: true,
+      payload: Buffer.from(`${code} ${reason}`, 'latin1'),
+    })
+  }
+}
+
 /** A stream of messages (a subscription, or an agent's inbox) that is also an async iterable. */
 export class Inbox implements AsyncIterable<StreamMessage> {
   private readonly queue: StreamMessage[] = []
@@ -532,25 +572,12 @@ export class BusStream {
   }
 
   private message(f: Extract<Frame, { kind: 'msg' }>): StreamMessage {
-    const rid = f.rid
-    const data = f.payload
-    let answered = false
-    const answer = (frame: Frame) => {
-      if (answered || rid === 0) return
-      answered = true
-      if (this.closedWith === null) this.write(frame)
-    }
-    return {
-      subject: f.subject,
-      fromNode: f.fromNode,
-      fromAgent: f.fromAgent,
-      data,
-      isRequest: rid !== 0,
-      text: () => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'),
-      respond: (d) => answer({ kind: 'reply', rid, error: false, payload: toBytes(d) }),
-      respondError: (code, reason) =>
-        answer({ kind: 'reply', rid, error: true, payload: Buffer.from(`${code} ${reason}`, 'latin1') }),
-    }
+    return new Message(this, f.subject, f.fromNode, f.fromAgent, f.payload, f.rid)
+  }
+
+  /** @internal A reply frame from a Message. */
+  answer(frame: Frame): void {
+    if (this.closedWith === null) this.write(frame)
   }
 
   /** Stops reading the socket while any inbox holds more than maxQueued unread messages. */

@@ -12,7 +12,12 @@ export interface StatusResponse {
   started_at: string
   uptime_seconds: number
   peers: { total: number; up: number }
-  mesh: { state: 'standalone' | 'running'; ipv4: string | null; ipv6: string | null; interface: string | null }
+  mesh: {
+    state: 'standalone' | 'running'
+    ipv4: string | null
+    ipv6: string | null
+    interface: string | null
+  }
   /** Capabilities this daemon runs; the CLI uses it to say what is still missing. */
   capabilities: string[]
 }
