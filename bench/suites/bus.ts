@@ -17,7 +17,7 @@ import type { Figure } from '../lib/report.js'
 import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
 import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
 import { dhtAddress, OurMesh } from '../net/ours.js'
-import { hostNote, round1 } from '../net/sys.js'
+import { CLK_TCK, cpuTicks, hostNote, round1 } from '../net/sys.js'
 
 const SIZE = 256
 
@@ -109,6 +109,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
       const p50 = { ours: [] as number[], nats: [] as number[] }
       const p99 = { ours: [] as number[], nats: [] as number[] }
       const notes: string[] = []
+      const cpuNotes: string[] = []
       try {
         const [na, nb] = await mesh.enrol([{ host: a }, { host: b }], [dhtAddress(a)])
         await Promise.all([mesh.start(na!, true), mesh.start(nb!, true)])
@@ -129,8 +130,19 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
             const xa = natsSide(await NatsConn.connect(nats.portA))
             const xb = natsSide(await NatsConn.connect(nats.portB))
             try {
+              const pids = [na!.daemon!.pid, nb!.daemon!.pid]
+              const t0 = Date.now()
+              const c0 = pids.map(cpuTicks)
               const o = await throughput(oa, ob, count, SIZE)
-              log(`  ours: ${Math.round(o.rate)} msgs/s (${o.received}/${o.sent} received)`)
+              const cpu = pids.map((p, k) =>
+                Math.round(((cpuTicks(p) - c0[k]!) * (1000 / CLK_TCK) * 100) / (Date.now() - t0)),
+              )
+              log(
+                `  ours: ${Math.round(o.rate)} msgs/s (${o.received}/${o.sent} received); daemon cpu % A ${cpu[0]} B ${cpu[1]}`,
+              )
+              cpuNotes.push(
+                `run ${i + 1}: daemon cpu during ours throughput (% of one core, whole window incl. waiting) A ${cpu[0]} B ${cpu[1]}`,
+              )
               const x = await throughput(xa, xb, count, SIZE)
               log(`  nats: ${Math.round(x.rate)} msgs/s (${x.received}/${x.sent} received)`)
               if (o.received < o.sent) notes.push(`run ${i + 1}: ours received ${o.received} of ${o.sent}`)
@@ -172,7 +184,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
       })
       return {
         figures: [
-          { ...fig('throughput', 'msgs/s', 'higher', tp, 1.25), notes },
+          { ...fig('throughput', 'msgs/s', 'higher', tp, 1.25), notes: [...notes, ...cpuNotes] },
           fig('reqrep_p50', 'us', 'lower', p50, 1),
           fig('reqrep_p99', 'us', 'lower', p99, 1),
         ],

@@ -59,6 +59,11 @@ export class AgentsNode {
     this.timer.unref()
     this.metrics = new StreamMetrics(opts.registry, () => this.directory.size)
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...opts.limits }
+    // Sends waiting on a full link beyond the bus's bound fail with QUEUE_FULL; stop reading well before that.
+    this.limits.maxInFlight = Math.max(
+      1,
+      Math.min(this.limits.maxInFlight, opts.bus.limits.maxBlockedSends >> 2),
+    )
     this.maxSessions = opts.maxSessions ?? 1024
   }
 

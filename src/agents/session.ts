@@ -31,7 +31,7 @@ export interface SessionLimits {
 export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimits> = Object.freeze({
   maxOutBytes: 8 * 1024 * 1024,
   slowConsumerMs: 5_000,
-  maxInFlight: 4096,
+  maxInFlight: 1024,
   maxSubscriptions: 1024,
   maxPendingReplies: 4096,
   maxAgents: 64,
@@ -54,7 +54,8 @@ const FLUSH_BYTES = 256 * 1024
 export class StreamSession {
   private readonly out = new FrameOut()
   private outFrames = 0
-  private flushing: NodeJS.Immediate | null = null
+  private flushing = false
+  private readonly flushFn = () => this.flush()
   private readonly splitter = new FrameSplitter(MAX_FRAME_BYTES)
   private readonly subs = new Map<number, { sub: Subscription; responder: boolean }>()
   /** REGISTER id -> agent name, for agents this connection registered. */
@@ -341,14 +342,15 @@ export class StreamSession {
     this.out.write(f)
     this.outFrames++
     if (this.out.length >= FLUSH_BYTES) this.flush()
-    else if (this.flushing === null) this.flushing = setImmediate(() => this.flush())
+    else if (!this.flushing) {
+      // At the end of this turn's work: everything one data chunk (or one link batch) produced goes in one write.
+      this.flushing = true
+      queueMicrotask(this.flushFn)
+    }
   }
 
   private flush(): void {
-    if (this.flushing !== null) {
-      clearImmediate(this.flushing)
-      this.flushing = null
-    }
+    this.flushing = false
     if (this.closed || this.out.length === 0) return
     this.ctx.metrics.framesOut(this.outFrames)
     this.outFrames = 0
@@ -371,7 +373,6 @@ export class StreamSession {
   close(): void {
     if (this.closed) return
     this.closed = true
-    if (this.flushing !== null) clearImmediate(this.flushing)
     if (this.slowTimer !== null) clearTimeout(this.slowTimer)
     for (const s of this.subs.values()) s.sub.unsubscribe()
     this.subs.clear()

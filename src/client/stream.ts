@@ -496,9 +496,11 @@ export class BusStream {
     if (this.out.length >= 256 * 1024) this.flushNow()
     else if (!this.scheduled) {
       this.scheduled = true
-      setImmediate(() => this.flushNow())
+      queueMicrotask(this.flushFn)
     }
   }
+
+  private readonly flushFn = () => this.flushNow()
 
   private flushNow(): void {
     this.scheduled = false
