@@ -6,6 +6,7 @@ import type { Argv } from 'yargs'
 import { BlackroadClient } from '../client/index.js'
 import { type GlobalArgs, resolveSocket, withClient } from './context.js'
 import { EXIT_OK, errorExit, printResult } from './output.js'
+import { notAvailable } from './pending.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
 
@@ -17,10 +18,19 @@ export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArg
       (c) =>
         c
           .option('type', { type: 'string', describe: 'Only agents of this type' })
-          .option('cluster', { type: 'string', hidden: true })
-          .option('status', { type: 'string', hidden: true }),
+          .option('cluster', {
+            type: 'string',
+            describe: 'Only agents of this cluster (needs the control plane)',
+          })
+          .option('status', {
+            type: 'string',
+            describe: 'Only agents in this state (needs the control plane)',
+          }),
       (argv) =>
         run(async () => {
+          // Which cluster an agent of another node is in, and its run state, come with the Raft registry.
+          if (argv.cluster !== undefined || argv.status !== undefined)
+            return notAvailable('agent list --cluster/--status', 'controlPlane', argv.json)
           try {
             const list = await withClient(argv, (c) => c.agents(argv.type))
             printResult(argv, list, () =>
