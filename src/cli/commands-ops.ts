@@ -2,8 +2,8 @@
 // commands. Their layers arrive in later issues; until then each says which capability it waits for.
 
 import type { Argv } from 'yargs'
-import type { GlobalArgs } from './context.js'
 import { agentLiveCommands } from './commands-agents.js'
+import type { GlobalArgs } from './context.js'
 import { notAvailable, type PendingCapability } from './pending.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>

@@ -13,7 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import dnsPacket from 'dns-packet'
-import { encodeFrame, FrameSplitter, decodeFrame, type Frame } from '../../src/agents/frames.js'
+import { decodeFrame, encodeFrame, type Frame, FrameSplitter } from '../../src/agents/frames.js'
 import { BlackroadClient, type BusStream, type StreamError } from '../../src/client/index.js'
 import { collect, runCli, spawnCli } from '../helpers/cli.js'
 
