@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { Counter } from 'prom-client'
 import type { z } from 'zod'
@@ -50,8 +51,12 @@ interface CompiledRoute {
   segments: string[]
 }
 
+/** Takes over a connection upgraded with `Connection: Upgrade` (e.g. the bus stream); owns the socket after. */
+export type UpgradeHandler = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void
+
 export class ApiServer {
   private readonly routes: CompiledRoute[] = []
+  private readonly upgrades = new Map<string, UpgradeHandler>()
   private server: http.Server | null = null
   private readonly sockets = new Set<net.Socket>()
 
@@ -59,6 +64,12 @@ export class ApiServer {
 
   add<B>(route: Route<B>): this {
     this.routes.push({ route: route as Route<unknown>, segments: route.path.split('/').filter(Boolean) })
+    return this
+  }
+
+  /** Serves `GET path` with an Upgrade header through `handler` instead of the route table. */
+  upgrade(path: string, handler: UpgradeHandler): this {
+    this.upgrades.set(path, handler)
     return this
   }
 
@@ -78,6 +89,28 @@ export class ApiServer {
     server.on('connection', (s) => {
       this.sockets.add(s)
       s.on('close', () => this.sockets.delete(s))
+    })
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const pathname = new URL(req.url ?? '/', 'http://blackroad.local').pathname
+      const handler = this.upgrades.get(pathname)
+      let refusal: [number, string, string] | null = null
+      if (req.headers.origin !== undefined || req.headers.referer !== undefined)
+        refusal = [403, 'FORBIDDEN', 'requests from browsers (Origin/Referer headers) are not accepted']
+      else if (handler === undefined || req.method !== 'GET')
+        refusal = [404, 'NOT_FOUND', `no upgradable API route: ${req.method} ${pathname}`]
+      if (refusal !== null || handler === undefined) {
+        const [status, code, message] = refusal ?? [404, 'NOT_FOUND', pathname]
+        this.opts.invalidRequests?.inc({ code })
+        socket.end(errorResponseBytes(status, code, message))
+        return
+      }
+      this.opts.requests?.inc({ route: pathname, status: '101' })
+      try {
+        handler(req, socket, head)
+      } catch (err) {
+        this.opts.logger.error({ err, path: pathname }, 'api upgrade handler crashed')
+        socket.destroy()
+      }
     })
     server.on('clientError', (err, socket) => {
       this.opts.invalidRequests?.inc({ code: 'BAD_HTTP' })

@@ -2,6 +2,7 @@
 // commands. Their layers arrive in later issues; until then each says which capability it waits for.
 
 import type { Argv } from 'yargs'
+import { agentLiveCommands } from './commands-agents.js'
 import type { GlobalArgs } from './context.js'
 import { notAvailable, type PendingCapability } from './pending.js'
 
@@ -36,7 +37,7 @@ export function clusterCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs>
 }
 
 export function agentCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
-  return group(y, run, 'agent', [
+  return group(agentLiveCommands(y, run), run, 'agent', [
     {
       cmd: 'migrate [id]',
       describe: 'Migrate an agent (or --from CLUSTER --all)',
@@ -47,12 +48,6 @@ export function agentCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
           .option('to', { type: 'string' })
           .option('from', { type: 'string' })
           .option('all', { type: 'boolean' }),
-    },
-    {
-      cmd: 'list',
-      describe: 'List agents',
-      capability: 'controlPlane',
-      build: (c) => c.option('cluster', { type: 'string' }).option('status', { type: 'string' }),
     },
   ])
 }

@@ -3,7 +3,10 @@
 // codes for API errors, and DAEMON_NOT_RUNNING / PERMISSION_DENIED / TIMEOUT / BAD_RESPONSE for transport.
 
 import http from 'node:http'
+import { BusStream, type StreamOptions } from './stream.js'
 import type {
+  AgentInfo,
+  AgentSendRequest,
   BusMessage,
   BusRequest,
   CreateClusterRequest,
@@ -22,6 +25,15 @@ import type {
 } from './types.js'
 
 export * from './types.js'
+export {
+  AgentHandle,
+  type AgentRegistration,
+  BusStream,
+  Inbox,
+  StreamError,
+  type StreamMessage,
+  type StreamOptions,
+} from './stream.js'
 
 export const DEFAULT_SOCKET_PATH = '/run/blackroad/blackroad.sock'
 
@@ -104,7 +116,12 @@ export class BlackroadClient {
   async *subscribe(subject: string): AsyncGenerator<BusMessage> {
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = http.request(
-        { socketPath: this.socketPath, path: `/v1/bus/subscribe?subject=${encodeURIComponent(subject)}`, method: 'GET', agent: false },
+        {
+          socketPath: this.socketPath,
+          path: `/v1/bus/subscribe?subject=${encodeURIComponent(subject)}`,
+          method: 'GET',
+          agent: false,
+        },
         resolve,
       )
       req.on('error', (err: NodeJS.ErrnoException) => reject(this.transportError(err)))
@@ -114,7 +131,11 @@ export class BlackroadClient {
       let text = ''
       for await (const c of res) text += c
       const err = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error
-      throw new ClientError(err?.code ?? `HTTP_${res.statusCode}`, err?.message ?? 'subscribe failed', res.statusCode ?? null)
+      throw new ClientError(
+        err?.code ?? `HTTP_${res.statusCode}`,
+        err?.message ?? 'subscribe failed',
+        res.statusCode ?? null,
+      )
     }
     let buffered = ''
     try {
@@ -178,6 +199,24 @@ export class BlackroadClient {
     }
   }
 
+  /**
+   * Opens a bus stream session: one long-lived connection for publish, subscribe, request, respond and agent
+   * registration at high rates (see stream.ts).
+   */
+  connect(opts?: StreamOptions): Promise<BusStream> {
+    return BusStream.connect(this.socketPath, opts)
+  }
+
+  /** Agents known to this node: its own (with labels and capabilities) and those other nodes announce. */
+  agents(type?: string): Promise<AgentInfo[]> {
+    return this.request<AgentInfo[]>('GET', `/v1/agents${type ? `?type=${encodeURIComponent(type)}` : ''}`)
+  }
+
+  /** A direct message to an agent (name or node/agent) over plain HTTP; resolves once delivered. */
+  sendToAgent(req: AgentSendRequest): Promise<{ ok: true; node: string; agent: string }> {
+    return this.request('POST', '/v1/bus/send', req)
+  }
+
   /** Low-level call: JSON in, JSON out; non-2xx answers become ClientErrors carrying the daemon's code. */
   request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
@@ -191,7 +230,9 @@ export class BlackroadClient {
           headers: {
             host: 'blackroad',
             accept: 'application/json',
-            ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+            ...(payload
+              ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
+              : {}),
           },
         },
         (res) => {
@@ -204,7 +245,13 @@ export class BlackroadClient {
             try {
               parsed = text.length > 0 ? JSON.parse(text) : undefined
             } catch {
-              reject(new ClientError('BAD_RESPONSE', `daemon sent a non-JSON answer (HTTP ${res.statusCode})`, res.statusCode ?? null))
+              reject(
+                new ClientError(
+                  'BAD_RESPONSE',
+                  `daemon sent a non-JSON answer (HTTP ${res.statusCode})`,
+                  res.statusCode ?? null,
+                ),
+              )
               return
             }
             const status = res.statusCode ?? 0
@@ -213,7 +260,13 @@ export class BlackroadClient {
               return
             }
             const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error
-            reject(new ClientError(err?.code ?? `HTTP_${status}`, err?.message ?? `daemon answered HTTP ${status}`, status))
+            reject(
+              new ClientError(
+                err?.code ?? `HTTP_${status}`,
+                err?.message ?? `daemon answered HTTP ${status}`,
+                status,
+              ),
+            )
           })
         },
       )

@@ -12,7 +12,12 @@ export interface StatusResponse {
   started_at: string
   uptime_seconds: number
   peers: { total: number; up: number }
-  mesh: { state: 'standalone' | 'running'; ipv4: string | null; ipv6: string | null; interface: string | null }
+  mesh: {
+    state: 'standalone' | 'running'
+    ipv4: string | null
+    ipv6: string | null
+    interface: string | null
+  }
   /** Capabilities this daemon runs; the CLI uses it to say what is still missing. */
   capabilities: string[]
 }
@@ -148,4 +153,25 @@ export interface PublishEventRequest {
   data?: unknown
   /** Makes a retried publish idempotent: an id seen before is not sent again. */
   id?: string
+}
+
+/** An agent as `GET /v1/agents` lists it; labels and capabilities only for agents of the answering node. */
+export interface AgentInfo {
+  name: string
+  type: string
+  node: string
+  /** Bus address node/name. */
+  address: string
+  local: boolean
+  labels: Record<string, string> | null
+  capabilities: string[] | null
+  registered_at: string | null
+}
+
+export interface AgentSendRequest {
+  /** Agent name (resolved across the mesh) or node/agent. */
+  to: string
+  subject?: string
+  data?: string
+  encoding?: 'utf8' | 'base64'
 }

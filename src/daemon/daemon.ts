@@ -4,6 +4,8 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type { Logger } from 'pino'
+import { STREAM_PATH } from '../agents/frames.js'
+import { AgentsNode } from '../agents/node.js'
 import { buildRoutes } from '../api/routes.js'
 import { ApiServer } from '../api/server.js'
 import { ApiError } from '../api/errors.js'
@@ -44,6 +46,7 @@ export class Daemon {
   private policyNode: PolicyNode | null = null
   private eventsNode: EventsNode | null = null
   private dnsNode: DnsNode | null = null
+  private agentsNode: AgentsNode | null = null
   private networkReason: string | null = null
   private startedAt = 0
   /** Undo steps for what start() created, run in reverse by stop(). */
@@ -95,15 +98,24 @@ export class Daemon {
     this.cleanups.push({ what: 'bus', run: async () => busNode.close() })
     const eventsNode = new EventsNode(busNode.bus, this.config, this.nodeId, this.metrics.registry, busLog, streamDrops)
     this.eventsNode = eventsNode
-    for (const route of [...buildRoutes(this), ...busNode.routes(), ...eventsNode.routes()]) api.add(route)
+    const agents = new AgentsNode({ bus: busNode.bus, domain: this.config.dns.domain ?? 'mesh.blackroad.local', registry: this.metrics.registry })
+    this.agentsNode = agents
+    api.upgrade(STREAM_PATH, (req, socket, head) => agents.upgrade(req, socket, head))
+    for (const route of [...buildRoutes(this), ...busNode.routes(), ...eventsNode.routes(), ...agents.routes()]) api.add(route)
     await api.listen()
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
+    this.cleanups.push({ what: 'agents and bus streams', run: async () => agents.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
 
     if (this.config.dns.enabled) {
       const dns = new DnsNode(this.config, this.metrics.registry, this.logger.child({ subsystem: 'dns' }))
       await dns.start()
       this.dnsNode = dns
+      const agents = this.agentsNode
+      if (agents) {
+        dns.setAgents(() => agents.directory.list())
+        agents.onChange(() => dns.refresh())
+      }
       this.cleanups.push({ what: 'mesh DNS', run: () => dns.stop() })
     }
 

@@ -33,6 +33,7 @@ export class DnsNode {
   private meshRetry: NodeJS.Timeout | null = null
   private meshRetries = 0
   private stopped = false
+  private agents: () => ReadonlyArray<{ name: string; type: string; node: string }> = () => []
 
   constructor(
     private readonly config: Config,
@@ -121,6 +122,17 @@ export class DnsNode {
     return this.meshSync
   }
 
+  /** Agents registered over the local socket (here and on other nodes): SRV records under agents.<domain>. */
+  setAgents(source: () => ReadonlyArray<{ name: string; type: string; node: string }>): void {
+    this.agents = source
+    this.scheduleUpdate()
+  }
+
+  /** Rebuilds the zone soon (debounced), e.g. when an agent registers. */
+  refresh(): void {
+    this.scheduleUpdate()
+  }
+
   private scheduleUpdate(): void {
     if (this.timer) return
     this.timer = setTimeout(() => {
@@ -148,11 +160,17 @@ export class DnsNode {
     const clusters = new Map<string, string>()
     for (const x of certs) clusters.set(x.cluster, x.region)
     if (c.cluster.name && !clusters.has(c.cluster.name)) clusters.set(c.cluster.name, c.cluster.region ?? 'unknown')
+    // Agents name their node by id; the zone places them by node name (SRV target <node>.<cluster>.<domain>).
+    const nodeName = (id: string) => certs.find((x) => x.nodeId === id)?.name ?? (certs.length === 0 ? c.node.name : undefined)
+    const agents = this.agents().flatMap((a) => {
+      const node = nodeName(a.node)
+      return node === undefined ? [] : [{ name: a.name, service: a.type, proto: 'bus', node, port: 0 }]
+    })
     return {
       nodes,
       clusters: [...clusters].map(([name, region]) => ({ name, region })),
       control: [],
-      agents: [],
+      agents,
     }
   }
 }

@@ -1,0 +1,207 @@
+// Suite `bus`: the message bus end to end, client -> router A -> router B -> client, 256-byte messages.
+// Ours: two real daemons in namespaces on one bridge (peer link between them), clients on each daemon's Unix
+// socket with a bus stream session (client.connect()). Anchor: a two-server nats-server cluster on loopback,
+// clients on each server. Per run, interleaved: ours throughput, NATS throughput, ours request/reply, NATS
+// request/reply; the NATS cluster is fresh each run, our two daemons stay up for the whole suite (their start-up
+// belongs to the `join` suite). Figures: throughput (msgs/s received by B's subscriber), sequential
+// request/reply p50 and p99 (µs).
+
+import path from 'node:path'
+import { Lab } from '../../netns-tests/lib/lab.js'
+import type { Host } from '../../netns-tests/lib/topology.js'
+import { waitFor } from '../../netns-tests/lib/wait.js'
+import { BlackroadClient, type BusStream } from '../../src/client/index.js'
+import { NATS_SETTINGS, NatsConn, startNatsCluster } from '../bus/nats.js'
+import { type BusSide, requestReply, throughput } from '../bus/workload.js'
+import type { Figure } from '../lib/report.js'
+import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
+import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
+import { dhtAddress, OurMesh } from '../net/ours.js'
+import { CLK_TCK, cpuTicks, hostNote, round1 } from '../net/sys.js'
+
+const SIZE = 256
+
+function ourSide(s: BusStream): BusSide {
+  return {
+    publish: (subject, payload) => s.publish(subject, payload),
+    shouldDrain: () => s.needsDrain,
+    drain: () => s.drain(),
+    subscribe: async (subject, onMessage) => {
+      await s.subscribed(s.subscribe(subject, onMessage))
+    },
+    respond: async (subject) => {
+      await s.subscribed(s.respond(subject, (m) => m.data))
+    },
+    request: async (subject, payload, timeoutMs) => {
+      await s.request(subject, payload, { timeoutMs })
+    },
+    close: () => s.close(),
+  }
+}
+
+function natsSide(c: NatsConn): BusSide {
+  const inbox = `_INBOX.${Math.floor(Math.random() * 1e12)}`
+  let next = 1
+  const waiting = new Map<string, () => void>()
+  let inboxReady: Promise<void> | null = null
+  return {
+    publish: (subject, payload) => c.publish(subject, payload),
+    shouldDrain: () => c.buffered > 4 * 1024 * 1024,
+    drain: () => c.drained(),
+    subscribe: async (subject, onMessage) => {
+      c.subscribe(subject, onMessage)
+      await c.ping()
+    },
+    respond: async (subject) => {
+      c.subscribe(subject, (_s, reply, payload) => {
+        if (reply) c.publish(reply, payload)
+      })
+      await c.ping()
+    },
+    request: async (subject, payload, timeoutMs) => {
+      if (inboxReady === null) {
+        c.subscribe(`${inbox}.*`, (s) => {
+          const w = waiting.get(s)
+          if (w) {
+            waiting.delete(s)
+            w()
+          }
+        })
+        inboxReady = c.ping()
+      }
+      await inboxReady
+      const reply = `${inbox}.${next++}`
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => {
+          waiting.delete(reply)
+          reject(new Error('timeout'))
+        }, timeoutMs)
+        waiting.set(reply, () => {
+          clearTimeout(t)
+          resolve()
+        })
+        c.publish(subject, payload, reply)
+      })
+    },
+    close: () => c.close(),
+  }
+}
+
+async function run(opts: SuiteOptions): Promise<SuiteResult> {
+  const { log } = opts
+  const count = Number(opts.args.count ?? 200_000)
+  const requests = Number(opts.args.requests ?? 5000)
+  const warmup = Number(opts.args.warmup ?? 500)
+  ensureHarness(log)
+  ensurePackages(['nats-server', 'wireguard-go', 'wireguard-tools'], log)
+  return Lab.run(
+    async (lab) => {
+      const lan = await lab.bridge('lan')
+      const hosts: Host[] = []
+      for (const name of ['a', 'b']) {
+        const h = await lab.host(name)
+        await lab.attach(h, lan)
+        hosts.push(h)
+      }
+      const [a, b] = hosts as [Host, Host]
+      const mesh = new OurMesh(lab, { logLevel: 'warn' })
+      const tp = { ours: [] as number[], nats: [] as number[] }
+      const p50 = { ours: [] as number[], nats: [] as number[] }
+      const p99 = { ours: [] as number[], nats: [] as number[] }
+      const notes: string[] = []
+      const cpuNotes: string[] = []
+      try {
+        const [na, nb] = await mesh.enrol([{ host: a }, { host: b }], [dhtAddress(a)])
+        await Promise.all([mesh.start(na!, true), mesh.start(nb!, true)])
+        const ca = new BlackroadClient({ socketPath: na!.daemon!.socketPath })
+        await waitFor(async () => (await ca.routes()).some((r) => r.destination === nb!.node.nodeId), {
+          timeoutMs: 60_000,
+          intervalMs: 100,
+          what: 'a route from A to B',
+        })
+        ca.close()
+        const connect = async (socketPath: string) => new BlackroadClient({ socketPath }).connect()
+        for (let i = 0; i < opts.runs; i++) {
+          log(`bus: run ${i + 1}/${opts.runs}`)
+          const nats = await startNatsCluster(path.join(lab.scratchDir, `nats-${i}`))
+          try {
+            const oa = ourSide(await connect(na!.daemon!.socketPath))
+            const ob = ourSide(await connect(nb!.daemon!.socketPath))
+            const xa = natsSide(await NatsConn.connect(nats.portA))
+            const xb = natsSide(await NatsConn.connect(nats.portB))
+            try {
+              const pids = [na!.daemon!.pid, nb!.daemon!.pid]
+              const t0 = Date.now()
+              const c0 = pids.map(cpuTicks)
+              const o = await throughput(oa, ob, count, SIZE)
+              const cpu = pids.map((p, k) =>
+                Math.round(((cpuTicks(p) - c0[k]!) * (1000 / CLK_TCK) * 100) / (Date.now() - t0)),
+              )
+              log(
+                `  ours: ${Math.round(o.rate)} msgs/s (${o.received}/${o.sent} received); daemon cpu % A ${cpu[0]} B ${cpu[1]}`,
+              )
+              cpuNotes.push(
+                `run ${i + 1}: daemon cpu during ours throughput (% of one core, whole window incl. waiting) A ${cpu[0]} B ${cpu[1]}`,
+              )
+              const x = await throughput(xa, xb, count, SIZE)
+              log(`  nats: ${Math.round(x.rate)} msgs/s (${x.received}/${x.sent} received)`)
+              if (o.received < o.sent) notes.push(`run ${i + 1}: ours received ${o.received} of ${o.sent}`)
+              if (x.received < x.sent) notes.push(`run ${i + 1}: nats received ${x.received} of ${x.sent}`)
+              tp.ours.push(Math.round(o.rate))
+              tp.nats.push(Math.round(x.rate))
+              const or = await requestReply(oa, ob, requests, warmup, SIZE)
+              log(`  ours: request/reply p50 ${round1(or.p50)} µs p99 ${round1(or.p99)} µs`)
+              const xr = await requestReply(xa, xb, requests, warmup, SIZE)
+              log(`  nats: request/reply p50 ${round1(xr.p50)} µs p99 ${round1(xr.p99)} µs`)
+              p50.ours.push(round1(or.p50))
+              p50.nats.push(round1(xr.p50))
+              p99.ours.push(round1(or.p99))
+              p99.nats.push(round1(xr.p99))
+            } finally {
+              for (const s of [oa, ob, xa, xb]) s.close()
+            }
+          } finally {
+            await nats.stop()
+          }
+        }
+      } finally {
+        await mesh.stopAll(log)
+      }
+      const fig = (
+        metric: string,
+        unit: string,
+        better: 'higher' | 'lower',
+        xs: typeof tp,
+        target: number,
+      ): Figure => ({
+        metric,
+        unit,
+        better,
+        ours: xs.ours,
+        anchor: xs.nats,
+        anchorName: 'nats',
+        target,
+      })
+      return {
+        figures: [
+          { ...fig('throughput', 'msgs/s', 'higher', tp, 1.25), notes: [...notes, ...cpuNotes] },
+          fig('reqrep_p50', 'us', 'lower', p50, 1),
+          fig('reqrep_p99', 'us', 'lower', p99, 1),
+        ],
+        comments: [
+          hostNote(),
+          `${SIZE}-byte messages; throughput: ${count} messages published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
+          'ours: 2 daemons in namespaces on one bridge, the bus over their encrypted peer link (hyperswarm/UDX), clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)',
+          `${NATS_SETTINGS}; ${versionOf(['nats-server', '--version'])}`,
+          'runs interleaved per run: ours tp, nats tp, ours req/rep, nats req/rep; the publisher yields every 256 messages and waits on a full buffer (both)',
+        ],
+      }
+    },
+    { name: 'bench-bus' },
+  )
+}
+
+export const suite: Suite = {
+  describe: 'message bus client -> router A -> router B -> client, vs a two-server NATS cluster',
+  run,
+}

@@ -1,0 +1,487 @@
+// The bus stream protocol: what a local client and the daemon say to each other on one long-lived connection
+// of the Unix socket after `GET /v1/bus/stream` is upgraded (protocol `blackroad-bus/1`). Many messages flow
+// both ways on it, so each frame is a length-prefixed binary record, written and read without JSON.
+//
+//   frame    = u32 length (bytes after this field, 1..MAX_FRAME_BYTES) | u8 kind | body
+//   str      = u16 length | UTF-8 bytes              payload = every byte to the end of the frame
+//   client -> daemon
+//     1 PUB        u32 id (0 = no answer wanted) | u8 priority (0 = default) | str subject | payload
+//     2 SEND       u32 id | u8 priority | str to ('node/agent' or an agent name) | str subject | payload
+//     3 REQ        u32 id | u32 timeout ms | str to ('' = a subject request) | str subject | payload
+//     4 REPLY      u32 rid (from the MSG answered) | u8 error (0/1; 1: payload is "CODE reason") | payload
+//     5 SUB        u32 sid | u8 responder (0/1) | str pattern
+//     6 UNSUB      u32 sid
+//     7 REGISTER   u32 id | str name | str type | u8 n | n × (str key, str value) | u8 m | m × str capability
+//     8 UNREGISTER u32 id | str name
+//     9 PING       u32 id
+//   daemon -> client
+//    20 MSG        u32 sid (a SUB's, or a REGISTER's id for an agent) | u32 rid (0 = not a request)
+//                  | str subject | str from node | str from agent | payload
+//    21 OK         u32 id | payload (the reply of a REQ; empty for PUB/SEND/SUB/UNREGISTER acks)
+//    22 REGISTERED u32 id | str node | str agent | str dns name
+//    23 ERROR      u32 id (0 = about the connection) | str code | str message
+//    24 PONG       u32 id
+//
+// Every decoder result is a Frame or a DecodeError; semantic checks (subject grammar, agent names) belong to
+// the session, which answers them with ERROR frames carrying the bus's error codes.
+
+import { DecodeError } from '../wire/index.js'
+
+/** Largest frame body: a maximal bus payload (1 MiB) plus room for the names around it. */
+export const MAX_FRAME_BYTES = 1024 * 1024 + 4096
+export const MAX_LABELS = 32
+export const MAX_CAPABILITIES = 32
+export const PROTOCOL = 'blackroad-bus/1'
+export const STREAM_PATH = '/v1/bus/stream'
+
+export const Kind = {
+  PUB: 1,
+  SEND: 2,
+  REQ: 3,
+  REPLY: 4,
+  SUB: 5,
+  UNSUB: 6,
+  REGISTER: 7,
+  UNREGISTER: 8,
+  PING: 9,
+  MSG: 20,
+  OK: 21,
+  REGISTERED: 22,
+  ERROR: 23,
+  PONG: 24,
+} as const
+
+export type Frame =
+  | { kind: 'pub'; id: number; priority: number; subject: string; payload: Uint8Array }
+  | { kind: 'send'; id: number; priority: number; to: string; subject: string; payload: Uint8Array }
+  | { kind: 'req'; id: number; timeoutMs: number; to: string; subject: string; payload: Uint8Array }
+  | { kind: 'reply'; rid: number; error: boolean; payload: Uint8Array }
+  | { kind: 'sub'; sid: number; responder: boolean; pattern: string }
+  | { kind: 'unsub'; sid: number }
+  | {
+      kind: 'register'
+      id: number
+      name: string
+      type: string
+      labels: [string, string][]
+      capabilities: string[]
+    }
+  | { kind: 'unregister'; id: number; name: string }
+  | { kind: 'ping'; id: number }
+  | {
+      kind: 'msg'
+      sid: number
+      rid: number
+      subject: string
+      fromNode: string
+      fromAgent: string
+      payload: Uint8Array
+    }
+  | { kind: 'ok'; id: number; payload: Uint8Array }
+  | { kind: 'registered'; id: number; node: string; agent: string; dns: string }
+  | { kind: 'error'; id: number; code: string; message: string }
+  | { kind: 'pong'; id: number }
+
+const EMPTY = new Uint8Array(0)
+// Buffer's native latin1 decoder also reads a plain Uint8Array; for ASCII bytes it gives the exact string.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (s: number, e: number) => string })
+  .latin1Slice
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** A growable output buffer frames are appended to; the connection writes what `take()` returns. */
+export class FrameOut {
+  private buf: Buffer
+  private len = 0
+
+  constructor(initial = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(initial)
+  }
+
+  get length(): number {
+    return this.len
+  }
+
+  /** The bytes written so far (a fresh buffer each time: the socket may hold it), and starts over. */
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, this.len))
+    this.len = 0
+    return out
+  }
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n))
+    this.buf.copy(next, 0, 0, this.len)
+    this.buf = next
+  }
+
+  private u8(v: number): void {
+    this.buf[this.len++] = v
+  }
+
+  private u32(v: number): void {
+    this.buf.writeUInt32BE(v >>> 0, this.len)
+    this.len += 4
+  }
+
+  private str(s: string): void {
+    const n = s.length
+    this.room(2 + n * 3)
+    const buf = this.buf
+    let p = this.len + 2
+    // Names and subjects are short ASCII: copying char codes beats Buffer.write's argument handling.
+    let i = 0
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c >= 0x80) break
+      buf[p++] = c
+    }
+    if (i < n) p = this.len + 2 + buf.write(s, this.len + 2, 'utf8')
+    const size = p - this.len - 2
+    if (size > 0xffff) throw new RangeError(`string of ${size} bytes is longer than a frame string can be`)
+    buf[this.len] = size >>> 8
+    buf[this.len + 1] = size & 0xff
+    this.len = p
+  }
+
+  private bytes(b: Uint8Array): void {
+    this.room(b.length)
+    this.buf.set(b, this.len)
+    this.len += b.length
+  }
+
+  /** Appends one frame. Throws RangeError when it would exceed MAX_FRAME_BYTES (nothing is appended). */
+  write(f: Frame): void {
+    const start = this.len
+    this.room(64)
+    this.len += 4
+    try {
+      this.body(f)
+    } catch (err) {
+      this.len = start
+      throw err
+    }
+    const size = this.len - start - 4
+    if (size > MAX_FRAME_BYTES) {
+      this.len = start
+      throw new RangeError(`frame of ${size} bytes exceeds ${MAX_FRAME_BYTES}`)
+    }
+    this.buf.writeUInt32BE(size, start)
+  }
+
+  private body(f: Frame): void {
+    switch (f.kind) {
+      case 'pub':
+        this.u8(Kind.PUB)
+        this.u32(f.id)
+        this.u8(f.priority)
+        this.str(f.subject)
+        this.bytes(f.payload)
+        return
+      case 'send':
+        this.u8(Kind.SEND)
+        this.u32(f.id)
+        this.u8(f.priority)
+        this.str(f.to)
+        this.str(f.subject)
+        this.bytes(f.payload)
+        return
+      case 'req':
+        this.u8(Kind.REQ)
+        this.u32(f.id)
+        this.u32(f.timeoutMs)
+        this.str(f.to)
+        this.str(f.subject)
+        this.bytes(f.payload)
+        return
+      case 'reply':
+        this.u8(Kind.REPLY)
+        this.u32(f.rid)
+        this.u8(f.error ? 1 : 0)
+        this.bytes(f.payload)
+        return
+      case 'sub':
+        this.u8(Kind.SUB)
+        this.u32(f.sid)
+        this.u8(f.responder ? 1 : 0)
+        this.str(f.pattern)
+        return
+      case 'unsub':
+        this.u8(Kind.UNSUB)
+        this.u32(f.sid)
+        return
+      case 'register':
+        if (f.labels.length > MAX_LABELS || f.capabilities.length > MAX_CAPABILITIES)
+          throw new RangeError(`at most ${MAX_LABELS} labels and ${MAX_CAPABILITIES} capabilities`)
+        this.u8(Kind.REGISTER)
+        this.u32(f.id)
+        this.str(f.name)
+        this.str(f.type)
+        this.u8(f.labels.length)
+        for (const [k, v] of f.labels) {
+          this.str(k)
+          this.str(v)
+        }
+        this.u8(f.capabilities.length)
+        for (const c of f.capabilities) this.str(c)
+        return
+      case 'unregister':
+        this.u8(Kind.UNREGISTER)
+        this.u32(f.id)
+        this.str(f.name)
+        return
+      case 'ping':
+        this.u8(Kind.PING)
+        this.u32(f.id)
+        return
+      case 'msg':
+        this.u8(Kind.MSG)
+        this.u32(f.sid)
+        this.u32(f.rid)
+        this.str(f.subject)
+        this.str(f.fromNode)
+        this.str(f.fromAgent)
+        this.bytes(f.payload)
+        return
+      case 'ok':
+        this.u8(Kind.OK)
+        this.u32(f.id)
+        this.bytes(f.payload)
+        return
+      case 'registered':
+        this.u8(Kind.REGISTERED)
+        this.u32(f.id)
+        this.str(f.node)
+        this.str(f.agent)
+        this.str(f.dns)
+        return
+      case 'error':
+        this.u8(Kind.ERROR)
+        this.u32(f.id)
+        this.str(f.code)
+        this.str(f.message.slice(0, 4096))
+        return
+      case 'pong':
+        this.u8(Kind.PONG)
+        this.u32(f.id)
+        return
+    }
+  }
+}
+
+/** One frame, length prefix included, in a buffer of its own. */
+export function encodeFrame(f: Frame): Buffer {
+  const out = new FrameOut(256)
+  out.write(f)
+  return out.take()
+}
+
+/** Reads one frame body (the bytes after the length prefix). Total: a Frame or a DecodeError. */
+class BodyReader {
+  private pos: number
+
+  constructor(
+    private readonly buf: Uint8Array,
+    start: number,
+    private readonly end: number,
+  ) {
+    this.pos = start
+  }
+
+  private need(n: number, what: string): void {
+    if (this.end - this.pos < n)
+      throw new DecodeError('truncated', `${what} needs ${n} bytes, ${this.end - this.pos} left`, this.pos)
+  }
+
+  u8(): number {
+    this.need(1, 'u8')
+    return this.buf[this.pos++]!
+  }
+
+  flag(what: string): boolean {
+    const at = this.pos
+    const v = this.u8()
+    if (v > 1) throw new DecodeError('invalid-bool', `${what} must be 0 or 1, got ${v}`, at)
+    return v === 1
+  }
+
+  u32(): number {
+    this.need(4, 'u32')
+    const b = this.buf
+    const p = this.pos
+    this.pos += 4
+    return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0
+  }
+
+  str(what: string): string {
+    this.need(2, what)
+    const n = (this.buf[this.pos]! << 8) | this.buf[this.pos + 1]!
+    this.pos += 2
+    this.need(n, what)
+    const start = this.pos
+    this.pos += n
+    let ascii = true
+    for (let i = start; i < start + n; i++) {
+      if (this.buf[i]! >= 0x80) {
+        ascii = false
+        break
+      }
+    }
+    if (ascii) return latin1Slice.call(this.buf, start, start + n)
+    try {
+      return utf8.decode(this.buf.subarray(start, start + n))
+    } catch {
+      throw new DecodeError('invalid-utf8', `${what} is not valid UTF-8`, start)
+    }
+  }
+
+  rest(): Uint8Array {
+    const p = this.pos
+    this.pos = this.end
+    return p === this.end ? EMPTY : this.buf.subarray(p, this.end)
+  }
+
+  done(): void {
+    if (this.pos !== this.end)
+      throw new DecodeError(
+        'trailing-bytes',
+        `${this.end - this.pos} bytes after the frame's fields`,
+        this.pos,
+      )
+  }
+}
+
+function priorityAt(r: BodyReader): number {
+  const p = r.u8()
+  if (p > 10) throw new DecodeError('invalid-value', `priority must be 0..10, got ${p}`)
+  return p
+}
+
+/** Decodes the frame body in buf[start, end) (without its length prefix). Payloads are views, not copies. */
+export function decodeFrame(buf: Uint8Array, start: number, end: number): Frame {
+  const r = new BodyReader(buf, start, end)
+  const kind = r.u8()
+  let f: Frame
+  switch (kind) {
+    case Kind.PUB: {
+      const id = r.u32()
+      const priority = priorityAt(r)
+      return { kind: 'pub', id, priority, subject: r.str('subject'), payload: r.rest() }
+    }
+    case Kind.SEND: {
+      const id = r.u32()
+      const priority = priorityAt(r)
+      const to = r.str('to')
+      return { kind: 'send', id, priority, to, subject: r.str('subject'), payload: r.rest() }
+    }
+    case Kind.REQ: {
+      const id = r.u32()
+      const timeoutMs = r.u32()
+      const to = r.str('to')
+      return { kind: 'req', id, timeoutMs, to, subject: r.str('subject'), payload: r.rest() }
+    }
+    case Kind.REPLY: {
+      const rid = r.u32()
+      return { kind: 'reply', rid, error: r.flag('error'), payload: r.rest() }
+    }
+    case Kind.SUB: {
+      const sid = r.u32()
+      const responder = r.flag('responder')
+      f = { kind: 'sub', sid, responder, pattern: r.str('pattern') }
+      break
+    }
+    case Kind.UNSUB:
+      f = { kind: 'unsub', sid: r.u32() }
+      break
+    case Kind.REGISTER: {
+      const id = r.u32()
+      const name = r.str('name')
+      const type = r.str('type')
+      const n = r.u8()
+      if (n > MAX_LABELS) throw new DecodeError('length-exceeds-max', `${n} labels, at most ${MAX_LABELS}`)
+      const labels: [string, string][] = []
+      for (let i = 0; i < n; i++) labels.push([r.str('label key'), r.str('label value')])
+      const m = r.u8()
+      if (m > MAX_CAPABILITIES)
+        throw new DecodeError('length-exceeds-max', `${m} capabilities, at most ${MAX_CAPABILITIES}`)
+      const capabilities: string[] = []
+      for (let i = 0; i < m; i++) capabilities.push(r.str('capability'))
+      f = { kind: 'register', id, name, type, labels, capabilities }
+      break
+    }
+    case Kind.UNREGISTER: {
+      const id = r.u32()
+      f = { kind: 'unregister', id, name: r.str('name') }
+      break
+    }
+    case Kind.PING:
+      f = { kind: 'ping', id: r.u32() }
+      break
+    case Kind.MSG: {
+      const sid = r.u32()
+      const rid = r.u32()
+      const subject = r.str('subject')
+      const fromNode = r.str('from node')
+      const fromAgent = r.str('from agent')
+      return { kind: 'msg', sid, rid, subject, fromNode, fromAgent, payload: r.rest() }
+    }
+    case Kind.OK: {
+      const id = r.u32()
+      return { kind: 'ok', id, payload: r.rest() }
+    }
+    case Kind.REGISTERED: {
+      const id = r.u32()
+      const node = r.str('node')
+      const agent = r.str('agent')
+      f = { kind: 'registered', id, node, agent, dns: r.str('dns name') }
+      break
+    }
+    case Kind.ERROR: {
+      const id = r.u32()
+      const code = r.str('code')
+      f = { kind: 'error', id, code, message: r.str('message') }
+      break
+    }
+    case Kind.PONG:
+      f = { kind: 'pong', id: r.u32() }
+      break
+    default:
+      throw new DecodeError('unknown-tag', `unknown frame kind ${kind}`, start)
+  }
+  r.done()
+  return f
+}
+
+/**
+ * Cuts a byte stream into frame bodies. push() hands each complete body to `each` as (buf, start, end) and
+ * keeps a partial frame for the next chunk. A length of 0 or over `maxFrame` throws DecodeError: the stream
+ * cannot be resynchronised after that, so the caller closes the connection.
+ */
+export class FrameSplitter {
+  private pending: Buffer | null = null
+
+  constructor(private readonly maxFrame = MAX_FRAME_BYTES) {}
+
+  /** Bytes held of an incomplete frame. */
+  get buffered(): number {
+    return this.pending?.length ?? 0
+  }
+
+  push(chunk: Buffer, each: (buf: Buffer, start: number, end: number) => void): void {
+    let buf = chunk
+    if (this.pending !== null) {
+      buf = Buffer.concat([this.pending, chunk])
+      this.pending = null
+    }
+    let pos = 0
+    while (buf.length - pos >= 4) {
+      const size = buf.readUInt32BE(pos)
+      if (size === 0 || size > this.maxFrame)
+        throw new DecodeError('length-exceeds-max', `frame length ${size} is not in 1..${this.maxFrame}`, pos)
+      if (buf.length - pos - 4 < size) break
+      each(buf, pos + 4, pos + 4 + size)
+      pos += 4 + size
+    }
+    if (pos < buf.length) this.pending = buf.subarray(pos)
+  }
+}

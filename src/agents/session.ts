@@ -1,0 +1,385 @@
+// One bus stream connection on the daemon's side (protocol in frames.ts): frames from the client become bus
+// operations, bus deliveries become MSG frames. Everything it holds is bounded:
+//   - outgoing: frames are coalesced and written once per event-loop turn; when the bytes waiting for the
+//     client (ours plus the socket's) pass maxOutBytes, deliveries are dropped and counted (slow_consumer),
+//     and a client that stays over the bound for slowConsumerMs is disconnected with SLOW_CONSUMER;
+//   - incoming: at most maxInFlight bus operations (publishes waiting on link backpressure, requests waiting
+//     for replies) per connection; beyond that the socket stops being read, so a flooding client is slowed by
+//     its own socket buffer rather than by the daemon's memory;
+//   - requests delivered to this client's responders wait for its REPLY in a table of maxPendingReplies
+//     (oldest evicted and counted); subscriptions and agents per connection are capped.
+// A malformed frame body gets an ERROR frame (MALFORMED_FRAME) and the connection goes on; a broken length
+// prefix cannot be resynchronised, so that connection is closed after the ERROR frame.
+
+import type { Socket } from 'node:net'
+import { BusError, type BusRouter, type Envelope, Flag, type Subscription } from '../bus/index.js'
+import { isDecodeError } from '../wire/index.js'
+import { type AgentDirectory, checkLabel } from './directory.js'
+import { decodeFrame, type Frame, FrameOut, FrameSplitter, MAX_FRAME_BYTES } from './frames.js'
+import type { StreamMetrics } from './metrics.js'
+
+export interface SessionLimits {
+  maxOutBytes: number
+  slowConsumerMs: number
+  maxInFlight: number
+  maxSubscriptions: number
+  maxPendingReplies: number
+  maxAgents: number
+  maxTimeoutMs: number
+}
+
+export const DEFAULT_SESSION_LIMITS: Readonly<SessionLimits> = Object.freeze({
+  maxOutBytes: 8 * 1024 * 1024,
+  slowConsumerMs: 5_000,
+  maxInFlight: 1024,
+  maxSubscriptions: 1024,
+  maxPendingReplies: 4096,
+  maxAgents: 64,
+  maxTimeoutMs: 300_000,
+})
+
+export interface SessionContext {
+  bus: BusRouter
+  directory: AgentDirectory
+  metrics: StreamMetrics
+  limits: SessionLimits
+  /** `<name>.agents.<domain>` */
+  dnsName: (agent: string) => string
+  now: () => number
+}
+
+const EMPTY = new Uint8Array(0)
+const FLUSH_BYTES = 256 * 1024
+
+export class StreamSession {
+  private readonly out = new FrameOut()
+  private outFrames = 0
+  private flushing = false
+  private readonly flushFn = () => this.flush()
+  private readonly splitter = new FrameSplitter(MAX_FRAME_BYTES)
+  private readonly subs = new Map<number, { sub: Subscription; responder: boolean }>()
+  /** REGISTER id -> agent name, for agents this connection registered. */
+  private readonly agents = new Map<number, string>()
+  private readonly replies = new Map<number, Envelope>()
+  private ridSeq = 0
+  private inFlight = 0
+  private paused = false
+  private slowTimer: NodeJS.Timeout | null = null
+  private framesIn = 0
+  private closed = false
+  private readonly each = (buf: Buffer, start: number, end: number) => this.frame(buf, start, end)
+
+  constructor(
+    readonly id: number,
+    private readonly socket: Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    ctx.metrics.opened()
+    socket.on('data', (chunk: Buffer) => this.data(chunk))
+    socket.on('close', () => this.close())
+    // The API server allows half-open sockets: a client's end() arrives as 'end' and is the end of the session.
+    socket.on('end', () => this.close())
+    socket.on('error', () => this.close())
+  }
+
+  /** For status pages: what this connection holds. */
+  view() {
+    return {
+      id: this.id,
+      subscriptions: this.subs.size,
+      agents: [...this.agents.values()],
+      pending_replies: this.replies.size,
+      in_flight: this.inFlight,
+      queued_bytes: this.out.length + this.socket.writableLength,
+    }
+  }
+
+  data(chunk: Buffer): void {
+    if (this.closed) return
+    this.framesIn = 0
+    try {
+      this.splitter.push(chunk, this.each)
+    } catch (err) {
+      if (!isDecodeError(err)) throw err
+      this.ctx.metrics.disconnected('MALFORMED_FRAME')
+      this.fatal('MALFORMED_FRAME', `unreadable frame length: ${err.message}; closing the connection`)
+    } finally {
+      this.ctx.metrics.framesIn(this.framesIn)
+    }
+  }
+
+  private frame(buf: Buffer, start: number, end: number): void {
+    if (this.closed) return
+    this.framesIn++
+    let f: Frame
+    try {
+      f = decodeFrame(buf, start, end)
+    } catch (err) {
+      if (!isDecodeError(err)) throw err
+      this.error(0, 'MALFORMED_FRAME', `frame not understood: ${err.message}`)
+      return
+    }
+    try {
+      this.handle(f)
+    } catch (err) {
+      const id = 'id' in f ? f.id : 'sid' in f ? f.sid : 'rid' in f ? f.rid : 0
+      this.fail(id, err)
+    }
+  }
+
+  private handle(f: Frame): void {
+    const { bus, directory } = this.ctx
+    switch (f.kind) {
+      case 'pub': {
+        const p = bus.publish(f.subject, f.payload, { priority: f.priority || undefined, from: this.from() })
+        this.track(p, f.id)
+        return
+      }
+      case 'send': {
+        const to = directory.resolve(f.to)
+        // An answer wanted means: confirm delivery, so an unknown agent on a remote node is reported too.
+        const p = bus.send(to, f.payload, {
+          subject: f.subject === '' ? undefined : f.subject,
+          priority: f.priority || undefined,
+          from: this.from(),
+          reliable: f.id !== 0,
+        })
+        this.track(p, f.id)
+        return
+      }
+      case 'req': {
+        const timeoutMs = Math.min(f.timeoutMs || 5000, this.ctx.limits.maxTimeoutMs)
+        const from = this.from()
+        const p =
+          f.to === ''
+            ? bus.request(f.subject, f.payload, { timeoutMs, from })
+            : bus.request(directory.resolve(f.to), f.payload, {
+                timeoutMs,
+                from,
+                subject: f.subject === '' ? undefined : f.subject,
+              })
+        this.begin()
+        p.then(
+          (reply) => {
+            this.end()
+            this.push({ kind: 'ok', id: f.id, payload: reply.payload })
+          },
+          (err: unknown) => {
+            this.end()
+            this.fail(f.id, err)
+          },
+        )
+        return
+      }
+      case 'reply': {
+        const req = this.replies.get(f.rid)
+        if (req === undefined) {
+          this.error(
+            f.rid,
+            'UNKNOWN_REQUEST',
+            `no request ${f.rid} is waiting for a reply (answered, or evicted)`,
+          )
+          return
+        }
+        this.replies.delete(f.rid)
+        let p: Promise<void>
+        if (f.error) {
+          const text = Buffer.from(f.payload).toString('latin1')
+          const sp = text.indexOf(' ')
+          p = bus.replyError(req, sp < 0 ? text : text.slice(0, sp), sp < 0 ? '' : text.slice(sp + 1))
+        } else p = bus.reply(req, f.payload, { from: req.agent !== '' ? req.agent : this.from() })
+        this.track(p, 0)
+        return
+      }
+      case 'sub': {
+        if (this.subs.has(f.sid)) throw new BusError('INVALID_OPTIONS', `subscription id ${f.sid} is in use`)
+        if (this.subs.size >= this.ctx.limits.maxSubscriptions)
+          throw new BusError(
+            'LIMIT',
+            `at most ${this.ctx.limits.maxSubscriptions} subscriptions per connection`,
+          )
+        const responder = f.responder
+        const sid = f.sid
+        const sub = bus.subscribe(f.pattern, (env) => this.deliver(sid, env, responder))
+        this.subs.set(sid, { sub, responder })
+        this.push({ kind: 'ok', id: sid, payload: EMPTY })
+        return
+      }
+      case 'unsub': {
+        const s = this.subs.get(f.sid)
+        if (s !== undefined) {
+          s.sub.unsubscribe()
+          this.subs.delete(f.sid)
+        }
+        return
+      }
+      case 'register': {
+        if (this.agents.size >= this.ctx.limits.maxAgents)
+          throw new BusError('LIMIT', `at most ${this.ctx.limits.maxAgents} agents per connection`)
+        if ([...this.agents.keys()].includes(f.id))
+          throw new BusError('INVALID_OPTIONS', `registration id ${f.id} is in use`)
+        const labels: Record<string, string> = {}
+        for (const [k, v] of f.labels) labels[k] = v
+        for (const c of f.capabilities) checkLabel(c, 'capability')
+        const id = f.id
+        directory.register({ name: f.name, type: f.type, labels, capabilities: f.capabilities }, (env) =>
+          this.deliver(id, env, true),
+        )
+        this.agents.set(id, f.name)
+        this.push({ kind: 'registered', id, node: bus.nodeId, agent: f.name, dns: this.ctx.dnsName(f.name) })
+        return
+      }
+      case 'unregister': {
+        for (const [id, name] of this.agents) {
+          if (name !== f.name) continue
+          this.agents.delete(id)
+          directory.unregister(name)
+          this.push({ kind: 'ok', id: f.id, payload: EMPTY })
+          return
+        }
+        this.error(f.id, 'UNKNOWN_AGENT', `this connection has no agent named ${JSON.stringify(f.name)}`)
+        return
+      }
+      case 'ping':
+        this.push({ kind: 'pong', id: f.id })
+        return
+      default:
+        this.error(0, 'UNEXPECTED_FRAME', `a client may not send ${f.kind} frames`)
+    }
+  }
+
+  /** The sending agent: the first agent this connection registered, else the router (''). */
+  private from(): string {
+    for (const name of this.agents.values()) return name
+    return ''
+  }
+
+  private deliver(sid: number, env: Envelope, answerable: boolean): void {
+    if (this.closed) return
+    const queued = this.out.length + this.socket.writableLength
+    if (queued > this.ctx.limits.maxOutBytes) {
+      this.ctx.metrics.drop('slow_consumer')
+      if (this.slowTimer === null) {
+        const since = this.ctx.now()
+        // Still unread after slowConsumerMs (not even drained to half): the client is gone in all but name.
+        this.slowTimer = setTimeout(() => {
+          this.slowTimer = null
+          if (this.out.length + this.socket.writableLength <= this.ctx.limits.maxOutBytes >> 1) return
+          this.ctx.metrics.disconnected('SLOW_CONSUMER')
+          this.fatal(
+            'SLOW_CONSUMER',
+            `the client read too little for ${this.ctx.now() - since} ms while messages waited`,
+          )
+        }, this.ctx.limits.slowConsumerMs)
+        this.slowTimer.unref()
+      }
+      return
+    }
+    let rid = 0
+    if (answerable && (env.flags & Flag.REQUEST) !== 0) {
+      rid = this.ridSeq = this.ridSeq >= 0xffffffff ? 1 : this.ridSeq + 1
+      // Kept without its payload: a view into a link's batch buffer would pin the whole batch.
+      this.replies.set(rid, { ...env, payload: EMPTY })
+      if (this.replies.size > this.ctx.limits.maxPendingReplies) {
+        const oldest = this.replies.keys().next().value
+        if (oldest !== undefined) this.replies.delete(oldest)
+        this.ctx.metrics.drop('reply_evicted')
+      }
+    }
+    this.push({
+      kind: 'msg',
+      sid,
+      rid,
+      subject: env.subject,
+      fromNode: env.srcNode,
+      fromAgent: env.srcAgent,
+      payload: env.payload,
+    })
+  }
+
+  private track(p: Promise<void>, id: number): void {
+    this.begin()
+    p.then(
+      () => {
+        this.end()
+        if (id !== 0) this.push({ kind: 'ok', id, payload: EMPTY })
+      },
+      (err: unknown) => {
+        this.end()
+        this.fail(id, err)
+      },
+    )
+  }
+
+  private begin(): void {
+    if (++this.inFlight >= this.ctx.limits.maxInFlight && !this.paused) {
+      this.paused = true
+      this.socket.pause()
+    }
+  }
+
+  private end(): void {
+    this.inFlight--
+    if (this.paused && this.inFlight <= this.ctx.limits.maxInFlight >> 1 && !this.closed) {
+      this.paused = false
+      this.socket.resume()
+    }
+  }
+
+  private fail(id: number, err: unknown): void {
+    if (err instanceof BusError) this.error(id, err.code, err.message)
+    else if (err instanceof RangeError) this.error(id, 'TOO_LARGE', err.message)
+    else this.error(id, 'INTERNAL', String((err as Error)?.message ?? err))
+  }
+
+  private error(id: number, code: string, message: string): void {
+    this.ctx.metrics.error(code)
+    this.push({ kind: 'error', id, code, message })
+  }
+
+  private push(f: Frame): void {
+    if (this.closed) return
+    this.out.write(f)
+    this.outFrames++
+    if (this.out.length >= FLUSH_BYTES) this.flush()
+    else if (!this.flushing) {
+      // At the end of this turn's work: everything one data chunk (or one link batch) produced goes in one write.
+      this.flushing = true
+      queueMicrotask(this.flushFn)
+    }
+  }
+
+  private flush(): void {
+    this.flushing = false
+    if (this.closed || this.out.length === 0) return
+    this.ctx.metrics.framesOut(this.outFrames)
+    this.outFrames = 0
+    this.socket.write(this.out.take())
+  }
+
+  /** Sends a last ERROR frame and closes the connection. */
+  private fatal(code: string, message: string): void {
+    if (this.closed) return
+    this.ctx.metrics.error(code)
+    this.out.write({ kind: 'error', id: 0, code, message })
+    this.flush()
+    this.socket.end()
+    // A client that does not read cannot take the goodbye either; do not wait for it.
+    setTimeout(() => this.socket.destroy(), 1000).unref()
+    this.close()
+  }
+
+  /** Releases everything the connection holds; safe to call more than once. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.slowTimer !== null) clearTimeout(this.slowTimer)
+    for (const s of this.subs.values()) s.sub.unsubscribe()
+    this.subs.clear()
+    for (const name of this.agents.values()) this.ctx.directory.unregister(name)
+    this.agents.clear()
+    this.replies.clear()
+    this.ctx.metrics.closed()
+    if (!this.socket.destroyed && this.socket.writableLength === 0) this.socket.end()
+  }
+}
