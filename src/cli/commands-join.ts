@@ -11,6 +11,9 @@ export function joinedText(res: FederationJoinResponse): string {
     ['Mesh IPv4', res.mesh_ipv4],
     ['Mesh IPv6', res.mesh_ipv6],
     ['Certificate expires', res.certificate_expires_at],
-    ['Status', res.mesh === 'running' ? 'Connected' : 'Joined (mesh not running yet; see `blackroad network`)'],
+    [
+      'Status',
+      res.mesh === 'running' ? 'Connected' : 'Joined (mesh not running yet; see `blackroad network`)',
+    ],
   ])
 }

@@ -16,7 +16,13 @@ import {
   TokenError,
   verifyCertificate,
 } from '../identity/index.js'
-import { JoinFrameReader, type JoinedPayload, type JoinMessage, type RefusalCode, frameJoinMessage } from './join-messages.js'
+import {
+  JoinFrameReader,
+  type JoinedPayload,
+  type JoinMessage,
+  type RefusalCode,
+  frameJoinMessage,
+} from './join-messages.js'
 import { ed25519KeyOf, tlsIdentity } from './tls-identity.js'
 
 export const DEFAULT_JOIN_PORT = 7443
@@ -75,7 +81,11 @@ interface ExchangeOptions {
 }
 
 /** One request/reply on a fresh TLS connection, after checking the server against `expect`. */
-function exchange(opts: ExchangeOptions, expect: Expectation, request: JoinMessage): Promise<{ reply: JoinMessage; root: Uint8Array }> {
+function exchange(
+  opts: ExchangeOptions,
+  expect: Expectation,
+  request: JoinMessage,
+): Promise<{ reply: JoinMessage; root: Uint8Array }> {
   const { host, port } = parseEndpoint(opts.endpoint)
   const id = tlsIdentity(opts.nodeKey, nodeIdFromPublicKey(opts.nodeKey.publicKey))
   return new Promise((resolve, reject) => {
@@ -100,18 +110,32 @@ function exchange(opts: ExchangeOptions, expect: Expectation, request: JoinMessa
       servername: /^[\d.]+$|:/.test(host) ? undefined : host,
     })
     const timer = setTimeout(
-      () => finish(new JoinError('UNREACHABLE', `no answer from control plane ${host}:${port} within ${opts.timeoutMs ?? 15_000} ms`)),
+      () =>
+        finish(
+          new JoinError(
+            'UNREACHABLE',
+            `no answer from control plane ${host}:${port} within ${opts.timeoutMs ?? 15_000} ms`,
+          ),
+        ),
       opts.timeoutMs ?? 15_000,
     )
-    sock.on('error', (err) => finish(new JoinError('UNREACHABLE', `control plane ${host}:${port}: ${err.message}`)))
-    sock.on('close', () => finish(new JoinError('UNREACHABLE', `control plane ${host}:${port} closed the connection without answering`)))
+    sock.on('error', (err) =>
+      finish(new JoinError('UNREACHABLE', `control plane ${host}:${port}: ${err.message}`)),
+    )
+    sock.on('close', () =>
+      finish(
+        new JoinError('UNREACHABLE', `control plane ${host}:${port} closed the connection without answering`),
+      ),
+    )
     const frames = new JoinFrameReader()
     sock.on('data', (chunk: Buffer) => {
       let msgs: JoinMessage[]
       try {
         msgs = frames.push(chunk)
       } catch (err) {
-        finish(new JoinError('BAD_REPLY', `undecodable message from control plane: ${(err as Error).message}`))
+        finish(
+          new JoinError('BAD_REPLY', `undecodable message from control plane: ${(err as Error).message}`),
+        )
         return
       }
       for (const m of msgs) {
@@ -131,18 +155,30 @@ function exchange(opts: ExchangeOptions, expect: Expectation, request: JoinMessa
 }
 
 /** Why this HELLO does not come from a control plane of the expected federation, or null. */
-function checkHello(m: Extract<JoinMessage, { type: 'hello' }>, tlsKey: Buffer | null, expect: Expectation): string | null {
+function checkHello(
+  m: Extract<JoinMessage, { type: 'hello' }>,
+  tlsKey: Buffer | null,
+  expect: Expectation,
+): string | null {
   const fp = fingerprint(m.rootPublicKey)
   if (fp !== expect.rootFingerprint) {
     return `control plane speaks for root key ${fp}, but the token pins ${expect.rootFingerprint}: refusing to send the token`
   }
-  if (federationIdFromRootKey(m.rootPublicKey) !== expect.federationId || m.federationId !== expect.federationId) {
+  if (
+    federationIdFromRootKey(m.rootPublicKey) !== expect.federationId ||
+    m.federationId !== expect.federationId
+  ) {
     return `control plane is of federation ${m.federationId}, expected ${expect.federationId}`
   }
   let cert: NodeCertificate
   try {
     cert = decodeCertificate(m.certificate)
-    verifyCertificate(cert, { rootPublicKey: m.rootPublicKey, federationId: expect.federationId, now: expect.now(), clockSkewMs: 300_000 })
+    verifyCertificate(cert, {
+      rootPublicKey: m.rootPublicKey,
+      federationId: expect.federationId,
+      now: expect.now(),
+      clockSkewMs: 300_000,
+    })
   } catch (err) {
     return `control plane's certificate is not valid: ${(err as Error).message}`
   }
@@ -176,10 +212,16 @@ export async function requestJoin(opts: JoinRequestOptions): Promise<JoinResult>
     throw err
   }
   if (claims.cluster_name !== opts.clusterName) {
-    throw new JoinError('CLUSTER_MISMATCH', `the token is for cluster "${claims.cluster_name}", not "${opts.clusterName}"`)
+    throw new JoinError(
+      'CLUSTER_MISMATCH',
+      `the token is for cluster "${claims.cluster_name}", not "${opts.clusterName}"`,
+    )
   }
   if (opts.clusterType !== undefined && opts.clusterType !== claims.role) {
-    throw new JoinError('CLUSTER_MISMATCH', `the token is for a ${claims.role} cluster, not ${opts.clusterType}`)
+    throw new JoinError(
+      'CLUSTER_MISMATCH',
+      `the token is for a ${claims.role} cluster, not ${opts.clusterType}`,
+    )
   }
   const now = opts.now ?? Date.now
   const { reply, root } = await exchange(
@@ -201,7 +243,9 @@ export interface RenewRequestOptions extends ExchangeOptions {
 }
 
 /** Asks the control plane for a fresh certificate; authenticated by the node key the current one certifies. */
-export async function requestRenewal(opts: RenewRequestOptions): Promise<{ cert: NodeCertificate; bytes: Uint8Array }> {
+export async function requestRenewal(
+  opts: RenewRequestOptions,
+): Promise<{ cert: NodeCertificate; bytes: Uint8Array }> {
   const now = opts.now ?? Date.now
   const { reply, root } = await exchange(
     opts,
@@ -210,10 +254,19 @@ export async function requestRenewal(opts: RenewRequestOptions): Promise<{ cert:
   )
   if (reply.type === 'refused') throw new JoinError(reply.code, reply.message)
   if (reply.type !== 'renewed') throw new JoinError('BAD_REPLY', `expected RENEWED, got ${reply.type}`)
-  return { cert: checkIssued(reply.certificate, opts.nodeKey, root, opts.federationId, now()), bytes: reply.certificate }
+  return {
+    cert: checkIssued(reply.certificate, opts.nodeKey, root, opts.federationId, now()),
+    bytes: reply.certificate,
+  }
 }
 
-function checkIssued(bytes: Uint8Array, nodeKey: KeyPair, root: Uint8Array, federationId: string, now: number): NodeCertificate {
+function checkIssued(
+  bytes: Uint8Array,
+  nodeKey: KeyPair,
+  root: Uint8Array,
+  federationId: string,
+  now: number,
+): NodeCertificate {
   try {
     const cert = decodeCertificate(bytes)
     verifyCertificate(cert, { rootPublicKey: root, federationId, now, clockSkewMs: 300_000 })

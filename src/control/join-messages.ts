@@ -19,7 +19,17 @@ import { type Codec, DecodeError, decodeWith, encodeWith, type Reader, type Writ
 export const JOIN_PROTOCOL_VERSION = 1
 /** A frame larger than this is refused before it is buffered. */
 export const MAX_JOIN_FRAME = 4 * 1024 * 1024
-const MAX = { cert: 16 * 1024, token: 8192, name: 253, addr: 300, addrs: 32, code: 64, message: 1024, id: 64, secret: 256 }
+const MAX = {
+  cert: 16 * 1024,
+  token: 8192,
+  name: 253,
+  addr: 300,
+  addrs: 32,
+  code: 64,
+  message: 1024,
+  id: 64,
+  secret: 256,
+}
 
 export type RefusalCode =
   | 'TOKEN_MALFORMED'
@@ -104,7 +114,10 @@ export const joinMessageCodec: Codec<JoinMessage> = {
       case 'renew':
         return
       case 'joined':
-        w.bytes(m.certificate).string(m.federation.id).string(m.federation.name).varint(m.federation.createdAt)
+        w.bytes(m.certificate)
+          .string(m.federation.id)
+          .string(m.federation.name)
+          .varint(m.federation.createdAt)
         w.bytes(m.secret)
         revocationListCodec.encode(w, m.revocations)
         w.string(m.ipv4).string(m.ipv6)
@@ -126,12 +139,21 @@ export const joinMessageCodec: Codec<JoinMessage> = {
     const versionAt = r.offset
     const version = r.u8()
     if (version !== JOIN_PROTOCOL_VERSION) {
-      throw new DecodeError('unsupported-version', `join protocol version ${version} is not supported`, versionAt)
+      throw new DecodeError(
+        'unsupported-version',
+        `join protocol version ${version} is not supported`,
+        versionAt,
+      )
     }
     switch (tag) {
       case TAGS.hello: {
         const rootPublicKey = r.fixed(32)
-        return { type: 'hello', rootPublicKey, federationId: r.string(MAX.id), certificate: r.bytes(MAX.cert) }
+        return {
+          type: 'hello',
+          rootPublicKey,
+          federationId: r.string(MAX.id),
+          certificate: r.bytes(MAX.cert),
+        }
       }
       case TAGS.join: {
         const token = r.string(MAX.token)
@@ -150,7 +172,18 @@ export const joinMessageCodec: Codec<JoinMessage> = {
         const controlPlane = readStrings(r, MAX.addrs, MAX.addr)
         const bootstrap = readStrings(r, MAX.addrs, MAX.addr)
         const staticPeers = readStrings(r, MAX.addrs, MAX.addr)
-        return { type: 'joined', certificate, federation, secret, revocations, ipv4, ipv6, controlPlane, bootstrap, staticPeers }
+        return {
+          type: 'joined',
+          certificate,
+          federation,
+          secret,
+          revocations,
+          ipv4,
+          ipv6,
+          controlPlane,
+          bootstrap,
+          staticPeers,
+        }
       }
       case TAGS.renewed:
         return { type: 'renewed', certificate: r.bytes(MAX.cert) }
@@ -197,7 +230,8 @@ export class JoinFrameReader {
     const out: JoinMessage[] = []
     while (this.buf.length >= 4) {
       const n = this.buf.readUInt32BE(0)
-      if (n > MAX_JOIN_FRAME) throw new DecodeError('length-exceeds-max', `join frame of ${n} bytes is over ${MAX_JOIN_FRAME}`)
+      if (n > MAX_JOIN_FRAME)
+        throw new DecodeError('length-exceeds-max', `join frame of ${n} bytes is over ${MAX_JOIN_FRAME}`)
       if (this.buf.length < 4 + n) break
       out.push(decodeJoinMessage(this.buf.subarray(4, 4 + n)))
       this.buf = this.buf.subarray(4 + n)

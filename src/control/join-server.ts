@@ -94,7 +94,11 @@ export class JoinServer {
     const clientKey = ed25519KeyOf(sock.getPeerX509Certificate())
     if (!clientKey) {
       this.requests.inc({ kind: 'invalid', result: 'PROTOCOL' })
-      send({ type: 'refused', code: 'PROTOCOL', message: 'present a TLS certificate for your Ed25519 node key' })
+      send({
+        type: 'refused',
+        code: 'PROTOCOL',
+        message: 'present a TLS certificate for your Ed25519 node key',
+      })
       sock.end()
       return
     }
@@ -119,8 +123,13 @@ export class JoinServer {
       this.opts.service.handle(clientKey, msg).then(({ reply, outcome }) => {
         this.requests.inc({ kind: outcome.kind, result: outcome.result })
         const log = this.opts.logger
-        if (outcome.result === 'ok') log?.info({ node: outcome.nodeId, kind: outcome.kind }, 'join service: request granted')
-        else log?.warn({ node: outcome.nodeId, kind: outcome.kind, code: outcome.result }, 'join service: request refused')
+        if (outcome.result === 'ok')
+          log?.info({ node: outcome.nodeId, kind: outcome.kind }, 'join service: request granted')
+        else
+          log?.warn(
+            { node: outcome.nodeId, kind: outcome.kind, code: outcome.result },
+            'join service: request refused',
+          )
         send(reply)
         sock.end()
       })

@@ -106,7 +106,10 @@ export class JoinService {
   }
 
   /** Answers one request from the holder of `clientKey` (proven by TLS); never throws. */
-  async handle(clientKey: Uint8Array, msg: JoinMessage): Promise<{ reply: JoinMessage; outcome: JoinOutcome }> {
+  async handle(
+    clientKey: Uint8Array,
+    msg: JoinMessage,
+  ): Promise<{ reply: JoinMessage; outcome: JoinOutcome }> {
     const nodeId = nodeIdFromPublicKey(clientKey)
     const kind = msg.type === 'join' ? 'join' : msg.type === 'renew' ? 'renew' : 'invalid'
     try {
@@ -117,7 +120,10 @@ export class JoinService {
       return { reply, outcome: { kind, result: 'ok', nodeId } }
     } catch (err) {
       const r = toRefusal(err)
-      return { reply: { type: 'refused', code: r.code, message: r.message }, outcome: { kind, result: r.code, nodeId } }
+      return {
+        reply: { type: 'refused', code: r.code, message: r.message },
+        outcome: { kind, result: r.code, nodeId },
+      }
     }
   }
 
@@ -133,7 +139,8 @@ export class JoinService {
         clockSkewSeconds: this.opts.clockSkewSeconds ?? 60,
       })
     } catch (err) {
-      if (err instanceof TokenError) throw new JoinRefusal(TOKEN_CODES[err.code] ?? 'TOKEN_MALFORMED', err.message)
+      if (err instanceof TokenError)
+        throw new JoinRefusal(TOKEN_CODES[err.code] ?? 'TOKEN_MALFORMED', err.message)
       throw err
     }
     return this.admit(key, {
@@ -152,8 +159,16 @@ export class JoinService {
    * Registers the root holder's own node (it has no token: it signs them). A random nonce keeps joinNode's
    * one-step allocation; nothing can replay it because nothing else ever sees it.
    */
-  enrolSelf(key: Uint8Array, a: Omit<Admission, 'nonce' | 'nonceExpiresAt' | 'addresses'>): Promise<Extract<JoinMessage, { type: 'joined' }>> {
-    return this.admit(key, { ...a, addresses: [], nonce: randomBytes(16), nonceExpiresAt: this.now() + 3600_000 })
+  enrolSelf(
+    key: Uint8Array,
+    a: Omit<Admission, 'nonce' | 'nonceExpiresAt' | 'addresses'>,
+  ): Promise<Extract<JoinMessage, { type: 'joined' }>> {
+    return this.admit(key, {
+      ...a,
+      addresses: [],
+      nonce: randomBytes(16),
+      nonceExpiresAt: this.now() + 3600_000,
+    })
   }
 
   private async admit(key: Uint8Array, a: Admission): Promise<Extract<JoinMessage, { type: 'joined' }>> {
@@ -229,7 +244,11 @@ export class JoinService {
   }
 
   /** Signs a certificate valid from now for the configured lifetime, with a serial that only grows. */
-  issue(f: Pick<NodeCertificate, 'publicKey' | 'name' | 'cluster' | 'region' | 'role' | 'addresses'> & { labels?: Record<string, string> }): NodeCertificate {
+  issue(
+    f: Pick<NodeCertificate, 'publicKey' | 'name' | 'cluster' | 'region' | 'role' | 'addresses'> & {
+      labels?: Record<string, string>
+    },
+  ): NodeCertificate {
     const now = this.now()
     this.lastSerial = Math.max(this.lastSerial + 1, now)
     try {
@@ -255,7 +274,9 @@ export class JoinService {
     }
   }
 
-  private async propose(cmd: Parameters<ControlPlane['propose']>[0]): Promise<Extract<CommandResult, { ok: true }>> {
+  private async propose(
+    cmd: Parameters<ControlPlane['propose']>[0],
+  ): Promise<Extract<CommandResult, { ok: true }>> {
     let res: CommandResult
     try {
       res = await this.opts.controlPlane.propose(cmd)
@@ -276,5 +297,8 @@ export class JoinService {
 
 function toRefusal(err: unknown): JoinRefusal {
   if (err instanceof JoinRefusal) return err
-  return new JoinRefusal('INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`.slice(0, 500))
+  return new JoinRefusal(
+    'INTERNAL',
+    `internal error: ${(err as Error)?.message ?? String(err)}`.slice(0, 500),
+  )
 }

@@ -49,7 +49,8 @@ export class LocalControlPlane implements ControlPlane {
   }
 
   propose(command: RegistryCommand): Promise<CommandResult> {
-    if (this.closed) return Promise.reject(new ControlPlaneError('NOT_RUNNING', 'the control plane is stopped'))
+    if (this.closed)
+      return Promise.reject(new ControlPlaneError('NOT_RUNNING', 'the control plane is stopped'))
     // One command at a time, each persisted before the next is applied: the order of results is the order
     // of the log a replicated registry would have.
     const run = this.queue.then(async () => {
@@ -61,7 +62,10 @@ export class LocalControlPlane implements ControlPlane {
         } catch (err) {
           // Not durable means not committed: put the state back and fail the proposal.
           this.registry.restore(before!)
-          throw new ControlPlaneError('NOT_RUNNING', `registry could not be persisted: ${(err as Error).message}`)
+          throw new ControlPlaneError(
+            'NOT_RUNNING',
+            `registry could not be persisted: ${(err as Error).message}`,
+          )
         }
       }
       this.index++

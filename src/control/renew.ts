@@ -32,7 +32,11 @@ export function renewalDueAt(cert: { notBefore: number; notAfter: number }, p: R
 }
 
 /** How long to wait before the next look: until due, but no longer than the check interval. */
-export function nextCheckDelay(cert: { notBefore: number; notAfter: number }, p: RenewPolicy, now: number): number {
+export function nextCheckDelay(
+  cert: { notBefore: number; notAfter: number },
+  p: RenewPolicy,
+  now: number,
+): number {
   return Math.max(0, Math.min(renewalDueAt(cert, p) - now, p.checkIntervalMs))
 }
 

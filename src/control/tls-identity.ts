@@ -42,7 +42,9 @@ function time(ms: number): Buffer {
   const digits = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`
   const year = new Date(ms).getUTCFullYear()
   // RFC 5280: UTCTime through 2049, GeneralizedTime from 2050.
-  return year < 2050 ? tlv(0x17, Buffer.from(digits.slice(2), 'ascii')) : tlv(0x18, Buffer.from(digits, 'ascii'))
+  return year < 2050
+    ? tlv(0x17, Buffer.from(digits.slice(2), 'ascii'))
+    : tlv(0x18, Buffer.from(digits, 'ascii'))
 }
 
 /** The node key as a Node KeyObject (sodium's secret key is seed || public key). */
@@ -59,7 +61,12 @@ export function privateKeyObject(kp: KeyPair): KeyObject {
 }
 
 /** A self-signed X.509 v3 certificate for the node key, valid from an hour ago for `validMs`. */
-export function tlsIdentity(kp: KeyPair, commonName: string, now = Date.now(), validMs = 24 * 3600_000): TlsIdentity {
+export function tlsIdentity(
+  kp: KeyPair,
+  commonName: string,
+  now = Date.now(),
+  validMs = 24 * 3600_000,
+): TlsIdentity {
   const priv = privateKeyObject(kp)
   const spki = Buffer.from(createPublicKey(priv).export({ type: 'spki', format: 'der' }))
   const serial = randomBytes(8)

@@ -11,7 +11,11 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import { ApiError } from '../api/errors.js'
-import type { FederationJoinRequest, FederationJoinResponse, RevokeNodeResponse } from '../client/types-control.js'
+import type {
+  FederationJoinRequest,
+  FederationJoinResponse,
+  RevokeNodeResponse,
+} from '../client/types-control.js'
 import type { Config } from '../config/index.js'
 import { JoinError, requestJoin, requestRenewal } from '../control/join-client.js'
 import { JoinServer } from '../control/join-server.js'
@@ -115,18 +119,31 @@ export class ControlNode {
     if (this.cp && this.root && this.fed) {
       const service = this.joinService(this.root, this.fed, await this.secret())
       const [host, port] = splitListen(this.opts.config.federation.join_listen)
-      const server = new JoinServer({ service, nodeKey: this.opts.nodeKey, host, port, registry: this.opts.registry, logger: this.log })
+      const server = new JoinServer({
+        service,
+        nodeKey: this.opts.nodeKey,
+        host,
+        port,
+        registry: this.opts.registry,
+        logger: this.log,
+      })
       try {
         const addr = await server.listen()
         this.server = server
         this.log.info({ listen: `${addr.address}:${addr.port}` }, 'join service listening (TLS 1.3)')
       } catch (err) {
-        this.log.error({ err, listen: this.opts.config.federation.join_listen }, 'join service could not listen; joins go elsewhere')
+        this.log.error(
+          { err, listen: this.opts.config.federation.join_listen },
+          'join service could not listen; joins go elsewhere',
+        )
       }
       this.offApplied = this.cp.onApplied((cmd, res) => {
         // A revocation committed elsewhere (another voter's CLI): sign it and flood it, as for our own.
         if (cmd.type === 'revoke' && res.ok && this.root) {
-          const signed = signRevocation({ nodeId: cmd.revocation.subject, reason: cmd.revocation.reason, revokedAt: cmd.revocation.at }, this.root)
+          const signed = signRevocation(
+            { nodeId: cmd.revocation.subject, reason: cmd.revocation.reason, revokedAt: cmd.revocation.at },
+            this.root,
+          )
           this.net?.revocations.add(signed)
         }
       })
@@ -142,7 +159,10 @@ export class ControlNode {
         },
         onError: (err, failures, retryInMs) => {
           this.renewals.inc({ result: (err as { code?: string }).code ?? 'ERROR' })
-          this.log.warn({ err: (err as Error).message, failures, retry_in_ms: retryInMs }, 'certificate renewal failed; will retry')
+          this.log.warn(
+            { err: (err as Error).message, failures, retry_in_ms: retryInMs },
+            'certificate renewal failed; will retry',
+          )
         },
         onRenewed: () => this.renewals.inc({ result: 'ok' }),
       })
@@ -167,17 +187,29 @@ export class ControlNode {
       const old = net.certificate
       cert = this.service.issue({ ...old, labels: old.labels })
       bytes = encodeCertificate(cert)
-      const res = await this.cp!.propose({ type: 'renewCertificate', id: this.opts.nodeId, certificate: bytes })
+      const res = await this.cp!.propose({
+        type: 'renewCertificate',
+        id: this.opts.nodeId,
+        certificate: bytes,
+      })
       if (!res.ok) throw Object.assign(new Error(res.message), { code: res.code })
     } else {
       const fed = await loadFederation(this.stateDir)
       const endpoints = (await this.hints()).control_plane
-      if (endpoints.length === 0) throw Object.assign(new Error('no control-plane endpoint known (join.json)'), { code: 'NO_CONTROL_PLANE' })
+      if (endpoints.length === 0)
+        throw Object.assign(new Error('no control-plane endpoint known (join.json)'), {
+          code: 'NO_CONTROL_PLANE',
+        })
       let last: unknown = null
       const got = await (async () => {
         for (const endpoint of endpoints) {
           try {
-            return await requestRenewal({ endpoint, nodeKey: this.opts.nodeKey, rootPublicKey: fed.rootPublicKey, federationId: fed.id })
+            return await requestRenewal({
+              endpoint,
+              nodeKey: this.opts.nodeKey,
+              rootPublicKey: fed.rootPublicKey,
+              federationId: fed.id,
+            })
           } catch (err) {
             last = err
             if (err instanceof JoinError && err.code !== 'UNREACHABLE') throw err
@@ -191,14 +223,20 @@ export class ControlNode {
     // Disk first: a restart right after must come back with the new certificate, not the old one.
     await writeFileAtomic(path.join(this.stateDir, CERT_FILE), bytes)
     net.installCertificate(cert, bytes)
-    this.log.info({ serial: cert.serial, not_after: new Date(cert.notAfter).toISOString() }, 'certificate renewed')
+    this.log.info(
+      { serial: cert.serial, not_after: new Date(cert.notAfter).toISOString() },
+      'certificate renewed',
+    )
     return cert
   }
 
   /** `federation join`: proves the token, writes the trust material (0600, atomically), and returns. */
   async join(req: FederationJoinRequest): Promise<FederationJoinResponse & { hints: JoinHints }> {
     if (this.net || (await exists(path.join(this.stateDir, CERT_FILE)))) {
-      throw ApiError.conflict('ALREADY_JOINED', `this node already has a certificate (${this.stateDir}/${CERT_FILE}); it is a member`)
+      throw ApiError.conflict(
+        'ALREADY_JOINED',
+        `this node already has a certificate (${this.stateDir}/${CERT_FILE}); it is a member`,
+      )
     }
     let res: Awaited<ReturnType<typeof requestJoin>>
     try {
@@ -222,7 +260,12 @@ export class ControlNode {
       this.joins.inc({ result: 'OTHER_FEDERATION' })
       throw ApiError.conflict('OTHER_FEDERATION', `this node already belongs to federation ${existing.id}`)
     }
-    const fed: Federation = { id: res.federation.id, name: res.federation.name, rootPublicKey: Buffer.from(res.rootPublicKey), createdAt: res.federation.createdAt }
+    const fed: Federation = {
+      id: res.federation.id,
+      name: res.federation.name,
+      rootPublicKey: Buffer.from(res.rootPublicKey),
+      createdAt: res.federation.createdAt,
+    }
     const hints: JoinHints = {
       control_plane: unique([req.control_plane, ...res.controlPlane]),
       bootstrap: res.bootstrap,
@@ -230,16 +273,27 @@ export class ControlNode {
     }
     if (!existing) await writeFederationFile(this.stateDir, fed, { overwrite: true })
     await writeFileAtomic(this.opts.config.discovery.federation_secret_file, res.secret)
-    await writeFileAtomic(path.join(this.stateDir, REVOCATIONS_FILE), encodeWith(revocationListCodec, res.revocations))
+    await writeFileAtomic(
+      path.join(this.stateDir, REVOCATIONS_FILE),
+      encodeWith(revocationListCodec, res.revocations),
+    )
     await writeFileAtomic(path.join(this.stateDir, JOIN_FILE), `${JSON.stringify(hints, null, 2)}\n`)
     // The certificate last: its presence is what tells the daemon (and a restart) that the node is a member.
     await writeFileAtomic(path.join(this.stateDir, CERT_FILE), res.certificate)
     this.joins.inc({ result: 'ok' })
-    this.log.info({ federation: fed.id, cluster: res.claims.cluster_name, ipv4: res.ipv4 }, 'joined the federation')
+    this.log.info(
+      { federation: fed.id, cluster: res.claims.cluster_name, ipv4: res.ipv4 },
+      'joined the federation',
+    )
     return {
       node_id: this.opts.nodeId,
       federation: { id: fed.id, name: fed.name },
-      cluster: { id: res.claims.cluster, name: res.claims.cluster_name, region: res.claims.region, role: res.claims.role },
+      cluster: {
+        id: res.claims.cluster,
+        name: res.claims.cluster_name,
+        region: res.claims.region,
+        role: res.claims.role,
+      },
       mesh_ipv4: res.ipv4,
       mesh_ipv6: res.ipv6,
       certificate_expires_at: new Date(res.cert.notAfter).toISOString(),
@@ -250,9 +304,13 @@ export class ControlNode {
 
   /** `node revoke`: commits the revocation, signs it with the root key and floods it to every router. */
   async revoke(nodeId: string, reason: string): Promise<RevokeNodeResponse> {
-    if (!NODE_ID_PATTERN.test(nodeId)) throw ApiError.invalid(`"${nodeId}" is not a node id (node_ followed by 16 base32 letters)`)
+    if (!NODE_ID_PATTERN.test(nodeId))
+      throw ApiError.invalid(`"${nodeId}" is not a node id (node_ followed by 16 base32 letters)`)
     if (!this.cp || !this.root) {
-      throw ApiError.conflict('NOT_CONTROL_PLANE', 'revoke on a control-plane node that holds the federation root key')
+      throw ApiError.conflict(
+        'NOT_CONTROL_PLANE',
+        'revoke on a control-plane node that holds the federation root key',
+      )
     }
     if (nodeId === this.opts.nodeId) throw ApiError.invalid('a node cannot revoke itself')
     const before = await this.cp.query({ type: 'node', id: nodeId })
@@ -267,7 +325,11 @@ export class ControlNode {
       await this.persistRevocation(signed)
     }
     this.log.warn({ node: nodeId, reason }, 'node revoked')
-    return { node_id: nodeId, revoked_at: new Date(at).toISOString(), was_registered: before.type === 'node' && before.node !== null }
+    return {
+      node_id: nodeId,
+      revoked_at: new Date(at).toISOString(),
+      was_registered: before.type === 'node' && before.node !== null,
+    }
   }
 
   /** A cluster `create-cluster` made: the registry must know it for the token's join to succeed. */
@@ -284,8 +346,14 @@ export class ControlNode {
 
   async hints(): Promise<JoinHints> {
     try {
-      const h = JSON.parse(await fs.readFile(path.join(this.stateDir, JOIN_FILE), 'utf8')) as Partial<JoinHints>
-      return { control_plane: h.control_plane ?? [], bootstrap: h.bootstrap ?? [], static_peers: h.static_peers ?? [] }
+      const h = JSON.parse(
+        await fs.readFile(path.join(this.stateDir, JOIN_FILE), 'utf8'),
+      ) as Partial<JoinHints>
+      return {
+        control_plane: h.control_plane ?? [],
+        bootstrap: h.bootstrap ?? [],
+        static_peers: h.static_peers ?? [],
+      }
     } catch {
       return { control_plane: [], bootstrap: [], static_peers: [] }
     }
@@ -303,7 +371,9 @@ export class ControlNode {
     if (!this.cp) {
       this.local = await LocalControlPlane.open(this.stateDir, this.opts.nodeId)
       this.cp = this.local
-      this.log.info('this node holds the federation root key: running the local (single-replica) control plane')
+      this.log.info(
+        'this node holds the federation root key: running the local (single-replica) control plane',
+      )
     }
   }
 
@@ -336,14 +406,30 @@ export class ControlNode {
     return secret
   }
 
-  private async addCluster(id: string, name: string, region: string, role: ClusterRecord['role'], agents: number): Promise<void> {
+  private async addCluster(
+    id: string,
+    name: string,
+    region: string,
+    role: ClusterRecord['role'],
+    agents: number,
+  ): Promise<void> {
     const state = this.cp!.local()
     if (state?.clusters.has(id)) return
     const res = await this.cp!.propose({
       type: 'addCluster',
-      cluster: { id, name, region, role, capacity: { agents, memoryMb: 0, gpu: 0 }, labels: [], taints: [], cordoned: false },
+      cluster: {
+        id,
+        name,
+        region,
+        role,
+        capacity: { agents, memoryMb: 0, gpu: 0 },
+        labels: [],
+        taints: [],
+        cordoned: false,
+      },
     })
-    if (!res.ok) this.log.warn({ cluster: name, code: res.code, message: res.message }, 'registry refused a cluster')
+    if (!res.ok)
+      this.log.warn({ cluster: name, code: res.code, message: res.message }, 'registry refused a cluster')
   }
 
   /** The root holder's own membership: registry federation, its clusters, and a certificate for this node. */
@@ -351,7 +437,10 @@ export class ControlNode {
     const cp = this.cp!
     const fed = this.fed!
     if (cp.local()?.federation == null) {
-      await cp.propose({ type: 'initFederation', federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt } })
+      await cp.propose({
+        type: 'initFederation',
+        federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt },
+      })
     }
     const clusters = await readClusters(this.stateDir)
     for (const c of clusters) await this.addCluster(c.id, c.name, c.region, c.role, c.capacity)
@@ -369,9 +458,18 @@ export class ControlNode {
       await this.addCluster(clusterId, name, region, 'primary', cfg.resources.max_agents)
     }
     const service = this.joinService(this.root!, fed, secret)
-    const joined = await service.enrolSelf(this.opts.nodeKey.publicKey, { name: cfg.node.name, clusterId, clusterName: name, region, role: 'primary' })
+    const joined = await service.enrolSelf(this.opts.nodeKey.publicKey, {
+      name: cfg.node.name,
+      clusterId,
+      clusterName: name,
+      region,
+      role: 'primary',
+    })
     await writeFileAtomic(path.join(this.stateDir, CERT_FILE), joined.certificate)
-    this.log.info({ ipv4: joined.ipv4, cluster: name }, 'root holder certified itself as the federation first member')
+    this.log.info(
+      { ipv4: joined.ipv4, cluster: name },
+      'root holder certified itself as the federation first member',
+    )
   }
 
   private async persistRevocation(rev: SignedRevocation): Promise<void> {
@@ -389,7 +487,8 @@ function joinApiError(err: JoinError): ApiError {
   if (err.code === 'BAD_ENDPOINT' || err.code === 'CLUSTER_MISMATCH' || err.code === 'TOKEN_MALFORMED') {
     return new ApiError(400, err.code, err.message)
   }
-  if (err.code === 'UNTRUSTED_CONTROL_PLANE' || err.code === 'BAD_REPLY') return new ApiError(502, err.code, err.message)
+  if (err.code === 'UNTRUSTED_CONTROL_PLANE' || err.code === 'BAD_REPLY')
+    return new ApiError(502, err.code, err.message)
   return new ApiError(403, err.code, err.message)
 }
 
