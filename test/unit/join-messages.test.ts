@@ -14,7 +14,7 @@ import {
   MAX_JOIN_FRAME,
   REFUSAL_CODES,
 } from '../../src/control/join-messages.js'
-import { generateKeyPair, signRevocation } from '../../src/identity/index.js'
+import { generateKeyPair, type SignedRevocation, signRevocation } from '../../src/identity/index.js'
 import { DecodeError } from '../../src/wire/index.js'
 
 const root = generateKeyPair()
@@ -40,7 +40,7 @@ const message: fc.Arbitrary<JoinMessage> = fc.oneof(
     certificate: bytes(300),
     federation: fc.record({ id: text(30), name: text(30), createdAt: fc.nat() }),
     secret: bytes(64),
-    revocations: fc.constantFrom([], [rev]),
+    revocations: fc.constantFrom<SignedRevocation[]>([], [rev]),
     ipv4: text(15),
     ipv6: text(39),
     controlPlane: list,
