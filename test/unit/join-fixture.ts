@@ -57,7 +57,7 @@ export async function testFederation(name = 'lab', opts: { certLifetimeMs?: numb
   })
   const revocations = new RevocationSet(root.publicKey)
   const serverKey = generateKeyPair()
-  let serverCert = new Uint8Array()
+  let serverCert: Uint8Array = new Uint8Array()
   const service = new JoinService({
     controlPlane: cp,
     root,
