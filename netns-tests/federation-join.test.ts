@@ -1,13 +1,16 @@
 // The federation lifecycle with real daemons and nothing pre-enrolled: a control-plane node runs `federation
 // init` and `create-cluster` (the real CLI), fresh nodes run `federation join --token ... --control-plane
 // <ip>:7443` and enter the mesh without a restart (finding the DHT through the hints the control plane gave
-// them), the same token used again is refused with TOKEN_REUSED, and after `node revoke` every router cuts
+// them), a node renews its certificate by itself when it falls inside the renewal window, the same token used
+// again is refused with TOKEN_REUSED, and after `node revoke` every router cuts
 // the revoked node off: no ping either way, its re-dials refused as revoked, while the others keep working.
 
 import assert from 'node:assert/strict'
-import { stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'node:test'
+import { decodeCertificate } from '../src/identity/index.js'
+import { clockShiftEnv } from './lib/clock-shift.js'
 import { canPing, type DaemonHandle, Lab, waitFor } from './lib/index.js'
 import { DHT_PORT } from './lib/mesh.js'
 import { fetchMetrics, METRICS_LISTEN, requireRoot, sampleValue } from './lib/mesh-inspect.js'
@@ -17,6 +20,7 @@ interface JoinedJson {
   mesh_ipv4: string
   mesh_ipv6: string
   mesh: string
+  certificate_expires_at: string
   cluster: { name: string }
 }
 
@@ -53,11 +57,16 @@ test('a node joins with a token, the token works once, and a revoked node is cut
   // the control plane's address.
   const cp = await lab.startDaemon(cpHost, {
     ...base('cp'),
-    node: { name: 'cp', bootstrap: true },
+    node: { name: 'cp', bootstrap: true, control_plane: true },
     discovery: { bootstrap: [`${cpAddr}:${DHT_PORT}`] },
     federation: { control_plane: [`${cpAddr}:7443`] },
   })
-  const [n1, n2] = await Promise.all([lab.startDaemon(n1Host, base('n1')), lab.startDaemon(n2Host, base('n2'))])
+  // n2's clock runs 24 days ahead: to it, a 30-day certificate is inside the 7-day renewal window the moment it
+  // arrives, so it renews at once with no person involved (and, thanks to the minimum gap, only once).
+  const [n1, n2] = await Promise.all([
+    lab.startDaemon(n1Host, base('n1')),
+    lab.startDaemon(n2Host, base('n2'), { env: clockShiftEnv(lab, 24 * 24 * 3_600_000) }),
+  ])
 
   const init = await cp.cli(['federation', 'init', '--name', 'lab-fed'])
   assert.equal(init.code, 0, init.stderr)
@@ -98,6 +107,19 @@ test('a node joins with a token, the token works once, and a revoked node is cut
     intervalMs: 500,
     what: 'n2 <-> n1 and n2 <-> cp',
   })
+
+  // n2 renewed its certificate over the join channel, authenticated by its node key, and kept its links.
+  await waitFor(
+    async () => sampleValue(await fetchMetrics(n2), 'blackroad_certificate_renewals_total', { result: 'ok' }) >= 1,
+    { timeoutMs: 30_000, intervalMs: 500, what: 'n2 renewing its certificate' },
+  )
+  const renewed = decodeCertificate(await readFile(path.join(n2.stateDir, 'node.cert')))
+  assert.ok(renewed.notAfter > Date.parse(j2.certificate_expires_at), 'node.cert holds the renewed certificate')
+  assert.equal(renewed.addresses.ipv4, j2.mesh_ipv4)
+  assert.ok(sampleValue(await fetchMetrics(cp), 'blackroad_join_requests_total', { kind: 'renew', result: 'ok' }) >= 1)
+  assert.ok(await canPing(n2Host, j1.mesh_ipv4), 'n2 -> n1 after the renewal')
+  assert.ok(await canPing(n1Host, j2.mesh_ipv4), 'n1 -> n2 after the renewal')
+  assert.equal(sampleValue(await fetchMetrics(n2), 'blackroad_certificate_renewals_total', { result: 'ok' }), 1, 'renewed once, not in a loop')
 
   // Revoke n1 on the control plane: every router cuts it off.
   const revoke = await cp.cli(['node', 'revoke', j1.node_id, '--reason', 'stolen', '--json'])

@@ -54,6 +54,11 @@ export interface RenewalTimerOptions extends RenewPolicy {
   clock?: RenewClock
   onError?(err: unknown, failures: number, retryInMs: number): void
   onRenewed?(): void
+  /**
+   * Least time between two successful renewals (default: the check interval, at most 15 min). A node whose clock
+   * runs far ahead sees even a fresh certificate as due; without this it would ask again at once, forever.
+   */
+  minGapMs?: number
 }
 
 export class RenewalTimer {
@@ -92,7 +97,8 @@ export class RenewalTimer {
       await this.opts.renew()
       this.failures = 0
       this.opts.onRenewed?.()
-      this.schedule(nextCheckDelay(this.opts.current(), this.opts, this.clock.now()))
+      const gap = this.opts.minGapMs ?? Math.min(this.opts.checkIntervalMs, 15 * 60_000)
+      this.schedule(Math.max(gap, nextCheckDelay(this.opts.current(), this.opts, this.clock.now())))
     } catch (err) {
       this.failures++
       const wait = retryDelay(this.failures, this.opts, cert.notAfter - this.clock.now())

@@ -45,6 +45,9 @@ import { writeFileAtomic } from './files.js'
 import type { NetworkCore } from './network.js'
 import { CERT_FILE, REVOCATIONS_FILE } from './trust.js'
 
+/** The cluster the root holder certifies itself into. */
+export const CONTROL_PLANE_CLUSTER = 'control-plane'
+
 /** What `federation join` learned besides the trust material: where to renew, whom to ask first. */
 export const JOIN_FILE = 'join.json'
 
@@ -100,17 +103,21 @@ export class ControlNode {
   }
 
   /**
-   * Before the network starts: if this node holds the federation root key, open the control plane and make sure
-   * this node itself is a certified member, so it enters the mesh like every other node.
+   * Before the network starts: on a control-plane node (config node.control_plane) that holds the federation root
+   * key, open the control plane and make sure this node itself is a certified member, so it enters the mesh like
+   * every other node. Returns whether it did (a root holder that is not a control-plane node only signs tokens).
    */
-  async start(): Promise<void> {
+  async start(): Promise<boolean> {
+    if (!this.opts.config.node.control_plane && !this.opts.controlPlane) return false
     await this.loadRoot()
-    if (this.root && this.fed) await this.enrolSelf()
+    if (!this.root || !this.fed) return false
+    await this.enrolSelf()
+    return true
   }
 
-  /** After `federation init`: the new root holder becomes the federation's first member. */
-  async federationCreated(): Promise<void> {
-    await this.start()
+  /** After `federation init`: a control-plane root holder becomes the federation's first member. */
+  federationCreated(): Promise<boolean> {
+    return this.start()
   }
 
   /** The network is up: listen for joins (if we can issue), renew our certificate on time, enforce revocations. */
@@ -319,7 +326,10 @@ export class ControlNode {
     if (!res.ok) throw ApiError.conflict(res.code, res.message)
     const signed = signRevocation({ nodeId, reason, revokedAt: at }, this.root)
     if (this.net) {
-      this.net.revocations.add(signed)
+      // The onApplied listener has usually flooded it already; adding it twice would only count a duplicate.
+      if (!this.net.revocations.entries().some((r) => r.nodeId === nodeId && r.serial === undefined)) {
+        this.net.revocations.add(signed)
+      }
       await this.net.revocations.flushed()
     } else {
       await this.persistRevocation(signed)
@@ -450,7 +460,9 @@ export class ControlNode {
     }
     if (await exists(path.join(this.stateDir, CERT_FILE))) return
     const cfg = this.opts.config
-    const name = cfg.cluster.name ?? 'control-plane'
+    // A cluster of its own, so `create-cluster` stays free for every name operators choose (including this
+    // node's configured cluster, whose token it cannot otherwise hand out).
+    const name = CONTROL_PLANE_CLUSTER
     const region = cfg.cluster.region ?? 'local'
     let clusterId = cp.local()?.clusterByName.get(name)
     if (!clusterId) {

@@ -210,8 +210,7 @@ export class Daemon {
     this.fed = { id: info.id, name: info.name }
     this.logger.info({ federation: info }, 'federation created')
     // The root holder certifies itself and enters the mesh as the federation's first member.
-    await this.control?.federationCreated()
-    if (!this.net) await this.startNetwork()
+    if ((await this.control?.federationCreated()) && !this.net) await this.startNetwork()
     return info
   }
 

@@ -47,16 +47,16 @@ describe('blackroad CLI', () => {
     assert.equal(doc.error.code, 'NOT_AVAILABLE')
   })
 
-  test('federation join and node revoke ask the daemon (exit 1 without one, not 2)', async () => {
-    for (const args of [
-      ['federation', 'join', '--token', 'x', '--control-plane', 'y', '--cluster-name', 'z'],
-      ['node', 'revoke', 'node_x'],
-    ]) {
+  for (const args of [
+    ['federation', 'join', '--token', 'x', '--control-plane', 'y', '--cluster-name', 'z'],
+    ['node', 'revoke', 'node_x'],
+  ]) {
+    test(`\`blackroad ${args.slice(0, 2).join(' ')}\` asks the daemon (exit 1 without one, not 2)`, async () => {
       const r = await runCli([...args, ...NO_DAEMON])
       assert.equal(r.code, 1, r.stderr)
       assert.match(r.stderr, /DAEMON_NOT_RUNNING/)
-    }
-  })
+    })
+  }
 
   test('status without a daemon: exit 1 with DAEMON_NOT_RUNNING', async () => {
     const r = await runCli(['status', ...NO_DAEMON])

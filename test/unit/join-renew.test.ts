@@ -129,3 +129,26 @@ test('failures retry with backoff until the control plane answers, before the ce
   assert.ok(cert.notBefore < 30 * DAY)
   timer.stop()
 })
+
+test('a clock far ahead sees a fresh certificate as due, yet renews at most once per gap', async () => {
+  const clock = new FakeClock()
+  clock.t = 24 * DAY // this node's clock; the issuer's is at 0
+  let cert = { notBefore: 0, notAfter: 30 * DAY }
+  let renewals = 0
+  const timer = new RenewalTimer({
+    ...policy,
+    minGapMs: 3600_000,
+    clock,
+    current: () => cert,
+    renew: async () => {
+      renewals++
+      cert = { notBefore: 0, notAfter: 30 * DAY } // the issuer's clock has not moved
+    },
+  })
+  timer.start()
+  await clock.advance(1)
+  assert.equal(renewals, 1)
+  await clock.advance(3 * 3600_000 - 2)
+  assert.equal(renewals, 3, 'one renewal per hour, not a loop')
+  timer.stop()
+})
