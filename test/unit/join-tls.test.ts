@@ -98,8 +98,8 @@ test("an impostor replaying the control plane's real certificate without its key
 })
 
 /** A client that skips the root check and sends whatever it is given (what a broken or hostile client does). */
-function rawRequest(port: number, request: Uint8Array | JoinMessage): Promise<JoinMessage[]> {
-  const id = tlsIdentity(generateKeyPair(), 'raw')
+function rawRequest(port: number, request: Uint8Array | JoinMessage, withCert = true): Promise<JoinMessage[]> {
+  const id = withCert ? tlsIdentity(generateKeyPair(), 'raw') : {}
   return new Promise((resolve, reject) => {
     const got: JoinMessage[] = []
     const frames = new JoinFrameReader()
@@ -132,6 +132,10 @@ test('the server refuses a foreign token (OTHER_FEDERATION) and garbage (PROTOCO
   assert.equal(g[1]?.type === 'refused' && g[1].code, 'PROTOCOL')
   assert.equal(await s.count('invalid', 'PROTOCOL'), 1)
   assert.equal(await s.count('join', 'OTHER_FEDERATION'), 1)
+  // No client certificate: no node key to certify, refused before anything else.
+  const anonymous = await rawRequest(s.port, { type: 'renew' }, false)
+  assert.equal(anonymous[0]?.type === 'refused' && anonymous[0].code, 'PROTOCOL')
+  assert.equal(await s.count('invalid', 'PROTOCOL'), 2)
   const ok = await join(s.endpoint, f.token())
   assert.ok(ok.cert.nodeId)
 })
