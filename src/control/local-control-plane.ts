@@ -123,4 +123,11 @@ async function writeAtomic(file: string, data: Uint8Array): Promise<void> {
     await fh.close()
   }
   await fs.rename(tmp, file)
+  // The rename itself must survive a crash too.
+  const dir = await fs.open(path.dirname(file), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
 }
