@@ -5,6 +5,7 @@ import type { Argv } from 'yargs'
 import { type GlobalArgs, withClient } from './context.js'
 import { errorExit, EXIT_OK, printResult, table } from './output.js'
 import { notAvailable } from './pending.js'
+import { joinedText } from './commands-join.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
 
@@ -75,7 +76,23 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           .option('control-plane', { type: 'string', demandOption: true })
           .option('cluster-name', { type: 'string', demandOption: true })
           .option('cluster-type', { choices: ['primary', 'secondary', 'edge'] as const }),
-      (argv) => run(async () => notAvailable('federation join', 'controlPlane', argv.json)),
+      (argv) =>
+        run(async () => {
+          try {
+            const res = await withClient(argv, (cl) =>
+              cl.federationJoin({
+                token: argv.token,
+                control_plane: argv['control-plane'],
+                cluster_name: argv['cluster-name'],
+                ...(argv['cluster-type'] !== undefined ? { cluster_type: argv['cluster-type'] } : {}),
+              }),
+            )
+            printResult(argv, res, () => joinedText(res))
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
     .command('status', 'Federation membership and connectivity', (c) => c, (argv) =>
       run(async () => notAvailable('federation status', 'controlPlane', argv.json)),
@@ -103,8 +120,28 @@ export function nodeCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
     .command(
       'revoke <node>',
       'Revoke a node\'s certificate everywhere',
-      (c) => c.positional('node', { type: 'string', demandOption: true }),
-      (argv) => run(async () => notAvailable('node revoke', 'controlPlane', argv.json)),
+      (c) =>
+        c
+          .positional('node', { type: 'string', demandOption: true, describe: 'Node id (node_...)' })
+          .option('reason', { type: 'string', describe: 'Why, kept with the revocation' }),
+      (argv) =>
+        run(async () => {
+          try {
+            const res = await withClient(argv, (cl) =>
+              cl.revokeNode({ node: argv.node, ...(argv.reason !== undefined ? { reason: argv.reason } : {}) }),
+            )
+            printResult(argv, res, () =>
+              table([
+                ['Revoked', res.node_id],
+                ['At', res.revoked_at],
+                ['Was registered', res.was_registered ? 'yes' : 'no'],
+              ]),
+            )
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
     .demandCommand(1, 'name a node command')
 }

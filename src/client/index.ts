@@ -23,6 +23,7 @@ import type {
   RouteInfo,
   StatusResponse,
 } from './types.js'
+import type { FederationJoinRequest, FederationJoinResponse, RevokeNodeRequest, RevokeNodeResponse } from './types-control.js'
 
 export * from './types.js'
 export {
@@ -34,6 +35,7 @@ export {
   type StreamMessage,
   type StreamOptions,
 } from './stream.js'
+export * from './types-control.js'
 
 export const DEFAULT_SOCKET_PATH = '/run/blackroad/blackroad.sock'
 
@@ -83,6 +85,15 @@ export class BlackroadClient {
 
   createCluster(req: CreateClusterRequest): Promise<CreateClusterResponse> {
     return this.request<CreateClusterResponse>('POST', '/v1/federation/clusters', req)
+  }
+
+  /** `federation join`: the daemon proves the token to the control plane and enters the mesh. */
+  federationJoin(req: FederationJoinRequest): Promise<FederationJoinResponse> {
+    return this.request<FederationJoinResponse>('POST', '/v1/federation/join', req)
+  }
+
+  revokeNode(req: RevokeNodeRequest): Promise<RevokeNodeResponse> {
+    return this.request<RevokeNodeResponse>('POST', '/v1/nodes/revoke', req)
   }
 
   network(): Promise<NetworkStatus> {

@@ -3,7 +3,7 @@
 
 import { hostname } from 'node:os'
 import { z } from 'zod'
-import { absPath, defaultText, dnsLabel, duration, endpoint, labels, MAX_TIMER_MS, typed } from './fields.js'
+import { absPath, defaultText, dnsLabel, duration, endpoint, hostPort, labels, MAX_TIMER_MS, typed } from './fields.js'
 
 /** The hostname reduced to a DNS label, so a default never fails the rule the user did not write. */
 export function defaultNodeName(): string {
@@ -180,6 +180,11 @@ export const federationSchema = z
     join_token_ttl: duration({ min: 60_000 })
       .prefault('24h')
       .describe('Default lifetime of join tokens this node issues when it is on the control plane.'),
+    join_listen: hostPort({ ipOnly: true })
+      .prefault('0.0.0.0:7443')
+      .describe(
+        'Where a control-plane node (one holding the federation root key) accepts `federation join` and certificate renewals (TLS 1.3).',
+      ),
   })
   .prefault({})
   .describe('The federation this node is part of.')

@@ -7,6 +7,8 @@ import type { Logger } from 'pino'
 import { STREAM_PATH } from '../agents/frames.js'
 import { AgentsNode } from '../agents/node.js'
 import { buildRoutes } from '../api/routes.js'
+import { controlRoutes } from '../api/routes-control.js'
+import type { FederationJoinRequest, FederationJoinResponse, RevokeNodeRequest, RevokeNodeResponse } from '../client/types-control.js'
 import { ApiServer } from '../api/server.js'
 import { ApiError } from '../api/errors.js'
 import type { KeysResponse, NetworkStatus, PeerInfo, RotateKeysResponse, RouteInfo, StatusResponse } from '../client/types.js'
@@ -15,6 +17,7 @@ import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from 
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
+import { ControlNode } from './control-node.js'
 import { DnsNode } from './dns-node.js'
 import { EventsNode, streamDropCounter } from './events-node.js'
 import { HeapTrimmer } from './heap-trim.js'
@@ -48,6 +51,7 @@ export class Daemon {
   private dnsNode: DnsNode | null = null
   private agentsNode: AgentsNode | null = null
   private networkReason: string | null = null
+  private control: ControlNode | null = null
   private startedAt = 0
   /** Undo steps for what start() created, run in reverse by stop(). */
   private readonly cleanups: Array<{ what: string; run: () => Promise<void> }> = []
@@ -101,7 +105,21 @@ export class Daemon {
     const agents = new AgentsNode({ bus: busNode.bus, domain: this.config.dns.domain ?? 'mesh.blackroad.local', registry: this.metrics.registry })
     this.agentsNode = agents
     api.upgrade(STREAM_PATH, (req, socket, head) => agents.upgrade(req, socket, head))
-    for (const route of [...buildRoutes(this), ...busNode.routes(), ...eventsNode.routes(), ...agents.routes()]) api.add(route)
+    // The control plane: null until the Raft driver is wired here; then a node holding the root key runs a
+    // local single-replica registry (see ControlNode).
+    const control = new ControlNode({
+      config: this.config,
+      logger: this.logger,
+      registry: this.metrics.registry,
+      nodeKey: this.nodeKey,
+      nodeId: this.nodeId,
+      controlPlane: null,
+    })
+    this.control = control
+    this.cleanups.push({ what: 'control plane', run: () => control.stop() })
+    await control.start()
+    for (const route of [...buildRoutes(this), ...busNode.routes(), ...eventsNode.routes(), ...agents.routes(), ...controlRoutes(this)])
+      api.add(route)
     await api.listen()
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
     this.cleanups.push({ what: 'agents and bus streams', run: async () => agents.close() })
@@ -145,8 +163,21 @@ export class Daemon {
       throw new Error(`${this.config.node.state_dir}/node.cert certifies ${loaded.trust.certificate.nodeId}, not this node (${this.nodeId})`)
     }
     this.fed = { id: loaded.trust.federation.id, name: loaded.trust.federation.name }
+    const hints = (await this.control?.hints()) ?? { bootstrap: [], static_peers: [] }
+    const discovery = this.config.discovery
     const net = new NetworkCore({
-      config: this.config,
+      // Peers the control plane named at join time help when the config names none.
+      config:
+        hints.bootstrap.length + hints.static_peers.length === 0
+          ? this.config
+          : {
+              ...this.config,
+              discovery: {
+                ...discovery,
+                bootstrap: discovery.bootstrap.length > 0 ? discovery.bootstrap : hints.bootstrap,
+                static_peers: [...new Set([...discovery.static_peers, ...hints.static_peers])],
+              },
+            },
       logger: this.logger,
       registry: this.metrics.registry,
       nodeKey: this.requireKey(),
@@ -160,6 +191,7 @@ export class Daemon {
     this.policyNode?.attach(net)
     this.eventsNode?.attach(net)
     await this.dnsNode?.attach(net)
+    await this.control?.attach(net)
     const c = loaded.trust.certificate
     this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
   }
@@ -216,7 +248,22 @@ export class Daemon {
     const info = await this.federation.init(req.name)
     this.fed = { id: info.id, name: info.name }
     this.logger.info({ federation: info }, 'federation created')
+    // The root holder certifies itself and enters the mesh as the federation's first member.
+    if ((await this.control?.federationCreated()) && !this.net) await this.startNetwork()
     return info
+  }
+
+  async federationJoin(req: FederationJoinRequest): Promise<FederationJoinResponse> {
+    if (!this.control) throw new Error('daemon not started')
+    const { hints: _hints, ...res } = await this.control.join(req)
+    // Enter the mesh now, without a restart: the trust material is on disk and startNetwork reads it.
+    await this.startNetwork()
+    return { ...res, mesh: this.net ? 'running' : 'standalone' }
+  }
+
+  revokeNode(req: RevokeNodeRequest): Promise<RevokeNodeResponse> {
+    if (!this.control) throw new Error('daemon not started')
+    return this.control.revoke(req.node, req.reason ?? 'revoked by operator')
   }
 
   federationInfo() {
@@ -224,7 +271,10 @@ export class Daemon {
   }
 
   async createCluster(req: Parameters<LocalFederation['createCluster']>[0]) {
+    this.control?.checkClusterName(req.name)
     const res = await this.federation.createCluster(req)
+    const record = (await this.federation.clusters()).find((c) => c.id === res.cluster.id)
+    if (record) await this.control?.clusterCreated(record)
     this.metrics.clustersTotal.set((await this.federation.clusters()).length)
     this.logger.info({ cluster: res.cluster }, 'cluster created')
     return res

@@ -9,12 +9,15 @@ import { isIPv4 } from 'node:net'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
+import { REVOCATION_CHANNEL, RevocationGossip } from '../control/revocation-gossip.js'
 import { Discovery, deriveTopic, localBootstrapAddress } from '../discovery/index.js'
 import {
   CertBook,
   generateX25519KeyPair,
   type KeyPair,
   meshIpv6Prefix,
+  type NodeCertificate,
+  revocationListCodec,
   type X25519KeyPair,
 } from '../identity/index.js'
 import { canonicalCidr } from '../routing/index.js'
@@ -23,7 +26,10 @@ import { LinkManager, type PeerLink } from '../transport/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
 import { decodeRoutingFrame, encodeLinkStateFrame, encodeWgKeyFrame, judgeLinkStateFrame } from './mesh-frames.js'
-import type { TrustMaterial } from './trust.js'
+import { writeFileAtomic } from './files.js'
+import { REVOCATIONS_FILE, type TrustMaterial } from './trust.js'
+import path from 'node:path'
+import { encodeWith } from '../wire/index.js'
 
 export const MESH_V4_ROUTE = '100.64.0.0/10'
 
@@ -41,6 +47,8 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
   readonly wgKeys = new WgKeyBook()
   readonly device: WireGuardDevice
   readonly routing: RoutingDriver
+  /** Root-signed revocations: enforced here, persisted, and passed on to every neighbour. */
+  readonly revocations: RevocationGossip
   links: LinkManager | null = null
   private discovery: Discovery | null = null
   private wgKey: X25519KeyPair = generateX25519KeyPair()
@@ -97,6 +105,32 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       this.scheduleApply()
     })
     this.routing.on('link', (e) => this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state'))
+    this.revocations = new RevocationGossip({
+      set: trust.revocations,
+      persist: (list) =>
+        writeFileAtomic(path.join(config.node.state_dir, REVOCATIONS_FILE), encodeWith(revocationListCodec, [...list])),
+      send: (peer, frame) => this.links?.get(peer)?.send(REVOCATION_CHANNEL, frame),
+      peers: () => this.links?.peers() ?? [],
+      onRevoked: (rev) => this.cutOff(rev.nodeId),
+      registry: opts.registry,
+    })
+  }
+
+  /** A node was revoked: links to it fail re-verification and close, its certificate and routes go. */
+  private cutOff(nodeId: string): void {
+    const closed = this.links?.recheck() ?? 0
+    this.certs.prune()
+    this.log.warn({ node: nodeId, links_closed: closed }, 'node revoked: cut off')
+    this.scheduleApply()
+  }
+
+  /** Installs a renewed certificate of this node: new links present it, up links receive it in a CERT frame. */
+  installCertificate(cert: NodeCertificate, bytes: Uint8Array): void {
+    const own = this.certs.addCert(cert, Buffer.from(bytes))
+    if (!own.ok) throw Object.assign(new Error(`renewed certificate is not valid: ${own.message}`), { code: own.code })
+    this.opts.trust.certificate = cert
+    this.opts.trust.certificateBytes = bytes
+    this.links?.setCertificate(bytes)
   }
 
   get certificate() {
@@ -144,6 +178,7 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       logger: this.log.child({ subsystem: 'links' }),
     })
     this.links = links
+    links.addChannel(REVOCATION_CHANNEL)
     links.on('link-up', (peer, link) => this.onLinkUp(peer, link))
     links.on('link-down', (peer, reason) => {
       this.log.info({ peer, reason }, 'peer link down')
@@ -248,12 +283,17 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     this.log.info({ peer, name: cert?.name, remote: link.remoteAddress }, 'peer link up')
     link.on('message', (channel, payload) => this.onMessage(peer, channel, payload))
     link.send('routing', encodeWgKeyFrame(this.announcement(this.wgKey.publicKey, this.wgSeq)))
+    this.revocations.syncTo(peer)
     this.routing.neighbourUp(peer)
   }
 
   private onMessage(peer: string, channel: string, payload: Uint8Array): void {
     if (channel === 'probe') {
       this.routing.onProbeFrame(peer, payload)
+      return
+    }
+    if (channel === REVOCATION_CHANNEL) {
+      this.revocations.receive(peer, payload)
       return
     }
     if (channel !== 'routing') return

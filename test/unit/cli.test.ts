@@ -16,8 +16,6 @@ const pending: Array<{ args: string[]; capability: RegExp }> = [
   { args: ['federation', 'list-clusters'], capability: /control plane/ },
   { args: ['federation', 'add-cluster', 'eu', '--region', 'eu-west-1'], capability: /control plane/ },
   { args: ['federation', 'remove-cluster', 'eu'], capability: /control plane/ },
-  { args: ['federation', 'join', '--token', 'x', '--control-plane', 'y', '--cluster-name', 'z'], capability: /control plane/ },
-  { args: ['node', 'revoke', 'node_x'], capability: /control plane/ },
   { args: ['cluster', 'drain', 'us-west'], capability: /scheduler/ },
   { args: ['cluster', 'cordon', 'us-west'], capability: /scheduler/ },
   { args: ['cluster', 'uncordon', 'us-west'], capability: /scheduler/ },
@@ -48,6 +46,17 @@ describe('blackroad CLI', () => {
     const doc = JSON.parse(r.stdout) as { error: { code: string; message: string } }
     assert.equal(doc.error.code, 'NOT_AVAILABLE')
   })
+
+  for (const args of [
+    ['federation', 'join', '--token', 'x', '--control-plane', 'y', '--cluster-name', 'z'],
+    ['node', 'revoke', 'node_x'],
+  ]) {
+    test(`\`blackroad ${args.slice(0, 2).join(' ')}\` asks the daemon (exit 1 without one, not 2)`, async () => {
+      const r = await runCli([...args, ...NO_DAEMON])
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /DAEMON_NOT_RUNNING/)
+    })
+  }
 
   test('status without a daemon: exit 1 with DAEMON_NOT_RUNNING', async () => {
     const r = await runCli(['status', ...NO_DAEMON])

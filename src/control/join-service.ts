@@ -1,0 +1,304 @@
+// The control plane's side of `federation join` and certificate renewal, without sockets: given the joining
+// node's TLS-proven key and its request, check the token, commit through the ControlPlane and answer. A token
+// is spent by the registry's joinNode command, which marks its nonce and allocates the IPv4 in one Raft entry,
+// so the same token cannot work twice even when two control-plane nodes receive it at the same moment.
+// join-server.ts puts this behind TLS; tests call it directly.
+
+import type { Federation } from '../identity/index.js'
+import {
+  candidateIpv4,
+  decodeCertificate,
+  encodeCertificate,
+  fingerprint,
+  issueCertificate,
+  type KeyPair,
+  meshIpv6,
+  type NodeCertificate,
+  nodeIdFromPublicKey,
+  randomBytes,
+  type SignedRevocation,
+  TokenError,
+  TrustError,
+  verifyJoinToken,
+} from '../identity/index.js'
+import { type CommandResult, formatIpv4, parseIpv4 } from '../protocols/registry/index.js'
+import { base64urlDecode } from '../wire/index.js'
+import type { JoinMessage, RefusalCode } from './join-messages.js'
+import { type ControlPlane, ControlPlaneError } from './types.js'
+
+export const DEFAULT_CERT_LIFETIME_MS = 30 * 24 * 3600_000
+
+export interface JoinServiceOptions {
+  controlPlane: ControlPlane
+  /** The federation root key: only its holder can sign certificates. */
+  root: KeyPair
+  federation: Federation
+  /** The answering node's own certificate (encoded): the joining node checks it against the token's root. */
+  certificate: () => Uint8Array
+  secret: Uint8Array
+  revocations: () => readonly SignedRevocation[]
+  controlPlaneEndpoints: () => string[]
+  bootstrap: () => string[]
+  staticPeers: () => string[]
+  certLifetimeMs?: number
+  clockSkewSeconds?: number
+  now?: () => number
+}
+
+interface Admission {
+  name: string
+  clusterId: string
+  clusterName: string
+  region: string
+  role: NodeCertificate['role']
+  addresses: string[]
+  nonce: Uint8Array
+  nonceExpiresAt: number
+}
+
+export type JoinOutcome = { kind: 'join' | 'renew' | 'invalid'; result: 'ok' | RefusalCode; nodeId: string }
+
+const TOKEN_CODES: Record<string, RefusalCode> = {
+  TOKEN_MALFORMED: 'TOKEN_MALFORMED',
+  TOKEN_BAD_SIGNATURE: 'BAD_SIGNATURE',
+  TOKEN_EXPIRED: 'EXPIRED',
+  TOKEN_NOT_YET_VALID: 'NOT_YET_VALID',
+  TOKEN_OTHER_FEDERATION: 'OTHER_FEDERATION',
+}
+
+const REGISTRY_CODES: Record<string, RefusalCode> = {
+  NONCE_SPENT: 'TOKEN_REUSED',
+  NONCE_EXPIRED: 'EXPIRED',
+  REVOKED: 'REVOKED',
+  NODE_EXISTS: 'NODE_EXISTS',
+  NODE_NOT_FOUND: 'NOT_REGISTERED',
+  CLUSTER_NOT_FOUND: 'CLUSTER_NOT_FOUND',
+  POOL_EXHAUSTED: 'POOL_EXHAUSTED',
+}
+
+/** A refusal with its stable code; handle() turns it into a REFUSED message. */
+export class JoinRefusal extends Error {
+  constructor(
+    readonly code: RefusalCode,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'JoinRefusal'
+  }
+}
+
+export class JoinService {
+  private readonly now: () => number
+  private lastSerial = 0
+
+  constructor(private readonly opts: JoinServiceOptions) {
+    this.now = opts.now ?? Date.now
+  }
+
+  /** The first message on every connection: who we are, provably (the TLS key is the certificate's key). */
+  hello(): JoinMessage {
+    return {
+      type: 'hello',
+      rootPublicKey: this.opts.federation.rootPublicKey,
+      federationId: this.opts.federation.id,
+      certificate: this.opts.certificate(),
+    }
+  }
+
+  /** Answers one request from the holder of `clientKey` (proven by TLS); never throws. */
+  async handle(
+    clientKey: Uint8Array,
+    msg: JoinMessage,
+  ): Promise<{ reply: JoinMessage; outcome: JoinOutcome }> {
+    const nodeId = nodeIdFromPublicKey(clientKey)
+    const kind = msg.type === 'join' ? 'join' : msg.type === 'renew' ? 'renew' : 'invalid'
+    try {
+      let reply: JoinMessage
+      if (msg.type === 'join') reply = await this.join(clientKey, msg)
+      else if (msg.type === 'renew') reply = await this.renew(clientKey)
+      else throw new JoinRefusal('PROTOCOL', `a ${msg.type} message is not a request`)
+      return { reply, outcome: { kind, result: 'ok', nodeId } }
+    } catch (err) {
+      const r = toRefusal(err)
+      return {
+        reply: { type: 'refused', code: r.code, message: r.message },
+        outcome: { kind, result: r.code, nodeId },
+      }
+    }
+  }
+
+  private async join(key: Uint8Array, req: Extract<JoinMessage, { type: 'join' }>): Promise<JoinMessage> {
+    const fed = this.opts.federation
+    const now = this.now()
+    let claims: ReturnType<typeof verifyJoinToken>
+    try {
+      claims = verifyJoinToken(req.token, {
+        rootPublicKey: fed.rootPublicKey,
+        federationId: fed.id,
+        now,
+        clockSkewSeconds: this.opts.clockSkewSeconds ?? 60,
+      })
+    } catch (err) {
+      if (err instanceof TokenError)
+        throw new JoinRefusal(TOKEN_CODES[err.code] ?? 'TOKEN_MALFORMED', err.message)
+      throw err
+    }
+    return this.admit(key, {
+      name: req.name,
+      clusterId: claims.cluster,
+      clusterName: claims.cluster_name,
+      region: claims.region,
+      role: claims.role,
+      addresses: req.addresses,
+      nonce: base64urlDecode(claims.jti),
+      nonceExpiresAt: claims.exp * 1000,
+    })
+  }
+
+  /**
+   * Registers the root holder's own node (it has no token: it signs them). A random nonce keeps joinNode's
+   * one-step allocation; nothing can replay it because nothing else ever sees it.
+   */
+  enrolSelf(
+    key: Uint8Array,
+    a: Omit<Admission, 'nonce' | 'nonceExpiresAt' | 'addresses'>,
+  ): Promise<Extract<JoinMessage, { type: 'joined' }>> {
+    return this.admit(key, {
+      ...a,
+      addresses: [],
+      nonce: randomBytes(16),
+      nonceExpiresAt: this.now() + 3600_000,
+    })
+  }
+
+  private async admit(key: Uint8Array, a: Admission): Promise<Extract<JoinMessage, { type: 'joined' }>> {
+    const fed = this.opts.federation
+    const now = this.now()
+    const ipv6 = meshIpv6(fed.id, key)
+    const preferred = parseIpv4(candidateIpv4(key))!
+    const request = (ipv4: string) =>
+      this.issue({
+        publicKey: Buffer.from(key),
+        name: a.name,
+        cluster: a.clusterName,
+        region: a.region,
+        role: a.role,
+        addresses: { ipv4, ipv6 },
+      })
+    let cert = request(formatIpv4(preferred))
+    const joined = await this.propose({
+      type: 'joinNode',
+      nonce: a.nonce,
+      nonceExpiresAt: a.nonceExpiresAt,
+      node: {
+        id: cert.nodeId,
+        cluster: a.clusterId,
+        certificate: encodeCertificate(cert),
+        addresses: a.addresses,
+        resources: { cpuMillis: 0, memoryMb: 0, gpu: 0 },
+      },
+      preferredIpv4: preferred,
+      at: now,
+    })
+    if (joined.ipv4 !== preferred) {
+      // The key's candidate address was taken: the registry chose the next free one; certify that one.
+      cert = request(formatIpv4(joined.ipv4))
+      await this.propose({ type: 'renewCertificate', id: cert.nodeId, certificate: encodeCertificate(cert) })
+    }
+    return {
+      type: 'joined',
+      certificate: encodeCertificate(cert),
+      federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt },
+      secret: this.opts.secret,
+      revocations: [...this.opts.revocations()],
+      ipv4: cert.addresses.ipv4!,
+      ipv6,
+      controlPlane: this.opts.controlPlaneEndpoints(),
+      bootstrap: this.opts.bootstrap(),
+      staticPeers: this.opts.staticPeers(),
+    }
+  }
+
+  private async renew(key: Uint8Array): Promise<JoinMessage> {
+    const id = nodeIdFromPublicKey(key)
+    const cp = this.opts.controlPlane
+    const revoked = await cp.query({ type: 'revoked', subject: id })
+    if (revoked.type === 'revoked' && revoked.revocation) {
+      throw new JoinRefusal('REVOKED', `node ${id} is revoked: ${revoked.revocation.reason}`)
+    }
+    const res = await cp.query({ type: 'node', id })
+    const record = res.type === 'node' ? res.node : null
+    if (!record) throw new JoinRefusal('NOT_REGISTERED', `node ${id} is not registered; join with a token`)
+    const old = decodeCertificate(record.certificate)
+    const cert = this.issue({
+      publicKey: old.publicKey,
+      name: old.name,
+      cluster: old.cluster,
+      region: old.region,
+      role: old.role,
+      addresses: old.addresses,
+      labels: old.labels,
+    })
+    await this.propose({ type: 'renewCertificate', id, certificate: encodeCertificate(cert) })
+    return { type: 'renewed', certificate: encodeCertificate(cert) }
+  }
+
+  /** Signs a certificate valid from now for the configured lifetime, with a serial that only grows. */
+  issue(
+    f: Pick<NodeCertificate, 'publicKey' | 'name' | 'cluster' | 'region' | 'role' | 'addresses'> & {
+      labels?: Record<string, string>
+    },
+  ): NodeCertificate {
+    const now = this.now()
+    this.lastSerial = Math.max(this.lastSerial + 1, now)
+    try {
+      return issueCertificate(
+        {
+          federationId: this.opts.federation.id,
+          publicKey: f.publicKey,
+          name: f.name,
+          cluster: f.cluster,
+          region: f.region,
+          role: f.role,
+          addresses: f.addresses,
+          labels: f.labels ?? {},
+          notBefore: now - 60_000,
+          notAfter: now + (this.opts.certLifetimeMs ?? DEFAULT_CERT_LIFETIME_MS),
+          serial: this.lastSerial,
+        },
+        this.opts.root,
+      )
+    } catch (err) {
+      if (err instanceof TrustError) throw new JoinRefusal('PROTOCOL', err.message)
+      throw err
+    }
+  }
+
+  private async propose(
+    cmd: Parameters<ControlPlane['propose']>[0],
+  ): Promise<Extract<CommandResult, { ok: true }>> {
+    let res: CommandResult
+    try {
+      res = await this.opts.controlPlane.propose(cmd)
+    } catch (err) {
+      if (err instanceof ControlPlaneError) {
+        throw new JoinRefusal(err.code === 'TIMEOUT' ? 'TIMEOUT' : 'NO_LEADER', err.message)
+      }
+      throw err
+    }
+    if (!res.ok) throw new JoinRefusal(REGISTRY_CODES[res.code] ?? 'INTERNAL', `${res.code}: ${res.message}`)
+    return res
+  }
+
+  get rootFingerprint(): string {
+    return fingerprint(this.opts.federation.rootPublicKey)
+  }
+}
+
+function toRefusal(err: unknown): JoinRefusal {
+  if (err instanceof JoinRefusal) return err
+  return new JoinRefusal(
+    'INTERNAL',
+    `internal error: ${(err as Error)?.message ?? String(err)}`.slice(0, 500),
+  )
+}

@@ -1,0 +1,531 @@
+// The daemon's part in the federation lifecycle: it opens the control plane this node can use, runs the join
+// listener where certificates can be issued, joins a federation on `federation join`, renews this node's
+// certificate before it expires, and revokes nodes on `node revoke`. The protocols live in src/control; this
+// file only wires them to the config, the state directory and the running network.
+//
+// The one place the Raft driver plugs in is `controlPlane` in ControlNodeOptions: with null, a node that holds
+// the federation root key runs a single-replica registry persisted in its state directory (LocalControlPlane).
+
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import type { Logger } from 'pino'
+import { Counter, type Registry } from 'prom-client'
+import { ApiError } from '../api/errors.js'
+import type {
+  FederationJoinRequest,
+  FederationJoinResponse,
+  RevokeNodeResponse,
+} from '../client/types-control.js'
+import type { Config } from '../config/index.js'
+import { JoinError, requestJoin, requestRenewal } from '../control/join-client.js'
+import { JoinServer } from '../control/join-server.js'
+import { JoinService } from '../control/join-service.js'
+import { LocalControlPlane } from '../control/local-control-plane.js'
+import { RenewalTimer } from '../control/renew.js'
+import type { ControlPlane } from '../control/types.js'
+import {
+  encodeCertificate,
+  type Federation,
+  type KeyPair,
+  loadFederation,
+  loadRootKey,
+  NODE_ID_PATTERN,
+  newClusterId,
+  type NodeCertificate,
+  randomBytes,
+  RevocationSet,
+  revocationListCodec,
+  type SignedRevocation,
+  signRevocation,
+  writeFederationFile,
+} from '../identity/index.js'
+import { decodeWith, encodeWith } from '../wire/index.js'
+import type { ClusterRecord } from './federation-local.js'
+import { writeFileAtomic } from './files.js'
+import type { NetworkCore } from './network.js'
+import { CERT_FILE, REVOCATIONS_FILE } from './trust.js'
+
+/** The cluster the root holder certifies itself into. */
+export const CONTROL_PLANE_CLUSTER = 'control-plane'
+
+/** What `federation join` learned besides the trust material: where to renew, whom to ask first. */
+export const JOIN_FILE = 'join.json'
+
+export interface JoinHints {
+  control_plane: string[]
+  bootstrap: string[]
+  static_peers: string[]
+}
+
+export interface ControlNodeOptions {
+  config: Config
+  logger: Logger
+  registry: Registry
+  nodeKey: KeyPair
+  nodeId: string
+  /** The Raft-backed control plane when there is one; null = local single replica on the root holder. */
+  controlPlane: ControlPlane | null
+}
+
+export class ControlNode {
+  private cp: ControlPlane | null
+  private local: LocalControlPlane | null = null
+  private root: KeyPair | null = null
+  private fed: Federation | null = null
+  private service: JoinService | null = null
+  private server: JoinServer | null = null
+  private renewal: RenewalTimer | null = null
+  private net: NetworkCore | null = null
+  private offApplied: (() => void) | null = null
+  private readonly log: Logger
+  private readonly joins: Counter<'result'>
+  private readonly renewals: Counter<'result'>
+
+  constructor(private readonly opts: ControlNodeOptions) {
+    this.cp = opts.controlPlane
+    this.log = opts.logger.child({ subsystem: 'control' })
+    this.joins = new Counter({
+      name: 'blackroad_federation_join_attempts_total',
+      help: '`federation join` attempts of this node, by result (ok or error code)',
+      labelNames: ['result'],
+      registers: [opts.registry],
+    })
+    this.renewals = new Counter({
+      name: 'blackroad_certificate_renewals_total',
+      help: "Renewals of this node's certificate, by result (ok or error code)",
+      labelNames: ['result'],
+      registers: [opts.registry],
+    })
+  }
+
+  private get stateDir(): string {
+    return this.opts.config.node.state_dir
+  }
+
+  /**
+   * Before the network starts: on a control-plane node (config node.control_plane) that holds the federation root
+   * key, open the control plane and make sure this node itself is a certified member, so it enters the mesh like
+   * every other node. Returns whether it did (a root holder that is not a control-plane node only signs tokens).
+   */
+  async start(): Promise<boolean> {
+    if (!this.opts.config.node.control_plane && !this.opts.controlPlane) return false
+    await this.loadRoot()
+    if (!this.root || !this.fed) return false
+    await this.enrolSelf()
+    return true
+  }
+
+  /** After `federation init`: a control-plane root holder becomes the federation's first member. */
+  federationCreated(): Promise<boolean> {
+    return this.start()
+  }
+
+  /** The network is up: listen for joins (if we can issue), renew our certificate on time, enforce revocations. */
+  async attach(net: NetworkCore): Promise<void> {
+    this.net = net
+    if (this.cp && this.root && this.fed) {
+      const service = this.joinService(this.root, this.fed, await this.secret())
+      const [host, port] = splitListen(this.opts.config.federation.join_listen)
+      const server = new JoinServer({
+        service,
+        nodeKey: this.opts.nodeKey,
+        host,
+        port,
+        registry: this.opts.registry,
+        logger: this.log,
+      })
+      try {
+        const addr = await server.listen()
+        this.server = server
+        this.log.info({ listen: `${addr.address}:${addr.port}` }, 'join service listening (TLS 1.3)')
+      } catch (err) {
+        this.log.error(
+          { err, listen: this.opts.config.federation.join_listen },
+          'join service could not listen; joins go elsewhere',
+        )
+      }
+      this.offApplied = this.cp.onApplied((cmd, res) => {
+        // A revocation committed elsewhere (another voter's CLI): sign it and flood it, as for our own.
+        if (cmd.type === 'revoke' && res.ok && this.root) {
+          const signed = signRevocation(
+            { nodeId: cmd.revocation.subject, reason: cmd.revocation.reason, revokedAt: cmd.revocation.at },
+            this.root,
+          )
+          this.net?.revocations.add(signed)
+        }
+      })
+    }
+    const rot = this.opts.config.tls.rotation
+    if (rot.enabled) {
+      this.renewal = new RenewalTimer({
+        renewBeforeMs: rot.renew_before_expiry,
+        checkIntervalMs: rot.check_interval,
+        current: () => net.certificate,
+        renew: async () => {
+          await this.renewNow()
+        },
+        onError: (err, failures, retryInMs) => {
+          this.renewals.inc({ result: (err as { code?: string }).code ?? 'ERROR' })
+          this.log.warn(
+            { err: (err as Error).message, failures, retry_in_ms: retryInMs },
+            'certificate renewal failed; will retry',
+          )
+        },
+        onRenewed: () => this.renewals.inc({ result: 'ok' }),
+      })
+      this.renewal.start()
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.renewal?.stop()
+    this.offApplied?.()
+    await this.server?.close()
+    await this.local?.close()
+  }
+
+  /** Renews this node's certificate now: locally on the root holder, else over the join channel. */
+  async renewNow(): Promise<NodeCertificate> {
+    const net = this.net
+    if (!net) throw ApiError.conflict('NOT_JOINED', 'this node is not in a mesh')
+    let cert: NodeCertificate
+    let bytes: Uint8Array
+    if (this.service) {
+      const old = net.certificate
+      cert = this.service.issue({ ...old, labels: old.labels })
+      bytes = encodeCertificate(cert)
+      const res = await this.cp!.propose({
+        type: 'renewCertificate',
+        id: this.opts.nodeId,
+        certificate: bytes,
+      })
+      if (!res.ok) throw Object.assign(new Error(res.message), { code: res.code })
+    } else {
+      const fed = await loadFederation(this.stateDir)
+      const endpoints = (await this.hints()).control_plane
+      if (endpoints.length === 0)
+        throw Object.assign(new Error('no control-plane endpoint known (join.json)'), {
+          code: 'NO_CONTROL_PLANE',
+        })
+      let last: unknown = null
+      const got = await (async () => {
+        for (const endpoint of endpoints) {
+          try {
+            return await requestRenewal({
+              endpoint,
+              nodeKey: this.opts.nodeKey,
+              rootPublicKey: fed.rootPublicKey,
+              federationId: fed.id,
+            })
+          } catch (err) {
+            last = err
+            if (err instanceof JoinError && err.code !== 'UNREACHABLE') throw err
+          }
+        }
+        throw last
+      })()
+      cert = got.cert
+      bytes = got.bytes
+    }
+    // Disk first: a restart right after must come back with the new certificate, not the old one.
+    await writeFileAtomic(path.join(this.stateDir, CERT_FILE), bytes)
+    net.installCertificate(cert, bytes)
+    this.log.info(
+      { serial: cert.serial, not_after: new Date(cert.notAfter).toISOString() },
+      'certificate renewed',
+    )
+    return cert
+  }
+
+  /** `federation join`: proves the token, writes the trust material (0600, atomically), and returns. */
+  async join(req: FederationJoinRequest): Promise<FederationJoinResponse & { hints: JoinHints }> {
+    if (this.net || (await exists(path.join(this.stateDir, CERT_FILE)))) {
+      throw ApiError.conflict(
+        'ALREADY_JOINED',
+        `this node already has a certificate (${this.stateDir}/${CERT_FILE}); it is a member`,
+      )
+    }
+    let res: Awaited<ReturnType<typeof requestJoin>>
+    try {
+      res = await requestJoin({
+        endpoint: req.control_plane,
+        token: req.token,
+        clusterName: req.cluster_name,
+        ...(req.cluster_type ? { clusterType: req.cluster_type } : {}),
+        name: this.opts.config.node.name,
+        nodeKey: this.opts.nodeKey,
+      })
+    } catch (err) {
+      if (err instanceof JoinError) {
+        this.joins.inc({ result: err.code })
+        throw joinApiError(err)
+      }
+      throw err
+    }
+    const existing = await loadFederation(this.stateDir).catch(() => null)
+    if (existing && existing.id !== res.federation.id) {
+      this.joins.inc({ result: 'OTHER_FEDERATION' })
+      throw ApiError.conflict('OTHER_FEDERATION', `this node already belongs to federation ${existing.id}`)
+    }
+    const fed: Federation = {
+      id: res.federation.id,
+      name: res.federation.name,
+      rootPublicKey: Buffer.from(res.rootPublicKey),
+      createdAt: res.federation.createdAt,
+    }
+    const hints: JoinHints = {
+      control_plane: unique([req.control_plane, ...res.controlPlane]),
+      bootstrap: res.bootstrap,
+      static_peers: res.staticPeers,
+    }
+    if (!existing) await writeFederationFile(this.stateDir, fed, { overwrite: true })
+    await writeFileAtomic(this.opts.config.discovery.federation_secret_file, res.secret)
+    await writeFileAtomic(
+      path.join(this.stateDir, REVOCATIONS_FILE),
+      encodeWith(revocationListCodec, res.revocations),
+    )
+    await writeFileAtomic(path.join(this.stateDir, JOIN_FILE), `${JSON.stringify(hints, null, 2)}\n`)
+    // The certificate last: its presence is what tells the daemon (and a restart) that the node is a member.
+    await writeFileAtomic(path.join(this.stateDir, CERT_FILE), res.certificate)
+    this.joins.inc({ result: 'ok' })
+    this.log.info(
+      { federation: fed.id, cluster: res.claims.cluster_name, ipv4: res.ipv4 },
+      'joined the federation',
+    )
+    return {
+      node_id: this.opts.nodeId,
+      federation: { id: fed.id, name: fed.name },
+      cluster: {
+        id: res.claims.cluster,
+        name: res.claims.cluster_name,
+        region: res.claims.region,
+        role: res.claims.role,
+      },
+      mesh_ipv4: res.ipv4,
+      mesh_ipv6: res.ipv6,
+      certificate_expires_at: new Date(res.cert.notAfter).toISOString(),
+      mesh: 'standalone',
+      hints,
+    }
+  }
+
+  /** `node revoke`: commits the revocation, signs it with the root key and floods it to every router. */
+  async revoke(nodeId: string, reason: string): Promise<RevokeNodeResponse> {
+    if (!NODE_ID_PATTERN.test(nodeId))
+      throw ApiError.invalid(`"${nodeId}" is not a node id (node_ followed by 16 base32 letters)`)
+    if (!this.cp || !this.root) {
+      throw ApiError.conflict(
+        'NOT_CONTROL_PLANE',
+        'revoke on a control-plane node that holds the federation root key',
+      )
+    }
+    if (nodeId === this.opts.nodeId) throw ApiError.invalid('a node cannot revoke itself')
+    const before = await this.cp.query({ type: 'node', id: nodeId })
+    const at = Date.now()
+    const res = await this.cp.propose({ type: 'revoke', revocation: { subject: nodeId, reason, at } })
+    if (!res.ok) throw ApiError.conflict(res.code, res.message)
+    const signed = signRevocation({ nodeId, reason, revokedAt: at }, this.root)
+    if (this.net) {
+      // The onApplied listener has usually flooded it already; adding it twice would only count a duplicate.
+      if (!this.net.revocations.entries().some((r) => r.nodeId === nodeId && r.serial === undefined)) {
+        this.net.revocations.add(signed)
+      }
+      await this.net.revocations.flushed()
+    } else {
+      await this.persistRevocation(signed)
+    }
+    this.log.warn({ node: nodeId, reason }, 'node revoked')
+    return {
+      node_id: nodeId,
+      revoked_at: new Date(at).toISOString(),
+      was_registered: before.type === 'node' && before.node !== null,
+    }
+  }
+
+  /** A cluster `create-cluster` made: the registry must know it for the token's join to succeed. */
+  async clusterCreated(c: ClusterRecord): Promise<void> {
+    if (!this.cp) return
+    await this.addCluster(c.id, c.name, c.region, c.role, c.capacity)
+  }
+
+  /** Refuses a cluster name the registry already has (e.g. the root holder's own cluster). */
+  checkClusterName(name: string): void {
+    const taken = this.cp?.local()?.clusterByName.has(name)
+    if (taken) throw ApiError.conflict('CLUSTER_EXISTS', `cluster "${name}" already exists in the registry`)
+  }
+
+  async hints(): Promise<JoinHints> {
+    try {
+      const h = JSON.parse(
+        await fs.readFile(path.join(this.stateDir, JOIN_FILE), 'utf8'),
+      ) as Partial<JoinHints>
+      return {
+        control_plane: h.control_plane ?? [],
+        bootstrap: h.bootstrap ?? [],
+        static_peers: h.static_peers ?? [],
+      }
+    } catch {
+      return { control_plane: [], bootstrap: [], static_peers: [] }
+    }
+  }
+
+  private async loadRoot(): Promise<void> {
+    const fed = await loadFederation(this.stateDir).catch(() => null)
+    if (!fed) return
+    try {
+      this.root = await loadRootKey(this.stateDir, fed)
+    } catch {
+      return
+    }
+    this.fed = fed
+    if (!this.cp) {
+      this.local = await LocalControlPlane.open(this.stateDir, this.opts.nodeId)
+      this.cp = this.local
+      this.log.info(
+        'this node holds the federation root key: running the local (single-replica) control plane',
+      )
+    }
+  }
+
+  private joinService(root: KeyPair, fed: Federation, secret: Uint8Array): JoinService {
+    if (this.service) return this.service
+    const cfg = this.opts.config
+    this.service = new JoinService({
+      controlPlane: this.cp!,
+      root,
+      federation: fed,
+      certificate: () => (this.net ? encodeCertificate(this.net.certificate) : new Uint8Array()),
+      secret,
+      revocations: () => this.net?.revocations.entries() ?? [],
+      controlPlaneEndpoints: () => cfg.federation.control_plane,
+      bootstrap: () => cfg.discovery.bootstrap,
+      staticPeers: () => cfg.discovery.static_peers,
+    })
+    return this.service
+  }
+
+  private async secret(): Promise<Uint8Array> {
+    const file = this.opts.config.discovery.federation_secret_file
+    try {
+      return await fs.readFile(file)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    const secret = randomBytes(32)
+    await writeFileAtomic(file, secret)
+    return secret
+  }
+
+  private async addCluster(
+    id: string,
+    name: string,
+    region: string,
+    role: ClusterRecord['role'],
+    agents: number,
+  ): Promise<void> {
+    const state = this.cp!.local()
+    if (state?.clusters.has(id)) return
+    const res = await this.cp!.propose({
+      type: 'addCluster',
+      cluster: {
+        id,
+        name,
+        region,
+        role,
+        capacity: { agents, memoryMb: 0, gpu: 0 },
+        labels: [],
+        taints: [],
+        cordoned: false,
+      },
+    })
+    if (!res.ok)
+      this.log.warn({ cluster: name, code: res.code, message: res.message }, 'registry refused a cluster')
+  }
+
+  /** The root holder's own membership: registry federation, its clusters, and a certificate for this node. */
+  private async enrolSelf(): Promise<void> {
+    const cp = this.cp!
+    const fed = this.fed!
+    if (cp.local()?.federation == null) {
+      await cp.propose({
+        type: 'initFederation',
+        federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt },
+      })
+    }
+    const clusters = await readClusters(this.stateDir)
+    for (const c of clusters) await this.addCluster(c.id, c.name, c.region, c.role, c.capacity)
+    const secret = await this.secret()
+    if (!(await exists(path.join(this.stateDir, REVOCATIONS_FILE)))) {
+      await writeFileAtomic(path.join(this.stateDir, REVOCATIONS_FILE), encodeWith(revocationListCodec, []))
+    }
+    if (await exists(path.join(this.stateDir, CERT_FILE))) return
+    const cfg = this.opts.config
+    // A cluster of its own, so `create-cluster` stays free for every name operators choose (including this
+    // node's configured cluster, whose token it cannot otherwise hand out).
+    const name = CONTROL_PLANE_CLUSTER
+    const region = cfg.cluster.region ?? 'local'
+    let clusterId = cp.local()?.clusterByName.get(name)
+    if (!clusterId) {
+      clusterId = newClusterId()
+      await this.addCluster(clusterId, name, region, 'primary', cfg.resources.max_agents)
+    }
+    const service = this.joinService(this.root!, fed, secret)
+    const joined = await service.enrolSelf(this.opts.nodeKey.publicKey, {
+      name: cfg.node.name,
+      clusterId,
+      clusterName: name,
+      region,
+      role: 'primary',
+    })
+    await writeFileAtomic(path.join(this.stateDir, CERT_FILE), joined.certificate)
+    this.log.info(
+      { ipv4: joined.ipv4, cluster: name },
+      'root holder certified itself as the federation first member',
+    )
+  }
+
+  private async persistRevocation(rev: SignedRevocation): Promise<void> {
+    const file = path.join(this.stateDir, REVOCATIONS_FILE)
+    const set = new RevocationSet(this.fed!.rootPublicKey)
+    const bytes = await fs.readFile(file).catch(() => null)
+    if (bytes) for (const r of decodeWith(revocationListCodec, bytes)) set.add(r)
+    set.add(rev)
+    await writeFileAtomic(file, encodeWith(revocationListCodec, [...set.entries()]))
+  }
+}
+
+function joinApiError(err: JoinError): ApiError {
+  if (err.code === 'UNREACHABLE') return ApiError.unavailable(err.code, err.message)
+  if (err.code === 'BAD_ENDPOINT' || err.code === 'CLUSTER_MISMATCH' || err.code === 'TOKEN_MALFORMED') {
+    return new ApiError(400, err.code, err.message)
+  }
+  if (err.code === 'UNTRUSTED_CONTROL_PLANE' || err.code === 'BAD_REPLY')
+    return new ApiError(502, err.code, err.message)
+  return new ApiError(403, err.code, err.message)
+}
+
+function splitListen(s: string): [string, number] {
+  const i = s.lastIndexOf(':')
+  return [s.slice(0, i).replace(/^\[|\]$/g, ''), Number(s.slice(i + 1))]
+}
+
+function unique(list: string[]): string[] {
+  return [...new Set(list)]
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function readClusters(stateDir: string): Promise<ClusterRecord[]> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(stateDir, 'clusters.json'), 'utf8')) as ClusterRecord[]
+  } catch {
+    return []
+  }
+}
