@@ -8,10 +8,13 @@ import { DecodeError, Reader, Writer } from '../wire/index.js'
 
 const TAG_LINK_STATE = 1
 const TAG_WG_KEY = 2
+const TAG_WG_CONFIGURED = 3
 
 export type RoutingFrame =
   | { type: 'link-state'; certificate: Uint8Array; record: Uint8Array }
   | { type: 'wg-key'; record: SignedRecord }
+  /** The sender has configured `key` (the receiver's WireGuard public key) as a peer (see handshake-sync.ts). */
+  | { type: 'wg-configured'; key: Uint8Array }
 
 export function encodeLinkStateFrame(certificate: Uint8Array, record: Uint8Array): Uint8Array {
   return new Writer(certificate.length + record.length + 8).u8(TAG_LINK_STATE).bytes(certificate).fixed(record).finish()
@@ -20,6 +23,11 @@ export function encodeLinkStateFrame(certificate: Uint8Array, record: Uint8Array
 export function encodeWgKeyFrame(record: SignedRecord): Uint8Array {
   const body = encodeSignedRecord(record)
   return new Writer(body.length + 1).u8(TAG_WG_KEY).fixed(body).finish()
+}
+
+export function encodeWgConfiguredFrame(key: Uint8Array): Uint8Array {
+  if (key.length !== 32) throw new RangeError('a WireGuard public key is 32 bytes')
+  return new Writer(33).u8(TAG_WG_CONFIGURED).fixed(key).finish()
 }
 
 export function decodeRoutingFrame(frame: Uint8Array): RoutingFrame {
@@ -31,6 +39,11 @@ export function decodeRoutingFrame(frame: Uint8Array): RoutingFrame {
     return { type: 'link-state', certificate, record }
   }
   if (tag === TAG_WG_KEY) return { type: 'wg-key', record: decodeSignedRecord(r.fixed(r.remaining)) }
+  if (tag === TAG_WG_CONFIGURED) {
+    const key = r.fixed(32)
+    if (r.remaining !== 0) throw new DecodeError('trailing-bytes', `${r.remaining} bytes after a wg-configured frame`)
+    return { type: 'wg-configured', key }
+  }
   throw new DecodeError('unknown-tag', `unknown routing frame tag ${tag}`)
 }
 

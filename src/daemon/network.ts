@@ -25,7 +25,14 @@ import { RoutingDriver } from '../routing/driver.js'
 import { LinkManager, type PeerLink } from '../transport/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
-import { decodeRoutingFrame, encodeLinkStateFrame, encodeWgKeyFrame, judgeLinkStateFrame } from './mesh-frames.js'
+import { HandshakeSync } from './handshake-sync.js'
+import {
+  decodeRoutingFrame,
+  encodeLinkStateFrame,
+  encodeWgConfiguredFrame,
+  encodeWgKeyFrame,
+  judgeLinkStateFrame,
+} from './mesh-frames.js'
 import { writeFileAtomic } from './files.js'
 import { REVOCATIONS_FILE, type TrustMaterial } from './trust.js'
 import path from 'node:path'
@@ -57,6 +64,9 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
   private applyAgain = false
   private lastApplied: string | null = null
   private lastAppliedAt = 0
+  private readonly hsync = new HandshakeSync()
+  /** WireGuard keys (base64) of peers whose entry the next apply removes and adds back (handshake-sync.ts). */
+  private readonly resetKeys = new Set<string>()
   private rotationTimer: NodeJS.Timeout | null = null
   private stopped = false
   private readonly log: Logger
@@ -182,6 +192,7 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     links.on('link-up', (peer, link) => this.onLinkUp(peer, link))
     links.on('link-down', (peer, reason) => {
       this.log.info({ peer, reason }, 'peer link down')
+      this.hsync.forget(peer)
       this.routing.neighbourDown(peer)
     })
     links.on('rejected', (reason, key) => this.log.warn({ reason, key: key.toString('hex').slice(0, 16) }, 'peer refused'))
@@ -248,9 +259,33 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     return this.discovery?.status() ?? null
   }
 
+  /**
+   * A neighbour configured our current key while we have no session with it: our first initiation was likely
+   * dropped before it knew us, and WireGuard would wait 5 s to retry. Reset our side (see handshake-sync.ts).
+   */
+  private async onConfigured(peer: string, theirView: Uint8Array): Promise<void> {
+    const ann = this.wgKeys.get(peer)
+    if (!ann || this.stopped) return
+    const key = Buffer.from(ann.publicKey).toString('base64')
+    let live: Awaited<ReturnType<WireGuardDevice['stats']>>
+    try {
+      live = await this.device.stats()
+    } catch {
+      return
+    }
+    const s = live.find((x) => x.publicKey === key)
+    const ours = { currentKey: this.wgPublicKey, configured: s !== undefined, latestHandshakeMs: s?.latestHandshake ?? 0 }
+    if (!this.hsync.shouldReset(peer, Buffer.from(theirView).toString('base64'), ours, Date.now())) return
+    this.log.debug({ peer }, 'WireGuard: neighbour configured us before a first handshake; resetting our peer entry')
+    this.resetKeys.add(key)
+    this.lastApplied = null
+    this.scheduleApply()
+  }
+
   /** Sends one empty datagram (discard port) through the tunnel to each direct peer, which makes WireGuard handshake. */
-  private async nudgePeers(): Promise<void> {
+  private async nudgePeers(only?: ReadonlySet<string>): Promise<void> {
     const targets = this.routing.plan.peers
+      .filter((p) => only === undefined || only.has(p.nodeId))
       .map((p) => this.certs.get(p.nodeId)?.addresses)
       .map((a) => a?.ipv4 ?? a?.ipv6)
       .filter((a): a is string => typeof a === 'string' && a !== '')
@@ -266,7 +301,7 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     const v4 = targets.filter((a) => isIPv4(a))
     const v6 = targets.filter((a) => !isIPv4(a))
     await Promise.all([send('udp4', v4), send('udp6', v6)]).catch((err) =>
-      this.log.debug({ err }, 'handshake nudge after key rotation failed'),
+      this.log.debug({ err }, 'handshake nudge failed'),
     )
   }
 
@@ -313,6 +348,11 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       this.routing.onRecord(peer, frame.record)
       return
     }
+    if (frame.type === 'wg-configured') {
+      this.counters.frames.inc({ type: 'wg-configured', result: 'accepted' })
+      void this.onConfigured(peer, frame.key)
+      return
+    }
     const key = this.certs.get(peer)?.publicKey
     if (!key) return
     const v = this.wgKeys.accept(peer, key, frame.record)
@@ -344,9 +384,12 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
   /** Makes WireGuard match the routing plan: one peer per direct neighbour whose WireGuard key we know. */
   private async apply(): Promise<void> {
     const peers = []
+    /** Node id → the base64 WireGuard key configured for it. */
+    const configured = new Map<string, string>()
     for (const p of this.routing.plan.peers) {
       const ann = this.wgKeys.get(p.nodeId)
       if (!ann) continue
+      configured.set(p.nodeId, Buffer.from(ann.publicKey).toString('base64'))
       const remote = this.links?.remoteAddress(p.nodeId)
       const host = remote ? (remote.host.includes(':') ? `[${remote.host}]` : remote.host) : null
       peers.push({
@@ -368,10 +411,24 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     const signature = JSON.stringify(desired)
     if (signature === this.lastApplied && Date.now() - this.lastAppliedAt < 30_000) return
     try {
+      // Peers to reset go out in one reconfigure and come back in the next (handshake-sync.ts).
+      const reset = new Set([...this.resetKeys].filter((k) => [...configured.values()].includes(k)))
+      this.resetKeys.clear()
+      if (reset.size > 0)
+        await this.device.reconfigure({
+          ...desired,
+          peers: peers.filter((p) => !reset.has(p.publicKey.toString('base64'))),
+        })
       const r = await this.device.reconfigure(desired)
       this.lastApplied = signature
       this.lastAppliedAt = Date.now()
       if (r.changed) this.log.debug({ actions: r.actions }, 'WireGuard reconfigured')
+      if (reset.size > 0)
+        await this.nudgePeers(new Set([...configured].filter(([, k]) => reset.has(k)).map(([id]) => id)))
+      for (const peer of this.hsync.toTell(configured)) {
+        const ann = this.wgKeys.get(peer)
+        if (ann) this.links?.get(peer)?.send('routing', encodeWgConfiguredFrame(ann.publicKey))
+      }
       this.emit('applied')
     } catch (err) {
       this.log.error({ err }, 'WireGuard reconfigure failed; retrying')

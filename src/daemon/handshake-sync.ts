@@ -1,0 +1,65 @@
+// The first WireGuard handshake between two routers races their configuration: each adds the other when its
+// peer link comes up, and the initiation of whichever is faster reaches a side that does not know its key yet
+// and is dropped. WireGuard then waits REKEY_TIMEOUT (5 s) before it tries again, and it ignores any prompt to
+// handshake sooner. Usually the slower side's own initiation wins the race the other way; behind a symmetric
+// NAT it cannot (its packets go to a port the NAT never opened), so the path waited those 5 s or a keepalive.
+//
+// So each router tells a neighbour, over their authenticated peer link, once it has configured that
+// neighbour's current WireGuard key ("configured" frame naming the key). A router told so while it has no
+// session with that neighbour resets its side (the peer entry is removed and added back, which clears
+// WireGuard's retry timer) and sends a packet through the tunnel: the initiation now meets a configured peer.
+// Resets are rate-limited per neighbour, so two routers cannot keep resetting each other.
+
+export interface HandshakeSyncOptions {
+  /** Minimum time between two resets of the same neighbour. */
+  resetIntervalMs?: number
+}
+
+export class HandshakeSync {
+  /** Neighbour → base64 WireGuard key we last told it we configured. */
+  private readonly told = new Map<string, string>()
+  /** Neighbour → when we last reset our peer entry for it. */
+  private readonly resetAt = new Map<string, number>()
+  private readonly resetIntervalMs: number
+
+  constructor(opts: HandshakeSyncOptions = {}) {
+    this.resetIntervalMs = opts.resetIntervalMs ?? 15_000
+  }
+
+  /**
+   * After WireGuard was reconfigured: the neighbours (node id → the key now configured for it) that have not
+   * been told about this key yet. Marks them told; neighbours no longer configured are forgotten.
+   */
+  toTell(configured: ReadonlyMap<string, string>): string[] {
+    const out: string[] = []
+    for (const [peer, key] of configured) {
+      if (this.told.get(peer) === key) continue
+      this.told.set(peer, key)
+      out.push(peer)
+    }
+    for (const peer of [...this.told.keys()]) if (!configured.has(peer)) this.told.delete(peer)
+    return out
+  }
+
+  /** The link to a neighbour went down: tell it again when it comes back (it may have restarted). */
+  forget(peer: string): void {
+    this.told.delete(peer)
+  }
+
+  /**
+   * A neighbour said it configured `theirView` as our key. Reset when it names our current key, we have its
+   * peer configured, there is no session yet, and we did not reset it recently.
+   */
+  shouldReset(
+    peer: string,
+    theirView: string,
+    ours: { currentKey: string; configured: boolean; latestHandshakeMs: number },
+    now: number,
+  ): boolean {
+    if (theirView !== ours.currentKey || !ours.configured || ours.latestHandshakeMs > 0) return false
+    const last = this.resetAt.get(peer)
+    if (last !== undefined && now - last < this.resetIntervalMs) return false
+    this.resetAt.set(peer, now)
+    return true
+  }
+}

@@ -1,0 +1,48 @@
+// The first-handshake race fix: who is told that we configured them, when a router resets its side, and the
+// 'wg-configured' routing frame.
+
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { HandshakeSync } from '../../src/daemon/handshake-sync.js'
+import { decodeRoutingFrame, encodeWgConfiguredFrame } from '../../src/daemon/mesh-frames.js'
+import { DecodeError } from '../../src/wire/index.js'
+
+describe('HandshakeSync', () => {
+  it('tells each neighbour once per key, again after a key change or a link loss', () => {
+    const h = new HandshakeSync()
+    assert.deepEqual(h.toTell(new Map([['a', 'K1'], ['b', 'K2']])), ['a', 'b'])
+    assert.deepEqual(h.toTell(new Map([['a', 'K1'], ['b', 'K2']])), [])
+    assert.deepEqual(h.toTell(new Map([['a', 'K1b'], ['b', 'K2']])), ['a'], 'a rotated its key')
+    h.forget('b')
+    assert.deepEqual(h.toTell(new Map([['a', 'K1b'], ['b', 'K2']])), ['b'], 'b came back')
+    assert.deepEqual(h.toTell(new Map([['a', 'K1b']])), [])
+    assert.deepEqual(h.toTell(new Map([['a', 'K1b'], ['b', 'K2']])), ['b'], 'b left the plan and returned')
+  })
+
+  it('resets only without a session, for our current key, with the peer configured, at most every 15 s', () => {
+    const h = new HandshakeSync()
+    const ours = { currentKey: 'ME', configured: true, latestHandshakeMs: 0 }
+    assert.equal(h.shouldReset('p', 'OLD', ours, 1000), false, 'they configured a key we no longer use')
+    assert.equal(h.shouldReset('p', 'ME', { ...ours, configured: false }, 1000), false, 'our add will initiate')
+    assert.equal(h.shouldReset('p', 'ME', { ...ours, latestHandshakeMs: 5 }, 1000), false, 'session exists')
+    assert.equal(h.shouldReset('p', 'ME', ours, 1000), true)
+    assert.equal(h.shouldReset('p', 'ME', ours, 10_000), false, 'rate-limited')
+    assert.equal(h.shouldReset('q', 'ME', ours, 10_000), true, 'per neighbour')
+    assert.equal(h.shouldReset('p', 'ME', ours, 16_001), true, 'after the interval')
+  })
+})
+
+describe("'wg-configured' routing frame", () => {
+  it('round-trips and rejects wrong lengths with a typed error', () => {
+    const key = new Uint8Array(32).map((_, i) => i)
+    const f = decodeRoutingFrame(encodeWgConfiguredFrame(key))
+    assert.equal(f.type, 'wg-configured')
+    assert.deepEqual(f.type === 'wg-configured' ? [...f.key] : [], [...key])
+    const bytes = encodeWgConfiguredFrame(key)
+    assert.throws(() => decodeRoutingFrame(bytes.subarray(0, 20)), DecodeError)
+    const long = new Uint8Array(bytes.length + 1)
+    long.set(bytes)
+    assert.throws(() => decodeRoutingFrame(long), (e: unknown) => e instanceof DecodeError && e.reason === 'trailing-bytes')
+    assert.throws(() => encodeWgConfiguredFrame(new Uint8Array(31)), RangeError)
+  })
+})
