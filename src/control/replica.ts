@@ -282,7 +282,8 @@ export class ControlReplica implements ControlPlane {
           result = decodeResult(e.result)
         } catch (err) {
           if (!(err instanceof DecodeError)) throw err
-          return this.notifyChanged()
+          this.notifyChanged()
+          return
         }
         for (const l of this.applied) {
           try {
