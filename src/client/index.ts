@@ -18,7 +18,15 @@ import type {
   RouteInfo,
   StatusResponse,
 } from './types.js'
+import type {
+  AddClusterRequest,
+  ClusterView,
+  ControlStatusResponse,
+  FederationStatusResponse,
+  ListClustersResponse,
+} from './control-types.js'
 
+export * from './control-types.js'
 export * from './types.js'
 
 export const DEFAULT_SOCKET_PATH = '/run/blackroad/blackroad.sock'
@@ -69,6 +77,26 @@ export class BlackroadClient {
 
   createCluster(req: CreateClusterRequest): Promise<CreateClusterResponse> {
     return this.request<CreateClusterResponse>('POST', '/v1/federation/clusters', req)
+  }
+
+  controlStatus(): Promise<ControlStatusResponse> {
+    return this.request<ControlStatusResponse>('GET', '/v1/control/status')
+  }
+
+  federationStatus(): Promise<FederationStatusResponse> {
+    return this.request<FederationStatusResponse>('GET', '/v1/federation/status')
+  }
+
+  listClusters(): Promise<ListClustersResponse> {
+    return this.request<ListClustersResponse>('GET', '/v1/federation/clusters')
+  }
+
+  addCluster(req: AddClusterRequest): Promise<ClusterView> {
+    return this.request<ClusterView>('POST', '/v1/federation/clusters/add', req)
+  }
+
+  removeCluster(name: string): Promise<{ removed: string }> {
+    return this.request<{ removed: string }>('DELETE', `/v1/federation/clusters/${encodeURIComponent(name)}`)
   }
 
   network(): Promise<NetworkStatus> {

@@ -13,6 +13,7 @@ import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from 
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
+import { ControlNode } from './control-plane.js'
 import { DnsNode } from './dns-node.js'
 import { LocalFederation } from './federation-local.js'
 import { NetworkCore } from './network.js'
@@ -20,7 +21,7 @@ import { peerViews, routeViews } from './network-views.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
-export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns'] as const
+export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns', 'control-plane'] as const
 
 export interface DaemonOptions {
   config: Config
@@ -39,6 +40,7 @@ export class Daemon {
   private net: NetworkCore | null = null
   private busNode: BusNode | null = null
   private dnsNode: DnsNode | null = null
+  private control: ControlNode | null = null
   private networkReason: string | null = null
   private startedAt = 0
   /** Undo steps for what start() created, run in reverse by stop(). */
@@ -82,7 +84,16 @@ export class Daemon {
     const busNode = new BusNode(this.nodeId, this.metrics.registry, this.logger.child({ subsystem: 'bus' }))
     this.busNode = busNode
     this.cleanups.push({ what: 'bus', run: async () => busNode.close() })
-    for (const route of [...buildRoutes(this), ...busNode.routes()]) api.add(route)
+    const control = new ControlNode({
+      config: this.config,
+      nodeId: this.nodeId,
+      nodeKey: this.requireKey(),
+      registry: this.metrics.registry,
+      logger: this.logger.child({ subsystem: 'control' }),
+    })
+    this.control = control
+    const localClusters = { listClusters: () => this.federation.listClusters() }
+    for (const route of [...buildRoutes(this), ...busNode.routes(), ...control.routes(localClusters)]) api.add(route)
     await api.listen()
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
     this.logger.info({ socket: this.config.api.socket }, 'local API listening')
@@ -95,6 +106,7 @@ export class Daemon {
     }
 
     await this.startNetwork()
+    await this.startControlPlane(busNode, control)
 
     if (this.config.metrics.enabled) {
       const ms = new MetricsServer(this.metrics.registry, this.config.metrics.listen)
@@ -131,6 +143,19 @@ export class Daemon {
     await this.dnsNode?.attach(net)
     const c = loaded.trust.certificate
     this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
+  }
+
+  /** Runs this node's registry replica when config names voters (see control-plane.ts). */
+  private async startControlPlane(busNode: BusNode, control: ControlNode): Promise<void> {
+    const fed = await this.federation.current()
+    await control.start(busNode.bus, this.net, fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null)
+    if (!control.enabled) return
+    this.cleanups.push({ what: 'control plane', run: () => control.stop() })
+    const dns = this.dnsNode
+    if (dns) {
+      dns.setControl(() => control.dnsVoters())
+      control.onChange(() => dns.refresh())
+    }
   }
 
   /** Stops everything start() created, newest first; one failing step does not skip the others. */
@@ -186,7 +211,10 @@ export class Daemon {
   }
 
   async createCluster(req: Parameters<LocalFederation['createCluster']>[0]) {
-    const res = await this.federation.createCluster(req)
+    const fc = this.config.federation
+    const res = this.control?.enabled
+      ? await this.control.createCluster(req, fc.control_plane, fc.join_token_ttl)
+      : await this.federation.createCluster(req)
     this.metrics.clustersTotal.set((await this.federation.clusters()).length)
     this.logger.info({ cluster: res.cluster }, 'cluster created')
     return res

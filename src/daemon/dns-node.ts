@@ -25,6 +25,7 @@ export class DnsNode {
   private os: OsDnsConfigurator | null = null
   private net: NetworkCore | null = null
   private timer: NodeJS.Timeout | null = null
+  private control: () => MeshView['control'] = () => []
 
   constructor(
     private readonly config: Config,
@@ -59,6 +60,16 @@ export class DnsNode {
     await this.server.close()
   }
 
+  /** control.<domain> follows the control plane: the voters, leader first. */
+  setControl(voters: () => MeshView['control']): void {
+    this.control = voters
+    this.scheduleUpdate()
+  }
+
+  refresh(): void {
+    this.scheduleUpdate()
+  }
+
   private scheduleUpdate(): void {
     if (this.timer) return
     this.timer = setTimeout(() => {
@@ -89,7 +100,7 @@ export class DnsNode {
     return {
       nodes,
       clusters: [...clusters].map(([name, region]) => ({ name, region })),
-      control: [],
+      control: this.control(),
       agents: [],
     }
   }
