@@ -21,6 +21,8 @@ export interface ControlStatusResponse {
   leader_name: string | null
   commit_index: number
   applied_index: number
+  /** Last index in this node's durable log (entries held, committed or not). */
+  last_index: number
   /** Leader first, then by configured priority. */
   voters: ControlVoterInfo[]
   learners: number

@@ -164,6 +164,7 @@ export class ControlNode {
         leader_name: null,
         commit_index: 0,
         applied_index: 0,
+        last_index: 0,
         voters: [],
         learners: 0,
       }
@@ -179,6 +180,7 @@ export class ControlNode {
       leader_name: st.leader === null ? null : this.nameOf(st.leader),
       commit_index: st.commitIndex,
       applied_index: st.appliedIndex,
+      last_index: v.lastIndex,
       voters: st.voters.map((id) => ({ node_id: id, name: this.nameOf(id), leader: id === st.leader })),
       learners: v.membership.learners.length,
     }
