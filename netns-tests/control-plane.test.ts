@@ -13,32 +13,46 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { ControlStatusResponse, ListClustersResponse } from '../src/client/index.js'
+import { BlackroadClient, type ControlStatusResponse } from '../src/client/index.js'
 import { Lab, waitFor } from './lib/index.js'
 import { type MeshNode, meshOnBridge } from './lib/mesh.js'
 import { requireRoot } from './lib/mesh-inspect.js'
 
-async function json<T>(
-  n: MeshNode,
-  args: string[],
-  timeoutMs = 15_000,
-): Promise<{ ok: boolean; value: T | null; text: string }> {
-  const r = await n.daemon!.cli([...args, '--json'], timeoutMs)
-  if (r.code !== 0) return { ok: false, value: null, text: (r.stderr || r.stdout).trim() }
-  return { ok: true, value: JSON.parse(r.stdout) as T, text: r.stdout }
+/** The typed API client on a node's socket (the socket is a file, reachable from outside the namespace). */
+function client(n: MeshNode): BlackroadClient {
+  return new BlackroadClient({ socketPath: n.daemon!.socketPath, timeoutMs: 30_000 })
 }
 
-const control = async (n: MeshNode) =>
-  (await json<ControlStatusResponse>(n, ['federation', 'control'])).value!
+async function call<T>(
+  n: MeshNode,
+  fn: (c: BlackroadClient) => Promise<T>,
+): Promise<{ ok: boolean; value: T | null; text: string }> {
+  const c = client(n)
+  try {
+    return { ok: true, value: await fn(c), text: '' }
+  } catch (err) {
+    return {
+      ok: false,
+      value: null,
+      text: `${(err as { code?: string }).code ?? ''} ${(err as Error).message}`,
+    }
+  } finally {
+    c.close()
+  }
+}
+
+const control = async (n: MeshNode): Promise<ControlStatusResponse> => {
+  const r = await call(n, (c) => c.controlStatus())
+  if (!r.ok) throw new Error(`control status of ${n.node.name}: ${r.text}`)
+  return r.value!
+}
 
 async function clusters(n: MeshNode): Promise<string[] | null> {
-  const r = await json<ListClustersResponse>(n, ['federation', 'list-clusters'])
+  const r = await call(n, (c) => c.listClusters())
   return r.ok ? r.value!.clusters.map((c) => c.name).sort() : null
 }
 
-async function addCluster(n: MeshNode, name: string, timeoutMs = 20_000) {
-  return json<{ id: string }>(n, ['federation', 'add-cluster', name, '--region', 'local'], timeoutMs)
-}
+const addCluster = (n: MeshNode, name: string) => call(n, (c) => c.addCluster({ name, region: 'local' }))
 
 /** The leader all `among` agree on (same term), when they agree. */
 async function agreedLeader(among: MeshNode[]): Promise<string | null> {
@@ -58,6 +72,7 @@ test('control plane: elections, leader killed, leader partitioned, SIGKILL mid-w
   const voterIds = voters.map((v) => v.node.nodeId)
   for (const n of all) {
     n.config.federation = { voters: voterIds }
+    n.config.cluster = { name: 'lab', region: 'local' }
     n.config.node = { ...n.config.node, control_plane: voterIds.includes(n.node.nodeId) }
   }
   await Promise.all(all.map((n) => mesh.startNode(n)))
@@ -91,9 +106,22 @@ test('control plane: elections, leader killed, leader partitioned, SIGKILL mid-w
     assert.equal(st.leader, leaderId)
   }
   // The learner's own copy answers too: status prints what the guide shows.
-  const fs = await json<{ status: string; federation: string }>(learners[0]!, ['federation', 'status'])
-  assert.equal(fs.value?.status, 'Connected', fs.text)
-  assert.equal(fs.value?.federation, 'lab-federation')
+  const fs = await learners[0]!.daemon!.cli(['federation', 'status'])
+  assert.equal(fs.code, 0, fs.stderr)
+  assert.match(
+    fs.stdout,
+    /^Federation: lab-federation\nCluster: lab\nStatus: Connected\nAgents: 0\/\d+\nLatency to control plane: \d+ms$/m,
+  )
+  // And a write through the CLI of a learner (forwarded to the leader).
+  const cliAdd = await learners[0]!.daemon!.cli([
+    'federation',
+    'add-cluster',
+    'ap-south',
+    '--region',
+    'local',
+  ])
+  assert.equal(cliAdd.code, 0, cliAdd.stderr)
+  assert.match(cliAdd.stdout, /Cluster added: ap-south/)
   // control.<domain> answers the leader first, then the other voters.
   await waitFor(
     async () => {
@@ -129,7 +157,7 @@ test('control plane: elections, leader killed, leader partitioned, SIGKILL mid-w
     what: 'a write after failover',
   })
   t.diagnostic(
-    `kill -9 of leader: new leader ${byId(next).node.name} seen after ${electedMs} ms, write committed after ${Date.now() - killAt} ms (CLI polling)`,
+    `kill -9 of leader: new leader ${byId(next).node.name} seen after ${electedMs} ms, write committed after ${Date.now() - killAt} ms (API polling)`,
   )
   await old.daemon!.restart()
   await waitFor(
@@ -154,7 +182,7 @@ test('control plane: elections, leader killed, leader partitioned, SIGKILL mid-w
   const majority = voters.filter((v) => v !== cutLeader)
   await linkOf(cutLeader).cut()
   const cutAt = Date.now()
-  const minorityWrite = await addCluster(cutLeader, 'minority-side', 20_000)
+  const minorityWrite = await addCluster(cutLeader, 'minority-side')
   assert.equal(minorityWrite.ok, false, 'a write on the cut-off leader must not commit')
   assert.match(minorityWrite.text, /TIMEOUT|NO_LEADER/)
   await waitFor(async () => (await control(cutLeader)).role !== 'leader', {
@@ -182,7 +210,7 @@ test('control plane: elections, leader killed, leader partitioned, SIGKILL mid-w
     timeoutMs: 20_000,
     what: 'the registry on the leader',
   })
-  assert.deepEqual(expected, ['eu-west', 'majority-side', 'us-west'])
+  assert.deepEqual(expected, ['ap-south', 'eu-west', 'majority-side', 'us-west'])
   for (const n of all) {
     await waitFor(async () => JSON.stringify(await clusters(n)) === JSON.stringify(expected), {
       timeoutMs: 60_000,
@@ -206,7 +234,7 @@ test('control plane: elections, leader killed, leader partitioned, SIGKILL mid-w
   let stop = false
   const writer = (async () => {
     for (let i = 0; i < 200 && !stop; i++) {
-      const r = await addCluster(leader4, `w${i}`, 10_000)
+      const r = await addCluster(leader4, `w${i}`)
       if (r.ok) acked.push(`w${i}`)
     }
   })()
