@@ -13,6 +13,7 @@ import type { Clock, NodeId, Output } from '../protocols/core/index.js'
 import { SeededRng } from '../protocols/core/index.js'
 import {
   type RaftConfig,
+  type RaftDurable,
   type RaftEffect,
   type RaftMachine,
   type RaftMsg,
@@ -68,6 +69,9 @@ export class RaftDriver<SM extends StateMachine> {
   private tail: Promise<void> = Promise.resolve()
   /** Saves and deferred batches not yet done: while > 0, a new batch must queue behind them. */
   private saving = 0
+  private flushing = false
+  private nextState: RaftDurable | null = null
+  private nextWaiters: { resolve: () => void; reject: (err: Error) => void }[] = []
   private stopped: string | null = null
   /** fsync durations (ms) since the last drain, for the metrics. */
   readonly fsyncMs: number[] = []
@@ -163,21 +167,11 @@ export class RaftDriver<SM extends StateMachine> {
     }
     this.opts.onStep?.(this.machine.view())
     if (persist !== undefined) {
-      const state = persist.state
       this.saving++
-      const started = performance.now()
-      this.tail = this.tail.then(async () => {
-        try {
-          await this.opts.store.save(state)
-          this.fsyncMs.push(performance.now() - started)
-          if (this.fsyncMs.length > 4096) this.fsyncMs.splice(0, 2048)
-        } catch (err) {
-          this.opts.log?.error({ err }, 'raft: writing the log failed; this replica stops until restarted')
-          this.stop(`storage failure: ${(err as Error).message}`)
-        } finally {
-          this.saving--
-        }
+      const durable = this.groupSave(persist.state).finally(() => {
+        this.saving--
       })
+      this.tail = this.tail.then(() => durable).catch(() => undefined)
     }
     if (later.length === 0) return
     // Fast path: nothing is being written, so nothing this batch depends on can still be lost.
@@ -209,6 +203,44 @@ export class RaftDriver<SM extends StateMachine> {
         }
       }
     }
+  }
+
+  /**
+   * Group commit: while one fsync runs, later states queue and only the newest is written next (each state
+   * is the whole durable state and the store writes the difference, so it covers the ones it replaces).
+   * Resolves once a write that includes `state` is durable.
+   */
+  private groupSave(state: RaftDurable): Promise<void> {
+    this.nextState = state
+    const done = new Promise<void>((resolve, reject) => this.nextWaiters.push({ resolve, reject }))
+    if (!this.flushing) void this.flush()
+    return done
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true
+    while (this.nextState !== null && this.stopped === null) {
+      const state = this.nextState
+      const waiters = this.nextWaiters
+      this.nextState = null
+      this.nextWaiters = []
+      const started = performance.now()
+      try {
+        await this.opts.store.save(state)
+        this.fsyncMs.push(performance.now() - started)
+        if (this.fsyncMs.length > 4096) this.fsyncMs.splice(0, 2048)
+        for (const w of waiters) w.resolve()
+      } catch (err) {
+        this.opts.log?.error({ err }, 'raft: writing the log failed; this replica stops until restarted')
+        this.stop(`storage failure: ${(err as Error).message}`)
+        for (const w of waiters) w.reject(err as Error)
+      }
+    }
+    // Stopped with states still queued: nothing of them may leave the node.
+    for (const w of this.nextWaiters) w.reject(new DriverStopped(this.stopped ?? 'stopped'))
+    this.nextWaiters = []
+    this.nextState = null
+    this.flushing = false
   }
 
   private setTimer(name: string, at: number): void {

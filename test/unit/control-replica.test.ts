@@ -2,7 +2,7 @@
 // directories and real timers, connected by an in-memory transport that can cut nodes off: a leader is
 // elected, a write through a follower commits everywhere, a learner that says hello receives the registry,
 // forged and undecodable frames are dropped and counted, and a replica reopened from disk keeps what
-// committed. Timings are short (heartbeat 20 ms, election 200-400 ms) and every wait is bounded.
+// committed. Timings are short (heartbeat 50 ms, election 500-1000 ms) and every wait is bounded.
 
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -22,7 +22,8 @@ after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
 
-const RAFT = { heartbeatMs: 20, electionMinMs: 200, electionMaxMs: 400 }
+// Short, but with room for a loaded machine (a spurious election only slows a test down, it must not fail it).
+const RAFT = { heartbeatMs: 50, electionMinMs: 500, electionMaxMs: 1000 }
 
 interface Node {
   id: string
@@ -127,8 +128,9 @@ test('three voters elect a leader; a write through a follower commits on all; a 
     assert.deepEqual(q.type === 'clusters' ? q.clusters.map((c) => c.name) : [], ['us-west'])
     const st = follower.replica!.status()
     assert.equal(st.voter, true)
-    assert.equal(st.leader, leader.id)
-    assert.equal(st.voters[0], leader.id)
+    // The leader may have changed meanwhile on a loaded machine; whoever it is comes first.
+    assert.ok(st.leader !== null && ids.includes(st.leader))
+    assert.equal(st.voters[0], st.leader)
     assert.deepEqual([...st.voters].sort(), [...ids].sort())
 
     // A non-voter: hello -> addLearner -> log.
@@ -140,7 +142,7 @@ test('three voters elect a leader; a write through a follower commits on all; a 
       10_000,
     )
     assert.equal(learner.replica!.status().voter, false)
-    assert.ok(leader.replica!.view().membership.learners.includes(learner.id))
+    assert.ok(learner.replica!.view().membership.learners.includes(learner.id))
     // A write from the learner is forwarded to the leader.
     const r2 = await learner.replica!.propose({ type: 'addCluster', cluster: cluster('eu-west') })
     assert.equal(r2.ok, true)
@@ -248,14 +250,13 @@ test('a replica reopened from its state directory keeps what committed', async (
     }
     const committed = leader.replica!.view().commit
     for (const v of voters) await v.replica!.close()
-    net.cut.add(voters[1]!.id)
-    net.cut.add(voters[2]!.id)
-    // Alone, it can rebuild its registry from its own log only up to what it knew committed.
-    const again = await net.open(voters[0]!, ids)
+    const others = voters.filter((v) => v !== leader)
+    for (const o of others) net.cut.add(o.id)
+    // Alone, the old leader has only its own log: it holds everything it had committed.
+    const again = await net.open(leader, ids)
     assert.ok(again.view().lastIndex >= committed, 'the log survived the restart')
     net.cut.clear()
-    await net.open(voters[1]!, ids)
-    await net.open(voters[2]!, ids)
+    for (const o of others) await net.open(o, ids)
     await until('all five clusters after restart', () => again.local()?.clusterByName.size === 5)
   } finally {
     for (const v of voters) await v.replica?.close()
