@@ -16,6 +16,7 @@ const COMMAND_OF: Record<string, string> = {
   'wireguard-go': 'wireguard-go',
   'wireguard-tools': 'wg',
   'iputils-ping': 'ping',
+  'etcd-server': 'etcd',
 }
 
 export function hasCommand(cmd: string): boolean {

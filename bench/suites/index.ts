@@ -9,3 +9,4 @@ SUITES.throughput = async () => (await import('./throughput.js')).suite
 SUITES.failover = async () => (await import('./failover.js')).suite
 SUITES.dns = async () => (await import('./dns.js')).suite
 SUITES.memory = async () => (await import('./memory.js')).suite
+SUITES.raft = async () => (await import('./raft.js')).suite
