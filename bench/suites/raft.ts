@@ -41,6 +41,7 @@ const clientScript = () => path.join(path.dirname(fileURLToPath(import.meta.url)
 async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tputN: number, log: (m: string) => void): Promise<Sample> {
   const ours = new OurMesh(lab)
   const clients: BlackroadClient[] = []
+  const orphans: number[] = []
   try {
     const nodes = await ours.enrol(
       hosts.map((host) => ({ host })),
@@ -94,6 +95,12 @@ async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
     const perSec = (next / (performance.now() - t0)) * 1000
     // Failover: SIGKILL the leader, poll the survivors every 10 ms.
     const rest = nodes.filter((n) => n !== leader)
+    // Its wireguard-go child outlives a SIGKILL of the daemon and holds the port: stopped by PID below.
+    const wgPids = (await leader.host.exec(['pgrep', '-f', `^wireguard-go -f ${leader.daemon!.wgInterface}$`])).stdout
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number)
+    orphans.push(...wgPids)
     const killAt = Date.now()
     await leader.daemon!.kill('SIGKILL')
     const newLeader = await waitFor(
@@ -117,6 +124,14 @@ async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
   } finally {
     for (const c of clients) c.close()
     await ours.stopAll(log)
+    for (const pid of orphans) {
+      try {
+        process.kill(pid, 'SIGTERM')
+      } catch {
+        // already gone
+      }
+    }
+    if (orphans.length > 0) await new Promise((r) => setTimeout(r, 500))
   }
 }
 
