@@ -16,7 +16,15 @@ function post(url: string, path: string, body: unknown, timeoutMs = 2000): Promi
   const data = Buffer.from(JSON.stringify(body))
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, timeout: timeoutMs, headers: { 'content-type': 'application/json', 'content-length': data.length } },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        agent,
+        timeout: timeoutMs,
+        headers: { 'content-type': 'application/json', 'content-length': data.length },
+      },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
@@ -34,7 +42,8 @@ function post(url: string, path: string, body: unknown, timeoutMs = 2000): Promi
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64')
-const put = (url: string, key: string) => post(url, '/v3/kv/put', { key: b64(key), value: b64('x'.repeat(32)) })
+const put = (url: string, key: string) =>
+  post(url, '/v3/kv/put', { key: b64(key), value: b64('x'.repeat(32)) })
 
 async function main(): Promise<void> {
   const [mode, a, b, c] = process.argv.slice(2)
@@ -72,7 +81,7 @@ async function main(): Promise<void> {
           const self = String((st.header as { member_id?: string } | undefined)?.member_id ?? '')
           if (leader !== '0' && leader !== old) {
             elected = Date.now()
-            leaderUrl = leader === self ? u : urls.find((x) => x !== u) ?? u
+            leaderUrl = leader === self ? u : (urls.find((x) => x !== u) ?? u)
             break
           }
         } catch {
@@ -93,7 +102,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ elected, write, n: c })}\n`)
   } else if (mode === 'status') {
     const st = await post(a!, '/v3/maintenance/status', {})
-    process.stdout.write(`${JSON.stringify({ leader: String(st.leader), self: String((st.header as { member_id?: string }).member_id) })}\n`)
+    process.stdout.write(
+      `${JSON.stringify({ leader: String(st.leader), self: String((st.header as { member_id?: string }).member_id) })}\n`,
+    )
   } else throw new Error(`unknown mode ${mode}`)
   agent.destroy()
 }

@@ -36,9 +36,17 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN
 }
 
-const clientScript = () => path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'raft', 'etcd-client.js')
+const clientScript = () =>
+  path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'raft', 'etcd-client.js')
 
-async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tputN: number, log: (m: string) => void): Promise<Sample> {
+async function oursOnce(
+  lab: Lab,
+  hosts: Host[],
+  run: number,
+  seqN: number,
+  tputN: number,
+  log: (m: string) => void,
+): Promise<Sample> {
   const ours = new OurMesh(lab)
   const clients: BlackroadClient[] = []
   const orphans: number[] = []
@@ -58,19 +66,36 @@ async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
     await Promise.all(nodes.map((n) => ours.start(n, true)))
     const client = (n: MeshNode) => ours.client(n)
     const agreed = async (among: MeshNode[]) => {
-      const st = await Promise.all(among.map((n) => client(n).controlStatus().catch(() => null)))
+      const st = await Promise.all(
+        among.map((n) =>
+          client(n)
+            .controlStatus()
+            .catch(() => null),
+        ),
+      )
       const l = st[0]?.leader ?? null
       return l !== null && st.every((s) => s?.leader === l) ? l : null
     }
-    const leaderId = await waitFor(() => agreed(nodes), { timeoutMs: 90_000, intervalMs: 100, what: 'ours: a leader' })
+    const leaderId = await waitFor(() => agreed(nodes), {
+      timeoutMs: 90_000,
+      intervalMs: 100,
+      what: 'ours: a leader',
+    })
     const leader = nodes.find((n) => n.node.nodeId === leaderId)!
     const lc = new BlackroadClient({ socketPath: leader.daemon!.socketPath, timeoutMs: 10_000 })
     clients.push(lc)
-    await waitFor(async () => (await lc.addCluster({ name: `warm-${run}`, region: 'local' }).then(() => true).catch(() => false)), {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      what: 'ours: first write (federation record)',
-    })
+    await waitFor(
+      async () =>
+        await lc
+          .addCluster({ name: `warm-${run}`, region: 'local' })
+          .then(() => true)
+          .catch(() => false),
+      {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: 'ours: first write (federation record)',
+      },
+    )
     const lat: number[] = []
     const seqDeadline = Date.now() + 60_000
     for (let i = 0; i < seqN && Date.now() < seqDeadline; i++) {
@@ -79,7 +104,8 @@ async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
       lat.push(performance.now() - t0)
     }
     // Throughput: CONCURRENCY requests in flight over several clients (each keeps at most 4 sockets).
-    for (let i = 0; i < CONCURRENCY / 4; i++) clients.push(new BlackroadClient({ socketPath: leader.daemon!.socketPath, timeoutMs: 10_000 }))
+    for (let i = 0; i < CONCURRENCY / 4; i++)
+      clients.push(new BlackroadClient({ socketPath: leader.daemon!.socketPath, timeoutMs: 10_000 }))
     let next = 0
     const tDeadline = Date.now() + 60_000
     const t0 = performance.now()
@@ -96,7 +122,9 @@ async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
     // Failover: SIGKILL the leader, poll the survivors every 10 ms.
     const rest = nodes.filter((n) => n !== leader)
     // Its wireguard-go child outlives a SIGKILL of the daemon and holds the port: stopped by PID below.
-    const wgPids = (await leader.host.exec(['pgrep', '-f', `^wireguard-go -f ${leader.daemon!.wgInterface}$`])).stdout
+    const wgPids = (
+      await leader.host.exec(['pgrep', '-f', `^wireguard-go -f ${leader.daemon!.wgInterface}$`])
+    ).stdout
       .split(/\s+/)
       .filter(Boolean)
       .map(Number)
@@ -111,15 +139,27 @@ async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
       { timeoutMs: 30_000, intervalMs: 10, what: 'ours: new leader' },
     )
     const electedMs = Date.now() - killAt
-    const nl = new BlackroadClient({ socketPath: nodes.find((n) => n.node.nodeId === newLeader)!.daemon!.socketPath, timeoutMs: 5_000 })
-    clients.push(nl)
-    await waitFor(async () => nl.addCluster({ name: `after-${run}`, region: 'local' }).then(() => true).catch(() => false), {
-      timeoutMs: 30_000,
-      intervalMs: 10,
-      what: 'ours: write after failover',
+    const nl = new BlackroadClient({
+      socketPath: nodes.find((n) => n.node.nodeId === newLeader)!.daemon!.socketPath,
+      timeoutMs: 5_000,
     })
+    clients.push(nl)
+    await waitFor(
+      async () =>
+        nl
+          .addCluster({ name: `after-${run}`, region: 'local' })
+          .then(() => true)
+          .catch(() => false),
+      {
+        timeoutMs: 30_000,
+        intervalMs: 10,
+        what: 'ours: write after failover',
+      },
+    )
     const writeMs = Date.now() - killAt
-    log(`  ours: p50 ${pct(lat, 50).toFixed(2)} ms, ${perSec.toFixed(0)} writes/s, failover elected ${electedMs} ms, write ${writeMs} ms`)
+    log(
+      `  ours: p50 ${pct(lat, 50).toFixed(2)} ms, ${perSec.toFixed(0)} writes/s, failover elected ${electedMs} ms, write ${writeMs} ms`,
+    )
     return { electedMs, writeMs, lat, perSec }
   } finally {
     for (const c of clients) c.close()
@@ -135,7 +175,14 @@ async function oursOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
   }
 }
 
-async function etcdOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tputN: number, log: (m: string) => void): Promise<Sample> {
+async function etcdOnce(
+  lab: Lab,
+  hosts: Host[],
+  run: number,
+  seqN: number,
+  tputN: number,
+  log: (m: string) => void,
+): Promise<Sample> {
   const names = hosts.map((_, i) => `e${i + 1}`)
   const ips = hosts.map((h) => h.addr())
   const cluster = names.map((n, i) => `${n}=http://${ips[i]}:2380`).join(',')
@@ -143,18 +190,30 @@ async function etcdOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
     h.spawn(
       [
         'etcd',
-        '--name', names[i]!,
-        '--data-dir', path.join(lab.scratchDir, `etcd-${run}`, names[i]!),
-        '--listen-peer-urls', `http://${ips[i]}:2380`,
-        '--initial-advertise-peer-urls', `http://${ips[i]}:2380`,
-        '--listen-client-urls', `http://${ips[i]}:2379`,
-        '--advertise-client-urls', `http://${ips[i]}:2379`,
-        '--initial-cluster', cluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', `bench-${run}`,
-        '--heartbeat-interval', String(HEARTBEAT_MS),
-        '--election-timeout', String(ELECTION_MS),
-        '--log-level', 'warn',
+        '--name',
+        names[i]!,
+        '--data-dir',
+        path.join(lab.scratchDir, `etcd-${run}`, names[i]!),
+        '--listen-peer-urls',
+        `http://${ips[i]}:2380`,
+        '--initial-advertise-peer-urls',
+        `http://${ips[i]}:2380`,
+        '--listen-client-urls',
+        `http://${ips[i]}:2379`,
+        '--advertise-client-urls',
+        `http://${ips[i]}:2379`,
+        '--initial-cluster',
+        cluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        `bench-${run}`,
+        '--heartbeat-interval',
+        String(HEARTBEAT_MS),
+        '--election-timeout',
+        String(ELECTION_MS),
+        '--log-level',
+        'warn',
       ],
       { logName: `etcd-${run}` },
     ),
@@ -167,20 +226,23 @@ async function etcdOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
       const r = await hosts[i]!.exec([node, script, 'status', url(i)], { timeoutMs: 10_000 })
       return r.ok ? (JSON.parse(r.stdout) as { leader: string; self: string }) : null
     }
-    const leaderIdx = await waitFor(
-      async () => {
-        for (let i = 0; i < hosts.length; i++) {
-          const s = await status(i)
-          if (s && s.leader !== '0' && s.leader === s.self) return i + 1
-        }
-        return null
-      },
-      { timeoutMs: 60_000, intervalMs: 200, what: 'etcd: a leader' },
-    ) - 1
+    const leaderIdx =
+      (await waitFor(
+        async () => {
+          for (let i = 0; i < hosts.length; i++) {
+            const s = await status(i)
+            if (s && s.leader !== '0' && s.leader === s.self) return i + 1
+          }
+          return null
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: 'etcd: a leader' },
+      )) - 1
     const lh = hosts[leaderIdx]!
     const seq = await lh.execOk([node, script, 'seq', url(leaderIdx), String(seqN)], { timeoutMs: 90_000 })
     const lat = (JSON.parse(seq.stdout) as { lat: number[] }).lat
-    const conc = await lh.execOk([node, script, 'conc', url(leaderIdx), String(tputN), String(CONCURRENCY)], { timeoutMs: 90_000 })
+    const conc = await lh.execOk([node, script, 'conc', url(leaderIdx), String(tputN), String(CONCURRENCY)], {
+      timeoutMs: 90_000,
+    })
     const c = JSON.parse(conc.stdout) as { ms: number; done: number }
     const perSec = (c.done / c.ms) * 1000
     // Failover: the watcher runs in a survivor's namespace and is ready before the kill.
@@ -194,10 +256,19 @@ async function etcdOnce(lab: Lab, hosts: Host[], run: number, seqN: number, tput
     const killAt = Date.now()
     await procs[leaderIdx]!.kill('SIGKILL')
     await watch.waitExit(70_000)
-    const out = JSON.parse(watch.logText().trim().split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}') as { elected?: number; write?: number }
+    const out = JSON.parse(
+      watch
+        .logText()
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .pop() ?? '{}',
+    ) as { elected?: number; write?: number }
     if (!out.elected || !out.write) throw new Error(`etcd failover watcher: ${watch.logText().slice(-500)}`)
     const s = { electedMs: out.elected - killAt, writeMs: out.write - killAt, lat, perSec }
-    log(`  etcd: p50 ${pct(lat, 50).toFixed(2)} ms, ${perSec.toFixed(0)} writes/s, failover elected ${s.electedMs} ms, write ${s.writeMs} ms`)
+    log(
+      `  etcd: p50 ${pct(lat, 50).toFixed(2)} ms, ${perSec.toFixed(0)} writes/s, failover elected ${s.electedMs} ms, write ${s.writeMs} ms`,
+    )
     return s
   } finally {
     for (const p of procs) if (p.alive) await p.stop(5_000).catch(() => undefined)
@@ -226,7 +297,13 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         ours.push(await oursOnce(lab, hosts, r, seqN, tputN, log))
         etcd.push(await etcdOnce(lab, hosts, r, seqN, tputN, log))
       }
-      const fig = (metric: string, unit: string, better: 'higher' | 'lower', target: number, pick: (s: Sample) => number): Figure => ({
+      const fig = (
+        metric: string,
+        unit: string,
+        better: 'higher' | 'lower',
+        target: number,
+        pick: (s: Sample) => number,
+      ): Figure => ({
         metric,
         unit,
         better,
