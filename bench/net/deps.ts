@@ -17,6 +17,7 @@ const COMMAND_OF: Record<string, string> = {
   'wireguard-tools': 'wg',
   'iputils-ping': 'ping',
   'nats-server': 'nats-server',
+  'etcd-server': 'etcd',
 }
 
 export function hasCommand(cmd: string): boolean {

@@ -10,3 +10,4 @@ SUITES.failover = async () => (await import('./failover.js')).suite
 SUITES.dns = async () => (await import('./dns.js')).suite
 SUITES.memory = async () => (await import('./memory.js')).suite
 SUITES.bus = async () => (await import('./bus.js')).suite
+SUITES.raft = async () => (await import('./raft.js')).suite

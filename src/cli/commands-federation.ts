@@ -95,22 +95,105 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
         }),
     )
     .command('status', 'Federation membership and connectivity', (c) => c, (argv) =>
-      run(async () => notAvailable('federation status', 'controlPlane', argv.json)),
+      run(async () => {
+        try {
+          const st = await withClient(argv, (cl) => cl.federationStatus())
+          printResult(argv, st, () =>
+            [
+              `Federation: ${st.federation ?? '(none)'}`,
+              `Cluster: ${st.cluster ?? '(none)'}`,
+              `Status: ${st.status}`,
+              `Agents: ${st.agents}/${st.capacity}`,
+              `Latency to control plane: ${st.latency_ms === null ? 'unknown' : `${Math.round(st.latency_ms)}ms`}`,
+            ].join('\n'),
+          )
+          return EXIT_OK
+        } catch (err) {
+          return errorExit(argv, err)
+        }
+      }),
+    )
+    .command('control', 'The control plane: leader, term, voters, commit index', (c) => c, (argv) =>
+      run(async () => {
+        try {
+          const st = await withClient(argv, (cl) => cl.controlStatus())
+          printResult(argv, st, () =>
+            st.enabled
+              ? table([
+                  ['Role', st.role],
+                  ['Leader', st.leader === null ? '(none)' : `${st.leader_name ?? '?'} (${st.leader})`],
+                  ['Term', String(st.term)],
+                  ['Commit index', String(st.commit_index)],
+                  ['Applied index', String(st.applied_index)],
+                  ['Voters', st.voters.map((v) => `${v.name ?? v.node_id}${v.leader ? '*' : ''}`).join(', ')],
+                  ['Learners', String(st.learners)],
+                ])
+              : 'No control plane on this node (federation.voters is empty)',
+          )
+          return EXIT_OK
+        } catch (err) {
+          return errorExit(argv, err)
+        }
+      }),
     )
     .command('list-clusters', 'List the federation\'s clusters', (c) => c, (argv) =>
-      run(async () => notAvailable('federation list-clusters', 'controlPlane', argv.json)),
+      run(async () => {
+        try {
+          const res = await withClient(argv, (cl) => cl.listClusters())
+          printResult(argv, res, () => {
+            const rows = [['NAME', 'ID', 'REGION', 'ROLE', 'CAPACITY'], ...res.clusters.map((c) => [c.name, c.id, c.region, c.role, String(c.capacity)])]
+            const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+            const lines = rows.map((r) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd())
+            const note = res.stale ? '\n(control plane unreachable: this node\'s copy, possibly stale)' : ''
+            return `${lines.join('\n')}${note}`
+          })
+          return EXIT_OK
+        } catch (err) {
+          return errorExit(argv, err)
+        }
+      }),
     )
     .command(
       'add-cluster <name>',
       'Register an existing cluster',
-      (c) => c.positional('name', { type: 'string', demandOption: true }).option('region', { type: 'string', demandOption: true }),
-      (argv) => run(async () => notAvailable('federation add-cluster', 'controlPlane', argv.json)),
+      (c) =>
+        c
+          .positional('name', { type: 'string', demandOption: true })
+          .option('region', { type: 'string', demandOption: true })
+          .option('capacity', { type: 'number', describe: 'Maximum agents (default 5000)' })
+          .option('role', { choices: ['primary', 'secondary', 'edge'] as const }),
+      (argv) =>
+        run(async () => {
+          try {
+            const c = await withClient(argv, (cl) =>
+              cl.addCluster({
+                name: argv.name,
+                region: argv.region,
+                ...(argv.capacity !== undefined ? { capacity: argv.capacity } : {}),
+                ...(argv.role !== undefined ? { role: argv.role } : {}),
+              }),
+            )
+            printResult(argv, c, () => `Cluster added: ${c.name}\nCluster ID: ${c.id}`)
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
     .command(
       'remove-cluster <name>',
       'Remove a cluster from the federation',
       (c) => c.positional('name', { type: 'string', demandOption: true }),
-      (argv) => run(async () => notAvailable('federation remove-cluster', 'controlPlane', argv.json)),
+      (argv) =>
+        run(async () => {
+          try {
+            const r = await withClient(argv, (cl) => cl.removeCluster(argv.name))
+            printResult(argv, r, () => `Cluster removed: ${r.removed}`)
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
     .demandCommand(1, 'name a federation command')
 }

@@ -24,7 +24,15 @@ import type {
   StatusResponse,
 } from './types.js'
 import type { FederationJoinRequest, FederationJoinResponse, RevokeNodeRequest, RevokeNodeResponse } from './types-control.js'
+import type {
+  AddClusterRequest,
+  ClusterView,
+  ControlStatusResponse,
+  FederationStatusResponse,
+  ListClustersResponse,
+} from './control-types.js'
 
+export * from './control-types.js'
 export * from './types.js'
 export {
   AgentHandle,
@@ -94,6 +102,26 @@ export class BlackroadClient {
 
   revokeNode(req: RevokeNodeRequest): Promise<RevokeNodeResponse> {
     return this.request<RevokeNodeResponse>('POST', '/v1/nodes/revoke', req)
+  }
+
+  controlStatus(): Promise<ControlStatusResponse> {
+    return this.request<ControlStatusResponse>('GET', '/v1/control/status')
+  }
+
+  federationStatus(): Promise<FederationStatusResponse> {
+    return this.request<FederationStatusResponse>('GET', '/v1/federation/status')
+  }
+
+  listClusters(): Promise<ListClustersResponse> {
+    return this.request<ListClustersResponse>('GET', '/v1/federation/clusters')
+  }
+
+  addCluster(req: AddClusterRequest): Promise<ClusterView> {
+    return this.request<ClusterView>('POST', '/v1/federation/clusters/add', req)
+  }
+
+  removeCluster(name: string): Promise<{ removed: string }> {
+    return this.request<{ removed: string }>('DELETE', `/v1/federation/clusters/${encodeURIComponent(name)}`)
   }
 
   network(): Promise<NetworkStatus> {

@@ -185,6 +185,28 @@ export const federationSchema = z
       .describe(
         'Where a control-plane node (one holding the federation root key) accepts `federation join` and certificate renewals (TLS 1.3).',
       ),
+    voters: z
+      .array(z.string().regex(/^node_[a-z2-7]{16}$/, { message: 'expected a node id like node_abcdefghijklmnop' }))
+      .prefault([])
+      .describe(
+        'Node ids of the control-plane (Raft) voters, the same list on every node. Nodes with node.control_plane vote; every other node keeps a learner copy of the registry. Empty on a node with node.control_plane: a single-voter control plane of that node.',
+      ),
+    raft: z
+      .strictObject({
+        heartbeat: duration({ min: 10, max: 60_000 })
+          .prefault('100ms')
+          .describe('Leader heartbeat period (etcd default; suits a WAN or a LAN of Raspberry Pis).'),
+        election_timeout: duration({ min: 50, max: 600_000 })
+          .prefault('1s')
+          .describe(
+            'Shortest election timeout; each timeout is drawn at random up to twice this. At least 3 heartbeats.',
+          ),
+        request_timeout: duration({ min: 100, max: 600_000 })
+          .prefault('5s')
+          .describe('How long a registry write or linearizable read waits (retrying while there is no leader).'),
+      })
+      .prefault({})
+      .describe('Control-plane Raft timing.'),
   })
   .prefault({})
   .describe('The federation this node is part of.')

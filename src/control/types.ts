@@ -25,7 +25,8 @@ export interface ControlPlaneStatus {
 }
 
 /** Rejections and failures of propose/query, with stable codes for the API and CLI. */
-export type ControlPlaneErrorCode = 'NO_LEADER' | 'TIMEOUT' | 'NOT_RUNNING'
+/** TOO_LARGE was added by the Raft driver: a command over the size one Raft entry may have. */
+export type ControlPlaneErrorCode = 'NO_LEADER' | 'TIMEOUT' | 'NOT_RUNNING' | 'TOO_LARGE'
 
 export class ControlPlaneError extends Error {
   constructor(

@@ -18,6 +18,7 @@ import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/ind
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
 import { ControlNode } from './control-node.js'
+import { ControlNode as RaftControl } from './control-plane.js'
 import { DnsNode } from './dns-node.js'
 import { EventsNode, streamDropCounter } from './events-node.js'
 import { HeapTrimmer } from './heap-trim.js'
@@ -28,7 +29,19 @@ import { PolicyNode } from './policy-node.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
-export const CAPABILITIES = ['identity', 'config', 'api', 'metrics', 'local-federation', 'network', 'bus', 'dns', 'policies', 'events'] as const
+export const CAPABILITIES = [
+  'identity',
+  'config',
+  'api',
+  'metrics',
+  'local-federation',
+  'network',
+  'bus',
+  'dns',
+  'policies',
+  'events',
+  'control-plane',
+] as const
 
 export interface DaemonOptions {
   config: Config
@@ -50,6 +63,7 @@ export class Daemon {
   private eventsNode: EventsNode | null = null
   private dnsNode: DnsNode | null = null
   private agentsNode: AgentsNode | null = null
+  private raftControl: RaftControl | null = null
   private networkReason: string | null = null
   private control: ControlNode | null = null
   private startedAt = 0
@@ -118,7 +132,24 @@ export class Daemon {
     this.control = control
     this.cleanups.push({ what: 'control plane', run: () => control.stop() })
     await control.start()
-    for (const route of [...buildRoutes(this), ...busNode.routes(), ...eventsNode.routes(), ...agents.routes(), ...controlRoutes(this)])
+    // The Raft control plane (replicated registry) when config names voters or this node is a control-plane node.
+    const raftControl = new RaftControl({
+      config: this.config,
+      nodeId: this.nodeId,
+      nodeKey: this.requireKey(),
+      registry: this.metrics.registry,
+      logger: this.logger.child({ subsystem: 'raft' }),
+    })
+    this.raftControl = raftControl
+    const localClusters = { listClusters: () => this.federation.listClusters() }
+    for (const route of [
+      ...buildRoutes(this),
+      ...busNode.routes(),
+      ...eventsNode.routes(),
+      ...agents.routes(),
+      ...controlRoutes(this),
+      ...raftControl.routes(localClusters),
+    ])
       api.add(route)
     await api.listen()
     this.cleanups.push({ what: 'api socket', run: () => api.close() })
@@ -138,6 +169,7 @@ export class Daemon {
     }
 
     await this.startNetwork()
+    await this.startControlPlane(busNode, raftControl)
 
     if (this.config.metrics.enabled) {
       const ms = new MetricsServer(this.metrics.registry, this.config.metrics.listen)
@@ -201,6 +233,19 @@ export class Daemon {
     if (!this.policyNode) throw new Error('daemon not started')
     this.policyNode.reload(mesh)
     return mesh.policies.length
+  }
+
+  /** Runs this node's registry replica when config names voters (see control-plane.ts). */
+  private async startControlPlane(busNode: BusNode, control: RaftControl): Promise<void> {
+    const fed = await this.federation.current()
+    await control.start(busNode.bus, this.net, fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null)
+    if (!control.enabled) return
+    this.cleanups.push({ what: 'control plane', run: () => control.stop() })
+    const dns = this.dnsNode
+    if (dns) {
+      dns.setControl(() => control.dnsVoters())
+      control.onChange(() => dns.refresh())
+    }
   }
 
   /** Stops everything start() created, newest first; one failing step does not skip the others. */
@@ -271,10 +316,27 @@ export class Daemon {
   }
 
   async createCluster(req: Parameters<LocalFederation['createCluster']>[0]) {
-    this.control?.checkClusterName(req.name)
-    const res = await this.federation.createCluster(req)
-    const record = (await this.federation.clusters()).find((c) => c.id === res.cluster.id)
-    if (record) await this.control?.clusterCreated(record)
+    const fc = this.config.federation
+    let res: Awaited<ReturnType<LocalFederation['createCluster']>>
+    if (this.raftControl?.enabled) {
+      res = await this.raftControl.createCluster(req, fc.control_plane, fc.join_token_ttl)
+      // The join service keeps its own registry on the root holder (not yet the Raft one): it must know the
+      // cluster for the token to be accepted.
+      const c = res.cluster
+      await this.control?.clusterCreated({
+        id: c.id,
+        name: c.name,
+        region: c.region,
+        capacity: c.capacity,
+        role: c.role as 'primary' | 'secondary' | 'edge',
+        created_at: new Date().toISOString(),
+      })
+    } else {
+      this.control?.checkClusterName(req.name)
+      res = await this.federation.createCluster(req)
+      const record = (await this.federation.clusters()).find((c) => c.id === res.cluster.id)
+      if (record) await this.control?.clusterCreated(record)
+    }
     this.metrics.clustersTotal.set((await this.federation.clusters()).length)
     this.logger.info({ cluster: res.cluster }, 'cluster created')
     return res

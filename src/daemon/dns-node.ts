@@ -34,6 +34,7 @@ export class DnsNode {
   private meshRetries = 0
   private stopped = false
   private agents: () => ReadonlyArray<{ name: string; type: string; node: string }> = () => []
+  private control: () => MeshView['control'] = () => []
 
   constructor(
     private readonly config: Config,
@@ -128,7 +129,13 @@ export class DnsNode {
     this.scheduleUpdate()
   }
 
-  /** Rebuilds the zone soon (debounced), e.g. when an agent registers. */
+  /** control.<domain> follows the control plane: the voters, leader first. */
+  setControl(voters: () => MeshView['control']): void {
+    this.control = voters
+    this.scheduleUpdate()
+  }
+
+  /** Rebuilds the zone soon (debounced), e.g. when an agent registers or the leader changes. */
   refresh(): void {
     this.scheduleUpdate()
   }
@@ -169,7 +176,7 @@ export class DnsNode {
     return {
       nodes,
       clusters: [...clusters].map(([name, region]) => ({ name, region })),
-      control: [],
+      control: this.control(),
       agents,
     }
   }

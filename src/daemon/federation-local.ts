@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { ApiError } from '../api/errors.js'
+import type { ListClustersResponse } from '../client/control-types.js'
 import type { CreateClusterRequest, CreateClusterResponse, FederationInfo } from '../client/types.js'
 import {
   createJoinToken,
@@ -128,6 +129,19 @@ export class LocalFederation {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
       throw err
     }
+  }
+
+  /** `federation list-clusters` on a node without a control plane: the clusters this node created. */
+  async listClusters(): Promise<ListClustersResponse> {
+    const clusters = (await this.clusters()).map((c) => ({
+      id: c.id,
+      name: c.name,
+      region: c.region,
+      role: c.role,
+      capacity: c.capacity,
+      cordoned: false,
+    }))
+    return { clusters, source: 'local', stale: false }
   }
 
   private async saveClusters(list: ClusterRecord[]): Promise<void> {

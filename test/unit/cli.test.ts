@@ -12,10 +12,6 @@ import { runCli } from '../helpers/cli.js'
 const NO_DAEMON = ['--socket', '/nonexistent/blackroad-test.sock']
 
 const pending: Array<{ args: string[]; capability: RegExp }> = [
-  { args: ['federation', 'status'], capability: /control plane/ },
-  { args: ['federation', 'list-clusters'], capability: /control plane/ },
-  { args: ['federation', 'add-cluster', 'eu', '--region', 'eu-west-1'], capability: /control plane/ },
-  { args: ['federation', 'remove-cluster', 'eu'], capability: /control plane/ },
   { args: ['cluster', 'drain', 'us-west'], capability: /scheduler/ },
   { args: ['cluster', 'cordon', 'us-west'], capability: /scheduler/ },
   { args: ['cluster', 'uncordon', 'us-west'], capability: /scheduler/ },

@@ -1,0 +1,66 @@
+// What the local API answers about the control plane (Raft + registry) and the federation's clusters when
+// they come from the replicated registry. Kept apart from types.ts so the control plane's shapes live in one
+// place; re-exported by the client.
+
+export interface ControlVoterInfo {
+  node_id: string
+  /** The voter's node name from its certificate, when this router knows it. */
+  name: string | null
+  leader: boolean
+}
+
+export interface ControlStatusResponse {
+  /** false: this node runs without a control plane (federation.voters empty and not a voter itself). */
+  enabled: boolean
+  /** This node votes (else it keeps a learner copy of the registry). */
+  voter: boolean
+  /** 'leader' | 'follower' | 'preCandidate' | 'candidate', or 'learner' on a non-voter. */
+  role: string
+  term: number
+  leader: string | null
+  leader_name: string | null
+  commit_index: number
+  applied_index: number
+  /** Last index in this node's durable log (entries held, committed or not). */
+  last_index: number
+  /** Leader first, then by configured priority. */
+  voters: ControlVoterInfo[]
+  learners: number
+}
+
+export interface ClusterView {
+  id: string
+  name: string
+  region: string
+  role: string
+  capacity: number
+  cordoned: boolean
+}
+
+export interface ListClustersResponse {
+  clusters: ClusterView[]
+  /** 'registry' (replicated) or 'local' (this node's clusters.json, no control plane). */
+  source: 'registry' | 'local'
+  /** True when the control plane could not confirm the read and this is the local copy (maybe stale). */
+  stale: boolean
+}
+
+export interface AddClusterRequest {
+  name: string
+  region: string
+  capacity?: number
+  role?: 'primary' | 'secondary' | 'edge'
+}
+
+export interface FederationStatusResponse {
+  federation: string | null
+  cluster: string | null
+  /** Connected: a control-plane leader is known and reachable; Disconnected; Standalone: no control plane. */
+  status: 'Connected' | 'Disconnected' | 'Standalone'
+  agents: number
+  capacity: number
+  /** Round trip to the leader through the mesh (0 on the leader itself); null when unknown. */
+  latency_ms: number | null
+  leader: string | null
+  term: number
+}

@@ -1,0 +1,371 @@
+// One router's replica of the control plane: the Raft driver over the registry, reached through a byte
+// transport (the daemon plugs in the bus), and the ControlPlane interface the rest of the daemon uses.
+//
+// Voters are the nodes listed in config `federation.voters` (node ids, identical on every node; a node with
+// `node.control_plane: true` must be one of them). Every other router of the federation keeps a copy as a
+// Raft learner: it says hello to the voters until the leader adds it to the membership (addLearner), then
+// receives the log like a voter but never votes nor counts for commitment. Its copy is answered locally
+// (local()) and keeps serving, stale, while the voters are unreachable; writes and linearizable reads from a
+// learner or follower are forwarded to the leader by the Raft machine itself.
+
+import path from 'node:path'
+import type { NodeId } from '../protocols/core/index.js'
+import type { RaftConfig, RaftEffect, RaftRes, RaftView } from '../protocols/raft/index.js'
+import {
+  type CommandResult,
+  decodeCommand,
+  decodeQueryResult,
+  decodeResult,
+  encodeCommand,
+  encodeQuery,
+  type QueryResult,
+  type Registry,
+  type RegistryCommand,
+  type RegistryQuery,
+  type RegistryState,
+  registryStateMachine,
+} from '../protocols/registry/index.js'
+import { RaftLogStore } from '../raftlog/index.js'
+import { DecodeError } from '../wire/index.js'
+import { type DriverLogger, DriverStopped, RaftDriver } from './driver.js'
+import type { RaftMetrics } from './metrics.js'
+import { type ControlPlane, ControlPlaneError, type ControlPlaneStatus } from './types.js'
+import { decodeControlFrame, encodeControlFrame, type FrameSigner, type FrameVerifier } from './wire.js'
+
+/** Timing defaults for a WAN or a LAN of Raspberry Pis (etcd's): see config `federation.raft`. */
+export const CONTROL_DEFAULTS = {
+  heartbeatMs: 100,
+  electionMinMs: 1000,
+  electionMaxMs: 2000,
+  /** How long propose/query wait by default, retrying while there is no leader. */
+  requestTimeoutMs: 5000,
+  /** How often a router that is not yet a learner asks the voters to add it. */
+  helloEveryMs: 2000,
+  /** Pause between retries of a request that found no leader. */
+  retryMs: 50,
+} as const
+
+export interface ControlReplicaOptions {
+  readonly id: NodeId
+  readonly voters: readonly NodeId[]
+  /** <state_dir>/raft is created under this. */
+  readonly stateDir: string
+  readonly raft?: Pick<RaftConfig, 'heartbeatMs' | 'electionMinMs' | 'electionMaxMs' | 'snapshotEntries'>
+  readonly requestTimeoutMs?: number
+  readonly helloEveryMs?: number
+  readonly signer: FrameSigner
+  readonly verify: FrameVerifier
+  /** Sends bytes to a node; best effort, must not throw. */
+  readonly send: (to: NodeId, bytes: Uint8Array) => void
+  /** Whether `node` may become a learner (e.g. it holds a valid certificate of this federation). */
+  readonly mayLearn?: (node: NodeId) => boolean
+  /** Proposed (initFederation) by a leader that finds the registry without one. */
+  readonly federation?: { readonly id: string; readonly name: string; readonly createdAt: number }
+  readonly metrics?: RaftMetrics
+  readonly log?: DriverLogger & { info(obj: object, msg: string): void }
+}
+
+type AppliedListener = (command: RegistryCommand, result: CommandResult) => void
+
+export class ControlReplica implements ControlPlane {
+  private readonly driver: RaftDriver<Registry>
+  private readonly applied = new Set<AppliedListener>()
+  private readonly changed = new Set<() => void>()
+  private helloTimer: NodeJS.Timeout | null = null
+  private closed = false
+  private lastLeader: NodeId | null = null
+  private readonly requestTimeoutMs: number
+
+  private constructor(
+    private readonly opts: ControlReplicaOptions,
+    private readonly store: RaftLogStore,
+  ) {
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? CONTROL_DEFAULTS.requestTimeoutMs
+    const voter = opts.voters.includes(opts.id)
+    this.driver = new RaftDriver({
+      id: opts.id,
+      members: voter ? opts.voters : [...opts.voters, opts.id],
+      config: {
+        heartbeatMs: opts.raft?.heartbeatMs ?? CONTROL_DEFAULTS.heartbeatMs,
+        electionMinMs: opts.raft?.electionMinMs ?? CONTROL_DEFAULTS.electionMinMs,
+        electionMaxMs: opts.raft?.electionMaxMs ?? CONTROL_DEFAULTS.electionMaxMs,
+        requestTimeoutMs: this.requestTimeoutMs,
+        snapshotEntries: opts.raft?.snapshotEntries,
+        bootstrapVoters: opts.voters,
+        // Bus payloads are at most 1 MiB: keep an append (entries × command size) well under that.
+        maxCommandBytes: 16 * 1024,
+        maxEntriesPerAppend: 32,
+      },
+      makeStateMachine: registryStateMachine,
+      store,
+      send: (to, msg) => this.sendFrame(to, { kind: 'raft', msg }),
+      onEffect: (e) => this.onEffect(e),
+      log: opts.log,
+    })
+    opts.metrics?.source(
+      () => (this.closed ? null : this.driver.view()),
+      () => this.driver.fsyncMs,
+    )
+  }
+
+  /** Opens the durable log under <stateDir>/raft and starts the machine. */
+  static async open(opts: ControlReplicaOptions): Promise<ControlReplica> {
+    if (opts.voters.length === 0) throw new Error('the control plane needs at least one voter')
+    const store = await RaftLogStore.open(path.join(opts.stateDir, 'raft'))
+    if (store.report.repairedTail) {
+      opts.log?.warn({ repaired: store.report.repairedTail }, 'raft log: a torn tail was cut off')
+    }
+    const r = new ControlReplica(opts, store)
+    r.driver.start()
+    r.helloLoop()
+    return r
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.helloTimer) clearTimeout(this.helloTimer)
+    await this.driver.close()
+    await this.store.close()
+  }
+
+  /** The Raft view (tests, status pages, metrics). */
+  view(): RaftView<Registry> {
+    return this.driver.view()
+  }
+
+  /** Bytes that arrived from `from` on the bus. Never throws: bad frames are dropped and counted. */
+  receive(from: NodeId, bytes: Uint8Array): void {
+    if (this.closed) return
+    const d = decodeControlFrame(bytes, from, this.opts.id, this.opts.verify)
+    if (!d.ok) {
+      // The machine counts undecodable bytes itself (folded into the same metric): count each once.
+      if (d.reason === 'undecodable') this.driver.noteUndecodable(from)
+      else this.opts.metrics?.drop(d.reason)
+      return
+    }
+    if (d.frame.kind === 'hello') this.onHello(from)
+    else this.driver.deliver(from, d.frame.msg)
+  }
+
+  // ---- ControlPlane --------------------------------------------------------------------------------
+
+  async propose(command: RegistryCommand, opts?: { timeoutMs?: number }): Promise<CommandResult> {
+    const bytes = encodeCommand(command)
+    const res = await this.call('proposal', opts?.timeoutMs, (ms) =>
+      this.driver.request({ type: 'propose', command: bytes }, ms),
+    )
+    if (!res.ok || res.type !== 'applied') throw new Error(`unexpected Raft answer ${JSON.stringify(res)}`)
+    const result = decodeResult(res.result)
+    this.opts.metrics?.proposal(result.ok ? 'applied' : 'rejected')
+    return result
+  }
+
+  async query(query: RegistryQuery, opts?: { timeoutMs?: number }): Promise<QueryResult> {
+    const bytes = encodeQuery(query)
+    const res = await this.call('read', opts?.timeoutMs, (ms) =>
+      this.driver.request({ type: 'read', query: bytes }, ms),
+    )
+    if (!res.ok || res.type !== 'read') throw new Error(`unexpected Raft answer ${JSON.stringify(res)}`)
+    this.opts.metrics?.read('ok')
+    return decodeQueryResult(res.result)
+  }
+
+  local(): RegistryState | null {
+    const v = this.driver.view()
+    // Before anything was applied this copy knows nothing; say so rather than answer "empty".
+    return v.applied > 0 ? v.stateMachine.state : null
+  }
+
+  status(): ControlPlaneStatus {
+    const v = this.driver.view()
+    const voters = v.membership.voters
+    const ordered = [
+      ...this.opts.voters.filter((x) => voters.includes(x)),
+      ...voters.filter((x) => !this.opts.voters.includes(x)),
+    ]
+    const leader = v.leader
+    return {
+      voter: voters.includes(this.opts.id),
+      term: v.term,
+      leader,
+      commitIndex: v.commit,
+      appliedIndex: v.applied,
+      voters:
+        leader !== null && ordered.includes(leader)
+          ? [leader, ...ordered.filter((x) => x !== leader)]
+          : ordered,
+    }
+  }
+
+  onApplied(listener: AppliedListener): () => void {
+    this.applied.add(listener)
+    return () => this.applied.delete(listener)
+  }
+
+  /** Called after anything that may change what readers see: an apply, a snapshot install, a new leader. */
+  onChange(listener: () => void): () => void {
+    this.changed.add(listener)
+    return () => this.changed.delete(listener)
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  /**
+   * Runs one request until it has an answer or the deadline passes: while there is no leader (an election,
+   * or this node cut off) it retries; a TIMEOUT from Raft means the outcome is unknown and is passed on.
+   */
+  private async call(
+    kind: 'proposal' | 'read',
+    timeoutMs: number | undefined,
+    attempt: (ms: number) => Promise<RaftRes>,
+  ): Promise<RaftRes> {
+    const count = (result: string) =>
+      kind === 'proposal' ? this.opts.metrics?.proposal(result) : this.opts.metrics?.read(result)
+    if (this.closed || this.driver.stoppedReason !== null) {
+      count('not_running')
+      throw new ControlPlaneError(
+        'NOT_RUNNING',
+        `the control plane is not running (${this.driver.stoppedReason ?? 'closed'})`,
+      )
+    }
+    const deadline = performance.now() + (timeoutMs ?? this.requestTimeoutMs)
+    let last: RaftRes | null = null
+    for (;;) {
+      const left = Math.round(deadline - performance.now())
+      if (left <= 0) break
+      let res: RaftRes
+      try {
+        res = await attempt(left)
+      } catch (err) {
+        if (err instanceof DriverStopped) {
+          count('not_running')
+          throw new ControlPlaneError('NOT_RUNNING', `the control plane stopped: ${err.message}`)
+        }
+        throw err
+      }
+      if (res.ok) return res
+      last = res
+      if (res.code === 'TIMEOUT') break
+      if (res.code === 'TOO_LARGE') {
+        count('too_large')
+        throw new ControlPlaneError('TOO_LARGE', 'the command is larger than the control plane accepts')
+      }
+      // NOT_LEADER, DROPPED (certainly not applied), BUSY, TRANSFERRING, CHANGE_PENDING: try again shortly.
+      await new Promise((r) => setTimeout(r, CONTROL_DEFAULTS.retryMs))
+    }
+    if (last !== null && !last.ok && last.code !== 'TIMEOUT' && this.driver.view().leader === null) {
+      count('no_leader')
+      throw new ControlPlaneError(
+        'NO_LEADER',
+        'no control-plane leader is reachable (election in progress, or this node is cut off from a majority)',
+      )
+    }
+    count('timeout')
+    throw new ControlPlaneError(
+      'TIMEOUT',
+      `no answer from the control plane within ${timeoutMs ?? this.requestTimeoutMs} ms (the write may still commit)`,
+    )
+  }
+
+  private sendFrame(to: NodeId, frame: Parameters<typeof encodeControlFrame>[0]): void {
+    this.opts.send(to, encodeControlFrame(frame, this.opts.id, to, this.opts.signer))
+  }
+
+  private onEffect(e: RaftEffect): void {
+    if (e.type === 'applied' && e.entry.kind === 'command') {
+      if (this.applied.size > 0) {
+        let command: RegistryCommand
+        let result: CommandResult
+        try {
+          command = decodeCommand(e.entry.data)
+          result = decodeResult(e.result)
+        } catch (err) {
+          if (!(err instanceof DecodeError)) throw err
+          this.notifyChanged()
+          return
+        }
+        for (const l of this.applied) {
+          try {
+            l(command, result)
+          } catch (err) {
+            this.opts.log?.warn({ err }, 'control plane: an onApplied listener threw')
+          }
+        }
+      }
+      this.notifyChanged()
+    } else if (e.type === 'restored') {
+      this.notifyChanged()
+    } else if (e.type === 'leader') {
+      if (e.leader !== this.lastLeader) this.opts.metrics?.leaderChanged()
+      this.lastLeader = e.leader
+      this.opts.log?.info({ term: e.term, leader: e.leader }, 'control plane: leader changed')
+      if (e.leader === this.opts.id) void this.initFederation()
+      this.notifyChanged()
+    }
+  }
+
+  private notifyChanged(): void {
+    for (const l of this.changed) {
+      try {
+        l()
+      } catch (err) {
+        this.opts.log?.warn({ err }, 'control plane: a change listener threw')
+      }
+    }
+  }
+
+  /** A new leader makes sure the registry names its federation (the first leader of a new one writes it). */
+  private async initFederation(): Promise<void> {
+    const fed = this.opts.federation
+    if (!fed) return
+    try {
+      const q = await this.query({ type: 'federation' })
+      if (q.type === 'federation' && q.federation === null) {
+        await this.propose({
+          type: 'initFederation',
+          federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt },
+        })
+      }
+    } catch (err) {
+      this.opts.log?.warn({ err }, 'control plane: could not write the federation record yet')
+    }
+  }
+
+  /** A router asks to receive the log: the leader adds it as a learner (one membership change at a time). */
+  private onHello(from: NodeId): void {
+    const v = this.driver.view()
+    if (v.role !== 'leader') return
+    const m = v.membership
+    if (m.voters.includes(from) || m.learners.includes(from)) return
+    if (this.opts.mayLearn && !this.opts.mayLearn(from)) {
+      this.opts.metrics?.drop('learner_refused')
+      return
+    }
+    this.driver
+      .request(
+        { type: 'changeMembership', change: { type: 'addLearner', node: from } },
+        this.requestTimeoutMs,
+      )
+      .then((res) => {
+        if (res.ok) this.opts.log?.info({ node: from }, 'control plane: added a learner')
+      })
+      .catch(() => undefined)
+  }
+
+  /** Until this router is in the membership, it says hello to the voters now and then. */
+  private helloLoop(): void {
+    if (this.closed) return
+    const v = this.driver.view()
+    const m = v.membership
+    if (!m.voters.includes(this.opts.id) && !m.learners.includes(this.opts.id)) {
+      const to = v.leader !== null ? [v.leader] : this.opts.voters
+      for (const voter of to) this.sendFrame(voter, { kind: 'hello' })
+    }
+    this.helloTimer = setTimeout(
+      () => this.helloLoop(),
+      this.opts.helloEveryMs ?? CONTROL_DEFAULTS.helloEveryMs,
+    )
+    this.helloTimer.unref?.()
+  }
+}

@@ -1,0 +1,264 @@
+// The control plane's replica (Raft driver + registry + signed frames) with real durable logs in temporary
+// directories and real timers, connected by an in-memory transport that can cut nodes off: a leader is
+// elected, a write through a follower commits everywhere, a learner that says hello receives the registry,
+// forged and undecodable frames are dropped and counted, and a replica reopened from disk keeps what
+// committed. Timings are short (heartbeat 50 ms, election 500-1000 ms) and every wait is bounded.
+
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, test } from 'node:test'
+import { Registry as PromRegistry } from 'prom-client'
+import { RaftMetrics } from '../../src/control/metrics.js'
+import { ControlReplica } from '../../src/control/replica.js'
+import { ControlPlaneError } from '../../src/control/types.js'
+import { encodeControlFrame } from '../../src/control/wire.js'
+import { generateKeyPair, type KeyPair, nodeIdFromPublicKey, sign, verify } from '../../src/identity/index.js'
+import type { Cluster } from '../../src/protocols/registry/index.js'
+
+const dirs: string[] = []
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+// Short, but with room for a loaded machine (a spurious election only slows a test down, it must not fail it).
+const RAFT = { heartbeatMs: 50, electionMinMs: 500, electionMaxMs: 1000 }
+
+interface Node {
+  id: string
+  key: KeyPair
+  dir: string
+  replica: ControlReplica | null
+  metrics: PromRegistry
+}
+
+class Net {
+  readonly nodes = new Map<string, Node>()
+  readonly cut = new Set<string>()
+  readonly keys = new Map<string, Uint8Array>()
+
+  add(): Node {
+    const key = generateKeyPair()
+    const id = nodeIdFromPublicKey(key.publicKey)
+    this.keys.set(id, key.publicKey)
+    const n: Node = { id, key, dir: '', replica: null, metrics: new PromRegistry() }
+    this.nodes.set(id, n)
+    return n
+  }
+
+  async open(n: Node, voters: string[]): Promise<ControlReplica> {
+    if (n.dir === '') {
+      n.dir = await mkdtemp(path.join(tmpdir(), 'control-'))
+      dirs.push(n.dir)
+    }
+    n.metrics = new PromRegistry()
+    n.replica = await ControlReplica.open({
+      id: n.id,
+      voters,
+      stateDir: n.dir,
+      raft: RAFT,
+      requestTimeoutMs: 3000,
+      helloEveryMs: 100,
+      signer: { sign: (m) => sign(m, n.key.secretKey) },
+      verify: (from, m, s) => {
+        const pk = this.keys.get(from)
+        return pk !== undefined && verify(s, m, pk)
+      },
+      send: (to, bytes) => this.deliver(n.id, to, bytes),
+      federation: { id: 'fed_test', name: 'test-fed', createdAt: 1 },
+      metrics: new RaftMetrics(n.metrics),
+    })
+    return n.replica
+  }
+
+  deliver(from: string, to: string, bytes: Uint8Array): void {
+    if (this.cut.has(from) || this.cut.has(to)) return
+    const copy = bytes.slice()
+    setImmediate(() => this.nodes.get(to)?.replica?.receive(from, copy))
+  }
+
+  leader(among: Node[]): Node | undefined {
+    return among.find((n) => n.replica?.view().role === 'leader' && !this.cut.has(n.id))
+  }
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = probe()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+function cluster(name: string): Cluster {
+  return {
+    id: `cluster_${name}`,
+    name,
+    region: 'local',
+    role: 'primary',
+    capacity: { agents: 10, memoryMb: 0, gpu: 0 },
+    labels: [],
+    taints: [],
+    cordoned: false,
+  }
+}
+
+test('three voters elect a leader; a write through a follower commits on all; a learner gets the registry', async () => {
+  const net = new Net()
+  const voters = [net.add(), net.add(), net.add()]
+  const ids = voters.map((v) => v.id)
+  for (const v of voters) await net.open(v, ids)
+  try {
+    const leader = await until('a leader', () => net.leader(voters))
+    // The first leader writes the federation record; until then cluster commands are refused NO_FEDERATION.
+    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const follower = voters.find((v) => v !== leader)!
+    const res = await follower.replica!.propose({ type: 'addCluster', cluster: cluster('us-west') })
+    assert.deepEqual(res, { ok: true, ipv4: 0 })
+    for (const v of voters) {
+      await until(`${v.id} applies the cluster`, () => v.replica!.local()?.clusterByName.has('us-west'))
+    }
+    // The first leader wrote the federation record.
+    await until('federation record', () => follower.replica!.local()?.federation?.name === 'test-fed')
+    const q = await follower.replica!.query({ type: 'clusters' })
+    assert.equal(q.type, 'clusters')
+    assert.deepEqual(q.type === 'clusters' ? q.clusters.map((c) => c.name) : [], ['us-west'])
+    const st = follower.replica!.status()
+    assert.equal(st.voter, true)
+    // The leader may have changed meanwhile on a loaded machine; whoever it is comes first.
+    assert.ok(st.leader !== null && ids.includes(st.leader))
+    assert.equal(st.voters[0], st.leader)
+    assert.deepEqual([...st.voters].sort(), [...ids].sort())
+
+    // A non-voter: hello -> addLearner -> log.
+    const learner = net.add()
+    await net.open(learner, ids)
+    await until(
+      'learner has the cluster',
+      () => learner.replica!.local()?.clusterByName.has('us-west'),
+      10_000,
+    )
+    assert.equal(learner.replica!.status().voter, false)
+    assert.ok(learner.replica!.view().membership.learners.includes(learner.id))
+    // A write from the learner is forwarded to the leader.
+    const r2 = await learner.replica!.propose({ type: 'addCluster', cluster: cluster('eu-west') })
+    assert.equal(r2.ok, true)
+    await until('learner sees its write', () => learner.replica!.local()?.clusterByName.has('eu-west'))
+    const dup = await learner.replica!.propose({ type: 'addCluster', cluster: cluster('eu-west') })
+    assert.equal(dup.ok, false)
+    assert.equal(!dup.ok && dup.code, 'CLUSTER_EXISTS')
+    // onApplied sees later commands with their results.
+    const seen: string[] = []
+    const off = learner.replica!.onApplied((c, r) => seen.push(`${c.type}:${r.ok}`))
+    await leader.replica!.propose({ type: 'removeCluster', id: 'cluster_eu-west' })
+    await until('onApplied fired', () => seen.includes('removeCluster:true'))
+    off()
+    await learner.replica!.close()
+  } finally {
+    for (const v of voters) await v.replica?.close()
+  }
+})
+
+test('forged and undecodable frames are dropped and counted; the minority side commits nothing', async () => {
+  const net = new Net()
+  const voters = [net.add(), net.add(), net.add()]
+  const ids = voters.map((v) => v.id)
+  for (const v of voters) await net.open(v, ids)
+  try {
+    const leader = await until('a leader', () => net.leader(voters))
+    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const victim = voters.find((v) => v !== leader)!
+    const term = victim.replica!.view().term
+    // A frame claiming to come from the leader, signed by someone else's key: a forged vote storm.
+    const mallory = generateKeyPair()
+    const forged = encodeControlFrame(
+      { kind: 'raft', msg: { type: 'timeoutNow', term: term + 5 } },
+      leader.id,
+      victim.id,
+      { sign: (m) => sign(m, mallory.secretKey) },
+    )
+    victim.replica!.receive(leader.id, forged)
+    victim.replica!.receive(leader.id, new Uint8Array([1, 1, 2, 3]))
+    const good = encodeControlFrame(
+      { kind: 'raft', msg: { type: 'heartbeat', term, commit: 0, ctx: 0 } },
+      leader.id,
+      victim.id,
+      {
+        sign: (m) => sign(m, leader.key.secretKey),
+      },
+    )
+    // Signed for another destination: replayed to the victim, it does not verify.
+    const elsewhere = encodeControlFrame(
+      { kind: 'raft', msg: { type: 'heartbeat', term, commit: 0, ctx: 0 } },
+      leader.id,
+      leader.id,
+      {
+        sign: (m) => sign(m, leader.key.secretKey),
+      },
+    )
+    victim.replica!.receive(leader.id, elsewhere)
+    const tampered = good.slice()
+    tampered[tampered.length - 1]! ^= 0xff
+    victim.replica!.receive(leader.id, tampered)
+    assert.equal(victim.replica!.view().term, term, 'no forged frame moved the term')
+    const text = await victim.metrics.metrics()
+    const drops = (reason: string) =>
+      Number(
+        new RegExp(`blackroad_raft_dropped_messages_total\\{reason="${reason}"\\} (\\d+)`).exec(text)?.[1] ??
+          0,
+      )
+    assert.equal(drops('bad_signature'), 3)
+    assert.equal(drops('undecodable'), 1)
+
+    // Cut the leader off: its writes time out or find no leader; the majority elects and commits.
+    net.cut.add(leader.id)
+    await assert.rejects(
+      leader.replica!.propose({ type: 'addCluster', cluster: cluster('minority') }, { timeoutMs: 1500 }),
+      (e: unknown) => e instanceof ControlPlaneError && (e.code === 'TIMEOUT' || e.code === 'NO_LEADER'),
+    )
+    const rest = voters.filter((v) => v !== leader)
+    const next = await until('a new leader on the majority side', () => net.leader(rest))
+    assert.equal((await next.replica!.propose({ type: 'addCluster', cluster: cluster('majority') })).ok, true)
+    await until('old leader steps down', () => leader.replica!.view().role !== 'leader', 5000)
+    net.cut.delete(leader.id)
+    await until('old leader catches up', () => leader.replica!.local()?.clusterByName.has('majority'))
+    for (const v of voters) {
+      await until('same registry', () => v.replica!.view().applied === next.replica!.view().applied)
+      assert.equal(v.replica!.local()!.clusterByName.has('minority'), false)
+    }
+  } finally {
+    for (const v of voters) await v.replica?.close()
+  }
+})
+
+test('a replica reopened from its state directory keeps what committed', async () => {
+  const net = new Net()
+  const voters = [net.add(), net.add(), net.add()]
+  const ids = voters.map((v) => v.id)
+  for (const v of voters) await net.open(v, ids)
+  try {
+    const leader = await until('a leader', () => net.leader(voters))
+    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    for (let i = 0; i < 5; i++) {
+      assert.equal(
+        (await leader.replica!.propose({ type: 'addCluster', cluster: cluster(`c${i}`) })).ok,
+        true,
+      )
+    }
+    const committed = leader.replica!.view().commit
+    for (const v of voters) await v.replica!.close()
+    const others = voters.filter((v) => v !== leader)
+    for (const o of others) net.cut.add(o.id)
+    // Alone, the old leader has only its own log: it holds everything it had committed.
+    const again = await net.open(leader, ids)
+    assert.ok(again.view().lastIndex >= committed, 'the log survived the restart')
+    net.cut.clear()
+    for (const o of others) await net.open(o, ids)
+    await until('all five clusters after restart', () => again.local()?.clusterByName.size === 5)
+  } finally {
+    for (const v of voters) await v.replica?.close()
+  }
+})
