@@ -101,7 +101,7 @@ export class ControlNode {
       requestTimeoutMs: cfg.request_timeout,
       signer: { sign: (m) => sign(m, key.secretKey) },
       verify: (from, m, s) => {
-        const pk = from === self ? key.publicKey : net?.certs.get(from)?.publicKey
+        const pk = from === self ? key.publicKey : this.net?.certs.get(from)?.publicKey
         return pk !== undefined && verify(s, m, pk)
       },
       send: (to, bytes) => {
@@ -110,7 +110,7 @@ export class ControlNode {
           this.sendFailures++
         })
       },
-      mayLearn: (node) => net?.certs.get(node) !== undefined,
+      mayLearn: (node) => this.net?.certs.get(node) !== undefined,
       federation: federation ?? undefined,
       metrics: new RaftMetrics(this.o.registry),
       log,
@@ -123,6 +123,21 @@ export class ControlNode {
       { voters, voter: voters.includes(self), timing: cfg },
       voters.includes(self) ? 'control plane: voter started' : 'control plane: learner started',
     )
+  }
+
+  /** The mesh came up after the replica started (e.g. after `federation init`): frames verify against it now. */
+  attachNet(net: NetworkCore): void {
+    this.net = net
+  }
+
+  /** `federation init` ran after the replica started: write the federation record if the registry has none. */
+  async federationCreated(fed: { id: string; name: string; createdAt: number }): Promise<void> {
+    const r = this.replica
+    if (!r) return
+    this.fed = fed
+    const q = await r.query({ type: 'federation' })
+    if (q.type === 'federation' && q.federation === null)
+      await r.propose({ type: 'initFederation', federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt } })
   }
 
   async stop(): Promise<void> {

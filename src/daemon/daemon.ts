@@ -220,6 +220,7 @@ export class Daemon {
     await net.start()
     this.net = net
     this.busNode?.attach(net)
+    this.raftControl?.attachNet(net)
     this.policyNode?.attach(net)
     this.eventsNode?.attach(net)
     await this.dnsNode?.attach(net)
@@ -293,6 +294,8 @@ export class Daemon {
     const info = await this.federation.init(req.name)
     this.fed = { id: info.id, name: info.name }
     this.logger.info({ federation: info }, 'federation created')
+    const fed = await this.federation.current()
+    if (fed) await this.raftControl?.federationCreated({ id: fed.id, name: fed.name, createdAt: fed.createdAt })
     // The root holder certifies itself and enters the mesh as the federation's first member.
     if ((await this.control?.federationCreated()) && !this.net) await this.startNetwork()
     return info
