@@ -43,6 +43,11 @@ async function gatedStore() {
 
 const tick = () => new Promise((r) => setTimeout(r, 30))
 
+/** Waits (bounded: 10 s) until cond holds; real fsyncs on a loaded machine take longer than a tick. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let t = Date.now(); !cond() && Date.now() - t < 10_000; ) await tick()
+}
+
 test('a single voter replies to a proposal only after the entry is durable; later replies wait too', async () => {
   const g = await gatedStore()
   const sent: RaftMsg[] = []
@@ -56,7 +61,7 @@ test('a single voter replies to a proposal only after the entry is durable; late
   })
   d.start()
   // Its election persists term and vote: held, so it cannot become leader-visible yet... release that one.
-  for (let i = 0; i < 20 && d.view().role !== 'leader'; i++) {
+  for (let t = Date.now(); d.view().role !== 'leader' && Date.now() - t < 10_000; ) {
     g.release()
     await tick()
   }
@@ -138,7 +143,7 @@ test('a follower acknowledges an append only after writing it', async () => {
   assert.ok(g2.pending() > 0)
   assert.equal(sent.filter((s) => s.m.type === 'appendResp').length, 0, 'no ack before fsync')
   g2.open()
-  await tick()
+  await until(() => sent.some((s) => s.m.type === 'appendResp'))
   const acks = sent.filter((s) => s.m.type === 'appendResp')
   assert.equal(acks.length, 1)
   assert.equal(acks[0]!.to, 'a')
