@@ -172,18 +172,14 @@ function fuzz<T>(name: string, codec: Codec<T>, valid: fc.Arbitrary<T>): void {
     )
   })
 
-  const decodeOnce = (input: Uint8Array): number => {
-    const started = performance.now()
+  // Anything but a value or a DecodeError fails the property; a decoder that loops forever hangs the run, which
+  // the test runner's timeout reports (no wall-clock assertion: those fail on a busy machine, not on a bug).
+  const total = (input: Uint8Array): void => {
     try {
       decodeWith(codec, input)
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err
     }
-    return performance.now() - started
-  }
-  // A real hang repeats; a slow first call on a busy machine (JIT, GC, a neighbour's build) does not.
-  const total = (input: Uint8Array): void => {
-    if (decodeOnce(input) > 10) assert.ok(decodeOnce(input) < 10, 'a decode took over 10 ms twice')
   }
 
   test(`${name}: arbitrary bytes give a value or a DecodeError`, () => {
