@@ -19,7 +19,8 @@ status=0
 run_suite() { # name, concurrency, dirs...
   local name=$1 conc=$2; shift 2
   echo "== $name"
-  node --test --test-concurrency="$conc" \
+  # --test-force-exit: a test file that failed half-way may leave timers or sockets open; it must not hang the run.
+  node --test --test-force-exit --test-concurrency="$conc" \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$results/$name.tap" \
     "$@" || status=1
