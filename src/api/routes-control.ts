@@ -7,7 +7,7 @@ import type {
   FederationJoinResponse,
   RevokeNodeRequest,
   RevokeNodeResponse,
-} from '../client/types-control.js'
+} from '../client/control-types.js'
 import type { Route } from './server.js'
 
 export interface ControlApi {

@@ -1,6 +1,6 @@
-// What the local API answers about the control plane (Raft + registry) and the federation's clusters when
-// they come from the replicated registry. Kept apart from types.ts so the control plane's shapes live in one
-// place; re-exported by the client.
+// What the local API answers about the control plane (Raft + registry), the federation's clusters when they
+// come from the replicated registry, and the lifecycle calls `federation join` and `node revoke`. Kept apart
+// from types.ts so the control plane's shapes live in one place; re-exported by the client.
 
 export interface ControlVoterInfo {
   node_id: string
@@ -63,4 +63,35 @@ export interface FederationStatusResponse {
   latency_ms: number | null
   leader: string | null
   term: number
+}
+
+export interface FederationJoinRequest {
+  token: string
+  /** host:port (default port 7443) or https://host[:port]. */
+  control_plane: string
+  cluster_name: string
+  cluster_type?: 'primary' | 'secondary' | 'edge'
+}
+
+export interface FederationJoinResponse {
+  node_id: string
+  federation: { id: string; name: string }
+  cluster: { id: string; name: string; region: string; role: string }
+  mesh_ipv4: string
+  mesh_ipv6: string
+  certificate_expires_at: string
+  /** 'running' once the daemon entered the mesh without a restart. */
+  mesh: 'running' | 'standalone'
+}
+
+export interface RevokeNodeRequest {
+  node: string
+  reason?: string
+}
+
+export interface RevokeNodeResponse {
+  node_id: string
+  revoked_at: string
+  /** Whether the node was in the registry (a never-joined id can still be revoked, pre-emptively). */
+  was_registered: boolean
 }

@@ -23,13 +23,16 @@ import type {
   RouteInfo,
   StatusResponse,
 } from './types.js'
-import type { FederationJoinRequest, FederationJoinResponse, RevokeNodeRequest, RevokeNodeResponse } from './types-control.js'
 import type {
   AddClusterRequest,
   ClusterView,
   ControlStatusResponse,
+  FederationJoinRequest,
+  FederationJoinResponse,
   FederationStatusResponse,
   ListClustersResponse,
+  RevokeNodeRequest,
+  RevokeNodeResponse,
 } from './control-types.js'
 
 export * from './control-types.js'
@@ -43,7 +46,6 @@ export {
   type StreamMessage,
   type StreamOptions,
 } from './stream.js'
-export * from './types-control.js'
 
 export const DEFAULT_SOCKET_PATH = '/run/blackroad/blackroad.sock'
 

@@ -15,7 +15,7 @@ import type {
   FederationJoinRequest,
   FederationJoinResponse,
   RevokeNodeResponse,
-} from '../client/types-control.js'
+} from '../client/control-types.js'
 import type { Config } from '../config/index.js'
 import { JoinError, requestJoin, requestRenewal } from '../control/join-client.js'
 import { JoinServer } from '../control/join-server.js'
