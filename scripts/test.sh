@@ -20,10 +20,10 @@ run_suite() { # name, concurrency, dirs...
   local name=$1 conc=$2; shift 2
   echo "== $name"
   # --test-force-exit: a test file that failed half-way may leave timers or sockets open; it must not hang the run.
+  # The summary is read back from the spec output: with --test-force-exit a file reporter may not be flushed.
   node --test --test-force-exit --test-concurrency="$conc" \
     --test-reporter=spec --test-reporter-destination=stdout \
-    --test-reporter=tap --test-reporter-destination="$results/$name.tap" \
-    "$@" || status=1
+    "$@" | tee "$results/$name.out" || status=1
 }
 
 run_suite unit 2 dist/test/unit
@@ -41,11 +41,13 @@ fi
 
 # One closing line over all suites.
 pass=0 fail=0 skip=0
-for f in "$results"/*.tap; do
+for f in "$results"/*.out; do
   [ -f "$f" ] || continue
-  p=$(grep -E '^# pass ' "$f" | tail -1 | awk '{print $3}')
-  x=$(grep -E '^# fail ' "$f" | tail -1 | awk '{print $3}')
-  s=$(grep -E '^# skipped ' "$f" | tail -1 | awk '{print $3}')
+  p=$({ grep -E '^ℹ pass ' "$f" || true; } | tail -1 | awk '{print $3}')
+  x=$({ grep -E '^ℹ fail ' "$f" || true; } | tail -1 | awk '{print $3}')
+  s=$({ grep -E '^ℹ skipped ' "$f" || true; } | tail -1 | awk '{print $3}')
+  # A suite that printed no summary at all (crashed runner) counts as a failure.
+  [ -z "$p$x" ] && { echo "no test summary in $f" >&2; x=1; }
   pass=$((pass + ${p:-0})); fail=$((fail + ${x:-0})); skip=$((skip + ${s:-0}))
 done
 [ "$fail" -gt 0 ] && status=1
