@@ -141,6 +141,8 @@ describe('daemon under a notify socket', () => {
     assert.ok(lines(last).includes('STOPPING=1'), `no STOPPING=1; got ${JSON.stringify(last)}`)
     const r = await exited
     assert.equal(r.code, 0, r.stderr)
+    // The same addon carries the mesh DNS server's UDP.
+    assert.match(r.stdout, /"udp":"batched \(recvmmsg\/sendmmsg\)".*"msg":"mesh DNS listening"/)
     // Nothing after STOPPING=1: the watchdog stops with the shutdown.
     assert.deepEqual(await receive(fd, 300), [])
   })
@@ -171,6 +173,7 @@ describe('daemon under a notify socket', () => {
       const warnings = r.stdout.split('\n').filter((l) => l.includes('native addon is not loaded'))
       assert.equal(warnings.length, 1, r.stdout)
       assert.match(warnings[0]!, /BLACKROAD_NATIVE=off/)
+      assert.match(r.stdout, /"udp":"dgram \(turned off with BLACKROAD_NATIVE=off\)"/)
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL')
       if (listen >= 0) addon!.closeFd(listen)
