@@ -10,6 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { nativeAddon, nativeProblem } from '../../src/os/native.js'
+import { SystemdNotifier } from '../../src/os/sd-notify.js'
 import { cliArgv, collect, runCli } from '../helpers/cli.js'
 
 const addon = nativeAddon()
@@ -91,6 +92,67 @@ describe('sd_notify through the native addon', () => {
     } finally {
       for (const fd of fds) a.closeFd(fd)
       void fs.rm(file, { force: true })
+    }
+  })
+})
+
+describe('SystemdNotifier', () => {
+  const quiet = { warn: () => {} }
+
+  test('watchdog pings come from the event loop: a blocked loop sends none', async (t) => {
+    const a = requireAddon(t)
+    if (a === null) return
+    const sock = `@blackroad-wd-${process.pid}-${Date.now()}`
+    const fd = a.notifyListen(sock)
+    const env: NodeJS.ProcessEnv = { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '100000' }
+    const n = SystemdNotifier.fromEnv(quiet, env)
+    try {
+      // The variables are taken out of the environment, so processes we start do not inherit them.
+      assert.deepEqual(env, {})
+      n.ready('test')
+      assert.ok(lines(await receive(fd, 1000, (m) => m.startsWith('READY=1'))).includes('READY=1'))
+      const running = lines(await receive(fd, 400)).filter((l) => l === 'WATCHDOG=1').length
+      assert.ok(running >= 3, `pings while the loop runs: ${running}`)
+      const drain = (): string[] => {
+        const got: string[] = []
+        for (let m = a.notifyRecv(fd); m !== null && got.length < 100; m = a.notifyRecv(fd)) got.push(m)
+        return got
+      }
+      drain() // what came up to now, with no turn of the loop between this and the stuck stretch
+      const until = Date.now() + 400
+      while (Date.now() < until) {} // a stuck loop, for 8 watchdog intervals
+      assert.deepEqual(drain(), [])
+      // And the pings resume once the loop runs again.
+      assert.ok(lines(await receive(fd, 1000, (m) => m === 'WATCHDOG=1')).includes('WATCHDOG=1'))
+    } finally {
+      n.close()
+      a.closeFd(fd)
+    }
+  })
+
+  test('no watchdog when WATCHDOG_PID names another process; nothing at all without NOTIFY_SOCKET', async (t) => {
+    const a = requireAddon(t)
+    if (a === null) return
+    const sock = `@blackroad-wdpid-${process.pid}-${Date.now()}`
+    const fd = a.notifyListen(sock)
+    const other = SystemdNotifier.fromEnv(quiet, {
+      NOTIFY_SOCKET: sock,
+      WATCHDOG_USEC: '100000',
+      WATCHDOG_PID: String(process.pid + 1),
+    })
+    const none = SystemdNotifier.fromEnv(quiet, { WATCHDOG_USEC: '100000' })
+    try {
+      assert.equal(other.watchdogUsec, 0)
+      other.ready('x')
+      assert.equal(none.notify('READY=1'), false)
+      none.ready('x')
+      const got = await receive(fd, 400)
+      assert.equal(got.length, 1, JSON.stringify(got))
+      assert.ok(got[0]!.startsWith('READY=1\nSTATUS=x'))
+    } finally {
+      other.close()
+      none.close()
+      a.closeFd(fd)
     }
   })
 })
