@@ -5,11 +5,8 @@
 
 import { nativeAddon, nativeProblem } from './native.js'
 
-export interface NotifyEnv {
-  NOTIFY_SOCKET?: string
-  WATCHDOG_USEC?: string
-  WATCHDOG_PID?: string
-}
+/** Longest state line we send (a STATUS= with an error message can be long). */
+const MAX_LINE = 1000
 
 export interface NotifierLog {
   warn(obj: object, msg: string): void
@@ -59,10 +56,16 @@ export class SystemdNotifier {
       }
       return false
     }
-    const err = addon.sdNotify(this.socket, lines.join('\n'))
+    let err: number | string
+    try {
+      // systemd reads one datagram; keep it well under the addon's 4 KiB (a STATUS= may carry an error message).
+      err = addon.sdNotify(this.socket, lines.map((l) => l.slice(0, MAX_LINE)).join('\n'))
+    } catch (e) {
+      err = (e as Error).message // a socket path too long for sockaddr_un
+    }
     if (err !== 0 && !this.warned) {
       this.warned = true
-      this.log.warn({ errno: err, socket: this.socket }, 'sd_notify failed')
+      this.log.warn({ err, socket: this.socket }, 'sd_notify failed')
     }
     return err === 0
   }

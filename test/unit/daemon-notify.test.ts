@@ -157,6 +157,26 @@ describe('SystemdNotifier', () => {
   })
 })
 
+test('SystemdNotifier: a long STATUS is cut, a socket path too long for sockaddr_un is a warning, not a throw', async (t) => {
+  const a = requireAddon(t)
+  if (a === null) return
+  const sock = `@blackroad-long-${process.pid}-${Date.now()}`
+  const fd = a.notifyListen(sock)
+  const warnings: string[] = []
+  const log = { warn: (_: object, msg: string) => void warnings.push(msg) }
+  try {
+    const n = SystemdNotifier.fromEnv(log, { NOTIFY_SOCKET: sock })
+    assert.equal(n.notify(`STATUS=${'x'.repeat(10_000)}`), true)
+    const [got] = await receive(fd, 1000, () => true)
+    assert.equal(got, `STATUS=${'x'.repeat(993)}`)
+    const far = SystemdNotifier.fromEnv(log, { NOTIFY_SOCKET: `/${'d'.repeat(200)}` })
+    assert.equal(far.notify('READY=1'), false)
+    assert.deepEqual(warnings, ['sd_notify failed'])
+  } finally {
+    a.closeFd(fd)
+  }
+})
+
 describe('daemon under a notify socket', () => {
   let dir: string
   let fd = -1
