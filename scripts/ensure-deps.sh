@@ -32,7 +32,9 @@ PACKAGES=(
   iputils-ping          # ping (RTT/loss measurements)
   iperf3                # throughput tests
   procps                # ps, used in failure diagnostics
-  gcc                   # builds nfqdelay
+  gcc                   # builds nfqdelay and the native addon (native-bindings/)
+  make                  # node-gyp drives the addon's build with make
+  python3               # node-gyp (gyp) is Python
   libc6-dev             # headers for nfqdelay
   libnetfilter-queue-dev  # NFQUEUE library for nfqdelay (pulls libnfnetlink-dev)
 )
@@ -57,7 +59,7 @@ else
   log "all ${#PACKAGES[@]} packages already installed"
 fi
 
-for b in ip iptables ip6tables wg wireguard-go dig kdig ping iperf3 gcc; do
+for b in ip iptables ip6tables wg wireguard-go dig kdig ping iperf3 gcc make python3; do
   command -v "$b" >/dev/null 2>&1 || die "'$b' still not on PATH after installing packages"
 done
 

@@ -22,7 +22,14 @@ dest=/usr/lib/blackroad
 rm -rf "$dest.new"
 mkdir -p "$dest.new"
 cp -r dist package.json package-lock.json README.md "$dest.new/"
+# The native addon's sources and build script: `npm ci` below runs our "install" script, which builds it there.
+mkdir -p "$dest.new/scripts" "$dest.new/native-bindings"
+cp scripts/build-native.mjs "$dest.new/scripts/"
+cp -r native-bindings/binding.gyp native-bindings/src "$dest.new/native-bindings/"
 (cd "$dest.new" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts=false >/dev/null)
+# The unit is Type=notify: without the addon systemd would never hear READY=1 and would stop the daemon.
+node "$dest.new/scripts/build-native.mjs" --require ||
+  { echo "install.sh: the native addon is required under systemd; install gcc, make and python3" >&2; exit 1; }
 rm -rf "$dest.old"; [ -d "$dest" ] && mv "$dest" "$dest.old"
 mv "$dest.new" "$dest"; rm -rf "$dest.old"
 chmod 0755 "$dest/dist/bin/blackroad.mjs"

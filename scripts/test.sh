@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# As root, install the toolchain and tools first, so the native addon is built even when `npm ci` ran on a machine
+# without a compiler (its install script then only printed why); the unit suite tests the addon.
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== dependencies"
+  bash scripts/ensure-deps.sh
+fi
+echo "== native addon"
+node scripts/build-native.mjs
+
 echo "== build"
 rm -rf dist
 npm run build --silent
@@ -30,7 +39,6 @@ run_suite unit 2 dist/test/unit
 run_suite sim 2 dist/test/sim
 
 if [ "$(id -u)" -eq 0 ]; then
-  bash scripts/ensure-deps.sh
   run_suite netns 1 dist/netns-tests
 elif [ "${CI:-}" = "true" ]; then
   echo "netns: the network-namespace suite needs root and CI must run it" >&2

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const server = new DnsServer({ zone, listen: [listen], registry: new Registry() })
   const bound = await server.start()
   process.stdout.write(
-    `listening ${bound.map((b) => `${b.address}:${b.port}`).join(' ')} answers=${zone.answers.size}\n`,
+    `listening ${bound.map((b) => `${b.address}:${b.port}`).join(' ')} answers=${zone.answers.size} udp=${server.udpPaths.join(',')}\n`,
   )
   const stop = (): void => {
     server.close().then(

@@ -8,7 +8,7 @@ import { cpus } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MeshZone } from '../../src/dns/zone.js'
-import { run } from '../../src/os/index.js'
+import { nativeAddon, nativeProblem, run } from '../../src/os/index.js'
 import { dnsmasqSpec, knotSpec, nsdSpec, type ServerSpec } from '../dns/anchors.js'
 import {
   BENCH_DOMAIN,
@@ -47,6 +47,9 @@ function ourServer(listen: string, hosts: number): ServerSpec & { cwd: string } 
     args: [...(fromSource ? ['--import', 'tsx'] : []), entry, '--listen', listen, '--hosts', String(hosts)],
     notes: [
       `ours: one Node ${process.version} process (${fromSource ? 'tsx' : 'compiled'}), pre-encoded answers, UDP answer cache`,
+      nativeAddon() !== null
+        ? 'ours: UDP in recvmmsg/sendmmsg batches of up to 64 (native addon); BLACKROAD_NATIVE=off measures node:dgram'
+        : `ours: UDP through node:dgram (native addon not loaded: ${nativeProblem()})`,
     ],
     cwd: root,
   }

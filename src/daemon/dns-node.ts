@@ -18,7 +18,7 @@ import {
   serverOptionsFromConfig,
   zoneOptionsFromConfig,
 } from '../dns/index.js'
-import { systemExec } from '../os/index.js'
+import { nativeProblem, systemExec } from '../os/index.js'
 import type { NetworkCore } from './network.js'
 
 export class DnsNode {
@@ -47,7 +47,16 @@ export class DnsNode {
 
   async start(): Promise<void> {
     const bound = await this.server.start()
-    this.log.info({ listen: bound.map((b) => `${b.address}:${b.port}`), domain: this.zone.domain }, 'mesh DNS listening')
+    const udp = this.server.udpPaths[0] ?? 'dgram'
+    this.log.info(
+      {
+        listen: bound.map((b) => `${b.address}:${b.port}`),
+        domain: this.zone.domain,
+        udp:
+          udp === 'batched' ? 'batched (recvmmsg/sendmmsg)' : `dgram (${nativeProblem() ?? 'batching off'})`,
+      },
+      'mesh DNS listening',
+    )
   }
 
   /** Follows the mesh: rebuild on every routing plan (debounced), and route the zone to us on the interface. */
@@ -160,15 +169,22 @@ export class DnsNode {
     const c = this.config
     const nodes =
       certs.length > 0
-        ? certs.map((x) => ({ name: x.name, cluster: x.cluster, ipv4: x.addresses.ipv4, ipv6: x.addresses.ipv6 }))
+        ? certs.map((x) => ({
+            name: x.name,
+            cluster: x.cluster,
+            ipv4: x.addresses.ipv4,
+            ipv6: x.addresses.ipv6,
+          }))
         : c.cluster.name
           ? [{ name: c.node.name, cluster: c.cluster.name }]
           : []
     const clusters = new Map<string, string>()
     for (const x of certs) clusters.set(x.cluster, x.region)
-    if (c.cluster.name && !clusters.has(c.cluster.name)) clusters.set(c.cluster.name, c.cluster.region ?? 'unknown')
+    if (c.cluster.name && !clusters.has(c.cluster.name))
+      clusters.set(c.cluster.name, c.cluster.region ?? 'unknown')
     // Agents name their node by id; the zone places them by node name (SRV target <node>.<cluster>.<domain>).
-    const nodeName = (id: string) => certs.find((x) => x.nodeId === id)?.name ?? (certs.length === 0 ? c.node.name : undefined)
+    const nodeName = (id: string) =>
+      certs.find((x) => x.nodeId === id)?.name ?? (certs.length === 0 ? c.node.name : undefined)
     const agents = this.agents().flatMap((a) => {
       const node = nodeName(a.node)
       return node === undefined ? [] : [{ name: a.name, service: a.type, proto: 'bus', node, port: 0 }]

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import { ConfigError, loadConfig } from '../config/index.js'
 import { missingRouterPrivileges } from '../os/privileges.js'
+import { SystemdNotifier } from '../os/sd-notify.js'
 import { VERSION } from '../version.js'
 import { Daemon } from './daemon.js'
 import { createLogger, type LogFormat } from './logger.js'
@@ -42,18 +43,29 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
   }
 
   const logger = createLogger(config.logging.level, config.logging.format as LogFormat)
-  logger.info({ version: VERSION, config: opts.configPath, node: config.node.name }, 'blackroad daemon starting')
+  logger.info(
+    { version: VERSION, config: opts.configPath, node: config.node.name },
+    'blackroad daemon starting',
+  )
+  const notifier = SystemdNotifier.fromEnv(logger)
   const daemon = new Daemon({ config, configPath: opts.configPath, logger })
   try {
     await daemon.start()
   } catch (err) {
     logger.fatal({ err }, 'daemon failed to start')
+    notifier.status(`failed to start: ${(err as Error).message}`)
     await daemon.stop()
     process.stderr.write(`blackroad: failed to start: ${(err as Error).message}\n`)
     return 1
   }
   logger.info('blackroad daemon ready')
-  return waitForShutdown(daemon, logger, opts.configPath)
+  // Only now: the API socket answers and every listener is bound, which is what READY promises systemd.
+  notifier.ready(`serving node ${config.node.name}, API on ${config.api.socket}`)
+  try {
+    return await waitForShutdown(daemon, logger, opts.configPath, notifier)
+  } finally {
+    notifier.close()
+  }
 }
 
 /** SIGHUP: re-reads the config and applies what can change at run time (today: mesh.policies). */
@@ -61,13 +73,24 @@ async function reload(daemon: Daemon, logger: Logger, configPath: string): Promi
   try {
     const fresh = await loadConfig(configPath)
     const n = daemon.reloadPolicies(fresh.mesh)
-    logger.info({ config: configPath, policies: n }, 'SIGHUP: network policies reloaded; other changes need a restart')
+    logger.info(
+      { config: configPath, policies: n },
+      'SIGHUP: network policies reloaded; other changes need a restart',
+    )
   } catch (err) {
-    logger.error({ err: err instanceof ConfigError ? err.message : err }, 'SIGHUP: config not reloaded; keeping the running one')
+    logger.error(
+      { err: err instanceof ConfigError ? err.message : err },
+      'SIGHUP: config not reloaded; keeping the running one',
+    )
   }
 }
 
-function waitForShutdown(daemon: Daemon, logger: Logger, configPath: string): Promise<number> {
+function waitForShutdown(
+  daemon: Daemon,
+  logger: Logger,
+  configPath: string,
+  notifier: SystemdNotifier,
+): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false
     const onSignal = (signal: NodeJS.Signals) => {
@@ -77,6 +100,7 @@ function waitForShutdown(daemon: Daemon, logger: Logger, configPath: string): Pr
       }
       stopping = true
       logger.info({ signal }, 'shutting down')
+      notifier.stopping(`shutting down on ${signal}`)
       // Shutdown must finish even if a subsystem hangs: systemd would SIGKILL us anyway, but later.
       const force = setTimeout(() => {
         logger.error('shutdown took longer than 10 s; exiting')
@@ -102,6 +126,7 @@ function waitForShutdown(daemon: Daemon, logger: Logger, configPath: string): Pr
     process.on('SIGHUP', () => void reload(daemon, logger, configPath))
     process.on('uncaughtException', (err) => {
       logger.fatal({ err }, 'uncaught exception')
+      notifier.stopping(`uncaught exception: ${(err as Error).message}`)
       daemon.stop().finally(() => process.exit(70))
     })
   })

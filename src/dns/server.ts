@@ -1,9 +1,9 @@
 // The mesh DNS server: UDP and TCP listeners on dns.listen answering from the zone's pre-encoded answers. The
 // fast path is parse (by hand) -> map lookup -> copy and patch -> send. Names outside the zone are refused or
 // forwarded to dns.upstream; malformed packets are counted by reason and answered FORMERR/NOTIMP when their
-// header can be read. Nothing a client sends can make a listener throw.
+// header can be read. Nothing a client sends can make a listener throw. UDP goes through udp.ts: recvmmsg /
+// sendmmsg batches when the native addon is there, node:dgram otherwise; TCP is node:net.
 
-import dgram from 'node:dgram'
 import net from 'node:net'
 import type { Registry } from 'prom-client'
 import { splitHostPort } from '../config/index.js'
@@ -14,6 +14,7 @@ import { DnsDecodeError, DnsError } from './errors.js'
 import { Forwarder, type Upstream } from './forward.js'
 import { DnsMetrics } from './metrics.js'
 import { type ParsedQuery, parseQuery } from './query.js'
+import { bindUdp, type UdpAnswerer, type UdpListener } from './udp.js'
 import type { MeshZone } from './zone.js'
 
 /** The slice of a pino logger the server uses. */
@@ -40,6 +41,8 @@ export interface DnsServerOptions {
   udpReceiveBuffer?: number
   /** Slots of the UDP answer cache (see cache.ts); 0 turns it off. Default 16,384. */
   answerCacheEntries?: number
+  /** Batched UDP (recvmmsg/sendmmsg) through the native addon when it is loaded; default true. */
+  udpBatch?: boolean
 }
 
 export interface BoundAddress {
@@ -53,22 +56,14 @@ const TCP_MAX_BUFFERED = 1 << 20
 /** Tries at finding one port free for both UDP and TCP when listening on port 0. */
 const PORT_ZERO_TRIES = 20
 
-// Our listen addresses are literal IPs, so dgram's per-send dns.lookup (a nextTick and a closure per reply)
-// buys nothing: hand the address straight back.
-const literalLookup = (
-  host: string,
-  _family: unknown,
-  cb: (err: Error | null, address: string, family: number) => void,
-): void => cb(null, host, host.includes(':') ? 6 : 4)
-
-export class DnsServer {
+export class DnsServer implements UdpAnswerer {
   readonly metrics: DnsMetrics
   /** Answers of the UDP fast path by query bytes; null when turned off. */
   readonly cache: AnswerCache | null
   private readonly zone: MeshZone
   private readonly udpMax: number
   private readonly forwarder: Forwarder | null
-  private readonly udp: dgram.Socket[] = []
+  private readonly udp: UdpListener[] = []
   private readonly tcp: net.Server[] = []
   private readonly connections = new Set<net.Socket>()
   private bound: BoundAddress[] = []
@@ -90,6 +85,11 @@ export class DnsServer {
   /** Addresses actually bound (UDP and TCP share each). */
   get addresses(): readonly BoundAddress[] {
     return this.bound
+  }
+
+  /** How each bound address receives UDP: 'batched' (native addon) or 'dgram'; index-aligned with addresses. */
+  get udpPaths(): readonly UdpListener['kind'][] {
+    return this.udp.map((u) => u.kind)
   }
 
   async start(): Promise<readonly BoundAddress[]> {
@@ -123,10 +123,7 @@ export class DnsServer {
     const [udp] = this.udp.splice(i, 1)
     const [tcp] = this.tcp.splice(i, 1)
     this.bound.splice(i, 1)
-    await Promise.all([
-      new Promise<void>((resolve) => udp!.close(() => resolve())),
-      new Promise<void>((resolve) => tcp!.close(() => resolve())),
-    ])
+    await Promise.all([udp!.close(), new Promise<void>((resolve) => tcp!.close(() => resolve()))])
     return true
   }
 
@@ -136,49 +133,55 @@ export class DnsServer {
     for (const c of this.connections) c.destroy()
     this.connections.clear()
     await Promise.all([
-      ...udp.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+      ...udp.map((s) => s.close()),
       ...tcp.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
       this.forwarder?.close(),
     ])
     this.bound = []
   }
 
-  /** The UDP fast path: answered in line, no closure unless the query is forwarded or malformed. */
-  private onDatagram(sock: dgram.Socket, msg: Buffer, from: dgram.RemoteInfo): void {
-    try {
-      // One read of the table: the cache, the lookup and the insert all see the same zone snapshot.
-      const table = this.zone.answers
-      const cache = this.cache
-      if (cache !== null) {
-        const hit = cache.get(msg, table)
-        if (hit !== null) {
-          this.metrics.query(cache.lastQtype, cache.lastRcode)
-          sock.send(hit, from.port, from.address)
-          return
-        }
+  /**
+   * The UDP fast path, for both listeners: the answer from the cache or the pre-encoded table, null when the
+   * query needs the general path (handle), undefined when it is dropped. No closure, no parse on a cache hit.
+   */
+  answerFast(msg: Uint8Array): Uint8Array | null | undefined {
+    // One read of the table: the cache, the lookup and the insert all see the same zone snapshot.
+    const table = this.zone.answers
+    const cache = this.cache
+    if (cache !== null) {
+      const hit = cache.get(msg, table)
+      if (hit !== null) {
+        this.metrics.query(cache.lastQtype, cache.lastRcode)
+        return hit
       }
-      const q = parseQuery(msg)
-      if (q instanceof DnsDecodeError) {
-        this.malformed(q, replyTo(sock, from))
-        return
+    }
+    const q = parseQuery(msg)
+    if (q instanceof DnsDecodeError) return this.malformed(q) ?? undefined
+    if (q.ednsVersion === 0 && q.qclass === 1) {
+      const size = q.ednsSize > 0 ? Math.min(q.ednsSize, this.udpMax) : UDP_MIN_PAYLOAD
+      const out = table.respond(msg, q, size)
+      if (out !== null) {
+        const rcode = out[3]! & 0x0f
+        this.metrics.query(q.qtype, rcode)
+        cache?.set(msg, out, q.qtype, rcode, table)
+        return out
       }
-      if (q.ednsVersion === 0 && q.qclass === 1) {
-        const size = q.ednsSize > 0 ? Math.min(q.ednsSize, this.udpMax) : UDP_MIN_PAYLOAD
-        const out = table.respond(msg, q, size)
-        if (out !== null) {
-          const rcode = out[3]! & 0x0f
-          this.metrics.query(q.qtype, rcode)
-          cache?.set(msg, out, q.qtype, rcode, table)
-          sock.send(out, from.port, from.address)
-          return
-        }
-      }
-    } catch (err) {
-      this.options.log?.warn({ err }, 'dns: internal error answering a query')
-      return
     }
     // Everything else (EDNS versions, other classes, outside the zone) takes the general path.
-    this.handle(msg, this.udpMax, replyTo(sock, from))
+    return null
+  }
+
+  answerSlow(msg: Uint8Array, reply: (out: Uint8Array) => void): void {
+    this.handle(msg, this.udpMax, reply)
+  }
+
+  oversize(): void {
+    // Only the first udpSlot bytes were read: to the parser that is a packet cut short.
+    this.metrics.malformed('truncated')
+  }
+
+  warn(obj: object, msg: string): void {
+    this.options.log?.warn(obj, msg)
   }
 
   /**
@@ -189,7 +192,8 @@ export class DnsServer {
     try {
       const q = parseQuery(msg)
       if (q instanceof DnsDecodeError) {
-        this.malformed(q, reply)
+        const out = this.malformed(q)
+        if (out !== null) reply(out)
         return
       }
       const size =
@@ -219,19 +223,26 @@ export class DnsServer {
     })
   }
 
-  private malformed(err: DnsDecodeError, reply: (out: Uint8Array) => void): void {
+  /** Counts a malformed query; the FORMERR/NOTIMP answer when one is due, else null (dropped). */
+  private malformed(err: DnsDecodeError): Uint8Array | null {
     this.metrics.malformed(err.dnsReason)
     // No header: nothing to answer. A response: never answered, or two servers could bounce errors forever.
-    if (err.header === null || err.dnsReason === 'qr-set') return
+    if (err.header === null || err.dnsReason === 'qr-set') return null
     const rcode = err.dnsReason === 'opcode' ? Rcode.NOTIMP : Rcode.FORMERR
-    reply(headerOnlyError(err.header.id, err.header.flags, rcode))
+    return headerOnlyError(err.header.id, err.header.flags, rcode)
   }
 
   private async listenOn(host: string, port: number): Promise<BoundAddress> {
     const family = net.isIPv6(host) ? 'IPv6' : 'IPv4'
     for (let attempt = 0; ; attempt++) {
-      const udp = await this.bindUdp(host, port)
-      const udpPort = udp.address().port
+      const udp = await bindUdp(
+        host,
+        port,
+        this.options.udpReceiveBuffer ?? 4 << 20,
+        this,
+        this.options.udpBatch ?? true,
+      )
+      const udpPort = udp.port
       try {
         const tcp = await this.bindTcp(host, udpPort)
         // The three lists stay index-aligned: pushed together, with no await in between.
@@ -241,35 +252,11 @@ export class DnsServer {
         this.bound.push(bound)
         return bound
       } catch (err) {
-        await new Promise<void>((resolve) => udp.close(() => resolve()))
+        await udp.close()
         // With port 0 the kernel chose a UDP port whose TCP twin is taken: choose again.
         if (port !== 0 || attempt + 1 >= PORT_ZERO_TRIES) throw err
       }
     }
-  }
-
-  private bindUdp(host: string, port: number): Promise<dgram.Socket> {
-    const sock = dgram.createSocket({
-      type: net.isIPv6(host) ? 'udp6' : 'udp4',
-      recvBufferSize: this.options.udpReceiveBuffer ?? 4 << 20,
-      lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
-    })
-    return new Promise((resolve, reject) => {
-      sock.once('error', (err) => {
-        sock.close()
-        reject(
-          new DnsError('DNS_BIND_FAILED', `dns: cannot bind UDP ${host}:${port}: ${err.message}`, {
-            cause: err,
-          }),
-        )
-      })
-      sock.bind({ address: host, port, exclusive: true }, () => {
-        sock.removeAllListeners('error')
-        sock.on('error', (err) => this.options.log?.warn({ err }, 'dns: UDP socket error'))
-        sock.on('message', (msg, from) => this.onDatagram(sock, msg, from))
-        resolve(sock)
-      })
-    })
   }
 
   private bindTcp(host: string, port: number): Promise<net.Server> {
@@ -323,13 +310,6 @@ export class DnsServer {
       }
       pending = buf.length > 0 ? buf : null
     })
-  }
-}
-
-/** A reply callback for the paths that need one (malformed, forwarded); the fast path sends in line. */
-function replyTo(sock: dgram.Socket, from: dgram.RemoteInfo): (out: Uint8Array) => void {
-  return (out) => {
-    sock.send(out, from.port, from.address)
   }
 }
 

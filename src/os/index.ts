@@ -24,3 +24,12 @@ export {
   missingRouterPrivileges,
   type PrivilegeProblem,
 } from './privileges.js'
+export {
+  ADDON_FILE,
+  type NativeAddon,
+  nativeAddon,
+  nativeProblem,
+  packageRoot,
+  type UdpHandle,
+} from './native.js'
+export { type NotifierLog, SystemdNotifier } from './sd-notify.js'

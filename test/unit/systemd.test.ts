@@ -25,9 +25,16 @@ const unitPath = path.join(root, 'systemd', 'blackroad.service')
 
 test('unit keeps its promises', async () => {
   const unit = await fs.readFile(unitPath, 'utf8')
-  const get = (key: string) => unit.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1))
+  const get = (key: string) =>
+    unit
+      .split('\n')
+      .filter((l) => l.startsWith(`${key}=`))
+      .map((l) => l.slice(key.length + 1))
   assert.deepEqual(get('ExecStart'), ['/usr/bin/blackroad daemon --config /etc/blackroad/config.yaml'])
   assert.deepEqual(get('Restart'), ['on-failure'])
+  assert.deepEqual(get('Type'), ['notify'])
+  assert.deepEqual(get('NotifyAccess'), ['main'])
+  assert.deepEqual(get('WatchdogSec'), ['30s'])
   assert.deepEqual(get('RestartPreventExitStatus'), ['77 78'])
   assert.deepEqual(get('StateDirectory'), ['blackroad'])
   assert.deepEqual(get('RuntimeDirectory'), ['blackroad'])
@@ -47,12 +54,18 @@ test('systemd-analyze verify accepts the unit', async (t) => {
   if (existsSync(cli)) chmodSync(cli, 0o755)
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brunit-'))
   try {
-    const unit = (await fs.readFile(unitPath, 'utf8')).replace('ExecStart=/usr/bin/blackroad', `ExecStart=${target}`)
+    const unit = (await fs.readFile(unitPath, 'utf8')).replace(
+      'ExecStart=/usr/bin/blackroad',
+      `ExecStart=${target}`,
+    )
     const copy = path.join(dir, 'blackroad.service')
     await fs.writeFile(copy, unit)
     const r = await run('systemd-analyze', ['verify', copy]).then(
       (ok) => ({ code: 0, out: ok.stdout + ok.stderr }),
-      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, out: err.stdout + err.stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => ({
+        code: err.code,
+        out: err.stdout + err.stderr,
+      }),
     )
     // Warnings about the host (not our unit) are not failures; anything naming our unit is.
     const ours = r.out.split('\n').filter((l) => l.includes('blackroad.service'))
