@@ -35,6 +35,7 @@ export {
 export { BusMetrics } from './metrics.js'
 export { checkName } from './names.js'
 export { PriorityQueue } from './queue.js'
+export { SENT } from './outbound.js'
 export { BusRouter } from './router.js'
 export {
   type Clock,
