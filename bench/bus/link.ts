@@ -167,6 +167,21 @@ async function parent(): Promise<void> {
       const base = await ask()
       const elu0 = performance.eventLoopUtilization()
       const cpu0 = process.cpuUsage()
+      // Requests while the bulk runs: what a caller waits when its request shares the link with a publisher.
+      const busyLat: number[] = []
+      let bulk = true
+      const busyRequests = (async () => {
+        while (bulk) {
+          const t = performance.now()
+          try {
+            await a.request('bench.echo', PAYLOAD, { timeoutMs: 5000 })
+            busyLat.push(performance.now() - t)
+          } catch {
+            busyLat.push(5000)
+          }
+          await sleep(10)
+        }
+      })()
       const t0 = performance.now()
       let rtt = 0
       let cwnd = 0
@@ -192,6 +207,10 @@ async function parent(): Promise<void> {
         got = (await ask()) - base
       }
       const s = (performance.now() - t0) / 1000
+      bulk = false
+      await busyRequests
+      busyLat.sort((x, y) => x - y)
+      const bq = (q: number) => (busyLat[Math.floor((busyLat.length * q) / 100)] ?? Number.NaN).toFixed(1)
       const elu = performance.eventLoopUtilization(elu0)
       const cpu = process.cpuUsage(cpu0)
       const probes = [...probeRtt].sort((x, y) => x - y)
@@ -199,7 +218,7 @@ async function parent(): Promise<void> {
       const writes = c.writes - w0.writes
       const bytes = c.bytes - w0.bytes
       console.log(
-        `throughput ${Math.round(got / s)} msgs/s (${got}/${COUNT})  writes ${writes} (${(COUNT / writes).toFixed(1)} msgs/write, ${Math.round(bytes / writes)} B/write)  A elu ${(elu.utilization * 100).toFixed(0)}% cpu ${Math.round((cpu.user + cpu.system) / 10 / (s * 1000))}%  udx rtt ${rtt} cwnd ${cwnd}  queue max ${maxQueue}  probe rtt p50 ${pq(50)} ms max ${pq(100 - 1e-9)} ms (${probes.length})`,
+        `throughput ${Math.round(got / s)} msgs/s (${got}/${COUNT})  writes ${writes} (${(COUNT / writes).toFixed(1)} msgs/write, ${Math.round(bytes / writes)} B/write)  A elu ${(elu.utilization * 100).toFixed(0)}% cpu ${Math.round((cpu.user + cpu.system) / 10 / (s * 1000))}%  udx rtt ${rtt} cwnd ${cwnd}  queue max ${maxQueue}  probe rtt p50 ${pq(50)} ms max ${pq(100 - 1e-9)} ms (${probes.length})  request during bulk p50 ${bq(50)} ms max ${bq(100 - 1e-9)} ms (${busyLat.length})`,
       )
       const lat: number[] = []
       for (let i = 0; i < 3000; i++) {

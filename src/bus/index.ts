@@ -21,6 +21,7 @@ export {
   MIN_PRIORITY,
   makeEnvelope,
   maxEnvelopeBytes,
+  REQUEST_PRIORITY,
   writeEnvelope,
 } from './envelope.js'
 export { BusError, type BusErrorCode, DROP_REASONS, type DropReason, isBusError } from './errors.js'
