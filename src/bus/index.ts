@@ -34,7 +34,7 @@ export {
   MAX_PATTERNS_PER_NODE,
 } from './interest.js'
 export { BusMetrics } from './metrics.js'
-export { checkName } from './names.js'
+export { checkName, intern } from './names.js'
 export { PriorityQueue } from './queue.js'
 export { SENT } from './outbound.js'
 export { BusRouter } from './router.js'
