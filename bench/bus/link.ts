@@ -42,7 +42,7 @@ interface ChildSetup {
 }
 
 function router(name: string, peer: string, link: PeerLink): BusRouter {
-  const limits = QUEUE > 0 ? { maxQueueCount: QUEUE, maxQueueBytes: Math.max(QUEUE * 512, 1 << 20) } : {}
+  const limits = QUEUE > 0 ? { maxQueueCount: QUEUE, maxQueueBytes: Math.max(QUEUE * 512, 2 << 20) } : {}
   const r = new BusRouter({ nodeId: name, nextHop: (n) => (n === peer ? peer : null), limits })
   r.addLink({
     peerId: peer,
