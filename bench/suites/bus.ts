@@ -21,6 +21,12 @@ import { CLK_TCK, cpuTicks, hostNote, round1 } from '../net/sys.js'
 
 const SIZE = 256
 
+/** This process's CPU (both clients of a pair) since `from`, as % of one core over the wall time since `t0`. */
+function clientCpu(from: NodeJS.CpuUsage, t0: number): number {
+  const u = process.cpuUsage(from)
+  return Math.round((u.user + u.system) / 10 / (Date.now() - t0))
+}
+
 function ourSide(s: BusStream): BusSide {
   return {
     publish: (subject, payload) => s.publish(subject, payload),
@@ -133,18 +139,25 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               const pids = [na!.daemon!.pid, nb!.daemon!.pid]
               const t0 = Date.now()
               const c0 = pids.map(cpuTicks)
+              const own0 = process.cpuUsage()
               const o = await throughput(oa, ob, count, SIZE)
+              const own = clientCpu(own0, t0)
               const cpu = pids.map((p, k) =>
                 Math.round(((cpuTicks(p) - c0[k]!) * (1000 / CLK_TCK) * 100) / (Date.now() - t0)),
               )
               log(
-                `  ours: ${Math.round(o.rate)} msgs/s (${o.received}/${o.sent} received); daemon cpu % A ${cpu[0]} B ${cpu[1]}`,
+                `  ours: ${Math.round(o.rate)} msgs/s (${o.received}/${o.sent} received); cpu % daemon A ${cpu[0]} B ${cpu[1]}, clients ${own}`,
+              )
+              const t1 = Date.now()
+              const x0 = process.cpuUsage()
+              const x = await throughput(xa, xb, count, SIZE)
+              const xown = clientCpu(x0, t1)
+              log(
+                `  nats: ${Math.round(x.rate)} msgs/s (${x.received}/${x.sent} received); cpu % clients ${xown}`,
               )
               cpuNotes.push(
-                `run ${i + 1}: daemon cpu during ours throughput (% of one core, whole window incl. waiting) A ${cpu[0]} B ${cpu[1]}`,
+                `run ${i + 1}: cpu during throughput (% of one core, whole window incl. waiting): ours daemon A ${cpu[0]} B ${cpu[1]}, bench clients ${own}; nats bench clients ${xown}`,
               )
-              const x = await throughput(xa, xb, count, SIZE)
-              log(`  nats: ${Math.round(x.rate)} msgs/s (${x.received}/${x.sent} received)`)
               if (o.received < o.sent) notes.push(`run ${i + 1}: ours received ${o.received} of ${o.sent}`)
               if (x.received < x.sent) notes.push(`run ${i + 1}: nats received ${x.received} of ${x.sent}`)
               tp.ours.push(Math.round(o.rate))

@@ -25,6 +25,7 @@
 // Every decoder result is a Frame or a DecodeError; semantic checks (subject grammar, agent names) belong to
 // the session, which answers them with ERROR frames carrying the bus's error codes.
 
+import { intern } from '../bus/index.js'
 import { DecodeError } from '../wire/index.js'
 
 /** Largest frame body: a maximal bus payload (1 MiB) plus room for the names around it. */
@@ -84,6 +85,7 @@ export type Frame =
 
 const EMPTY = new Uint8Array(0)
 // Buffer's native latin1 decoder also reads a plain Uint8Array; for ASCII bytes it gives the exact string.
+const INTERN_MAX = 256
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (s: number, e: number) => string })
   .latin1Slice
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -320,14 +322,21 @@ class BodyReader {
     this.need(n, what)
     const start = this.pos
     this.pos += n
+    const b = this.buf
     let ascii = true
+    let hash = 0x811c9dc5
     for (let i = start; i < start + n; i++) {
-      if (this.buf[i]! >= 0x80) {
+      const c = b[i]!
+      if (c >= 0x80) {
         ascii = false
         break
       }
+      hash = Math.imul(hash ^ c, 0x01000193)
     }
-    if (ascii) return latin1Slice.call(this.buf, start, start + n)
+    // Subjects and agent names repeat frame after frame (a publisher's subject): interned, a repeat
+    // allocates no string. Long strings are rarely repeated and would churn the cache.
+    if (ascii)
+      return n <= INTERN_MAX ? intern(b, start, start + n, hash) : latin1Slice.call(b, start, start + n)
     try {
       return utf8.decode(this.buf.subarray(start, start + n))
     } catch {

@@ -12,7 +12,7 @@
 // prefix cannot be resynchronised, so that connection is closed after the ERROR frame.
 
 import type { Socket } from 'node:net'
-import { BusError, type BusRouter, type Envelope, Flag, type Subscription } from '../bus/index.js'
+import { BusError, type BusRouter, type Envelope, Flag, SENT, type Subscription } from '../bus/index.js'
 import { isDecodeError } from '../wire/index.js'
 import { type AgentDirectory, checkLabel } from './directory.js'
 import { decodeFrame, type Frame, FrameOut, FrameSplitter, MAX_FRAME_BYTES } from './frames.js'
@@ -298,6 +298,11 @@ export class StreamSession {
   }
 
   private track(p: Promise<void>, id: number): void {
+    // Queued at once (the common case): no closures, no promise reaction, no in-flight accounting.
+    if (p === SENT) {
+      if (id !== 0) this.push({ kind: 'ok', id, payload: EMPTY })
+      return
+    }
     this.begin()
     p.then(
       () => {

@@ -21,6 +21,7 @@ export {
   MIN_PRIORITY,
   makeEnvelope,
   maxEnvelopeBytes,
+  REQUEST_PRIORITY,
   writeEnvelope,
 } from './envelope.js'
 export { BusError, type BusErrorCode, DROP_REASONS, type DropReason, isBusError } from './errors.js'
@@ -33,8 +34,9 @@ export {
   MAX_PATTERNS_PER_NODE,
 } from './interest.js'
 export { BusMetrics } from './metrics.js'
-export { checkName } from './names.js'
+export { checkName, intern } from './names.js'
 export { PriorityQueue } from './queue.js'
+export { SENT } from './outbound.js'
 export { BusRouter } from './router.js'
 export {
   type Clock,

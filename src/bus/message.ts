@@ -15,6 +15,12 @@ export const MAX_DESTINATIONS = 64
 export const MIN_PRIORITY = 1
 export const MAX_PRIORITY = 10
 export const DEFAULT_PRIORITY = 5
+/**
+ * Default priority of requests (and so of their replies, which inherit it): above DEFAULT_PRIORITY, because a
+ * request has a caller waiting on it, while publishes and sends at the default are usually a stream that can
+ * queue. Without it a request that shares a link with a bulk publisher waits behind that link's whole queue.
+ */
+export const REQUEST_PRIORITY = 7
 export const DEFAULT_TTL = 16
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 export const MAX_TIMESTAMP = 2 ** 48 - 1

@@ -19,7 +19,12 @@ import { Deque } from './queue.js'
 import type { TimerHandle } from './scheduler.js'
 import { policyRefusal } from './types.js'
 
-const RESOLVED: Promise<void> = Promise.resolve()
+/**
+ * The promise a send returns when it was settled at once: queued on every link it needs (or delivered here),
+ * nothing to wait for. A caller on a hot path (the socket API, per publish) compares against it and skips
+ * the promise machinery; anything else is a real promise to await.
+ */
+export const SENT: Promise<void> = Promise.resolve()
 
 interface Blocked {
   readonly env: Envelope
@@ -64,7 +69,7 @@ export class Outbound {
     if (localHit) r.deliverLocal(env)
     if (remote.length === 0) {
       if (!localHit) r.drop('no_interest', env)
-      return RESOLVED
+      return SENT
     }
     return this.dispatch(env, remote, reliable, false)
   }
@@ -77,7 +82,7 @@ export class Outbound {
     if (denied !== null) return Promise.reject(denied)
     if (env.to[0] === r.nodeId) {
       const err = r.deliverLocal(env)
-      return err === null ? RESOLVED : Promise.reject(err)
+      return err === null ? SENT : Promise.reject(err)
     }
     return this.dispatch(env, env.to, reliable, true)
   }
@@ -88,7 +93,7 @@ export class Outbound {
     const env = this.control(req, flags, req.replyNode, req.replyAgent, payload, priority, from)
     if (env.to[0] === r.nodeId) {
       r.deliverLocal(env)
-      return RESOLVED
+      return SENT
     }
     return this.dispatch(env, env.to, false, true)
   }
@@ -276,7 +281,7 @@ export class Outbound {
       )
     }
     this.countProblems(env)
-    if (n === 0) return RESOLVED
+    if (n === 0) return SENT
     let targets = nodes
     if (reliable && (pr.unroutable.length > 0 || pr.tooLarge > 0)) {
       // Track only the nodes a copy went towards; the others were counted as dropped.
@@ -291,7 +296,7 @@ export class Outbound {
     if (this.blocked.length === 0 && this.allFit(n)) {
       this.admit(env, this.ports, this.items, this.sizes, n)
       this.clearScratch(n)
-      return reliable ? r.acks.track(env, targets) : RESOLVED
+      return reliable ? r.acks.track(env, targets) : SENT
     }
     if (this.blocked.length >= r.limits.maxBlockedSends) {
       this.clearScratch(n)

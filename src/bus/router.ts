@@ -18,6 +18,7 @@ import {
   MAX_PRIORITY,
   MIN_PRIORITY,
   makeEnvelope,
+  REQUEST_PRIORITY,
 } from './envelope.js'
 import { BusError, type BusErrorCode, type DropReason } from './errors.js'
 import { InterestFlood } from './flood.js'
@@ -209,7 +210,8 @@ export class BusRouter implements RouterCore {
       let flags = opts?.reliable ? Flag.ACK_REQUESTED : 0
       if (opts?.replyTo !== undefined) flags |= Flag.REQUEST
       const only = opts?.only
-      const remote = only === undefined ? this.interest.match(subject) : this.interest.match(subject).filter(only)
+      const remote =
+        only === undefined ? this.interest.match(subject) : this.interest.match(subject).filter(only)
       const env = this.envelope(flags, remote.length > 0 ? remote : [this.nodeId], '', subject, payload, opts)
       return this.out.originate(env, remote, this.subs.match(subject).length > 0, opts?.reliable === true)
     } catch (err) {
@@ -247,6 +249,7 @@ export class BusRouter implements RouterCore {
       const reliable = opts?.reliable === true
       const flags = Flag.REQUEST | (reliable ? Flag.ACK_REQUESTED : 0)
       const replyTo = { node: this.nodeId, agent: '' }
+      const priority = opts?.priority ?? REQUEST_PRIORITY
       let env: Envelope
       let sent: () => Promise<void>
       if (typeof target === 'string') {
@@ -257,6 +260,7 @@ export class BusRouter implements RouterCore {
           throw new BusError('NO_RESPONDERS', `nobody subscribes to ${target}`)
         env = this.envelope(flags, remote.length > 0 ? remote : [this.nodeId], '', target, payload, {
           ...opts,
+          priority,
           replyTo,
         })
         sent = () => this.out.originate(env, remote, local, reliable)
@@ -266,6 +270,7 @@ export class BusRouter implements RouterCore {
         if (opts?.subject) validateSubject(opts.subject)
         env = this.envelope(flags, [target.node], target.agent, opts?.subject ?? '', payload, {
           ...opts,
+          priority,
           replyTo,
         })
         sent = () => this.out.originateDirect(env, reliable)

@@ -41,7 +41,10 @@ export type PolicyDirection = 'ingress' | 'egress'
 export type PolicyDecision = { allow: true } | { allow: false; code: string; reason: string }
 
 /** The BusError a policy refusal becomes, and the drop reason it is counted under. */
-export function policyRefusal(d: { code: string; reason: string }): { error: BusError; drop: 'policy_denied' | 'rate_limited' } {
+export function policyRefusal(d: { code: string; reason: string }): {
+  error: BusError
+  drop: 'policy_denied' | 'rate_limited'
+} {
   const limited = d.code === 'RATE_LIMITED'
   return {
     error: new BusError(limited ? 'RATE_LIMITED' : 'POLICY_DENIED', `${d.code}: ${d.reason}`),
@@ -174,6 +177,7 @@ export interface DirectOptions extends PublishOptions {
 }
 
 export interface RequestOptions extends SendOptions {
+  // priority: default REQUEST_PRIORITY (7), above publishes and sends; the reply inherits it.
   /** Default limits.requestTimeoutMs. */
   timeoutMs?: number
   /** A subject label when the request goes to an agent address. */

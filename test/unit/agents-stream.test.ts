@@ -229,6 +229,9 @@ describe('bus stream and agents on a real daemon', () => {
       pub.request('math.fail', 'x'),
       (e: StreamError) => e.code === 'REMOTE_ERROR' && /cannot/.test(e.message),
     )
+    // An acknowledged publish that the bus queues at once is confirmed (and still delivered).
+    await pub.publishAck('orders.acked', 'a')
+    await until('the acknowledged publish', () => got.includes('orders.acked:a'))
     // A bad subject is refused with the bus's code, and the session goes on.
     await assert.rejects(
       pub.publishAck('bad..subject', 'x'),

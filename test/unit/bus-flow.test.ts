@@ -248,6 +248,39 @@ describe('priorities on a congested link', () => {
     )
   })
 
+  test('a request and its reply overtake publishes queued at the default priority, both ways', async () => {
+    const m = buildMesh(['a', 'b'], [['a', 'b', { bytesPerMs: 10, bufferBytes: 300 }]], {
+      limits: { maxBatchCount: 2 },
+    })
+    const got: string[] = []
+    const b = m.r('b')
+    const a = m.r('a')
+    b.subscribe('bulk', (msg) => got.push(dec(msg.payload)))
+    a.subscribe('bulk.back', () => got.push('back'))
+    b.subscribe('echo', (req) => {
+      got.push('request')
+      // The responder's node is congested too: its reply must not wait behind its own bulk.
+      for (let i = 0; i < 30; i++) void b.publish('bulk.back', enc(`back-${i}`))
+      void b.reply(req, req.payload)
+    })
+    await m.sched.advance(10)
+    for (let i = 0; i < 30; i++) void a.publish('bulk', enc(`bulk-${i}`))
+    await m.sched.advance(1)
+    const queued = a.queueDepth('b')!.count
+    assert.ok(queued >= 15, `the link is congested (${queued} queued)`)
+    let answered = -1
+    const reply = a.request('echo', enc('q'), { timeoutMs: 60_000 }).then((r) => {
+      answered = got.filter((s) => s === 'back').length
+      return r
+    })
+    assert.ok(await m.sched.until(() => answered >= 0, 60_000, 5), 'the reply came')
+    assert.equal(dec((await reply).payload), 'q')
+    const before = got.indexOf('request')
+    assert.ok(before <= 30 - queued, `only bulk already in the link came before the request (${before})`)
+    assert.ok(answered <= 15, `the reply overtook the responder's queued bulk (${answered} came first)`)
+    assert.ok(await m.sched.until(() => got.length === 61, 60_000, 5), 'all the bulk still arrives')
+  })
+
   test('a full transit queue evicts low priority for high priority', async () => {
     const m = buildMesh(
       ['a', 'b', 'c'],
