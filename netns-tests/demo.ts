@@ -57,8 +57,31 @@ async function main(): Promise<void> {
   say(`  ${cli} peers --socket ${first.daemon!.socketPath}`)
   say(`  ${cli} keys rotate --socket ${first.daemon!.socketPath}`)
   say(`Logs: ${lab.log.dir}\nPress Ctrl-C to stop the daemons and remove the namespaces.`)
-  // Keep running; on Ctrl-C the daemons (same process group) get SIGINT and stop cleanly, and the harness's
-  // signal hook stops anything left of the lab and deletes its namespaces.
+  // Keep running. Ctrl-C is how a demo ends, not a failure: the daemons (same process group) get SIGINT and stop
+  // cleanly, then the lab's namespaces go and the logs are removed (the harness's own hook would keep and print
+  // them as for a failed test).
+  process.removeAllListeners('SIGINT')
+  process.removeAllListeners('SIGTERM')
+  let stopping = false
+  const stop = () => {
+    if (stopping) return
+    stopping = true
+    say('\nstopping the demo mesh ...')
+    const limit = setTimeout(() => process.exit(1), 30_000)
+    limit.unref()
+    void lab.close({ failed: false }).then(
+      () => {
+        say('stopped; namespaces removed')
+        process.exit(0)
+      },
+      (err: Error) => {
+        process.stderr.write(`demo: cleanup failed: ${err.message}\n`)
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
   setInterval(() => {}, 1 << 30)
 }
 
