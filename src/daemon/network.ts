@@ -49,6 +49,9 @@ export interface NetworkCoreOptions {
   trust: TrustMaterial
 }
 
+/** How long the side with the higher WireGuard key waits before it considers a reset (handshake-sync.ts). */
+const CONFIGURED_SECOND_LOOK_MS = 1_500
+
 export class NetworkCore extends EventEmitter<{ applied: [] }> {
   readonly certs: CertBook
   readonly wgKeys = new WgKeyBook()
@@ -267,6 +270,13 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     const ann = this.wgKeys.get(peer)
     if (!ann || this.stopped) return
     const key = Buffer.from(ann.publicKey).toString('base64')
+    // Both sides get the frame at about the same time; if both reset at once, the second reset throws away the
+    // session (and the endpoint learned through a NAT) the first one just made. The side with the higher key
+    // looks again only after a pause, by which time the other side's reset has usually handshaked.
+    if (this.wgPublicKey > key) {
+      await new Promise((r) => setTimeout(r, CONFIGURED_SECOND_LOOK_MS).unref())
+      if (this.stopped || this.wgKeys.get(peer) !== ann) return
+    }
     let live: Awaited<ReturnType<WireGuardDevice['stats']>>
     try {
       live = await this.device.stats()
@@ -411,9 +421,14 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     const signature = JSON.stringify(desired)
     if (signature === this.lastApplied && Date.now() - this.lastAppliedAt < 30_000) return
     try {
-      // Peers to reset go out in one reconfigure and come back in the next (handshake-sync.ts).
+      // Peers to reset go out in one reconfigure and come back in the next (handshake-sync.ts); one that has
+      // handshaked since the decision keeps its session.
       const reset = new Set([...this.resetKeys].filter((k) => [...configured.values()].includes(k)))
       this.resetKeys.clear()
+      if (reset.size > 0) {
+        const live = await this.device.stats().catch(() => [])
+        for (const s of live) if (s.latestHandshake > 0) reset.delete(s.publicKey)
+      }
       if (reset.size > 0)
         await this.device.reconfigure({
           ...desired,
