@@ -6,7 +6,7 @@
 // The entry starts with `#!/usr/bin/env -S node <flags>`: the V8 flags the daemon is measured and shipped with
 // (package.json "blackroad.nodeFlags"; a 1 MiB young generation halves its idle heap, see bench suite memory).
 
-import { chmod, readFile, rm } from 'node:fs/promises'
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -46,6 +46,5 @@ if (result.errors.length > 0) process.exit(1)
 const entry = path.join(outdir, 'blackroad.mjs')
 const body = await readFile(entry, 'utf8')
 const shebang = `#!/usr/bin/env -S node${flags.length > 0 ? ` ${flags.join(' ')}` : ''}\n`
-const { writeFile } = await import('node:fs/promises')
 await writeFile(entry, shebang + body.replace(/^#!.*\n/, ''))
 await chmod(entry, 0o755)

@@ -154,45 +154,8 @@ export class BlackroadClient {
    * Messages on a subject as they arrive, until the iteration stops or the daemon goes away:
    * `for await (const m of client.subscribe('agent.*.status')) ...`
    */
-  async *subscribe(subject: string): AsyncGenerator<BusMessage> {
-    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socketPath,
-          path: `/v1/bus/subscribe?subject=${encodeURIComponent(subject)}`,
-          method: 'GET',
-          agent: false,
-        },
-        resolve,
-      )
-      req.on('error', (err: NodeJS.ErrnoException) => reject(this.transportError(err)))
-      req.end()
-    })
-    if (res.statusCode !== 200) {
-      let text = ''
-      for await (const c of res) text += c
-      const err = (JSON.parse(text || '{}') as { error?: { code?: string; message?: string } }).error
-      throw new ClientError(
-        err?.code ?? `HTTP_${res.statusCode}`,
-        err?.message ?? 'subscribe failed',
-        res.statusCode ?? null,
-      )
-    }
-    let buffered = ''
-    try {
-      for await (const chunk of res) {
-        buffered += chunk
-        let nl = buffered.indexOf('\n')
-        while (nl >= 0) {
-          const line = buffered.slice(0, nl)
-          buffered = buffered.slice(nl + 1)
-          if (line) yield JSON.parse(line) as BusMessage
-          nl = buffered.indexOf('\n')
-        }
-      }
-    } finally {
-      res.destroy()
-    }
+  subscribe(subject: string): AsyncGenerator<BusMessage> {
+    return this.ndjson<BusMessage>(`/v1/bus/subscribe?subject=${encodeURIComponent(subject)}`)
   }
 
   /** Publishes a federated event; answers with the event as sent (duplicate: an id already published). */

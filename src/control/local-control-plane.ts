@@ -5,6 +5,7 @@
 
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
+import { writeFileAtomic } from '../identity/files.js'
 import type { NodeId } from '../protocols/core/index.js'
 import {
   type CommandResult,
@@ -58,7 +59,7 @@ export class LocalControlPlane implements ControlPlane {
       const result = this.registry.applyCommand(command)
       if (result.ok && this.file) {
         try {
-          await writeAtomic(this.file, this.registry.snapshot())
+          await writeFileAtomic(this.file, this.registry.snapshot())
         } catch (err) {
           // Not durable means not committed: put the state back and fail the proposal.
           this.registry.restore(before!)
@@ -110,24 +111,5 @@ export class LocalControlPlane implements ControlPlane {
   async close(): Promise<void> {
     this.closed = true
     await this.queue
-  }
-}
-
-async function writeAtomic(file: string, data: Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`
-  const fh = await fs.open(tmp, 'w', 0o600)
-  try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await fs.rename(tmp, file)
-  // The rename itself must survive a crash too.
-  const dir = await fs.open(path.dirname(file), 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
   }
 }

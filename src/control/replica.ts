@@ -76,10 +76,13 @@ export class ControlReplica implements ControlPlane {
   private lastLeader: NodeId | null = null
   private readonly requestTimeoutMs: number
 
+  private federation: ControlReplicaOptions['federation']
+
   private constructor(
     private readonly opts: ControlReplicaOptions,
     private readonly store: RaftLogStore,
   ) {
+    this.federation = opts.federation
     this.requestTimeoutMs = opts.requestTimeoutMs ?? CONTROL_DEFAULTS.requestTimeoutMs
     const voter = opts.voters.includes(opts.id)
     this.driver = new RaftDriver({
@@ -315,9 +318,18 @@ export class ControlReplica implements ControlPlane {
     }
   }
 
+  /**
+   * The federation was created after this replica opened (`federation init` on a running daemon): remember it
+   * and write its record when the registry has none (a later leader does the same).
+   */
+  adoptFederation(fed: NonNullable<ControlReplicaOptions['federation']>): Promise<void> {
+    this.federation = fed
+    return this.initFederation()
+  }
+
   /** A new leader makes sure the registry names its federation (the first leader of a new one writes it). */
   private async initFederation(): Promise<void> {
-    const fed = this.opts.federation
+    const fed = this.federation
     if (!fed) return
     try {
       const q = await this.query({ type: 'federation' })

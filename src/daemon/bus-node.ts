@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { z } from 'zod'
 import { ApiError } from '../api/errors.js'
+import { openNdjson, writeNdjson } from '../api/ndjson.js'
 import type { Route } from '../api/server.js'
 import { BusError, BusRouter, type Envelope, type PolicyHook } from '../bus/index.js'
 import type { PeerLink } from '../transport/index.js'
@@ -131,21 +132,12 @@ export class BusNode {
     let sub: { unsubscribe(): void }
     try {
       sub = this.bus.subscribe(subject, (m) => {
-        // A subscriber that cannot keep up loses messages here rather than growing the daemon's memory.
-        if (res.writableLength > 8 * 1024 * 1024) {
-          this.onStreamDrop?.()
-          return
-        }
-        res.write(`${JSON.stringify(messageView(m))}\n`)
+        if (!writeNdjson(res, messageView(m))) this.onStreamDrop?.()
       })
     } catch (err) {
       throw toApiError(err)
     }
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
-    res.flushHeaders()
-    const done = () => sub.unsubscribe()
-    req.on('close', done)
-    res.on('close', done)
+    openNdjson(req, res, () => sub.unsubscribe())
     this.log.debug({ subject }, 'bus subscription opened over the API')
     return undefined
   }

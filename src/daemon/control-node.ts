@@ -41,7 +41,7 @@ import {
 } from '../identity/index.js'
 import { decodeWith, encodeWith } from '../wire/index.js'
 import type { ClusterRecord } from './federation-local.js'
-import { writeFileAtomic } from './files.js'
+import { writeFileAtomic } from '../identity/files.js'
 import type { NetworkCore } from './network.js'
 import { CERT_FILE, REVOCATIONS_FILE } from './trust.js'
 

@@ -132,12 +132,8 @@ export class ControlNode {
 
   /** `federation init` ran after the replica started: write the federation record if the registry has none. */
   async federationCreated(fed: { id: string; name: string; createdAt: number }): Promise<void> {
-    const r = this.replica
-    if (!r) return
     this.fed = fed
-    const q = await r.query({ type: 'federation' })
-    if (q.type === 'federation' && q.federation === null)
-      await r.propose({ type: 'initFederation', federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt } })
+    await this.replica?.adoptFederation(fed)
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import { z } from 'zod'
 import { ApiError } from '../api/errors.js'
+import { openNdjson, writeNdjson } from '../api/ndjson.js'
 import type { Route } from '../api/server.js'
 import { type BusRouter, type Envelope, systemRng } from '../bus/index.js'
 import type { EventView } from '../client/types.js'
@@ -34,8 +35,6 @@ export function streamDropCounter(registry: Registry): Counter<'stream'> {
   })
 }
 
-/** A subscriber that cannot keep up loses events past this much unsent output, instead of growing memory. */
-const MAX_STREAM_BACKLOG = 8 * 1024 * 1024
 
 export function eventView(e: FederatedEvent): EventView {
   let data: unknown
@@ -199,21 +198,15 @@ export class EventsNode {
       sub = this.bus.subscribe(subject, (env) => {
         const r = this.judge(env)
         if (!('deliver' in r)) return
-        if (res.writableLength > MAX_STREAM_BACKLOG) {
+        if (!writeNdjson(res, eventView(r.deliver))) {
           this.counters.dropped.inc({ reason: 'slow_subscriber' })
           this.streamDrops?.inc({ stream: 'events' })
-          return
         }
-        res.write(`${JSON.stringify(eventView(r.deliver))}\n`)
       })
     } catch (err) {
       throw toApiError(err)
     }
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
-    res.flushHeaders()
-    const done = () => sub.unsubscribe()
-    req.on('close', done)
-    res.on('close', done)
+    openNdjson(req, res, () => sub.unsubscribe())
     return undefined
   }
 }

@@ -19,7 +19,7 @@ import {
   newClusterId,
   newTokenNonce,
 } from '../identity/index.js'
-import { writeFileAtomic } from './files.js'
+import { writeFileAtomic } from '../identity/files.js'
 
 export interface ClusterRecord {
   id: string
@@ -145,7 +145,7 @@ export class LocalFederation {
   }
 
   private async saveClusters(list: ClusterRecord[]): Promise<void> {
-    await writeFileAtomic(this.clustersFile(), `${JSON.stringify(list, null, 2)}\n`, 0o600)
+    await writeFileAtomic(this.clustersFile(), `${JSON.stringify(list, null, 2)}\n`)
   }
 
   private clustersFile(): string {

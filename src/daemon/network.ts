@@ -33,7 +33,7 @@ import {
   encodeWgKeyFrame,
   judgeLinkStateFrame,
 } from './mesh-frames.js'
-import { writeFileAtomic } from './files.js'
+import { writeFileAtomic } from '../identity/files.js'
 import { REVOCATIONS_FILE, type TrustMaterial } from './trust.js'
 import path from 'node:path'
 import { encodeWith } from '../wire/index.js'
@@ -268,7 +268,8 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
    */
   private async onConfigured(peer: string, theirView: Uint8Array): Promise<void> {
     const ann = this.wgKeys.get(peer)
-    if (!ann || this.stopped) return
+    // A frame about a key we no longer use says nothing about our current entry: no need to read WireGuard.
+    if (!ann || this.stopped || Buffer.from(theirView).toString('base64') !== this.wgPublicKey) return
     const key = Buffer.from(ann.publicKey).toString('base64')
     // Both sides get the frame at about the same time; if both reset at once, the second reset throws away the
     // session (and the endpoint learned through a NAT) the first one just made. The side with the higher key
@@ -423,7 +424,8 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     try {
       // Peers to reset go out in one reconfigure and come back in the next (handshake-sync.ts); one that has
       // handshaked since the decision keeps its session.
-      const reset = new Set([...this.resetKeys].filter((k) => [...configured.values()].includes(k)))
+      const configuredKeys = new Set(configured.values())
+      const reset = new Set([...this.resetKeys].filter((k) => configuredKeys.has(k)))
       this.resetKeys.clear()
       if (reset.size > 0) {
         const live = await this.device.stats().catch(() => [])

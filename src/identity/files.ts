@@ -19,7 +19,7 @@ const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
 export async function writeFileAtomic(
   target: string,
   data: string | Uint8Array,
-  opts: AtomicWriteOptions,
+  opts: AtomicWriteOptions = { mode: 0o600 },
 ): Promise<void> {
   const dir = path.dirname(target)
   const tmp = path.join(dir, `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`)
