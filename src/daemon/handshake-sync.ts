@@ -27,15 +27,16 @@ export class HandshakeSync {
   }
 
   /**
-   * After WireGuard was reconfigured: the neighbours (node id → the key now configured for it) that have not
-   * been told about this key yet. Marks them told; neighbours no longer configured are forgotten.
+   * After WireGuard was reconfigured: the neighbours (node id → the key now configured for it) configured for
+   * the first time since their link came up. A key rotation is not told: the rotating side re-handshakes by
+   * itself, and a reset then would only cut the live session. Neighbours no longer configured are forgotten.
    */
   toTell(configured: ReadonlyMap<string, string>): string[] {
     const out: string[] = []
     for (const [peer, key] of configured) {
-      if (this.told.get(peer) === key) continue
+      const told = this.told.has(peer)
       this.told.set(peer, key)
-      out.push(peer)
+      if (!told) out.push(peer)
     }
     for (const peer of [...this.told.keys()]) if (!configured.has(peer)) this.told.delete(peer)
     return out
