@@ -2,7 +2,8 @@
 // namespaces, equal timing (heartbeat 100 ms, election timeout 1000 ms: both the daemon's and etcd's defaults).
 // Figures, each a median over interleaved runs (ours, etcd, ours, etcd ...):
 //   failover_write  SIGKILL of the leader -> a write committed through the new leader (ms, lower)
-//   commit_p50/p99  sequential small writes on the leader, no added delay (ms, lower)
+//   commit_p50/p99  sequential small writes on the leader, no added delay, after 1,000 unmeasured warm-up
+//                   writes on both (a running daemon, not its first seconds: --warmup N) (ms, lower)
 //   writes_per_s    small writes, 32 in flight, on the leader (higher)
 // Ours: registry `addCluster` through the local API (Unix socket) of the leader's daemon; etcd: 32-byte puts
 // through its JSON gateway from the leader's namespace (both clients local to the leader, HTTP/1.1 keep-alive).
@@ -46,6 +47,7 @@ async function oursOnce(
   seqN: number,
   tputN: number,
   log: (m: string) => void,
+  warmN = 0,
 ): Promise<Sample> {
   const ours = new OurMesh(lab)
   const clients: BlackroadClient[] = []
@@ -96,6 +98,10 @@ async function oursOnce(
         what: 'ours: first write (federation record)',
       },
     )
+    // Unmeasured warm-up (the same count for etcd): the figures are a running daemon's, not its first seconds'.
+    const warmDeadline = Date.now() + 60_000
+    for (let i = 0; i < warmN && Date.now() < warmDeadline; i++)
+      await lc.addCluster({ name: `w${run}-${i}`, region: 'local' })
     const lat: number[] = []
     const seqDeadline = Date.now() + 60_000
     for (let i = 0; i < seqN && Date.now() < seqDeadline; i++) {
@@ -182,6 +188,7 @@ async function etcdOnce(
   seqN: number,
   tputN: number,
   log: (m: string) => void,
+  warmN = 0,
 ): Promise<Sample> {
   const names = hosts.map((_, i) => `e${i + 1}`)
   const ips = hosts.map((h) => h.addr())
@@ -238,6 +245,8 @@ async function etcdOnce(
         { timeoutMs: 60_000, intervalMs: 200, what: 'etcd: a leader' },
       )) - 1
     const lh = hosts[leaderIdx]!
+    if (warmN > 0)
+      await lh.execOk([node, script, 'seq', url(leaderIdx), String(warmN)], { timeoutMs: 90_000 })
     const seq = await lh.execOk([node, script, 'seq', url(leaderIdx), String(seqN)], { timeoutMs: 90_000 })
     const lat = (JSON.parse(seq.stdout) as { lat: number[] }).lat
     const conc = await lh.execOk([node, script, 'conc', url(leaderIdx), String(tputN), String(CONCURRENCY)], {
@@ -281,6 +290,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
   ensurePackages(['etcd-server'], log)
   const seqN = Number(opts.args.writes ?? 300)
   const tputN = Number(opts.args['tput-writes'] ?? 2000)
+  const warmN = Number(opts.args.warmup ?? 1000)
   return Lab.run(
     async (lab) => {
       const lan = await lab.bridge('lan')
@@ -294,8 +304,8 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
       const etcd: Sample[] = []
       for (let r = 0; r < opts.runs; r++) {
         log(`raft: run ${r + 1}/${opts.runs}`)
-        ours.push(await oursOnce(lab, hosts, r, seqN, tputN, log))
-        etcd.push(await etcdOnce(lab, hosts, r, seqN, tputN, log))
+        ours.push(await oursOnce(lab, hosts, r, seqN, tputN, log, warmN))
+        etcd.push(await etcdOnce(lab, hosts, r, seqN, tputN, log, warmN))
       }
       const fig = (
         metric: string,
@@ -320,7 +330,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
       ]
       const comments = [
         `etcd ${versionOf(['etcd', '--version'])}; both: heartbeat ${HEARTBEAT_MS} ms, election timeout ${ELECTION_MS} ms (ours draws 1-2x, etcd 1-2x), pre-vote on in ours, off in etcd 3.4's default`,
-        `three voters on one bridge, no added delay; ${seqN} sequential writes, ${tputN} writes with ${CONCURRENCY} in flight, per run`,
+        `three voters on one bridge, no added delay; ${warmN} unmeasured warm-up writes, then ${seqN} sequential writes, ${tputN} writes with ${CONCURRENCY} in flight, per run`,
         `failover elected (ms, medians): ours ${median(ours.map((s) => s.electedMs))}, etcd ${median(etcd.map((s) => s.electedMs))}`,
         'ours: registry addCluster via the leader daemon API (Unix socket); etcd: 32-byte put via its JSON gateway from the leader namespace',
       ]

@@ -92,7 +92,7 @@ export class Inbound {
     }
     if ((f & Flag.ACK_REQUESTED) === 0) {
       if (this.recent.seen(env.srcNode, env.epoch, env.seq)) r.drop('duplicate', env)
-      else this.deliverLocal(env)
+      else this.deliverLocal(env, this.peer)
       return
     }
     if (this.dedup.has(env.srcNode, env.epoch, env.seq)) {
@@ -100,7 +100,7 @@ export class Inbound {
       this.out.ack(env, null)
       return
     }
-    const err = this.deliverLocal(env)
+    const err = this.deliverLocal(env, this.peer)
     // A refused message is not remembered: its retry meets the policy again and is refused again.
     if (err === null || (err.code !== 'POLICY_DENIED' && err.code !== 'RATE_LIMITED'))
       this.dedup.add(env.srcNode, env.epoch, env.seq, r.clock.now())
@@ -112,7 +112,7 @@ export class Inbound {
    * any more: a publish promises delivery to current subscribers only), else the error the sender should
    * see: POLICY_DENIED, or NO_RESPONDERS for a missing agent.
    */
-  deliverLocal(env: Envelope): BusError | null {
+  deliverLocal(env: Envelope, via: string | null = null): BusError | null {
     const r = this.r
     const f = env.flags
     if ((f & Flag.REPLY) !== 0 && env.agent === '') {
@@ -137,17 +137,17 @@ export class Inbound {
         if ((f & Flag.REQUEST) !== 0) this.answerError(env, err)
         return err
       }
-      this.call(h, env)
+      this.call(h, env, via)
       return null
     }
     if (env.subject !== '') {
       const subs = r.subs.match(env.subject)
       if (subs.length === 0) r.drop('no_interest', env)
-      for (const s of subs) this.call(s.handler, env)
+      for (const s of subs) this.call(s.handler, env, via)
       return null
     }
     if (r.nodeHandler === null) r.drop('unhandled', env)
-    else this.call(r.nodeHandler, env)
+    else this.call(r.nodeHandler, env, via)
     return null
   }
 
@@ -170,9 +170,9 @@ export class Inbound {
       .catch(() => this.r.drop('queue_full', req))
   }
 
-  private call(h: MessageHandler, env: Envelope): void {
+  private call(h: MessageHandler, env: Envelope, via: string | null): void {
     try {
-      h(env)
+      h(env, via)
       this.r.metrics.out('local', this.r.label(env))
     } catch {
       this.r.drop('handler_error', env)

@@ -59,8 +59,12 @@ export function policyRefusal(d: { code: string; reason: string }): {
  */
 export type PolicyHook = (envelope: Envelope, direction: PolicyDirection) => PolicyDecision
 
-/** A local receiver: a subscriber, an agent, or the node-level handler. Exceptions are caught and counted. */
-export type MessageHandler = (msg: Envelope) => void
+/**
+ * A local receiver: a subscriber, an agent, or the node-level handler. Exceptions are caught and counted.
+ * `via` is the neighbour whose peer link delivered the message (null when it originated on this router):
+ * when it equals `msg.srcNode`, the link's handshake authenticated the source.
+ */
+export type MessageHandler = (msg: Envelope, via: string | null) => void
 
 /** Routing's answer: the peer to send towards `node` through, or null when it is unreachable. */
 export type NextHop = (node: string) => string | null

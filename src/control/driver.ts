@@ -2,8 +2,10 @@
 // transport callback for messages. The only rule that matters for safety is the order within and across
 // batches: every 'persist' is fsync'ed before any send, reply or effect of the same batch leaves, and a batch
 // never overtakes the persist of an earlier one (a retransmitted append answered from state that is still
-// being written must wait for it). Timers are volatile and set at once. This is the same order the
-// simulator's driver uses (src/protocols/core/order.ts), so its crash model tests this code's discipline.
+// being written must wait for it). The one exception is a send the machine marks `early` (a leader's
+// appends): it leaves at once, and the machine hears {type:'persisted'} once the write is durable, so the
+// leader's fsync and its followers' run at the same time. Timers are volatile and set at once. This is the
+// same order the simulator's driver uses (src/protocols/core/order.ts), so its crash model tests this code.
 //
 // A failed write stops the machine for good (the store refuses further saves; the kernel may have dropped
 // what it did not write): the node then behaves as a crashed replica until the daemon restarts.
@@ -147,6 +149,7 @@ export class RaftDriver<SM extends StateMachine> {
   private run(outputs: readonly Output<RaftTypes<SM>>[]): void {
     let persist: Extract<Output<RaftTypes>, { type: 'persist' }> | undefined
     const later: Output<RaftTypes<SM>>[] = []
+    const early: Extract<Output<RaftTypes<SM>>, { type: 'send' }>[] = []
     for (const o of outputs) {
       switch (o.type) {
         case 'persist':
@@ -161,6 +164,10 @@ export class RaftDriver<SM extends StateMachine> {
           this.timers.delete(o.name)
           break
         }
+        case 'send':
+          if (o.early) early.push(o)
+          else later.push(o)
+          break
         default:
           later.push(o)
       }
@@ -173,6 +180,7 @@ export class RaftDriver<SM extends StateMachine> {
       })
       this.tail = this.tail.then(() => durable).catch(() => undefined)
     }
+    for (const o of early) this.opts.send(o.to, o.msg)
     if (later.length === 0) return
     // Fast path: nothing is being written, so nothing this batch depends on can still be lost.
     if (this.saving === 0) this.emit(later)
@@ -229,6 +237,8 @@ export class RaftDriver<SM extends StateMachine> {
         await this.opts.store.save(state)
         this.fsyncMs.push(performance.now() - started)
         if (this.fsyncMs.length > 4096) this.fsyncMs.splice(0, 2048)
+        // Before the waiters: outputs of this step queue behind the current write like any other batch.
+        if (this.stopped === null) this.run(this.machine.step({ type: 'persisted', state }))
         for (const w of waiters) w.resolve()
       } catch (err) {
         this.opts.log?.error({ err }, 'raft: writing the log failed; this replica stops until restarted')

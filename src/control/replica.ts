@@ -10,7 +10,7 @@
 
 import path from 'node:path'
 import type { NodeId } from '../protocols/core/index.js'
-import type { RaftConfig, RaftEffect, RaftRes, RaftView } from '../protocols/raft/index.js'
+import type { RaftConfig, RaftEffect, RaftMsg, RaftRes, RaftView } from '../protocols/raft/index.js'
 import {
   type CommandResult,
   decodeCommand,
@@ -30,7 +30,13 @@ import { DecodeError } from '../wire/index.js'
 import { type DriverLogger, DriverStopped, RaftDriver } from './driver.js'
 import type { RaftMetrics } from './metrics.js'
 import { type ControlPlane, ControlPlaneError, type ControlPlaneStatus } from './types.js'
-import { decodeControlFrame, encodeControlFrame, type FrameSigner, type FrameVerifier } from './wire.js'
+import {
+  decodeControlFrame,
+  encodeControlFrame,
+  type FrameSigner,
+  type FrameVerifier,
+  MAX_BATCH,
+} from './wire.js'
 
 /** Timing defaults for a WAN or a LAN of Raspberry Pis (etcd's): see config `federation.raft`. */
 export const CONTROL_DEFAULTS = {
@@ -57,12 +63,27 @@ export interface ControlReplicaOptions {
   readonly verify: FrameVerifier
   /** Sends bytes to a node; best effort, must not throw. */
   readonly send: (to: NodeId, bytes: Uint8Array) => void
+  /**
+   * Whether frames to `node` leave over this router's own direct peer link to it (routing's next hop is the
+   * node itself): they then go link-authenticated, without a signature. Absent: always signed.
+   */
+  readonly direct?: (node: NodeId) => boolean
   /** Whether `node` may become a learner (e.g. it holds a valid certificate of this federation). */
   readonly mayLearn?: (node: NodeId) => boolean
   /** Proposed (initFederation) by a leader that finds the registry without one. */
   readonly federation?: { readonly id: string; readonly name: string; readonly createdAt: number }
   readonly metrics?: RaftMetrics
   readonly log?: DriverLogger & { info(obj: object, msg: string): void }
+}
+
+/** A batch frame stays well under the bus's 1 MiB payload limit (one append alone may carry 512 KiB). */
+const BATCH_BYTES = 256 * 1024
+
+function approxBytes(m: RaftMsg): number {
+  let n = 64
+  if (m.type === 'append') for (const e of m.entries) n += 32 + (e.kind === 'command' ? e.data.length : 64)
+  else if (m.type === 'snapshot') n += m.snapshot.data.length
+  return n
 }
 
 type AppliedListener = (command: RegistryCommand, result: CommandResult) => void
@@ -72,6 +93,9 @@ export class ControlReplica implements ControlPlane {
   private readonly applied = new Set<AppliedListener>()
   private readonly changed = new Set<() => void>()
   private helloTimer: NodeJS.Timeout | null = null
+  /** Raft messages waiting for the end of this turn of the event loop, by destination (see queueRaft). */
+  private outbox = new Map<NodeId, RaftMsg[]>()
+  private flushArmed = false
   private closed = false
   private lastLeader: NodeId | null = null
   private readonly requestTimeoutMs: number
@@ -101,7 +125,7 @@ export class ControlReplica implements ControlPlane {
       },
       makeStateMachine: registryStateMachine,
       store,
-      send: (to, msg) => this.sendFrame(to, { kind: 'raft', msg }),
+      send: (to, msg) => this.queueRaft(to, msg),
       onEffect: (e) => this.onEffect(e),
       log: opts.log,
     })
@@ -137,10 +161,13 @@ export class ControlReplica implements ControlPlane {
     return this.driver.view()
   }
 
-  /** Bytes that arrived from `from` on the bus. Never throws: bad frames are dropped and counted. */
-  receive(from: NodeId, bytes: Uint8Array): void {
+  /**
+   * Bytes that arrived from `from` on the bus; `overLink` when they came over `from`'s own direct peer link.
+   * Never throws: bad frames are dropped and counted.
+   */
+  receive(from: NodeId, bytes: Uint8Array, overLink = false): void {
     if (this.closed) return
-    const d = decodeControlFrame(bytes, from, this.opts.id, this.opts.verify)
+    const d = decodeControlFrame(bytes, from, this.opts.id, this.opts.verify, overLink)
     if (!d.ok) {
       // The machine counts undecodable bytes itself (folded into the same metric): count each once.
       if (d.reason === 'undecodable') this.driver.noteUndecodable(from)
@@ -148,7 +175,8 @@ export class ControlReplica implements ControlPlane {
       return
     }
     if (d.frame.kind === 'hello') this.onHello(from)
-    else this.driver.deliver(from, d.frame.msg)
+    else if (d.frame.kind === 'raft') this.driver.deliver(from, d.frame.msg)
+    else for (const msg of d.frame.msgs) this.driver.deliver(from, msg)
   }
 
   // ---- ControlPlane --------------------------------------------------------------------------------
@@ -273,6 +301,44 @@ export class ControlReplica implements ControlPlane {
 
   private sendFrame(to: NodeId, frame: Parameters<typeof encodeControlFrame>[0]): void {
     this.opts.send(to, encodeControlFrame(frame, this.opts.id, to, this.opts.signer))
+  }
+
+  /**
+   * Raft's sends of one turn of the event loop leave together: one frame (one bus message, at most one
+   * signature) per destination. Under load that turns the appends of many proposals, and a follower's
+   * answers to them, into a few frames; alone, a message waits only for the current turn to finish.
+   */
+  private queueRaft(to: NodeId, msg: RaftMsg): void {
+    const q = this.outbox.get(to)
+    if (q === undefined) this.outbox.set(to, [msg])
+    else q.push(msg)
+    if (!this.flushArmed) {
+      this.flushArmed = true
+      setImmediate(() => this.flushOutbox())
+    }
+  }
+
+  private flushOutbox(): void {
+    this.flushArmed = false
+    const outbox = this.outbox
+    this.outbox = new Map()
+    if (this.closed) return
+    for (const [to, msgs] of outbox) {
+      const signer = this.opts.direct?.(to) ? null : this.opts.signer
+      let batch: RaftMsg[] = []
+      let bytes = 0
+      for (const m of msgs) {
+        const size = approxBytes(m)
+        if (batch.length > 0 && (batch.length >= MAX_BATCH || bytes + size > BATCH_BYTES)) {
+          this.opts.send(to, encodeControlFrame({ kind: 'batch', msgs: batch }, this.opts.id, to, signer))
+          batch = []
+          bytes = 0
+        }
+        batch.push(m)
+        bytes += size
+      }
+      this.opts.send(to, encodeControlFrame({ kind: 'batch', msgs: batch }, this.opts.id, to, signer))
+    }
   }
 
   private onEffect(e: RaftEffect): void {

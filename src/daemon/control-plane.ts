@@ -8,8 +8,9 @@
 // A node with neither runs no control plane: the federation commands use its local files (federation-local).
 //
 // Transport: direct bus messages to agent `_raft` on the destination router, priority 9, best effort. The bus
-// does not authenticate an envelope's source beyond the first hop, so every frame is signed with the node
-// key and checked against the sender's certificate (CertBook): unknown, expired or revoked senders fail.
+// does not authenticate an envelope's source beyond the first hop, so a frame that may be relayed is signed
+// with the node key and checked against the sender's certificate (CertBook): unknown, expired or revoked
+// senders fail. A frame to a neighbour over its own peer link goes unsigned: the link authenticated it.
 
 import type { Logger } from 'pino'
 import type { Registry as PromRegistry } from 'prom-client'
@@ -110,12 +111,16 @@ export class ControlNode {
           this.sendFailures++
         })
       },
+      // Over our own link to the node, the link's handshake proves who sends: no signature needed.
+      direct: (node) => bus.nextHop(node) === node,
       mayLearn: (node) => this.net?.certs.get(node) !== undefined,
       federation: federation ?? undefined,
       metrics: new RaftMetrics(this.o.registry),
       log,
     })
-    this.offAgent = bus.registerAgent(RAFT_AGENT, (env) => this.replica?.receive(env.srcNode, env.payload))
+    this.offAgent = bus.registerAgent(RAFT_AGENT, (env, via) =>
+      this.replica?.receive(env.srcNode, env.payload, via === env.srcNode),
+    )
     this.replica.onChange(() => {
       for (const l of this.changeListeners) l()
     })

@@ -9,7 +9,8 @@
 //   Leader Completeness a newly elected leader holds every entry committed in an earlier term
 //   State Machine Safety every node applies the same entry at each index, in order, without gaps
 //   Durability          persisted term never decreases, vote never changes within a term, a vote grant or an
-//                       append acknowledgement never leaves before what it promises is persisted
+//                       append acknowledgement never leaves before what it promises is persisted (for a vote:
+//                       the vote itself, or a later term)
 //   Reads               a read reflects every entry applied anywhere before the read was asked
 //   Acknowledged writes an acknowledged proposal is the entry applied at the index it was answered with
 //   Committed is safe   no node lacking a committed entry has a log at least as up to date as a majority's
@@ -174,7 +175,9 @@ function onSend(g: RaftGhost, node: NodeId, to: NodeId, msg: RaftTypes['Msg']): 
         return `Election Safety: ${node} voted twice in term ${msg.term} (${before}, then ${to})`
       }
       mine.set(msg.term, to)
-      if (d === undefined || d.term !== msg.term || d.vote !== to) {
+      // Durable: this vote, or a later term (a group commit may write a newer state in place of the one that
+      // held the vote; a node whose durable term moved past msg.term can never vote in that term again).
+      if (d === undefined || d.term < msg.term || (d.term === msg.term && d.vote !== to)) {
         return `Durability: ${node} granted its term-${msg.term} vote to ${to} before persisting it (persisted: term ${d?.term}, vote ${d?.vote})`
       }
       return undefined

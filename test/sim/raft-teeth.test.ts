@@ -19,6 +19,7 @@ const EXPECTED: Record<RaftMutation, RegExp> = {
   'keep-conflicting-suffix': /Log Matching|State Machine Safety|Committed entry unsafe/,
   'vote-stale-log': /Committed entry unsafe|Leader Completeness|State Machine Safety/,
   'read-without-quorum': /Linearizability/,
+  'count-self-before-fsync': /Committed entry unsafe|Leader Completeness|State Machine Safety|Durability/,
 }
 
 function run(seed: number, mutation: RaftMutation): SimFailure | undefined {

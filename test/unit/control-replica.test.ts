@@ -37,6 +37,10 @@ class Net {
   readonly nodes = new Map<string, Node>()
   readonly cut = new Set<string>()
   readonly keys = new Map<string, Uint8Array>()
+  /** Every pair has a direct link: frames go link-authenticated (unsigned) and arrive marked as such. */
+  links = false
+  /** With links on: frames that arrive as if relayed (not over the sender's own link). */
+  relayed = new Set<string>()
 
   add(): Node {
     const key = generateKeyPair()
@@ -66,6 +70,7 @@ class Net {
         return pk !== undefined && verify(s, m, pk)
       },
       send: (to, bytes) => this.deliver(n.id, to, bytes),
+      ...(this.links ? { direct: () => true } : {}),
       federation: { id: 'fed_test', name: 'test-fed', createdAt: 1 },
       metrics: new RaftMetrics(n.metrics),
     })
@@ -75,7 +80,8 @@ class Net {
   deliver(from: string, to: string, bytes: Uint8Array): void {
     if (this.cut.has(from) || this.cut.has(to)) return
     const copy = bytes.slice()
-    setImmediate(() => this.nodes.get(to)?.replica?.receive(from, copy))
+    const overLink = this.links && !this.relayed.has(to)
+    setImmediate(() => this.nodes.get(to)?.replica?.receive(from, copy, overLink))
   }
 
   leader(among: Node[]): Node | undefined {
@@ -258,6 +264,40 @@ test('a replica reopened from its state directory keeps what committed', async (
     net.cut.clear()
     for (const o of others) await net.open(o, ids)
     await until('all five clusters after restart', () => again.local()?.clusterByName.size === 5)
+  } finally {
+    for (const v of voters) await v.replica?.close()
+  }
+})
+
+test('over direct links frames go unsigned and commit; the same frames arriving relayed are refused', async () => {
+  const net = new Net()
+  net.links = true
+  const voters = [net.add(), net.add(), net.add()]
+  const ids = voters.map((v) => v.id)
+  for (const v of voters) await net.open(v, ids)
+  try {
+    const leader = await until('a leader', () => net.leader(voters))
+    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const res = await leader.replica!.propose({ type: 'addCluster', cluster: cluster('linked') })
+    assert.equal(res.ok, true)
+    for (const v of voters)
+      await until(`${v.id} applies`, () => v.replica!.local()?.clusterByName.has('linked'))
+    // One voter now gets the leader's unsigned frames as if a relay had handed them on: refused, counted,
+    // and it falls behind while the other two still commit.
+    const victim = voters.find((v) => v !== leader)!
+    net.relayed.add(victim.id)
+    const before = victim.replica!.view().applied
+    assert.equal((await leader.replica!.propose({ type: 'addCluster', cluster: cluster('after') })).ok, true)
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(victim.replica!.local()?.clusterByName.has('after'), false)
+    assert.equal(victim.replica!.view().applied, before)
+    const text = await victim.metrics.metrics()
+    const unauth = Number(
+      /blackroad_raft_dropped_messages_total\{reason="unauthenticated"\} (\d+)/.exec(text)?.[1] ?? 0,
+    )
+    assert.ok(unauth > 0, `unauthenticated drops counted (${unauth})`)
+    net.relayed.delete(victim.id)
+    await until('victim catches up', () => victim.replica!.local()?.clusterByName.has('after'))
   } finally {
     for (const v of voters) await v.replica?.close()
   }

@@ -41,24 +41,54 @@ function machine(
   }
 }
 
+function persistOf(out: readonly Out[]): RaftDurable {
+  const p = out.find((o): o is Extract<Out, { type: 'persist' }> => o.type === 'persist')
+  assert.ok(p, 'the step persisted')
+  return p.state
+}
+
 const sends = (out: readonly Out[]) =>
   out.filter((o): o is Extract<Out, { type: 'send' }> => o.type === 'send')
 const replies = (out: readonly Out[]) =>
   out.filter((o): o is Extract<Out, { type: 'reply' }> => o.type === 'reply')
 
 describe('raft machine', () => {
-  test('a single voter elects itself and commits a proposal alone, persisting before it replies', () => {
+  test('a single voter elects itself and commits a proposal alone, once its write is durable', () => {
     const n = machine({ members: ['n1'] })
     assert.ok(n.start.some((o) => o.type === 'setTimer' && o.name === 'election'))
     n.advance(SIM_RAFT.electionMaxMs)
-    n.timer('election')
+    const elected = n.timer('election')
     assert.equal(n.m.view().role, 'leader')
+    n.m.step({ type: 'persisted', state: persistOf(elected) })
     const out = inDriverOrder(n.request(1, { type: 'propose', command: new Uint8Array([7]) }))
-    const persistAt = out.findIndex((o) => o.type === 'persist')
-    const replyAt = out.findIndex((o) => o.type === 'reply')
-    assert.ok(persistAt >= 0 && replyAt > persistAt, 'persist precedes the reply')
-    const res = replies(out)[0]!.res
+    assert.equal(replies(out).length, 0, 'no answer before its own write is durable')
+    assert.equal(n.m.view().commit, 1)
+    const done = n.m.step({ type: 'persisted', state: persistOf(out) })
+    const res = replies(done)[0]!.res
     assert.ok(res.ok && res.type === 'applied' && res.index === 2, JSON.stringify(res))
+  })
+
+  test("a leader's appends leave early; it counts its own log only once 'persisted' says so", () => {
+    const n = machine()
+    n.advance(SIM_RAFT.electionMaxMs)
+    const pre = n.timer('election')
+    assert.ok(sends(pre).every((s) => s.msg.type === 'preVote'))
+    // A majority of pre-votes (itself and n2): it raises its term and persists term and vote.
+    const cand = n.msg('n2', { type: 'preVoteResp', term: 1, granted: true })
+    const term = n.m.view().term
+    assert.equal(n.m.view().role, 'candidate')
+    n.m.step({ type: 'persisted', state: persistOf(cand) })
+    const won = n.msg('n2', { type: 'voteResp', term, granted: true })
+    assert.equal(n.m.view().role, 'leader')
+    // Elected: its term is durable, so the no-op's appends may leave before the no-op is written.
+    const appends = sends(won).filter((s) => s.msg.type === 'append')
+    assert.ok(appends.length === 2 && appends.every((s) => s.early === true), JSON.stringify(sends(won)))
+    const noop = n.m.view().lastIndex
+    // One follower holds the no-op: with the leader's own write not yet durable, that is no majority.
+    n.msg('n2', { type: 'appendResp', term, success: true, index: noop, hintIndex: 0, hintTerm: 0 })
+    assert.equal(n.m.view().commit, 0, 'the leader did not count its own unwritten log')
+    n.m.step({ type: 'persisted', state: persistOf(won) })
+    assert.equal(n.m.view().commit, noop)
   })
 
   test('a vote is persisted in the same batch that grants it, and only once per term', () => {

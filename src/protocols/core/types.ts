@@ -51,6 +51,11 @@ export type Input<T extends ProtocolTypes> =
   | { readonly type: 'message'; readonly from: NodeId; readonly msg: T['Msg'] }
   | { readonly type: 'timer'; readonly name: string }
   | { readonly type: 'request'; readonly id: RequestId; readonly req: T['Req'] }
+  /**
+   * `state`, handed out by a 'persist', is now durable (and so is every persist before it). Only for a
+   * protocol that asks for it (Protocol.persistedInput); drivers give it in the order the states were written.
+   */
+  | { readonly type: 'persisted'; readonly state: T['Durable'] }
 
 /**
  * One thing the driver must do. Within one batch the driver applies outputs by phase, not by position:
@@ -64,8 +69,12 @@ export type Output<T extends ProtocolTypes> =
   /** Fires {type:'timer', name} once this node's clock reads `at`; setting a name again replaces it. */
   | { readonly type: 'setTimer'; readonly name: string; readonly at: number }
   | { readonly type: 'cancelTimer'; readonly name: string }
-  /** Best effort: may be delayed, reordered, duplicated or lost. Protocols retransmit what matters. */
-  | { readonly type: 'send'; readonly to: NodeId; readonly msg: T['Msg'] }
+  /**
+   * Best effort: may be delayed, reordered, duplicated or lost. Protocols retransmit what matters. `early`:
+   * the message may leave before this batch's persist is durable — the protocol has made sure nothing it
+   * promises depends on that state (a Raft leader's appends: it counts its own log only once 'persisted').
+   */
+  | { readonly type: 'send'; readonly to: NodeId; readonly msg: T['Msg']; readonly early?: boolean }
   | { readonly type: 'reply'; readonly id: RequestId; readonly res: T['Res'] }
   | { readonly type: 'effect'; readonly effect: T['Effect'] }
 
@@ -104,4 +113,6 @@ export interface Protocol<T extends ProtocolTypes> {
   readonly messageCodec?: Codec<T['Msg']>
   /** How durable state looks on disk; the simulator stores exactly these bytes across a crash. */
   readonly durableCodec?: Codec<T['Durable']>
+  /** The machine wants a {type:'persisted'} input once each persist is durable (see Input). */
+  readonly persistedInput?: boolean
 }

@@ -148,6 +148,8 @@ class PingPongNode implements Machine<PingPongTypes> {
           : this.pong(input.from)
       case 'request':
         return [{ type: 'reply', id: input.id, res: this.stats() }]
+      case 'persisted':
+        throw new ProtocolError('UNEXPECTED_INPUT', 'pingpong does not ask for persisted inputs')
     }
   }
 

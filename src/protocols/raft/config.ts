@@ -15,6 +15,8 @@ import { ProtocolError } from '../core/index.js'
  * - 'keep-conflicting-suffix': overwrites conflicting entries in place instead of truncating the suffix.
  * - 'vote-stale-log': grants votes without the log-up-to-date check (§5.4.1).
  * - 'read-without-quorum': a leader serves reads from local state without confirming it still leads.
+ * - 'count-self-before-fsync': a leader counts its own log towards commitment before its write is durable
+ *   (its appends leave early, so its disk and the followers' race; only the followers' may be counted).
  */
 export type RaftMutation =
   | 'vote-twice'
@@ -23,6 +25,7 @@ export type RaftMutation =
   | 'keep-conflicting-suffix'
   | 'vote-stale-log'
   | 'read-without-quorum'
+  | 'count-self-before-fsync'
 
 export const RAFT_MUTATIONS: readonly RaftMutation[] = [
   'vote-twice',
@@ -31,6 +34,7 @@ export const RAFT_MUTATIONS: readonly RaftMutation[] = [
   'keep-conflicting-suffix',
   'vote-stale-log',
   'read-without-quorum',
+  'count-self-before-fsync',
 ]
 
 export interface RaftConfig {

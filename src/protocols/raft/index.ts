@@ -67,5 +67,6 @@ export function raft<SM extends StateMachine>(
     },
     messageCodec: raftMessageCodec,
     durableCodec: raftDurableCodec,
+    persistedInput: true,
   }
 }

@@ -5,12 +5,16 @@
 //
 // Persistence: any change to term, vote or log marks the node dirty, and the step's batch then starts with
 // one 'persist' of the whole durable state. Drivers apply persist before any send or reply of the same
-// batch, so nothing leaves the node that depends on state a crash could still take away.
+// batch, so nothing leaves the node that depends on state a crash could still take away — with one
+// exception: a leader's appends are marked `early` and may leave while its own write runs. They carry only
+// its term (durable since it stood for election), log entries and the commit index; the leader counts its
+// own log towards commitment only up to what a 'persisted' input confirmed (durableMatch).
 
 import type { Input, Machine, MachineContext, NodeId, Output } from '../core/index.js'
 import { invariant, ProtocolError } from '../core/index.js'
 import type { ResolvedRaftConfig } from './config.js'
 import { onMessage, onTimer } from './dispatch.js'
+import { maybeCommit } from './replication.js'
 import { durableProblem, initialSnapshot } from './durable.js'
 import { RaftLog } from './log.js'
 import { applyCommitted, failLeaderRequests, type Origin, onRequest, type RequestBook } from './requests.js'
@@ -54,6 +58,10 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
   applied: number
   out: Out[] = []
   private dirty = false
+  /** The last entry of the newest state confirmed durable ('persisted' input, or loaded at start). */
+  private durableLast: { index: number; term: number }
+  /** The term of the newest state confirmed durable: a leader sends early only once its term is durable. */
+  private durableTerm: number
   /** 'send-before-persist' only: a persist owed from an earlier step. */
   private owed = false
 
@@ -127,6 +135,8 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
     if (d.snapshot.index > 0) stateMachine.restore(d.snapshot.data)
     this.applied = d.snapshot.index
     this.commit = Math.max(d.commit, d.snapshot.index)
+    this.durableLast = { index: this.log.lastIndex, term: this.log.lastTerm }
+    this.durableTerm = d.term
   }
 
   // ---- Machine ------------------------------------------------------------------------------------------
@@ -153,6 +163,9 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
       case 'request':
         onRequest(this, input.id, input.req)
         break
+      case 'persisted':
+        this.onPersisted(input.state)
+        break
     }
     return this.finish()
   }
@@ -164,6 +177,26 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
   /** For the driver: bytes from `from` that did not decode. Counted, otherwise ignored. */
   noteUndecodable(_from: NodeId): void {
     this.dropped.undecodable++
+  }
+
+  /**
+   * How far this node's own log is durable. The newest persisted state names its last entry; by Log
+   * Matching, if the log still has an entry of that index and term, everything up to it is what was written.
+   * Otherwise (the log was cut and rewritten since) only the snapshot, which is never rewritten, counts.
+   */
+  durableMatch(): number {
+    if (this.cfg.mutation === 'count-self-before-fsync') return this.log.lastIndex
+    const d = this.durableLast
+    return d.index <= this.log.lastIndex && this.log.termAt(d.index) === d.term
+      ? d.index
+      : Math.min(this.log.snapshot.index, this.log.lastIndex)
+  }
+
+  private onPersisted(state: RaftDurable): void {
+    const last = state.entries.length > 0 ? state.entries[state.entries.length - 1]! : state.snapshot
+    this.durableLast = { index: last.index, term: last.term }
+    this.durableTerm = state.term
+    if (this.role === 'leader') maybeCommit(this)
   }
 
   // ---- RaftView -----------------------------------------------------------------------------------------
@@ -234,7 +267,11 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
     this.dirty = true
   }
   send(to: NodeId, msg: RaftMsg): void {
-    this.out.push({ type: 'send', to, msg })
+    // Early only once the term is durable: a single voter elects itself in the step that raises its term,
+    // and a learner must never hold an entry of a term its leader could still forget.
+    if (msg.type === 'append' && this.role === 'leader' && this.durableTerm === this.term) {
+      this.out.push({ type: 'send', to, msg, early: true })
+    } else this.out.push({ type: 'send', to, msg })
   }
   effect(effect: RaftTypes['Effect']): void {
     this.out.push({ type: 'effect', effect })

@@ -84,11 +84,15 @@ export function broadcastHeartbeat<SM extends StateMachine>(n: RaftNode<SM>, ctx
   }
 }
 
-/** Leader: commit the highest index a majority holds, counting only entries of its own term (§5.4.2). */
+/**
+ * Leader: commit the highest index a majority holds, counting only entries of its own term (§5.4.2). The
+ * leader counts its own log only as far as it is durable: its appends leave before its own fsync (§10.2.1
+ * of the Raft thesis), so the write to its disk runs in parallel with the followers'.
+ */
 export function maybeCommit<SM extends StateMachine>(n: RaftNode<SM>): void {
   if (n.role !== 'leader') return
   const voters = n.membership.voters
-  const matches = voters.map((v) => (v === n.id ? n.lastIndex : (n.progress.get(v)?.match ?? 0)))
+  const matches = voters.map((v) => (v === n.id ? n.durableMatch() : (n.progress.get(v)?.match ?? 0)))
   matches.sort((a, b) => b - a)
   const q = matches[n.quorum() - 1] ?? 0
   if (q <= n.commit) return

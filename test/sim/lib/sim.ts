@@ -33,6 +33,19 @@ import type {
   Workload,
 } from './types.js'
 
+/** One node's disk for a protocol with asynchronous persistence (see Sim.applyAsync). */
+interface Disk<T extends ProtocolTypes> {
+  readonly incarnation: number
+  writing: boolean
+  /** Persists handed over / made durable so far (ids are counts). */
+  queued: number
+  done: number
+  /** The newest state not yet being written. */
+  next: T['Durable'] | undefined
+  /** Outputs waiting for the write with id `after` to be durable, in order. */
+  held: { after: number; outputs: Output<T>[] }[]
+}
+
 export class Sim<T extends ProtocolTypes, G = undefined> implements SimControl<T, G>, Host<T> {
   readonly seed: number
   readonly ids: readonly NodeId[]
@@ -52,6 +65,10 @@ export class Sim<T extends ProtocolTypes, G = undefined> implements SimControl<T
   private readonly pending = new Map<RequestId, number>()
   private readonly invariants: readonly Invariant<T, G>[]
   private readonly recorder: Recorder<T, G> | undefined
+  /** The protocol hears {type:'persisted'} after each persist (see core Input). */
+  private readonly persistedInput: boolean
+  /** Writes in flight per node (asynchronous persistence only), by slot index. */
+  private readonly disks: (Disk<T> | undefined)[] = []
   private readonly workload: Workload<T, G> | undefined
   private readonly nemesis: Nemesis
 
@@ -75,6 +92,7 @@ export class Sim<T extends ProtocolTypes, G = undefined> implements SimControl<T
     this.ghost = options.ghost as G
     this.invariants = options.invariants === undefined ? [] : [options.invariants].flat()
     this.recorder = options.record
+    this.persistedInput = options.protocol.persistedInput === true
     this.workload = options.workload
     this.trace = new Trace(options.traceSize ?? 40, options.hashMessages ?? false)
     this.stats = emptyStats(seed)
@@ -307,10 +325,19 @@ export class Sim<T extends ProtocolTypes, G = undefined> implements SimControl<T
   // ---- Host: what SlotTable calls back into ------------------------------------------------------------
 
   /**
-   * Applies one batch in driver order. A node armed for a torn crash dies inside its next batch that
-   * persists: after the persist, having sent a random prefix of its sends, before replies and effects.
+   * Applies one batch in driver order. For most protocols a persist is durable at once. A protocol that asks
+   * for {type:'persisted'} gets the daemon driver's model instead (src/control/driver.ts): the write takes
+   * simulated time, sends marked `early` leave at once, everything else of the batch (and of every later
+   * batch) waits until the write is durable, and a crash meanwhile loses the write and what waited for it.
+   * A node armed for a torn crash dies inside its next batch that persists: after the persist, having sent a
+   * random prefix of its sends, before replies and effects (or, with an asynchronous write, before it is
+   * durable, having sent a random prefix of its early sends).
    */
   apply(slot: Slot<T>, outputs: Outputs<T>): void {
+    if (this.persistedInput) {
+      this.applyAsync(slot, outputs)
+      return
+    }
     const out = inDriverOrder(outputs)
     if (!(slot.armed && out.length > 0 && out[0]!.type === 'persist')) {
       for (const o of out) {
@@ -326,6 +353,80 @@ export class Sim<T extends ProtocolTypes, G = undefined> implements SimControl<T
     for (let j = 0; j < survivors; j++) this.applyOne(slot, sends[j]!)
     this.nodes.crash(slot, true)
     this.nemesis.crashed(slot.index)
+  }
+
+  private applyAsync(slot: Slot<T>, outputs: Outputs<T>): void {
+    const disk = this.diskOf(slot)
+    let persist: T['Durable'] | undefined
+    const early: Output<T>[] = []
+    const later: Output<T>[] = []
+    for (const o of inDriverOrder(outputs)) {
+      if (o.type === 'persist') persist = o.state
+      else if (o.type === 'setTimer' || o.type === 'cancelTimer') this.applyOne(slot, o)
+      else if (o.type === 'send' && o.early === true) early.push(o)
+      else later.push(o)
+    }
+    if (persist !== undefined && slot.armed) {
+      const survivors = this.nemesisRng.int(0, early.length)
+      for (let j = 0; j < survivors; j++) this.applyOne(slot, early[j]!)
+      this.nodes.crash(slot, true)
+      this.nemesis.crashed(slot.index)
+      return
+    }
+    if (persist !== undefined) {
+      disk.queued++
+      disk.next = persist
+      if (!disk.writing) this.startWrite(slot, disk)
+    }
+    for (const o of early) {
+      this.applyOne(slot, o)
+      if (slot.machine === undefined) return
+    }
+    if (later.length === 0) return
+    if (disk.queued > disk.done) disk.held.push({ after: disk.queued, outputs: later })
+    else
+      for (const o of later) {
+        this.applyOne(slot, o)
+        if (slot.machine === undefined) return
+      }
+  }
+
+  private diskOf(slot: Slot<T>): Disk<T> {
+    let d = this.disks[slot.index]
+    if (d === undefined || d.incarnation !== slot.incarnation) {
+      d = { incarnation: slot.incarnation, writing: false, queued: 0, done: 0, next: undefined, held: [] }
+      this.disks[slot.index] = d
+    }
+    return d
+  }
+
+  /** Group commit, as the daemon's driver: one write at a time, of the newest state queued. */
+  private startWrite(slot: Slot<T>, disk: Disk<T>): void {
+    const state = disk.next as T['Durable']
+    const id = disk.queued
+    disk.next = undefined
+    disk.writing = true
+    const finish = (): void => {
+      if (slot.incarnation !== disk.incarnation || slot.machine === undefined) return // lost in a crash
+      if (slot.paused) {
+        this.at(this.now + 1, finish)
+        return
+      }
+      this.applyOne(slot, { type: 'persist', state }) // durable now: recorded (and checked) at this moment
+      disk.writing = false
+      disk.done = id
+      while (disk.held.length > 0 && disk.held[0]!.after <= id) {
+        for (const o of disk.held.shift()!.outputs) {
+          this.applyOne(slot, o)
+          if (slot.machine === undefined) return
+        }
+      }
+      const input: Input<T> = { type: 'persisted', state }
+      if (this.recorder) this.record({ kind: 'input', node: slot.id, input })
+      this.apply(slot, this.nodes.stepMachine(slot, input))
+      if (slot.machine !== undefined && !disk.writing && disk.next !== undefined) this.startWrite(slot, disk)
+    }
+    this.at(this.now + this.rng.int(0, 3), finish)
   }
 
   private applyOne(slot: Slot<T>, o: Output<T>): void {
