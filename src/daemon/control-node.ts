@@ -194,6 +194,11 @@ export class ControlNode {
     await this.local?.close()
   }
 
+  /** Why the join service must refuse joins for now (NO_LEADER, retryable), or null when it admits them. */
+  joinsWait(): string | null {
+    return this.recorder ? this.recorder.notReady() : 'the control plane is starting; try again shortly'
+  }
+
   /** Renews this node's certificate now: locally on the root holder, else over the join channel. */
   async renewNow(): Promise<NodeCertificate> {
     const net = this.net
@@ -413,7 +418,7 @@ export class ControlNode {
       controlPlaneEndpoints: () => cfg.federation.control_plane,
       bootstrap: () => cfg.discovery.bootstrap,
       staticPeers: () => cfg.discovery.static_peers,
-      notReady: () => this.recorder?.notReady() ?? 'the control plane is starting; try again shortly',
+      notReady: () => this.joinsWait(),
     })
     return this.service
   }

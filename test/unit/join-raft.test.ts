@@ -426,6 +426,7 @@ test('ControlNode: a root holder with a three-voter replica certifies itself wit
     assert.equal(cert.cluster, 'control-plane')
     assert.equal(cert.addresses.ipv4, candidateIpv4(nodeKey.publicKey))
     assert.equal(replica.local()?.nodes.has(rootHolder.id) ?? false, false)
+    assert.match(control.joinsWait() ?? '', /not ready/, 'joins wait for the registry')
 
     for (const o of others) await net.open(o, ids)
     const b = others[0]!
@@ -438,6 +439,7 @@ test('ControlNode: a root holder with a three-voter replica certifies itself wit
     assert.equal(s.federation?.id, fed.id)
     assert.equal(s.nodes.get(rootHolder.id)!.ipv4, parseIpv4(cert.addresses.ipv4!))
     assert.equal(s.clusters.get(s.nodes.get(rootHolder.id)!.cluster)?.name, 'control-plane')
+    await until('joins are admitted', () => control.joinsWait() === null, 5000)
   } finally {
     await control.stop()
     await net.close()
