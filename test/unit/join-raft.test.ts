@@ -3,7 +3,8 @@
 // when two voters receive it at the same moment and when the root holder is a follower; its nonce is spent on
 // every replica; forged tokens spend nothing. The root holder records itself (federation, cluster, node at its
 // certificate's address) once the registry can commit, and joins wait until then — also through ControlNode,
-// whose start() must not wait for a quorum that only the mesh it is about to start can provide.
+// whose start() must not wait for a quorum that only the mesh it is about to start can provide. The API's
+// registry views show a spent nonce from a local copy.
 
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -20,6 +21,7 @@ import { recordRootMember, RootMemberError, RootRecorder } from '../../src/contr
 import type { ControlPlane } from '../../src/control/types.js'
 import { parseConfig } from '../../src/config/index.js'
 import { ControlNode } from '../../src/daemon/control-node.js'
+import { nonceView, registryView } from '../../src/daemon/registry-views.js'
 import {
   candidateIpv4,
   createJoinToken,
@@ -444,4 +446,37 @@ test('ControlNode: a root holder with a three-voter replica certifies itself wit
     await control.stop()
     await net.close()
   }
+})
+
+test("the registry views answer from a copy: a spent token's nonce, the nodes with their names and addresses", async () => {
+  const f = newFed()
+  const cp = LocalControlPlane.inMemory()
+  const cert = rootCert(f, generateKeyPair())
+  await recordRootMember(cp, {
+    federation: f.record,
+    clusters: [edge()],
+    certificate: cert,
+    capacity: 1,
+    now: Date.now(),
+  })
+  const jti = newTokenNonce()
+  const res = await service(f, cp).handle(
+    generateKeyPair().publicKey,
+    join(token(f, 'cluster_edge01', { jti })),
+  )
+  assert.equal(code(res.reply), 'joined')
+  const spent = nonceView(cp.local(), 9, jti)
+  assert.equal(spent?.spent, true)
+  assert.ok(spent?.expires_at !== null && Date.parse(spent!.expires_at!) > Date.now())
+  assert.equal(nonceView(cp.local(), 9, newTokenNonce())?.spent, false)
+  assert.equal(nonceView(cp.local(), 9, '!'), null, 'not base64url')
+  const view = registryView(cp.local(), 9)
+  assert.equal(view.federation?.id, f.federation.id)
+  assert.equal(view.spent_nonces, 2, "the root holder's own and the token's")
+  assert.deepEqual(view.nodes.map((n) => [n.name, n.cluster]).sort(), [
+    ['cp', 'control-plane'],
+    ['pi', 'edge'],
+  ])
+  assert.equal(view.nodes.find((n) => n.name === 'cp')?.mesh_ipv4, cert.addresses.ipv4)
+  assert.equal(registryView(null, 0).nodes.length, 0)
 })
