@@ -28,6 +28,35 @@ export interface ControlStatusResponse {
   learners: number
 }
 
+/** GET /v1/control/registry: what this router's copy of the registry holds (possibly stale on a learner). */
+export interface RegistryView {
+  /** Index of the last entry applied to this copy; 0 while it knows nothing yet. */
+  applied_index: number
+  federation: { id: string; name: string } | null
+  clusters: number
+  nodes: RegistryNodeView[]
+  revocations: number
+  /** Join-token nonces spent and not yet pruned. */
+  spent_nonces: number
+}
+
+export interface RegistryNodeView {
+  node_id: string
+  /** From the node's certificate. */
+  name: string | null
+  cluster: string
+  mesh_ipv4: string
+}
+
+/** GET /v1/control/nonces/:jti: whether a join token's nonce (its `jti`) is spent in this router's copy. */
+export interface NonceView {
+  jti: string
+  spent: boolean
+  /** The token's expiry as recorded when it was spent. */
+  expires_at: string | null
+  applied_index: number
+}
+
 export interface ClusterView {
   id: string
   name: string

@@ -31,6 +31,8 @@ import type {
   FederationJoinResponse,
   FederationStatusResponse,
   ListClustersResponse,
+  NonceView,
+  RegistryView,
   RevokeNodeRequest,
   RevokeNodeResponse,
 } from './control-types.js'
@@ -110,6 +112,16 @@ export class BlackroadClient {
     return this.request<ControlStatusResponse>('GET', '/v1/control/status')
   }
 
+  /** This router's copy of the registry, summarised (answered locally, possibly stale). */
+  controlRegistry(): Promise<RegistryView> {
+    return this.request<RegistryView>('GET', '/v1/control/registry')
+  }
+
+  /** Whether the join token with this nonce (`jti`) was spent, in this router's copy of the registry. */
+  tokenNonce(jti: string): Promise<NonceView> {
+    return this.request<NonceView>('GET', `/v1/control/nonces/${encodeURIComponent(jti)}`)
+  }
+
   federationStatus(): Promise<FederationStatusResponse> {
     return this.request<FederationStatusResponse>('GET', '/v1/federation/status')
   }
@@ -184,7 +196,11 @@ export class BlackroadClient {
       } catch {
         err = undefined
       }
-      throw new ClientError(err?.code ?? `HTTP_${res.statusCode}`, err?.message ?? `stream failed (HTTP ${res.statusCode})`, res.statusCode ?? null)
+      throw new ClientError(
+        err?.code ?? `HTTP_${res.statusCode}`,
+        err?.message ?? `stream failed (HTTP ${res.statusCode})`,
+        res.statusCode ?? null,
+      )
     }
     let buffered = ''
     try {

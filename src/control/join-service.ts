@@ -40,6 +40,11 @@ export interface JoinServiceOptions {
   controlPlaneEndpoints: () => string[]
   bootstrap: () => string[]
   staticPeers: () => string[]
+  /**
+   * Why joins and renewals must wait (the registry does not hold the federation and this node yet), or null.
+   * They are refused as NO_LEADER, which a client may retry: nothing was spent.
+   */
+  notReady?: () => string | null
   certLifetimeMs?: number
   clockSkewSeconds?: number
   now?: () => number
@@ -113,6 +118,8 @@ export class JoinService {
     const nodeId = nodeIdFromPublicKey(clientKey)
     const kind = msg.type === 'join' ? 'join' : msg.type === 'renew' ? 'renew' : 'invalid'
     try {
+      const wait = kind === 'invalid' ? null : (this.opts.notReady?.() ?? null)
+      if (wait !== null) throw new JoinRefusal('NO_LEADER', wait)
       let reply: JoinMessage
       if (msg.type === 'join') reply = await this.join(clientKey, msg)
       else if (msg.type === 'renew') reply = await this.renew(clientKey)

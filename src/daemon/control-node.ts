@@ -1,10 +1,13 @@
-// The daemon's part in the federation lifecycle: it opens the control plane this node can use, runs the join
+// The daemon's part in the federation lifecycle: it uses the control plane this node runs, runs the join
 // listener where certificates can be issued, joins a federation on `federation join`, renews this node's
 // certificate before it expires, and revokes nodes on `node revoke`. The protocols live in src/control; this
 // file only wires them to the config, the state directory and the running network.
 //
-// The one place the Raft driver plugs in is `controlPlane` in ControlNodeOptions: with null, a node that holds
-// the federation root key runs a single-replica registry persisted in its state directory (LocalControlPlane).
+// One registry: `controlPlane` in ControlNodeOptions is this router's replica of the Raft registry when it runs
+// one, and then joins (spent token nonces, registrations, IPv4 allocations), renewals and revocations all go
+// through Raft. Only a root holder given none falls back to a single-replica registry in its state directory
+// (LocalControlPlane). The root holder certifies itself before its network starts and records itself in the
+// registry once that can commit (src/control/root-member.ts); joins wait for that.
 
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
@@ -22,15 +25,18 @@ import { JoinServer } from '../control/join-server.js'
 import { JoinService } from '../control/join-service.js'
 import { LocalControlPlane } from '../control/local-control-plane.js'
 import { RenewalTimer } from '../control/renew.js'
+import { recordRootMember, RootRecorder } from '../control/root-member.js'
 import type { ControlPlane } from '../control/types.js'
 import {
+  candidateIpv4,
+  decodeCertificate,
   encodeCertificate,
   type Federation,
   type KeyPair,
   loadFederation,
   loadRootKey,
+  meshIpv6,
   NODE_ID_PATTERN,
-  newClusterId,
   type NodeCertificate,
   randomBytes,
   RevocationSet,
@@ -39,6 +45,7 @@ import {
   signRevocation,
   writeFederationFile,
 } from '../identity/index.js'
+import { type Cluster, formatIpv4, nextFreeIpv4, parseIpv4 } from '../protocols/registry/index.js'
 import { decodeWith, encodeWith } from '../wire/index.js'
 import type { ClusterRecord } from './federation-local.js'
 import { writeFileAtomic } from '../identity/files.js'
@@ -63,7 +70,7 @@ export interface ControlNodeOptions {
   registry: Registry
   nodeKey: KeyPair
   nodeId: string
-  /** The Raft-backed control plane when there is one; null = local single replica on the root holder. */
+  /** This router's replica of the Raft registry if it runs one; null = a local registry on a root holder. */
   controlPlane: ControlPlane | null
 }
 
@@ -75,6 +82,7 @@ export class ControlNode {
   private service: JoinService | null = null
   private server: JoinServer | null = null
   private renewal: RenewalTimer | null = null
+  private recorder: RootRecorder | null = null
   private net: NetworkCore | null = null
   private offApplied: (() => void) | null = null
   private readonly log: Logger
@@ -103,9 +111,10 @@ export class ControlNode {
   }
 
   /**
-   * Before the network starts: on a control-plane node (config node.control_plane) that holds the federation root
-   * key, open the control plane and make sure this node itself is a certified member, so it enters the mesh like
-   * every other node. Returns whether it did (a root holder that is not a control-plane node only signs tokens).
+   * Before the network starts: on a node that holds the federation root key and is a control-plane node (config
+   * node.control_plane) or runs a replica of the registry, make sure this node itself is a certified member, so
+   * it enters the mesh like every other node. Returns whether it did (a root holder with neither only signs
+   * tokens).
    */
   async start(): Promise<boolean> {
     if (!this.opts.config.node.control_plane && !this.opts.controlPlane) return false
@@ -178,10 +187,16 @@ export class ControlNode {
   }
 
   async stop(): Promise<void> {
+    this.recorder?.stop()
     this.renewal?.stop()
     this.offApplied?.()
     await this.server?.close()
     await this.local?.close()
+  }
+
+  /** Why the join service must refuse joins for now (NO_LEADER, retryable), or null when it admits them. */
+  joinsWait(): string | null {
+    return this.recorder ? this.recorder.notReady() : 'the control plane is starting; try again shortly'
   }
 
   /** Renews this node's certificate now: locally on the root holder, else over the join channel. */
@@ -342,15 +357,18 @@ export class ControlNode {
     }
   }
 
-  /** A cluster `create-cluster` made: the registry must know it for the token's join to succeed. */
+  /**
+   * A cluster `create-cluster` made without a Raft control plane (clusters.json): the local registry must know
+   * it for the token's join to succeed. With Raft, create-cluster writes the registry itself.
+   */
   async clusterCreated(c: ClusterRecord): Promise<void> {
-    if (!this.cp) return
+    if (!this.local) return
     await this.addCluster(c.id, c.name, c.region, c.role, c.capacity)
   }
 
-  /** Refuses a cluster name the registry already has (e.g. the root holder's own cluster). */
+  /** Refuses a cluster name the local registry already has (e.g. the root holder's own cluster). */
   checkClusterName(name: string): void {
-    const taken = this.cp?.local()?.clusterByName.has(name)
+    const taken = this.local?.local().clusterByName.has(name)
     if (taken) throw ApiError.conflict('CLUSTER_EXISTS', `cluster "${name}" already exists in the registry`)
   }
 
@@ -400,6 +418,7 @@ export class ControlNode {
       controlPlaneEndpoints: () => cfg.federation.control_plane,
       bootstrap: () => cfg.discovery.bootstrap,
       staticPeers: () => cfg.discovery.static_peers,
+      notReady: () => this.joinsWait(),
     })
     return this.service
   }
@@ -442,46 +461,66 @@ export class ControlNode {
       this.log.warn({ cluster: name, code: res.code, message: res.message }, 'registry refused a cluster')
   }
 
-  /** The root holder's own membership: registry federation, its clusters, and a certificate for this node. */
+  /**
+   * The root holder's own membership. Without a certificate it certifies itself with the root key (it signs
+   * every certificate anyway), so its network can start before the registry can commit: a replicated one
+   * commits only once the mesh is up, and the mesh needs this certificate. The registry learns the federation,
+   * the clusters and this node afterwards, retried with backoff; a single voter commits at once, so then it is
+   * done (or has failed once) before start() returns.
+   */
   private async enrolSelf(): Promise<void> {
     const cp = this.cp!
     const fed = this.fed!
-    if (cp.local()?.federation == null) {
-      await cp.propose({
-        type: 'initFederation',
-        federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt },
-      })
-    }
-    const clusters = await readClusters(this.stateDir)
-    for (const c of clusters) await this.addCluster(c.id, c.name, c.region, c.role, c.capacity)
     const secret = await this.secret()
     if (!(await exists(path.join(this.stateDir, REVOCATIONS_FILE)))) {
       await writeFileAtomic(path.join(this.stateDir, REVOCATIONS_FILE), encodeWith(revocationListCodec, []))
     }
-    if (await exists(path.join(this.stateDir, CERT_FILE))) return
-    const cfg = this.opts.config
-    // A cluster of its own, so `create-cluster` stays free for every name operators choose (including this
-    // node's configured cluster, whose token it cannot otherwise hand out).
-    const name = CONTROL_PLANE_CLUSTER
-    const region = cfg.cluster.region ?? 'local'
-    let clusterId = cp.local()?.clusterByName.get(name)
-    if (!clusterId) {
-      clusterId = newClusterId()
-      await this.addCluster(clusterId, name, region, 'primary', cfg.resources.max_agents)
-    }
     const service = this.joinService(this.root!, fed, secret)
-    const joined = await service.enrolSelf(this.opts.nodeKey.publicKey, {
-      name: cfg.node.name,
-      clusterId,
-      clusterName: name,
-      region,
-      role: 'primary',
+    const cfg = this.opts.config
+    const certFile = path.join(this.stateDir, CERT_FILE)
+    if (!(await exists(certFile))) {
+      // A cluster of its own, so `create-cluster` stays free for every name operators choose (including this
+      // node's configured cluster, whose token it cannot otherwise hand out).
+      const key = this.opts.nodeKey.publicKey
+      const cert = service.issue({
+        publicKey: key,
+        name: cfg.node.name,
+        cluster: CONTROL_PLANE_CLUSTER,
+        region: cfg.cluster.region ?? 'local',
+        role: 'primary',
+        addresses: { ipv4: this.ownIpv4(), ipv6: meshIpv6(fed.id, key) },
+      })
+      await writeFileAtomic(certFile, encodeCertificate(cert))
+      this.log.info(
+        { ipv4: cert.addresses.ipv4, cluster: CONTROL_PLANE_CLUSTER },
+        'root holder certified itself as a federation member',
+      )
+    }
+    if (this.recorder) return
+    this.recorder = new RootRecorder({
+      attempt: async () =>
+        recordRootMember(cp, {
+          federation: { id: fed.id, name: fed.name, createdAt: fed.createdAt },
+          clusters: (await readClusters(this.stateDir)).map(clusterOf),
+          certificate: this.net?.certificate ?? decodeCertificate(await fs.readFile(certFile)),
+          capacity: cfg.resources.max_agents,
+          now: Date.now(),
+        }),
+      log: this.log,
     })
-    await writeFileAtomic(path.join(this.stateDir, CERT_FILE), joined.certificate)
-    this.log.info(
-      { ipv4: joined.ipv4, cluster: name },
-      'root holder certified itself as the federation first member',
-    )
+    const first = this.recorder.start()
+    const st = cp.status()
+    if (st.voters.length === 1 && st.voters[0] === this.opts.nodeId) await first
+  }
+
+  /** The key's candidate IPv4, unless this router's copy of the registry gives it to another node. */
+  private ownIpv4(): string {
+    const state = this.cp?.local()
+    const own = state?.nodes.get(this.opts.nodeId)
+    if (own) return formatIpv4(own.ipv4)
+    const candidate = parseIpv4(candidateIpv4(this.opts.nodeKey.publicKey))!
+    if (!state?.ipv4.has(candidate)) return formatIpv4(candidate)
+    return formatIpv4(nextFreeIpv4(candidate, state.ipv4) ?? candidate)
   }
 
   private async persistRevocation(rev: SignedRevocation): Promise<void> {
@@ -519,6 +558,19 @@ async function exists(file: string): Promise<boolean> {
     return true
   } catch {
     return false
+  }
+}
+
+function clusterOf(c: ClusterRecord): Cluster {
+  return {
+    id: c.id,
+    name: c.name,
+    region: c.region,
+    role: c.role,
+    capacity: { agents: c.capacity, memoryMb: 0, gpu: 0 },
+    labels: [],
+    taints: [],
+    cordoned: false,
   }
 }
 

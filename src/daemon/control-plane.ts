@@ -34,6 +34,7 @@ import { type KeyPair, newClusterId, sign, verify } from '../identity/index.js'
 import type { Cluster, CommandResult, RegistryCommand } from '../protocols/registry/index.js'
 import { mintJoinToken } from './control-tokens.js'
 import type { NetworkCore } from './network.js'
+import { nonceView, registryView } from './registry-views.js'
 
 export const RAFT_AGENT = '_raft'
 const RAFT_PRIORITY = 9
@@ -348,6 +349,24 @@ export class ControlNode {
     })
     return [
       { method: 'GET', path: '/v1/control/status', handler: () => this.controlStatus() },
+      {
+        method: 'GET',
+        path: '/v1/control/registry',
+        handler: () => {
+          const r = this.requireReplica()
+          return registryView(r.local(), r.status().appliedIndex)
+        },
+      },
+      {
+        method: 'GET',
+        path: '/v1/control/nonces/:jti',
+        handler: ({ params }) => {
+          const r = this.requireReplica()
+          const view = nonceView(r.local(), r.status().appliedIndex, params.jti ?? '')
+          if (!view) throw ApiError.invalid("not a join token nonce (the token's jti, base64url)")
+          return view
+        },
+      },
       {
         method: 'GET',
         path: '/v1/federation/status',

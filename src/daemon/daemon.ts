@@ -119,20 +119,9 @@ export class Daemon {
     const agents = new AgentsNode({ bus: busNode.bus, domain: this.config.dns.domain ?? 'mesh.blackroad.local', registry: this.metrics.registry })
     this.agentsNode = agents
     api.upgrade(STREAM_PATH, (req, socket, head) => agents.upgrade(req, socket, head))
-    // The control plane: null until the Raft driver is wired here; then a node holding the root key runs a
-    // local single-replica registry (see ControlNode).
-    const control = new ControlNode({
-      config: this.config,
-      logger: this.logger,
-      registry: this.metrics.registry,
-      nodeKey: this.nodeKey,
-      nodeId: this.nodeId,
-      controlPlane: null,
-    })
-    this.control = control
-    this.cleanups.push({ what: 'control plane', run: () => control.stop() })
-    await control.start()
     // The Raft control plane (replicated registry) when config names voters or this node is a control-plane node.
+    // Its replica opens before the network (frames wait for routes): the join service, renewals and revocations
+    // of a root holder commit through it, so there is one registry.
     const raftControl = new RaftControl({
       config: this.config,
       nodeId: this.nodeId,
@@ -141,6 +130,19 @@ export class Daemon {
       logger: this.logger.child({ subsystem: 'raft' }),
     })
     this.raftControl = raftControl
+    await this.startControlPlane(busNode, raftControl)
+    // Without a replica, a control-plane root holder runs a local single-replica registry (see ControlNode).
+    const control = new ControlNode({
+      config: this.config,
+      logger: this.logger,
+      registry: this.metrics.registry,
+      nodeKey: this.nodeKey,
+      nodeId: this.nodeId,
+      controlPlane: raftControl.replica,
+    })
+    this.control = control
+    this.cleanups.push({ what: 'join service', run: () => control.stop() })
+    await control.start()
     const localClusters = { listClusters: () => this.federation.listClusters() }
     for (const route of [
       ...buildRoutes(this),
@@ -165,11 +167,14 @@ export class Daemon {
         dns.setAgents(() => agents.directory.list())
         agents.onChange(() => dns.refresh())
       }
+      if (raftControl.enabled) {
+        dns.setControl(() => raftControl.dnsVoters())
+        raftControl.onChange(() => dns.refresh())
+      }
       this.cleanups.push({ what: 'mesh DNS', run: () => dns.stop() })
     }
 
     await this.startNetwork()
-    await this.startControlPlane(busNode, raftControl)
 
     if (this.config.metrics.enabled) {
       const ms = new MetricsServer(this.metrics.registry, this.config.metrics.listen)
@@ -236,17 +241,12 @@ export class Daemon {
     return mesh.policies.length
   }
 
-  /** Runs this node's registry replica when config names voters (see control-plane.ts). */
+  /** Runs this node's registry replica when config names voters (see control-plane.ts); the mesh attaches later. */
   private async startControlPlane(busNode: BusNode, control: RaftControl): Promise<void> {
     const fed = await this.federation.current()
-    await control.start(busNode.bus, this.net, fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null)
+    await control.start(busNode.bus, null, fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null)
     if (!control.enabled) return
     this.cleanups.push({ what: 'control plane', run: () => control.stop() })
-    const dns = this.dnsNode
-    if (dns) {
-      dns.setControl(() => control.dnsVoters())
-      control.onChange(() => dns.refresh())
-    }
   }
 
   /** Stops everything start() created, newest first; one failing step does not skip the others. */
@@ -322,19 +322,10 @@ export class Daemon {
     const fc = this.config.federation
     let res: Awaited<ReturnType<LocalFederation['createCluster']>>
     if (this.raftControl?.enabled) {
+      // The cluster goes into the Raft registry, which the join service spends the token through.
       res = await this.raftControl.createCluster(req, fc.control_plane, fc.join_token_ttl)
-      // The join service keeps its own registry on the root holder (not yet the Raft one): it must know the
-      // cluster for the token to be accepted.
-      const c = res.cluster
-      await this.control?.clusterCreated({
-        id: c.id,
-        name: c.name,
-        region: c.region,
-        capacity: c.capacity,
-        role: c.role as 'primary' | 'secondary' | 'edge',
-        created_at: new Date().toISOString(),
-      })
     } else {
+      // A root holder with a local registry (no Raft control plane): it must know the cluster too.
       this.control?.checkClusterName(req.name)
       res = await this.federation.createCluster(req)
       const record = (await this.federation.clusters()).find((c) => c.id === res.cluster.id)
