@@ -4,6 +4,7 @@
 //   failover_write  SIGKILL of the leader -> a write committed through the new leader (ms, lower)
 //   commit_p50/p99  sequential small writes on the leader, no added delay, after 1,000 unmeasured warm-up
 //                   writes on both (a running daemon, not its first seconds: --warmup N) (ms, lower)
+//   commit_p50_2ms / commit_p99_2ms  the same with 2 ms added each way on every host's link (ms, lower)
 //   writes_per_s    small writes, 32 in flight, on the leader (higher)
 // Ours: registry `addCluster` through the local API (Unix socket) of the leader's daemon; etcd: 32-byte puts
 // through its JSON gateway from the leader's namespace (both clients local to the leader, HTTP/1.1 keep-alive).
@@ -14,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { BlackroadClient } from '../../src/client/index.js'
 import { Lab } from '../../netns-tests/lib/lab.js'
 import type { MeshNode } from '../../netns-tests/lib/mesh.js'
-import type { Host } from '../../netns-tests/lib/topology.js'
+import type { Host, Link } from '../../netns-tests/lib/topology.js'
 import { waitFor } from '../../netns-tests/lib/wait.js'
 import { type Figure, median } from '../lib/report.js'
 import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
@@ -29,8 +30,22 @@ interface Sample {
   electedMs: number
   writeMs: number
   lat: number[]
+  /** Sequential commit latencies with DELAY_MS added each way on every host's link. */
+  latDelayed: number[]
   perSec: number
 }
+
+/** The anchor harness's "2 ms added each way per link": host to host is then 4 ms one way. */
+const DELAY_MS = 2
+
+/** What a run needs from the lab besides its hosts: adding and removing the per-link delay. */
+interface Net {
+  hosts: Host[]
+  delay(on: boolean): Promise<void>
+}
+
+/** Sequential writes measured with the added delay (each commit takes a round trip of about 8 ms). */
+const delayedN = (seqN: number) => Math.max(20, Math.round(seqN / 3))
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -42,13 +57,14 @@ const clientScript = () =>
 
 async function oursOnce(
   lab: Lab,
-  hosts: Host[],
+  net: Net,
   run: number,
   seqN: number,
   tputN: number,
   log: (m: string) => void,
   warmN = 0,
 ): Promise<Sample> {
+  const hosts = net.hosts
   const ours = new OurMesh(lab)
   const clients: BlackroadClient[] = []
   const orphans: number[] = []
@@ -109,6 +125,18 @@ async function oursOnce(
       await lc.addCluster({ name: `s${run}-${i}`, region: 'local' })
       lat.push(performance.now() - t0)
     }
+    const latDelayed: number[] = []
+    await net.delay(true)
+    try {
+      const dDeadline = Date.now() + 60_000
+      for (let i = 0; i < delayedN(seqN) && Date.now() < dDeadline; i++) {
+        const t0 = performance.now()
+        await lc.addCluster({ name: `d${run}-${i}`, region: 'local' })
+        latDelayed.push(performance.now() - t0)
+      }
+    } finally {
+      await net.delay(false)
+    }
     // Throughput: CONCURRENCY requests in flight over several clients (each keeps at most 4 sockets).
     for (let i = 0; i < CONCURRENCY / 4; i++)
       clients.push(new BlackroadClient({ socketPath: leader.daemon!.socketPath, timeoutMs: 10_000 }))
@@ -166,7 +194,7 @@ async function oursOnce(
     log(
       `  ours: p50 ${pct(lat, 50).toFixed(2)} ms, ${perSec.toFixed(0)} writes/s, failover elected ${electedMs} ms, write ${writeMs} ms`,
     )
-    return { electedMs, writeMs, lat, perSec }
+    return { electedMs, writeMs, lat, latDelayed, perSec }
   } finally {
     for (const c of clients) c.close()
     await ours.stopAll(log)
@@ -183,13 +211,14 @@ async function oursOnce(
 
 async function etcdOnce(
   lab: Lab,
-  hosts: Host[],
+  net: Net,
   run: number,
   seqN: number,
   tputN: number,
   log: (m: string) => void,
   warmN = 0,
 ): Promise<Sample> {
+  const hosts = net.hosts
   const names = hosts.map((_, i) => `e${i + 1}`)
   const ips = hosts.map((h) => h.addr())
   const cluster = names.map((n, i) => `${n}=http://${ips[i]}:2380`).join(',')
@@ -249,6 +278,16 @@ async function etcdOnce(
       await lh.execOk([node, script, 'seq', url(leaderIdx), String(warmN)], { timeoutMs: 90_000 })
     const seq = await lh.execOk([node, script, 'seq', url(leaderIdx), String(seqN)], { timeoutMs: 90_000 })
     const lat = (JSON.parse(seq.stdout) as { lat: number[] }).lat
+    await net.delay(true)
+    let latDelayed: number[]
+    try {
+      const d = await lh.execOk([node, script, 'seq', url(leaderIdx), String(delayedN(seqN))], {
+        timeoutMs: 90_000,
+      })
+      latDelayed = (JSON.parse(d.stdout) as { lat: number[] }).lat
+    } finally {
+      await net.delay(false)
+    }
     const conc = await lh.execOk([node, script, 'conc', url(leaderIdx), String(tputN), String(CONCURRENCY)], {
       timeoutMs: 90_000,
     })
@@ -274,7 +313,7 @@ async function etcdOnce(
         .pop() ?? '{}',
     ) as { elected?: number; write?: number }
     if (!out.elected || !out.write) throw new Error(`etcd failover watcher: ${watch.logText().slice(-500)}`)
-    const s = { electedMs: out.elected - killAt, writeMs: out.write - killAt, lat, perSec }
+    const s = { electedMs: out.elected - killAt, writeMs: out.write - killAt, lat, latDelayed, perSec }
     log(
       `  etcd: p50 ${pct(lat, 50).toFixed(2)} ms, ${perSec.toFixed(0)} writes/s, failover elected ${s.electedMs} ms, write ${s.writeMs} ms`,
     )
@@ -295,17 +334,24 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
     async (lab) => {
       const lan = await lab.bridge('lan')
       const hosts: Host[] = []
+      const links: Link[] = []
       for (const name of ['r1', 'r2', 'r3']) {
         const h = await lab.host(name)
-        await lab.attach(h, lan)
+        links.push(await lab.attach(h, lan))
         hosts.push(h)
+      }
+      const net: Net = {
+        hosts,
+        delay: async (on) => {
+          await Promise.all(links.map((l) => l.setDelay(on ? DELAY_MS : 0)))
+        },
       }
       const ours: Sample[] = []
       const etcd: Sample[] = []
       for (let r = 0; r < opts.runs; r++) {
         log(`raft: run ${r + 1}/${opts.runs}`)
-        ours.push(await oursOnce(lab, hosts, r, seqN, tputN, log, warmN))
-        etcd.push(await etcdOnce(lab, hosts, r, seqN, tputN, log, warmN))
+        ours.push(await oursOnce(lab, net, r, seqN, tputN, log, warmN))
+        etcd.push(await etcdOnce(lab, net, r, seqN, tputN, log, warmN))
       }
       const fig = (
         metric: string,
@@ -326,11 +372,13 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         fig('failover_write', 'ms', 'lower', 1, (s) => s.writeMs),
         fig('commit_p50', 'ms', 'lower', 1.2, (s) => pct(s.lat, 50)),
         fig('commit_p99', 'ms', 'lower', 1.2, (s) => pct(s.lat, 99)),
+        fig('commit_p50_2ms', 'ms', 'lower', 1.2, (s) => pct(s.latDelayed, 50)),
+        fig('commit_p99_2ms', 'ms', 'lower', 1.2, (s) => pct(s.latDelayed, 99)),
         fig('writes_per_s', '/s', 'higher', 1, (s) => s.perSec),
       ]
       const comments = [
         `etcd ${versionOf(['etcd', '--version'])}; both: heartbeat ${HEARTBEAT_MS} ms, election timeout ${ELECTION_MS} ms (ours draws 1-2x, etcd 1-2x), pre-vote on in ours, off in etcd 3.4's default`,
-        `three voters on one bridge, no added delay; ${warmN} unmeasured warm-up writes, then ${seqN} sequential writes, ${tputN} writes with ${CONCURRENCY} in flight, per run`,
+        `three voters on one bridge; ${warmN} unmeasured warm-up writes, then ${seqN} sequential writes with no added delay, ${delayedN(seqN)} with ${DELAY_MS} ms added each way on every host's link (nfqdelay; host to host ${2 * DELAY_MS} ms one way), ${tputN} writes with ${CONCURRENCY} in flight, per run`,
         `failover elected (ms, medians): ours ${median(ours.map((s) => s.electedMs))}, etcd ${median(etcd.map((s) => s.electedMs))}`,
         'ours: registry addCluster via the leader daemon API (Unix socket); etcd: 32-byte put via its JSON gateway from the leader namespace',
       ]
