@@ -27,6 +27,7 @@ import {
 } from '../protocols/registry/index.js'
 import { RaftLogStore } from '../raftlog/index.js'
 import { DecodeError } from '../wire/index.js'
+import { isChunk, Reassembler, splitFrame } from './chunks.js'
 import { type DriverLogger, DriverStopped, RaftDriver } from './driver.js'
 import type { RaftMetrics } from './metrics.js'
 import { type ControlPlane, ControlPlaneError, type ControlPlaneStatus } from './types.js'
@@ -96,6 +97,9 @@ export class ControlReplica implements ControlPlane {
   /** Raft messages waiting for the end of this turn of the event loop, by destination (see queueRaft). */
   private outbox = new Map<NodeId, RaftMsg[]>()
   private flushArmed = false
+  /** Frames above one bus message (a big snapshot) leave in chunks; see chunks.ts. */
+  private readonly chunks = new Reassembler(() => performance.now())
+  private transferId = 0
   private closed = false
   private lastLeader: NodeId | null = null
   private readonly requestTimeoutMs: number
@@ -167,6 +171,16 @@ export class ControlReplica implements ControlPlane {
    */
   receive(from: NodeId, bytes: Uint8Array, overLink = false): void {
     if (this.closed) return
+    if (isChunk(bytes)) {
+      const r = this.chunks.accept(from, bytes, overLink)
+      if (r.type === 'pending') return
+      if (r.type === 'refused') {
+        this.driver.noteUndecodable(from)
+        return
+      }
+      bytes = r.bytes
+      overLink = r.overLink
+    }
     const d = decodeControlFrame(bytes, from, this.opts.id, this.opts.verify, overLink)
     if (!d.ok) {
       // The machine counts undecodable bytes itself (folded into the same metric): count each once.
@@ -300,7 +314,11 @@ export class ControlReplica implements ControlPlane {
   }
 
   private sendFrame(to: NodeId, frame: Parameters<typeof encodeControlFrame>[0]): void {
-    this.opts.send(to, encodeControlFrame(frame, this.opts.id, to, this.opts.signer))
+    this.sendBytes(to, encodeControlFrame(frame, this.opts.id, to, this.opts.signer))
+  }
+
+  private sendBytes(to: NodeId, frame: Uint8Array): void {
+    for (const part of splitFrame(frame, this.transferId++)) this.opts.send(to, part)
   }
 
   /**
@@ -330,14 +348,14 @@ export class ControlReplica implements ControlPlane {
       for (const m of msgs) {
         const size = approxBytes(m)
         if (batch.length > 0 && (batch.length >= MAX_BATCH || bytes + size > BATCH_BYTES)) {
-          this.opts.send(to, encodeControlFrame({ kind: 'batch', msgs: batch }, this.opts.id, to, signer))
+          this.sendBytes(to, encodeControlFrame({ kind: 'batch', msgs: batch }, this.opts.id, to, signer))
           batch = []
           bytes = 0
         }
         batch.push(m)
         bytes += size
       }
-      this.opts.send(to, encodeControlFrame({ kind: 'batch', msgs: batch }, this.opts.id, to, signer))
+      this.sendBytes(to, encodeControlFrame({ kind: 'batch', msgs: batch }, this.opts.id, to, signer))
     }
   }
 

@@ -41,6 +41,10 @@ class Net {
   links = false
   /** With links on: frames that arrive as if relayed (not over the sender's own link). */
   relayed = new Set<string>()
+  /** Raft settings for replicas opened from now on. */
+  raft: typeof RAFT & { snapshotEntries?: number } = RAFT
+  /** Frames larger than a bus payload (1 MiB), which the bus would refuse: counted and dropped. */
+  oversize = 0
 
   add(): Node {
     const key = generateKeyPair()
@@ -61,7 +65,7 @@ class Net {
       id: n.id,
       voters,
       stateDir: n.dir,
-      raft: RAFT,
+      raft: this.raft,
       requestTimeoutMs: 3000,
       helloEveryMs: 100,
       signer: { sign: (m) => sign(m, n.key.secretKey) },
@@ -79,6 +83,10 @@ class Net {
 
   deliver(from: string, to: string, bytes: Uint8Array): void {
     if (this.cut.has(from) || this.cut.has(to)) return
+    if (bytes.length > 1024 * 1024) {
+      this.oversize++
+      return
+    }
     const copy = bytes.slice()
     const overLink = this.links && !this.relayed.has(to)
     setImmediate(() => this.nodes.get(to)?.replica?.receive(from, copy, overLink))
@@ -298,6 +306,41 @@ test('over direct links frames go unsigned and commit; the same frames arriving 
     assert.ok(unauth > 0, `unauthenticated drops counted (${unauth})`)
     net.relayed.delete(victim.id)
     await until('victim catches up', () => victim.replica!.local()?.clusterByName.has('after'))
+  } finally {
+    for (const v of voters) await v.replica?.close()
+  }
+})
+
+test('a learner catches up from a snapshot larger than one bus message (sent in chunks)', async () => {
+  const net = new Net()
+  net.raft = { ...RAFT, snapshotEntries: 50 }
+  const voters = [net.add(), net.add(), net.add()]
+  const ids = voters.map((v) => v.id)
+  for (const v of voters) await net.open(v, ids)
+  try {
+    const leader = await until('a leader', () => net.leader(voters))
+    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    // 200 clusters with 30 labels of 250 bytes each: a registry of about 1.6 MiB.
+    const value = 'v'.repeat(250)
+    const labels = Array.from({ length: 30 }, (_, i) => [`k${String(i).padStart(2, '0')}`, value] as const)
+    for (let i = 0; i < 200; i++) {
+      const r = await leader.replica!.propose({
+        type: 'addCluster',
+        cluster: { ...cluster(`big-${i}`), labels },
+      })
+      assert.equal(r.ok, true)
+    }
+    await until('the leader compacted its log', () => leader.replica!.view().snapshotIndex > 0)
+    const learner = net.add()
+    await net.open(learner, ids)
+    await until(
+      'the learner has every cluster',
+      () => learner.replica!.local()?.clusterByName.size === 200,
+      20_000,
+    )
+    assert.ok(learner.replica!.view().snapshotIndex > 0, 'it installed a snapshot')
+    assert.equal(net.oversize, 0, 'no frame above the bus payload limit was sent')
+    await learner.replica!.close()
   } finally {
     for (const v of voters) await v.replica?.close()
   }
