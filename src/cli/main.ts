@@ -13,6 +13,7 @@ import {
   keysCommands,
   replicationCommands,
 } from './commands-ops.js'
+import { policyCommands } from './commands-policy.js'
 import { busCommands } from './commands-bus.js'
 import { configCommands } from './commands-config.js'
 import { eventsCommands } from './commands-events.js'
@@ -92,6 +93,7 @@ export function buildCli(args: string[]): Argv<GlobalArgs> {
     .command('replication', 'Replication', (c) => replicationCommands(c, run))
     .command('failover', 'Failover', (c) => failoverCommands(c, run))
     .command('events', 'Federated events (publish, subscribe)', (c) => eventsCommands(c, run))
+    .command('policy', 'Federation-wide network policies (apply, list, remove)', (c) => policyCommands(c, run))
   networkCommands(y, run)
   return busCommands(y, run)
     .demandCommand(1, 'name a command; see blackroad --help')

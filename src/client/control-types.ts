@@ -124,3 +124,28 @@ export interface RevokeNodeResponse {
   /** Whether the node was in the registry (a never-joined id can still be revoked, pre-emptively). */
   was_registered: boolean
 }
+
+/** One network policy of the registry (the guide's NetworkPolicy), as the API shows and takes it. */
+export interface PolicyView {
+  name: string
+  source_clusters: string[]
+  destination_clusters: string[]
+  source_agents: string[]
+  destination_agents: string[]
+  policy: 'allow' | 'deny' | 'rate_limit'
+  rate_limit_rps?: number
+  encrypt: boolean
+  max_latency_ms?: number
+}
+
+export type ApplyPolicyRequest = Omit<PolicyView, 'source_agents' | 'destination_agents' | 'encrypt'> & {
+  source_agents?: string[]
+  destination_agents?: string[]
+  encrypt?: boolean
+}
+
+/** GET /v1/policies: what this router enforces, in order, and the registry's definitions (null: no control plane). */
+export interface PolicyListResponse {
+  in_force: { name: string; from: 'config' | 'registry' }[]
+  registry: PolicyView[] | null
+}

@@ -25,6 +25,7 @@ import type {
 } from './types.js'
 import type {
   AddClusterRequest,
+  ApplyPolicyRequest,
   ClusterView,
   ControlStatusResponse,
   FederationJoinRequest,
@@ -32,6 +33,8 @@ import type {
   FederationStatusResponse,
   ListClustersResponse,
   NonceView,
+  PolicyListResponse,
+  PolicyView,
   RegistryView,
   RevokeNodeRequest,
   RevokeNodeResponse,
@@ -106,6 +109,20 @@ export class BlackroadClient {
 
   revokeNode(req: RevokeNodeRequest): Promise<RevokeNodeResponse> {
     return this.request<RevokeNodeResponse>('POST', '/v1/nodes/revoke', req)
+  }
+
+  /** The network policies this router enforces, and the registry's (the federation's) definitions. */
+  policies(): Promise<PolicyListResponse> {
+    return this.request<PolicyListResponse>('GET', '/v1/policies')
+  }
+
+  /** Creates or replaces a federation-wide policy in the registry; every router enforces it. */
+  applyPolicy(req: ApplyPolicyRequest): Promise<PolicyView> {
+    return this.request<PolicyView>('POST', '/v1/policies', req)
+  }
+
+  removePolicy(name: string): Promise<{ removed: string }> {
+    return this.request<{ removed: string }>('DELETE', `/v1/policies/${encodeURIComponent(name)}`)
   }
 
   controlStatus(): Promise<ControlStatusResponse> {

@@ -308,11 +308,13 @@ export class ControlNode {
     }
   }
 
-  private async write(command: RegistryCommand): Promise<CommandResult> {
+  /** Commits one registry command; refusals and control-plane failures become API errors with a reason. */
+  async write(command: RegistryCommand): Promise<CommandResult> {
     const r = this.requireReplica()
     const res = await this.guard(() => r.propose(command))
     if (!res.ok) {
-      const status = res.code === 'CLUSTER_NOT_FOUND' ? 404 : res.code === 'INVALID' ? 400 : 409
+      const status =
+        res.code === 'CLUSTER_NOT_FOUND' || res.code === 'POLICY_NOT_FOUND' ? 404 : res.code === 'INVALID' ? 400 : 409
       throw new ApiError(status, res.code, res.message)
     }
     return res

@@ -26,6 +26,7 @@ import { LocalFederation } from './federation-local.js'
 import { NetworkCore } from './network.js'
 import { peerViews, routeViews } from './network-views.js'
 import { PolicyNode } from './policy-node.js'
+import { policyRoutes } from './policy-routes.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
@@ -131,6 +132,18 @@ export class Daemon {
     })
     this.raftControl = raftControl
     await this.startControlPlane(busNode, raftControl)
+    if (raftControl.enabled) {
+      // The federation's policies: enforced from this router's copy of the registry, updated as it changes.
+      const policyLog = this.logger.child({ subsystem: 'policy' })
+      const sync = () => {
+        const st = raftControl.replica?.local()
+        if (!st) return
+        const r = policyNode.setRegistryPolicies(st.policies.values())
+        if (r.changed) policyLog.info({ in_force: policyNode.list().length, refused: r.refused }, 'registry policies updated')
+      }
+      sync()
+      raftControl.onChange(sync)
+    }
     // Without a replica, a control-plane root holder runs a local single-replica registry (see ControlNode).
     const control = new ControlNode({
       config: this.config,
@@ -151,6 +164,20 @@ export class Daemon {
       ...agents.routes(),
       ...controlRoutes(this),
       ...raftControl.routes(localClusters),
+      ...policyRoutes({
+        policies: policyNode,
+        registry: () => raftControl.replica?.local() ?? null,
+        write: (command) => {
+          if (!raftControl.enabled) {
+            throw new ApiError(
+              409,
+              'NO_CONTROL_PLANE',
+              'federation-wide policies live in the control-plane registry; this node has none (federation.voters)',
+            )
+          }
+          return raftControl.write(command)
+        },
+      }),
     ])
       api.add(route)
     await api.listen()

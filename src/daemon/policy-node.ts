@@ -1,22 +1,31 @@
-// Wires the network policies of the config (mesh.policies, mesh.default_policy) to the bus: the policy point
-// the BusRouter is built with, whose directory (node -> name, cluster, region) is this node's config until the
-// mesh is up and the certificate book after, and whose path latencies come from the routing plan. Policies
-// come from config for now; the control-plane registry will feed the same engine later.
+// Wires the network policies to the bus: the policy point the BusRouter is built with, whose directory
+// (node -> name, cluster, region) is this node's config until the mesh is up and the certificate book after,
+// and whose path latencies come from the routing plan. Policies come from two places, tried in this order:
+// the config (mesh.policies, mesh.default_policy; reloaded on SIGHUP) and the control-plane registry (the
+// federation's, applied with `blackroad policy apply`, enforced by every router from its own copy, so they
+// keep working while the control plane is unreachable).
 
 import type { Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
-import { type NodeFacts, PolicyEngine, PolicyPoint } from '../policy/index.js'
+import { type CompiledPolicy, type NodeFacts, PolicyEngine, PolicyPoint } from '../policy/index.js'
+import { compileRegistryPolicies } from '../policy/registry-policies.js'
+import type { NetworkPolicy } from '../protocols/registry/index.js'
 import type { NetworkCore } from './network.js'
 
-export function engineFromConfig(mesh: Config['mesh']): PolicyEngine {
-  return new PolicyEngine(mesh.policies, { defaultAllow: mesh.default_policy !== 'deny' })
+export function engineFromConfig(mesh: Config['mesh'], extra: readonly CompiledPolicy[] = []): PolicyEngine {
+  return new PolicyEngine(mesh.policies, { defaultAllow: mesh.default_policy !== 'deny', extra })
 }
 
 export class PolicyNode {
   readonly point: PolicyPoint
   private latency = new Map<string, number>()
+  private mesh: Config['mesh']
+  private fromRegistry: CompiledPolicy[] = []
+  /** What the registry's policies were at the last change (so an unrelated registry write costs nothing). */
+  private registryKey = ''
 
   constructor(config: Config, nodeId: string, registry: Registry) {
+    this.mesh = config.mesh
     const self: NodeFacts = {
       name: config.node.name,
       cluster: config.cluster.name ?? '',
@@ -49,8 +58,41 @@ export class PolicyNode {
     net.routing.on('plan', take)
   }
 
-  /** Replaces the policies (a config reload); rate-limit buckets start afresh. */
+  /** Replaces the config's policies (a reload); rate-limit buckets start afresh. */
   reload(mesh: Config['mesh']): void {
-    this.point.engine = engineFromConfig(mesh)
+    this.point.engine = engineFromConfig(mesh, this.fromRegistry)
+    this.mesh = mesh
+  }
+
+  /**
+   * The registry's policies as they are now (called on every registry change). Returns whether the engine
+   * changed and which policies were left out (patterns that do not compile, or a name a config policy has).
+   */
+  setRegistryPolicies(list: Iterable<NetworkPolicy>): {
+    changed: boolean
+    refused: { name: string; reason: string }[]
+  } {
+    const all = [...list]
+    const key = JSON.stringify(all.map((p) => [p.name, p]).sort())
+    if (key === this.registryKey) return { changed: false, refused: [] }
+    const { policies, refused } = compileRegistryPolicies(all)
+    const local = new Set(this.mesh.policies.map((p) => p.name))
+    this.fromRegistry = policies.filter((p) => {
+      if (!local.has(p.name)) return true
+      refused.push({ name: p.name, reason: "a policy of the same name is in this node's config (it wins)" })
+      return false
+    })
+    this.point.engine = engineFromConfig(this.mesh, this.fromRegistry)
+    this.registryKey = key
+    return { changed: true, refused }
+  }
+
+  /** Names of the policies in force, in the order they are tried, with where each comes from. */
+  list(): { name: string; from: 'config' | 'registry' }[] {
+    const local = new Set(this.mesh.policies.map((p) => p.name))
+    return this.point.engine.policies.map((p) => ({
+      name: p.name,
+      from: local.has(p.name) ? 'config' : 'registry',
+    }))
   }
 }

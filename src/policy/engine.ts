@@ -75,7 +75,8 @@ export interface Verdict {
 export const DEFAULT_POLICY = '_default'
 const MAX_MATCH_MEMO = 16_384
 const MAX_GLOB = 128
-const GLOB_CHARS = /^[A-Za-z0-9*._-]+$/
+export const GLOB_CHARS = /^[A-Za-z0-9*._-]+$/
+export const MAX_GLOB_LENGTH = MAX_GLOB
 
 export interface Selector {
   readonly kind: SelectorKind
@@ -113,7 +114,7 @@ export function parseSelector(text: string): Selector {
   return { kind, glob, matches }
 }
 
-function globRegExp(glob: string): RegExp {
+export function globRegExp(glob: string): RegExp {
   const body = glob
     .split('*')
     .map((part) => part.replace(/[.]/g, '\\.'))
@@ -177,6 +178,8 @@ interface Bucket {
 export interface PolicyEngineOptions {
   /** What a message no policy matches gets; default true (allow). */
   defaultAllow?: boolean
+  /** Already compiled policies tried after `specs`, in this order (the registry's; see registry-policies.ts). */
+  extra?: readonly CompiledPolicy[]
   /** Rate-limit buckets kept per direction; beyond it the oldest is forgotten. Default 65,536. */
   maxBuckets?: number
 }
@@ -189,7 +192,7 @@ export class PolicyEngine {
   private readonly matches = new Map<string, CompiledPolicy | null>()
 
   constructor(specs: readonly PolicySpec[], opts: PolicyEngineOptions = {}) {
-    this.policies = compilePolicies(specs)
+    this.policies = [...compilePolicies(specs), ...(opts.extra ?? [])]
     this.defaultAllow = opts.defaultAllow ?? true
     this.maxBuckets = opts.maxBuckets ?? 65_536
   }
