@@ -8,10 +8,22 @@ import { STREAM_PATH } from '../agents/frames.js'
 import { AgentsNode } from '../agents/node.js'
 import { buildRoutes } from '../api/routes.js'
 import { controlRoutes } from '../api/routes-control.js'
-import type { FederationJoinRequest, FederationJoinResponse, RevokeNodeRequest, RevokeNodeResponse } from '../client/control-types.js'
+import type {
+  FederationJoinRequest,
+  FederationJoinResponse,
+  RevokeNodeRequest,
+  RevokeNodeResponse,
+} from '../client/control-types.js'
 import { ApiServer } from '../api/server.js'
 import { ApiError } from '../api/errors.js'
-import type { KeysResponse, NetworkStatus, PeerInfo, RotateKeysResponse, RouteInfo, StatusResponse } from '../client/types.js'
+import type {
+  KeysResponse,
+  NetworkStatus,
+  PeerInfo,
+  RotateKeysResponse,
+  RouteInfo,
+  StatusResponse,
+} from '../client/types.js'
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
@@ -89,7 +101,10 @@ export class Daemon {
 
     this.nodeKey = await loadOrCreateKey(path.join(stateDir, 'node.key'))
     this.nodeId = nodeIdFromPublicKey(this.nodeKey.publicKey)
-    this.metrics.info.set({ version: VERSION, node_id: this.nodeId, cluster: this.config.cluster.name ?? '' }, 1)
+    this.metrics.info.set(
+      { version: VERSION, node_id: this.nodeId, cluster: this.config.cluster.name ?? '' },
+      1,
+    )
     this.metrics.clustersTotal.set((await this.federation.clusters()).length)
     const fed = await this.federation.current()
     this.fed = fed ? { id: fed.id, name: fed.name } : null
@@ -114,9 +129,20 @@ export class Daemon {
     )
     this.busNode = busNode
     this.cleanups.push({ what: 'bus', run: async () => busNode.close() })
-    const eventsNode = new EventsNode(busNode.bus, this.config, this.nodeId, this.metrics.registry, busLog, streamDrops)
+    const eventsNode = new EventsNode(
+      busNode.bus,
+      this.config,
+      this.nodeId,
+      this.metrics.registry,
+      busLog,
+      streamDrops,
+    )
     this.eventsNode = eventsNode
-    const agents = new AgentsNode({ bus: busNode.bus, domain: this.config.dns.domain ?? 'mesh.blackroad.local', registry: this.metrics.registry })
+    const agents = new AgentsNode({
+      bus: busNode.bus,
+      domain: this.config.dns.domain ?? 'mesh.blackroad.local',
+      registry: this.metrics.registry,
+    })
     this.agentsNode = agents
     api.upgrade(STREAM_PATH, (req, socket, head) => agents.upgrade(req, socket, head))
     // The Raft control plane (replicated registry) when config names voters or this node is a control-plane node.
@@ -183,7 +209,11 @@ export class Daemon {
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
     }
 
-    const trimmer = new HeapTrimmer({ intervalMs: 30_000, minGarbageBytes: 8 << 20, trims: this.metrics.heapTrims })
+    const trimmer = new HeapTrimmer({
+      intervalMs: 30_000,
+      minGarbageBytes: 8 << 20,
+      trims: this.metrics.heapTrims,
+    })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })
   }
@@ -193,11 +223,16 @@ export class Daemon {
     const loaded = await loadTrust(this.config.node.state_dir, this.config.discovery.federation_secret_file)
     if (!loaded.ok) {
       this.networkReason = `not joined: ${loaded.missing} is missing`
-      this.logger.warn({ missing: loaded.missing }, 'no federation membership yet; running standalone (no mesh)')
+      this.logger.warn(
+        { missing: loaded.missing },
+        'no federation membership yet; running standalone (no mesh)',
+      )
       return
     }
     if (loaded.trust.certificate.nodeId !== this.nodeId) {
-      throw new Error(`${this.config.node.state_dir}/node.cert certifies ${loaded.trust.certificate.nodeId}, not this node (${this.nodeId})`)
+      throw new Error(
+        `${this.config.node.state_dir}/node.cert certifies ${loaded.trust.certificate.nodeId}, not this node (${this.nodeId})`,
+      )
     }
     this.fed = { id: loaded.trust.federation.id, name: loaded.trust.federation.name }
     const hints = (await this.control?.hints()) ?? { bootstrap: [], static_peers: [] }
@@ -231,7 +266,10 @@ export class Daemon {
     await this.dnsNode?.attach(net)
     await this.control?.attach(net)
     const c = loaded.trust.certificate
-    this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
+    this.logger.info(
+      { ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface },
+      'mesh network up',
+    )
   }
 
   /** Replaces the network policies (SIGHUP); returns how many are in force. Throws on policies that do not compile. */
@@ -244,7 +282,11 @@ export class Daemon {
   /** Runs this node's registry replica when config names voters (see control-plane.ts); the mesh attaches later. */
   private async startControlPlane(busNode: BusNode, control: RaftControl): Promise<void> {
     const fed = await this.federation.current()
-    await control.start(busNode.bus, null, fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null)
+    await control.start(
+      busNode.bus,
+      null,
+      fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null,
+    )
     if (!control.enabled) return
     this.cleanups.push({ what: 'control plane', run: () => control.stop() })
   }
@@ -268,7 +310,12 @@ export class Daemon {
       node_id: this.nodeId,
       name: this.config.node.name,
       public_key: key.publicKey.toString('base64'),
-      cluster: { id: c.id ?? null, name: c.name ?? null, region: c.region ?? null, role: this.config.node.role },
+      cluster: {
+        id: c.id ?? null,
+        name: c.name ?? null,
+        region: c.region ?? null,
+        role: this.config.node.role,
+      },
       federation: this.fed,
       version: VERSION,
       pid: process.pid,
@@ -287,7 +334,11 @@ export class Daemon {
 
   keys(): KeysResponse {
     const key = this.requireKey()
-    return { node_id: this.nodeId, public_key: key.publicKey.toString('base64'), fingerprint: fingerprint(key.publicKey) }
+    return {
+      node_id: this.nodeId,
+      public_key: key.publicKey.toString('base64'),
+      fingerprint: fingerprint(key.publicKey),
+    }
   }
 
   async federationInit(req: { name: string }) {
@@ -295,7 +346,8 @@ export class Daemon {
     this.fed = { id: info.id, name: info.name }
     this.logger.info({ federation: info }, 'federation created')
     const fed = await this.federation.current()
-    if (fed) await this.raftControl?.federationCreated({ id: fed.id, name: fed.name, createdAt: fed.createdAt })
+    if (fed)
+      await this.raftControl?.federationCreated({ id: fed.id, name: fed.name, createdAt: fed.createdAt })
     // The root holder certifies itself and enters the mesh as the federation's first member.
     if ((await this.control?.federationCreated()) && !this.net) await this.startNetwork()
     return info
@@ -359,7 +411,11 @@ export class Daemon {
   }
 
   async rotateKeys(): Promise<RotateKeysResponse> {
-    if (!this.net) throw ApiError.conflict('NOT_JOINED', `this node is not in a mesh (${this.networkReason ?? 'network not running'})`)
+    if (!this.net)
+      throw ApiError.conflict(
+        'NOT_JOINED',
+        `this node is not in a mesh (${this.networkReason ?? 'network not running'})`,
+      )
     const r = await this.net.rotateKey()
     return { public_key: r.publicKey, seq: r.seq }
   }
