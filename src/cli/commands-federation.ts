@@ -119,6 +119,11 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
                 `Status: ${st.status}`,
                 `Agents: ${st.agents}/${st.capacity}`,
                 `Latency to control plane: ${st.latency_ms === null ? 'unknown' : `${Math.round(st.latency_ms)}ms`}`,
+                ...(st.voters.length > 0
+                  ? [
+                      `Control plane voters: ${st.voters.map((v) => `${v.name ?? v.node_id}${v.leader ? '*' : ''}`).join(', ')}`,
+                    ]
+                  : []),
               ].join('\n'),
             )
             return EXIT_OK
@@ -149,7 +154,7 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
                     ],
                     ['Learners', String(st.learners)],
                   ])
-                : 'No control plane on this node (federation.voters is empty)',
+                : 'No control plane on this node (none founded with federation init, joined, or set in federation.voters)',
             )
             return EXIT_OK
           } catch (err) {

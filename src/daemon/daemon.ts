@@ -167,6 +167,8 @@ export class Daemon {
       controlPlane: raftControl.replica,
     })
     this.control = control
+    // A replica opened later (`federation init` founds one, `federation join` follows one) backs it from then on.
+    raftControl.onStart((replica) => control.useControlPlane(replica))
     this.cleanups.push({ what: 'join service', run: () => control.stop() })
     await control.start()
     const localClusters = { listClusters: () => this.federation.listClusters() }
@@ -193,10 +195,9 @@ export class Daemon {
         dns.setAgents(() => agents.directory.list())
         agents.onChange(() => dns.refresh())
       }
-      if (raftControl.enabled) {
-        dns.setControl(() => raftControl.dnsVoters())
-        raftControl.onChange(() => dns.refresh())
-      }
+      // Also when the replica starts later (init, join): until then there are no voters to answer.
+      dns.setControl(() => raftControl.dnsVoters())
+      raftControl.onChange(() => dns.refresh())
       this.cleanups.push({ what: 'mesh DNS', run: () => dns.stop() })
     }
 
@@ -279,16 +280,16 @@ export class Daemon {
     return mesh.policies.length
   }
 
-  /** Runs this node's registry replica when config names voters (see control-plane.ts); the mesh attaches later. */
+  /** Runs this node's registry replica when it has a part in a control plane (see control-plane.ts); the mesh attaches later. */
   private async startControlPlane(busNode: BusNode, control: RaftControl): Promise<void> {
     const fed = await this.federation.current()
+    // Pushed whether or not a replica runs yet: one may start on `federation init` or `federation join`.
+    this.cleanups.push({ what: 'control plane', run: () => control.stop() })
     await control.start(
       busNode.bus,
       null,
       fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null,
     )
-    if (!control.enabled) return
-    this.cleanups.push({ what: 'control plane', run: () => control.stop() })
   }
 
   /** Stops everything start() created, newest first; one failing step does not skip the others. */
@@ -355,7 +356,15 @@ export class Daemon {
 
   async federationJoin(req: FederationJoinRequest): Promise<FederationJoinResponse> {
     if (!this.control) throw new Error('daemon not started')
-    const { hints: _hints, ...res } = await this.control.join(req)
+    const { hints, ...res } = await this.control.join(req)
+    // Follow the control plane the join named (a learner; a control-plane node asks to vote), never a new one.
+    if (hints.voters.length > 0) {
+      const fed = await this.federation.current()
+      await this.raftControl?.joined(
+        hints.voters,
+        fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null,
+      )
+    }
     // Enter the mesh now, without a restart: the trust material is on disk and startNetwork reads it.
     await this.startNetwork()
     return { ...res, mesh: this.net ? 'running' : 'standalone' }
