@@ -11,24 +11,31 @@ type Run = (fn: () => Promise<number>) => Promise<void>
 
 export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return y
-    .command('init', 'Create a new federation with this node as its root', (c) =>
-      c.option('name', { type: 'string', demandOption: true, describe: 'Federation name, e.g. blackroad-global' }),
-    (argv) =>
-      run(async () => {
-        try {
-          const info = await withClient(argv, (cl) => cl.federationInit({ name: argv.name }))
-          printResult(argv, info, () =>
-            table([
-              ['Federation created', info.name],
-              ['Federation ID', info.id],
-              ['Root key', info.root_fingerprint],
-            ]),
-          )
-          return EXIT_OK
-        } catch (err) {
-          return errorExit(argv, err)
-        }
-      }),
+    .command(
+      'init',
+      'Create a new federation with this node as its root',
+      (c) =>
+        c.option('name', {
+          type: 'string',
+          demandOption: true,
+          describe: 'Federation name, e.g. blackroad-global',
+        }),
+      (argv) =>
+        run(async () => {
+          try {
+            const info = await withClient(argv, (cl) => cl.federationInit({ name: argv.name }))
+            printResult(argv, info, () =>
+              table([
+                ['Federation created', info.name],
+                ['Federation ID', info.id],
+                ['Root key', info.root_fingerprint],
+              ]),
+            )
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
     .command(
       'create-cluster',
@@ -39,7 +46,10 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           .option('region', { type: 'string', demandOption: true })
           .option('capacity', { type: 'number', demandOption: true, describe: 'Maximum agents' })
           .option('role', { choices: ['primary', 'secondary', 'edge'] as const, default: 'primary' as const })
-          .option('ttl', { type: 'number', describe: 'Token lifetime in seconds (default: federation.join_token_ttl)' }),
+          .option('ttl', {
+            type: 'number',
+            describe: 'Token lifetime in seconds (default: federation.join_token_ttl)',
+          }),
       (argv) =>
         run(async () => {
           try {
@@ -94,64 +104,92 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           }
         }),
     )
-    .command('status', 'Federation membership and connectivity', (c) => c, (argv) =>
-      run(async () => {
-        try {
-          const st = await withClient(argv, (cl) => cl.federationStatus())
-          printResult(argv, st, () =>
-            [
-              `Federation: ${st.federation ?? '(none)'}`,
-              `Cluster: ${st.cluster ?? '(none)'}`,
-              `Status: ${st.status}`,
-              `Agents: ${st.agents}/${st.capacity}`,
-              `Latency to control plane: ${st.latency_ms === null ? 'unknown' : `${Math.round(st.latency_ms)}ms`}`,
-            ].join('\n'),
-          )
-          return EXIT_OK
-        } catch (err) {
-          return errorExit(argv, err)
-        }
-      }),
+    .command(
+      'status',
+      'Federation membership and connectivity',
+      (c) => c,
+      (argv) =>
+        run(async () => {
+          try {
+            const st = await withClient(argv, (cl) => cl.federationStatus())
+            printResult(argv, st, () =>
+              [
+                `Federation: ${st.federation ?? '(none)'}`,
+                `Cluster: ${st.cluster ?? '(none)'}`,
+                `Status: ${st.status}`,
+                `Agents: ${st.agents}/${st.capacity}`,
+                `Latency to control plane: ${st.latency_ms === null ? 'unknown' : `${Math.round(st.latency_ms)}ms`}`,
+                ...(st.voters.length > 0
+                  ? [
+                      `Control plane voters: ${st.voters.map((v) => `${v.name ?? v.node_id}${v.leader ? '*' : ''}`).join(', ')}`,
+                    ]
+                  : []),
+              ].join('\n'),
+            )
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
-    .command('control', 'The control plane: leader, term, voters, commit index', (c) => c, (argv) =>
-      run(async () => {
-        try {
-          const st = await withClient(argv, (cl) => cl.controlStatus())
-          printResult(argv, st, () =>
-            st.enabled
-              ? table([
-                  ['Role', st.role],
-                  ['Leader', st.leader === null ? '(none)' : `${st.leader_name ?? '?'} (${st.leader})`],
-                  ['Term', String(st.term)],
-                  ['Commit index', String(st.commit_index)],
-                  ['Applied index', String(st.applied_index)],
-                  ['Voters', st.voters.map((v) => `${v.name ?? v.node_id}${v.leader ? '*' : ''}`).join(', ')],
-                  ['Learners', String(st.learners)],
-                ])
-              : 'No control plane on this node (federation.voters is empty)',
-          )
-          return EXIT_OK
-        } catch (err) {
-          return errorExit(argv, err)
-        }
-      }),
+    .command(
+      'control',
+      'The control plane: leader, term, voters, commit index',
+      (c) => c,
+      (argv) =>
+        run(async () => {
+          try {
+            const st = await withClient(argv, (cl) => cl.controlStatus())
+            printResult(argv, st, () =>
+              st.enabled
+                ? table([
+                    ['Role', st.role],
+                    ['Leader', st.leader === null ? '(none)' : `${st.leader_name ?? '?'} (${st.leader})`],
+                    ['Term', String(st.term)],
+                    ['Commit index', String(st.commit_index)],
+                    ['Applied index', String(st.applied_index)],
+                    [
+                      'Voters',
+                      st.voters.map((v) => `${v.name ?? v.node_id}${v.leader ? '*' : ''}`).join(', '),
+                    ],
+                    ['Learners', String(st.learners)],
+                  ])
+                : 'No control plane on this node (none founded with federation init, joined, or set in federation.voters)',
+            )
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
-    .command('list-clusters', 'List the federation\'s clusters', (c) => c, (argv) =>
-      run(async () => {
-        try {
-          const res = await withClient(argv, (cl) => cl.listClusters())
-          printResult(argv, res, () => {
-            const rows = [['NAME', 'ID', 'REGION', 'ROLE', 'CAPACITY'], ...res.clusters.map((c) => [c.name, c.id, c.region, c.role, String(c.capacity)])]
-            const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-            const lines = rows.map((r) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd())
-            const note = res.stale ? '\n(control plane unreachable: this node\'s copy, possibly stale)' : ''
-            return `${lines.join('\n')}${note}`
-          })
-          return EXIT_OK
-        } catch (err) {
-          return errorExit(argv, err)
-        }
-      }),
+    .command(
+      'list-clusters',
+      "List the federation's clusters",
+      (c) => c,
+      (argv) =>
+        run(async () => {
+          try {
+            const res = await withClient(argv, (cl) => cl.listClusters())
+            printResult(argv, res, () => {
+              const rows = [
+                ['NAME', 'ID', 'REGION', 'ROLE', 'CAPACITY'],
+                ...res.clusters.map((c) => [c.name, c.id, c.region, c.role, String(c.capacity)]),
+              ]
+              const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+              const lines = rows.map((r) =>
+                r
+                  .map((v, i) => v.padEnd(widths[i]!))
+                  .join('  ')
+                  .trimEnd(),
+              )
+              const note = res.stale ? "\n(control plane unreachable: this node's copy, possibly stale)" : ''
+              return `${lines.join('\n')}${note}`
+            })
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
     .command(
       'add-cluster <name>',
@@ -202,7 +240,7 @@ export function nodeCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return y
     .command(
       'revoke <node>',
-      'Revoke a node\'s certificate everywhere',
+      "Revoke a node's certificate everywhere",
       (c) =>
         c
           .positional('node', { type: 'string', demandOption: true, describe: 'Node id (node_...)' })
@@ -211,7 +249,10 @@ export function nodeCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
         run(async () => {
           try {
             const res = await withClient(argv, (cl) =>
-              cl.revokeNode({ node: argv.node, ...(argv.reason !== undefined ? { reason: argv.reason } : {}) }),
+              cl.revokeNode({
+                node: argv.node,
+                ...(argv.reason !== undefined ? { reason: argv.reason } : {}),
+              }),
             )
             printResult(argv, res, () =>
               table([

@@ -92,6 +92,8 @@ export interface FederationStatusResponse {
   latency_ms: number | null
   leader: string | null
   term: number
+  /** The control plane's voters from the Raft membership, leader first; empty without a control plane. */
+  voters: ControlVoterInfo[]
 }
 
 export interface FederationJoinRequest {

@@ -3,7 +3,17 @@
 
 import { hostname } from 'node:os'
 import { z } from 'zod'
-import { absPath, defaultText, dnsLabel, duration, endpoint, hostPort, labels, MAX_TIMER_MS, typed } from './fields.js'
+import {
+  absPath,
+  defaultText,
+  dnsLabel,
+  duration,
+  endpoint,
+  hostPort,
+  labels,
+  MAX_TIMER_MS,
+  typed,
+} from './fields.js'
 
 /** The hostname reduced to a DNS label, so a default never fails the rule the user did not write. */
 export function defaultNodeName(): string {
@@ -43,7 +53,7 @@ export const nodeSchema = z
       .boolean()
       .prefault(false)
       .describe(
-        'This node is a control-plane voter: it takes part in Raft elections and stores the registry.',
+        'This node is a control-plane node: a Raft voter that stores the registry. On `federation init` it founds the control plane as its single voter; after `federation join` with a token for the control-plane cluster it is promoted from learner to voter once caught up.',
       ),
     bootstrap: z
       .boolean()
@@ -186,10 +196,12 @@ export const federationSchema = z
         'Where a control-plane node (one holding the federation root key) accepts `federation join` and certificate renewals (TLS 1.3).',
       ),
     voters: z
-      .array(z.string().regex(/^node_[a-z2-7]{16}$/, { message: 'expected a node id like node_abcdefghijklmnop' }))
+      .array(
+        z.string().regex(/^node_[a-z2-7]{16}$/, { message: 'expected a node id like node_abcdefghijklmnop' }),
+      )
       .prefault([])
       .describe(
-        'Node ids of the control-plane (Raft) voters, the same list on every node. Nodes with node.control_plane vote; every other node keeps a learner copy of the registry. Empty on a node with node.control_plane: a single-voter control plane of that node.',
+        'Node ids of the control-plane (Raft) voters a new Raft log starts from, the same list on every node (clusters set up by hand). Every other node keeps a learner copy of the registry; one with node.control_plane asks to be promoted. Empty (the usual case): the voters come from `federation init` (that node alone) or are learned at `federation join`, then the Raft membership grows as control-plane nodes join.',
       ),
     raft: z
       .strictObject({
@@ -203,7 +215,9 @@ export const federationSchema = z
           ),
         request_timeout: duration({ min: 100, max: 600_000 })
           .prefault('5s')
-          .describe('How long a registry write or linearizable read waits (retrying while there is no leader).'),
+          .describe(
+            'How long a registry write or linearizable read waits (retrying while there is no leader).',
+          ),
       })
       .prefault({})
       .describe('Control-plane Raft timing.'),

@@ -7,11 +7,15 @@
 //   RENEW   3  client → server: (nothing: the TLS client key names the node)
 //   JOINED  4  server → client: certificate | federation id, name, createdAt | federation secret
 //              | revocations (identity's list codec) | mesh IPv4 | mesh IPv6 | control-plane endpoints
-//              | bootstrap hints | static-peer hints
+//              | bootstrap hints | static-peer hints [| Raft voters (node ids, leader first)]
 //   RENEWED 5  server → client: certificate
 //   REFUSED 6  server → client: code | message
 //
 // decodeJoinMessage accepts exactly these shapes and throws DecodeError on anything else.
+//
+// The voters came later, as an optional trailing list, written only when there are some: a JOINED without
+// them is byte for byte what earlier servers send, and decodes with no voters. (A reader that predates them
+// refuses the trailing bytes, so a node joining a Raft control plane needs this version.)
 
 import { type SignedRevocation, revocationListCodec } from '../identity/index.js'
 import { type Codec, DecodeError, decodeWith, encodeWith, type Reader, type Writer } from '../wire/index.js'
@@ -29,6 +33,7 @@ const MAX = {
   message: 1024,
   id: 64,
   secret: 256,
+  voters: 64,
 }
 
 export type RefusalCode =
@@ -76,6 +81,8 @@ export interface JoinedPayload {
   controlPlane: string[]
   bootstrap: string[]
   staticPeers: string[]
+  /** The control plane's Raft voters, leader first; empty when it runs none. */
+  voters: string[]
 }
 
 export type JoinMessage =
@@ -124,6 +131,7 @@ export const joinMessageCodec: Codec<JoinMessage> = {
         strings(w, m.controlPlane)
         strings(w, m.bootstrap)
         strings(w, m.staticPeers)
+        if (m.voters.length > 0) strings(w, m.voters)
         return
       case 'renewed':
         w.bytes(m.certificate)
@@ -172,6 +180,15 @@ export const joinMessageCodec: Codec<JoinMessage> = {
         const controlPlane = readStrings(r, MAX.addrs, MAX.addr)
         const bootstrap = readStrings(r, MAX.addrs, MAX.addr)
         const staticPeers = readStrings(r, MAX.addrs, MAX.addr)
+        let voters: string[] = []
+        if (r.remaining > 0) {
+          const votersAt = r.offset
+          voters = readStrings(r, MAX.voters, MAX.id)
+          // Written only when there are voters: an empty list would give one message two encodings.
+          if (voters.length === 0) {
+            throw new DecodeError('invalid-value', 'JOINED with an empty voter list', votersAt)
+          }
+        }
         return {
           type: 'joined',
           certificate,
@@ -183,6 +200,7 @@ export const joinMessageCodec: Codec<JoinMessage> = {
           controlPlane,
           bootstrap,
           staticPeers,
+          voters,
         }
       }
       case TAGS.renewed:

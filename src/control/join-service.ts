@@ -40,6 +40,8 @@ export interface JoinServiceOptions {
   controlPlaneEndpoints: () => string[]
   bootstrap: () => string[]
   staticPeers: () => string[]
+  /** The Raft voters (node ids, leader first) a joining node starts its replica from; absent: none. */
+  voters?: () => string[]
   /**
    * Why joins and renewals must wait (the registry does not hold the federation and this node yet), or null.
    * They are refused as NO_LEADER, which a client may retry: nothing was spent.
@@ -223,6 +225,7 @@ export class JoinService {
       controlPlane: this.opts.controlPlaneEndpoints(),
       bootstrap: this.opts.bootstrap(),
       staticPeers: this.opts.staticPeers(),
+      voters: this.opts.voters?.() ?? [],
     }
   }
 

@@ -1,16 +1,30 @@
 // One router's replica of the control plane: the Raft driver over the registry, reached through a byte
 // transport (the daemon plugs in the bus), and the ControlPlane interface the rest of the daemon uses.
 //
-// Voters are the nodes listed in config `federation.voters` (node ids, identical on every node; a node with
-// `node.control_plane: true` must be one of them). Every other router of the federation keeps a copy as a
-// Raft learner: it says hello to the voters until the leader adds it to the membership (addLearner), then
-// receives the log like a voter but never votes nor counts for commitment. Its copy is answered locally
-// (local()) and keeps serving, stale, while the voters are unreachable; writes and linearizable reads from a
-// learner or follower are forwarded to the leader by the Raft machine itself.
+// `voters` is the bootstrap set: the voters a fresh log starts from (config `federation.voters`, or those a
+// joining node learned from the control plane); after that the membership lives in the log. Every other
+// router of the federation keeps a copy as a Raft learner: it says hello to the voters until the leader adds
+// it to the membership (addLearner), then receives the log like a voter but never votes nor counts for
+// commitment. Its copy is answered locally (local()) and keeps serving, stale, while the voters are
+// unreachable; writes and linearizable reads from a learner or follower are forwarded to the leader by the
+// Raft machine itself.
+//
+// Growing the voters: a replica opened with `wantsVote` (a control-plane node) goes on saying hello once it
+// is a learner, flagged "wants to vote". The leader promotes it (addVoter) once its log is within
+// `promoteWithin` entries of the leader's and `mayVote` accepts it. Each hello is answered from the leader's
+// current view, with at most one membership change in flight, so nothing is lost when the leader changes:
+// the learner simply asks the next one.
 
 import path from 'node:path'
 import type { NodeId } from '../protocols/core/index.js'
-import type { RaftConfig, RaftEffect, RaftMsg, RaftRes, RaftView } from '../protocols/raft/index.js'
+import type {
+  MembershipChange,
+  RaftConfig,
+  RaftEffect,
+  RaftMsg,
+  RaftRes,
+  RaftView,
+} from '../protocols/raft/index.js'
 import {
   type CommandResult,
   decodeCommand,
@@ -46,8 +60,10 @@ export const CONTROL_DEFAULTS = {
   electionMaxMs: 2000,
   /** How long propose/query wait by default, retrying while there is no leader. */
   requestTimeoutMs: 5000,
-  /** How often a router that is not yet a learner asks the voters to add it. */
+  /** How often a router that is not yet a learner (or a learner that wants to vote) asks the leader. */
   helloEveryMs: 2000,
+  /** A learner that wants to vote is promoted once its log is at most this many entries behind the leader's. */
+  promoteWithin: 32,
   /** Pause between retries of a request that found no leader. */
   retryMs: 50,
 } as const
@@ -71,6 +87,11 @@ export interface ControlReplicaOptions {
   readonly direct?: (node: NodeId) => boolean
   /** Whether `node` may become a learner (e.g. it holds a valid certificate of this federation). */
   readonly mayLearn?: (node: NodeId) => boolean
+  /** This router asks to be promoted from learner to voter (a control-plane node). */
+  readonly wantsVote?: boolean
+  /** Whether a learner asking to vote may be promoted (checked after mayLearn); absent: any learner. */
+  readonly mayVote?: (node: NodeId) => boolean
+  readonly promoteWithin?: number
   /** Proposed (initFederation) by a leader that finds the registry without one. */
   readonly federation?: { readonly id: string; readonly name: string; readonly createdAt: number }
   readonly metrics?: RaftMetrics
@@ -102,6 +123,10 @@ export class ControlReplica implements ControlPlane {
   private transferId = 0
   private closed = false
   private lastLeader: NodeId | null = null
+  /** A membership change this replica asked for is in flight (the machine allows one at a time anyway). */
+  private changing = false
+  /** Nodes refused a vote, logged once each. */
+  private readonly refusedVoters = new Set<NodeId>()
   private readonly requestTimeoutMs: number
 
   private federation: ControlReplicaOptions['federation']
@@ -188,7 +213,7 @@ export class ControlReplica implements ControlPlane {
       else this.opts.metrics?.drop(d.reason)
       return
     }
-    if (d.frame.kind === 'hello') this.onHello(from)
+    if (d.frame.kind === 'hello') this.onHello(from, d.frame.wantsVote === true)
     else if (d.frame.kind === 'raft') this.driver.deliver(from, d.frame.msg)
     else for (const msg of d.frame.msgs) this.driver.deliver(from, msg)
   }
@@ -428,35 +453,76 @@ export class ControlReplica implements ControlPlane {
     }
   }
 
-  /** A router asks to receive the log: the leader adds it as a learner (one membership change at a time). */
-  private onHello(from: NodeId): void {
+  /**
+   * A router asks to receive the log, or (`wantsVote`, already a learner) to vote. Only the leader answers:
+   * a stranger is added as a learner; a learner that wants to vote is promoted once it has caught up. One
+   * membership change at a time; a hello that finds one in flight, or a learner still behind, is ignored:
+   * the next hello asks again.
+   */
+  private onHello(from: NodeId, wantsVote: boolean): void {
     const v = this.driver.view()
     if (v.role !== 'leader') return
     const m = v.membership
-    if (m.voters.includes(from) || m.learners.includes(from)) return
-    if (this.opts.mayLearn && !this.opts.mayLearn(from)) {
-      this.opts.metrics?.drop('learner_refused')
+    if (m.voters.includes(from)) return
+    if (!m.learners.includes(from)) {
+      if (this.opts.mayLearn && !this.opts.mayLearn(from)) {
+        this.opts.metrics?.drop('learner_refused')
+        return
+      }
+      this.changeMembership({ type: 'addLearner', node: from }, 'control plane: added a learner')
       return
     }
-    this.driver
-      .request(
-        { type: 'changeMembership', change: { type: 'addLearner', node: from } },
-        this.requestTimeoutMs,
-      )
-      .then((res) => {
-        if (res.ok) this.opts.log?.info({ node: from }, 'control plane: added a learner')
-      })
-      .catch(() => undefined)
+    if (!wantsVote) return
+    if (
+      (this.opts.mayLearn && !this.opts.mayLearn(from)) ||
+      (this.opts.mayVote && !this.opts.mayVote(from))
+    ) {
+      this.opts.metrics?.drop('voter_refused')
+      if (!this.refusedVoters.has(from)) {
+        this.refusedVoters.add(from)
+        this.opts.log?.warn(
+          { node: from },
+          'control plane: a learner asks to vote but its certificate does not make it a control-plane node',
+        )
+      }
+      return
+    }
+    const match = v.matchOf(from)
+    const within = this.opts.promoteWithin ?? CONTROL_DEFAULTS.promoteWithin
+    if (match === undefined || v.lastIndex - match > within) return
+    this.changeMembership({ type: 'addVoter', node: from }, 'control plane: promoted a learner to voter')
   }
 
-  /** Until this router is in the membership, it says hello to the voters now and then. */
+  private changeMembership(change: MembershipChange, done: string): void {
+    if (this.changing) return
+    this.changing = true
+    this.driver
+      .request({ type: 'changeMembership', change }, this.requestTimeoutMs)
+      .then((res) => {
+        if (res.ok) this.opts.log?.info({ node: change.node }, done)
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.changing = false
+      })
+  }
+
+  /**
+   * Until this router is in the membership, it says hello to the leader (or the voters) now and then; a
+   * learner that wants to vote goes on saying so until it is a voter.
+   */
   private helloLoop(): void {
     if (this.closed) return
     const v = this.driver.view()
     const m = v.membership
-    if (!m.voters.includes(this.opts.id) && !m.learners.includes(this.opts.id)) {
-      const to = v.leader !== null ? [v.leader] : this.opts.voters
-      for (const voter of to) this.sendFrame(voter, { kind: 'hello' })
+    const self = this.opts.id
+    if (!m.voters.includes(self)) {
+      const learner = m.learners.includes(self)
+      if (!learner || this.opts.wantsVote) {
+        const to = v.leader !== null ? [v.leader] : m.voters.length > 0 ? m.voters : this.opts.voters
+        const frame = learner ? { kind: 'hello' as const, wantsVote: true } : { kind: 'hello' as const }
+        for (const voter of to) if (voter !== self) this.sendFrame(voter, frame)
+      }
     }
     this.helloTimer = setTimeout(
       () => this.helloLoop(),

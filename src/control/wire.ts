@@ -1,4 +1,4 @@
-// The control plane's frames on the bus: Raft messages (or a learner's hello) from one router to another.
+// The control plane's frames on the bus: Raft messages (or a router's hello) from one router to another.
 // The bus names a source node in every envelope but does not authenticate it beyond the first hop (a
 // neighbour could put any node id there). Two ways to prove the source:
 //   - signed: an Ed25519 signature over the source, the destination and the body, checked against the
@@ -8,11 +8,13 @@
 //     case between voters, and it spares a sign and a verify per frame on the commit path.
 //
 //   off 0 u8  version (1)
-//       1 u8  kind: 1 raft message, 2 learner hello (body empty), 3 raft batch — each signed;
-//                   4 raft batch, link-authenticated
+//       1 u8  kind: 1 raft message, 2 hello, 3 raft batch — each signed; 4 raft batch, link-authenticated
 //       2 64  signature over  DOMAIN | from | 0 | to | 0 | kind | body   (kinds 1-3 only)
-//     ..  ..  body: kind 1 one raftMessageCodec value, kinds 3 and 4 a varint count then that many
+//     ..  ..  body: kind 1 one raftMessageCodec value, kinds 3 and 4 a varint count then that many;
+//               kind 2 empty ("add me as a learner"), or one byte 1 ("I am a learner and want to vote")
 //
+// The hello's one-byte body came later: a router that does not know it refuses it as undecodable, so a
+// learner sends it only once it is a learner (see replica.ts), and a plain hello to be added first.
 // Binding the destination keeps a frame meant for one voter from being replayed to another; a frame replayed
 // to its own destination is a duplicate, which Raft tolerates (the bus also de-duplicates).
 
@@ -30,10 +32,13 @@ export const FrameKind = { raft: 1, hello: 2, batch: 3, linkBatch: 4 } as const
 /** Most messages one batch frame carries (a sender splits longer queues). */
 export const MAX_BATCH = 256
 const batchCodec = arrayCodec(raftMessageCodec, MAX_BATCH)
+/** The one body a hello may have besides none: the sender wants to vote. */
+const HELLO_WANTS_VOTE = 1
 
 export type ControlFrame =
   | { readonly kind: 'raft'; readonly msg: RaftMsg }
-  | { readonly kind: 'hello' }
+  /** `wantsVote`: a control-plane node, already a learner, asks to be promoted to voter. */
+  | { readonly kind: 'hello'; readonly wantsVote?: boolean }
   | { readonly kind: 'batch'; readonly msgs: readonly RaftMsg[] }
 
 export interface FrameSigner {
@@ -74,7 +79,9 @@ export function encodeControlFrame(
       ? encodeWith(raftMessageCodec, frame.msg)
       : frame.kind === 'batch'
         ? encodeWith(batchCodec, frame.msgs as RaftMsg[])
-        : new Uint8Array(0)
+        : frame.wantsVote === true
+          ? Uint8Array.of(HELLO_WANTS_VOTE)
+          : new Uint8Array(0)
   if (signer === null) {
     if (frame.kind !== 'batch') throw new Error('only a batch frame can go without a signature')
     const out = new Uint8Array(2 + body.length)
@@ -133,8 +140,11 @@ export function decodeControlFrame(
     return { ok: false, reason: 'undecodable', detail: `unknown frame kind ${kind}` }
   }
   if (kind === FrameKind.hello) {
-    if (body.length !== 0) return { ok: false, reason: 'undecodable', detail: 'hello with a body' }
-    return { ok: true, frame: { kind: 'hello' } }
+    if (body.length === 0) return { ok: true, frame: { kind: 'hello' } }
+    if (body.length === 1 && body[0] === HELLO_WANTS_VOTE) {
+      return { ok: true, frame: { kind: 'hello', wantsVote: true } }
+    }
+    return { ok: false, reason: 'undecodable', detail: `hello with a body of ${body.length} bytes` }
   }
   try {
     if (kind === FrameKind.raft)

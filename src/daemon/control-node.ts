@@ -62,6 +62,28 @@ export interface JoinHints {
   control_plane: string[]
   bootstrap: string[]
   static_peers: string[]
+  /**
+   * The Raft voters (node ids, leader first) when this node joined: its control-plane replica starts from
+   * them (control-plane.ts). Empty when the federation had no Raft control plane, or for an older join.json.
+   */
+  voters: string[]
+}
+
+/** join.json, or empty hints when there is none (never joined, or a root holder). */
+export async function readJoinHints(stateDir: string): Promise<JoinHints> {
+  try {
+    const h = JSON.parse(await fs.readFile(path.join(stateDir, JOIN_FILE), 'utf8')) as Partial<JoinHints>
+    const list = (v: unknown): string[] =>
+      Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+    return {
+      control_plane: list(h.control_plane),
+      bootstrap: list(h.bootstrap),
+      static_peers: list(h.static_peers),
+      voters: list(h.voters),
+    }
+  } catch {
+    return { control_plane: [], bootstrap: [], static_peers: [], voters: [] }
+  }
 }
 
 export interface ControlNodeOptions {
@@ -117,11 +139,20 @@ export class ControlNode {
    * tokens).
    */
   async start(): Promise<boolean> {
-    if (!this.opts.config.node.control_plane && !this.opts.controlPlane) return false
+    if (!this.opts.config.node.control_plane && !this.cp) return false
     await this.loadRoot()
     if (!this.root || !this.fed) return false
     await this.enrolSelf()
     return true
+  }
+
+  /**
+   * The Raft replica opened after this object was made (on `federation init` or `federation join`): use it.
+   * Call before federationCreated(), so a root holder never falls back to a local registry beside it.
+   */
+  useControlPlane(cp: ControlPlane): void {
+    if (this.local || this.service) return
+    this.cp = cp
   }
 
   /** After `federation init`: a control-plane root holder becomes the federation's first member. */
@@ -292,6 +323,7 @@ export class ControlNode {
       control_plane: unique([req.control_plane, ...res.controlPlane]),
       bootstrap: res.bootstrap,
       static_peers: res.staticPeers,
+      voters: res.voters,
     }
     if (!existing) await writeFederationFile(this.stateDir, fed, { overwrite: true })
     await writeFileAtomic(this.opts.config.discovery.federation_secret_file, res.secret)
@@ -372,19 +404,8 @@ export class ControlNode {
     if (taken) throw ApiError.conflict('CLUSTER_EXISTS', `cluster "${name}" already exists in the registry`)
   }
 
-  async hints(): Promise<JoinHints> {
-    try {
-      const h = JSON.parse(
-        await fs.readFile(path.join(this.stateDir, JOIN_FILE), 'utf8'),
-      ) as Partial<JoinHints>
-      return {
-        control_plane: h.control_plane ?? [],
-        bootstrap: h.bootstrap ?? [],
-        static_peers: h.static_peers ?? [],
-      }
-    } catch {
-      return { control_plane: [], bootstrap: [], static_peers: [] }
-    }
+  hints(): Promise<JoinHints> {
+    return readJoinHints(this.stateDir)
   }
 
   private async loadRoot(): Promise<void> {
@@ -418,6 +439,9 @@ export class ControlNode {
       controlPlaneEndpoints: () => cfg.federation.control_plane,
       bootstrap: () => cfg.discovery.bootstrap,
       staticPeers: () => cfg.discovery.static_peers,
+      // A Raft control plane's voters, so a joining node follows it (and never founds one of its own); none
+      // for the local single-replica registry, which nobody else can replicate.
+      voters: () => (this.local ? [] : [...(this.cp?.status().voters ?? [])]),
       notReady: () => this.joinsWait(),
     })
     return this.service

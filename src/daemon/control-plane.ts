@@ -2,10 +2,16 @@
 // serves it to the local API, the federation CLI and DNS. Wiring only; the algorithm is in src/protocols/raft,
 // the driver and frames in src/control.
 //
-// Who votes: config `federation.voters` (node ids, the same list on every node). A node with
-// `node.control_plane: true` must be listed (with the list empty it is a single-voter control plane of its
-// own). Every other node of a federation with voters keeps a learner copy (see src/control/replica.ts).
-// A node with neither runs no control plane: the federation commands use its local files (federation-local).
+// Who votes (controlVoters): the bootstrap voters come from config `federation.voters` (node ids, the same
+// list on every node: clusters set up by hand), else from what `federation join` learned from the control
+// plane (join.json), else — on a control-plane node that ran `federation init` — the node alone. After that
+// the membership lives in the Raft log. Every node of such a federation that is not a voter keeps a learner
+// copy (see src/control/replica.ts); a control-plane node among them asks to vote and is promoted once it has
+// caught up, if its certificate puts it in the control-plane cluster. A control-plane node that has neither
+// founded nor joined a federation runs nothing yet: it starts on `federation init` (as the single founding
+// voter) or `federation join` (as a learner of the voters it learned), never as a cluster of its own that a
+// join would then split. A node with none of this runs no control plane: the federation commands use its
+// local files (federation-local).
 //
 // Transport: direct bus messages to agent `_raft` on the destination router, priority 9, best effort. The bus
 // does not authenticate an envelope's source beyond the first hop, so a frame that may be relayed is signed
@@ -22,16 +28,19 @@ import type {
   AddClusterRequest,
   ClusterView,
   ControlStatusResponse,
+  ControlVoterInfo,
   FederationStatusResponse,
   ListClustersResponse,
 } from '../client/control-types.js'
 import type { CreateClusterRequest, CreateClusterResponse } from '../client/types.js'
 import type { Config } from '../config/index.js'
+import type { ControlReplicaOptions } from '../control/replica.js'
 import { RaftMetrics } from '../control/metrics.js'
 import { ControlReplica } from '../control/replica.js'
 import { ControlPlaneError } from '../control/types.js'
-import { type KeyPair, newClusterId, sign, verify } from '../identity/index.js'
+import { type KeyPair, loadRootKey, newClusterId, sign, verify } from '../identity/index.js'
 import type { Cluster, CommandResult, RegistryCommand } from '../protocols/registry/index.js'
+import { CONTROL_PLANE_CLUSTER, readJoinHints } from './control-node.js'
 import { mintJoinToken } from './control-tokens.js'
 import type { NetworkCore } from './network.js'
 import { nonceView, registryView } from './registry-views.js'
@@ -47,27 +56,43 @@ export interface ControlNodeOptions {
   logger: Logger
 }
 
-/** Whether this node runs a control-plane replica at all, and the voters it uses. */
-export function controlVoters(config: Config, nodeId: string): readonly string[] | null {
-  const listed = config.federation.voters
-  if (config.node.control_plane) {
-    if (listed.length === 0) return [nodeId]
-    if (!listed.includes(nodeId)) {
-      throw new Error(
-        `node.control_plane is true but this node (${nodeId}) is not in federation.voters (${listed.join(', ')})`,
-      )
-    }
-    return listed
-  }
-  return listed.length > 0 ? listed : null
+/** How this node takes part in the control plane: the voters a fresh log starts from, and whether it asks to vote. */
+export interface ControlRole {
+  readonly voters: readonly string[]
+  /** A control-plane node that is not a bootstrap voter: it asks the leader to promote it. */
+  readonly wantsVote: boolean
 }
+
+/**
+ * Whether this node runs a control-plane replica, and how. `learned`: the voters the control plane named when
+ * this node joined (join.json; empty when it did not join one with a Raft control plane). `founder`: this node
+ * holds the federation's root key (it ran `federation init`).
+ */
+export function controlVoters(
+  config: Config,
+  nodeId: string,
+  learned: readonly string[] = [],
+  founder = false,
+): ControlRole | null {
+  const cp = config.node.control_plane
+  const listed = config.federation.voters
+  const voters = listed.length > 0 ? listed : learned
+  if (voters.length > 0) return { voters, wantsVote: cp && !voters.includes(nodeId) }
+  if (cp && founder) return { voters: [nodeId], wantsVote: false }
+  return null
+}
+
+type FederationRecord = NonNullable<ControlReplicaOptions['federation']>
 
 export class ControlNode {
   replica: ControlReplica | null = null
   private net: NetworkCore | null = null
+  private bus: BusRouter | null = null
+  private role: ControlRole | null = null
   private offAgent: (() => void) | null = null
   private readonly changeListeners = new Set<() => void>()
-  private fed: { id: string; name: string; createdAt: number } | null = null
+  private readonly startListeners = new Set<(replica: ControlReplica) => void>()
+  private fed: FederationRecord | null = null
   /** Bus sends that failed at once (no route, congestion); Raft retransmits. */
   sendFailures = 0
 
@@ -77,16 +102,43 @@ export class ControlNode {
     return this.replica !== null
   }
 
-  /** Starts the replica when config asks for one; `net` is null on a node without a mesh (single voter). */
-  async start(
-    bus: BusRouter,
-    net: NetworkCore | null,
-    federation: { id: string; name: string; createdAt: number } | null,
-  ): Promise<void> {
-    const voters = controlVoters(this.o.config, this.o.nodeId)
-    if (voters === null) return
+  /**
+   * Starts the replica when this node has a part in a control plane (see controlVoters); else it waits for
+   * `federation init` or `federation join`. `net` is null until the mesh is up (attachNet).
+   */
+  async start(bus: BusRouter, net: NetworkCore | null, federation: FederationRecord | null): Promise<void> {
+    this.bus = bus
     this.net = net
     this.fed = federation
+    const stateDir = this.o.config.node.state_dir
+    const learned = (await readJoinHints(stateDir)).voters
+    const founder =
+      federation !== null &&
+      (await loadRootKey(stateDir).then(
+        () => true,
+        () => false,
+      ))
+    const role = controlVoters(this.o.config, this.o.nodeId, learned, founder)
+    if (role !== null) await this.open(role)
+    else if (this.o.config.node.control_plane) {
+      this.o.logger.info(
+        'control plane: not started yet (this node starts one on `federation init`, or joins one on `federation join`)',
+      )
+    }
+  }
+
+  /** Called with the replica when it opens (at start, or later on init or join). */
+  onStart(listener: (replica: ControlReplica) => void): void {
+    this.startListeners.add(listener)
+    if (this.replica) listener(this.replica)
+  }
+
+  private async open(role: ControlRole): Promise<void> {
+    const bus = this.bus
+    if (bus === null || this.replica !== null) return
+    const { voters, wantsVote } = role
+    this.role = role
+    const federation = this.fed
     const log = this.o.logger
     const cfg = this.o.config.federation.raft
     const self = this.o.nodeId
@@ -115,6 +167,10 @@ export class ControlNode {
       // Over our own link to the node, the link's handshake proves who sends: no signature needed.
       direct: (node) => bus.nextHop(node) === node,
       mayLearn: (node) => this.net?.certs.get(node) !== undefined,
+      // The root signed this node into the control-plane cluster (a token for it, or the root holder itself):
+      // a node's own config cannot make it a voter, and an edge node's compromise cannot reach the quorum.
+      mayVote: (node) => this.net?.certs.get(node)?.cluster === CONTROL_PLANE_CLUSTER,
+      wantsVote,
       federation: federation ?? undefined,
       metrics: new RaftMetrics(this.o.registry),
       log,
@@ -125,10 +181,17 @@ export class ControlNode {
     this.replica.onChange(() => {
       for (const l of this.changeListeners) l()
     })
+    const voter = voters.includes(self)
     log.info(
-      { voters, voter: voters.includes(self), timing: cfg },
-      voters.includes(self) ? 'control plane: voter started' : 'control plane: learner started',
+      { voters, voter, wants_vote: wantsVote, timing: cfg },
+      voter
+        ? 'control plane: voter started'
+        : wantsVote
+          ? 'control plane: learner started (asks to vote)'
+          : 'control plane: learner started',
     )
+    for (const l of this.startListeners) l(this.replica)
+    for (const l of this.changeListeners) l()
   }
 
   /** The mesh came up after the replica started (e.g. after `federation init`): frames verify against it now. */
@@ -136,10 +199,29 @@ export class ControlNode {
     this.net = net
   }
 
-  /** `federation init` ran after the replica started: write the federation record if the registry has none. */
-  async federationCreated(fed: { id: string; name: string; createdAt: number }): Promise<void> {
+  /**
+   * `federation init` ran: a running replica writes the federation record if the registry has none; a
+   * control-plane node without one founds the control plane now, as its single voter.
+   */
+  async federationCreated(fed: FederationRecord): Promise<void> {
     this.fed = fed
-    await this.replica?.adoptFederation(fed)
+    if (this.replica) {
+      await this.replica.adoptFederation(fed)
+      return
+    }
+    const role = controlVoters(this.o.config, this.o.nodeId, [], true)
+    if (role !== null) await this.open(role)
+  }
+
+  /**
+   * `federation join` ran and the control plane named its voters: keep a learner copy of that control plane
+   * (asking to vote on a control-plane node). A replica already running is left alone.
+   */
+  async joined(voters: readonly string[], fed: FederationRecord | null): Promise<void> {
+    if (this.replica) return
+    if (fed) this.fed = fed
+    const role = controlVoters(this.o.config, this.o.nodeId, voters, false)
+    if (role !== null) await this.open(role)
   }
 
   async stop(): Promise<void> {
@@ -158,7 +240,7 @@ export class ControlNode {
     const r = this.replica
     if (!r) return []
     const st = r.status()
-    const order = controlVoters(this.o.config, this.o.nodeId) ?? []
+    const order = this.role?.voters ?? []
     const out: { node: string; priority: number; isLeader: boolean }[] = []
     for (const id of st.voters) {
       const name = this.nameOf(id)
@@ -198,7 +280,7 @@ export class ControlNode {
       commit_index: st.commitIndex,
       applied_index: st.appliedIndex,
       last_index: v.lastIndex,
-      voters: st.voters.map((id) => ({ node_id: id, name: this.nameOf(id), leader: id === st.leader })),
+      voters: this.voterViews(),
       learners: v.membership.learners.length,
     }
   }
@@ -227,7 +309,15 @@ export class ControlNode {
       latency_ms: leader === null ? null : this.latencyTo(leader),
       leader,
       term: st?.term ?? 0,
+      voters: this.voterViews(),
     }
+  }
+
+  /** The voters of the Raft membership in force, leader first, named when this router knows them. */
+  private voterViews(): ControlVoterInfo[] {
+    const st = this.replica?.status()
+    if (!st) return []
+    return st.voters.map((id) => ({ node_id: id, name: this.nameOf(id), leader: id === st.leader }))
   }
 
   /** Round trip to `node` as routing measures it (0 for this node), null when it is unreachable. */
@@ -287,7 +377,11 @@ export class ControlNode {
     return { removed: name }
   }
 
-  /** create-cluster on a control plane: the cluster goes into the registry, the token is signed here. */
+  /**
+   * create-cluster on a control plane: the cluster goes into the registry, the token is signed here. The
+   * control-plane cluster exists from `federation init` on: asked for by name, it is not created again but
+   * gets a token, and the node that joins with it may become a voter (see mayVote).
+   */
   async createCluster(
     req: CreateClusterRequest,
     controlPlane: string[],
@@ -295,17 +389,23 @@ export class ControlNode {
   ): Promise<CreateClusterResponse> {
     const stateDir = this.o.config.node.state_dir
     const mint = await mintJoinToken(stateDir, controlPlane)
-    const view = await this.addCluster(req)
-    const token = mint(
-      { ...view, capacity: req.capacity },
-      req.ttl_seconds !== undefined ? req.ttl_seconds * 1000 : ttlMs,
-    )
+    const existing = req.name === CONTROL_PLANE_CLUSTER ? await this.findCluster(req.name) : null
+    const view = existing ?? (await this.addCluster(req))
+    const capacity = existing ? existing.capacity : req.capacity
+    const token = mint({ ...view, capacity }, req.ttl_seconds !== undefined ? req.ttl_seconds * 1000 : ttlMs)
     return {
-      cluster: { id: view.id, name: view.name, region: view.region, capacity: req.capacity, role: view.role },
+      cluster: { id: view.id, name: view.name, region: view.region, capacity, role: view.role },
       join_token: token.token,
       expires_at: token.expiresAt,
       control_plane: controlPlane,
     }
+  }
+
+  private async findCluster(name: string): Promise<ClusterView | null> {
+    const r = this.requireReplica()
+    const q = await this.guard(() => r.query({ type: 'clusters' }))
+    const c = q.type === 'clusters' ? q.clusters.find((x) => x.name === name) : undefined
+    return c ? clusterView(c) : null
   }
 
   /** Commits one registry command; refusals and control-plane failures become API errors with a reason. */

@@ -8,10 +8,22 @@ import { STREAM_PATH } from '../agents/frames.js'
 import { AgentsNode } from '../agents/node.js'
 import { buildRoutes } from '../api/routes.js'
 import { controlRoutes } from '../api/routes-control.js'
-import type { FederationJoinRequest, FederationJoinResponse, RevokeNodeRequest, RevokeNodeResponse } from '../client/control-types.js'
+import type {
+  FederationJoinRequest,
+  FederationJoinResponse,
+  RevokeNodeRequest,
+  RevokeNodeResponse,
+} from '../client/control-types.js'
 import { ApiServer } from '../api/server.js'
 import { ApiError } from '../api/errors.js'
-import type { KeysResponse, NetworkStatus, PeerInfo, RotateKeysResponse, RouteInfo, StatusResponse } from '../client/types.js'
+import type {
+  KeysResponse,
+  NetworkStatus,
+  PeerInfo,
+  RotateKeysResponse,
+  RouteInfo,
+  StatusResponse,
+} from '../client/types.js'
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
@@ -90,7 +102,10 @@ export class Daemon {
 
     this.nodeKey = await loadOrCreateKey(path.join(stateDir, 'node.key'))
     this.nodeId = nodeIdFromPublicKey(this.nodeKey.publicKey)
-    this.metrics.info.set({ version: VERSION, node_id: this.nodeId, cluster: this.config.cluster.name ?? '' }, 1)
+    this.metrics.info.set(
+      { version: VERSION, node_id: this.nodeId, cluster: this.config.cluster.name ?? '' },
+      1,
+    )
     this.metrics.clustersTotal.set((await this.federation.clusters()).length)
     const fed = await this.federation.current()
     this.fed = fed ? { id: fed.id, name: fed.name } : null
@@ -115,9 +130,20 @@ export class Daemon {
     )
     this.busNode = busNode
     this.cleanups.push({ what: 'bus', run: async () => busNode.close() })
-    const eventsNode = new EventsNode(busNode.bus, this.config, this.nodeId, this.metrics.registry, busLog, streamDrops)
+    const eventsNode = new EventsNode(
+      busNode.bus,
+      this.config,
+      this.nodeId,
+      this.metrics.registry,
+      busLog,
+      streamDrops,
+    )
     this.eventsNode = eventsNode
-    const agents = new AgentsNode({ bus: busNode.bus, domain: this.config.dns.domain ?? 'mesh.blackroad.local', registry: this.metrics.registry })
+    const agents = new AgentsNode({
+      bus: busNode.bus,
+      domain: this.config.dns.domain ?? 'mesh.blackroad.local',
+      registry: this.metrics.registry,
+    })
     this.agentsNode = agents
     api.upgrade(STREAM_PATH, (req, socket, head) => agents.upgrade(req, socket, head))
     // The Raft control plane (replicated registry) when config names voters or this node is a control-plane node.
@@ -132,18 +158,17 @@ export class Daemon {
     })
     this.raftControl = raftControl
     await this.startControlPlane(busNode, raftControl)
-    if (raftControl.enabled) {
-      // The federation's policies: enforced from this router's copy of the registry, updated as it changes.
-      const policyLog = this.logger.child({ subsystem: 'policy' })
-      const sync = () => {
-        const st = raftControl.replica?.local()
-        if (!st) return
-        const r = policyNode.setRegistryPolicies(st.policies.values())
-        if (r.changed) policyLog.info({ in_force: policyNode.list().length, refused: r.refused }, 'registry policies updated')
-      }
-      sync()
-      raftControl.onChange(sync)
+    // The federation's policies: enforced from this router's copy of the registry (once there is a replica,
+    // which may start later, on `federation init` or join), updated as it changes.
+    const policyLog = this.logger.child({ subsystem: 'policy' })
+    const sync = () => {
+      const st = raftControl.replica?.local()
+      if (!st) return
+      const r = policyNode.setRegistryPolicies(st.policies.values())
+      if (r.changed) policyLog.info({ in_force: policyNode.list().length, refused: r.refused }, 'registry policies updated')
     }
+    sync()
+    raftControl.onChange(sync)
     // Without a replica, a control-plane root holder runs a local single-replica registry (see ControlNode).
     const control = new ControlNode({
       config: this.config,
@@ -154,6 +179,8 @@ export class Daemon {
       controlPlane: raftControl.replica,
     })
     this.control = control
+    // A replica opened later (`federation init` founds one, `federation join` follows one) backs it from then on.
+    raftControl.onStart((replica) => control.useControlPlane(replica))
     this.cleanups.push({ what: 'join service', run: () => control.stop() })
     await control.start()
     const localClusters = { listClusters: () => this.federation.listClusters() }
@@ -194,10 +221,9 @@ export class Daemon {
         dns.setAgents(() => agents.directory.list())
         agents.onChange(() => dns.refresh())
       }
-      if (raftControl.enabled) {
-        dns.setControl(() => raftControl.dnsVoters())
-        raftControl.onChange(() => dns.refresh())
-      }
+      // Also when the replica starts later (init, join): until then there are no voters to answer.
+      dns.setControl(() => raftControl.dnsVoters())
+      raftControl.onChange(() => dns.refresh())
       this.cleanups.push({ what: 'mesh DNS', run: () => dns.stop() })
     }
 
@@ -210,7 +236,11 @@ export class Daemon {
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
     }
 
-    const trimmer = new HeapTrimmer({ intervalMs: 30_000, minGarbageBytes: 8 << 20, trims: this.metrics.heapTrims })
+    const trimmer = new HeapTrimmer({
+      intervalMs: 30_000,
+      minGarbageBytes: 8 << 20,
+      trims: this.metrics.heapTrims,
+    })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })
   }
@@ -220,11 +250,16 @@ export class Daemon {
     const loaded = await loadTrust(this.config.node.state_dir, this.config.discovery.federation_secret_file)
     if (!loaded.ok) {
       this.networkReason = `not joined: ${loaded.missing} is missing`
-      this.logger.warn({ missing: loaded.missing }, 'no federation membership yet; running standalone (no mesh)')
+      this.logger.warn(
+        { missing: loaded.missing },
+        'no federation membership yet; running standalone (no mesh)',
+      )
       return
     }
     if (loaded.trust.certificate.nodeId !== this.nodeId) {
-      throw new Error(`${this.config.node.state_dir}/node.cert certifies ${loaded.trust.certificate.nodeId}, not this node (${this.nodeId})`)
+      throw new Error(
+        `${this.config.node.state_dir}/node.cert certifies ${loaded.trust.certificate.nodeId}, not this node (${this.nodeId})`,
+      )
     }
     this.fed = { id: loaded.trust.federation.id, name: loaded.trust.federation.name }
     const hints = (await this.control?.hints()) ?? { bootstrap: [], static_peers: [] }
@@ -258,7 +293,10 @@ export class Daemon {
     await this.dnsNode?.attach(net)
     await this.control?.attach(net)
     const c = loaded.trust.certificate
-    this.logger.info({ ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface }, 'mesh network up')
+    this.logger.info(
+      { ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface },
+      'mesh network up',
+    )
   }
 
   /** Replaces the network policies (SIGHUP); returns how many are in force. Throws on policies that do not compile. */
@@ -268,12 +306,16 @@ export class Daemon {
     return mesh.policies.length
   }
 
-  /** Runs this node's registry replica when config names voters (see control-plane.ts); the mesh attaches later. */
+  /** Runs this node's registry replica when it has a part in a control plane (see control-plane.ts); the mesh attaches later. */
   private async startControlPlane(busNode: BusNode, control: RaftControl): Promise<void> {
     const fed = await this.federation.current()
-    await control.start(busNode.bus, null, fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null)
-    if (!control.enabled) return
+    // Pushed whether or not a replica runs yet: one may start on `federation init` or `federation join`.
     this.cleanups.push({ what: 'control plane', run: () => control.stop() })
+    await control.start(
+      busNode.bus,
+      null,
+      fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null,
+    )
   }
 
   /** Stops everything start() created, newest first; one failing step does not skip the others. */
@@ -295,7 +337,12 @@ export class Daemon {
       node_id: this.nodeId,
       name: this.config.node.name,
       public_key: key.publicKey.toString('base64'),
-      cluster: { id: c.id ?? null, name: c.name ?? null, region: c.region ?? null, role: this.config.node.role },
+      cluster: {
+        id: c.id ?? null,
+        name: c.name ?? null,
+        region: c.region ?? null,
+        role: this.config.node.role,
+      },
       federation: this.fed,
       version: VERSION,
       pid: process.pid,
@@ -314,7 +361,11 @@ export class Daemon {
 
   keys(): KeysResponse {
     const key = this.requireKey()
-    return { node_id: this.nodeId, public_key: key.publicKey.toString('base64'), fingerprint: fingerprint(key.publicKey) }
+    return {
+      node_id: this.nodeId,
+      public_key: key.publicKey.toString('base64'),
+      fingerprint: fingerprint(key.publicKey),
+    }
   }
 
   async federationInit(req: { name: string }) {
@@ -322,7 +373,8 @@ export class Daemon {
     this.fed = { id: info.id, name: info.name }
     this.logger.info({ federation: info }, 'federation created')
     const fed = await this.federation.current()
-    if (fed) await this.raftControl?.federationCreated({ id: fed.id, name: fed.name, createdAt: fed.createdAt })
+    if (fed)
+      await this.raftControl?.federationCreated({ id: fed.id, name: fed.name, createdAt: fed.createdAt })
     // The root holder certifies itself and enters the mesh as the federation's first member.
     if ((await this.control?.federationCreated()) && !this.net) await this.startNetwork()
     return info
@@ -330,7 +382,15 @@ export class Daemon {
 
   async federationJoin(req: FederationJoinRequest): Promise<FederationJoinResponse> {
     if (!this.control) throw new Error('daemon not started')
-    const { hints: _hints, ...res } = await this.control.join(req)
+    const { hints, ...res } = await this.control.join(req)
+    // Follow the control plane the join named (a learner; a control-plane node asks to vote), never a new one.
+    if (hints.voters.length > 0) {
+      const fed = await this.federation.current()
+      await this.raftControl?.joined(
+        hints.voters,
+        fed ? { id: fed.id, name: fed.name, createdAt: fed.createdAt } : null,
+      )
+    }
     // Enter the mesh now, without a restart: the trust material is on disk and startNetwork reads it.
     await this.startNetwork()
     return { ...res, mesh: this.net ? 'running' : 'standalone' }
@@ -386,7 +446,11 @@ export class Daemon {
   }
 
   async rotateKeys(): Promise<RotateKeysResponse> {
-    if (!this.net) throw ApiError.conflict('NOT_JOINED', `this node is not in a mesh (${this.networkReason ?? 'network not running'})`)
+    if (!this.net)
+      throw ApiError.conflict(
+        'NOT_JOINED',
+        `this node is not in a mesh (${this.networkReason ?? 'network not running'})`,
+      )
     const r = await this.net.rotateKey()
     return { public_key: r.publicKey, seq: r.seq }
   }

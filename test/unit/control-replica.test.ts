@@ -1,8 +1,9 @@
 // The control plane's replica (Raft driver + registry + signed frames) with real durable logs in temporary
 // directories and real timers, connected by an in-memory transport that can cut nodes off: a leader is
 // elected, a write through a follower commits everywhere, a learner that says hello receives the registry,
-// forged and undecodable frames are dropped and counted, and a replica reopened from disk keeps what
-// committed. Timings are short (heartbeat 50 ms, election 500-1000 ms) and every wait is bounded.
+// forged and undecodable frames are dropped and counted, a replica reopened from disk keeps what
+// committed, and a single founding voter grows to three as learners that want to vote catch up and are
+// promoted (never before they caught up, never one whose certificate does not allow it). Timings are short (heartbeat 50 ms, election 500-1000 ms) and every wait is bounded.
 
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -11,9 +12,9 @@ import path from 'node:path'
 import { after, test } from 'node:test'
 import { Registry as PromRegistry } from 'prom-client'
 import { RaftMetrics } from '../../src/control/metrics.js'
-import { ControlReplica } from '../../src/control/replica.js'
+import { ControlReplica, type ControlReplicaOptions } from '../../src/control/replica.js'
 import { ControlPlaneError } from '../../src/control/types.js'
-import { encodeControlFrame } from '../../src/control/wire.js'
+import { encodeControlFrame, FrameKind } from '../../src/control/wire.js'
 import { generateKeyPair, type KeyPair, nodeIdFromPublicKey, sign, verify } from '../../src/identity/index.js'
 import type { Cluster } from '../../src/protocols/registry/index.js'
 
@@ -45,6 +46,8 @@ class Net {
   raft: typeof RAFT & { snapshotEntries?: number } = RAFT
   /** Frames larger than a bus payload (1 MiB), which the bus would refuse: counted and dropped. */
   oversize = 0
+  /** Frames this returns true for are lost (one direction only, unlike `cut`). */
+  drop: (from: string, to: string, bytes: Uint8Array) => boolean = () => false
 
   add(): Node {
     const key = generateKeyPair()
@@ -55,7 +58,11 @@ class Net {
     return n
   }
 
-  async open(n: Node, voters: string[]): Promise<ControlReplica> {
+  async open(
+    n: Node,
+    voters: string[],
+    extra: Partial<Pick<ControlReplicaOptions, 'wantsVote' | 'mayVote' | 'promoteWithin'>> = {},
+  ): Promise<ControlReplica> {
     if (n.dir === '') {
       n.dir = await mkdtemp(path.join(tmpdir(), 'control-'))
       dirs.push(n.dir)
@@ -77,12 +84,13 @@ class Net {
       ...(this.links ? { direct: () => true } : {}),
       federation: { id: 'fed_test', name: 'test-fed', createdAt: 1 },
       metrics: new RaftMetrics(n.metrics),
+      ...extra,
     })
     return n.replica
   }
 
   deliver(from: string, to: string, bytes: Uint8Array): void {
-    if (this.cut.has(from) || this.cut.has(to)) return
+    if (this.cut.has(from) || this.cut.has(to) || this.drop(from, to, bytes)) return
     if (bytes.length > 1024 * 1024) {
       this.oversize++
       return
@@ -343,5 +351,105 @@ test('a learner catches up from a snapshot larger than one bus message (sent in 
     await learner.replica!.close()
   } finally {
     for (const v of voters) await v.replica?.close()
+  }
+})
+
+/** Drop counter `reason` of a node's metrics. */
+async function drops(n: Node, reason: string): Promise<number> {
+  const text = await n.metrics.metrics()
+  const re = new RegExp(`blackroad_raft_dropped_messages_total\\{reason="${reason}"\\} (\\d+)`)
+  return Number(re.exec(text)?.[1] ?? 0)
+}
+
+test('a single founding voter grows to three: learners that want to vote are promoted; the majority survives the founder', async () => {
+  const net = new Net()
+  const [a, b, c] = [net.add(), net.add(), net.add()]
+  const all = [a, b, c]
+  try {
+    await net.open(a, [a.id])
+    await until('the founder leads alone', () => a.replica!.view().role === 'leader')
+    await until('federation record', () => a.replica!.local()?.federation?.name === 'test-fed')
+    assert.equal((await a.replica!.propose({ type: 'addCluster', cluster: cluster('first') })).ok, true)
+
+    // B and C know only the founder, as a joining node learns it; neither may start a cluster of its own.
+    await net.open(b, [a.id], { wantsVote: true })
+    await net.open(c, [a.id], { wantsVote: true })
+    assert.equal(b.replica!.status().voter, false)
+    await until('three voters', () => {
+      const m = a.replica!.view().membership
+      return m.voters.length === 3 && m.learners.length === 0
+    })
+    assert.deepEqual([...a.replica!.view().membership.voters].sort(), [a.id, b.id, c.id].sort())
+    for (const n of [b, c]) {
+      await until(`${n.id} sees itself a voter`, () => n.replica!.status().voter)
+      await until(`${n.id} has the first write`, () => n.replica!.local()?.clusterByName.has('first'))
+    }
+    const st = a.replica!.status()
+    assert.equal(st.voters[0], a.id, 'leader first')
+    assert.deepEqual([...st.voters].sort(), [a.id, b.id, c.id].sort())
+
+    // The founder goes away: the two promoted voters are a majority of three.
+    await a.replica!.close()
+    a.replica = null
+    net.cut.add(a.id)
+    const next = await until('a new leader among the promoted', () => net.leader([b, c]), 15_000)
+    assert.equal(
+      (await next.replica!.propose({ type: 'addCluster', cluster: cluster('after-founder') })).ok,
+      true,
+    )
+    for (const n of [b, c]) {
+      await until(`${n.id} applies the write`, () => n.replica!.local()?.clusterByName.has('after-founder'))
+    }
+  } finally {
+    for (const n of all) await n.replica?.close()
+  }
+})
+
+test('a learner that wants to vote is promoted only once caught up, and only if mayVote allows it', async () => {
+  const net = new Net()
+  const [a, b, e] = [net.add(), net.add(), net.add()]
+  const all = [a, b, e]
+  // A hello that says "wants to vote": signed, one byte of body.
+  const wantsVote = (bytes: Uint8Array) => bytes[1] === FrameKind.hello && bytes.length === 2 + 64 + 1
+  try {
+    // The leader decides: learners more than 8 entries behind it are not promoted.
+    await net.open(a, [a.id], { mayVote: (node) => node !== e.id, promoteWithin: 8 })
+    await until('the founder leads alone', () => a.replica!.view().role === 'leader')
+    await until('federation record', () => a.replica!.local()?.federation?.name === 'test-fed')
+
+    // B becomes a learner and syncs, its requests to vote held back for now.
+    let holdVotes = true
+    let cutB = false
+    net.drop = (from, to, bytes) =>
+      (holdVotes && from === b.id && wantsVote(bytes)) || (cutB && from === a.id && to === b.id)
+    await net.open(b, [a.id], { wantsVote: true })
+    await until('B knows it is a learner', () => b.replica!.view().membership.learners.includes(b.id))
+    // Then B falls behind (the founder's frames to it are lost) while the founder writes on; now B asks.
+    cutB = true
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await a.replica!.propose({ type: 'addCluster', cluster: cluster(`c${i}`) })).ok, true)
+    }
+    holdVotes = false
+    await new Promise((r) => setTimeout(r, 1500))
+    assert.ok(a.replica!.view().lastIndex - (a.replica!.view().matchOf(b.id) ?? 0) > 8, 'B is behind')
+    assert.equal(a.replica!.view().membership.voters.includes(b.id), false, 'promoted before catching up')
+    cutB = false
+    await until('B promoted once caught up', () => a.replica!.view().membership.voters.includes(b.id))
+    assert.ok(b.replica!.local()?.clusterByName.has('c19'))
+
+    // E wants to vote, but its certificate does not allow it: it stays a learner, refusals are counted.
+    await net.open(e, [a.id], { wantsVote: true })
+    await until('E has the registry', () => e.replica!.local()?.clusterByName.has('c19'))
+    const end = Date.now() + 10_000
+    while ((await drops(a, 'voter_refused')) + (await drops(b, 'voter_refused')) < 3) {
+      assert.ok(Date.now() < end, 'timed out waiting for refusals to be counted')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const leader = net.leader([a, b])!
+    assert.equal(leader.replica!.view().membership.voters.includes(e.id), false)
+    assert.ok(leader.replica!.view().membership.learners.includes(e.id))
+    assert.equal(e.replica!.status().voter, false)
+  } finally {
+    for (const n of all) await n.replica?.close()
   }
 })

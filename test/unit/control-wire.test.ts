@@ -1,6 +1,7 @@
 // The control plane's frames (src/control/wire.ts): signed single messages, signed batches and
 // link-authenticated batches round-trip; a link-authenticated frame is refused unless it came over the
-// sender's own link; signatures bind source, destination and body; arbitrary bytes never throw.
+// sender's own link; signatures bind source, destination and body; a hello carries a signed "wants to vote"
+// flag and nothing else; arbitrary bytes never throw.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -65,6 +66,41 @@ test('a single signed message and a hello still decode (frames of routers not ye
   const hello = encodeControlFrame({ kind: 'hello' }, 'node_a', 'node_b', signer)
   const h = decodeControlFrame(hello, 'node_a', 'node_b', verifier, true)
   assert.ok(h.ok && h.frame.kind === 'hello')
+})
+
+test('a hello may say "wants to vote"; the flag is signed; any other hello body is undecodable', () => {
+  const plain = encodeControlFrame({ kind: 'hello' }, 'node_a', 'node_b', signer)
+  const p = decodeControlFrame(plain, 'node_a', 'node_b', verifier)
+  assert.ok(p.ok && p.frame.kind === 'hello' && p.frame.wantsVote !== true)
+  const wants = encodeControlFrame({ kind: 'hello', wantsVote: true }, 'node_a', 'node_b', signer)
+  assert.equal(wants.length, plain.length + 1)
+  const w = decodeControlFrame(wants, 'node_a', 'node_b', verifier)
+  assert.ok(w.ok && w.frame.kind === 'hello' && w.frame.wantsVote === true)
+  // A relay cannot add or strip the flag: the signature covers the body.
+  const stripped = decodeControlFrame(wants.subarray(0, plain.length), 'node_a', 'node_b', verifier)
+  assert.equal(stripped.ok ? null : stripped.reason, 'bad_signature')
+  const added = decodeControlFrame(Uint8Array.from([...plain, 1]), 'node_a', 'node_b', verifier)
+  assert.equal(added.ok ? null : added.reason, 'bad_signature')
+  assert.throws(
+    () => encodeControlFrame({ kind: 'hello', wantsVote: true }, 'node_a', 'node_b', null),
+    /only a batch/,
+  )
+  // Well signed but malformed: other bodies are refused (counted as undecodable), never guessed at.
+  const anySig = () => true
+  const header = [1, FrameKind.hello, ...new Uint8Array(64)]
+  for (const body of [[0], [2], [1, 1], [1, 0, 0]]) {
+    const d = decodeControlFrame(Uint8Array.from([...header, ...body]), 'node_a', 'node_b', anySig)
+    assert.equal(d.ok ? null : d.reason, 'undecodable', `hello body ${body}`)
+  }
+  // An unsigned (link-authenticated) hello does not exist.
+  const linkHello = decodeControlFrame(
+    Uint8Array.from([1, FrameKind.hello]),
+    'node_a',
+    'node_b',
+    anySig,
+    true,
+  )
+  assert.equal(linkHello.ok ? null : linkHello.reason, 'undecodable')
 })
 
 test('a batch longer than MAX_BATCH, unknown kinds and truncations are refused as undecodable', () => {

@@ -1,6 +1,6 @@
 // The join channel's codec: every message round-trips exactly; arbitrary bytes and mutated valid encodings give
-// a message or a DecodeError (never another exception); the frame reader splits any chunking and refuses a
-// length over its bound before buffering it.
+// a message or a DecodeError (never another exception); JOINED without voters is the earlier encoding; the
+// frame reader splits any chunking and refuses a length over its bound before buffering it.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -46,6 +46,7 @@ const message: fc.Arbitrary<JoinMessage> = fc.oneof(
     controlPlane: list,
     bootstrap: list,
     staticPeers: list,
+    voters: list,
   }),
   fc.record({ type: fc.constant('renewed' as const), certificate: bytes(300) }),
   fc.record({
@@ -140,6 +141,46 @@ test('an unknown refusal code, a wrong version and trailing bytes are refused', 
   )
   assert.throws(
     () => decodeJoinMessage(Uint8Array.from([...good, 0])),
+    (e: unknown) => e instanceof DecodeError && e.reason === 'trailing-bytes',
+  )
+})
+
+test("JOINED's voters ride as an optional trailing list: without them the bytes are an earlier server's", () => {
+  const base: Extract<JoinMessage, { type: 'joined' }> = {
+    type: 'joined',
+    certificate: new Uint8Array([1, 2, 3]),
+    federation: { id: 'fed_x', name: 'lab', createdAt: 5 },
+    secret: new Uint8Array(32),
+    revocations: [rev],
+    ipv4: '100.64.0.2',
+    ipv6: 'fd00::2',
+    controlPlane: ['10.0.0.1:7443'],
+    bootstrap: [],
+    staticPeers: [],
+    voters: [],
+  }
+  const old = encodeJoinMessage(base)
+  // What a server before the voters wrote: the same fields, nothing after the static peers (an empty list).
+  assert.equal(old[old.length - 1], 0)
+  assert.deepEqual(decodeJoinMessage(old), base)
+  const withVoters = encodeJoinMessage({
+    ...base,
+    voters: ['node_aaaaaaaaaaaaaaaa', 'node_bbbbbbbbbbbbbbbb'],
+  })
+  assert.deepEqual(withVoters.subarray(0, old.length), old, 'the voters only append')
+  const back = decodeJoinMessage(withVoters)
+  assert.equal(back.type, 'joined')
+  assert.deepEqual(back.type === 'joined' ? back.voters : null, [
+    'node_aaaaaaaaaaaaaaaa',
+    'node_bbbbbbbbbbbbbbbb',
+  ])
+  // An explicit empty list would be a second encoding of the same message; bytes after the voters are trailing.
+  assert.throws(
+    () => decodeJoinMessage(Uint8Array.from([...old, 0])),
+    (e: unknown) => e instanceof DecodeError && e.reason === 'invalid-value',
+  )
+  assert.throws(
+    () => decodeJoinMessage(Uint8Array.from([...withVoters, 0])),
     (e: unknown) => e instanceof DecodeError && e.reason === 'trailing-bytes',
   )
 })

@@ -219,6 +219,9 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
   get membership(): Membership {
     return this.log.membership()
   }
+  matchOf(node: NodeId): number | undefined {
+    return this.role === 'leader' ? this.progress.get(node)?.match : undefined
+  }
   termAt(index: number): number | undefined {
     return this.log.termAt(index)
   }

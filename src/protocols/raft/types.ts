@@ -223,6 +223,11 @@ export interface RaftView<SM extends StateMachine = StateMachine> {
   readonly snapshotIndex: number
   readonly snapshotTerm: number
   readonly membership: Membership
+  /**
+   * On a leader: the highest index known to match `node`'s log (its progress), e.g. to promote a learner
+   * once it has caught up. Undefined on a non-leader and for a node the leader does not replicate to.
+   */
+  matchOf(node: NodeId): number | undefined
   /** Term of the entry at `index`; the snapshot's term at its index; undefined outside the log. */
   termAt(index: number): number | undefined
   /** The entry at `index`, or undefined when compacted or beyond the end. */

@@ -1,0 +1,224 @@
+// The federation lifecycle grows its control plane from one node to three, with real daemons and the real CLI:
+// node a runs `federation init` as a control-plane node and is the single voter; b and c, configured with
+// `node.control_plane: true` and nothing else, start no control plane of their own, join with tokens for the
+// control-plane cluster (`federation create-cluster --name control-plane`), follow the voters the join named
+// (join.json), and are promoted to voters once caught up. `federation status` on a shows three voters. The
+// leader is killed with SIGKILL: the other two elect a leader and a write commits. Restarted, the old leader
+// comes back as one of the three voters (not as a single voter of its own) and catches up.
+
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { test } from 'node:test'
+import { BlackroadClient, type ControlStatusResponse } from '../src/client/index.js'
+import { type DaemonHandle, Lab, waitFor } from './lib/index.js'
+import { DHT_PORT } from './lib/mesh.js'
+import { METRICS_LISTEN, requireRoot } from './lib/mesh-inspect.js'
+
+async function api<T>(d: DaemonHandle, fn: (c: BlackroadClient) => Promise<T>): Promise<T> {
+  const c = new BlackroadClient({ socketPath: d.socketPath, timeoutMs: 15_000 })
+  try {
+    return await fn(c)
+  } finally {
+    c.close()
+  }
+}
+
+const control = (d: DaemonHandle): Promise<ControlStatusResponse> => api(d, (c) => c.controlStatus())
+
+/** The leader all of `among` agree on (same term), when they agree. */
+async function agreedLeader(among: DaemonHandle[]): Promise<string | null> {
+  const st = await Promise.all(among.map((d) => control(d).catch(() => null)))
+  const l = st[0]?.leader ?? null
+  if (l === null || !st.every((s) => s !== null && s.leader === l && s.term === st[0]!.term)) return null
+  return l
+}
+
+async function meshIpv4(d: DaemonHandle): Promise<string | null> {
+  const s = (await d.status()) as { mesh: { ipv4: string | null; state: string } }
+  return s.mesh.state === 'running' ? s.mesh.ipv4 : null
+}
+
+async function nodeId(d: DaemonHandle): Promise<string> {
+  return String(((await d.status()) as { node_id: string }).node_id)
+}
+
+test('federation init on one control-plane node, two more join as voters, the leader is killed and the rest commit', async (t) => {
+  if (!requireRoot(t)) return
+  const started = Date.now()
+  const lab = await Lab.create(t)
+  const lan = await lab.bridge('lan')
+  const hosts = []
+  for (const name of ['a', 'b', 'c']) {
+    const h = await lab.host(name)
+    await lab.attach(h, lan)
+    hosts.push(h)
+  }
+  const [aHost, bHost, cHost] = hosts as [(typeof hosts)[0], (typeof hosts)[0], (typeof hosts)[0]]
+  const aAddr = aHost.addr(lan)
+  const cpNode = (name: string) => ({
+    node: { name, control_plane: true },
+    metrics: { enabled: true, listen: METRICS_LISTEN },
+    logging: { level: 'debug' },
+  })
+  // a runs the federation's DHT bootstrap; b and c are told nothing but the token and a's address.
+  const [a, b, c] = await Promise.all([
+    lab.startDaemon(aHost, {
+      ...cpNode('a'),
+      node: { name: 'a', control_plane: true, bootstrap: true },
+      discovery: { bootstrap: [`${aAddr}:${DHT_PORT}`] },
+      federation: { control_plane: [`${aAddr}:7443`] },
+    }),
+    lab.startDaemon(bHost, cpNode('b')),
+    lab.startDaemon(cHost, cpNode('c')),
+  ])
+  const ids = new Map<string, DaemonHandle>()
+  for (const d of [a, b, c]) ids.set(await nodeId(d), d)
+  const aId = await nodeId(a)
+  const nameOf = (id: string | null) => (id === null ? 'none' : (ids.get(id)?.name ?? id))
+
+  // Neither founded nor joined: no control plane anywhere yet (b and c must not found clusters of their own).
+  for (const d of [a, b, c]) assert.equal((await control(d)).enabled, false, `${d.name} runs a control plane`)
+
+  const init = await a.cli(['federation', 'init', '--name', 'lab-fed'])
+  assert.equal(init.code, 0, init.stderr)
+  await waitFor(() => meshIpv4(a), { timeoutMs: 20_000, intervalMs: 300, what: 'a in the mesh' })
+  const founded = await control(a)
+  assert.equal(founded.enabled, true)
+  assert.deepEqual(
+    founded.voters.map((v) => v.node_id),
+    [aId],
+  )
+
+  const token = async (): Promise<string> => {
+    const r = await a.cli([
+      'federation',
+      'create-cluster',
+      '--name',
+      'control-plane',
+      '--region',
+      'local',
+      '--capacity',
+      '10',
+      '--json',
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    return (JSON.parse(r.stdout) as { join_token: string }).join_token
+  }
+  const join = async (d: DaemonHandle): Promise<void> => {
+    const tok = await token()
+    const args = [
+      'federation',
+      'join',
+      '--token',
+      tok,
+      '--control-plane',
+      `${aAddr}:7443`,
+      '--cluster-name',
+      'control-plane',
+      '--json',
+    ]
+    // Refusals that spend nothing (the join service waiting for the registry) are retried with the same token.
+    const outcome = await waitFor(
+      async () => {
+        const r = await d.cli(args)
+        if (r.code === 0) return { ok: JSON.parse(r.stdout) as { mesh: string } }
+        if (/NO_LEADER|UNREACHABLE/.test(r.stderr)) return null
+        return { refused: r.stderr }
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, what: `${d.name} joins` },
+    )
+    assert.ok(outcome.ok, `${d.name}: join refused: ${outcome.refused}`)
+    assert.equal(outcome.ok.mesh, 'running')
+    // The join named the voters; the node keeps them and follows that control plane.
+    const hints = JSON.parse(await readFile(path.join(d.stateDir, 'join.json'), 'utf8')) as {
+      voters: string[]
+    }
+    assert.ok(
+      hints.voters.includes(aId),
+      `${d.name}'s join.json names a as a voter: ${JSON.stringify(hints)}`,
+    )
+    assert.equal((await control(d)).enabled, true)
+  }
+  await join(b)
+  await join(c)
+  t.diagnostic(`b and c joined after ${Date.now() - started} ms`)
+
+  // Both are promoted once caught up: three voters, seen alike by all three.
+  const three = await waitFor(
+    async () => {
+      const st = await control(a)
+      return st.voters.length === 3 && st.learners === 0 ? st : null
+    },
+    { timeoutMs: 60_000, intervalMs: 500, what: 'three voters in the Raft membership' },
+  )
+  assert.deepEqual(three.voters.map((v) => v.node_id).sort(), [...ids.keys()].sort())
+  t.diagnostic(`three voters after ${Date.now() - started} ms, leader ${nameOf(three.leader)}`)
+  const leaderId = await waitFor(() => agreedLeader([a, b, c]), {
+    timeoutMs: 30_000,
+    intervalMs: 300,
+    what: 'a, b and c agree on a leader',
+  })
+  for (const d of [b, c]) {
+    const st = await control(d)
+    assert.equal(st.voter, true, `${d.name} votes`)
+    assert.equal(st.voters.length, 3)
+  }
+  const fs = await a.cli(['federation', 'status'])
+  assert.equal(fs.code, 0, fs.stderr)
+  const line = /^Control plane voters: (.+)$/m.exec(fs.stdout)?.[1] ?? ''
+  assert.deepEqual(line.replace('*', '').split(', ').sort(), ['a', 'b', 'c'], fs.stdout)
+  assert.match(line, new RegExp(`^${nameOf(leaderId)}\\*`), 'the leader comes first, starred')
+  const fsJson = JSON.parse((await a.cli(['federation', 'status', '--json'])).stdout) as {
+    voters: { node_id: string }[]
+  }
+  assert.equal(fsJson.voters.length, 3)
+
+  // SIGKILL the leader: the other two are a majority of three.
+  const old = ids.get(leaderId)!
+  const rest = [a, b, c].filter((d) => d !== old)
+  const killAt = Date.now()
+  await old.kill('SIGKILL')
+  const next = await waitFor(
+    async () => {
+      const l = await agreedLeader(rest)
+      return l !== null && l !== leaderId ? l : null
+    },
+    { timeoutMs: 30_000, intervalMs: 200, what: 'a new leader after kill -9' },
+  )
+  const electedMs = Date.now() - killAt
+  // A registry write through a survivor (add-cluster: create-cluster needs the root key, which only a holds).
+  await waitFor(
+    async () => {
+      const r = await rest[0]!.cli(['federation', 'add-cluster', 'after-kill', '--region', 'local'])
+      return r.code === 0 ? true : /CLUSTER_EXISTS/.test(r.stderr) ? true : null
+    },
+    { timeoutMs: 30_000, intervalMs: 300, what: 'a write after the leader was killed' },
+  )
+  await waitFor(
+    async () =>
+      (await api(rest[1]!, (cl) => cl.listClusters())).clusters.some((x) => x.name === 'after-kill'),
+    { timeoutMs: 15_000, intervalMs: 300, what: `${rest[1]!.name} sees the write` },
+  )
+  t.diagnostic(
+    `kill -9 of ${old.name}: ${nameOf(next)} leads after ${electedMs} ms, write committed after ${Date.now() - killAt} ms`,
+  )
+
+  // The old leader restarts from its log: one of three voters again, never a single voter of its own.
+  await old.restart()
+  await waitFor(
+    async () => {
+      const st = await control(old)
+      return st.voter && st.voters.length === 3 && st.leader !== null
+    },
+    { timeoutMs: 60_000, intervalMs: 500, what: `${old.name} back as one of three voters` },
+  )
+  await waitFor(
+    async () => (await api(old, (cl) => cl.listClusters())).clusters.some((x) => x.name === 'after-kill'),
+    { timeoutMs: 30_000, intervalMs: 500, what: `${old.name} catches up` },
+  )
+
+  await Promise.all([b.stop(), c.stop()])
+  await a.stop()
+  t.diagnostic(`runtime ${Date.now() - started} ms`)
+})
