@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js'
 import { type CompiledPolicy, type NodeFacts, PolicyEngine, PolicyPoint } from '../policy/index.js'
 import { compileRegistryPolicies } from '../policy/registry-policies.js'
 import type { NetworkPolicy } from '../protocols/registry/index.js'
+import { RAFT_AGENT } from './control-plane.js'
 import type { NetworkCore } from './network.js'
 
 export function engineFromConfig(mesh: Config['mesh'], extra: readonly CompiledPolicy[] = []): PolicyEngine {
@@ -42,6 +43,7 @@ export class PolicyNode {
       },
       now: () => performance.now(),
       registry,
+      systemAgents: [RAFT_AGENT],
     })
   }
 

@@ -27,6 +27,13 @@ export interface PolicyPointOptions {
   path: PathInfo
   now: () => number
   registry?: Registry
+  /**
+   * Agents of the routers' own protocols (the control plane's `_raft`): messages to them are not user
+   * traffic and pass every policy, counted as `_system`. Their receivers authenticate and validate what they
+   * get, so a user's message addressed there gains nothing; a policy between clusters must not cut the
+   * control plane's replication between them.
+   */
+  systemAgents?: readonly string[]
 }
 
 const ALLOW: PolicyDecision = Object.freeze({ allow: true })
@@ -39,6 +46,7 @@ export class PolicyPoint {
   path: PathInfo
   private readonly selfId: string
   private readonly now: () => number
+  private readonly system: ReadonlySet<string>
   /** Decisions by `policy\0decision\0direction` (objects, so the hot path bumps a field). */
   private readonly tally = new Map<string, { n: number }>()
 
@@ -48,6 +56,7 @@ export class PolicyPoint {
     this.directory = opts.directory
     this.path = opts.path
     this.now = opts.now
+    this.system = new Set(opts.systemAgents ?? [])
     if (opts.registry === undefined) return
     const tally = this.tally
     new Counter({
@@ -69,6 +78,10 @@ export class PolicyPoint {
   readonly hook: PolicyHook = (env, direction) => this.check(env, direction)
 
   check(env: Envelope, direction: PolicyDirection): PolicyDecision {
+    if (env.agent !== '' && this.system.has(env.agent)) {
+      this.count('_system', 'allow', direction)
+      return ALLOW
+    }
     const engine = this.engine
     if (engine.policies.length === 0 && engine.defaultAllow) {
       this.count('_default', 'allow', direction)

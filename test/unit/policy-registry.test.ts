@@ -7,6 +7,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Registry } from 'prom-client'
 import { ApiError } from '../../src/api/errors.js'
+import { Flag, makeEnvelope } from '../../src/bus/index.js'
+import { RAFT_AGENT } from '../../src/daemon/control-plane.js'
 import { parseConfig } from '../../src/config/index.js'
 import { PolicyNode } from '../../src/daemon/policy-node.js'
 import { policyFromRequest, policyView } from '../../src/daemon/policy-routes.js'
@@ -149,4 +151,34 @@ test('the API refuses what routers could not enforce, with the reason', () => {
   const rl = policyFromRequest({ ...base, policy: 'rate_limit', rate_limit_rps: 10 })
   assert.equal(rl.action, 'rateLimit')
   assert.equal(policyView(rl).rate_limit_rps, 10)
+})
+
+test("a deny between clusters does not cut the control plane's own traffic (the _raft agent)", async () => {
+  const config = parseConfig('node:\n  name: n1\n', 'test.yaml')
+  const registry = new Registry()
+  const node = new PolicyNode(config, 'node_n1', registry)
+  node.setRegistryPolicies([pol('deny-all', { action: 'deny' })])
+  node.point.directory = (id) => ({ name: id, cluster: id === 'node_n1' ? 'alpha' : 'gamma', region: 'r1' })
+  const env = (agent: string) =>
+    makeEnvelope({
+      flags: Flag.ACK_REQUESTED,
+      ttl: 8,
+      priority: 9,
+      epoch: 1,
+      seq: 1,
+      timestamp: 0,
+      srcNode: 'node_n1',
+      srcAgent: '',
+      to: ['node_n2'],
+      agent,
+      subject: '',
+      payload: new Uint8Array(0),
+    })
+  assert.equal(node.point.check(env(RAFT_AGENT), 'ingress').allow, true)
+  assert.equal(node.point.check(env(RAFT_AGENT), 'egress').allow, true)
+  assert.equal(node.point.check(env('worker'), 'ingress').allow, false)
+  assert.match(
+    await registry.metrics(),
+    /blackroad_policy_decisions_total\{policy="_system",decision="allow",direction="ingress"\} 1/,
+  )
 })
