@@ -218,6 +218,42 @@ test('federation init on one control-plane node, two more join as voters, the le
     { timeoutMs: 30_000, intervalMs: 500, what: `${old.name} catches up` },
   )
 
+  // Operators reshape the voter set on the leader: hand leadership to another voter, then remove a third
+  // one; on a follower the command names the leader instead.
+  const lead = await waitFor(() => agreedLeader([a, b, c]), {
+    timeoutMs: 30_000,
+    intervalMs: 300,
+    what: 'one leader before reconfiguring',
+  })
+  const leaderD = ids.get(lead)!
+  const others = [a, b, c].filter((d) => d !== leaderD)
+  const heir = others[0]!
+  const heirId = await nodeId(heir)
+  const follower = await others[1]!.cli(['federation', 'transfer-leader', heirId])
+  assert.notEqual(follower.code, 0)
+  assert.match(follower.stderr, /NOT_LEADER: .*repeat this on/)
+  const moved = await leaderD.cli(['federation', 'transfer-leader', heirId])
+  assert.equal(moved.code, 0, moved.stderr)
+  await waitFor(async () => (await agreedLeader([a, b, c])) === heirId, {
+    timeoutMs: 15_000,
+    intervalMs: 200,
+    what: `${heir.name} leads after the transfer`,
+  })
+  const goneId = await nodeId(others[1]!)
+  const removed = await heir.cli(['federation', 'remove-voter', goneId, '--json'])
+  assert.equal(removed.code, 0, removed.stderr)
+  const after = JSON.parse(removed.stdout) as { voters: string[] }
+  assert.equal(after.voters.length, 2)
+  assert.ok(!after.voters.includes(goneId))
+  await waitFor(async () => (await control(leaderD)).voters.length === 2, {
+    timeoutMs: 10_000,
+    intervalMs: 200,
+    what: 'the old leader sees two voters',
+  })
+  // Two voters still commit.
+  const w = await heir.cli(['federation', 'add-cluster', 'after-removal', '--region', 'local'])
+  assert.equal(w.code, 0, w.stderr)
+
   await Promise.all([b.stop(), c.stop()])
   await a.stop()
   t.diagnostic(`runtime ${Date.now() - started} ms`)

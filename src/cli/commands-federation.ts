@@ -233,6 +233,36 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           }
         }),
     )
+    .command(
+      'remove-voter <node>',
+      "Remove a node from the control plane's voters (run on the leader; e.g. a voter that is gone for good)",
+      (c) => c.positional('node', { type: 'string', demandOption: true, describe: 'Node id (node_...)' }),
+      (argv) =>
+        run(async () => {
+          try {
+            const r = await withClient(argv, (cl) => cl.removeVoter(argv.node))
+            printResult(argv, r, () => `${r.done}; voters now ${r.voters.join(', ')}`)
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
+    )
+    .command(
+      'transfer-leader <node>',
+      'Hand control-plane leadership to another voter (run on the leader)',
+      (c) => c.positional('node', { type: 'string', demandOption: true, describe: 'Node id (node_...)' }),
+      (argv) =>
+        run(async () => {
+          try {
+            const r = await withClient(argv, (cl) => cl.transferLeader(argv.node))
+            printResult(argv, r, () => r.done)
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
+    )
     .demandCommand(1, 'name a federation command')
 }
 

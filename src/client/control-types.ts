@@ -151,3 +151,10 @@ export interface PolicyListResponse {
   in_force: { name: string; from: 'config' | 'registry' }[]
   registry: PolicyView[] | null
 }
+
+/** POST /v1/control/voters/remove and /v1/control/transfer: what was done and the membership after it. */
+export interface ReconfigureResponse {
+  done: string
+  voters: string[]
+  leader: string | null
+}

@@ -35,6 +35,7 @@ import type {
   NonceView,
   PolicyListResponse,
   PolicyView,
+  ReconfigureResponse,
   RegistryView,
   RevokeNodeRequest,
   RevokeNodeResponse,
@@ -123,6 +124,16 @@ export class BlackroadClient {
 
   removePolicy(name: string): Promise<{ removed: string }> {
     return this.request<{ removed: string }>('DELETE', `/v1/policies/${encodeURIComponent(name)}`)
+  }
+
+  /** Removes a voter (or learner) from the control plane's Raft membership; run on the leader. */
+  removeVoter(node: string): Promise<ReconfigureResponse> {
+    return this.request<ReconfigureResponse>('POST', '/v1/control/voters/remove', { node })
+  }
+
+  /** Hands control-plane leadership to another voter; run on the leader. */
+  transferLeader(to: string): Promise<ReconfigureResponse> {
+    return this.request<ReconfigureResponse>('POST', '/v1/control/transfer', { to })
   }
 
   controlStatus(): Promise<ControlStatusResponse> {

@@ -273,6 +273,20 @@ export class ControlReplica implements ControlPlane {
     return () => this.applied.delete(listener)
   }
 
+  /**
+   * An operator's reshaping of the voter set on this replica, which must be the leader: a membership change
+   * (one at a time) or a leadership transfer. Resolves with Raft's answer; NOT_LEADER names the leader.
+   */
+  async reconfigure(
+    req: { type: 'changeMembership'; change: MembershipChange } | { type: 'transferLeadership'; to: NodeId },
+    timeoutMs = this.requestTimeoutMs,
+  ): Promise<RaftRes> {
+    if (this.closed || this.driver.stoppedReason !== null) {
+      throw new ControlPlaneError('NOT_RUNNING', 'the control plane is not running')
+    }
+    return this.driver.request(req, timeoutMs)
+  }
+
   /** Called after anything that may change what readers see: an apply, a snapshot install, a new leader. */
   onChange(listener: () => void): () => void {
     this.changed.add(listener)

@@ -408,13 +408,52 @@ export class ControlNode {
     return c ? clusterView(c) : null
   }
 
+  /**
+   * Removes a voter (or learner) from the Raft membership, or hands leadership to another voter. Runs on the
+   * leader; elsewhere the answer is 409 NOT_LEADER naming it (the operator repeats the command there).
+   */
+  async reconfigure(
+    req: Parameters<ControlReplica['reconfigure']>[0],
+  ): Promise<{ done: string; voters: string[]; leader: string | null }> {
+    const r = this.requireReplica()
+    const res = await this.guard(() => r.reconfigure(req))
+    if (!res.ok) {
+      if (res.code === 'NOT_LEADER') {
+        const leader = res.leader ?? null
+        const name = leader ? (this.nameOf(leader) ?? leader) : null
+        throw new ApiError(
+          409,
+          'NOT_LEADER',
+          name
+            ? `membership changes run on the leader: repeat this on ${name} (${leader})`
+            : 'no leader is known now',
+        )
+      }
+      throw new ApiError(
+        res.code === 'TIMEOUT' ? 504 : 409,
+        res.code,
+        'message' in res ? String(res.message) : res.code,
+      )
+    }
+    const st = r.status()
+    const done =
+      req.type === 'transferLeadership'
+        ? `leadership handed to ${req.to}`
+        : `${req.change.node} removed from the membership`
+    return { done, voters: [...st.voters], leader: st.leader }
+  }
+
   /** Commits one registry command; refusals and control-plane failures become API errors with a reason. */
   async write(command: RegistryCommand): Promise<CommandResult> {
     const r = this.requireReplica()
     const res = await this.guard(() => r.propose(command))
     if (!res.ok) {
       const status =
-        res.code === 'CLUSTER_NOT_FOUND' || res.code === 'POLICY_NOT_FOUND' ? 404 : res.code === 'INVALID' ? 400 : 409
+        res.code === 'CLUSTER_NOT_FOUND' || res.code === 'POLICY_NOT_FOUND'
+          ? 404
+          : res.code === 'INVALID'
+            ? 400
+            : 409
       throw new ApiError(status, res.code, res.message)
     }
     return res
@@ -451,6 +490,23 @@ export class ControlNode {
     })
     return [
       { method: 'GET', path: '/v1/control/status', handler: () => this.controlStatus() },
+      {
+        method: 'POST',
+        path: '/v1/control/voters/remove',
+        body: z.strictObject({ node: z.string().min(1).max(128) }),
+        handler: ({ body }) =>
+          this.reconfigure({
+            type: 'changeMembership',
+            change: { type: 'remove', node: (body as { node: string }).node },
+          }),
+      } as Route<unknown>,
+      {
+        method: 'POST',
+        path: '/v1/control/transfer',
+        body: z.strictObject({ to: z.string().min(1).max(128) }),
+        handler: ({ body }) =>
+          this.reconfigure({ type: 'transferLeadership', to: (body as { to: string }).to }),
+      } as Route<unknown>,
       {
         method: 'GET',
         path: '/v1/control/registry',

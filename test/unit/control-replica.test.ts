@@ -453,3 +453,43 @@ test('a learner that wants to vote is promoted only once caught up, and only if 
     for (const n of all) await n.replica?.close()
   }
 })
+
+test('an operator removes a voter and hands leadership over, on the leader only', async () => {
+  const net = new Net()
+  const voters = [net.add(), net.add(), net.add()]
+  const ids = voters.map((v) => v.id)
+  for (const v of voters) await net.open(v, ids)
+  try {
+    const leader = await until('a leader', () => net.leader(voters))
+    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const [heir, gone] = voters.filter((v) => v !== leader) as [Node, Node]
+    const onFollower = await heir.replica!.reconfigure({ type: 'transferLeadership', to: heir.id })
+    assert.equal(onFollower.ok, false)
+    assert.equal(!onFollower.ok && onFollower.code, 'NOT_LEADER')
+    assert.equal(!onFollower.ok && onFollower.leader, leader.id)
+    const moved = await leader.replica!.reconfigure({ type: 'transferLeadership', to: heir.id })
+    assert.equal(moved.ok, true, JSON.stringify(moved))
+    await until('the heir leads', () => heir.replica!.view().role === 'leader')
+    const removed = await heir.replica!.reconfigure({
+      type: 'changeMembership',
+      change: { type: 'remove', node: gone.id },
+    })
+    assert.equal(removed.ok, true, JSON.stringify(removed))
+    await until('two voters everywhere', () =>
+      [leader, heir].every((v) => v.replica!.view().membership.voters.length === 2),
+    )
+    assert.ok(!heir.replica!.view().membership.voters.includes(gone.id))
+    net.cut.add(gone.id)
+    assert.equal(
+      (await heir.replica!.propose({ type: 'addCluster', cluster: cluster('two-voters') })).ok,
+      true,
+    )
+    const again = await heir.replica!.reconfigure({
+      type: 'changeMembership',
+      change: { type: 'remove', node: gone.id },
+    })
+    assert.equal(again.ok, false, 'not a member any more')
+  } finally {
+    for (const v of voters) await v.replica?.close()
+  }
+})
