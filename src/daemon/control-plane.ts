@@ -93,6 +93,8 @@ export class ControlNode {
   private readonly changeListeners = new Set<() => void>()
   private readonly startListeners = new Set<(replica: ControlReplica) => void>()
   private fed: FederationRecord | null = null
+  /** A membership change removing a revoked node is in flight. */
+  private pruning = false
   /** Bus sends that failed at once (no route, congestion); Raft retransmits. */
   sendFailures = 0
 
@@ -179,6 +181,7 @@ export class ControlNode {
       this.replica?.receive(env.srcNode, env.payload, via === env.srcNode),
     )
     this.replica.onChange(() => {
+      this.pruneRevoked()
       for (const l of this.changeListeners) l()
     })
     const voter = voters.includes(self)
@@ -192,6 +195,37 @@ export class ControlNode {
     )
     for (const l of this.startListeners) l(this.replica)
     for (const l of this.changeListeners) l()
+  }
+
+  /**
+   * The leader takes revoked nodes out of the Raft membership (one change at a time), so a revoked voter
+   * stops counting toward the quorum and a revoked learner stops receiving the log. Runs on every registry
+   * change; a new leader finishes what an old one left.
+   */
+  private pruneRevoked(): void {
+    const r = this.replica
+    if (r === null || this.pruning) return
+    const v = r.view()
+    if (v.role !== 'leader') return
+    const st = r.local()
+    if (!st || st.revocations.size === 0) return
+    const m = v.membership
+    const victim = [...m.voters, ...m.learners].find(
+      (n) => n !== this.o.nodeId && st.revocations.has(n) && !(m.voters.length === 1 && m.voters[0] === n),
+    )
+    if (victim === undefined) return
+    this.pruning = true
+    r.reconfigure({ type: 'changeMembership', change: { type: 'remove', node: victim } })
+      .then((res) => {
+        if (res.ok)
+          this.o.logger.warn({ node: victim }, 'control plane: removed a revoked node from the membership')
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.pruning = false
+        // The next one, if any (a change pending or refused is retried the same way, twice a second at most).
+        setTimeout(() => this.pruneRevoked(), 500).unref()
+      })
   }
 
   /** The mesh came up after the replica started (e.g. after `federation init`): frames verify against it now. */
