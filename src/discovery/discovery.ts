@@ -12,6 +12,11 @@
 //   - An unreachable bootstrap raises no error: the DHT "bootstraps" in ~6 s with `host === null`, and stays
 //     unable to find anything. So a health loop watches `dht.host`/`dht.online`, kicks the DHT (refresh) with
 //     backoff while offline, and on coming online re-announces the server key and re-queries the topic.
+//   - Hyperswarm gives a peer up after a few failed redials (attempts > 3) and looks the topic up again only
+//     every 10 min, so after a partition longer than its retries the two sides never redial each other. So
+//     a connection that closes (not by us) marks its peer lost, and while any peer is lost the topic is
+//     re-queried with backoff (2 s doubling to 30 s, for at most an hour per peer): a lookup that finds the
+//     peer again resets hyperswarm's attempts and redials it.
 //   - The announced address can go stale when the underlay changes (DHCP, a new NAT mapping). hyperdht
 //     notices local interface changes itself; a timer re-announces anyway, and reannounce() lets the daemon
 //     (netlink monitor) ask for it explicitly.
@@ -73,6 +78,13 @@ export interface DiscoveryOptions {
   /** Pause between topic re-queries after a (re)join (default 2 s) and how many at most (default 5). */
   refreshIntervalMs?: number
   refreshAttempts?: number
+  /** Re-query backoff while a peer whose connection closed has not come back (defaults 2 s to 30 s). */
+  lostRetryMinMs?: number
+  lostRetryMaxMs?: number
+  /** How long a lost peer is looked for (default 1 h). */
+  lostForgetMs?: number
+  /** A connection that lived this long counts as accepted, and its peer is looked for when it closes (5 s). */
+  provenConnectionMs?: number
   /** Periodic re-announce, so a changed address is published (default 5 min: config discovery.refresh_interval). */
   reannounceIntervalMs?: number
   /** How often the health loop looks at the DHT while online (default 5 s). */
@@ -133,6 +145,10 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private reannounceTimer: NodeJS.Timeout | null = null
   private offlineBackoffMs: number
   private refreshesLeft = 0
+  /** Peers whose last connection closed (key hex -> when), until they are connected again. */
+  private readonly lost = new Map<string, number>()
+  private lostTimer: NodeJS.Timeout | null = null
+  private lostBackoffMs = 0
 
   constructor(private readonly options: DiscoveryOptions) {
     super()
@@ -151,6 +167,10 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       healthIntervalMs: options.healthIntervalMs ?? 5000,
       offlineRetryMinMs: options.offlineRetryMinMs ?? 1000,
       offlineRetryMaxMs: options.offlineRetryMaxMs ?? 30_000,
+      lostRetryMinMs: options.lostRetryMinMs ?? 2000,
+      lostRetryMaxMs: options.lostRetryMaxMs ?? 30_000,
+      lostForgetMs: options.lostForgetMs ?? 60 * 60_000,
+      provenConnectionMs: options.provenConnectionMs ?? 5000,
       staticRetryMinMs: options.staticRetryMinMs ?? 1000,
       staticRetryMaxMs: options.staticRetryMaxMs ?? 60_000,
       closeTimeoutMs: options.closeTimeoutMs ?? 5000,
@@ -272,8 +292,9 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   async close(): Promise<void> {
     if (this.state === 'closed') return
     this.state = 'closed'
-    for (const t of [this.healthTimer, this.refreshTimer, this.reannounceTimer]) if (t) clearTimeout(t)
-    this.healthTimer = this.refreshTimer = this.reannounceTimer = null
+    for (const t of [this.healthTimer, this.refreshTimer, this.reannounceTimer, this.lostTimer])
+      if (t) clearTimeout(t)
+    this.healthTimer = this.refreshTimer = this.reannounceTimer = this.lostTimer = null
     this.statics.close()
     for (const set of this.open.values()) for (const c of set) c.destroy()
     const swarm = this.swarm
@@ -306,12 +327,17 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     const set = this.open.get(key) ?? new Set<PeerConnection>()
     this.open.set(key, set)
     set.add(conn)
+    const openedAt = Date.now()
     conn.once('close', () => {
       set.delete(conn)
       if (set.size > 0) return
       this.open.delete(key)
       this.statics.disconnected(key)
+      // Only a connection that lived: one the transport refused at once (revoked, another federation) is
+      // not a peer to look for again.
+      if (this.state !== 'closed' && Date.now() - openedAt >= this.opts.provenConnectionMs) this.peerLost(key)
     })
+    this.lost.delete(key)
     this.log.debug({ peer: key.slice(0, 16), ...info, remote: remoteOf(conn) }, 'peer connection')
     this.emit('connection', conn, info)
   }
@@ -397,6 +423,37 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     if (this.refreshesLeft > 0 && !this.converged()) {
       this.refreshTimer = setTimeout(() => this.refreshStep(), this.opts.refreshIntervalMs)
     }
+  }
+
+  /** Peers that lost their last connection and have not come back (for tests and status). */
+  get lostPeers(): number {
+    return this.lost.size
+  }
+
+  private peerLost(key: string): void {
+    if (this.lost.has(key)) return
+    this.lost.set(key, Date.now())
+    this.lostBackoffMs = this.opts.lostRetryMinMs
+    if (this.lostTimer) clearTimeout(this.lostTimer)
+    this.lostTimer = setTimeout(() => this.lostStep(), this.lostBackoffMs)
+    this.lostTimer.unref?.()
+  }
+
+  /** Re-queries the topic while a lost peer has not reconnected, with backoff; forgets peers gone too long. */
+  private async lostStep(): Promise<void> {
+    this.lostTimer = null
+    const now = Date.now()
+    for (const [key, since] of this.lost) if (now - since > this.opts.lostForgetMs) this.lost.delete(key)
+    const session = this.session
+    if (this.lost.size === 0 || !session || this.isClosed()) return
+    this.log.debug({ lost: this.lost.size }, 're-querying the topic for lost peers')
+    await session.refresh({ client: true, server: this.opts.announce }).catch((err: unknown) => {
+      this.log.debug({ err }, 'topic refresh for lost peers failed')
+    })
+    if (this.isClosed() || this.lostTimer || this.lost.size === 0) return
+    this.lostBackoffMs = Math.min(this.lostBackoffMs * 2, this.opts.lostRetryMaxMs)
+    this.lostTimer = setTimeout(() => this.lostStep(), this.lostBackoffMs)
+    this.lostTimer.unref?.()
   }
 
   /** A method, not a property test, so TypeScript does not narrow `state` across an await. */

@@ -242,3 +242,56 @@ describe('bootstrap unreachable at start', () => {
     }
   })
 })
+
+describe('peers lost after hyperswarm gave up on them', () => {
+  let net: LocalTestnet
+  before(async () => {
+    net = await LocalTestnet.create()
+  })
+  after(async () => {
+    await closeAll()
+    await net.destroy()
+  })
+
+  // A partition longer than hyperswarm's redials leaves both sides with attempts > 3: neither dials again
+  // until a lookup finds the other. Here the give-up is set directly on both peer records, then the
+  // connection is cut, as a partition would.
+  async function cutAfterGiveUp(
+    opts: Partial<DiscoveryOptions>,
+  ): Promise<{ back: Promise<unknown>; a: Discovery }> {
+    const ka = generateKeyPair()
+    const kb = generateKeyPair()
+    const a = discovery(ka, { ...net.discoveryOptions(), provenConnectionMs: 100, ...opts })
+    const b = discovery(kb, { ...net.discoveryOptions(), provenConnectionMs: 100, ...opts })
+    const ab = connectionTo(a, kb.publicKey)
+    await Promise.all([a.start(), b.start()])
+    await ab
+    await new Promise((r) => setTimeout(r, 500))
+    type Swarm = { peers: Map<string, { attempts: number }> }
+    for (const [d, k] of [
+      [a, kb],
+      [b, ka],
+    ] as const) {
+      const info = (d as unknown as { swarm: Swarm }).swarm.peers.get(k.publicKey.toString('hex'))
+      if (info) info.attempts = 4
+    }
+    const back = connectionTo(a, kb.publicKey, 6000)
+    for (const d of [a, b])
+      for (const set of (d as unknown as { open: Map<string, Set<PeerConnection>> }).open.values())
+        for (const c of set) c.destroy()
+    return { back, a }
+  }
+
+  it('are looked up again (with backoff) and reconnect', async () => {
+    const { back, a } = await cutAfterGiveUp({ lostRetryMinMs: 300, lostRetryMaxMs: 1000 })
+    await back
+    await new Promise((r) => setTimeout(r, 100))
+    assert.equal(a.lostPeers, 0)
+  })
+
+  it('without the re-query they stay apart (the failure this guards against)', async () => {
+    const { back, a } = await cutAfterGiveUp({ lostRetryMinMs: 600_000, lostRetryMaxMs: 600_000 })
+    await assert.rejects(back, /no connection/)
+    assert.equal(a.lostPeers, 1)
+  })
+})
