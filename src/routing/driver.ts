@@ -1,7 +1,12 @@
 // The routing driver: the I/O edge around the pure routing parts. It probes every neighbour on a timer
-// (LinkMonitor), originates and floods signed link-state records (LinkStateDb), recomputes paths with
-// hysteresis (RouteSelector) and publishes a RoutePlan for the WireGuard layer. Sockets are behind the
-// RoutingTransport interface so the driver runs the same over real peer links and in tests.
+// (LinkMonitor, with probe datagrams that also answer the neighbour's: probe-wire.ts), originates and floods
+// signed link-state records (LinkStateDb), recomputes paths with hysteresis (RouteSelector) and publishes a
+// RoutePlan for the WireGuard layer. Sockets are behind the RoutingTransport interface so the driver runs the
+// same over real peer links and in tests.
+//
+// Probes go out every probe interval to every neighbour, one datagram each, whatever happens elsewhere; a
+// link that is not up asks for an immediate answer (ANSWER_NOW), so a new or recovering link is measured in
+// round trips rather than intervals.
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -10,12 +15,14 @@ import { buildGraph } from './graph.js'
 import { LinkStateDb } from './lsdb.js'
 import { planRoutes, type RoutePlan } from './plan.js'
 import { type RouteChange, RouteSelector } from './paths.js'
+import { isDecodeError } from '../wire/index.js'
 import { type LinkEvent, type LinkMetrics, LinkMonitor } from './probe.js'
+import { decodeProbe, encodeProbe, HELD_UNIT_MS, MASK_BITS, ProbeEcho } from './probe-wire.js'
 import { sealLinkState, SequenceAllocator } from './record.js'
 
 export interface RoutingTransport {
-  /** Sends a probe frame to a neighbour; false when the link is gone or congested (the probe counts as lost). */
-  sendProbe(peer: string, frame: Uint8Array): boolean
+  /** Sends a probe datagram to a neighbour (unreliable); false when it could not be sent (it counts as lost). */
+  sendProbe(peer: string, datagram: Uint8Array): boolean
   /** Sends link-state record bytes (of `origin`) to one neighbour. */
   sendRecord(peer: string, origin: string, record: Uint8Array): void
 }
@@ -40,8 +47,9 @@ export interface RoutingDriverEvents {
   record: [status: string, origin: string | undefined]
 }
 
-const PROBE_PING = 1
-const PROBE_PONG = 2
+/** What became of a probe datagram: taken, undecodable, or from a router that is not a neighbour (now). */
+export type ProbeVerdict = 'accepted' | 'malformed' | 'not-linked'
+
 const REFRESH_MS = 20_000
 
 export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
@@ -50,7 +58,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private readonly selector: RouteSelector
   private readonly seq = new SequenceAllocator(0)
   private readonly neighbours = new Set<string>()
-  private probeSeq = 0
+  /** Per neighbour: our probe sequence and what we echo of theirs. */
+  private readonly echoes = new Map<string, ProbeEcho>()
   private probeTimer: NodeJS.Timeout | null = null
   private refreshTimer: NodeJS.Timeout | null = null
   private recomputeQueued = false
@@ -63,7 +72,10 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.now = opts.now ?? Date.now
     this.monitor = new LinkMonitor({
       deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
-      probeTimeoutMs: Math.max(opts.probeIntervalMs * 2, Math.floor(opts.deadLinkTimeoutMs / 2)),
+      // A neighbour answers our probe with its own next one, up to one of its intervals later (the same
+      // setting on every router, as a rule).
+      replyDelayMs: opts.probeIntervalMs,
+      probeTimeoutMs: Math.max(opts.probeIntervalMs * 3, Math.floor(opts.deadLinkTimeoutMs / 2)),
       // Every metric change re-originates this router's link-state record, which every router then receives
       // once per neighbour. With 10 % / 1 ms a busy LAN re-originated every ~1.7 s per node (12 records/s in
       // at each node of a 5-node mesh); route choice needs neither that precision nor that rate.
@@ -104,10 +116,11 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   /** A peer link came up: start probing it and give it everything we know. */
   neighbourUp(peer: string): void {
     this.neighbours.add(peer)
+    this.echoes.set(peer, new ProbeEcho())
     this.monitor.addPeer(peer)
     for (const s of this.lsdb.signedRecords()) this.opts.transport.sendRecord(peer, s.record.origin, s.bytes)
-    // A new link needs several answered probes to count as up; a short burst gets there in tens of ms
-    // instead of waiting for the regular probe rounds.
+    // A new link needs several answered probes to count as up; a short burst (each asking for an answer at
+    // once) gets there in tens of ms instead of waiting for the regular probe rounds.
     this.probe(peer, performance.now())
     for (const delay of [15, 30, 45]) {
       setTimeout(() => {
@@ -119,20 +132,39 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   /** A peer link closed: the link is down now, without waiting for probes to time out. */
   neighbourDown(peer: string): void {
     if (!this.neighbours.delete(peer)) return
+    this.echoes.delete(peer)
     this.monitor.removePeer(peer)
     this.originate()
   }
 
-  onProbeFrame(peer: string, frame: Uint8Array): void {
-    if (frame.length !== 5) return
-    const seq = ((frame[1]! << 24) | (frame[2]! << 16) | (frame[3]! << 8) | frame[4]!) >>> 0
-    if (frame[0] === PROBE_PING) {
-      const pong = Uint8Array.from(frame)
-      pong[0] = PROBE_PONG
-      this.opts.transport.sendProbe(peer, pong)
-    } else if (frame[0] === PROBE_PONG && this.neighbours.has(peer)) {
-      this.handleLinkEvents(this.monitor.onProbeReply(peer, seq, performance.now()))
+  /**
+   * A probe datagram from a neighbour: its echo answers one of our probes (and its mask acknowledges earlier
+   * ones), its seq is what our next probe echoes. One asking for an immediate answer gets it.
+   */
+  onProbeDatagram(peer: string, datagram: Uint8Array): ProbeVerdict {
+    const echo = this.echoes.get(peer)
+    if (!echo) return 'not-linked'
+    let d: ReturnType<typeof decodeProbe>
+    try {
+      d = decodeProbe(datagram)
+    } catch (err) {
+      if (isDecodeError(err)) return 'malformed'
+      throw err
     }
+    const at = performance.now()
+    const missing = echo.received(d.seq, at)
+    if (missing !== null) this.monitor.onPeerProbe(peer, missing)
+    if (d.echo !== 0) {
+      const events = this.monitor.onProbeReply(peer, d.echo, at, d.heldUnits * HELD_UNIT_MS)
+      for (let i = 0; i < MASK_BITS; i++) {
+        if (d.mask & (1 << i)) this.monitor.onProbeDelivered(peer, d.echo - 1 - i)
+      }
+      this.handleLinkEvents(events)
+    }
+    // Only a new probe is answered, and the answer never asks for one back: no ping-pong between two routers
+    // whose links are both down, and a replayed datagram makes us send nothing.
+    if (d.answerNow && missing !== null) this.probe(peer, at, false)
+    return 'accepted'
   }
 
   /** A link-state record from a neighbour; floods it on when it is new. Returns the receive status. */
@@ -144,7 +176,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       this.originate()
     }
     if (r.status === 'accepted' && r.signed) {
-      for (const n of this.neighbours) if (n !== peer) this.opts.transport.sendRecord(n, r.signed.record.origin, r.signed.bytes)
+      for (const n of this.neighbours)
+        if (n !== peer) this.opts.transport.sendRecord(n, r.signed.record.origin, r.signed.bytes)
       this.scheduleRecompute()
     }
     return r.status
@@ -161,12 +194,14 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.handleLinkEvents(this.monitor.tick(t))
   }
 
-  private probe(peer: string, at: number): void {
-    this.probeSeq = (this.probeSeq + 1) >>> 0
-    const seq = this.probeSeq
+  /** Sends one probe; it asks for an immediate answer while the link is not up, unless it is one itself. */
+  private probe(peer: string, at: number, mayAsk = true): void {
+    const echo = this.echoes.get(peer)
+    if (!echo) return
+    const seq = echo.takeSeq()
     this.monitor.onProbeSent(peer, seq, at)
-    const frame = new Uint8Array([PROBE_PING, seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff])
-    this.opts.transport.sendProbe(peer, frame)
+    const answerNow = mayAsk && this.monitor.state(peer) !== 'up'
+    this.opts.transport.sendProbe(peer, encodeProbe({ answerNow, seq, ...echo.echoAt(at) }))
   }
 
   private handleLinkEvents(events: LinkEvent[]): void {
