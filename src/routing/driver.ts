@@ -6,7 +6,9 @@
 //
 // Probes go out every probe interval to every neighbour, one datagram each, whatever happens elsewhere; a
 // link that is not up asks for an immediate answer (ANSWER_NOW), so a new or recovering link is measured in
-// round trips rather than intervals.
+// round trips rather than intervals. Records are re-originated when a link comes up or goes down (at once),
+// when its metrics moved (LinkMonitor's thresholds) and otherwise only every REFRESH_MS, a third of their
+// maximum age: flooding is reliable (peer-link streams), and a new neighbour gets every record on link-up.
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -60,6 +62,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private readonly neighbours = new Set<string>()
   /** Per neighbour: our probe sequence and what we echo of theirs. */
   private readonly echoes = new Map<string, ProbeEcho>()
+  private lastOriginatedAt = Number.NEGATIVE_INFINITY
   private probeTimer: NodeJS.Timeout | null = null
   private refreshTimer: NodeJS.Timeout | null = null
   private recomputeQueued = false
@@ -91,7 +94,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.originate()
     this.probeTimer = setInterval(() => this.probeRound(), this.opts.probeIntervalMs)
     this.refreshTimer = setInterval(() => {
-      this.originate()
+      if (this.now() - this.lastOriginatedAt >= REFRESH_MS) this.originate()
       const expired = this.lsdb.expire(this.now())
       if (expired.length > 0) this.scheduleRecompute()
     }, REFRESH_MS / 4)
@@ -214,6 +217,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private originate(): void {
     if (this.stopped) return
     const issuedAt = this.now()
+    this.lastOriginatedAt = issuedAt
     const signed = sealLinkState(
       {
         origin: this.opts.localId,
