@@ -25,6 +25,7 @@ import { RoutingDriver } from '../routing/driver.js'
 import { LinkManager, type PeerLink } from '../transport/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
+import { FloodCertificates } from './flood-certs.js'
 import { HandshakeSync } from './handshake-sync.js'
 import {
   decodeRoutingFrame,
@@ -68,6 +69,7 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
   private lastApplied: string | null = null
   private lastAppliedAt = 0
   private readonly hsync = new HandshakeSync()
+  private readonly floodCerts = new FloodCertificates()
   /** WireGuard keys (base64) of peers whose entry the next apply removes and adds back (handshake-sync.ts). */
   private readonly resetKeys = new Set<string>()
   private rotationTimer: NodeJS.Timeout | null = null
@@ -117,7 +119,9 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
         sendProbe: (peer, datagram) => this.links?.get(peer)?.sendDatagram(datagram) ?? false,
         sendRecord: (peer, origin, record) => {
           const cert = this.certs.bytesOf(origin)
-          if (cert) this.links?.get(peer)?.send('routing', encodeLinkStateFrame(cert, record))
+          const link = this.links?.get(peer)
+          if (cert && link)
+            link.send('routing', encodeLinkStateFrame(this.floodCerts.toSend(link, origin, cert), record))
         },
       },
     })
