@@ -6,9 +6,12 @@
 //
 // Probes go out every probe interval to every neighbour, one datagram each, whatever happens elsewhere; a
 // link that is not up asks for an immediate answer (ANSWER_NOW), so a new or recovering link is measured in
-// round trips rather than intervals. Records are re-originated when a link comes up or goes down (at once),
-// when its metrics moved (LinkMonitor's thresholds) and otherwise only every REFRESH_MS, a third of their
-// maximum age: flooding is reliable (peer-link streams), and a new neighbour gets every record on link-up.
+// round trips rather than intervals. Silence is checked after every probe round and at the instant a link
+// could be declared dead (LinkMonitor.downDeadline), so detection takes the dead interval, not that plus up
+// to a round. Records are re-originated when a link comes up or goes down (at once), when metrics moved
+// (LinkMonitor's thresholds; at most once per METRIC_HOLD_MS for the whole node, since each origination
+// floods every link's metrics anyway) and otherwise every REFRESH_MS, a third of their maximum age: flooding
+// is reliable (peer-link streams), and a new neighbour gets every record on link-up.
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -53,6 +56,7 @@ export interface RoutingDriverEvents {
 export type ProbeVerdict = 'accepted' | 'malformed' | 'not-linked'
 
 const REFRESH_MS = 20_000
+const METRIC_HOLD_MS = 2_000
 
 export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   readonly monitor: LinkMonitor
@@ -65,6 +69,10 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private lastOriginatedAt = Number.NEGATIVE_INFINITY
   private probeTimer: NodeJS.Timeout | null = null
   private refreshTimer: NodeJS.Timeout | null = null
+  /** Fires when an up link could be declared dead (LinkMonitor.downDeadline). */
+  private downTimer: NodeJS.Timeout | null = null
+  /** A metric-driven origination waiting for METRIC_HOLD_MS since the last one. */
+  private metricTimer: NodeJS.Timeout | null = null
   private recomputeQueued = false
   private current: RoutePlan = { peers: [], routes: [], issues: [] }
   private readonly now: () => number
@@ -104,8 +112,9 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.stopped = true
     if (this.probeTimer) clearInterval(this.probeTimer)
     if (this.refreshTimer) clearInterval(this.refreshTimer)
-    this.probeTimer = null
-    this.refreshTimer = null
+    if (this.downTimer) clearTimeout(this.downTimer)
+    if (this.metricTimer) clearTimeout(this.metricTimer)
+    this.probeTimer = this.refreshTimer = this.downTimer = this.metricTimer = null
   }
 
   get plan(): RoutePlan {
@@ -195,6 +204,25 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     const t = performance.now()
     for (const peer of this.neighbours) this.probe(peer, t)
     this.handleLinkEvents(this.monitor.tick(t))
+    this.armDownCheck(t)
+  }
+
+  /** Ticks again when an up link could be declared dead; replies only move that later (one early wake-up). */
+  private armDownCheck(now: number): void {
+    if (this.downTimer) clearTimeout(this.downTimer)
+    this.downTimer = null
+    const at = this.monitor.downDeadline(now)
+    if (at === undefined || this.stopped) return
+    this.downTimer = setTimeout(
+      () => {
+        this.downTimer = null
+        const t = performance.now()
+        this.handleLinkEvents(this.monitor.tick(t))
+        this.armDownCheck(t)
+      },
+      Math.ceil(at - now),
+    )
+    this.downTimer.unref()
   }
 
   /** Sends one probe; it asks for an immediate answer while the link is not up, unless it is one itself. */
@@ -210,12 +238,31 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private handleLinkEvents(events: LinkEvent[]): void {
     if (events.length === 0) return
     for (const e of events) this.emit('link', e)
-    this.originate()
+    if (events.some((e) => e.type !== 'metric-changed')) this.originate()
+    else this.originateSoon()
+  }
+
+  /** Originates for metric changes now, or once METRIC_HOLD_MS has passed since the last origination. */
+  private originateSoon(): void {
+    if (this.metricTimer || this.stopped) return
+    const wait = this.lastOriginatedAt + METRIC_HOLD_MS - this.now()
+    if (wait <= 0) {
+      this.originate()
+      return
+    }
+    this.metricTimer = setTimeout(() => {
+      this.metricTimer = null
+      this.originate()
+    }, wait)
+    this.metricTimer.unref()
   }
 
   /** Signs a fresh record of our links and floods it; link up/down must reach everyone at once. */
   private originate(): void {
     if (this.stopped) return
+    // This record carries every link's current metrics: a pending metric-driven origination is done too.
+    if (this.metricTimer) clearTimeout(this.metricTimer)
+    this.metricTimer = null
     const issuedAt = this.now()
     this.lastOriginatedAt = issuedAt
     const signed = sealLinkState(

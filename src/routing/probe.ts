@@ -2,7 +2,8 @@
 // probes on its own timer (about every 200 ms), reports each send and reply here with times from ONE monotonic
 // clock in milliseconds (performance.now()), and calls tick() often enough or at nextDeadline(). What comes
 // back are events for the driver to act on: link-down/link-up re-originate the link-state record at once,
-// metric-changed does too (the thresholds keep that from happening on every probe).
+// metric-changed does too, soon (the thresholds keep that from happening on every probe). downDeadline() says
+// when silence could next be declared, so the driver need not wait for its next probe round to notice.
 //
 // A reply may be held by the peer before it leaves (probe-wire.ts: each probe answers the peer's latest one
 // when the peer's own next probe goes out, up to replyDelayMs later, and says how long it held it). The RTT
@@ -292,6 +293,35 @@ export class LinkMonitor {
         if (p.state === 'up' && sentAt > p.lastAnsweredSentAt) consider(sentAt + grace)
       }
       if (p.state === 'up' && p.lastReplyAt !== null) consider(p.lastReplyAt + this.deadAfter(p))
+    }
+    return next
+  }
+
+  /**
+   * The earliest time after `now` at which tick() could declare an up link down, given the probes already
+   * sent; undefined when none could before more probes go out (the driver ticks after each probe round). A
+   * driver that ticks then too detects silence at the dead interval itself, not at the next probe round.
+   */
+  downDeadline(now: number): number | undefined {
+    let next: number | undefined
+    for (const p of this.peers.values()) {
+      if (p.state !== 'up' || p.lastReplyAt === null) continue
+      let at = p.lastReplyAt + this.deadAfter(p)
+      const need = this.minUnansweredProbes - p.lostSinceReply
+      if (need > 0) {
+        // Outstanding probes are in send order; the need-th unanswered one must have left its grace.
+        let seen = 0
+        let kth: number | undefined
+        for (const sentAt of p.outstanding.values()) {
+          if (sentAt > p.lastAnsweredSentAt && ++seen === need) {
+            kth = sentAt
+            break
+          }
+        }
+        if (kth === undefined) continue
+        at = Math.max(at, kth + this.grace(p))
+      }
+      if (at > now && (next === undefined || at < next)) next = at
     }
     return next
   }

@@ -2,7 +2,8 @@
 // on the B side and 20 ms on the C side. A reaches D via B; a silently dropped A–B link moves D to C within
 // the dead-link timeout; restoring it moves D back. Probes, records and plans are the real code. Then two
 // routers: one probe datagram per interval each way, a link whose probes are lost goes down although its
-// records still flow, a new link comes up in round trips, and bad or replayed datagrams change nothing.
+// records still flow, a new link comes up in round trips, and bad or replayed datagrams change nothing; metric
+// changes of several links cost one flood per 2 s.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -339,5 +340,84 @@ test('a probe asking for an answer gets one at once, which never asks back, even
     assert.equal(out.length, 2, 'one that does not ask waits for our next round')
   } finally {
     driver.stop()
+  }
+})
+
+test('metric changes of several links re-originate the record at most once per 2 s', async () => {
+  // A star: A linked to B and C with 2 ms each way; then both links slow to 40 ms at once, so A's monitor
+  // reports a metric change for each, close together.
+  const keys = [generateKeyPair(), generateKeyPair(), generateKeyPair()]
+  const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
+  const timers = new Set<NodeJS.Timeout>()
+  let delay = 2
+  const drivers: RoutingDriver[] = []
+  const originatedByA: number[] = []
+  const seen = new Set<string>()
+  const send = (to: number, fn: (d: RoutingDriver) => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn(drivers[to]!)
+    }, delay)
+    timers.add(t)
+  }
+  for (const i of [0, 1, 2]) {
+    drivers.push(
+      new RoutingDriver({
+        localId: ids[i]!,
+        nodeKey: keys[i]!,
+        keyOf: (x) => keys[ids.indexOf(x)]?.publicKey,
+        addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
+        probeIntervalMs: 100,
+        deadLinkTimeoutMs: 500,
+        transport: {
+          sendProbe: (peer, d) => {
+            send(ids.indexOf(peer), (x) => x.onProbeDatagram(ids[i]!, d))
+            return true
+          },
+          sendRecord: (peer, origin, bytes) => {
+            const key = Buffer.from(bytes).toString('base64')
+            if (i === 0 && origin === ids[0] && !seen.has(key)) {
+              seen.add(key)
+              originatedByA.push(Date.now())
+            }
+            send(ids.indexOf(peer), (x) => x.onRecord(ids[i]!, bytes))
+          },
+        },
+      }),
+    )
+  }
+  const metricEvents: number[] = []
+  drivers[0]!.on('link', (e) => {
+    if (e.type === 'metric-changed') metricEvents.push(Date.now())
+  })
+  try {
+    for (const d of drivers) d.start()
+    for (const [x, y] of [
+      [0, 1],
+      [0, 2],
+    ] as const) {
+      drivers[x]!.neighbourUp(ids[y]!)
+      drivers[y]!.neighbourUp(ids[x]!)
+    }
+    await until(
+      'A up with B and C',
+      () => drivers[0]!.metrics(ids[1]!)?.state === 'up' && drivers[0]!.metrics(ids[2]!)?.state === 'up',
+      3000,
+    )
+    await sleep(2500)
+    const from = Date.now()
+    delay = 40
+    await sleep(5000)
+    const events = metricEvents.filter((t) => t >= from)
+    const originations = originatedByA.filter((t) => t >= from)
+    assert.ok(events.length >= 2, `${events.length} metric changes on A's links`)
+    assert.ok(originations.length >= 1, 'the changes were flooded')
+    for (let i = 1; i < originations.length; i++) {
+      const gap = originations[i]! - originations[i - 1]!
+      assert.ok(gap >= 1900, `A re-originated ${gap} ms after its previous record`)
+    }
+  } finally {
+    for (const d of drivers) d.stop()
+    for (const t of timers) clearTimeout(t)
   }
 })

@@ -357,6 +357,21 @@ describe("LinkMonitor with replies that ride on the peer's probes", () => {
     )
   })
 
+  it('says when silence can next be declared: a tick then does it, a tick just before does not', () => {
+    const m = echoMonitor()
+    driveEcho(m, { to: 3000, phase: 120, oneWay: 2, failAt: 2500 })
+    assert.equal(m.metrics(P)!.state, 'up')
+    const last = m.metrics(P)!.lastReplyAt!
+    // The probes sent at 2600 and 2800 went unanswered, and their grace is over.
+    const at = m.downDeadline(3000)!
+    assert.equal(at, last + 750, 'the dead interval after the last reply')
+    assert.ok(at > 3000 && at < 3400, 'before the next probe round but one')
+    const downs = (t: number) => m.tick(t).filter((e) => e.type === 'link-down').length
+    assert.equal(downs(at - 1), 0)
+    assert.equal(downs(at), 1)
+    assert.equal(m.downDeadline(at), undefined, 'nothing is up')
+  })
+
   it('detects a silent failure within one second, whatever the phase', () => {
     for (const phase of [0, 1, 50, 100, 150, 199]) {
       for (const failAt of [5000, 5050, 5120, 5199]) {
