@@ -83,8 +83,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.now = opts.now ?? Date.now
     this.monitor = new LinkMonitor({
       deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
-      // A neighbour answers our probe with its own next one, up to one of its intervals later (the same
-      // setting on every router, as a rule).
+      // A neighbour answers our probe with its own next one, up to one of its intervals later; one whose
+      // interval is longer than ours answers at once (onProbeDatagram), so ours bounds the wait.
       replyDelayMs: opts.probeIntervalMs,
       probeTimeoutMs: Math.max(opts.probeIntervalMs * 3, Math.floor(opts.deadLinkTimeoutMs / 2)),
       // Every metric change re-originates this router's link-state record, which every router then receives
@@ -174,8 +174,10 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       this.handleLinkEvents(events)
     }
     // Only a new probe is answered, and the answer never asks for one back: no ping-pong between two routers
-    // whose links are both down, and a replayed datagram makes us send nothing.
-    if (d.answerNow && missing !== null) this.probe(peer, at, false)
+    // whose links are both down, and a replayed datagram makes us send nothing. A neighbour that probes faster
+    // than we do expects answers at its pace, so it gets each one at once.
+    const hurry = d.answerNow || d.intervalMs < this.opts.probeIntervalMs
+    if (hurry && missing !== null) this.probe(peer, at, false)
     return 'accepted'
   }
 
@@ -232,7 +234,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     const seq = echo.takeSeq()
     this.monitor.onProbeSent(peer, seq, at)
     const answerNow = mayAsk && this.monitor.state(peer) !== 'up'
-    this.opts.transport.sendProbe(peer, encodeProbe({ answerNow, seq, ...echo.echoAt(at) }))
+    const intervalMs = Math.min(0xffff, Math.max(1, Math.round(this.opts.probeIntervalMs)))
+    this.opts.transport.sendProbe(peer, encodeProbe({ answerNow, seq, ...echo.echoAt(at), intervalMs }))
   }
 
   private handleLinkEvents(events: LinkEvent[]): void {

@@ -10,14 +10,16 @@
 //   u32 echo       the highest seq the sender has received from the receiver; 0 = none yet
 //   u16 held       time from the arrival of `echo` to this send, in units of 100 µs (0 when echo is 0)
 //   u16 mask       bit i set: the receiver's seq echo-1-i arrived too (0 when echo is 0)
+//   u16 interval   the sender's probe interval in ms (>= 1): a receiver whose own interval is longer answers
+//                  each probe at once, since the sender's dead-link timer is set for the sender's pace
 //
-// 14 bytes. The receiver's RTT sample is (now - when it sent `echo`) - held. decodeProbe throws DecodeError on
+// 16 bytes. The receiver's RTT sample is (now - when it sent `echo`) - held. decodeProbe throws DecodeError on
 // anything else, so the driver can drop and count it.
 
 import { type Codec, DecodeError, decodeWith, encodeWith, type Reader, type Writer } from '../wire/index.js'
 
 export const PROBE_KIND = 1
-export const PROBE_BYTES = 14
+export const PROBE_BYTES = 16
 export const ANSWER_NOW = 0b1
 /** `held` counts units of this many ms; the largest expressible hold is about 6.5 s. */
 export const HELD_UNIT_MS = 0.1
@@ -31,6 +33,7 @@ export interface ProbeDatagram {
   echo: number
   heldUnits: number
   mask: number
+  intervalMs: number
 }
 
 export const probeCodec: Codec<ProbeDatagram> = {
@@ -41,6 +44,7 @@ export const probeCodec: Codec<ProbeDatagram> = {
       .u32(p.echo)
       .u16(p.heldUnits)
       .u16(p.mask)
+      .u16(p.intervalMs)
   },
   decode(r: Reader): ProbeDatagram {
     const kind = r.u8()
@@ -54,7 +58,9 @@ export const probeCodec: Codec<ProbeDatagram> = {
     const mask = r.u16()
     if (echo === 0 && (heldUnits !== 0 || mask !== 0))
       throw new DecodeError('invalid-value', 'held time or mask without an echo', 10)
-    return { answerNow: (flags & ANSWER_NOW) !== 0, seq, echo, heldUnits, mask }
+    const intervalMs = r.u16()
+    if (intervalMs === 0) throw new DecodeError('invalid-value', 'probe interval 0', 14)
+    return { answerNow: (flags & ANSWER_NOW) !== 0, seq, echo, heldUnits, mask, intervalMs }
   },
 }
 

@@ -327,7 +327,8 @@ test('a probe asking for an answer gets one at once, which never asks back, even
     driver.neighbourUp(b)
     assert.equal(out.length, 1, 'the first of the burst')
     assert.equal(decodeProbe(out[0]!).answerNow, true, 'a link that is not up asks')
-    const ask = (seq: number) => encodeProbe({ answerNow: true, seq, echo: 0, heldUnits: 0, mask: 0 })
+    const ask = (seq: number) =>
+      encodeProbe({ answerNow: true, seq, echo: 0, heldUnits: 0, mask: 0, intervalMs: 200 })
     assert.equal(driver.onProbeDatagram(b, ask(1)), 'accepted')
     assert.equal(out.length, 2)
     const answer = decodeProbe(out[1]!)
@@ -336,8 +337,17 @@ test('a probe asking for an answer gets one at once, which never asks back, even
     assert.equal(driver.metrics(b)?.state, 'down')
     driver.onProbeDatagram(b, ask(1))
     assert.equal(out.length, 2, 'a repeat is not answered')
-    driver.onProbeDatagram(b, encodeProbe({ answerNow: false, seq: 2, echo: 0, heldUnits: 0, mask: 0 }))
+    driver.onProbeDatagram(
+      b,
+      encodeProbe({ answerNow: false, seq: 2, echo: 0, heldUnits: 0, mask: 0, intervalMs: 200 }),
+    )
     assert.equal(out.length, 2, 'one that does not ask waits for our next round')
+    driver.onProbeDatagram(
+      b,
+      encodeProbe({ answerNow: false, seq: 3, echo: 0, heldUnits: 0, mask: 0, intervalMs: 50 }),
+    )
+    assert.equal(out.length, 3, 'unless its sender probes faster than we do')
+    assert.equal(decodeProbe(out[2]!).answerNow, false)
   } finally {
     driver.stop()
   }
@@ -416,6 +426,60 @@ test('metric changes of several links re-originate the record at most once per 2
       const gap = originations[i]! - originations[i - 1]!
       assert.ok(gap >= 1900, `A re-originated ${gap} ms after its previous record`)
     }
+  } finally {
+    for (const d of drivers) d.stop()
+    for (const t of timers) clearTimeout(t)
+  }
+})
+
+test('routers with different probe intervals keep their link up: the slower one answers at once', async () => {
+  const keys = [generateKeyPair(), generateKeyPair()]
+  const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
+  const timers = new Set<NodeJS.Timeout>()
+  const drivers: RoutingDriver[] = []
+  const later = (fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn()
+    }, 2)
+    timers.add(t)
+  }
+  const settings = [
+    { probeIntervalMs: 100, deadLinkTimeoutMs: 400 },
+    { probeIntervalMs: 1000, deadLinkTimeoutMs: 4000 },
+  ]
+  for (const i of [0, 1]) {
+    drivers.push(
+      new RoutingDriver({
+        localId: ids[i]!,
+        nodeKey: keys[i]!,
+        keyOf: (x) => keys[ids.indexOf(x)]?.publicKey,
+        addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
+        ...settings[i]!,
+        transport: {
+          sendProbe: (_p, d) => {
+            later(() => drivers[1 - i]!.onProbeDatagram(ids[i]!, d))
+            return true
+          },
+          sendRecord: (_p, _o, bytes) => later(() => drivers[1 - i]!.onRecord(ids[i]!, bytes)),
+        },
+      }),
+    )
+  }
+  const downs: string[] = []
+  for (const d of drivers) d.on('link', (e) => e.type === 'link-down' && downs.push(e.peer))
+  try {
+    for (const d of drivers) d.start()
+    drivers[0]!.neighbourUp(ids[1]!)
+    drivers[1]!.neighbourUp(ids[0]!)
+    await until('both ends up', () => drivers.every((d, i) => d.metrics(ids[1 - i]!)?.state === 'up'), 3000)
+    await sleep(2500)
+    assert.deepEqual(downs, [], 'no link-down: the fast side hears back within its 400 ms')
+    const fast = drivers[0]!.metrics(ids[1]!)!
+    assert.equal(fast.state, 'up')
+    assert.equal(fast.lossPermille, 0)
+    assert.ok(fast.srttMicros! < 50_000, `fast side srtt ${fast.srttMicros} µs`)
+    assert.equal(drivers[1]!.metrics(ids[0]!)?.state, 'up')
   } finally {
     for (const d of drivers) d.stop()
     for (const t of timers) clearTimeout(t)

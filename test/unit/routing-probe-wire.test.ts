@@ -1,4 +1,4 @@
-// Probe datagrams: the codec is exact (14 bytes, round trip) and total (arbitrary bytes give a probe or a
+// Probe datagrams: the codec is exact (16 bytes, round trip) and total (arbitrary bytes give a probe or a
 // DecodeError); the echo bookkeeping answers the peer's newest probe with the time it was held, acknowledges
 // earlier ones in the mask, and counts gaps in the peer's sequence as its lost probes.
 
@@ -20,12 +20,20 @@ const probe = (p: Partial<ProbeDatagram> = {}): ProbeDatagram => ({
   echo: 0,
   heldUnits: 0,
   mask: 0,
+  intervalMs: 200,
   ...p,
 })
 
 describe('probe datagram codec', () => {
-  it('round-trips in 14 bytes', () => {
-    const p = probe({ answerNow: true, seq: 0xffff_fffe, echo: 77, heldUnits: 1234, mask: 0b1010 })
+  it('round-trips in 16 bytes', () => {
+    const p = probe({
+      answerNow: true,
+      seq: 0xffff_fffe,
+      echo: 77,
+      heldUnits: 1234,
+      mask: 0b1010,
+      intervalMs: 65535,
+    })
     const bytes = encodeProbe(p)
     assert.equal(bytes.length, PROBE_BYTES)
     assert.deepEqual(decodeProbe(bytes), p)
@@ -39,7 +47,8 @@ describe('probe datagram codec', () => {
       ['seq 0', encodeProbe(probe({ seq: 0 })), 'invalid-value'],
       ['a held time without an echo', encodeProbe(probe({ heldUnits: 5 })), 'invalid-value'],
       ['a mask without an echo', encodeProbe(probe({ mask: 1 })), 'invalid-value'],
-      ['a truncated one', good.subarray(0, 13), 'truncated'],
+      ['an interval of 0', encodeProbe(probe({ intervalMs: 0 })), 'invalid-value'],
+      ['a truncated one', good.subarray(0, 15), 'truncated'],
       ['trailing bytes', Uint8Array.from([...good, 0]), 'trailing-bytes'],
       ['nothing', new Uint8Array(0), 'truncated'],
     ]
