@@ -10,7 +10,8 @@
 // Alive, for this link, means: something authenticated arrived from the peer (a frame or a datagram) within
 // deadAfterMs. The keepalive PING goes out only when nothing else arrived within an interval, so the
 // routing probes' datagrams keep an idle link alive without stream traffic, and the connection's own
-// keepalive (secret-stream's empty messages) is turned off for the same reason. Whether the link is good
+// keepalive (secret-stream's empty messages) is turned off for the same reason. Datagrams that overtake the
+// handshake's last frame are kept (a few) and delivered when the link comes up. Whether the link is good
 // enough to route over is the routing layer's question, answered by datagrams alone (src/routing/probe.ts):
 // a link whose datagrams are lost stays up here but goes down in routing.
 
@@ -46,6 +47,8 @@ import {
 const monotonic = () => performance.now()
 /** How long a closing side waits for its CLOSE frame to flush before destroying the stream. */
 const CLOSE_GRACE_MS = 1000
+/** Datagrams kept while the handshake completes (the peer's first probe burst); more are dropped and counted. */
+const MAX_EARLY_DATAGRAMS = 8
 /** Reasons after which there is nobody to tell. */
 const SILENT: ReadonlySet<LinkReason> = new Set([
   'connection_lost',
@@ -82,6 +85,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   private pingNonce = 0
   private pingSentAt = 0
   private needDrain = false
+  /** Datagrams that arrived during the handshake, delivered once the link is up. */
+  private early: Uint8Array[] = []
   private drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
   private readonly connClosed: Promise<void>
   private markConnClosed: () => void = () => {}
@@ -298,13 +303,16 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   }
 
   private onDatagram(data: Uint8Array): void {
-    if (this.state !== 'up') {
-      // The peer may come up a moment before we do and probe at once; nothing is lost by dropping those.
-      if (this.state === 'handshaking') this.opts.metrics.dropped.inc({ reason: 'datagram_before_up' })
-      return
-    }
+    if (this.state === 'closed') return
     if (data.length === 0 || data.length > MAX_DATAGRAM_BYTES) {
       this.opts.metrics.dropped.inc({ reason: 'malformed_datagram' })
+      return
+    }
+    if (this.state === 'handshaking') {
+      // The peer comes up a moment before we do (our READY reached it first) and probes at once; a datagram
+      // can overtake the READY that makes us up. Keep the first few for then (they are authenticated already).
+      if (this.early.length < MAX_EARLY_DATAGRAMS) this.early.push(Uint8Array.from(data))
+      else this.opts.metrics.dropped.inc({ reason: 'datagram_before_up' })
       return
     }
     this.lastReceived = this.lastTraffic = monotonic()
@@ -390,6 +398,10 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     this.keepAliveTimer = setInterval(() => this.keepAlive(), this.keepAliveIntervalMs)
     this.log.debug({ peer: this.peerId, remote: this.remoteAddress }, 'peer link up')
     this.emit('up', this.peerCertificate)
+    // The 'up' listeners (the manager, then the daemon) have subscribed to datagrams by now.
+    const early = this.early
+    this.early = []
+    for (const d of early) if (this.state === 'up') this.onDatagram(d)
   }
 
   private keepAlive(): void {
@@ -436,6 +448,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     if (this.state === 'closed') return
     const wasUp = this.state === 'up'
     this.state = 'closed'
+    this.early = []
     this.closeReason = reason
     if (this.helloTimer) clearTimeout(this.helloTimer)
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer)
