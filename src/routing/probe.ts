@@ -33,6 +33,7 @@
 // the outage says nothing about the link that returns.
 
 import { checkOption } from './errors.js'
+import { LossWindow } from './loss-window.js'
 import type { LinkReport } from './record.js'
 
 export interface LinkMonitorOptions {
@@ -418,35 +419,5 @@ export class LinkMonitor {
 
   private event(type: LinkEventType, peer: string, p: PeerState, at: number): LinkEvent {
     return { type, peer, at, metrics: this.snapshot(peer, p) }
-  }
-}
-
-/** The last `size` outcomes (0 delivered, 1 lost) of one direction's probes. */
-class LossWindow {
-  private readonly outcomes: Uint8Array
-  private count = 0
-  private next = 0
-  private lost = 0
-
-  constructor(private readonly size: number) {
-    this.outcomes = new Uint8Array(size)
-  }
-
-  record(lost: 0 | 1): void {
-    if (this.count === this.size) this.lost -= this.outcomes[this.next]!
-    else this.count++
-    this.outcomes[this.next] = lost
-    this.lost += lost
-    this.next = (this.next + 1) % this.size
-  }
-
-  clear(): void {
-    this.count = 0
-    this.next = 0
-    this.lost = 0
-  }
-
-  fraction(): number {
-    return this.count === 0 ? 0 : this.lost / this.count
   }
 }
