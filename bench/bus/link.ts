@@ -79,9 +79,7 @@ async function child(setup: ChildSetup): Promise<void> {
   let bus: BusRouter | null = null
   links.on('link-up', (peer: string, link: PeerLink) => {
     bus = router(setup.nodeId, peer, link)
-    link.on('message', (ch, payload) => {
-      if (ch === 'probe') link.send('probe', payload)
-    })
+    link.on('datagram', (payload) => link.sendDatagram(payload))
     bus.subscribe('bench.data', () => got++)
     bus.subscribe('bench.echo', (req) => void bus!.reply(req, req.payload))
   })
@@ -143,12 +141,12 @@ async function parent(): Promise<void> {
       c.bytes += d.length
       return write(d)
     }
-    // Probe echoes: what a routing probe's round trip looks like while bulk bus data shares the link.
+    // Probe echoes: what a routing probe's round trip looks like while bulk bus data shares the link (probes
+    // are datagrams: they do not queue behind the stream's data).
     const probeSent = new Map<number, number>()
     const probeRtt: number[] = []
     let probeSeq = 0
-    link.on('message', (ch, payload) => {
-      if (ch !== 'probe') return
+    link.on('datagram', (payload) => {
       const id = Buffer.from(payload).readUInt32BE(0)
       const at = probeSent.get(id)
       if (at !== undefined) probeRtt.push(performance.now() - at)
@@ -159,7 +157,7 @@ async function parent(): Promise<void> {
       const b = Buffer.alloc(8)
       b.writeUInt32BE(id, 0)
       probeSent.set(id, performance.now())
-      link.send('probe', b)
+      link.sendDatagram(b)
     }, 20)
     for (let i = 0; i < 500 && a.interest.match('bench.echo').length === 0; i++) await sleep(10)
     for (let run = 0; run < RUNS; run++) {

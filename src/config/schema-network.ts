@@ -3,7 +3,17 @@
 
 import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
-import { absPath, defaultText, domainName, duration, hostPort, MAX_TIMER_MS, port, staticPeer, typed } from './fields.js'
+import {
+  absPath,
+  defaultText,
+  domainName,
+  duration,
+  hostPort,
+  MAX_TIMER_MS,
+  port,
+  staticPeer,
+  typed,
+} from './fields.js'
 
 export const networkSchema = z
   .strictObject({
@@ -30,7 +40,9 @@ export const networkSchema = z
       ),
     probe_interval: duration({ min: 10, max: 60_000 })
       .prefault('200ms')
-      .describe('How often each linked peer is probed for RTT and loss.'),
+      .describe(
+        "How often each linked peer is probed for RTT and loss: one small datagram per peer and interval, which also answers the peer's latest probe.",
+      ),
   })
   .superRefine((n, ctx) => {
     // Fewer than two probes per timeout means one lost packet kills a healthy link.
@@ -318,7 +330,9 @@ export const meshSchema = z
         })
       })
       .prefault([])
-      .describe('Traffic policies between agents, clusters and nodes; the first policy that matches decides.'),
+      .describe(
+        'Traffic policies between agents, clusters and nodes; the first policy that matches decides.',
+      ),
     default_policy: z
       .enum(['allow', 'deny'])
       .prefault('allow')

@@ -25,6 +25,7 @@ import { RoutingDriver } from '../routing/driver.js'
 import { LinkManager, type PeerLink } from '../transport/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
+import { FloodCertificates } from './flood-certs.js'
 import { HandshakeSync } from './handshake-sync.js'
 import {
   decodeRoutingFrame,
@@ -68,13 +69,14 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
   private lastApplied: string | null = null
   private lastAppliedAt = 0
   private readonly hsync = new HandshakeSync()
+  private readonly floodCerts = new FloodCertificates()
   /** WireGuard keys (base64) of peers whose entry the next apply removes and adds back (handshake-sync.ts). */
   private readonly resetKeys = new Set<string>()
   private rotationTimer: NodeJS.Timeout | null = null
   private stopped = false
   private readonly log: Logger
   private readonly routesIntoMesh: string[]
-  private readonly counters: { frames: Counter<'type' | 'result'> }
+  private readonly counters: { frames: Counter<'type' | 'result'>; probes: Counter<'result'> }
 
   constructor(private readonly opts: NetworkCoreOptions) {
     super()
@@ -86,7 +88,10 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       revocations: trust.revocations,
     })
     const own = this.certs.addCert(trust.certificate, Buffer.from(trust.certificateBytes))
-    if (!own.ok) throw Object.assign(new Error(`this node's certificate is not valid: ${own.message}`), { code: own.code })
+    if (!own.ok)
+      throw Object.assign(new Error(`this node's certificate is not valid: ${own.message}`), {
+        code: own.code,
+      })
     this.routesIntoMesh = [MESH_V4_ROUTE, meshIpv6Prefix(trust.federation.id)]
     this.device = new WireGuardDevice({ log: this.log.child({ subsystem: 'wireguard' }) })
     this.counters = {
@@ -94,6 +99,12 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
         name: 'blackroad_routing_frames_total',
         help: 'Frames on the routing channel by type and result (accepted, stale, bad-signature, malformed, ...)',
         labelNames: ['type', 'result'],
+        registers: [opts.registry],
+      }),
+      probes: new Counter({
+        name: 'blackroad_routing_probes_received_total',
+        help: 'Probe datagrams from peer links by result (accepted, malformed, not-linked)',
+        labelNames: ['result'],
         registers: [opts.registry],
       }),
     }
@@ -105,23 +116,31 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       probeIntervalMs: config.network.probe_interval,
       deadLinkTimeoutMs: config.network.dead_link_timeout,
       transport: {
-        sendProbe: (peer, frame) => this.links?.get(peer)?.send('probe', frame) ?? false,
+        sendProbe: (peer, datagram) => this.links?.get(peer)?.sendDatagram(datagram) ?? false,
         sendRecord: (peer, origin, record) => {
           const cert = this.certs.bytesOf(origin)
-          if (cert) this.links?.get(peer)?.send('routing', encodeLinkStateFrame(cert, record))
+          const link = this.links?.get(peer)
+          if (cert && link)
+            link.send('routing', encodeLinkStateFrame(this.floodCerts.toSend(link, origin, cert), record))
         },
       },
     })
     this.routing.on('record', (status) => this.counters.frames.inc({ type: 'link-state', result: status }))
     this.routing.on('plan', (_plan, changes) => {
-      if (changes.length > 0) this.log.info({ changes: changes.map((c) => `${c.kind} ${c.destination}`) }, 'routes changed')
+      if (changes.length > 0)
+        this.log.info({ changes: changes.map((c) => `${c.kind} ${c.destination}`) }, 'routes changed')
       this.scheduleApply()
     })
-    this.routing.on('link', (e) => this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state'))
+    this.routing.on('link', (e) =>
+      this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state'),
+    )
     this.revocations = new RevocationGossip({
       set: trust.revocations,
       persist: (list) =>
-        writeFileAtomic(path.join(config.node.state_dir, REVOCATIONS_FILE), encodeWith(revocationListCodec, [...list])),
+        writeFileAtomic(
+          path.join(config.node.state_dir, REVOCATIONS_FILE),
+          encodeWith(revocationListCodec, [...list]),
+        ),
       send: (peer, frame) => this.links?.get(peer)?.send(REVOCATION_CHANNEL, frame),
       peers: () => this.links?.peers() ?? [],
       onRevoked: (rev) => this.cutOff(rev.nodeId),
@@ -140,7 +159,8 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
   /** Installs a renewed certificate of this node: new links present it, up links receive it in a CERT frame. */
   installCertificate(cert: NodeCertificate, bytes: Uint8Array): void {
     const own = this.certs.addCert(cert, Buffer.from(bytes))
-    if (!own.ok) throw Object.assign(new Error(`renewed certificate is not valid: ${own.message}`), { code: own.code })
+    if (!own.ok)
+      throw Object.assign(new Error(`renewed certificate is not valid: ${own.message}`), { code: own.code })
     this.opts.trust.certificate = cert
     this.opts.trust.certificateBytes = bytes
     this.links?.setCertificate(bytes)
@@ -198,12 +218,17 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       this.hsync.forget(peer)
       this.routing.neighbourDown(peer)
     })
-    links.on('rejected', (reason, key) => this.log.warn({ reason, key: key.toString('hex').slice(0, 16) }, 'peer refused'))
+    links.on('rejected', (reason, key) =>
+      this.log.warn({ reason, key: key.toString('hex').slice(0, 16) }, 'peer refused'),
+    )
 
     const bootstrap = config.discovery.bootstrap
     const own = config.node.bootstrap ? localBootstrapAddress(bootstrap) : null
     if (config.node.bootstrap && !own) {
-      this.log.warn({ bootstrap }, 'node.bootstrap is set but no discovery.bootstrap entry is an address of this machine')
+      this.log.warn(
+        { bootstrap },
+        'node.bootstrap is set but no discovery.bootstrap entry is an address of this machine',
+      )
     }
     const discovery = new Discovery({
       keyPair: { publicKey: nodeKey.publicKey, secretKey: nodeKey.secretKey },
@@ -285,9 +310,16 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       return
     }
     const s = live.find((x) => x.publicKey === key)
-    const ours = { currentKey: this.wgPublicKey, configured: s !== undefined, latestHandshakeMs: s?.latestHandshake ?? 0 }
+    const ours = {
+      currentKey: this.wgPublicKey,
+      configured: s !== undefined,
+      latestHandshakeMs: s?.latestHandshake ?? 0,
+    }
     if (!this.hsync.shouldReset(peer, Buffer.from(theirView).toString('base64'), ours, Date.now())) return
-    this.log.debug({ peer }, 'WireGuard: neighbour configured us before a first handshake; resetting our peer entry')
+    this.log.debug(
+      { peer },
+      'WireGuard: neighbour configured us before a first handshake; resetting our peer entry',
+    )
     this.resetKeys.add(key)
     this.lastApplied = null
     this.scheduleApply()
@@ -328,16 +360,14 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     if (cert) this.certs.addCert(cert)
     this.log.info({ peer, name: cert?.name, remote: link.remoteAddress }, 'peer link up')
     link.on('message', (channel, payload) => this.onMessage(peer, channel, payload))
+    // Probes are the only datagrams so far (their first byte names the kind: routing/probe-wire.ts).
+    link.on('datagram', (d) => this.counters.probes.inc({ result: this.routing.onProbeDatagram(peer, d) }))
     link.send('routing', encodeWgKeyFrame(this.announcement(this.wgKey.publicKey, this.wgSeq)))
     this.revocations.syncTo(peer)
     this.routing.neighbourUp(peer)
   }
 
   private onMessage(peer: string, channel: string, payload: Uint8Array): void {
-    if (channel === 'probe') {
-      this.routing.onProbeFrame(peer, payload)
-      return
-    }
     if (channel === REVOCATION_CHANNEL) {
       this.revocations.receive(peer, payload)
       return

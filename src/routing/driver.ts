@@ -1,7 +1,17 @@
 // The routing driver: the I/O edge around the pure routing parts. It probes every neighbour on a timer
-// (LinkMonitor), originates and floods signed link-state records (LinkStateDb), recomputes paths with
-// hysteresis (RouteSelector) and publishes a RoutePlan for the WireGuard layer. Sockets are behind the
-// RoutingTransport interface so the driver runs the same over real peer links and in tests.
+// (LinkMonitor, with probe datagrams that also answer the neighbour's: probe-wire.ts), originates and floods
+// signed link-state records (LinkStateDb), recomputes paths with hysteresis (RouteSelector) and publishes a
+// RoutePlan for the WireGuard layer. Sockets are behind the RoutingTransport interface so the driver runs the
+// same over real peer links and in tests.
+//
+// Probes go out every probe interval to every neighbour, one datagram each, whatever happens elsewhere; a
+// link that is not up asks for an immediate answer (ANSWER_NOW), so a new or recovering link is measured in
+// round trips rather than intervals. Silence is checked after every probe round and at the instant a link
+// could be declared dead (LinkMonitor.downDeadline), so detection takes the dead interval, not that plus up
+// to a round. Records are re-originated when a link comes up or goes down (at once), when metrics moved
+// (LinkMonitor's thresholds; at most once per METRIC_HOLD_MS for the whole node, since each origination
+// floods every link's metrics anyway) and otherwise every REFRESH_MS, a third of their maximum age: flooding
+// is reliable (peer-link streams), and a new neighbour gets every record on link-up.
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -10,12 +20,14 @@ import { buildGraph } from './graph.js'
 import { LinkStateDb } from './lsdb.js'
 import { planRoutes, type RoutePlan } from './plan.js'
 import { type RouteChange, RouteSelector } from './paths.js'
+import { isDecodeError } from '../wire/index.js'
 import { type LinkEvent, type LinkMetrics, LinkMonitor } from './probe.js'
+import { decodeProbe, encodeProbe, HELD_UNIT_MS, MASK_BITS, ProbeEcho } from './probe-wire.js'
 import { sealLinkState, SequenceAllocator } from './record.js'
 
 export interface RoutingTransport {
-  /** Sends a probe frame to a neighbour; false when the link is gone or congested (the probe counts as lost). */
-  sendProbe(peer: string, frame: Uint8Array): boolean
+  /** Sends a probe datagram to a neighbour (unreliable); false when it could not be sent (it counts as lost). */
+  sendProbe(peer: string, datagram: Uint8Array): boolean
   /** Sends link-state record bytes (of `origin`) to one neighbour. */
   sendRecord(peer: string, origin: string, record: Uint8Array): void
 }
@@ -40,9 +52,11 @@ export interface RoutingDriverEvents {
   record: [status: string, origin: string | undefined]
 }
 
-const PROBE_PING = 1
-const PROBE_PONG = 2
+/** What became of a probe datagram: taken, undecodable, or from a router that is not a neighbour (now). */
+export type ProbeVerdict = 'accepted' | 'malformed' | 'not-linked'
+
 const REFRESH_MS = 20_000
+const METRIC_HOLD_MS = 2_000
 
 export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   readonly monitor: LinkMonitor
@@ -50,9 +64,15 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private readonly selector: RouteSelector
   private readonly seq = new SequenceAllocator(0)
   private readonly neighbours = new Set<string>()
-  private probeSeq = 0
+  /** Per neighbour: our probe sequence and what we echo of theirs. */
+  private readonly echoes = new Map<string, ProbeEcho>()
+  private lastOriginatedAt = Number.NEGATIVE_INFINITY
   private probeTimer: NodeJS.Timeout | null = null
   private refreshTimer: NodeJS.Timeout | null = null
+  /** Fires when an up link could be declared dead (LinkMonitor.downDeadline). */
+  private downTimer: NodeJS.Timeout | null = null
+  /** A metric-driven origination waiting for METRIC_HOLD_MS since the last one. */
+  private metricTimer: NodeJS.Timeout | null = null
   private recomputeQueued = false
   private current: RoutePlan = { peers: [], routes: [], issues: [] }
   private readonly now: () => number
@@ -63,7 +83,10 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.now = opts.now ?? Date.now
     this.monitor = new LinkMonitor({
       deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
-      probeTimeoutMs: Math.max(opts.probeIntervalMs * 2, Math.floor(opts.deadLinkTimeoutMs / 2)),
+      // A neighbour answers our probe with its own next one, up to one of its intervals later; one whose
+      // interval is longer than ours answers at once (onProbeDatagram), so ours bounds the wait.
+      replyDelayMs: opts.probeIntervalMs,
+      probeTimeoutMs: Math.max(opts.probeIntervalMs * 3, Math.floor(opts.deadLinkTimeoutMs / 2)),
       // Every metric change re-originates this router's link-state record, which every router then receives
       // once per neighbour. With 10 % / 1 ms a busy LAN re-originated every ~1.7 s per node (12 records/s in
       // at each node of a 5-node mesh); route choice needs neither that precision nor that rate.
@@ -79,7 +102,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.originate()
     this.probeTimer = setInterval(() => this.probeRound(), this.opts.probeIntervalMs)
     this.refreshTimer = setInterval(() => {
-      this.originate()
+      if (this.now() - this.lastOriginatedAt >= REFRESH_MS) this.originate()
       const expired = this.lsdb.expire(this.now())
       if (expired.length > 0) this.scheduleRecompute()
     }, REFRESH_MS / 4)
@@ -89,8 +112,9 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.stopped = true
     if (this.probeTimer) clearInterval(this.probeTimer)
     if (this.refreshTimer) clearInterval(this.refreshTimer)
-    this.probeTimer = null
-    this.refreshTimer = null
+    if (this.downTimer) clearTimeout(this.downTimer)
+    if (this.metricTimer) clearTimeout(this.metricTimer)
+    this.probeTimer = this.refreshTimer = this.downTimer = this.metricTimer = null
   }
 
   get plan(): RoutePlan {
@@ -104,10 +128,11 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   /** A peer link came up: start probing it and give it everything we know. */
   neighbourUp(peer: string): void {
     this.neighbours.add(peer)
+    this.echoes.set(peer, new ProbeEcho())
     this.monitor.addPeer(peer)
     for (const s of this.lsdb.signedRecords()) this.opts.transport.sendRecord(peer, s.record.origin, s.bytes)
-    // A new link needs several answered probes to count as up; a short burst gets there in tens of ms
-    // instead of waiting for the regular probe rounds.
+    // A new link needs several answered probes to count as up; a short burst (each asking for an answer at
+    // once) gets there in tens of ms instead of waiting for the regular probe rounds.
     this.probe(peer, performance.now())
     for (const delay of [15, 30, 45]) {
       setTimeout(() => {
@@ -119,20 +144,41 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   /** A peer link closed: the link is down now, without waiting for probes to time out. */
   neighbourDown(peer: string): void {
     if (!this.neighbours.delete(peer)) return
+    this.echoes.delete(peer)
     this.monitor.removePeer(peer)
     this.originate()
   }
 
-  onProbeFrame(peer: string, frame: Uint8Array): void {
-    if (frame.length !== 5) return
-    const seq = ((frame[1]! << 24) | (frame[2]! << 16) | (frame[3]! << 8) | frame[4]!) >>> 0
-    if (frame[0] === PROBE_PING) {
-      const pong = Uint8Array.from(frame)
-      pong[0] = PROBE_PONG
-      this.opts.transport.sendProbe(peer, pong)
-    } else if (frame[0] === PROBE_PONG && this.neighbours.has(peer)) {
-      this.handleLinkEvents(this.monitor.onProbeReply(peer, seq, performance.now()))
+  /**
+   * A probe datagram from a neighbour: its echo answers one of our probes (and its mask acknowledges earlier
+   * ones), its seq is what our next probe echoes. One asking for an immediate answer gets it.
+   */
+  onProbeDatagram(peer: string, datagram: Uint8Array): ProbeVerdict {
+    const echo = this.echoes.get(peer)
+    if (!echo) return 'not-linked'
+    let d: ReturnType<typeof decodeProbe>
+    try {
+      d = decodeProbe(datagram)
+    } catch (err) {
+      if (isDecodeError(err)) return 'malformed'
+      throw err
     }
+    const at = performance.now()
+    const missing = echo.received(d.seq, at)
+    if (missing !== null) this.monitor.onPeerProbe(peer, missing)
+    if (d.echo !== 0) {
+      const events = this.monitor.onProbeReply(peer, d.echo, at, d.heldUnits * HELD_UNIT_MS)
+      for (let i = 0; i < MASK_BITS; i++) {
+        if (d.mask & (1 << i)) this.monitor.onProbeDelivered(peer, d.echo - 1 - i)
+      }
+      this.handleLinkEvents(events)
+    }
+    // Only a new probe is answered, and the answer never asks for one back: no ping-pong between two routers
+    // whose links are both down, and a replayed datagram makes us send nothing. A neighbour that probes faster
+    // than we do expects answers at its pace, so it gets each one at once.
+    const hurry = d.answerNow || d.intervalMs < this.opts.probeIntervalMs
+    if (hurry && missing !== null) this.probe(peer, at, false)
+    return 'accepted'
   }
 
   /** A link-state record from a neighbour; floods it on when it is new. Returns the receive status. */
@@ -144,7 +190,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       this.originate()
     }
     if (r.status === 'accepted' && r.signed) {
-      for (const n of this.neighbours) if (n !== peer) this.opts.transport.sendRecord(n, r.signed.record.origin, r.signed.bytes)
+      for (const n of this.neighbours)
+        if (n !== peer) this.opts.transport.sendRecord(n, r.signed.record.origin, r.signed.bytes)
       this.scheduleRecompute()
     }
     return r.status
@@ -159,26 +206,68 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     const t = performance.now()
     for (const peer of this.neighbours) this.probe(peer, t)
     this.handleLinkEvents(this.monitor.tick(t))
+    this.armDownCheck(t)
   }
 
-  private probe(peer: string, at: number): void {
-    this.probeSeq = (this.probeSeq + 1) >>> 0
-    const seq = this.probeSeq
+  /** Ticks again when an up link could be declared dead; replies only move that later (one early wake-up). */
+  private armDownCheck(now: number): void {
+    if (this.downTimer) clearTimeout(this.downTimer)
+    this.downTimer = null
+    const at = this.monitor.downDeadline(now)
+    if (at === undefined || this.stopped) return
+    this.downTimer = setTimeout(
+      () => {
+        this.downTimer = null
+        const t = performance.now()
+        this.handleLinkEvents(this.monitor.tick(t))
+        this.armDownCheck(t)
+      },
+      Math.ceil(at - now),
+    )
+    this.downTimer.unref()
+  }
+
+  /** Sends one probe; it asks for an immediate answer while the link is not up, unless it is one itself. */
+  private probe(peer: string, at: number, mayAsk = true): void {
+    const echo = this.echoes.get(peer)
+    if (!echo) return
+    const seq = echo.takeSeq()
     this.monitor.onProbeSent(peer, seq, at)
-    const frame = new Uint8Array([PROBE_PING, seq >>> 24, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff])
-    this.opts.transport.sendProbe(peer, frame)
+    const answerNow = mayAsk && this.monitor.state(peer) !== 'up'
+    const intervalMs = Math.min(0xffff, Math.max(1, Math.round(this.opts.probeIntervalMs)))
+    this.opts.transport.sendProbe(peer, encodeProbe({ answerNow, seq, ...echo.echoAt(at), intervalMs }))
   }
 
   private handleLinkEvents(events: LinkEvent[]): void {
     if (events.length === 0) return
     for (const e of events) this.emit('link', e)
-    this.originate()
+    if (events.some((e) => e.type !== 'metric-changed')) this.originate()
+    else this.originateSoon()
+  }
+
+  /** Originates for metric changes now, or once METRIC_HOLD_MS has passed since the last origination. */
+  private originateSoon(): void {
+    if (this.metricTimer || this.stopped) return
+    const wait = this.lastOriginatedAt + METRIC_HOLD_MS - this.now()
+    if (wait <= 0) {
+      this.originate()
+      return
+    }
+    this.metricTimer = setTimeout(() => {
+      this.metricTimer = null
+      this.originate()
+    }, wait)
+    this.metricTimer.unref()
   }
 
   /** Signs a fresh record of our links and floods it; link up/down must reach everyone at once. */
   private originate(): void {
     if (this.stopped) return
+    // This record carries every link's current metrics: a pending metric-driven origination is done too.
+    if (this.metricTimer) clearTimeout(this.metricTimer)
+    this.metricTimer = null
     const issuedAt = this.now()
+    this.lastOriginatedAt = issuedAt
     const signed = sealLinkState(
       {
         origin: this.opts.localId,

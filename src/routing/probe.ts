@@ -2,7 +2,15 @@
 // probes on its own timer (about every 200 ms), reports each send and reply here with times from ONE monotonic
 // clock in milliseconds (performance.now()), and calls tick() often enough or at nextDeadline(). What comes
 // back are events for the driver to act on: link-down/link-up re-originate the link-state record at once,
-// metric-changed does too (the thresholds keep that from happening on every probe).
+// metric-changed does too, soon (the thresholds keep that from happening on every probe). downDeadline() says
+// when silence could next be declared, so the driver need not wait for its next probe round to notice.
+//
+// A reply may be held by the peer before it leaves (probe-wire.ts: each probe answers the peer's latest one
+// when the peer's own next probe goes out, up to replyDelayMs later, and says how long it held it). The RTT
+// sample subtracts that hold, and the grace an unanswered probe gets includes replyDelayMs. A probe that was
+// overtaken before the peer answered is acknowledged without a sample (onProbeDelivered), so it is not lost.
+// Only these replies make a link alive: a link whose probes go unanswered goes down whatever else still
+// arrives from that peer (stream traffic, the peer's own probes).
 //
 // Liveness: an up link goes down when no reply arrived for deadLinkTimeoutMs (1 s by default, 5 probe
 // intervals) AND at least minUnansweredProbes probes older than a grace period are unanswered. The second
@@ -18,11 +26,14 @@
 // srtt 300-450 ms on a bridge and, with the fixed interval, links flapping for a minute before converging.
 //
 // Estimators: srtt is an EWMA with gain 1/8 (RFC 6298); jitter is RFC 3550's mean deviation of successive RTT
-// samples with gain 1/16; loss is the fraction lost among the last lossWindow resolved probes, where a probe
-// is lost when unanswered after probeTimeoutMs (late replies are ignored). Coming back up clears the loss
-// history and srtt restarts from the first new sample: the outage says nothing about the link that returns.
+// samples with gain 1/16. Loss is of round trips, 1 - (1 - out)(1 - back): `out` is the fraction of the last
+// lossWindow resolved probes of ours the peer never acknowledged within probeTimeoutMs (late replies are
+// ignored), `back` the fraction of the peer's last lossWindow probes that never reached us (gaps in its
+// sequence, onPeerProbe). Coming back up clears the loss history and srtt restarts from the first new sample:
+// the outage says nothing about the link that returns.
 
 import { checkOption } from './errors.js'
+import { LossWindow } from './loss-window.js'
 import type { LinkReport } from './record.js'
 
 export interface LinkMonitorOptions {
@@ -30,6 +41,8 @@ export interface LinkMonitorOptions {
   upAfterReplies?: number
   minUnansweredProbes?: number
   probeTimeoutMs?: number
+  /** How long the peer may hold a reply before sending it (its probe interval when replies ride on probes). */
+  replyDelayMs?: number
   lossWindow?: number
   maxOutstanding?: number
   /** metric-changed fires when srtt moved by more than max(ratio × reported, minMicros) since last reported… */
@@ -74,10 +87,10 @@ interface PeerState {
   reinit: boolean
   jitter: number
   lastSample: number | null
-  outcomes: Uint8Array
-  outcomeCount: number
-  outcomeNext: number
-  lostInWindow: number
+  /** Our probes: acknowledged (0) or lost (1). */
+  out: LossWindow
+  /** The peer's probes: arrived (0) or missing from its sequence (1). */
+  back: LossWindow
   lastReplyAt: number | null
   /** Send time of the newest answered probe: only probes sent after it count against the link. */
   lastAnsweredSentAt: number
@@ -101,6 +114,7 @@ export class LinkMonitor {
   readonly upAfterReplies: number
   readonly minUnansweredProbes: number
   readonly probeTimeoutMs: number
+  readonly replyDelayMs: number
   readonly lossWindow: number
   readonly maxOutstanding: number
   private readonly rttChangeRatio: number
@@ -114,6 +128,7 @@ export class LinkMonitor {
     this.upAfterReplies = checkOption('upAfterReplies', opts.upAfterReplies ?? 3, 1, 1000)
     this.minUnansweredProbes = checkOption('minUnansweredProbes', opts.minUnansweredProbes ?? 2, 0, 1000)
     this.probeTimeoutMs = checkOption('probeTimeoutMs', opts.probeTimeoutMs ?? this.deadLinkTimeoutMs, 1)
+    this.replyDelayMs = checkOption('replyDelayMs', opts.replyDelayMs ?? 0, 0)
     this.lossWindow = checkOption('lossWindow', opts.lossWindow ?? 50, 1, 10_000)
     this.maxOutstanding = checkOption('maxOutstanding', opts.maxOutstanding ?? 64, 1, 10_000)
     this.rttChangeRatio = checkOption('rttChangeRatio', opts.rttChangeRatio ?? 0.1, 0)
@@ -132,10 +147,8 @@ export class LinkMonitor {
       reinit: false,
       jitter: 0,
       lastSample: null,
-      outcomes: new Uint8Array(this.lossWindow),
-      outcomeCount: 0,
-      outcomeNext: 0,
-      lostInWindow: 0,
+      out: new LossWindow(this.lossWindow),
+      back: new LossWindow(this.lossWindow),
       lastReplyAt: null,
       lastAnsweredSentAt: Number.NEGATIVE_INFINITY,
       lostSinceReply: 0,
@@ -173,15 +186,18 @@ export class LinkMonitor {
     }
   }
 
-  /** A reply to probe `seq` arrived at `at`. Unknown, late or repeated replies are ignored. */
-  onProbeReply(peer: string, seq: number, at: number): LinkEvent[] {
+  /**
+   * A reply to probe `seq` arrived at `at`, after the peer held it for heldMs. Unknown, late or repeated
+   * replies are ignored.
+   */
+  onProbeReply(peer: string, seq: number, at: number, heldMs = 0): LinkEvent[] {
     const p = this.peers.get(peer)
     if (!p) return []
     const sentAt = p.outstanding.get(seq)
     if (sentAt === undefined) return []
     p.outstanding.delete(seq)
-    this.recordOutcome(p, 0)
-    const sample = Math.max(0, at - sentAt) * 1000
+    p.out.record(0)
+    const sample = Math.max(0, at - sentAt - heldMs) * 1000
     if (p.srtt === null || p.reinit) {
       p.srtt = sample
       p.jitter = 0
@@ -207,8 +223,9 @@ export class LinkMonitor {
       for (const [seq, sent] of p.outstanding) if (sent < p.lastAnsweredSentAt) p.outstanding.delete(seq)
       // Probes lost while the link was down say nothing about the link that came back; keep only the run of
       // replies that brought it up.
-      this.clearLoss(p)
-      for (let i = 0; i < Math.min(p.consecutive, this.lossWindow); i++) this.recordOutcome(p, 0)
+      p.out.clear()
+      p.back.clear()
+      for (let i = 0; i < Math.min(p.consecutive, this.lossWindow); i++) p.out.record(0)
       this.markReported(p)
       events.push(this.event('link-up', peer, p, at))
     } else if (p.state === 'up' && this.metricMoved(p, at)) {
@@ -216,6 +233,25 @@ export class LinkMonitor {
       events.push(this.event('metric-changed', peer, p, at))
     }
     return events
+  }
+
+  /**
+   * The peer acknowledged probe `seq` without answering it (a newer one overtook it): it is not lost, but it
+   * gives no RTT sample and proves nothing new about liveness. Returns whether it was outstanding.
+   */
+  onProbeDelivered(peer: string, seq: number): boolean {
+    const p = this.peers.get(peer)
+    if (!p?.outstanding.delete(seq)) return false
+    p.out.record(0)
+    return true
+  }
+
+  /** The peer's next probe arrived, `missing` of its probes after the previous one never did (back-path loss). */
+  onPeerProbe(peer: string, missing: number): void {
+    const p = this.peers.get(peer)
+    if (!p) return
+    for (let i = 0; i < Math.min(missing, this.lossWindow); i++) p.back.record(1)
+    p.back.record(0)
   }
 
   /** Advances time: times out probes, declares silent links down, reports loss changes. */
@@ -262,6 +298,39 @@ export class LinkMonitor {
     return next
   }
 
+  /**
+   * The earliest time after `now` at which tick() could declare an up link down, given the probes already
+   * sent; undefined when none could before more probes go out (the driver ticks after each probe round). A
+   * driver that ticks then too detects silence at the dead interval itself, not at the next probe round.
+   */
+  downDeadline(now: number): number | undefined {
+    let next: number | undefined
+    for (const p of this.peers.values()) {
+      if (p.state !== 'up' || p.lastReplyAt === null) continue
+      let at = p.lastReplyAt + this.deadAfter(p)
+      const need = this.minUnansweredProbes - p.lostSinceReply
+      if (need > 0) {
+        // Outstanding probes are in send order; the need-th unanswered one must have left its grace.
+        let seen = 0
+        let kth: number | undefined
+        for (const sentAt of p.outstanding.values()) {
+          if (sentAt > p.lastAnsweredSentAt && ++seen === need) {
+            kth = sentAt
+            break
+          }
+        }
+        if (kth === undefined) continue
+        at = Math.max(at, kth + this.grace(p))
+      }
+      if (at > now && (next === undefined || at < next)) next = at
+    }
+    return next
+  }
+
+  state(peer: string): LinkState | undefined {
+    return this.peers.get(peer)?.state
+  }
+
   metrics(peer: string): LinkMetrics | undefined {
     const p = this.peers.get(peer)
     return p ? this.snapshot(peer, p) : undefined
@@ -291,10 +360,11 @@ export class LinkMonitor {
     return unanswered >= this.minUnansweredProbes
   }
 
-  /** How long a probe may be in flight before its silence counts: about two RTTs, within sane bounds. */
+  /** How long a probe may be in flight before its silence counts: about two RTTs and the peer's hold. */
   private grace(p: PeerState): number {
     const srttMs = (p.srtt ?? 0) / 1000
-    return Math.min(this.deadAfter(p) / 2, Math.max(MIN_GRACE_MS, 2 * srttMs + (4 * p.jitter) / 1000))
+    const inFlight = this.replyDelayMs + 2 * srttMs + (4 * p.jitter) / 1000
+    return Math.min(this.deadAfter(p) / 2, Math.max(MIN_GRACE_MS, inFlight))
   }
 
   /** Silence (ms since the last reply) after which this link is dead: the configured interval or 3 RTTs. */
@@ -304,7 +374,7 @@ export class LinkMonitor {
   }
 
   private recordLost(p: PeerState, sentAt: number): void {
-    this.recordOutcome(p, 1)
+    p.out.record(1)
     // A probe sent before the newest answered one was overtaken (or lost before the link healed): it counts
     // as loss, but it does not break the run of replies nor add to the silence.
     if (sentAt > p.lastAnsweredSentAt) {
@@ -313,22 +383,9 @@ export class LinkMonitor {
     }
   }
 
-  private recordOutcome(p: PeerState, lost: 0 | 1): void {
-    if (p.outcomeCount === this.lossWindow) p.lostInWindow -= p.outcomes[p.outcomeNext]!
-    else p.outcomeCount++
-    p.outcomes[p.outcomeNext] = lost
-    p.lostInWindow += lost
-    p.outcomeNext = (p.outcomeNext + 1) % this.lossWindow
-  }
-
-  private clearLoss(p: PeerState): void {
-    p.outcomeCount = 0
-    p.outcomeNext = 0
-    p.lostInWindow = 0
-  }
-
+  /** Round-trip loss in permille from the two directions' windows. */
   private loss(p: PeerState): number {
-    return p.outcomeCount === 0 ? 0 : Math.round((p.lostInWindow * 1000) / p.outcomeCount)
+    return Math.round(1000 * (1 - (1 - p.out.fraction()) * (1 - p.back.fraction())))
   }
 
   private metricMoved(p: PeerState, now: number): boolean {

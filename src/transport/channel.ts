@@ -1,5 +1,5 @@
 // A named channel of one peer link: a handle that sends on that name and emits only that name's messages,
-// so the routing, probe and bus drivers each hold their own channel instead of filtering a shared stream.
+// so the routing and bus drivers each hold their own channel instead of filtering a shared stream.
 
 import { EventEmitter } from 'node:events'
 import type { PeerLink } from './link.js'

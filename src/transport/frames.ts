@@ -14,6 +14,13 @@
 //
 // Channel names travel in every DATA frame (a few bytes): no channel-open handshake, no id tables to get
 // out of step, and a new channel is just a new name. decodeFrame throws DecodeError on anything else.
+//
+// Datagrams: beside its frames, an up link carries unreliable, unordered datagrams (secret-stream's send():
+// each one encrypted and authenticated on its own, sent as one UDX message packet with no ack, retransmission
+// or stream framing). They are for traffic that would rather be lost than late: routing probes. A datagram is
+// 1..MAX_DATAGRAM_BYTES opaque bytes whose first byte names its kind for the layer above; the link only
+// checks the size. Datagrams arriving before the link is up, or outside the size bounds, are dropped and
+// counted.
 
 import { type Codec, DecodeError, decodeWith, encodeWith, type Reader, type Writer } from '../wire/index.js'
 
@@ -25,6 +32,8 @@ export const MAX_FRAME_LIMIT = 16 * 1024 * 1024 - 64
 /** Smallest frame limit a peer may advertise: a HELLO with a certificate must fit. */
 export const MIN_FRAME_LIMIT = 32 * 1024
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+/** Largest datagram a link sends or accepts: well inside one UDP packet after UDX's and secret-stream's headers. */
+export const MAX_DATAGRAM_BYTES = 1024
 export const CHANNEL_NAME = /^[a-z][a-z0-9._-]{0,31}$/
 const MAX_CHANNEL_BYTES = 32
 

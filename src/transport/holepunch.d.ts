@@ -23,6 +23,8 @@ declare module '@hyperswarm/secret-stream' {
     readonly destroying: boolean
     readonly opened: Promise<boolean>
     write(data: Uint8Array): boolean
+    /** An unordered, unreliable datagram, encrypted on its own; the peer gets it as a 'message' event. */
+    trySend(data: Uint8Array): void
     end(data?: Uint8Array): void
     destroy(err?: Error): void
     setKeepAlive(ms: number): void

@@ -1,5 +1,5 @@
 // The transport layer's public surface: peer links over discovery's encrypted connections (certificate
-// exchange, named channels, keepalive), the manager that keeps one link per peer, and their metrics.
+// exchange, named channels, datagrams, keepalive), the manager that keeps one link per peer, and their metrics.
 
 export { Channel } from './channel.js'
 export { LinkError, type LinkErrorCode, type LinkReason } from './errors.js'
@@ -11,6 +11,7 @@ export {
   type Frame,
   FrameType,
   LINK_VERSION,
+  MAX_DATAGRAM_BYTES,
   MAX_FRAME_LIMIT,
   MIN_FRAME_LIMIT,
 } from './frames.js'

@@ -4,7 +4,16 @@
 // their node certificate first (HELLO), and a side keeps the link only if the peer's certificate verifies
 // against the federation root, is inside its validity window, is not revoked, and certifies that same
 // Noise key. Then named channels carry messages (frames.ts), with a frame-size limit, write backpressure
-// and a keepalive. Anything malformed closes this link only, with a counted reason; the router goes on.
+// and a keepalive, and datagrams carry what would rather be lost than late (routing probes). Anything
+// malformed on the stream closes this link only, with a counted reason; a bad datagram is dropped and counted.
+//
+// Alive, for this link, means: something authenticated arrived from the peer (a frame or a datagram) within
+// deadAfterMs. The keepalive PING goes out only when nothing else arrived within an interval, so the
+// routing probes' datagrams keep an idle link alive without stream traffic, and the connection's own
+// keepalive (secret-stream's empty messages) is turned off for the same reason. Datagrams that overtake the
+// handshake's last frame are kept (a few) and delivered when the link comes up. Whether the link is good
+// enough to route over is the routing layer's question, answered by datagrams alone (src/routing/probe.ts):
+// a link whose datagrams are lost stays up here but goes down in routing.
 
 import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
@@ -19,6 +28,7 @@ import {
   encodeFrame,
   type Frame,
   LINK_VERSION,
+  MAX_DATAGRAM_BYTES,
   MAX_FRAME_LIMIT,
   MIN_FRAME_LIMIT,
 } from './frames.js'
@@ -37,6 +47,8 @@ import {
 const monotonic = () => performance.now()
 /** How long a closing side waits for its CLOSE frame to flush before destroying the stream. */
 const CLOSE_GRACE_MS = 1000
+/** Datagrams kept while the handshake completes (the peer's first probe burst); more are dropped and counted. */
+const MAX_EARLY_DATAGRAMS = 8
 /** Reasons after which there is nobody to tell. */
 const SILENT: ReadonlySet<LinkReason> = new Set([
   'connection_lost',
@@ -52,7 +64,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   /** The peer's verified certificate (set once its HELLO verified). */
   peerCertificate: NodeCertificate | null = null
   closeReason: LinkReason | null = null
-  /** Round-trip time of the last answered keepalive, ms. */
+  /** Round-trip time of the last answered keepalive, ms (keepalives go out only while nothing else arrives). */
   rttMs: number | null = null
   private readonly maxFrameBytes: number
   private readonly keepAliveIntervalMs: number
@@ -65,12 +77,16 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   private helloSeen = false
   private remoteReady = false
   private lastReceived = monotonic()
+  /** Last channel data or datagram (not keepalives): recent traffic makes a PING unnecessary. */
+  private lastTraffic = Number.NEGATIVE_INFINITY
   private helloTimer: NodeJS.Timeout | null
   private keepAliveTimer: NodeJS.Timeout | null = null
   private destroyTimer: NodeJS.Timeout | null = null
   private pingNonce = 0
   private pingSentAt = 0
   private needDrain = false
+  /** Datagrams that arrived during the handshake, delivered once the link is up. */
+  private early: Uint8Array[] = []
   private drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
   private readonly connClosed: Promise<void>
   private markConnClosed: () => void = () => {}
@@ -109,6 +125,9 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     })
 
     conn.on('data', (data) => this.onData(data))
+    conn.on('message', (data) => this.onDatagram(data))
+    // Our keepalive (and the routing probes' datagrams) keep the connection busy enough; see the header.
+    conn.setKeepAlive?.(0)
     conn.on('drain', () => this.onDrain())
     conn.on('error', (err) => this.log.debug({ err: err.message }, 'peer connection error'))
     conn.on('end', () => this.shutdown('connection_lost', false))
@@ -210,6 +229,22 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     return this.write(frame)
   }
 
+  /**
+   * Sends one unreliable datagram (1..MAX_DATAGRAM_BYTES bytes) to the peer: no ack, no retransmission, no
+   * ordering. Returns false, sending nothing, when the link is not up or its connection has no datagrams.
+   */
+  sendDatagram(payload: Uint8Array): boolean {
+    if (this.state !== 'up' || this.conn.destroyed || !this.conn.trySend) return false
+    if (payload.length === 0 || payload.length > MAX_DATAGRAM_BYTES) {
+      throw new LinkError(
+        'FRAME_TOO_LARGE',
+        `a datagram is 1..${MAX_DATAGRAM_BYTES} bytes, not ${payload.length}`,
+      )
+    }
+    this.conn.trySend(payload)
+    return true
+  }
+
   /** Resolves when the write buffer has room again (at once if it has); rejects LINK_CLOSED if the link closes. */
   drained(): Promise<void> {
     if (this.state === 'closed') return Promise.reject(this.closedError('LINK_CLOSED'))
@@ -267,6 +302,27 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     }
   }
 
+  private onDatagram(data: Uint8Array): void {
+    if (this.state === 'closed') return
+    if (data.length === 0 || data.length > MAX_DATAGRAM_BYTES) {
+      this.opts.metrics.dropped.inc({ reason: 'malformed_datagram' })
+      return
+    }
+    if (this.state === 'handshaking') {
+      // The peer comes up a moment before we do (our READY reached it first) and probes at once; a datagram
+      // can overtake the READY that makes us up. Keep the first few for then (they are authenticated already).
+      if (this.early.length < MAX_EARLY_DATAGRAMS) this.early.push(Uint8Array.from(data))
+      else this.opts.metrics.dropped.inc({ reason: 'datagram_before_up' })
+      return
+    }
+    this.lastReceived = this.lastTraffic = monotonic()
+    try {
+      this.emit('datagram', data)
+    } catch (err) {
+      this.log.error({ err }, 'peer-link datagram handler threw')
+    }
+  }
+
   /** The handshake order: HELLO once, then READY once, then the rest; CLOSE at any time. */
   private inOrder(f: Frame): boolean {
     switch (f.type) {
@@ -302,6 +358,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
         this.maybeUp()
         break
       case 'data':
+        this.lastTraffic = this.lastReceived
         this.deliver(f.channel, f.payload)
         break
       case 'ping':
@@ -341,6 +398,10 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     this.keepAliveTimer = setInterval(() => this.keepAlive(), this.keepAliveIntervalMs)
     this.log.debug({ peer: this.peerId, remote: this.remoteAddress }, 'peer link up')
     this.emit('up', this.peerCertificate)
+    // The 'up' listeners (the manager, then the daemon) have subscribed to datagrams by now.
+    const early = this.early
+    this.early = []
+    for (const d of early) if (this.state === 'up') this.onDatagram(d)
   }
 
   private keepAlive(): void {
@@ -348,6 +409,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
       this.shutdown('keepalive_timeout', false)
       return
     }
+    if (monotonic() - this.lastTraffic < this.keepAliveIntervalMs) return
     this.pingNonce = (this.pingNonce + 1) % 0x7fffffff
     this.pingSentAt = monotonic()
     this.write({ type: 'ping', nonce: this.pingNonce })
@@ -386,6 +448,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     if (this.state === 'closed') return
     const wasUp = this.state === 'up'
     this.state = 'closed'
+    this.early = []
     this.closeReason = reason
     if (this.helloTimer) clearTimeout(this.helloTimer)
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer)

@@ -33,7 +33,7 @@ export interface LinkManagerOptions extends LinkTimings {
   trust: TrustOptions
   /** The daemon's metrics registry. */
   registry: Registry
-  /** Channel names (default routing, probe, bus); addChannel() adds more. */
+  /** Channel names (default routing, bus); addChannel() adds more. */
   channels?: readonly string[]
   logger?: Logger
   /** Wall clock for certificate validity (default Date.now). */

@@ -18,9 +18,16 @@ export interface RawConnection {
   readonly destroyed?: boolean
   /** One call = one message on the other side. False = buffer full: wait for 'drain'. */
   write(data: Uint8Array): boolean
+  /**
+   * One unreliable datagram on the same encrypted connection (secret-stream over UDX: its own packet, no ack,
+   * no retransmission), arriving as a 'message' event or not at all. Absent on connections without it.
+   */
+  trySend?(data: Uint8Array): void
+  /** The connection's own keepalive (an empty message after this much write silence); 0 turns it off. */
+  setKeepAlive?(ms: number): void
   end(): void
   destroy(err?: Error): void
-  on(event: 'data', fn: (data: Uint8Array) => void): unknown
+  on(event: 'data' | 'message', fn: (data: Uint8Array) => void): unknown
   on(event: 'drain' | 'end' | 'close', fn: () => void): unknown
   on(event: 'error', fn: (err: Error) => void): unknown
 }
@@ -38,7 +45,10 @@ export interface LinkTimings {
   maxFrameBytes?: number
   /** Certificates must be exchanged within this (default 10 s). */
   helloTimeoutMs?: number
-  /** A PING goes out this often on an up link (default 1 s)... */
+  /**
+   * A PING goes out this often on an up link (default 1 s), unless channel data or a datagram arrived within
+   * the interval: traffic already proves the peer is there (routing probes flow as datagrams every 200 ms)...
+   */
   keepAliveIntervalMs?: number
   /** ...and a link that received nothing for this long is dead (default 5 s). */
   deadAfterMs?: number
@@ -49,14 +59,15 @@ export interface PeerLinkOptions extends LinkTimings {
   certificate: Uint8Array
   trust: TrustOptions
   metrics: TransportMetrics
-  /** Channel names this side sends and accepts; default routing, probe, bus. */
+  /** Channel names this side sends and accepts; default routing, bus. */
   channels?: Iterable<string>
   logger?: Logger
   /** Wall clock for certificate validity, unix ms (default Date.now). */
   now?: () => number
 }
 
-export const DEFAULT_CHANNELS: readonly string[] = ['routing', 'probe', 'bus']
+/** Routing probes are not a channel: they travel as datagrams (PeerLink.sendDatagram). */
+export const DEFAULT_CHANNELS: readonly string[] = ['routing', 'bus']
 
 export type LinkState = 'handshaking' | 'up' | 'closed'
 
@@ -71,6 +82,8 @@ export interface LinkCloseInfo {
 export interface PeerLinkEvents {
   up: [certificate: NodeCertificate]
   message: [channel: string, payload: Uint8Array]
+  /** A datagram from the peer (1..MAX_DATAGRAM_BYTES bytes; the first names its kind), only while up. */
+  datagram: [payload: Uint8Array]
   certificate: [certificate: NodeCertificate]
   drain: []
   close: [reason: LinkReason, info: LinkCloseInfo]
@@ -107,9 +120,12 @@ export interface Link {
   readonly remoteAddress: { host: string; port: number } | null
   readonly rttMs: number | null
   send(channel: string, payload: Uint8Array): boolean
+  /** Sends one unreliable datagram; false when the link is not up or the connection has no datagrams. */
+  sendDatagram(payload: Uint8Array): boolean
   drained(): Promise<void>
   channel(name: string): LinkChannel
   close(reason?: LinkReason): void
   on(event: 'message', fn: (channel: string, payload: Uint8Array) => void): unknown
+  on(event: 'datagram', fn: (payload: Uint8Array) => void): unknown
   on(event: 'close', fn: (reason: LinkReason, info: LinkCloseInfo) => void): unknown
 }

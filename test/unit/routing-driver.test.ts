@@ -1,12 +1,16 @@
 // The routing driver over an in-memory network with real timers: four routers in a diamond with 5 ms links
 // on the B side and 20 ms on the C side. A reaches D via B; a silently dropped A–B link moves D to C within
-// the dead-link timeout; restoring it moves D back. Probes, records and plans are the real code.
+// the dead-link timeout; restoring it moves D back. Probes, records and plans are the real code. Then two
+// routers: one probe datagram per interval each way, a link whose probes are lost goes down although its
+// records still flow, a new link comes up in round trips, and bad or replayed datagrams change nothing; metric
+// changes of several links cost one flood per 2 s.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { generateKeyPair, type KeyPair, nodeIdFromPublicKey } from '../../src/identity/index.js'
 import type { RoutePlan } from '../../src/routing/index.js'
 import { RoutingDriver } from '../../src/routing/driver.js'
+import { decodeProbe, encodeProbe } from '../../src/routing/probe-wire.js'
 
 interface Node {
   id: string
@@ -17,8 +21,14 @@ interface Node {
 
 test('diamond: best path, silent cut, recovery', async () => {
   const names = ['a', 'b', 'c', 'd'] as const
-  const keys = Object.fromEntries(names.map((n) => [n, generateKeyPair()])) as Record<(typeof names)[number], KeyPair>
-  const ids = Object.fromEntries(names.map((n) => [n, nodeIdFromPublicKey(keys[n].publicKey)])) as Record<string, string>
+  const keys = Object.fromEntries(names.map((n) => [n, generateKeyPair()])) as Record<
+    (typeof names)[number],
+    KeyPair
+  >
+  const ids = Object.fromEntries(names.map((n) => [n, nodeIdFromPublicKey(keys[n].publicKey)])) as Record<
+    string,
+    string
+  >
   const byId = new Map(names.map((n) => [ids[n]!, n]))
   const addr = (id: string) => {
     const i = names.indexOf(byId.get(id)!) + 1
@@ -49,7 +59,12 @@ test('diamond: best path, silent cut, recovery', async () => {
   }
   for (const n of names) {
     const id = ids[n]!
-    const node: Node = { id, key: keys[n], plan: { peers: [], routes: [], issues: [] }, driver: null as unknown as RoutingDriver }
+    const node: Node = {
+      id,
+      key: keys[n],
+      plan: { peers: [], routes: [], issues: [] },
+      driver: null as unknown as RoutingDriver,
+    }
     node.driver = new RoutingDriver({
       localId: id,
       nodeKey: keys[n],
@@ -58,7 +73,7 @@ test('diamond: best path, silent cut, recovery', async () => {
       probeIntervalMs: 100,
       deadLinkTimeoutMs: 500,
       transport: {
-        sendProbe: (peer, frame) => deliver(id, peer, (p) => p.driver.onProbeFrame(id, frame)),
+        sendProbe: (peer, datagram) => deliver(id, peer, (p) => void p.driver.onProbeDatagram(id, datagram)),
         sendRecord: (peer, _origin, bytes) => void deliver(id, peer, (p) => p.driver.onRecord(id, bytes)),
       },
     })
@@ -99,6 +114,374 @@ test('diamond: best path, silent cut, recovery', async () => {
     await waitFor('A moves D back to B', () => routeTo(a, 'd')?.nextHop === ids.b, 5000)
   } finally {
     for (const n of nodes.values()) n.driver.stop()
+    for (const t of timers) clearTimeout(t)
+  }
+})
+
+/**
+ * Two routers over an in-memory network: datagrams (probes) and records each delayed by `delayMs`, probes
+ * dropped while dropProbes() says so (records still flow, like a peer link whose stream works). Counts what
+ * each side sends.
+ */
+function pair(opts: { probeIntervalMs: number; deadLinkTimeoutMs: number; delayMs: number }) {
+  const keys = [generateKeyPair(), generateKeyPair()]
+  const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
+  const timers = new Set<NodeJS.Timeout>()
+  let dropProbes = false
+  const sent = { probes: [0, 0], records: [0, 0], recordsIn: [0, 0] }
+  const drivers: RoutingDriver[] = []
+  const later = (fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn()
+    }, opts.delayMs)
+    timers.add(t)
+  }
+  const datagrams: Uint8Array[][] = [[], []]
+  for (const i of [0, 1]) {
+    const other = 1 - i
+    drivers.push(
+      new RoutingDriver({
+        localId: ids[i]!,
+        nodeKey: keys[i]!,
+        keyOf: (x) => keys[ids.indexOf(x)]?.publicKey,
+        addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
+        probeIntervalMs: opts.probeIntervalMs,
+        deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
+        transport: {
+          sendProbe: (_peer, datagram) => {
+            sent.probes[i]!++
+            datagrams[i]!.push(datagram)
+            if (!dropProbes) later(() => drivers[other]!.onProbeDatagram(ids[i]!, datagram))
+            return true
+          },
+          sendRecord: (_peer, _origin, bytes) => {
+            sent.records[i]!++
+            later(() => {
+              sent.recordsIn[other]!++
+              drivers[other]!.onRecord(ids[i]!, bytes)
+            })
+          },
+        },
+      }),
+    )
+  }
+  return {
+    ids,
+    drivers,
+    sent,
+    datagrams,
+    setDropProbes: (v: boolean) => {
+      dropProbes = v
+    },
+    start() {
+      for (const d of drivers) d.start()
+      drivers[0]!.neighbourUp(ids[1]!)
+      drivers[1]!.neighbourUp(ids[0]!)
+    },
+    stop() {
+      for (const d of drivers) d.stop()
+      for (const t of timers) clearTimeout(t)
+    },
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+async function until(what: string, cond: () => boolean, ms: number): Promise<number> {
+  const start = Date.now()
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`)
+    await sleep(5)
+  }
+  return Date.now() - start
+}
+
+test("one probe datagram per neighbour and interval; it answers the neighbour's", async () => {
+  const p = pair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 })
+  try {
+    p.start()
+    await until(
+      'both ends up',
+      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
+      3000,
+    )
+    const before = [...p.sent.probes]
+    await sleep(2000)
+    for (const i of [0, 1]) {
+      const n = p.sent.probes[i]! - before[i]!
+      // 20 intervals; a ping and a pong each would make 40.
+      assert.ok(n >= 15 && n <= 25, `router ${i} sent ${n} probe datagrams in 2 s at 100 ms`)
+      const m = p.drivers[i]!.metrics(p.ids[1 - i]!)!
+      assert.equal(m.state, 'up')
+      assert.equal(m.lossPermille, 0)
+      // 4 ms round trip plus timer lateness; without the held time taken out it would be ~50 ms.
+      assert.ok(m.srttMicros! < 30_000, `srtt ${m.srttMicros} µs`)
+    }
+  } finally {
+    p.stop()
+  }
+})
+
+test('a link whose probe datagrams are lost goes down and stays down while records still flow', async () => {
+  const p = pair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 })
+  try {
+    p.start()
+    await until(
+      'both ends up',
+      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
+      3000,
+    )
+    p.setDropProbes(true)
+    const recordsBefore = [...p.sent.recordsIn]
+    const ms = await until(
+      'both ends down',
+      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'down'),
+      3000,
+    )
+    assert.ok(ms <= 1500, `down after ${ms} ms`)
+    await sleep(1500)
+    for (const i of [0, 1]) {
+      assert.equal(p.drivers[i]!.metrics(p.ids[1 - i]!)?.state, 'down')
+      assert.ok(p.sent.recordsIn[i]! > recordsBefore[i]!, 'records kept arriving over the "stream"')
+      assert.equal(p.drivers[i]!.plan.routes.length, 0, 'no route over a link that only carries records')
+    }
+    p.setDropProbes(false)
+    await until(
+      'both ends up again',
+      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
+      3000,
+    )
+  } finally {
+    p.stop()
+  }
+})
+
+test('a new link is measured in round trips, with a bounded burst', async () => {
+  // A 2 s probe interval: coming up within 300 ms needs the burst and its immediate answers.
+  const p = pair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 })
+  try {
+    p.start()
+    const ms = await until(
+      'both ends up',
+      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
+      1500,
+    )
+    assert.ok(ms < 300, `up after ${ms} ms`)
+    await sleep(300)
+    // Only probes of a link that is not up yet ask (the rest of the burst does not), and an answer never
+    // asks: 8 burst probes and at most one answer to each that asked, then quiet until the next interval.
+    const asking = p.datagrams.flat().filter((d) => decodeProbe(d).answerNow).length
+    assert.ok(asking >= 2 && asking <= 8, `${asking} asked`)
+    assert.ok(p.datagrams.flat().length <= 8 + asking, `${p.datagrams.flat().length} datagrams in all`)
+  } finally {
+    p.stop()
+  }
+})
+
+test('malformed, foreign and replayed probe datagrams change nothing', async () => {
+  const p = pair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 })
+  try {
+    p.start()
+    await until(
+      'both ends up',
+      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
+      1500,
+    )
+    await sleep(100)
+    const [a, b] = p.drivers as [RoutingDriver, RoutingDriver]
+    const before = a.metrics(p.ids[1]!)!
+    const sent = p.sent.probes[0]!
+    assert.equal(a.onProbeDatagram(p.ids[1]!, Uint8Array.from([1, 2, 3])), 'malformed')
+    assert.equal(a.onProbeDatagram(p.ids[1]!, new Uint8Array(14)), 'malformed')
+    assert.equal(a.onProbeDatagram('node_zzzzzzzzzzzzzzzz', p.datagrams[1]![0]!), 'not-linked')
+    // B's first datagram asked for an answer; replayed, it is accepted as stale and answered by nothing.
+    const first = p.datagrams[1]![0]!
+    assert.equal(decodeProbe(first).answerNow, true)
+    for (let i = 0; i < 20; i++) assert.equal(a.onProbeDatagram(p.ids[1]!, first), 'accepted')
+    assert.equal(p.sent.probes[0], sent, 'nothing sent in answer')
+    const after = a.metrics(p.ids[1]!)!
+    assert.deepEqual(
+      [after.state, after.replies, after.lossPermille, after.srttMicros],
+      [before.state, before.replies, before.lossPermille, before.srttMicros],
+    )
+    assert.ok(b.metrics(p.ids[0]!)?.state === 'up')
+  } finally {
+    p.stop()
+  }
+})
+
+test('a probe asking for an answer gets one at once, which never asks back, even from a link that is down', () => {
+  const [ka, kb] = [generateKeyPair(), generateKeyPair()]
+  const [a, b] = [nodeIdFromPublicKey(ka.publicKey), nodeIdFromPublicKey(kb.publicKey)]
+  const out: Uint8Array[] = []
+  const driver = new RoutingDriver({
+    localId: a,
+    nodeKey: ka,
+    keyOf: (x) => (x === a ? ka.publicKey : kb.publicKey),
+    addressesOf: () => [],
+    probeIntervalMs: 200,
+    deadLinkTimeoutMs: 750,
+    transport: { sendProbe: (_p, d) => out.push(d) > 0, sendRecord: () => {} },
+  })
+  try {
+    driver.neighbourUp(b)
+    assert.equal(out.length, 1, 'the first of the burst')
+    assert.equal(decodeProbe(out[0]!).answerNow, true, 'a link that is not up asks')
+    const ask = (seq: number) =>
+      encodeProbe({ answerNow: true, seq, echo: 0, heldUnits: 0, mask: 0, intervalMs: 200 })
+    assert.equal(driver.onProbeDatagram(b, ask(1)), 'accepted')
+    assert.equal(out.length, 2)
+    const answer = decodeProbe(out[1]!)
+    assert.equal(answer.answerNow, false, 'an answer does not ask, though our side is down')
+    assert.equal(answer.echo, 1)
+    assert.equal(driver.metrics(b)?.state, 'down')
+    driver.onProbeDatagram(b, ask(1))
+    assert.equal(out.length, 2, 'a repeat is not answered')
+    driver.onProbeDatagram(
+      b,
+      encodeProbe({ answerNow: false, seq: 2, echo: 0, heldUnits: 0, mask: 0, intervalMs: 200 }),
+    )
+    assert.equal(out.length, 2, 'one that does not ask waits for our next round')
+    driver.onProbeDatagram(
+      b,
+      encodeProbe({ answerNow: false, seq: 3, echo: 0, heldUnits: 0, mask: 0, intervalMs: 50 }),
+    )
+    assert.equal(out.length, 3, 'unless its sender probes faster than we do')
+    assert.equal(decodeProbe(out[2]!).answerNow, false)
+  } finally {
+    driver.stop()
+  }
+})
+
+test('metric changes of several links re-originate the record at most once per 2 s', async () => {
+  // A star: A linked to B and C with 2 ms each way; then both links slow to 40 ms at once, so A's monitor
+  // reports a metric change for each, close together.
+  const keys = [generateKeyPair(), generateKeyPair(), generateKeyPair()]
+  const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
+  const timers = new Set<NodeJS.Timeout>()
+  let delay = 2
+  const drivers: RoutingDriver[] = []
+  const originatedByA: number[] = []
+  const seen = new Set<string>()
+  const send = (to: number, fn: (d: RoutingDriver) => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn(drivers[to]!)
+    }, delay)
+    timers.add(t)
+  }
+  for (const i of [0, 1, 2]) {
+    drivers.push(
+      new RoutingDriver({
+        localId: ids[i]!,
+        nodeKey: keys[i]!,
+        keyOf: (x) => keys[ids.indexOf(x)]?.publicKey,
+        addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
+        probeIntervalMs: 100,
+        deadLinkTimeoutMs: 500,
+        transport: {
+          sendProbe: (peer, d) => {
+            send(ids.indexOf(peer), (x) => x.onProbeDatagram(ids[i]!, d))
+            return true
+          },
+          sendRecord: (peer, origin, bytes) => {
+            const key = Buffer.from(bytes).toString('base64')
+            if (i === 0 && origin === ids[0] && !seen.has(key)) {
+              seen.add(key)
+              originatedByA.push(Date.now())
+            }
+            send(ids.indexOf(peer), (x) => x.onRecord(ids[i]!, bytes))
+          },
+        },
+      }),
+    )
+  }
+  const metricEvents: number[] = []
+  drivers[0]!.on('link', (e) => {
+    if (e.type === 'metric-changed') metricEvents.push(Date.now())
+  })
+  try {
+    for (const d of drivers) d.start()
+    for (const [x, y] of [
+      [0, 1],
+      [0, 2],
+    ] as const) {
+      drivers[x]!.neighbourUp(ids[y]!)
+      drivers[y]!.neighbourUp(ids[x]!)
+    }
+    await until(
+      'A up with B and C',
+      () => drivers[0]!.metrics(ids[1]!)?.state === 'up' && drivers[0]!.metrics(ids[2]!)?.state === 'up',
+      3000,
+    )
+    await sleep(2500)
+    const from = Date.now()
+    delay = 40
+    await sleep(5000)
+    const events = metricEvents.filter((t) => t >= from)
+    const originations = originatedByA.filter((t) => t >= from)
+    assert.ok(events.length >= 2, `${events.length} metric changes on A's links`)
+    assert.ok(originations.length >= 1, 'the changes were flooded')
+    for (let i = 1; i < originations.length; i++) {
+      const gap = originations[i]! - originations[i - 1]!
+      assert.ok(gap >= 1900, `A re-originated ${gap} ms after its previous record`)
+    }
+  } finally {
+    for (const d of drivers) d.stop()
+    for (const t of timers) clearTimeout(t)
+  }
+})
+
+test('routers with different probe intervals keep their link up: the slower one answers at once', async () => {
+  const keys = [generateKeyPair(), generateKeyPair()]
+  const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
+  const timers = new Set<NodeJS.Timeout>()
+  const drivers: RoutingDriver[] = []
+  const later = (fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn()
+    }, 2)
+    timers.add(t)
+  }
+  const settings = [
+    { probeIntervalMs: 100, deadLinkTimeoutMs: 400 },
+    { probeIntervalMs: 1000, deadLinkTimeoutMs: 4000 },
+  ]
+  for (const i of [0, 1]) {
+    drivers.push(
+      new RoutingDriver({
+        localId: ids[i]!,
+        nodeKey: keys[i]!,
+        keyOf: (x) => keys[ids.indexOf(x)]?.publicKey,
+        addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
+        ...settings[i]!,
+        transport: {
+          sendProbe: (_p, d) => {
+            later(() => drivers[1 - i]!.onProbeDatagram(ids[i]!, d))
+            return true
+          },
+          sendRecord: (_p, _o, bytes) => later(() => drivers[1 - i]!.onRecord(ids[i]!, bytes)),
+        },
+      }),
+    )
+  }
+  const downs: string[] = []
+  for (const d of drivers) d.on('link', (e) => e.type === 'link-down' && downs.push(e.peer))
+  try {
+    for (const d of drivers) d.start()
+    drivers[0]!.neighbourUp(ids[1]!)
+    drivers[1]!.neighbourUp(ids[0]!)
+    await until('both ends up', () => drivers.every((d, i) => d.metrics(ids[1 - i]!)?.state === 'up'), 3000)
+    await sleep(2500)
+    assert.deepEqual(downs, [], 'no link-down: the fast side hears back within its 400 ms')
+    const fast = drivers[0]!.metrics(ids[1]!)!
+    assert.equal(fast.state, 'up')
+    assert.equal(fast.lossPermille, 0)
+    assert.ok(fast.srttMicros! < 50_000, `fast side srtt ${fast.srttMicros} µs`)
+    assert.equal(drivers[1]!.metrics(ids[0]!)?.state, 'up')
+  } finally {
+    for (const d of drivers) d.stop()
     for (const t of timers) clearTimeout(t)
   }
 })

@@ -1,5 +1,6 @@
 // Link metrics from probes: estimators, loss window, silent-failure detection within a second, recovery
-// after consecutive replies, and the guard against a stalled driver declaring links dead.
+// after consecutive replies, the guard against a stalled driver declaring links dead, and the same with
+// replies that ride on the peer's own probes (held, overtaken, loss both ways).
 
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -243,6 +244,145 @@ describe('LinkMonitor liveness', () => {
     assert.equal(m.nextDeadline(1110), 1200, 'the probe times out')
     assert.equal(m.removePeer(P), true)
     assert.equal(m.nextDeadline(1110), undefined)
+  })
+})
+
+/**
+ * Drives a monitor the way the daemon's driver does with probe datagrams: we probe every 200 ms; the peer
+ * sends its own probe every 200 ms at `phase` (+ jitterOf(j)), echoing the newest of ours that has arrived,
+ * with the time it held it, and acknowledging the older ones (the mask). Packets take oneWay ms each way and
+ * nothing gets through after failAt. Ticks every 10 ms. The peer's probes go to onPeerProbe.
+ */
+function driveEcho(
+  m: LinkMonitor,
+  opts: { to: number; phase: number; oneWay: number; failAt?: number; jitterOf?: (j: number) => number },
+) {
+  const events: LinkEvent[] = []
+  const failAt = opts.failAt ?? Number.POSITIVE_INFINITY
+  const atPeer: Array<{ seq: number; at: number }> = []
+  const back: Array<{ at: number; echo: number; held: number; acked: number[] }> = []
+  let seq = 0
+  let echoed = 0
+  let peerSeq = 0
+  let nextPeerSend = opts.phase
+  for (let t = 0; t < opts.to; t++) {
+    while (back.length > 0 && back[0]!.at <= t) {
+      const r = back.shift()!
+      events.push(...m.onProbeReply(P, r.echo, t, r.held))
+      for (const s of r.acked) m.onProbeDelivered(P, s)
+    }
+    if (t % INTERVAL === 0) {
+      seq++
+      m.onProbeSent(P, seq, t)
+      if (t < failAt) atPeer.push({ seq, at: t + opts.oneWay })
+    }
+    if (t >= nextPeerSend) {
+      peerSeq++
+      const arrived = atPeer.filter((x) => x.at <= t && x.seq > echoed)
+      const newest = arrived.at(-1)
+      if (newest && t < failAt) {
+        back.push({
+          at: t + opts.oneWay,
+          echo: newest.seq,
+          held: t - newest.at,
+          acked: arrived.slice(0, -1).map((x) => x.seq),
+        })
+        echoed = newest.seq
+        m.onPeerProbe(P, 0)
+      }
+      nextPeerSend += INTERVAL + (opts.jitterOf?.(peerSeq) ?? 0)
+    }
+    if (t % 10 === 0) events.push(...m.tick(t))
+  }
+  return events
+}
+
+describe("LinkMonitor with replies that ride on the peer's probes", () => {
+  const echoMonitor = () =>
+    new LinkMonitor({ deadLinkTimeoutMs: 750, replyDelayMs: 200, probeTimeoutMs: 600 })
+
+  it('takes the time the peer held a reply out of the RTT sample', () => {
+    const m = echoMonitor()
+    m.onProbeSent(P, 1, 0)
+    m.onProbeReply(P, 1, 150, 140)
+    assert.equal(m.metrics(P)!.srttMicros, 10_000)
+  })
+
+  it('does not count an overtaken probe the peer acknowledged as lost', () => {
+    const m = echoMonitor()
+    m.onProbeSent(P, 1, 0)
+    m.onProbeSent(P, 2, 200)
+    // The peer saw both before its next send and answered only the newer one.
+    m.onProbeReply(P, 2, 390, 185)
+    assert.equal(m.onProbeDelivered(P, 1), true)
+    assert.equal(m.onProbeDelivered(P, 1), false, 'once')
+    m.tick(5000)
+    assert.equal(m.metrics(P)!.lossPermille, 0)
+    assert.equal(m.metrics(P)!.replies, 1, 'an acknowledgement is not a reply')
+  })
+
+  it("combines our lost probes and the peer's missing ones into round-trip loss", () => {
+    const m = new LinkMonitor({ lossWindow: 10, upAfterReplies: 1 })
+    for (let i = 1; i <= 10; i++) {
+      m.onProbeSent(P, i, i * 100)
+      if (i % 5 !== 0) m.onProbeReply(P, i, i * 100 + 5)
+    }
+    m.tick(3000)
+    assert.equal(m.metrics(P)!.lossPermille, 200)
+    for (let i = 0; i < 9; i++) m.onPeerProbe(P, 0)
+    m.onPeerProbe(P, 1)
+    // out 2/10, back 1/10 of its last ten: 1 - 0.8 x 0.9
+    assert.equal(m.metrics(P)!.lossPermille, 280)
+  })
+
+  it('keeps a healthy link up and loss-free whatever the phase between the two probe timers', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 199 }),
+        fc.integer({ min: 0, max: 20 }),
+        fc.array(fc.integer({ min: -15, max: 15 }), { minLength: 100, maxLength: 100 }),
+        (phase, oneWay, jitter) => {
+          const m = echoMonitor()
+          const events = driveEcho(m, { to: 12_000, phase, oneWay, jitterOf: (j) => jitter[j % 100]! })
+          assert.deepEqual(
+            events.filter((e) => e.type !== 'metric-changed').map((e) => e.type),
+            ['link-up'],
+          )
+          assert.equal(m.metrics(P)!.lossPermille, 0)
+          const srtt = m.metrics(P)!.srttMicros!
+          assert.ok(Math.abs(srtt - 2000 * oneWay) <= 1000, `srtt ${srtt} µs for ${oneWay} ms each way`)
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
+
+  it('says when silence can next be declared: a tick then does it, a tick just before does not', () => {
+    const m = echoMonitor()
+    driveEcho(m, { to: 3000, phase: 120, oneWay: 2, failAt: 2500 })
+    assert.equal(m.metrics(P)!.state, 'up')
+    const last = m.metrics(P)!.lastReplyAt!
+    // The probes sent at 2600 and 2800 went unanswered, and their grace is over.
+    const at = m.downDeadline(3000)!
+    assert.equal(at, last + 750, 'the dead interval after the last reply')
+    assert.ok(at > 3000 && at < 3400, 'before the next probe round but one')
+    const downs = (t: number) => m.tick(t).filter((e) => e.type === 'link-down').length
+    assert.equal(downs(at - 1), 0)
+    assert.equal(downs(at), 1)
+    assert.equal(m.downDeadline(at), undefined, 'nothing is up')
+  })
+
+  it('detects a silent failure within one second, whatever the phase', () => {
+    for (const phase of [0, 1, 50, 100, 150, 199]) {
+      for (const failAt of [5000, 5050, 5120, 5199]) {
+        const m = echoMonitor()
+        const events = driveEcho(m, { to: 9000, phase, oneWay: 2, failAt })
+        const down = events.filter((e) => e.type === 'link-down')
+        assert.equal(down.length, 1, `phase ${phase}, failure at ${failAt}`)
+        const detection = down[0]!.at - failAt
+        assert.ok(detection <= 1000, `phase ${phase}: detected ${detection} ms after failure at ${failAt}`)
+      }
+    }
   })
 })
 

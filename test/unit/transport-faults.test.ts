@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
 import { LocalTestnet } from '../../src/discovery/testnet.js'
@@ -16,6 +17,7 @@ import {
   FrameType,
   type LinkManager,
   type LinkReason,
+  MAX_DATAGRAM_BYTES,
   type PeerLink,
 } from '../../src/transport/index.js'
 import { counterValue, TestFederation, type TestNode } from '../../src/transport/testing.js'
@@ -220,6 +222,73 @@ describe('misbehaviour before the handshake is a refusal', () => {
     const ms = performance.now() - t0
     assert.ok(ms >= 250 && ms < 3000, `refused after ${ms} ms`)
     assert.equal(await counterValue(lc.metrics.rejected, { reason: 'hello_timeout' }), 1)
+  })
+})
+
+describe('datagrams', () => {
+  /** Polls a counter until it reaches `want` (datagrams are delivered asynchronously; bounded). */
+  async function counted(
+    metric: LinkManager['metrics']['dropped'],
+    reason: string,
+    want: number,
+  ): Promise<void> {
+    for (let i = 0; i < 100 && (await counterValue(metric, { reason })) < want; i++) await sleep(20)
+    assert.equal(await counterValue(metric, { reason }), want)
+  }
+
+  it('an empty or oversize datagram is dropped and counted; the link stays and takes good ones', async () => {
+    const m = await mallory(la, alice, true)
+    const delivered: string[] = []
+    m.link.on('datagram', (d) => delivered.push(Buffer.from(d).toString()))
+    const before = await counterValue(la.metrics.dropped, { reason: 'malformed_datagram' })
+    m.conn.trySend(new Uint8Array(0))
+    m.conn.trySend(new Uint8Array(MAX_DATAGRAM_BYTES + 1))
+    await counted(la.metrics.dropped, 'malformed_datagram', before + 2)
+    for (let i = 0; i < 50 && delivered.length === 0; i++) {
+      m.conn.trySend(Buffer.from('fine'))
+      await sleep(20)
+    }
+    assert.equal(delivered[0], 'fine')
+    assert.equal(m.link.state, 'up')
+    m.link.close()
+  })
+
+  it('datagrams during the handshake wait for the link to come up; past eight they are dropped and counted', async () => {
+    const before = await counterValue(la.metrics.dropped, { reason: 'datagram_before_up' })
+    const m = await mallory(la, alice, false)
+    const delivered: string[] = []
+    m.link.on('datagram', (d) => delivered.push(Buffer.from(d).toString()))
+    for (let i = 0; i < 10; i++) m.conn.trySend(Buffer.from(`early ${i}`))
+    await counted(la.metrics.dropped, 'datagram_before_up', before + 2)
+    assert.equal(m.link.state, 'handshaking')
+    assert.deepEqual(delivered, [])
+    m.send({ type: 'hello', version: 1, certificate: m.node.certificateBytes, maxFrameBytes: 1024 * 1024 })
+    m.send({ type: 'ready' })
+    await m.link.whenUp()
+    assert.deepEqual(
+      delivered,
+      Array.from({ length: 8 }, (_, i) => `early ${i}`),
+    )
+    m.link.close()
+  })
+
+  it('datagrams keep a link alive without keepalive pings; silence after them is still fatal', async () => {
+    const gail = fed.node('gail')
+    const lg = fed.linkManager(gail, { keepAliveIntervalMs: 100, deadAfterMs: 500 })
+    extra.push(lg)
+    const m = await mallory(lg, gail, true)
+    const timer = setInterval(() => m.conn.trySend(Buffer.from('probe')), 40)
+    await sleep(1200)
+    clearInterval(timer)
+    assert.equal(m.link.state, 'up', 'datagrams count as the peer being there')
+    const pings = m.received.filter((f) => f.type === 'ping').length
+    assert.ok(pings <= 1, `${pings} pings while datagrams arrived`)
+    const [, reason] = (await once(lg, 'link-down', within(5000))) as [string, LinkReason]
+    assert.equal(reason, 'keepalive_timeout')
+    assert.ok(
+      m.received.filter((f) => f.type === 'ping').length >= pings + 2,
+      'pings once the datagrams stopped',
+    )
   })
 })
 
