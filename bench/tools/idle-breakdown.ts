@@ -11,6 +11,7 @@ import { Lab } from '../../netns-tests/lib/lab.js'
 import type { Host } from '../../netns-tests/lib/topology.js'
 import { waitFor } from '../../netns-tests/lib/wait.js'
 import { median } from '../lib/report.js'
+import { ensurePackages } from '../net/deps.js'
 import { dhtAddress, OurMesh } from '../net/ours.js'
 import { sleep } from '../net/sys.js'
 import { emptyTally, TRAFFIC_KINDS, type TrafficTally, tallyPcapFile } from '../net/traffic.js'
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
   const count = arg('nodes', 5)
   const secs = arg('secs', 10)
   const settle = arg('settle', 5)
+  ensurePackages(['tcpdump'], (m) => console.log(m))
   await Lab.run(
     async (lab) => {
       const lan = await lab.bridge('lan')
