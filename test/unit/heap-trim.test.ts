@@ -6,7 +6,7 @@ import { HeapTrimmer } from '../../src/daemon/heap-trim.js'
 test('heap trimmer: collects only after the heap grew by the threshold, and the collection frees garbage', async () => {
   const registry = new Registry()
   const trims = new Counter({ name: 't_trims_total', help: 'h', registers: [registry] })
-  const t = new HeapTrimmer({ intervalMs: 60_000, minGarbageBytes: 4 * 1024 * 1024, trims })
+  const t = new HeapTrimmer({ intervalMs: 60_000, minGarbageBytes: 4 * 1024 * 1024, trims, busy: () => 0 })
   assert.equal(t.available, true, 'gc() is obtainable at run time')
   assert.equal(t.tick(), true, 'the first check collects and sets the baseline')
   assert.equal(t.tick(), false, 'nothing allocated since: no collection')
@@ -19,5 +19,22 @@ test('heap trimmer: collects only after the heap grew by the threshold, and the 
   assert.equal(t.tick(), true, 'grown by more than the threshold: collects')
   assert.ok(process.memoryUsage().heapUsed < grown - 8 * 1024 * 1024, 'the garbage was collected')
   assert.equal((await trims.get()).values[0]?.value, 2, 'each collection counted')
+  t.stop()
+})
+
+test('heap trimmer: skips while the event loop was busy, collects once it is idle again', () => {
+  let load = 0.9
+  const t = new HeapTrimmer({ intervalMs: 60_000, minGarbageBytes: 1024, busy: () => load })
+  assert.equal(t.tick(), false, 'busy: no forced pause in the middle of traffic')
+  load = 0.05
+  assert.equal(t.tick(), true, 'idle: collects')
+  let keep: number[][] = []
+  for (let i = 0; i < 200; i++) keep.push(new Array(1_000).fill(i))
+  keep = []
+  assert.equal(keep.length, 0)
+  load = 0.3
+  assert.equal(t.tick(), false, 'grown, but above the default 25 % utilisation')
+  load = 0.1
+  assert.equal(t.tick(), true)
   t.stop()
 })
