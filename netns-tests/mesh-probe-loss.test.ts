@@ -63,7 +63,7 @@ test('probe datagrams lost on a working link: routing moves off it, the peer lin
     { timeoutMs: 10_000, intervalMs: 100, what: 'n1 <-> n2 through n3' },
   )
   t.diagnostic(`n1 <-> n2 moved through n3 ${Date.now() - cutAt} ms after their datagrams were dropped`)
-  await waitFor(() => mesh.allPairsPing(nodes), { timeoutMs: 10_000, intervalMs: 200, what: 'pings via n3' })
+  await waitFor(() => mesh.allPairsPing(nodes), { timeoutMs: 30_000, intervalMs: 200, what: 'pings via n3' })
 
   // Long past the peer link's 5 s dead interval: the stream carried keepalives, so the link never closed, and
   // the routing link stayed down all along.
