@@ -10,7 +10,6 @@ import assert from 'node:assert/strict'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
-import { BlackroadClient, type ControlStatusResponse } from '../src/client/index.js'
 import {
   decodeJoinTokenUnverified,
   generateKeyPair,
@@ -22,34 +21,11 @@ import {
   writeKeyFile,
 } from '../src/identity/index.js'
 import { encodeWith } from '../src/wire/index.js'
-import { canPing, type DaemonHandle, Lab, waitFor } from './lib/index.js'
+import { canPing, Lab, waitFor } from './lib/index.js'
 import { TestFederation } from './lib/federation.js'
+import { agreedLeader, api, control, meshIpv4 } from './lib/control.js'
 import { DHT_PORT } from './lib/mesh.js'
 import { fetchMetrics, METRICS_LISTEN, requireRoot, sampleValue } from './lib/mesh-inspect.js'
-
-async function api<T>(d: DaemonHandle, fn: (c: BlackroadClient) => Promise<T>): Promise<T> {
-  const c = new BlackroadClient({ socketPath: d.socketPath, timeoutMs: 15_000 })
-  try {
-    return await fn(c)
-  } finally {
-    c.close()
-  }
-}
-
-const control = (d: DaemonHandle): Promise<ControlStatusResponse> => api(d, (c) => c.controlStatus())
-
-/** The leader all voters agree on (same term), when they agree. */
-async function agreedLeader(voters: DaemonHandle[]): Promise<string | null> {
-  const st = await Promise.all(voters.map((v) => control(v).catch(() => null)))
-  const l = st[0]?.leader ?? null
-  if (l === null || !st.every((s) => s !== null && s.leader === l && s.term === st[0]!.term)) return null
-  return l
-}
-
-async function meshIpv4(d: DaemonHandle): Promise<string | null> {
-  const s = (await d.status()) as { mesh: { ipv4: string | null; state: string } }
-  return s.mesh.state === 'running' ? s.mesh.ipv4 : null
-}
 
 test('a token is spent through the Raft registry: one join, seen by every voter; reuse and forgery refused', async (t) => {
   if (!requireRoot(t)) return

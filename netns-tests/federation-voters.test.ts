@@ -10,38 +10,10 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'node:test'
-import { BlackroadClient, type ControlStatusResponse } from '../src/client/index.js'
 import { type DaemonHandle, Lab, waitFor } from './lib/index.js'
+import { agreedLeader, api, control, meshIpv4, nodeId } from './lib/control.js'
 import { DHT_PORT } from './lib/mesh.js'
 import { METRICS_LISTEN, requireRoot } from './lib/mesh-inspect.js'
-
-async function api<T>(d: DaemonHandle, fn: (c: BlackroadClient) => Promise<T>): Promise<T> {
-  const c = new BlackroadClient({ socketPath: d.socketPath, timeoutMs: 15_000 })
-  try {
-    return await fn(c)
-  } finally {
-    c.close()
-  }
-}
-
-const control = (d: DaemonHandle): Promise<ControlStatusResponse> => api(d, (c) => c.controlStatus())
-
-/** The leader all of `among` agree on (same term), when they agree. */
-async function agreedLeader(among: DaemonHandle[]): Promise<string | null> {
-  const st = await Promise.all(among.map((d) => control(d).catch(() => null)))
-  const l = st[0]?.leader ?? null
-  if (l === null || !st.every((s) => s !== null && s.leader === l && s.term === st[0]!.term)) return null
-  return l
-}
-
-async function meshIpv4(d: DaemonHandle): Promise<string | null> {
-  const s = (await d.status()) as { mesh: { ipv4: string | null; state: string } }
-  return s.mesh.state === 'running' ? s.mesh.ipv4 : null
-}
-
-async function nodeId(d: DaemonHandle): Promise<string> {
-  return String(((await d.status()) as { node_id: string }).node_id)
-}
 
 test('federation init on one control-plane node, two more join as voters, the leader is killed and the rest commit', async (t) => {
   if (!requireRoot(t)) return
