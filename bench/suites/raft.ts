@@ -38,6 +38,15 @@ interface Sample {
 /** The anchor harness's "2 ms added each way per link": host to host is then 4 ms one way. */
 const DELAY_MS = 2
 
+/** One interleaved run's settings, the same for ours and etcd. */
+interface RunParams {
+  run: number
+  seqN: number
+  tputN: number
+  warmN: number
+  log: (m: string) => void
+}
+
 /** What a run needs from the lab besides its hosts: adding and removing the per-link delay. */
 interface Net {
   hosts: Host[]
@@ -55,15 +64,8 @@ function pct(xs: number[], p: number): number {
 const clientScript = () =>
   path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'raft', 'etcd-client.js')
 
-async function oursOnce(
-  lab: Lab,
-  net: Net,
-  run: number,
-  seqN: number,
-  tputN: number,
-  log: (m: string) => void,
-  warmN = 0,
-): Promise<Sample> {
+async function oursOnce(lab: Lab, net: Net, p: RunParams): Promise<Sample> {
+  const { run, seqN, tputN, log, warmN } = p
   const hosts = net.hosts
   const ours = new OurMesh(lab)
   const clients: BlackroadClient[] = []
@@ -209,15 +211,8 @@ async function oursOnce(
   }
 }
 
-async function etcdOnce(
-  lab: Lab,
-  net: Net,
-  run: number,
-  seqN: number,
-  tputN: number,
-  log: (m: string) => void,
-  warmN = 0,
-): Promise<Sample> {
+async function etcdOnce(lab: Lab, net: Net, p: RunParams): Promise<Sample> {
+  const { run, seqN, tputN, log, warmN } = p
   const hosts = net.hosts
   const names = hosts.map((_, i) => `e${i + 1}`)
   const ips = hosts.map((h) => h.addr())
@@ -350,8 +345,9 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
       const etcd: Sample[] = []
       for (let r = 0; r < opts.runs; r++) {
         log(`raft: run ${r + 1}/${opts.runs}`)
-        ours.push(await oursOnce(lab, net, r, seqN, tputN, log, warmN))
-        etcd.push(await etcdOnce(lab, net, r, seqN, tputN, log, warmN))
+        const p: RunParams = { run: r, seqN, tputN, warmN, log }
+        ours.push(await oursOnce(lab, net, p))
+        etcd.push(await etcdOnce(lab, net, p))
       }
       const fig = (
         metric: string,
