@@ -100,6 +100,21 @@ class Net {
     setImmediate(() => this.nodes.get(to)?.replica?.receive(from, copy, overLink))
   }
 
+  /** `n` new voters of one group, opened on this net. */
+  async openVoters(n: number): Promise<{ voters: Node[]; ids: string[] }> {
+    const voters = Array.from({ length: n }, () => this.add())
+    const ids = voters.map((v) => v.id)
+    for (const v of voters) await this.open(v, ids)
+    return { voters, ids }
+  }
+
+  /** The leader among `voters`, once it has written the federation record. */
+  async settledLeader(voters: Node[]): Promise<Node> {
+    const leader = await until('a leader', () => this.leader(voters))
+    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    return leader
+  }
+
   leader(among: Node[]): Node | undefined {
     return among.find((n) => n.replica?.view().role === 'leader' && !this.cut.has(n.id))
   }
@@ -130,9 +145,7 @@ function cluster(name: string): Cluster {
 
 test('three voters elect a leader; a write through a follower commits on all; a learner gets the registry', async () => {
   const net = new Net()
-  const voters = [net.add(), net.add(), net.add()]
-  const ids = voters.map((v) => v.id)
-  for (const v of voters) await net.open(v, ids)
+  const { voters, ids } = await net.openVoters(3)
   try {
     const leader = await until('a leader', () => net.leader(voters))
     // The first leader writes the federation record; until then cluster commands are refused NO_FEDERATION.
@@ -186,12 +199,9 @@ test('three voters elect a leader; a write through a follower commits on all; a 
 
 test('forged and undecodable frames are dropped and counted; the minority side commits nothing', async () => {
   const net = new Net()
-  const voters = [net.add(), net.add(), net.add()]
-  const ids = voters.map((v) => v.id)
-  for (const v of voters) await net.open(v, ids)
+  const { voters } = await net.openVoters(3)
   try {
-    const leader = await until('a leader', () => net.leader(voters))
-    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const leader = await net.settledLeader(voters)
     const victim = voters.find((v) => v !== leader)!
     const term = victim.replica!.view().term
     // A frame claiming to come from the leader, signed by someone else's key: a forged vote storm.
@@ -258,12 +268,9 @@ test('forged and undecodable frames are dropped and counted; the minority side c
 
 test('a replica reopened from its state directory keeps what committed', async () => {
   const net = new Net()
-  const voters = [net.add(), net.add(), net.add()]
-  const ids = voters.map((v) => v.id)
-  for (const v of voters) await net.open(v, ids)
+  const { voters, ids } = await net.openVoters(3)
   try {
-    const leader = await until('a leader', () => net.leader(voters))
-    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const leader = await net.settledLeader(voters)
     for (let i = 0; i < 5; i++) {
       assert.equal(
         (await leader.replica!.propose({ type: 'addCluster', cluster: cluster(`c${i}`) })).ok,
@@ -288,12 +295,9 @@ test('a replica reopened from its state directory keeps what committed', async (
 test('over direct links frames go unsigned and commit; the same frames arriving relayed are refused', async () => {
   const net = new Net()
   net.links = true
-  const voters = [net.add(), net.add(), net.add()]
-  const ids = voters.map((v) => v.id)
-  for (const v of voters) await net.open(v, ids)
+  const { voters } = await net.openVoters(3)
   try {
-    const leader = await until('a leader', () => net.leader(voters))
-    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const leader = await net.settledLeader(voters)
     const res = await leader.replica!.propose({ type: 'addCluster', cluster: cluster('linked') })
     assert.equal(res.ok, true)
     for (const v of voters)
@@ -322,12 +326,9 @@ test('over direct links frames go unsigned and commit; the same frames arriving 
 test('a learner catches up from a snapshot larger than one bus message (sent in chunks)', async () => {
   const net = new Net()
   net.raft = { ...RAFT, snapshotEntries: 50 }
-  const voters = [net.add(), net.add(), net.add()]
-  const ids = voters.map((v) => v.id)
-  for (const v of voters) await net.open(v, ids)
+  const { voters, ids } = await net.openVoters(3)
   try {
-    const leader = await until('a leader', () => net.leader(voters))
-    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const leader = await net.settledLeader(voters)
     // 200 clusters with 30 labels of 250 bytes each: a registry of about 1.6 MiB.
     const value = 'v'.repeat(250)
     const labels = Array.from({ length: 30 }, (_, i) => [`k${String(i).padStart(2, '0')}`, value] as const)
@@ -456,12 +457,9 @@ test('a learner that wants to vote is promoted only once caught up, and only if 
 
 test('an operator removes a voter and hands leadership over, on the leader only', async () => {
   const net = new Net()
-  const voters = [net.add(), net.add(), net.add()]
-  const ids = voters.map((v) => v.id)
-  for (const v of voters) await net.open(v, ids)
+  const { voters } = await net.openVoters(3)
   try {
-    const leader = await until('a leader', () => net.leader(voters))
-    await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
+    const leader = await net.settledLeader(voters)
     const [heir, gone] = voters.filter((v) => v !== leader) as [Node, Node]
     const onFollower = await heir.replica!.reconfigure({ type: 'transferLeadership', to: heir.id })
     assert.equal(onFollower.ok, false)
