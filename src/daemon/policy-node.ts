@@ -22,8 +22,12 @@ export class PolicyNode {
   private latency = new Map<string, number>()
   private mesh: Config['mesh']
   private fromRegistry: CompiledPolicy[] = []
-  /** What the registry's policies were at the last change (so an unrelated registry write costs nothing). */
-  private registryKey = ''
+  /**
+   * The registry's policy objects at the last change. The registry replaces a policy's object when it is set
+   * and builds new ones on a snapshot restore, so comparing identities (no serialisation) tells whether
+   * anything changed: an unrelated registry write, on every commit, costs a set lookup per policy.
+   */
+  private registrySeen = new Set<NetworkPolicy>()
 
   constructor(config: Config, nodeId: string, registry: Registry) {
     this.mesh = config.mesh
@@ -75,8 +79,9 @@ export class PolicyNode {
     refused: { name: string; reason: string }[]
   } {
     const all = [...list]
-    const key = JSON.stringify(all.map((p) => [p.name, p]).sort())
-    if (key === this.registryKey) return { changed: false, refused: [] }
+    if (all.length === this.registrySeen.size && all.every((p) => this.registrySeen.has(p))) {
+      return { changed: false, refused: [] }
+    }
     const { policies, refused } = compileRegistryPolicies(all)
     const local = new Set(this.mesh.policies.map((p) => p.name))
     this.fromRegistry = policies.filter((p) => {
@@ -85,7 +90,7 @@ export class PolicyNode {
       return false
     })
     this.point.engine = engineFromConfig(this.mesh, this.fromRegistry)
-    this.registryKey = key
+    this.registrySeen = new Set(all)
     return { changed: true, refused }
   }
 
