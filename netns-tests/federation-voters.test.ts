@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'node:test'
 import { type DaemonHandle, Lab, waitFor } from './lib/index.js'
-import { agreedLeader, api, control, meshIpv4, nodeId } from './lib/control.js'
+import { agreedLeader, api, clusterToken, control, joinThrough, meshIpv4, nodeId } from './lib/control.js'
 import { DHT_PORT } from './lib/mesh.js'
 import { METRICS_LISTEN, requireRoot } from './lib/mesh-inspect.js'
 
@@ -62,46 +62,14 @@ test('federation init on one control-plane node, two more join as voters, the le
     [aId],
   )
 
-  const token = async (): Promise<string> => {
-    const r = await a.cli([
-      'federation',
-      'create-cluster',
-      '--name',
-      'control-plane',
-      '--region',
-      'local',
-      '--capacity',
-      '10',
-      '--json',
-    ])
-    assert.equal(r.code, 0, r.stderr)
-    return (JSON.parse(r.stdout) as { join_token: string }).join_token
-  }
   const join = async (d: DaemonHandle): Promise<void> => {
-    const tok = await token()
-    const args = [
-      'federation',
-      'join',
-      '--token',
-      tok,
-      '--control-plane',
+    const joined = await joinThrough(
+      d,
+      await clusterToken(a, 'control-plane'),
       `${aAddr}:7443`,
-      '--cluster-name',
       'control-plane',
-      '--json',
-    ]
-    // Refusals that spend nothing (the join service waiting for the registry) are retried with the same token.
-    const outcome = await waitFor(
-      async () => {
-        const r = await d.cli(args)
-        if (r.code === 0) return { ok: JSON.parse(r.stdout) as { mesh: string } }
-        if (/NO_LEADER|UNREACHABLE/.test(r.stderr)) return null
-        return { refused: r.stderr }
-      },
-      { timeoutMs: 60_000, intervalMs: 1000, what: `${d.name} joins` },
     )
-    assert.ok(outcome.ok, `${d.name}: join refused: ${outcome.refused}`)
-    assert.equal(outcome.ok.mesh, 'running')
+    assert.equal(joined.mesh, 'running')
     // The join named the voters; the node keeps them and follows that control plane.
     const hints = JSON.parse(await readFile(path.join(d.stateDir, 'join.json'), 'utf8')) as {
       voters: string[]

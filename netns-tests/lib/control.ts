@@ -2,6 +2,7 @@
 
 import { BlackroadClient, type ControlStatusResponse } from '../../src/client/index.js'
 import type { DaemonHandle } from './daemon.js'
+import { waitFor } from './wait.js'
 
 /** Runs `fn` with a fresh client on the daemon's socket, closed afterwards. */
 export async function api<T>(d: DaemonHandle, fn: (c: BlackroadClient) => Promise<T>): Promise<T> {
@@ -31,4 +32,56 @@ export async function meshIpv4(d: DaemonHandle): Promise<string | null> {
 
 export async function nodeId(d: DaemonHandle): Promise<string> {
   return String(((await d.status()) as { node_id: string }).node_id)
+}
+
+/** `federation create-cluster` on the root holder: the join token for that cluster (existing or new). */
+export async function clusterToken(root: DaemonHandle, cluster: string): Promise<string> {
+  const r = await root.cli([
+    'federation',
+    'create-cluster',
+    '--name',
+    cluster,
+    '--region',
+    'local',
+    '--capacity',
+    '10',
+    '--json',
+  ])
+  if (r.code !== 0) throw new Error(`create-cluster ${cluster} on ${root.name} failed: ${r.stderr}`)
+  return (JSON.parse(r.stdout) as { join_token: string }).join_token
+}
+
+/**
+ * `federation join` of `d` with `token` through the join service at `endpoint`. Refusals that spend nothing
+ * (NO_LEADER: the service waits for the registry or a leader; UNREACHABLE) are retried with the same token
+ * for up to a minute; any other refusal fails.
+ */
+export async function joinThrough(
+  d: DaemonHandle,
+  token: string,
+  endpoint: string,
+  cluster: string,
+): Promise<{ mesh: string }> {
+  const args = [
+    'federation',
+    'join',
+    '--token',
+    token,
+    '--control-plane',
+    endpoint,
+    '--cluster-name',
+    cluster,
+    '--json',
+  ]
+  const outcome = await waitFor(
+    async () => {
+      const r = await d.cli(args)
+      if (r.code === 0) return { ok: JSON.parse(r.stdout) as { mesh: string } }
+      if (/NO_LEADER|UNREACHABLE/.test(r.stderr)) return null
+      return { refused: r.stderr }
+    },
+    { timeoutMs: 60_000, intervalMs: 1000, what: `${d.name} joins through ${endpoint}` },
+  )
+  if (!outcome.ok) throw new Error(`${d.name}: join through ${endpoint} refused: ${outcome.refused}`)
+  return outcome.ok
 }

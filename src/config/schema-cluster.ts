@@ -193,7 +193,7 @@ export const federationSchema = z
     join_listen: hostPort({ ipOnly: true })
       .prefault('0.0.0.0:7443')
       .describe(
-        'Where a control-plane node (one holding the federation root key) accepts `federation join` and certificate renewals (TLS 1.3).',
+        'Where a control-plane node accepts `federation join` and certificate renewals (TLS 1.3): the root key holder, and every voter whose certificate the root signed for the control-plane cluster.',
       ),
     voters: z
       .array(

@@ -11,6 +11,8 @@ import {
   encodeCertificate,
   fingerprint,
   issueCertificate,
+  issueDelegatedCertificate,
+  isIssuerCertificate,
   type KeyPair,
   meshIpv6,
   type NodeCertificate,
@@ -27,11 +29,21 @@ import type { JoinMessage, RefusalCode } from './join-messages.js'
 import { type ControlPlane, ControlPlaneError } from './types.js'
 
 export const DEFAULT_CERT_LIFETIME_MS = 30 * 24 * 3600_000
+/** Below this much validity left, an issuer renews another issuer's certificate (see checkIssuerRenews). */
+export const ISSUER_RENEWAL_GRACE_MS = 2 * 24 * 3600_000
+
+/**
+ * Who signs the certificates: the federation root key (on the node that created the federation), or an issuer
+ * — a control-plane node's own key with its root-signed certificate (certificate.ts), so joins and renewals go
+ * on while the root holder is down.
+ */
+export type CertificateSigner =
+  | { readonly root: KeyPair }
+  | { readonly issuerKey: KeyPair; readonly issuerCertificate: () => NodeCertificate }
 
 export interface JoinServiceOptions {
   controlPlane: ControlPlane
-  /** The federation root key: only its holder can sign certificates. */
-  root: KeyPair
+  signer: CertificateSigner
   federation: Federation
   /** The answering node's own certificate (encoded): the joining node checks it against the token's root. */
   certificate: () => Uint8Array
@@ -240,6 +252,7 @@ export class JoinService {
     const record = res.type === 'node' ? res.node : null
     if (!record) throw new JoinRefusal('NOT_REGISTERED', `node ${id} is not registered; join with a token`)
     const old = decodeCertificate(record.certificate)
+    this.checkIssuerRenews(key, old)
     const cert = this.issue({
       publicKey: old.publicKey,
       name: old.name,
@@ -249,11 +262,49 @@ export class JoinService {
       addresses: old.addresses,
       labels: old.labels,
     })
+    if (cert.notAfter <= old.notAfter) {
+      // An issuer's certificates end with its own: one that expires first cannot extend this one.
+      throw new JoinRefusal(
+        'NO_LEADER',
+        `this control-plane node's certificate expires before ${old.nodeId}'s; ask another control-plane node`,
+      )
+    }
     await this.propose({ type: 'renewCertificate', id, certificate: encodeCertificate(cert) })
     return { type: 'renewed', certificate: encodeCertificate(cert) }
   }
 
-  /** Signs a certificate valid from now for the configured lifetime, with a serial that only grows. */
+  /**
+   * What an issuer (not the root holder) leaves to others: its own certificate (it would lose its root
+   * signature, and so its power to issue), and another issuer's while that has more than
+   * ISSUER_RENEWAL_GRACE_MS left — those renew at the root holder while it is up, here only before they lapse.
+   * Refused as NO_LEADER, which a renewing node takes as "ask the next control-plane node".
+   */
+  private checkIssuerRenews(key: Uint8Array, old: NodeCertificate): void {
+    const signer = this.opts.signer
+    if ('root' in signer) return
+    if (Buffer.from(key).equals(Buffer.from(signer.issuerKey.publicKey))) {
+      throw new JoinRefusal(
+        'NO_LEADER',
+        'an issuer does not renew its own certificate; ask another control-plane node',
+      )
+    }
+    if (isIssuerCertificate(old) && old.notAfter - this.now() > ISSUER_RENEWAL_GRACE_MS) {
+      throw new JoinRefusal(
+        'NO_LEADER',
+        `${old.nodeId} is an issuer: it renews at the root holder while its certificate has more than ${ISSUER_RENEWAL_GRACE_MS / 86_400_000} days left`,
+      )
+    }
+  }
+
+  /** Whether this service signs with the root key (else as an issuer, see CertificateSigner). */
+  get signsWithRoot(): boolean {
+    return 'root' in this.opts.signer
+  }
+
+  /**
+   * Signs a certificate valid from now for the configured lifetime (an issuer's: no longer than its own),
+   * with a serial that only grows.
+   */
   issue(
     f: Pick<NodeCertificate, 'publicKey' | 'name' | 'cluster' | 'region' | 'role' | 'addresses'> & {
       labels?: Record<string, string>
@@ -261,23 +312,24 @@ export class JoinService {
   ): NodeCertificate {
     const now = this.now()
     this.lastSerial = Math.max(this.lastSerial + 1, now)
+    const req = {
+      federationId: this.opts.federation.id,
+      publicKey: f.publicKey,
+      name: f.name,
+      cluster: f.cluster,
+      region: f.region,
+      role: f.role,
+      addresses: f.addresses,
+      labels: f.labels ?? {},
+      notBefore: now - 60_000,
+      notAfter: now + (this.opts.certLifetimeMs ?? DEFAULT_CERT_LIFETIME_MS),
+      serial: this.lastSerial,
+    }
+    const signer = this.opts.signer
     try {
-      return issueCertificate(
-        {
-          federationId: this.opts.federation.id,
-          publicKey: f.publicKey,
-          name: f.name,
-          cluster: f.cluster,
-          region: f.region,
-          role: f.role,
-          addresses: f.addresses,
-          labels: f.labels ?? {},
-          notBefore: now - 60_000,
-          notAfter: now + (this.opts.certLifetimeMs ?? DEFAULT_CERT_LIFETIME_MS),
-          serial: this.lastSerial,
-        },
-        this.opts.root,
-      )
+      return 'root' in signer
+        ? issueCertificate(req, signer.root)
+        : issueDelegatedCertificate(req, signer.issuerKey, signer.issuerCertificate())
     } catch (err) {
       if (err instanceof TrustError) throw new JoinRefusal('PROTOCOL', err.message)
       throw err

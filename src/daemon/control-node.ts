@@ -22,16 +22,18 @@ import type {
 import type { Config } from '../config/index.js'
 import { JoinError, requestJoin, requestRenewal } from '../control/join-client.js'
 import { JoinServer } from '../control/join-server.js'
-import { JoinService } from '../control/join-service.js'
+import { type CertificateSigner, JoinService } from '../control/join-service.js'
 import { LocalControlPlane } from '../control/local-control-plane.js'
 import { RenewalTimer } from '../control/renew.js'
 import { recordRootMember, RootRecorder } from '../control/root-member.js'
 import type { ControlPlane } from '../control/types.js'
 import {
+  CONTROL_PLANE_CLUSTER,
   candidateIpv4,
   decodeCertificate,
   encodeCertificate,
   type Federation,
+  isIssuerCertificate,
   type KeyPair,
   loadFederation,
   loadRootKey,
@@ -52,8 +54,10 @@ import { writeFileAtomic } from '../identity/files.js'
 import type { NetworkCore } from './network.js'
 import { CERT_FILE, REVOCATIONS_FILE } from './trust.js'
 
-/** The cluster the root holder certifies itself into. */
-export const CONTROL_PLANE_CLUSTER = 'control-plane'
+/** The cluster the root holder certifies itself into (and whose root-signed members may issue). */
+export { CONTROL_PLANE_CLUSTER }
+
+const RENEW_ELSEWHERE = new Set(['UNREACHABLE', 'NO_LEADER', 'TIMEOUT'])
 
 /** What `federation join` learned besides the trust material: where to renew, whom to ask first. */
 export const JOIN_FILE = 'join.json'
@@ -164,26 +168,7 @@ export class ControlNode {
   async attach(net: NetworkCore): Promise<void> {
     this.net = net
     if (this.cp && this.root && this.fed) {
-      const service = this.joinService(this.root, this.fed, await this.secret())
-      const [host, port] = splitListen(this.opts.config.federation.join_listen)
-      const server = new JoinServer({
-        service,
-        nodeKey: this.opts.nodeKey,
-        host,
-        port,
-        registry: this.opts.registry,
-        logger: this.log,
-      })
-      try {
-        const addr = await server.listen()
-        this.server = server
-        this.log.info({ listen: `${addr.address}:${addr.port}` }, 'join service listening (TLS 1.3)')
-      } catch (err) {
-        this.log.error(
-          { err, listen: this.opts.config.federation.join_listen },
-          'join service could not listen; joins go elsewhere',
-        )
-      }
+      await this.serveJoins(this.joinService({ root: this.root }, this.fed, await this.secret()))
       this.offApplied = this.cp.onApplied((cmd, res) => {
         // A revocation committed elsewhere (another voter's CLI): sign it and flood it, as for our own.
         if (cmd.type === 'revoke' && res.ok && this.root) {
@@ -194,6 +179,8 @@ export class ControlNode {
           this.net?.revocations.add(signed)
         }
       })
+    } else {
+      await this.serveAsIssuer()
     }
     const rot = this.opts.config.tls.rotation
     if (rot.enabled) {
@@ -227,7 +214,16 @@ export class ControlNode {
 
   /** Why the join service must refuse joins for now (NO_LEADER, retryable), or null when it admits them. */
   joinsWait(): string | null {
-    return this.recorder ? this.recorder.notReady() : 'the control plane is starting; try again shortly'
+    if (this.recorder) return this.recorder.notReady()
+    if (this.service && !this.service.signsWithRoot) {
+      if (!this.net || !isIssuerCertificate(this.net.certificate)) {
+        return "this node's certificate no longer lets it issue certificates; ask another control-plane node"
+      }
+      const fed = this.cp?.local()?.federation
+      if (!fed) return 'the registry does not hold the federation yet; try again shortly'
+      return null
+    }
+    return 'the control plane is starting; try again shortly'
   }
 
   /** Renews this node's certificate now: locally on the root holder, else over the join channel. */
@@ -236,7 +232,7 @@ export class ControlNode {
     if (!net) throw ApiError.conflict('NOT_JOINED', 'this node is not in a mesh')
     let cert: NodeCertificate
     let bytes: Uint8Array
-    if (this.service) {
+    if (this.service?.signsWithRoot) {
       const old = net.certificate
       cert = this.service.issue({ ...old, labels: old.labels })
       bytes = encodeCertificate(cert)
@@ -265,7 +261,9 @@ export class ControlNode {
             })
           } catch (err) {
             last = err
-            if (err instanceof JoinError && err.code !== 'UNREACHABLE') throw err
+            // Unreachable, or not able to answer now (no leader, or an issuer leaving this renewal to others):
+            // the next control-plane node may be.
+            if (!(err instanceof JoinError && RENEW_ELSEWHERE.has(err.code))) throw err
           }
         }
         throw last
@@ -426,19 +424,77 @@ export class ControlNode {
     }
   }
 
-  private joinService(root: KeyPair, fed: Federation, secret: Uint8Array): JoinService {
+  /**
+   * A control-plane voter without the root key whose certificate is root-signed for the control-plane cluster
+   * (an issuer, see certificate.ts) answers joins and renewals too, signing as that issuer: the federation
+   * keeps admitting and renewing nodes while the root holder is down. Joins wait (NO_LEADER, retryable) until
+   * the registry holds the federation; the node stops signing if its certificate stops being an issuer's.
+   */
+  private async serveAsIssuer(): Promise<void> {
+    const net = this.net
+    if (!net || !this.cp || this.local || this.service || !isIssuerCertificate(net.certificate)) return
+    const fed = await loadFederation(this.stateDir).catch(() => null)
+    const secret = await fs.readFile(this.opts.config.discovery.federation_secret_file).catch(() => null)
+    if (!fed || !secret) return
+    this.fed = fed
+    const service = this.joinService(
+      { issuerKey: this.opts.nodeKey, issuerCertificate: () => net.certificate },
+      fed,
+      secret,
+      await this.hints(),
+    )
+    await this.serveJoins(service)
+  }
+
+  private async serveJoins(service: JoinService): Promise<void> {
+    const [host, port] = splitListen(this.opts.config.federation.join_listen)
+    const server = new JoinServer({
+      service,
+      nodeKey: this.opts.nodeKey,
+      host,
+      port,
+      registry: this.opts.registry,
+      logger: this.log,
+    })
+    try {
+      const addr = await server.listen()
+      this.server = server
+      this.log.info(
+        { listen: `${addr.address}:${addr.port}`, signs_as: service.signsWithRoot ? 'root' : 'issuer' },
+        'join service listening (TLS 1.3)',
+      )
+    } catch (err) {
+      this.log.error(
+        { err, listen: this.opts.config.federation.join_listen },
+        'join service could not listen; joins go elsewhere',
+      )
+    }
+  }
+
+  /**
+   * The join service, made once. `learned`: what this node's own join told it (join.json); where its config
+   * names no bootstrap nodes, static peers or control-plane endpoints, joining nodes get those instead, so a
+   * voter that joined with nothing but a token hands out what it uses itself.
+   */
+  private joinService(
+    signer: CertificateSigner,
+    fed: Federation,
+    secret: Uint8Array,
+    learned: JoinHints = { control_plane: [], bootstrap: [], static_peers: [], voters: [] },
+  ): JoinService {
     if (this.service) return this.service
     const cfg = this.opts.config
+    const or = (configured: string[], hinted: string[]) => (configured.length > 0 ? configured : hinted)
     this.service = new JoinService({
       controlPlane: this.cp!,
-      root,
+      signer,
       federation: fed,
       certificate: () => (this.net ? encodeCertificate(this.net.certificate) : new Uint8Array()),
       secret,
       revocations: () => this.net?.revocations.entries() ?? [],
-      controlPlaneEndpoints: () => cfg.federation.control_plane,
-      bootstrap: () => cfg.discovery.bootstrap,
-      staticPeers: () => cfg.discovery.static_peers,
+      controlPlaneEndpoints: () => or(cfg.federation.control_plane, learned.control_plane),
+      bootstrap: () => or(cfg.discovery.bootstrap, learned.bootstrap),
+      staticPeers: () => or(cfg.discovery.static_peers, learned.static_peers),
       // A Raft control plane's voters, so a joining node follows it (and never founds one of its own); none
       // for the local single-replica registry, which nobody else can replicate.
       voters: () => (this.local ? [] : [...(this.cp?.status().voters ?? [])]),
@@ -499,7 +555,7 @@ export class ControlNode {
     if (!(await exists(path.join(this.stateDir, REVOCATIONS_FILE)))) {
       await writeFileAtomic(path.join(this.stateDir, REVOCATIONS_FILE), encodeWith(revocationListCodec, []))
     }
-    const service = this.joinService(this.root!, fed, secret)
+    const service = this.joinService({ root: this.root! }, fed, secret)
     const cfg = this.opts.config
     const certFile = path.join(this.stateDir, CERT_FILE)
     if (!(await exists(certFile))) {

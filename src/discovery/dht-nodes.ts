@@ -75,7 +75,10 @@ export class FederationDhtNodes {
       const boot = DHT.bootstrapper(port, opts.host, { ...bind, bootstrap: others })
       started.push(boot)
       await bound(boot, port)
-      await boot.fullyBootstrapped()
+      // Bound is enough to be reachable: bootstrapping (asking the other bootstrap nodes) goes on in the
+      // background. Those may not be up yet — the first control-plane node of a federation starts alone — and
+      // each unreachable one costs seconds of timeouts, which `federation init` and start-up must not wait for
+      // (measured: init with two of three listed bootstrap nodes not yet running took over 30 s).
       for (let i = 1; i <= extraNodes; i++) {
         const node = new DHT({
           ...bind,
@@ -87,7 +90,6 @@ export class FederationDhtNodes {
         })
         started.push(node)
         await bound(node, port + i)
-        await node.fullyBootstrapped()
       }
       const addresses = started.map((_, i) => ({ host: opts.host, port: port + i }))
       return new FederationDhtNodes(boot, started.slice(1), addresses)

@@ -1,11 +1,19 @@
-// Node certificates: the federation root's statement that a node key belongs to a named node of a
-// cluster, with its mesh addresses and labels, for a time window. Peers exchange them as the first frames
-// on a link and drop a peer whose certificate does not verify. A certificate travels as a signed record of
-// kind 'node-cert' whose body is (all strings length-prefixed UTF-8, integers varints):
+// Node certificates: the federation's statement that a node key belongs to a named node of a cluster, with
+// its mesh addresses and labels, for a time window. Peers exchange them as the first frames on a link and drop
+// a peer whose certificate does not verify. A certificate travels as a signed record of kind 'node-cert' whose
+// body is (all strings length-prefixed UTF-8, integers varints):
 //
-//   u8 version=1 | federationId | nodeId | 32-byte node Ed25519 key | name | cluster | region
+//   u8 version | federationId | nodeId | 32-byte node Ed25519 key | name | cluster | region
 //   | u8 role (0 primary, 1 secondary, 2 edge) | u8 address flags (1 ipv4, 2 ipv6) | [ipv4] [ipv6]
 //   | count + (key, value) labels, keys strictly ascending | notBefore ms | notAfter ms | serial
+//   | version 2 only: the issuer's certificate (an inline signed record, version 1)
+//
+// Version 1 is signed by the federation root key. Version 2 is signed by an *issuer*: a node whose own
+// version-1 (root-signed) certificate names the control-plane cluster, and that certificate travels inside the
+// body. Any control-plane voter can so certify joining and renewing nodes while the root holder is down; the
+// chain is one link long (an issuer's certificate must be root-signed, so a delegated certificate never makes
+// an issuer), a delegated certificate expires no later than its issuer's, and it dies with its issuer's
+// revocation. The root key itself stays on the node that created the federation.
 //
 // The decoder accepts only this canonical form, so decode -> encode gives back the signed bytes and
 // verification can re-encode the fields instead of carrying the body around.
@@ -18,7 +26,12 @@ import { type KeyPair, NODE_ID_PATTERN, nodeIdFromPublicKey, PUBLIC_KEY_BYTES } 
 import { type SignedRecord, signedRecordCodec, signRecord, verifyRecord } from './records.js'
 
 export const CERTIFICATE_KIND = 'node-cert'
+/** Signed by the federation root key. */
 export const CERTIFICATE_VERSION = 1
+/** Signed by an issuer, whose root-signed certificate it carries. */
+export const DELEGATED_CERTIFICATE_VERSION = 2
+/** The cluster of the control-plane nodes: a root-signed certificate for it makes its holder an issuer. */
+export const CONTROL_PLANE_CLUSTER = 'control-plane'
 
 export type NodeRole = 'primary' | 'secondary' | 'edge'
 export const NODE_ROLES: readonly NodeRole[] = ['primary', 'secondary', 'edge']
@@ -39,16 +52,25 @@ export interface CertificateFields {
   notBefore: number
   notAfter: number
   serial: number
+  /** Version 2: the certificate of the issuer that signed this one (version 1, root-signed). */
+  issuer?: NodeCertificate
 }
 
 export interface NodeCertificate extends CertificateFields {
-  /** The key that signed it; valid only if it is the federation root key. */
+  /** The key that signed it: the federation root key (version 1) or the issuer's node key (version 2). */
   signer: Buffer
   signature: Buffer
 }
 
 /** What an issuer supplies: version is set, and nodeId derived from the key when omitted. */
-export type CertificateRequest = Omit<CertificateFields, 'version' | 'nodeId'> & { nodeId?: string }
+export type CertificateRequest = Omit<CertificateFields, 'version' | 'nodeId' | 'issuer'> & {
+  nodeId?: string
+}
+
+/** Whether a certificate lets its holder sign other nodes' certificates (see the header). */
+export function isIssuerCertificate(cert: CertificateFields): boolean {
+  return cert.version === CERTIFICATE_VERSION && cert.cluster === CONTROL_PLANE_CLUSTER
+}
 
 export interface VerifyCertificateOptions {
   rootPublicKey: Uint8Array
@@ -78,7 +100,20 @@ function isText(v: unknown, min: number, maxBytes: number): v is string {
 
 /** Why fields cannot be in a certificate, or null if they can. */
 export function certificateProblem(f: CertificateFields): string | null {
-  if (f.version !== CERTIFICATE_VERSION) return `unsupported version ${f.version}`
+  if (f.version === DELEGATED_CERTIFICATE_VERSION) {
+    if (f.issuer === undefined) return 'a delegated certificate must carry its issuer'
+    if (!isIssuerCertificate(f.issuer)) {
+      return `its signer's certificate (${f.issuer.nodeId}) is not a root-signed ${CONTROL_PLANE_CLUSTER} certificate`
+    }
+    if (f.issuer.federationId !== f.federationId) return 'its issuer belongs to another federation'
+    if (f.notAfter > f.issuer.notAfter) return "it would outlive its issuer's certificate"
+    const inner = certificateProblem(f.issuer)
+    if (inner !== null) return `its issuer's certificate: ${inner}`
+  } else if (f.version !== CERTIFICATE_VERSION) {
+    return `unsupported version ${f.version}`
+  } else if (f.issuer !== undefined) {
+    return 'a root-signed certificate carries no issuer'
+  }
   if (!FEDERATION_ID_PATTERN.test(f.federationId)) {
     return `invalid federation id ${JSON.stringify(f.federationId)}`
   }
@@ -126,11 +161,12 @@ const fieldsCodec: Codec<CertificateFields> = {
     w.varint(keys.length)
     for (const k of keys) w.string(k).string(f.labels[k]!)
     w.varint(f.notBefore).varint(f.notAfter).varint(f.serial)
+    if (f.version === DELEGATED_CERTIFICATE_VERSION) signedRecordCodec.encode(w, toRecord(f.issuer!))
   },
   decode(r: Reader) {
     const at = r.offset
     const version = r.u8()
-    if (version !== CERTIFICATE_VERSION) {
+    if (version !== CERTIFICATE_VERSION && version !== DELEGATED_CERTIFICATE_VERSION) {
       throw new DecodeError('unsupported-version', `certificate version ${version} is not supported`, at)
     }
     const federationId = r.string(MAX.id)
@@ -162,6 +198,19 @@ const fieldsCodec: Codec<CertificateFields> = {
     const notBefore = r.varint()
     const notAfter = r.varint()
     const serial = r.varint()
+    let issuer: NodeCertificate | undefined
+    if (version === DELEGATED_CERTIFICATE_VERSION) {
+      const issuerAt = r.offset
+      issuer = fromRecord(signedRecordCodec.decode(r))
+      // One link: an issuer's certificate is root-signed, never itself delegated.
+      if (issuer.version !== CERTIFICATE_VERSION) {
+        throw new DecodeError(
+          'invalid-value',
+          "a delegated certificate's issuer must be root-signed",
+          issuerAt,
+        )
+      }
+    }
     // fromEntries defines own properties, so a key like "__proto__" stays data, not a prototype change.
     const labels = Object.fromEntries(entries) as Record<string, string>
     return {
@@ -178,12 +227,13 @@ const fieldsCodec: Codec<CertificateFields> = {
       notBefore,
       notAfter,
       serial,
+      ...(issuer ? { issuer } : {}),
     }
   },
 }
 
 function encodeBody(f: CertificateFields): Uint8Array {
-  return encodeWith(fieldsCodec, f, 256)
+  return encodeWith(fieldsCodec, f, f.issuer ? 512 : 256)
 }
 
 function toRecord(cert: NodeCertificate): SignedRecord {
@@ -196,10 +246,13 @@ function fromRecord(rec: SignedRecord): NodeCertificate {
   return { ...decodeWith(fieldsCodec, rec.body), signer: rec.signer, signature: rec.signature }
 }
 
-/** Signs a certificate with the federation root key. Throws TrustError MALFORMED for invalid fields. */
-export function issueCertificate(req: CertificateRequest, rootKeyPair: KeyPair): NodeCertificate {
-  const fields: CertificateFields = {
-    version: CERTIFICATE_VERSION,
+function requestFields(
+  req: CertificateRequest,
+  version: number,
+  issuer?: NodeCertificate,
+): CertificateFields {
+  return {
+    version,
     federationId: req.federationId,
     nodeId: req.nodeId ?? nodeIdFromPublicKey(req.publicKey),
     publicKey: Buffer.from(req.publicKey),
@@ -212,11 +265,36 @@ export function issueCertificate(req: CertificateRequest, rootKeyPair: KeyPair):
     notBefore: req.notBefore,
     notAfter: req.notAfter,
     serial: req.serial,
+    ...(issuer ? { issuer } : {}),
   }
+}
+
+function signFields(fields: CertificateFields, key: KeyPair): NodeCertificate {
   const problem = certificateProblem(fields)
   if (problem !== null) throw new TrustError('MALFORMED', `cannot issue certificate: ${problem}`)
-  const rec = signRecord(CERTIFICATE_KIND, encodeBody(fields), rootKeyPair)
+  const rec = signRecord(CERTIFICATE_KIND, encodeBody(fields), key)
   return { ...fields, signer: rec.signer, signature: rec.signature }
+}
+
+/** Signs a certificate with the federation root key. Throws TrustError MALFORMED for invalid fields. */
+export function issueCertificate(req: CertificateRequest, rootKeyPair: KeyPair): NodeCertificate {
+  return signFields(requestFields(req, CERTIFICATE_VERSION), rootKeyPair)
+}
+
+/**
+ * Signs a certificate as an issuer: `issuerKey` is the node key that `issuerCert` (root-signed, control-plane
+ * cluster) certifies. The validity ends no later than the issuer's. Throws TrustError MALFORMED otherwise.
+ */
+export function issueDelegatedCertificate(
+  req: CertificateRequest,
+  issuerKey: KeyPair,
+  issuerCert: NodeCertificate,
+): NodeCertificate {
+  if (!issuerCert.publicKey.equals(Buffer.from(issuerKey.publicKey))) {
+    throw new TrustError('MALFORMED', "cannot issue certificate: the issuer's certificate is for another key")
+  }
+  const notAfter = Math.min(req.notAfter, issuerCert.notAfter)
+  return signFields(requestFields({ ...req, notAfter }, DELEGATED_CERTIFICATE_VERSION, issuerCert), issuerKey)
 }
 
 /** Inline codec, for certificates inside larger messages (the link handshake). */
@@ -239,13 +317,32 @@ export function decodeCertificate(bytes: Uint8Array): NodeCertificate {
 }
 
 /**
- * Accepts a certificate only if it is well-formed, of this federation, signed by its root, inside its
- * validity window and not revoked; otherwise throws TrustError with MALFORMED, OTHER_FEDERATION,
- * BAD_SIGNATURE, NOT_YET_VALID, EXPIRED or REVOKED, checked in that order.
+ * Accepts a certificate only if it is well-formed, of this federation, signed by its root (or by an issuer
+ * whose own certificate passes the same checks), inside its validity window and not revoked; otherwise throws
+ * TrustError with MALFORMED, OTHER_FEDERATION, BAD_SIGNATURE, NOT_YET_VALID, EXPIRED or REVOKED, checked in
+ * that order (an issuer's problem is reported with the issuer named).
  */
 export function verifyCertificate(cert: NodeCertificate, opts: VerifyCertificateOptions): void {
   const problem = certificateProblem(cert)
   if (problem !== null) throw new TrustError('MALFORMED', `certificate is malformed: ${problem}`)
+  if (cert.issuer) {
+    try {
+      verifySigned(cert.issuer, opts, opts.rootPublicKey)
+    } catch (err) {
+      if (!(err instanceof TrustError)) throw err
+      throw new TrustError(
+        err.code,
+        `certificate of ${cert.nodeId} (${cert.name}) has an issuer that is not trusted: ${err.message}`,
+        { cause: err },
+      )
+    }
+    verifySigned(cert, opts, cert.issuer.publicKey)
+  } else {
+    verifySigned(cert, opts, opts.rootPublicKey)
+  }
+}
+
+function verifySigned(cert: NodeCertificate, opts: VerifyCertificateOptions, signer: Uint8Array): void {
   const who = `certificate of ${cert.nodeId} (${cert.name})`
   if (cert.federationId !== opts.federationId) {
     throw new TrustError(
@@ -254,10 +351,11 @@ export function verifyCertificate(cert: NodeCertificate, opts: VerifyCertificate
     )
   }
   try {
-    verifyRecord(toRecord(cert), CERTIFICATE_KIND, opts.rootPublicKey)
+    verifyRecord(toRecord(cert), CERTIFICATE_KIND, signer)
   } catch (err) {
     if (!(err instanceof TrustError)) throw err
-    throw new TrustError('BAD_SIGNATURE', `${who} is not validly signed by the federation root key`, {
+    const by = cert.issuer ? `its issuer ${cert.issuer.nodeId}` : 'the federation root key'
+    throw new TrustError('BAD_SIGNATURE', `${who} is not validly signed by ${by}`, {
       cause: err,
     })
   }

@@ -85,7 +85,7 @@ test('a single voter replies to a proposal only after the entry is durable; late
   const s = d.request({ type: 'status' }, 5000).then(() => {
     statusReplied = true
   })
-  await tick()
+  await until(() => g2.pending() > 0)
   assert.ok(g2.pending() > 0, 'the proposal is being written')
   assert.equal(replied, false, 'no reply before fsync')
   assert.equal(statusReplied, false, 'a later batch does not overtake the write')

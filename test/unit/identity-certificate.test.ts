@@ -6,6 +6,7 @@ import { describe, test } from 'node:test'
 import {
   type CertificateRequest,
   certificateCodec,
+  CONTROL_PLANE_CLUSTER,
   checkCertificateKey,
   decodeCertificate,
   decodeSignedRecord,
@@ -14,6 +15,8 @@ import {
   federationIdFromRootKey,
   generateKeyPair,
   issueCertificate,
+  issueDelegatedCertificate,
+  isIssuerCertificate,
   type NodeCertificate,
   nodeIdFromPublicKey,
   signRecord,
@@ -213,5 +216,100 @@ describe('node certificates', () => {
     const cert = issueCertificate(request(), root)
     assert.throws(() => checkCertificateKey(cert, generateKeyPair().publicKey), trustErr('KEY_MISMATCH'))
     checkCertificateKey(cert, new Uint8Array(node.publicKey))
+  })
+})
+
+describe('delegated certificates (issuers)', () => {
+  const issuerKey = generateKeyPair()
+  /** A control-plane node's certificate: root-signed for the control-plane cluster, so an issuer. */
+  const issuerOf = (overrides: Partial<CertificateRequest> = {}, signer = root) =>
+    issueCertificate(
+      request({
+        publicKey: issuerKey.publicKey,
+        name: 'cp-2',
+        cluster: CONTROL_PLANE_CLUSTER,
+        serial: 7,
+        ...overrides,
+      }),
+      signer,
+    )
+  const issuer = issuerOf()
+
+  test('an issuer signs: version 2, its certificate inside, round trip, verifies against the root', () => {
+    assert.ok(isIssuerCertificate(issuer))
+    const cert = issueDelegatedCertificate(request(), issuerKey, issuer)
+    assert.equal(cert.version, 2)
+    assert.ok(cert.signer.equals(Buffer.from(issuerKey.publicKey)))
+    const back = decodeCertificate(encodeCertificate(cert))
+    assert.deepStrictEqual(back, cert)
+    assert.deepStrictEqual(back.issuer, issuer)
+    verifyCertificate(back)
+    checkCertificateKey(back, node.publicKey)
+    // A delegated certificate, even for the control-plane cluster, does not make another issuer.
+    const cpLeaf = issueDelegatedCertificate(request({ cluster: CONTROL_PLANE_CLUSTER }), issuerKey, issuer)
+    assert.equal(isIssuerCertificate(cpLeaf), false)
+    assert.throws(() => issueDelegatedCertificate(request(), node, cpLeaf), trustErr('MALFORMED'))
+  })
+
+  test("validity ends no later than the issuer's", () => {
+    const short = issuerOf({ notAfter: T0 + 3 * DAY })
+    const cert = issueDelegatedCertificate(request({ notAfter: T0 + 30 * DAY }), issuerKey, short)
+    assert.equal(cert.notAfter, T0 + 3 * DAY)
+    verifyCertificate(cert)
+    // Hand-built with a longer validity and signed by the issuer: refused as malformed.
+    const forged = { ...cert, notAfter: T0 + 30 * DAY }
+    assert.throws(() => verifyCertificate(forged), trustErr('MALFORMED'))
+  })
+
+  test('only a root-signed control-plane certificate issues', () => {
+    const plain = issueCertificate(request({ publicKey: issuerKey.publicKey }), root)
+    assert.equal(isIssuerCertificate(plain), false)
+    assert.throws(() => issueDelegatedCertificate(request(), issuerKey, plain), trustErr('MALFORMED'))
+    assert.throws(() => issueDelegatedCertificate(request(), node, issuer), trustErr('MALFORMED'))
+    // A certificate claiming a non-issuer as its issuer, even correctly signed by that node's key.
+    const real = issueDelegatedCertificate(request(), issuerKey, issuer)
+    assert.throws(() => verifyCertificate({ ...real, issuer: plain }), trustErr('MALFORMED'))
+  })
+
+  test('a chain of two is not decoded', () => {
+    const leaf = issueDelegatedCertificate(request({ cluster: CONTROL_PLANE_CLUSTER }), issuerKey, issuer)
+    const nested = { ...leaf, issuer: leaf }
+    assert.throws(
+      () => decodeCertificate(encodeCertificate(nested)),
+      (e) => e instanceof DecodeError && e.reason === 'invalid-value',
+    )
+  })
+
+  test('BAD_SIGNATURE: the leaf not signed by the issuer it carries, or the issuer not by the root', () => {
+    const cert = issueDelegatedCertificate(request(), issuerKey, issuer)
+    const other = generateKeyPair()
+    const byOther = issueDelegatedCertificate(request(), other, issuerOf({ publicKey: other.publicKey }))
+    assert.throws(
+      () => verifyCertificate({ ...cert, signature: byOther.signature }),
+      trustErr('BAD_SIGNATURE'),
+    )
+    const rogueRoot = generateKeyPair()
+    const rogueIssuer = issuerOf({}, rogueRoot)
+    const viaRogue = issueDelegatedCertificate(request(), issuerKey, rogueIssuer)
+    assert.throws(
+      () => verifyCertificate(viaRogue),
+      (e) => trustErr('BAD_SIGNATURE')(e) && /issuer/.test((e as Error).message),
+    )
+  })
+
+  test("the issuer's validity and revocation count: NOT_YET_VALID, EXPIRED, REVOKED", () => {
+    const late = issuerOf({ notBefore: T0 + 2 * DAY })
+    const cert = issueDelegatedCertificate(request(), issuerKey, late)
+    assert.throws(() => verifyCertificate(cert, { now: T0 + DAY }), trustErr('NOT_YET_VALID'))
+    verifyCertificate(cert, { now: T0 + 3 * DAY })
+    const good = issueDelegatedCertificate(request(), issuerKey, issuer)
+    assert.throws(() => verifyCertificate(good, { now: T0 + 31 * DAY }), trustErr('EXPIRED'))
+    const revokedIssuer = (c: NodeCertificate) => c.nodeId === issuer.nodeId
+    assert.throws(
+      () => verifyCertificate(good, { isRevoked: revokedIssuer }),
+      (e) => trustErr('REVOKED')(e) && (e as Error).message.includes(issuer.nodeId),
+    )
+    const revokedLeaf = (c: NodeCertificate) => c.nodeId === good.nodeId
+    assert.throws(() => verifyCertificate(good, { isRevoked: revokedLeaf }), trustErr('REVOKED'))
   })
 })

@@ -18,8 +18,10 @@ import {
   encodeSignedRecord,
   federationIdFromRootKey,
   fingerprint,
+  CONTROL_PLANE_CLUSTER,
   generateKeyPair,
   issueCertificate,
+  issueDelegatedCertificate,
   type JoinTokenClaims,
   keyPairFromSeed,
   NODE_ROLES,
@@ -180,8 +182,32 @@ const claimsArb: fc.Arbitrary<JoinTokenClaims> = fc
     rfp: fingerprint(root.publicKey),
   }))
 
-// A fixed valid sample of each encoding for the mutation tests (varied enough through fc.constantFrom).
-const sampleCerts = fc.sample(certRequestArb, 20).map((r) => encodeCertificate(issueCertificate(r, root)))
+// An issuer (a root-signed control-plane certificate) valid over every time the arbitraries produce.
+const issuerKey = generateKeyPair()
+const issuerCert = issueCertificate(
+  {
+    federationId: fedId,
+    publicKey: issuerKey.publicKey,
+    name: 'cp-1',
+    cluster: CONTROL_PLANE_CLUSTER,
+    region: 'eu',
+    role: 'primary',
+    addresses: { ipv4: '100.64.0.2' },
+    labels: {},
+    notBefore: 0,
+    notAfter: 8.64e15,
+    serial: 1,
+  },
+  root,
+)
+const delegate = (r: CertificateRequest) => issueDelegatedCertificate(r, issuerKey, issuerCert)
+
+// A fixed valid sample of each encoding for the mutation tests (varied enough through fc.constantFrom):
+// root-signed certificates and certificates signed by the issuer (which carry the issuer's inside).
+const sampleCerts = [
+  ...fc.sample(certRequestArb, 20).map((r) => encodeCertificate(issueCertificate(r, root))),
+  ...fc.sample(certRequestArb, 20).map((r) => encodeCertificate(delegate(r))),
+]
 const sampleTokens = fc.sample(claimsArb, 20).map((c) => createJoinToken(c, root))
 
 // ---- properties --------------------------------------------------------------------------------------
@@ -238,8 +264,8 @@ describe('signed record codec properties', () => {
 describe('certificate codec properties', () => {
   test('round trip, and verification inside the window', () => {
     fc.assert(
-      fc.property(certRequestArb, (req) => {
-        const cert = issueCertificate(req, root)
+      fc.property(certRequestArb, fc.boolean(), (req, delegated) => {
+        const cert = delegated ? delegate(req) : issueCertificate(req, root)
         const back = decodeCertificate(encodeCertificate(cert))
         assert.deepStrictEqual(back, cert)
         verifyCertificate(back, certOpts(req.notBefore))

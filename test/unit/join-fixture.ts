@@ -60,7 +60,7 @@ export async function testFederation(name = 'lab', opts: { certLifetimeMs?: numb
   let serverCert: Uint8Array = new Uint8Array()
   const service = new JoinService({
     controlPlane: cp,
-    root,
+    signer: { root },
     federation,
     certificate: () => serverCert,
     secret: Buffer.alloc(32, 7),

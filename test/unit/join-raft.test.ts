@@ -161,7 +161,7 @@ function token(f: Fed, clusterId: string, o: { jti?: string; signer?: KeyPair } 
 function service(f: Fed, cp: ControlPlane, notReady?: () => string | null): JoinService {
   return new JoinService({
     controlPlane: cp,
-    root: f.root,
+    signer: { root: f.root },
     federation: f.federation,
     certificate: () => new Uint8Array(),
     secret: Buffer.alloc(32, 7),

@@ -6,15 +6,24 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { JoinMessage } from '../../src/control/join-messages.js'
 import {
+  DEFAULT_CERT_LIFETIME_MS,
+  ISSUER_RENEWAL_GRACE_MS,
+  JoinService,
+} from '../../src/control/join-service.js'
+import {
+  CONTROL_PLANE_CLUSTER,
   candidateIpv4,
   decodeCertificate,
+  encodeCertificate,
   generateKeyPair,
+  type KeyPair,
+  type NodeCertificate,
   meshIpv6,
   nodeIdFromPublicKey,
   verifyCertificate,
 } from '../../src/identity/index.js'
 import { parseIpv4 } from '../../src/protocols/registry/index.js'
-import { testFederation } from './join-fixture.js'
+import { type TestFed, testFederation } from './join-fixture.js'
 
 const joinMsg = (token: string): JoinMessage => ({
   type: 'join',
@@ -157,4 +166,106 @@ test('a reply message sent as a request is a PROTOCOL refusal', async () => {
   })
   assert.equal(refusedCode(reply), 'PROTOCOL')
   assert.equal(outcome.kind, 'invalid')
+})
+
+/** A second control-plane node of f: enrolled by the root into the control-plane cluster, so an issuer. */
+async function issuerNode(
+  f: TestFed,
+  name: string,
+): Promise<{ key: KeyPair; service: JoinService; held: { cert: NodeCertificate } }> {
+  const key = generateKeyPair()
+  if (!f.cp.local().clusterByName.has(CONTROL_PLANE_CLUSTER)) {
+    await f.cp.propose({
+      type: 'addCluster',
+      cluster: {
+        id: 'cluster_cpcp01',
+        name: CONTROL_PLANE_CLUSTER,
+        region: 'local',
+        role: 'primary',
+        capacity: { agents: 3, memoryMb: 0, gpu: 0 },
+        labels: [],
+        taints: [],
+        cordoned: false,
+      },
+    })
+  }
+  const own = await f.service.enrolSelf(key.publicKey, {
+    name,
+    clusterId: 'cluster_cpcp01',
+    clusterName: CONTROL_PLANE_CLUSTER,
+    region: 'local',
+    role: 'primary',
+  })
+  const held = { cert: decodeCertificate(own.certificate) }
+  assert.equal(held.cert.version, 1, 'the root signs control-plane nodes itself')
+  const service = new JoinService({
+    controlPlane: f.cp,
+    signer: { issuerKey: key, issuerCertificate: () => held.cert },
+    federation: f.federation,
+    certificate: () => encodeCertificate(held.cert),
+    secret: Buffer.alloc(32, 7),
+    revocations: () => f.revocations.entries(),
+    controlPlaneEndpoints: () => [],
+    bootstrap: () => [],
+    staticPeers: () => [],
+    now: () => f.clock.now,
+  })
+  return { key, service, held }
+}
+
+const renewedCert = (m: JoinMessage) =>
+  decodeCertificate((m as Extract<JoinMessage, { type: 'renewed' }>).certificate)
+
+test('an issuer (another control-plane node) admits and renews without the root key', async () => {
+  const f = await testFederation()
+  const a = await issuerNode(f, 'cp-a')
+  assert.equal(a.service.signsWithRoot, false)
+  const key = generateKeyPair()
+  const token = f.token()
+  const { reply } = await a.service.handle(key.publicKey, joinMsg(token))
+  assert.equal(reply.type, 'joined')
+  const cert = decodeCertificate((reply as Extract<JoinMessage, { type: 'joined' }>).certificate)
+  assert.equal(cert.version, 2)
+  assert.equal(cert.issuer?.nodeId, nodeIdFromPublicKey(a.key.publicKey))
+  verifyCertificate(cert, {
+    rootPublicKey: f.root.publicKey,
+    federationId: f.federation.id,
+    now: f.clock.now,
+  })
+  // One registry: the nonce the issuer spent is spent for the root holder too.
+  assert.equal(
+    refusedCode((await f.service.handle(generateKeyPair().publicKey, joinMsg(token))).reply),
+    'TOKEN_REUSED',
+  )
+
+  f.clock.now += 25 * 24 * 3600_000
+  // Its own certificate ends when the node's does: it cannot extend it, and says so (ask elsewhere).
+  assert.equal(refusedCode((await a.service.handle(key.publicKey, { type: 'renew' })).reply), 'NO_LEADER')
+  // Renewed at the root holder meanwhile (as issuers are), it can.
+  a.held.cert = renewedCert((await f.service.handle(a.key.publicKey, { type: 'renew' })).reply)
+  const renewed = await a.service.handle(key.publicKey, { type: 'renew' })
+  assert.equal(renewed.reply.type, 'renewed')
+  const next = renewedCert(renewed.reply)
+  assert.ok(next.notAfter > cert.notAfter)
+  verifyCertificate(next, {
+    rootPublicKey: f.root.publicKey,
+    federationId: f.federation.id,
+    now: f.clock.now,
+  })
+})
+
+test("an issuer leaves its own renewal, and other issuers' while they have time, to the root holder", async () => {
+  const f = await testFederation()
+  const a = await issuerNode(f, 'cp-a')
+  const b = await issuerNode(f, 'cp-b')
+  assert.equal(refusedCode((await a.service.handle(a.key.publicKey, { type: 'renew' })).reply), 'NO_LEADER')
+  assert.equal(refusedCode((await a.service.handle(b.key.publicKey, { type: 'renew' })).reply), 'NO_LEADER')
+  // Close to expiry (the root holder has been away): renewed, as a delegated certificate.
+  f.clock.now += DEFAULT_CERT_LIFETIME_MS - ISSUER_RENEWAL_GRACE_MS + 3600_000
+  // (a itself was renewed at the root holder, or its certificate could not extend b's.)
+  a.held.cert = renewedCert((await f.service.handle(a.key.publicKey, { type: 'renew' })).reply)
+  assert.equal(a.held.cert.version, 1, 'the root holder renews an issuer keeping it root-signed')
+  const { reply } = await a.service.handle(b.key.publicKey, { type: 'renew' })
+  assert.equal(reply.type, 'renewed')
+  assert.equal(renewedCert(reply).version, 2)
 })
