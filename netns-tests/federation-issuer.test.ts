@@ -2,7 +2,8 @@
 // with control-plane tokens, so the root signs their certificates for the control-plane cluster and they become
 // voters and issuers. With a stopped, a fresh node d joins through b with a token a made earlier: the nonce is
 // spent through Raft by b and c alone, b signs d's certificate as an issuer (version 2, b's certificate inside),
-// d enters the mesh and reaches c over WireGuard, and a, restarted, accepts d as a peer too. All three
+// d enters the mesh and reaches c over WireGuard, and a, restarted, accepts d as a peer too; with a down again,
+// `node revoke` on b (signed by b as an issuer) cuts d off. All three
 // control-plane nodes run DHT bootstrap nodes (a private DHT needs more than one that is always on); d is told
 // nothing but the token and b's address.
 
@@ -88,4 +89,17 @@ test('with the root holder down, a voter signs a joining node as an issuer; the 
   await a.start()
   await reach(a, dIp, 'a (restarted root holder) pings d over the mesh')
   t.diagnostic(`d joined through b while a was down: certificate serial ${cert.serial}, issuer ${bId}`)
+
+  // Revocation without the root holder too: b revokes d, signing as an issuer, and c cuts d off both ways.
+  await a.stop()
+  const revoke = await b.cli(['node', 'revoke', cert.nodeId, '--reason', 'lost', '--json'])
+  assert.equal(revoke.code, 0, revoke.stderr)
+  await waitFor(
+    async () => {
+      const both = await Promise.all([canPing(cHost, dIp), canPing(dHost, cIp)])
+      return both.every((r) => !r) || null
+    },
+    { timeoutMs: 20_000, intervalMs: 500, what: 'd unreachable from c, and c from d' },
+  )
+  assert.equal(await canPing(cHost, (await meshIpv4(b))!), true, 'b and c still reach each other')
 })

@@ -41,6 +41,7 @@ import {
   NODE_ID_PATTERN,
   type NodeCertificate,
   randomBytes,
+  type Revocation,
   RevocationSet,
   revocationListCodec,
   type SignedRevocation,
@@ -169,18 +170,18 @@ export class ControlNode {
     this.net = net
     if (this.cp && this.root && this.fed) {
       await this.serveJoins(this.joinService({ root: this.root }, this.fed, await this.secret()))
-      this.offApplied = this.cp.onApplied((cmd, res) => {
-        // A revocation committed elsewhere (another voter's CLI): sign it and flood it, as for our own.
-        if (cmd.type === 'revoke' && res.ok && this.root) {
-          const signed = signRevocation(
-            { nodeId: cmd.revocation.subject, reason: cmd.revocation.reason, revokedAt: cmd.revocation.at },
-            this.root,
-          )
-          this.net?.revocations.add(signed)
-        }
-      })
     } else {
       await this.serveAsIssuer()
+    }
+    if (this.cp && this.service) {
+      this.offApplied = this.cp.onApplied((cmd, res) => {
+        // A revocation committed elsewhere (another voter's CLI): sign it and flood it, as for our own.
+        const sign = this.revocationSigner()
+        if (cmd.type === 'revoke' && res.ok && sign) {
+          const r = cmd.revocation
+          this.net?.revocations.add(sign({ nodeId: r.subject, reason: r.reason, revokedAt: r.at }))
+        }
+      })
     }
     const rot = this.opts.config.tls.rotation
     if (rot.enabled) {
@@ -358,10 +359,11 @@ export class ControlNode {
   async revoke(nodeId: string, reason: string): Promise<RevokeNodeResponse> {
     if (!NODE_ID_PATTERN.test(nodeId))
       throw ApiError.invalid(`"${nodeId}" is not a node id (node_ followed by 16 base32 letters)`)
-    if (!this.cp || !this.root) {
+    const sign = this.revocationSigner()
+    if (!this.cp || !sign) {
       throw ApiError.conflict(
         'NOT_CONTROL_PLANE',
-        'revoke on a control-plane node that holds the federation root key',
+        'revoke on a control-plane node: the root key holder, or a voter whose certificate the root signed',
       )
     }
     if (nodeId === this.opts.nodeId) throw ApiError.invalid('a node cannot revoke itself')
@@ -369,7 +371,7 @@ export class ControlNode {
     const at = Date.now()
     const res = await this.cp.propose({ type: 'revoke', revocation: { subject: nodeId, reason, at } })
     if (!res.ok) throw ApiError.conflict(res.code, res.message)
-    const signed = signRevocation({ nodeId, reason, revokedAt: at }, this.root)
+    const signed = sign({ nodeId, reason, revokedAt: at })
     if (this.net) {
       // The onApplied listener has usually flooded it already; adding it twice would only count a duplicate.
       if (!this.net.revocations.entries().some((r) => r.nodeId === nodeId && r.serial === undefined)) {
@@ -385,6 +387,15 @@ export class ControlNode {
       revoked_at: new Date(at).toISOString(),
       was_registered: before.type === 'node' && before.node !== null,
     }
+  }
+
+  /** Signs revocations with the root key, or as an issuer (see serveAsIssuer); null when this node can do neither. */
+  private revocationSigner(): ((rev: Revocation) => SignedRevocation) | null {
+    const root = this.root
+    if (root) return (rev) => signRevocation(rev, root)
+    const net = this.net
+    if (!this.service || !net || !isIssuerCertificate(net.certificate)) return null
+    return (rev) => signRevocation(rev, this.opts.nodeKey, net.certificate)
   }
 
   /**

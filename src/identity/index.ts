@@ -87,6 +87,7 @@ export {
   verifyRecord,
 } from './records.js'
 export {
+  DELEGATED_REVOCATION_VERSION,
   decodeRevocation,
   encodeRevocation,
   MAX_REVOCATIONS,

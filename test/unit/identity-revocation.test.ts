@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
+  CONTROL_PLANE_CLUSTER,
   decodeRevocation,
   encodeRevocation,
   federationIdFromRootKey,
@@ -131,5 +132,75 @@ describe('revocations', () => {
     const enc = encodeRevocation(list[0]!)
     for (let n = 0; n < enc.length; n++)
       assert.throws(() => decodeRevocation(enc.subarray(0, n)), DecodeError)
+  })
+})
+
+describe('revocations signed by an issuer', () => {
+  const fedId = federationIdFromRootKey(root.publicKey)
+  const issuerKey = generateKeyPair()
+  const certFor = (key: typeof issuerKey, cluster: string, signer = root) =>
+    issueCertificate(
+      {
+        federationId: fedId,
+        publicKey: key.publicKey,
+        name: 'cp',
+        cluster,
+        region: 'r',
+        role: 'primary',
+        addresses: {},
+        labels: {},
+        notBefore: T - 1000,
+        notAfter: T + 86_400_000,
+        serial: 3,
+      },
+      signer,
+    )
+  const issuer = certFor(issuerKey, CONTROL_PLANE_CLUSTER)
+
+  test('version 2 round-trips with its issuer and enters a RevocationSet', () => {
+    const signed = signRevocation({ nodeId: nodeA, reason: 'lost', revokedAt: T }, issuerKey, issuer)
+    const back = decodeRevocation(encodeRevocation(signed))
+    assert.deepStrictEqual(back, signed)
+    assert.deepStrictEqual(back.issuer, issuer)
+    verifyRevocation(back, root.publicKey)
+    const set = new RevocationSet(root.publicKey)
+    assert.equal(set.add(back), true)
+    assert.equal(set.isRevoked({ nodeId: nodeA, serial: 1 }), true)
+    assert.deepStrictEqual(decodeWith(revocationListCodec, encodeWith(revocationListCodec, [back])), [back])
+  })
+
+  test('refused: not an issuer, another signer, outside its validity, a revoked issuer, a rogue root', () => {
+    const plainKey = generateKeyPair()
+    const plain = certFor(plainKey, 'edge')
+    assert.throws(
+      () => signRevocation({ nodeId: nodeA, reason: 'x', revokedAt: T }, plainKey, plain),
+      TypeError,
+    )
+    assert.throws(
+      () => signRevocation({ nodeId: nodeA, reason: 'x', revokedAt: T }, plainKey, issuer),
+      TypeError,
+    )
+    const good = signRevocation({ nodeId: nodeA, reason: 'x', revokedAt: T }, issuerKey, issuer)
+    // Its issuer swapped for a non-issuer, or its signature made by another key: refused.
+    assert.throws(() => verifyRevocation({ ...good, issuer: plain }, root.publicKey), badSig)
+    const other = signRevocation({ nodeId: nodeA, reason: 'x', revokedAt: T }, root)
+    assert.throws(() => verifyRevocation({ ...good, signature: other.signature }, root.publicKey), badSig)
+    // Revoked after its issuer's certificate expired.
+    const late = signRevocation(
+      { nodeId: nodeA, reason: 'x', revokedAt: T + 2 * 86_400_000 },
+      issuerKey,
+      issuer,
+    )
+    assert.throws(() => verifyRevocation(late, root.publicKey), badSig)
+    // An issuer this router has revoked no longer revokes others.
+    const set = new RevocationSet(root.publicKey)
+    set.add(signRevocation({ nodeId: issuer.nodeId, reason: 'compromised', revokedAt: T }, root))
+    assert.throws(() => set.add(good), badSig)
+    assert.equal(set.isRevoked({ nodeId: nodeA, serial: 1 }), false)
+    // An issuer certificate from another root (same federation id claimed).
+    const rogue = generateKeyPair()
+    const rogueIssuer = certFor(issuerKey, CONTROL_PLANE_CLUSTER, rogue)
+    const viaRogue = signRevocation({ nodeId: nodeA, reason: 'x', revokedAt: T }, issuerKey, rogueIssuer)
+    assert.throws(() => verifyRevocation(viaRogue, root.publicKey), badSig)
   })
 })
