@@ -276,3 +276,27 @@ function checkIssued(
     throw new JoinError('BAD_REPLY', `the issued certificate is not usable: ${(err as Error).message}`)
   }
 }
+
+/** Refusals after which another control-plane node may answer: unreachable, no leader now, or (NO_LEADER) an
+ * issuer leaving the request to others. */
+const ASK_ELSEWHERE: ReadonlySet<JoinErrorCode> = new Set(['UNREACHABLE', 'NO_LEADER', 'TIMEOUT'])
+
+/**
+ * Asks the control-plane endpoints in order until one answers: the first answer, or the first refusal that
+ * another node would give too (a bad token, a revoked key), or — when every endpoint failed — the last error.
+ */
+export async function firstAnswer<T>(
+  endpoints: readonly string[],
+  ask: (endpoint: string) => Promise<T>,
+): Promise<T> {
+  let last: unknown = new JoinError('UNREACHABLE', 'no control-plane endpoint to ask')
+  for (const endpoint of endpoints) {
+    try {
+      return await ask(endpoint)
+    } catch (err) {
+      if (!(err instanceof JoinError && ASK_ELSEWHERE.has(err.code))) throw err
+      last = err
+    }
+  }
+  throw last
+}

@@ -20,7 +20,7 @@ import type {
   RevokeNodeResponse,
 } from '../client/control-types.js'
 import type { Config } from '../config/index.js'
-import { JoinError, requestJoin, requestRenewal } from '../control/join-client.js'
+import { firstAnswer, JoinError, requestJoin, requestRenewal } from '../control/join-client.js'
 import { JoinServer } from '../control/join-server.js'
 import { type CertificateSigner, JoinService } from '../control/join-service.js'
 import { LocalControlPlane } from '../control/local-control-plane.js'
@@ -57,8 +57,6 @@ import { CERT_FILE, REVOCATIONS_FILE } from './trust.js'
 
 /** The cluster the root holder certifies itself into (and whose root-signed members may issue). */
 export { CONTROL_PLANE_CLUSTER }
-
-const RENEW_ELSEWHERE = new Set(['UNREACHABLE', 'NO_LEADER', 'TIMEOUT'])
 
 /** What `federation join` learned besides the trust material: where to renew, whom to ask first. */
 export const JOIN_FILE = 'join.json'
@@ -250,25 +248,14 @@ export class ControlNode {
         throw Object.assign(new Error('no control-plane endpoint known (join.json)'), {
           code: 'NO_CONTROL_PLANE',
         })
-      let last: unknown = null
-      const got = await (async () => {
-        for (const endpoint of endpoints) {
-          try {
-            return await requestRenewal({
-              endpoint,
-              nodeKey: this.opts.nodeKey,
-              rootPublicKey: fed.rootPublicKey,
-              federationId: fed.id,
-            })
-          } catch (err) {
-            last = err
-            // Unreachable, or not able to answer now (no leader, or an issuer leaving this renewal to others):
-            // the next control-plane node may be.
-            if (!(err instanceof JoinError && RENEW_ELSEWHERE.has(err.code))) throw err
-          }
-        }
-        throw last
-      })()
+      const got = await firstAnswer(endpoints, (endpoint) =>
+        requestRenewal({
+          endpoint,
+          nodeKey: this.opts.nodeKey,
+          rootPublicKey: fed.rootPublicKey,
+          federationId: fed.id,
+        }),
+      )
       cert = got.cert
       bytes = got.bytes
     }

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { firstAnswer, JoinError } from '../../src/control/join-client.js'
 import {
   nextCheckDelay,
   type RenewClock,
@@ -151,4 +152,30 @@ test('a clock far ahead sees a fresh certificate as due, yet renews at most once
   await clock.advance(3 * 3600_000 - 2)
   assert.equal(renewals, 3, 'one renewal per hour, not a loop')
   timer.stop()
+})
+
+test('renewal asks the control-plane endpoints in order, past the ones that cannot answer now', async () => {
+  const asked: string[] = []
+  const answers: Record<string, () => Promise<string>> = {
+    down: () => Promise.reject(new JoinError('UNREACHABLE', 'connection refused')),
+    issuer: () => Promise.reject(new JoinError('NO_LEADER', 'an issuer does not renew its own certificate')),
+    busy: () => Promise.reject(new JoinError('TIMEOUT', 'no answer within 5000 ms')),
+    root: () => Promise.resolve('renewed by root'),
+    revoked: () => Promise.reject(new JoinError('REVOKED', 'node is revoked')),
+  }
+  const ask = (e: string) => {
+    asked.push(e)
+    return answers[e]!()
+  }
+  assert.equal(await firstAnswer(['down', 'issuer', 'busy', 'root', 'revoked'], ask), 'renewed by root')
+  assert.deepEqual(asked, ['down', 'issuer', 'busy', 'root'])
+  // A refusal every node would give ends the search; with nobody answering, the last error comes back.
+  asked.length = 0
+  await assert.rejects(
+    firstAnswer(['down', 'revoked', 'root'], ask),
+    (e) => (e as JoinError).code === 'REVOKED',
+  )
+  assert.deepEqual(asked, ['down', 'revoked'])
+  await assert.rejects(firstAnswer(['down', 'busy'], ask), (e) => (e as JoinError).code === 'TIMEOUT')
+  await assert.rejects(firstAnswer([], ask), (e) => (e as JoinError).code === 'UNREACHABLE')
 })
