@@ -121,6 +121,12 @@ test('registry policies: applied on one voter, enforced by every router, removed
   assert.ok(denied instanceof ClientError, String(denied))
   assert.equal(denied.code, 'POLICY_DENIED')
   assert.match(denied.message, /no-alpha-to-gamma/)
+  // (A 'news.during' published before a's copy had the policy may legitimately have reached c: the one
+  // checked below is published once the refusal is in force.)
+  await assert.rejects(
+    ca.publish({ subject: 'news.denied', data: 'refused' }),
+    (e) => e instanceof ClientError && e.code === 'POLICY_DENIED',
+  )
   // c applies the entry when the leader's next append or heartbeat tells it the commit index.
   const list = await waitFor(
     async () => {
@@ -153,5 +159,5 @@ test('registry policies: applied on one voter, enforced by every router, removed
     },
     { timeoutMs: 15_000, intervalMs: 300, what: "a's message reaches c after the removal" },
   )
-  assert.ok(!news.got.some((m) => m.subject === 'news.during'), 'nothing got through while denied')
+  assert.ok(!news.got.some((m) => m.subject === 'news.denied'), 'nothing got through while denied')
 })
