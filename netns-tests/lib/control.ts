@@ -34,7 +34,7 @@ export async function nodeId(d: DaemonHandle): Promise<string> {
   return String(((await d.status()) as { node_id: string }).node_id)
 }
 
-/** `federation create-cluster` on the root holder: the join token for that cluster (existing or new). */
+/** `federation create-cluster` on `root` (the root holder or an issuer): the join token for that cluster. */
 export async function clusterToken(root: DaemonHandle, cluster: string): Promise<string> {
   const r = await root.cli([
     'federation',

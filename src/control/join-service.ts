@@ -158,6 +158,11 @@ export class JoinService {
         federationId: fed.id,
         now,
         clockSkewSeconds: this.opts.clockSkewSeconds ?? 60,
+        // An issuer's token dies with the issuer's revocation.
+        isRevoked: (c) =>
+          this.opts
+            .revocations()
+            .some((r) => r.nodeId === c.nodeId && (r.serial === undefined || r.serial === c.serial)),
       })
     } catch (err) {
       if (err instanceof TokenError)

@@ -422,7 +422,12 @@ export class ControlNode {
     ttlMs: number,
   ): Promise<CreateClusterResponse> {
     const stateDir = this.o.config.node.state_dir
-    const mint = await mintJoinToken(stateDir, controlPlane)
+    const own = this.net?.certificate
+    const mint = await mintJoinToken(
+      stateDir,
+      controlPlane,
+      own ? { key: this.o.nodeKey, certificate: own } : undefined,
+    )
     const existing = req.name === CONTROL_PLANE_CLUSTER ? await this.findCluster(req.name) : null
     const view = existing ?? (await this.addCluster(req))
     const capacity = existing ? existing.capacity : req.capacity

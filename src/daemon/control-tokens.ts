@@ -1,14 +1,17 @@
 // Join tokens for clusters created through the control plane: signed with the federation root key, which
-// only the node that ran `federation init` holds. Checked before anything is written, so a node without
-// the root key refuses create-cluster instead of leaving a cluster no one can join.
+// only the node that ran `federation init` holds, or else as an issuer (a voter whose certificate the root
+// signed for the control-plane cluster; token.ts). Checked before anything is written, so a node that can do
+// neither refuses create-cluster instead of leaving a cluster no one can join.
 
 import { ApiError } from '../api/errors.js'
 import {
   createJoinToken,
   fingerprint,
+  isIssuerCertificate,
   type KeyPair,
   loadFederation,
   loadRootKey,
+  type NodeCertificate,
   newTokenNonce,
 } from '../identity/index.js'
 
@@ -20,24 +23,38 @@ export interface TokenCluster {
   role: string
 }
 
+/** This node as an issuer: its key and its (root-signed, control-plane) certificate. */
+export interface TokenIssuer {
+  key: KeyPair
+  certificate: NodeCertificate
+}
+
 export async function mintJoinToken(
   stateDir: string,
   controlPlane: string[],
+  issuer?: TokenIssuer,
 ): Promise<(c: TokenCluster, ttlMs: number) => { token: string; expiresAt: string }> {
-  let root: KeyPair
+  let key: KeyPair
+  let cert: NodeCertificate | undefined
   const fed = await loadFederation(stateDir).catch(() => null)
   if (!fed) throw ApiError.conflict('NO_FEDERATION', 'this node has no federation record')
   try {
-    root = await loadRootKey(stateDir, fed)
+    key = await loadRootKey(stateDir, fed)
   } catch {
-    throw ApiError.conflict(
-      'NOT_FEDERATION_ROOT',
-      'this node does not hold the federation root key; create clusters on the node that ran `federation init`, or register one without a token with `federation add-cluster`',
-    )
+    if (!issuer || !isIssuerCertificate(issuer.certificate)) {
+      throw ApiError.conflict(
+        'NOT_FEDERATION_ROOT',
+        'this node neither holds the federation root key nor is a control-plane voter the root certified; create clusters on such a node, or register one without a token with `federation add-cluster`',
+      )
+    }
+    key = issuer.key
+    cert = issuer.certificate
   }
   return (c, ttlMs) => {
     const iat = Math.floor(Date.now() / 1000)
-    const exp = iat + Math.max(1, Math.floor(ttlMs / 1000))
+    // An issuer's token ends no later than its certificate.
+    const last = cert ? Math.floor(cert.notAfter / 1000) : Number.MAX_SAFE_INTEGER
+    const exp = Math.min(last, iat + Math.max(1, Math.floor(ttlMs / 1000)))
     const token = createJoinToken(
       {
         iss: fed.id,
@@ -54,7 +71,8 @@ export async function mintJoinToken(
         cp: controlPlane,
         rfp: fingerprint(fed.rootPublicKey),
       },
-      root,
+      key,
+      cert,
     )
     return { token, expiresAt: new Date(exp * 1000).toISOString() }
   }

@@ -1,23 +1,37 @@
 // Join tokens: what `federation create-cluster` prints and `federation join` takes. A compact JWS/JWT
 // (RFC 7515/7519) signed with the federation root key (alg EdDSA, Ed25519), base64url without padding:
 //
-//   header  {"alg":"EdDSA","typ":"JWT","kid":<root fingerprint>}
+//   header  {"alg":"EdDSA","typ":"JWT","kid":<signing key fingerprint>[,"crt":<issuer certificate>]}
 //   claims  iss (federation id), fed_name, cluster (cluster id), cluster_name, region, capacity, role,
 //           iat, nbf, exp (unix seconds), jti (128-bit one-time nonce, base64url; spent through Raft),
 //           cp (control-plane endpoints), rfp (root key fingerprint, so a joining node can pin the root)
+//
+// Or signed by an issuer (a control-plane node whose root-signed certificate names the control-plane cluster,
+// see certificate.ts) while the root holder is down: then `crt` carries that certificate (base64url of its
+// encoding), kid is the issuer key's fingerprint, rfp still the root's, and exp is no later than the
+// issuer certificate's end.
 //
 // Only EdDSA is accepted; the header never chooses the algorithm. Error codes, by check order:
 //   TOKEN_MALFORMED         not 3 parts, bad base64url/UTF-8/JSON, wrong alg or typ, unknown header fields,
 //                           a missing or ill-typed claim, a signature that is not 64 bytes, over 8 KiB
 //   TOKEN_OTHER_FEDERATION  iss is not the verifying federation's id
 //   TOKEN_BAD_SIGNATURE     kid or rfp is not this root's fingerprint (signed by another key), or the
-//                           Ed25519 signature does not verify
+//                           Ed25519 signature does not verify; for an issuer's token, its certificate is not
+//                           a valid, unrevoked issuer certificate of this root, or the token outlives it
 //   TOKEN_NOT_YET_VALID     now < nbf - skew
 //   TOKEN_EXPIRED           now >= exp + skew
 
 import { base64urlDecode, base64urlEncode, DecodeError, utf8Decode, utf8Encode } from '../wire/index.js'
-import { NODE_ROLES, type NodeRole } from './certificate.js'
-import { TokenError } from './errors.js'
+import {
+  decodeCertificate,
+  encodeCertificate,
+  isIssuerCertificate,
+  NODE_ROLES,
+  type NodeCertificate,
+  type NodeRole,
+  verifyCertificate,
+} from './certificate.js'
+import { TokenError, TrustError } from './errors.js'
 import { CLUSTER_ID_PATTERN, FEDERATION_ID_PATTERN } from './federation.js'
 import { fingerprint, type KeyPair, randomBytes, SIGNATURE_BYTES, sign, verify } from './keys.js'
 
@@ -28,6 +42,8 @@ export interface JoinTokenHeader {
   alg: 'EdDSA'
   typ: 'JWT'
   kid: string
+  /** An issuer's token: its certificate (base64url of the encoding). */
+  crt?: string
 }
 
 export interface JoinTokenClaims {
@@ -58,6 +74,8 @@ export interface VerifyJoinTokenOptions {
   now: number
   /** Tolerance for disagreeing clocks (default 0). */
   clockSkewSeconds?: number
+  /** For an issuer's token: whether the issuer's certificate has been revoked. */
+  isRevoked?: (cert: NodeCertificate) => boolean
 }
 
 /** A fresh jti: 128 random bits, base64url. */
@@ -128,15 +146,28 @@ function segment(value: unknown): string {
   return base64urlEncode(utf8Encode(JSON.stringify(value)))
 }
 
-/** Signs a join token. TOKEN_MALFORMED if the claims are invalid or rfp is not the signing key's fingerprint. */
-export function createJoinToken(claims: JoinTokenClaims, rootKeyPair: KeyPair): string {
+/**
+ * Signs a join token with the root key, or — given `issuer`, the certificate of `key` — as that issuer.
+ * TOKEN_MALFORMED if the claims are invalid, rfp is not the root's fingerprint (the signing key's, or the one
+ * the issuer's certificate chains to is not checked here), or an issuer's token would outlive its certificate.
+ */
+export function createJoinToken(claims: JoinTokenClaims, key: KeyPair, issuer?: NodeCertificate): string {
   const problem = claimsProblem(claims as unknown as Record<string, unknown>)
   if (problem !== null) throw malformed(problem)
-  const kid = fingerprint(rootKeyPair.publicKey)
-  if (claims.rfp !== kid) throw malformed('rfp is not the fingerprint of the signing root key')
+  const kid = fingerprint(key.publicKey)
   const header: JoinTokenHeader = { alg: 'EdDSA', typ: 'JWT', kid }
+  if (issuer) {
+    if (!isIssuerCertificate(issuer) || !issuer.publicKey.equals(Buffer.from(key.publicKey))) {
+      throw malformed("the signer's certificate is not a root-signed control-plane certificate for its key")
+    }
+    if (claims.exp * 1000 > issuer.notAfter)
+      throw malformed("the token would outlive its issuer's certificate")
+    header.crt = base64urlEncode(encodeCertificate(issuer))
+  } else if (claims.rfp !== kid) {
+    throw malformed('rfp is not the fingerprint of the signing root key')
+  }
   const signingInput = `${segment(header)}.${segment(pick(claims))}`
-  const signature = sign(utf8Encode(signingInput), rootKeyPair.secretKey)
+  const signature = sign(utf8Encode(signingInput), key.secretKey)
   const token = `${signingInput}.${base64urlEncode(signature)}`
   if (token.length > MAX_TOKEN_CHARS) throw malformed(`token would exceed ${MAX_TOKEN_CHARS} characters`)
   return token
@@ -171,7 +202,10 @@ function parse(token: unknown): ParsedToken {
     throw malformed(`algorithm ${JSON.stringify(header.alg)} is not accepted (only EdDSA)`)
   if (header.typ !== 'JWT') throw malformed('typ must be "JWT"')
   if (!isString(header.kid)) throw malformed('kid must be a string')
-  if (Object.keys(header).length !== 3) throw malformed('header has fields other than alg, typ and kid')
+  if (header.crt !== undefined && !isString(header.crt)) throw malformed('crt must be a string')
+  if (Object.keys(header).length !== (header.crt === undefined ? 3 : 4)) {
+    throw malformed('header has fields other than alg, typ, kid and crt')
+  }
   const claims = parseJsonSegment(p, 'claims')
   const problem = claimsProblem(claims)
   if (problem !== null) throw malformed(problem)
@@ -184,7 +218,12 @@ function parse(token: unknown): ParsedToken {
   if (signature.length !== SIGNATURE_BYTES)
     throw malformed(`signature is ${signature.length} bytes, expected ${SIGNATURE_BYTES}`)
   return {
-    header: { alg: 'EdDSA', typ: 'JWT', kid: header.kid },
+    header: {
+      alg: 'EdDSA',
+      typ: 'JWT',
+      kid: header.kid,
+      ...(header.crt !== undefined ? { crt: header.crt } : {}),
+    },
     claims: pick(claims as unknown as JoinTokenClaims),
     signingInput: `${h}.${p}`,
     signature,
@@ -211,13 +250,15 @@ export function verifyJoinToken(token: string, opts: VerifyJoinTokenOptions): Jo
     )
   }
   const rootFp = fingerprint(opts.rootPublicKey)
-  if (t.header.kid !== rootFp || claims.rfp !== rootFp) {
+  const issuer = t.header.crt === undefined ? null : issuerOf(t, opts)
+  const signer = issuer ? issuer.publicKey : opts.rootPublicKey
+  if (t.header.kid !== fingerprint(signer) || claims.rfp !== rootFp) {
     throw new TokenError(
       'TOKEN_BAD_SIGNATURE',
-      `join token was signed by key ${t.header.kid}, not this federation's root ${rootFp}`,
+      `join token was signed by key ${t.header.kid}, not this federation's root ${rootFp}${issuer ? ` or its issuer ${issuer.nodeId}` : ''}`,
     )
   }
-  if (!verify(t.signature, utf8Encode(t.signingInput), opts.rootPublicKey)) {
+  if (!verify(t.signature, utf8Encode(t.signingInput), signer)) {
     throw new TokenError(
       'TOKEN_BAD_SIGNATURE',
       'join token signature does not verify: it was altered or forged',
@@ -238,6 +279,37 @@ export function verifyJoinToken(token: string, opts: VerifyJoinTokenOptions): Jo
     )
   }
   return claims
+}
+
+/** The certificate an issuer's token carries, if it is a valid, unrevoked issuer's; TOKEN_BAD_SIGNATURE if not. */
+function issuerOf(t: ParsedToken, opts: VerifyJoinTokenOptions): NodeCertificate {
+  const bad = (why: string, cause?: unknown) =>
+    new TokenError(
+      'TOKEN_BAD_SIGNATURE',
+      `join token's issuer is not trusted: ${why}`,
+      cause ? { cause } : undefined,
+    )
+  let cert: NodeCertificate
+  try {
+    cert = decodeCertificate(base64urlDecode(t.header.crt!))
+  } catch (err) {
+    throw bad('its certificate does not decode', err)
+  }
+  if (!isIssuerCertificate(cert)) throw bad(`${cert.nodeId} is not a root-signed control-plane node`)
+  try {
+    verifyCertificate(cert, {
+      rootPublicKey: opts.rootPublicKey,
+      federationId: opts.federationId,
+      now: opts.now,
+      clockSkewMs: (opts.clockSkewSeconds ?? 0) * 1000,
+      ...(opts.isRevoked ? { isRevoked: opts.isRevoked } : {}),
+    })
+  } catch (err) {
+    if (err instanceof TrustError) throw bad(err.message, err)
+    throw err
+  }
+  if (t.claims.exp * 1000 > cert.notAfter) throw bad("the token outlives the issuer's certificate")
+  return cert
 }
 
 function isoSeconds(sec: number): string {

@@ -209,7 +209,11 @@ const sampleCerts = [
   ...fc.sample(certRequestArb, 20).map((r) => encodeCertificate(issueCertificate(r, root))),
   ...fc.sample(certRequestArb, 20).map((r) => encodeCertificate(delegate(r))),
 ]
-const sampleTokens = fc.sample(claimsArb, 20).map((c) => createJoinToken(c, root))
+const sampleTokens = [
+  ...fc.sample(claimsArb, 20).map((c) => createJoinToken(c, root)),
+  // Signed by the issuer, its certificate in the header.
+  ...fc.sample(claimsArb, 20).map((c) => createJoinToken(c, issuerKey, issuerCert)),
+]
 
 // ---- properties --------------------------------------------------------------------------------------
 
@@ -393,6 +397,10 @@ describe('join token parsing properties', () => {
         .map(([h, p, s]) => `${json(h)}.${json(p)}.${seg(s)}`),
       claimsArb.map(
         (c) => `${json({ alg: 'EdDSA', typ: 'JWT', kid: c.rfp })}.${json(c)}.${seg(new Uint8Array(64))}`,
+      ),
+      claimsArb.map(
+        (c) =>
+          `${json({ alg: 'EdDSA', typ: 'JWT', kid: c.rfp, crt: base64urlEncode(encodeCertificate(issuerCert)) })}.${json(c)}.${seg(new Uint8Array(64))}`,
       ),
     )
     fc.assert(

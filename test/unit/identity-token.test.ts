@@ -4,11 +4,14 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
+  CONTROL_PLANE_CLUSTER,
   createJoinToken,
+  encodeCertificate,
   decodeJoinTokenUnverified,
   federationIdFromRootKey,
   fingerprint,
   generateKeyPair,
+  issueCertificate,
   type JoinTokenClaims,
   type KeyPair,
   newTokenNonce,
@@ -193,6 +196,80 @@ describe('join tokens', () => {
     )
     assert.throws(
       () => createJoinToken(claims({ cluster: 'not-a-cluster' }), root),
+      tokenErr('TOKEN_MALFORMED'),
+    )
+  })
+})
+
+describe('join tokens signed by an issuer', () => {
+  const issuerKey = generateKeyPair()
+  const certOf = (key: KeyPair, cluster: string, notAfterSec = IAT + 86_400, signer = root) =>
+    issueCertificate(
+      {
+        federationId: fedId,
+        publicKey: key.publicKey,
+        name: 'cp-2',
+        cluster,
+        region: 'r',
+        role: 'primary',
+        addresses: {},
+        labels: {},
+        notBefore: (IAT - 60) * 1000,
+        notAfter: notAfterSec * 1000,
+        serial: 9,
+      },
+      signer,
+    )
+  const issuer = certOf(issuerKey, CONTROL_PLANE_CLUSTER)
+
+  test('carries the issuer certificate, pins the root, and verifies against the root', () => {
+    const token = createJoinToken(claims(), issuerKey, issuer)
+    const { header } = decodeJoinTokenUnverified(token)
+    assert.equal(header.kid, fingerprint(issuerKey.publicKey))
+    assert.deepEqual(base64urlDecode(header.crt!), encodeCertificate(issuer))
+    assert.deepEqual(verifyJoinToken(token, opts).jti, decodeJoinTokenUnverified(token).claims.jti)
+  })
+
+  test('refused: a non-issuer, another key, a rogue root, a revoked issuer, outliving the issuer', () => {
+    const plainKey = generateKeyPair()
+    const plain = certOf(plainKey, 'edge')
+    assert.throws(() => createJoinToken(claims(), plainKey, plain), tokenErr('TOKEN_MALFORMED'))
+    assert.throws(() => createJoinToken(claims(), plainKey, issuer), tokenErr('TOKEN_MALFORMED'))
+    assert.throws(
+      () => createJoinToken(claims({ exp: IAT + 2 * 86_400 }), issuerKey, issuer),
+      tokenErr('TOKEN_MALFORMED'),
+    )
+    // A non-issuer's certificate in the header, signed by that node: hand-built, refused.
+    const good = createJoinToken(claims(), issuerKey, issuer)
+    const [h, p] = good.split('.') as [string, string]
+    const header = JSON.parse(Buffer.from(base64urlDecode(h)).toString()) as Record<string, string>
+    const payload = JSON.parse(Buffer.from(base64urlDecode(p)).toString()) as unknown
+    const withPlain = forge(
+      { ...header, kid: fingerprint(plainKey.publicKey), crt: base64urlEncode(encodeCertificate(plain)) },
+      payload,
+      plainKey,
+    )
+    assert.throws(() => verifyJoinToken(withPlain, opts), tokenErr('TOKEN_BAD_SIGNATURE'))
+    // The issuer's certificate but another key's signature.
+    assert.throws(
+      () => verifyJoinToken(forge(header, payload, plainKey), opts),
+      tokenErr('TOKEN_BAD_SIGNATURE'),
+    )
+    // An issuer certified by a rogue root that claims this federation.
+    const rogue = certOf(issuerKey, CONTROL_PLANE_CLUSTER, IAT + 86_400, generateKeyPair())
+    const viaRogue = forge({ ...header, crt: base64urlEncode(encodeCertificate(rogue)) }, payload, issuerKey)
+    assert.throws(() => verifyJoinToken(viaRogue, opts), tokenErr('TOKEN_BAD_SIGNATURE'))
+    // A revoked issuer's tokens die with it; an expired issuer's are refused too.
+    assert.throws(
+      () => verifyJoinToken(good, { ...opts, isRevoked: (c) => c.nodeId === issuer.nodeId }),
+      tokenErr('TOKEN_BAD_SIGNATURE'),
+    )
+    const short = certOf(issuerKey, CONTROL_PLANE_CLUSTER, IAT + 600)
+    const outliving = forge({ ...header, crt: base64urlEncode(encodeCertificate(short)) }, payload, issuerKey)
+    assert.throws(() => verifyJoinToken(outliving, opts), tokenErr('TOKEN_BAD_SIGNATURE'))
+    // An unknown header field is still malformed.
+    assert.throws(
+      () => verifyJoinToken(forge({ ...header, x: 1 }, payload, issuerKey), opts),
       tokenErr('TOKEN_MALFORMED'),
     )
   })
