@@ -127,7 +127,7 @@ test('federation init on one control-plane node, two more join as voters, the le
     { timeoutMs: 30_000, intervalMs: 200, what: 'a new leader after kill -9' },
   )
   const electedMs = Date.now() - killAt
-  // A registry write through a survivor (add-cluster: create-cluster needs the root key, which only a holds).
+  // A registry write through a survivor (add-cluster: a cluster without a token).
   await waitFor(
     async () => {
       const r = await rest[0]!.cli(['federation', 'add-cluster', 'after-kill', '--region', 'local'])
