@@ -52,9 +52,9 @@ export async function clusterToken(root: DaemonHandle, cluster: string): Promise
 }
 
 /**
- * `federation join` of `d` with `token` through the join service at `endpoint`. Refusals that spend nothing
- * (NO_LEADER: the service waits for the registry or a leader; UNREACHABLE) are retried with the same token
- * for up to a minute; any other refusal fails.
+ * `federation join` of `d` with `token` through the join service at `endpoint`. Answers that a repeat may
+ * change (NO_LEADER: the service waits for the registry or a leader; UNREACHABLE; TIMEOUT: a join that did
+ * commit is answered again) are retried with the same token for up to a minute; any other refusal fails.
  */
 export async function joinThrough(
   d: DaemonHandle,
@@ -77,7 +77,7 @@ export async function joinThrough(
     async () => {
       const r = await d.cli(args)
       if (r.code === 0) return { ok: JSON.parse(r.stdout) as { mesh: string } }
-      if (/NO_LEADER|UNREACHABLE/.test(r.stderr)) return null
+      if (/NO_LEADER|UNREACHABLE|TIMEOUT/.test(r.stderr)) return null
       return { refused: r.stderr }
     },
     { timeoutMs: 60_000, intervalMs: 1000, what: `${d.name} joins through ${endpoint}` },

@@ -225,9 +225,15 @@ export class JoinService {
       },
       preferredIpv4: preferred,
       at: now,
+    }).catch(async (err: unknown) => {
+      const ipv4 =
+        err instanceof JoinRefusal && err.code === 'TOKEN_REUSED' ? await this.joinedBefore(key, a) : null
+      if (ipv4 === null) throw err
+      return { ipv4, again: true }
     })
-    if (joined.ipv4 !== preferred) {
-      // The key's candidate address was taken: the registry chose the next free one; certify that one.
+    if (joined.ipv4 !== preferred || 'again' in joined) {
+      // The key's candidate address was taken, the registry chose the next free one; or this join was answered
+      // before: certify the registry's address, and keep that certificate in the registry.
       cert = request(formatIpv4(joined.ipv4))
       await this.propose({ type: 'renewCertificate', id: cert.nodeId, certificate: encodeCertificate(cert) })
     }
@@ -244,6 +250,18 @@ export class JoinService {
       staticPeers: this.opts.staticPeers(),
       voters: this.opts.voters?.() ?? [],
     }
+  }
+
+  /**
+   * A join repeated with the same token by the node it admitted — the reply was lost, or the request timed out
+   * after its entry committed: that node's registered address (it is answered as joined again, with a fresh
+   * certificate), or null when the token was spent by or for anyone else.
+   */
+  private async joinedBefore(key: Uint8Array, a: Admission): Promise<number | null> {
+    const res = await this.opts.controlPlane.query({ type: 'node', id: nodeIdFromPublicKey(key) })
+    const node = res.type === 'node' ? res.node : null
+    if (!node || node.cluster !== a.clusterId) return null
+    return decodeCertificate(node.certificate).publicKey.equals(Buffer.from(key)) ? node.ipv4 : null
   }
 
   private async renew(key: Uint8Array): Promise<JoinMessage> {
@@ -349,7 +367,11 @@ export class JoinService {
       res = await this.opts.controlPlane.propose(cmd)
     } catch (err) {
       if (err instanceof ControlPlaneError) {
-        throw new JoinRefusal(err.code === 'TIMEOUT' ? 'TIMEOUT' : 'NO_LEADER', err.message)
+        // Both are safe to repeat with the same token: a join whose entry did commit is answered again.
+        throw new JoinRefusal(
+          err.code === 'TIMEOUT' ? 'TIMEOUT' : 'NO_LEADER',
+          `${err.message}; repeating the request is safe`,
+        )
       }
       throw err
     }

@@ -62,6 +62,33 @@ test('a token admits one node once: certificate, addresses, secret and hints com
   assert.equal(f.cp.local().nodes.size, 2, 'the control plane and the one node, nobody else')
 })
 
+test('the node a token admitted may repeat its join (a lost reply): joined again, same address, nothing more spent', async () => {
+  const f = await testFederation()
+  const token = f.token()
+  const key = generateKeyPair()
+  const first = (await f.service.handle(key.publicKey, joinMsg(token))).reply as Extract<
+    JoinMessage,
+    { type: 'joined' }
+  >
+  f.clock.now += 1000
+  const { reply, outcome } = await f.service.handle(key.publicKey, joinMsg(token))
+  assert.equal(reply.type, 'joined', JSON.stringify(reply))
+  assert.equal(outcome.result, 'ok')
+  const j = reply as Extract<JoinMessage, { type: 'joined' }>
+  assert.equal(j.ipv4, first.ipv4)
+  const cert = decodeCertificate(j.certificate)
+  assert.ok(cert.serial > decodeCertificate(first.certificate).serial, 'a fresh certificate')
+  assert.deepEqual(f.cp.local().nodes.get(cert.nodeId)?.certificate, j.certificate, 'the registry holds it')
+  assert.equal(f.cp.local().nodes.size, 2)
+  // Not for another node, and not with a token for another cluster.
+  assert.equal(
+    refusedCode((await f.service.handle(generateKeyPair().publicKey, joinMsg(token))).reply),
+    'TOKEN_REUSED',
+  )
+  const other = f.token({ cluster: 'cluster_cp0001' })
+  assert.equal(refusedCode((await f.service.handle(key.publicKey, joinMsg(other))).reply), 'NODE_EXISTS')
+})
+
 test('forged, foreign, expired and early tokens are refused with their codes and spend nothing', async () => {
   const f = await testFederation()
   const other = await testFederation('other')
