@@ -60,8 +60,13 @@ export const CONTROL_DEFAULTS = {
   electionMaxMs: 2000,
   /** How long propose/query wait by default, retrying while there is no leader. */
   requestTimeoutMs: 5000,
-  /** How often a router that is not yet a learner (or a learner that wants to vote) asks the leader. */
+  /** How often a router that is not yet a learner asks the leader to be added. */
   helloEveryMs: 2000,
+  /**
+   * How often a control-plane node asks while it is not yet a voter: one small frame to the leader, for the
+   * few seconds until its promotion, which it then gets within this long of catching up (not up to 2 s later).
+   */
+  voteHelloEveryMs: 250,
   /** A learner that wants to vote is promoted once its log is at most this many entries behind the leader's. */
   promoteWithin: 32,
   /** Pause between retries of a request that found no leader. */
@@ -538,9 +543,10 @@ export class ControlReplica implements ControlPlane {
         for (const voter of to) if (voter !== self) this.sendFrame(voter, frame)
       }
     }
+    const every = this.opts.helloEveryMs ?? CONTROL_DEFAULTS.helloEveryMs
     this.helloTimer = setTimeout(
       () => this.helloLoop(),
-      this.opts.helloEveryMs ?? CONTROL_DEFAULTS.helloEveryMs,
+      this.opts.wantsVote ? Math.min(every, CONTROL_DEFAULTS.voteHelloEveryMs) : every,
     )
     this.helloTimer.unref?.()
   }
