@@ -3,12 +3,24 @@
 // unregisters when it exits; `send` reaches an agent by name (resolved across the mesh) or node/agent.
 
 import type { Argv } from 'yargs'
-import { BlackroadClient } from '../client/index.js'
+import { ApiError } from '../api/errors.js'
+import type { RegistryNodeView } from '../client/control-types.js'
+import { type AgentInfo, BlackroadClient } from '../client/index.js'
 import { type GlobalArgs, resolveSocket, withClient } from './context.js'
 import { EXIT_OK, errorExit, printResult } from './output.js'
 import { notAvailable } from './pending.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
+
+/** The agents on nodes the registry places in `cluster` (by name); an agent of a node it does not list is left out. */
+export function agentsOfCluster(
+  agents: AgentInfo[],
+  nodes: RegistryNodeView[],
+  cluster: string,
+): AgentInfo[] {
+  const members = new Set(nodes.filter((n) => n.cluster === cluster).map((n) => n.node_id))
+  return agents.filter((a) => members.has(a.node))
+}
 
 export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return y
@@ -20,19 +32,32 @@ export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArg
           .option('type', { type: 'string', describe: 'Only agents of this type' })
           .option('cluster', {
             type: 'string',
-            describe: 'Only agents of this cluster (needs the control plane)',
+            describe:
+              "Only agents on nodes of this cluster (by name, from this router's copy of the registry)",
           })
           .option('status', {
             type: 'string',
-            describe: 'Only agents in this state (needs the control plane)',
+            describe: 'Only agents in this state: running (registered on the bus)',
           }),
       (argv) =>
         run(async () => {
-          // Which cluster an agent of another node is in, and its run state, come with the Raft registry.
-          if (argv.cluster !== undefined || argv.status !== undefined)
-            return notAvailable('agent list --cluster/--status', 'controlPlane', argv.json)
+          // Every agent the bus knows is running; pending or migrating ones come with the scheduler.
+          if (argv.status !== undefined && argv.status !== 'running')
+            return notAvailable(`agent list --status ${argv.status}`, 'scheduler', argv.json)
           try {
-            const list = await withClient(argv, (c) => c.agents(argv.type))
+            const list = await withClient(argv, async (c) => {
+              const agents = await c.agents(argv.type)
+              if (argv.cluster === undefined) return agents
+              const registry = await c.controlRegistry()
+              if (registry.federation === null) {
+                throw new ApiError(
+                  409,
+                  'NO_REGISTRY',
+                  "this router's copy of the registry is empty (no control plane yet): it cannot tell clusters apart",
+                )
+              }
+              return agentsOfCluster(agents, registry.nodes, argv.cluster)
+            })
             printResult(argv, list, () =>
               list.length === 0
                 ? 'no agents'

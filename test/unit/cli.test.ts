@@ -7,6 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
+import { agentsOfCluster } from '../../src/cli/commands-agents.js'
+import type { AgentInfo } from '../../src/client/index.js'
 import { runCli } from '../helpers/cli.js'
 
 const NO_DAEMON = ['--socket', '/nonexistent/blackroad-test.sock']
@@ -18,7 +20,7 @@ const pending: Array<{ args: string[]; capability: RegExp }> = [
   { args: ['cluster', 'health', 'us-west'], capability: /failover/ },
   { args: ['agent', 'migrate', 'a1', '--to', 'eu-west'], capability: /migration/ },
   { args: ['agent', 'migrate', '--from', 'us-west', '--all'], capability: /migration/ },
-  { args: ['agent', 'list', '--cluster', 'us-west'], capability: /control plane/ },
+  { args: ['agent', 'list', '--status', 'pending'], capability: /scheduler/ },
   { args: ['replication', 'status'], capability: /replication/ },
   { args: ['replication', 'force-sync', '--cluster', 'us-west'], capability: /replication/ },
   { args: ['failover', 'simulate', '--cluster', 'us-west'], capability: /failover/ },
@@ -46,8 +48,10 @@ describe('blackroad CLI', () => {
   for (const args of [
     ['federation', 'join', '--token', 'x', '--control-plane', 'y', '--cluster-name', 'z'],
     ['node', 'revoke', 'node_x'],
+    ['agent', 'list', '--cluster', 'us-west'],
+    ['agent', 'list', '--status', 'running'],
   ]) {
-    test(`\`blackroad ${args.slice(0, 2).join(' ')}\` asks the daemon (exit 1 without one, not 2)`, async () => {
+    test(`\`blackroad ${args.slice(0, 3).join(' ')}\` asks the daemon (exit 1 without one, not 2)`, async () => {
       const r = await runCli([...args, ...NO_DAEMON])
       assert.equal(r.code, 1, r.stderr)
       assert.match(r.stderr, /DAEMON_NOT_RUNNING/)
@@ -87,11 +91,48 @@ describe('blackroad CLI', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  test('--help lists the guide\'s command groups', async () => {
+  test("--help lists the guide's command groups", async () => {
     const r = await runCli(['--help'])
     assert.equal(r.code, 0)
-    for (const word of ['daemon', 'status', 'keys', 'federation', 'cluster', 'agent', 'replication', 'failover']) {
+    for (const word of [
+      'daemon',
+      'status',
+      'keys',
+      'federation',
+      'cluster',
+      'agent',
+      'replication',
+      'failover',
+    ]) {
       assert.match(r.stdout, new RegExp(`blackroad ${word}`))
     }
   })
+})
+
+test('agent list --cluster keeps the agents whose node the registry places in that cluster', () => {
+  const agent = (name: string, node: string): AgentInfo => ({
+    name,
+    type: 't',
+    node,
+    address: `${node}/${name}`,
+    local: false,
+    labels: null,
+    capabilities: null,
+    registered_at: null,
+  })
+  const nodes = [
+    { node_id: 'node_a', name: 'a', cluster: 'us-west', mesh_ipv4: '100.64.0.1' },
+    { node_id: 'node_b', name: 'b', cluster: 'eu-west', mesh_ipv4: '100.64.0.2' },
+  ]
+  const agents = [
+    agent('x', 'node_a'),
+    agent('y', 'node_b'),
+    agent('z', 'node_a'),
+    agent('w', 'node_unknown'),
+  ]
+  assert.deepEqual(
+    agentsOfCluster(agents, nodes, 'us-west').map((a) => a.name),
+    ['x', 'z'],
+  )
+  assert.deepEqual(agentsOfCluster(agents, nodes, 'nowhere'), [])
 })
