@@ -26,6 +26,11 @@ import { policyRefusal } from './types.js'
  */
 export const SENT: Promise<void> = Promise.resolve()
 
+/** Queue fill (count or bytes share of the bounds) at which local senders are asked to hold off... */
+const HOLD_FILL = 0.5
+/** ...and the fill every queue must be back to before they are told to go on (hysteresis: fewer pauses). */
+const RESUME_FILL = 0.25
+
 interface Blocked {
   readonly env: Envelope
   ports: LinkPort[]
@@ -48,6 +53,7 @@ interface RouteProblems {
 
 export class Outbound {
   private readonly blocked = new Deque<Blocked>()
+  private relief: (() => void)[] = []
   // Scratch space for route(): reused on every call, so a send allocates only its encoded bytes.
   private readonly ports: LinkPort[] = []
   private readonly items: QueueItem[] = []
@@ -348,8 +354,40 @@ export class Outbound {
     }
   }
 
-  /** Queue space was freed (a pump ran, a link went away): admit waiting sends in order. */
+  /**
+   * True when local senders should hold off before they meet a full queue: a link queue is at least half
+   * full, or sends already wait for space. A sender that can pause its source (a stream connection stops
+   * reading its socket) does so until whenRelieved calls back, so the blocked-send path below, with its
+   * promise and timer per message, stays the exception rather than the steady state of a fast publisher.
+   */
+  get congested(): boolean {
+    if (this.blocked.length > 0) return true
+    for (const port of this.r.ports.values()) if (port.queue.fill >= HOLD_FILL) return true
+    return false
+  }
+
+  /** Calls `fn` once, when no send waits and every link queue has drained to RESUME_FILL or less. */
+  whenRelieved(fn: () => void): void {
+    this.relief.push(fn)
+  }
+
+  private relieved(): boolean {
+    if (this.blocked.length > 0) return false
+    for (const port of this.r.ports.values()) if (port.queue.fill > RESUME_FILL) return false
+    return true
+  }
+
+  /** Queue space was freed (a pump ran, a link went away): admit waiting sends in order, then relieve. */
   onSpace(_port?: LinkPort): void {
+    this.admitBlocked()
+    if (this.relief.length > 0 && this.relieved()) {
+      const waiting = this.relief
+      this.relief = []
+      for (const fn of waiting) fn()
+    }
+  }
+
+  private admitBlocked(): void {
     for (;;) {
       const b = this.blocked.peek()
       if (b === undefined) return

@@ -409,6 +409,20 @@ export class BusRouter implements RouterCore {
     return this.out.blockedCount
   }
 
+  /**
+   * True when local senders should hold off: a link queue is half full or sends already wait for space.
+   * A sender that can pause its source checks this after a burst and waits for whenRelieved (outbound.ts).
+   */
+  get congested(): boolean {
+    return this.out.congested
+  }
+
+  /** Calls `fn` once the congestion is over (every link queue a quarter full or less, no send waiting). */
+  whenRelieved(fn: () => void): void {
+    if (this.closed) fn()
+    else this.out.whenRelieved(fn)
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new BusError('CLOSED', 'the bus router is closed')
   }
@@ -423,5 +437,7 @@ export class BusRouter implements RouterCore {
     this.acks.failAll(err)
     this.out.failBlocked(err)
     for (const peer of [...this.ports.keys()]) this.removeLink(peer)
+    // Senders holding off for congestion go on (and meet CLOSED), links or not.
+    this.out.onSpace()
   }
 }

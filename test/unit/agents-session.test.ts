@@ -1,0 +1,142 @@
+// The daemon's side of one bus stream connection (src/agents/session.ts) over a fake socket and the fake-link
+// mesh: a client publishing faster than the peer link carries is held back by not reading its socket while
+// the bus is congested (a link queue half full), and read again once the queue drained; the link queue stays
+// within its bounds and no send ever waits in the router's blocked-send list.
+
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import { describe, test } from 'node:test'
+import { AgentDirectory } from '../../src/agents/directory.js'
+import { FrameOut } from '../../src/agents/frames.js'
+import { StreamMetrics } from '../../src/agents/metrics.js'
+import { DEFAULT_SESSION_LIMITS, StreamSession } from '../../src/agents/session.js'
+import { buildMesh } from './bus-harness.js'
+
+/** Enough of a net.Socket for a session: chunks fed while paused wait, as a paused socket's would. */
+class FakeSocket extends EventEmitter {
+  paused = false
+  pauses = 0
+  destroyed = false
+  writableLength = 0
+  readonly written: Buffer[] = []
+  private readonly waiting: Buffer[] = []
+
+  feed(chunk: Buffer): void {
+    if (this.paused) this.waiting.push(chunk)
+    else this.emit('data', chunk)
+  }
+
+  get unread(): number {
+    return this.waiting.length
+  }
+
+  pause(): this {
+    if (!this.paused) this.pauses++
+    this.paused = true
+    return this
+  }
+
+  resume(): this {
+    this.paused = false
+    while (!this.paused && this.waiting.length > 0) this.emit('data', this.waiting.shift())
+    return this
+  }
+
+  write(b: Buffer): boolean {
+    this.written.push(b)
+    return true
+  }
+
+  end(): void {}
+
+  destroy(): void {
+    this.destroyed = true
+  }
+}
+
+const limits = { maxPayloadBytes: 1024, maxQueueCount: 64, maxQueueBytes: 64 * 1024, maxBatchBytes: 4096 }
+
+describe('a stream session publishing faster than its link', () => {
+  test('stops reading while the bus is congested and reads again when relieved; nothing waits in the router', async () => {
+    const m = buildMesh(['a', 'b'], [['a', 'b', { latencyMs: 1, bytesPerMs: 100, bufferBytes: 2000 }]], {
+      limits,
+    })
+    const got: number[] = []
+    m.r('b').subscribe('load', (msg) => got.push(msg.payload[0]! | (msg.payload[1]! << 8)))
+    await m.sched.advance(10)
+    const a = m.r('a')
+    const socket = new FakeSocket()
+    new StreamSession(1, socket as unknown as Socket, {
+      bus: a,
+      directory: new AgentDirectory(a),
+      metrics: new StreamMetrics(),
+      limits: DEFAULT_SESSION_LIMITS,
+      dnsName: (n) => n,
+      now: () => m.sched.now,
+    })
+    // 100 socket reads of 10 publishes each: 1000 messages, far more than the link queue (64) holds.
+    const N = 1000
+    for (let c = 0; c < N / 10; c++) {
+      const out = new FrameOut()
+      for (let i = c * 10; i < c * 10 + 10; i++) {
+        const payload = new Uint8Array(200)
+        payload[0] = i & 0xff
+        payload[1] = i >> 8
+        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload })
+      }
+      socket.feed(out.take())
+    }
+    assert.ok(socket.paused, 'the session stopped reading its socket')
+    assert.ok(a.congested)
+    assert.ok(socket.unread > 50, `${socket.unread} reads wait in the socket, not in the daemon`)
+    let maxCount = 0
+    let maxBlocked = 0
+    assert.ok(
+      await m.sched.until(
+        () => {
+          maxCount = Math.max(maxCount, a.queueDepth('b')!.count)
+          maxBlocked = Math.max(maxBlocked, a.blockedSends)
+          return got.length === N
+        },
+        60_000,
+        5,
+      ),
+      `delivered ${got.length}`,
+    )
+    assert.deepEqual(
+      got,
+      Array.from({ length: N }, (_, i) => i),
+    )
+    assert.ok(maxCount <= 64, `queue count ${maxCount}`)
+    assert.equal(maxBlocked, 0, 'no publish waited as a blocked send')
+    assert.ok(socket.pauses > 1, `paused ${socket.pauses} times`)
+    assert.ok(!socket.paused && socket.unread === 0, 'reading again once the link caught up')
+    assert.ok(!a.congested)
+    assert.equal(a.metrics.droppedTotal('queue_full'), 0)
+  })
+
+  test('a session waiting for relief resumes when the router closes', async () => {
+    const m = buildMesh(['a', 'b'], [['a', 'b', { bytesPerMs: 100, bufferBytes: 2000 }]], { limits })
+    m.r('b').subscribe('load', () => {})
+    await m.sched.advance(10)
+    const a = m.r('a')
+    const socket = new FakeSocket()
+    new StreamSession(1, socket as unknown as Socket, {
+      bus: a,
+      directory: new AgentDirectory(a),
+      metrics: new StreamMetrics(),
+      limits: DEFAULT_SESSION_LIMITS,
+      dnsName: (n) => n,
+      now: () => m.sched.now,
+    })
+    const out = new FrameOut()
+    for (let i = 0; i < 40; i++)
+      out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload: new Uint8Array(100) })
+    // The router's pump has not run yet: all 40 wait in the link queue (64 at most), which is congested.
+    socket.feed(out.take())
+    assert.ok(socket.paused)
+    a.close()
+    assert.ok(!socket.paused)
+  })
+})
