@@ -364,9 +364,12 @@ export class StreamSession {
     this.outFrames++
     if (this.out.length >= FLUSH_BYTES) this.flush()
     else if (!this.flushing) {
-      // At the end of this turn's work: everything one data chunk (or one link batch) produced goes in one write.
+      // After this event-loop turn's I/O: every link batch (or data chunk) the turn brought goes in one write.
+      // Not a microtask: one UDX read turn completes several link batches, each in its own microtask drain,
+      // and a write per batch wakes the client (often preempting us) several times per turn. A lone message
+      // still goes out in the turn it arrived in.
       this.flushing = true
-      queueMicrotask(this.flushFn)
+      setImmediate(this.flushFn)
     }
   }
 

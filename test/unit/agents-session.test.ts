@@ -1,16 +1,18 @@
 // The daemon's side of one bus stream connection (src/agents/session.ts) over a fake socket and the fake-link
 // mesh: a client publishing faster than the peer link carries is held back by not reading its socket while
 // the bus is congested (a link queue half full), and read again once the queue drained; the link queue stays
-// within its bounds and no send ever waits in the router's blocked-send list.
+// within its bounds and no send ever waits in the router's blocked-send list. Output: what one event-loop
+// turn delivers goes to the client in one socket write, and a lone message is written in the turn it came.
 
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import { AgentDirectory } from '../../src/agents/directory.js'
-import { FrameOut } from '../../src/agents/frames.js'
+import { decodeFrame, encodeFrame, type Frame, FrameOut, FrameSplitter } from '../../src/agents/frames.js'
 import { StreamMetrics } from '../../src/agents/metrics.js'
 import { DEFAULT_SESSION_LIMITS, StreamSession } from '../../src/agents/session.js'
+import { BusRouter } from '../../src/bus/index.js'
 import { buildMesh } from './bus-harness.js'
 
 /** Enough of a net.Socket for a session: chunks fed while paused wait, as a paused socket's would. */
@@ -138,5 +140,56 @@ describe('a stream session publishing faster than its link', () => {
     assert.ok(socket.paused)
     a.close()
     assert.ok(!socket.paused)
+  })
+})
+
+const turn = () => new Promise<void>((r) => setImmediate(r))
+
+function frames(written: Buffer[]): Frame[] {
+  const out: Frame[] = []
+  const split = new FrameSplitter()
+  for (const b of written) split.push(b, (buf, start, end) => out.push(decodeFrame(buf, start, end)))
+  return out
+}
+
+function standalone(): { bus: BusRouter; socket: FakeSocket } {
+  const bus = new BusRouter({ nodeId: 'a', nextHop: () => null })
+  const socket = new FakeSocket()
+  new StreamSession(1, socket as unknown as Socket, {
+    bus,
+    directory: new AgentDirectory(bus),
+    metrics: new StreamMetrics(),
+    limits: DEFAULT_SESSION_LIMITS,
+    dnsName: (n) => n,
+    now: Date.now,
+  })
+  return { bus, socket }
+}
+
+describe('a stream session writing to its client', () => {
+  test('a lone message is written in the event-loop turn it arrived in', async () => {
+    const { bus, socket } = standalone()
+    socket.feed(encodeFrame({ kind: 'ping', id: 7 }))
+    await turn()
+    assert.deepEqual(frames(socket.written), [{ kind: 'pong', id: 7 }])
+    bus.close()
+  })
+
+  test('deliveries from several callbacks of one turn go out in one write', async () => {
+    const { bus, socket } = standalone()
+    socket.feed(encodeFrame({ kind: 'sub', sid: 1, responder: false, pattern: 'x.>' }))
+    await turn()
+    socket.written.length = 0
+    // Two deliveries in two macrotasks of the same turn, as two link batches read in one turn are.
+    setImmediate(() => bus.publish('x.1', new Uint8Array([1])))
+    setImmediate(() => bus.publish('x.2', new Uint8Array([2])))
+    await turn()
+    await turn()
+    assert.equal(socket.written.length, 1, 'one write')
+    assert.deepEqual(
+      frames(socket.written).map((f) => (f.kind === 'msg' ? f.subject : f.kind)),
+      ['x.1', 'x.2'],
+    )
+    bus.close()
   })
 })
