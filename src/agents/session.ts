@@ -6,7 +6,7 @@
 //   - incoming: at most maxInFlight bus operations (publishes waiting on link backpressure, requests waiting
 //     for replies) per connection; beyond that the socket stops being read, so a flooding client is slowed by
 //     its own socket buffer rather than by the daemon's memory. Before it comes to that, the socket also
-//     stops being read while the bus is congested (a link queue half full: bus.congested) until the bus
+//     stops being read while the bus is congested (a link queue backlogged: bus.congested) until the bus
 //     says it is relieved: a publisher faster than its link is held back one socket read at a time, not
 //     one blocked send (a promise and a timer) per message;
 //   - requests delivered to this client's responders wait for its REPLY in a table of maxPendingReplies

@@ -26,11 +26,6 @@ import { policyRefusal } from './types.js'
  */
 export const SENT: Promise<void> = Promise.resolve()
 
-/** Queue fill (count or bytes share of the bounds) at which local senders are asked to hold off... */
-const HOLD_FILL = 0.5
-/** ...and the fill every queue must be back to before they are told to go on (hysteresis: fewer pauses). */
-const RESUME_FILL = 0.25
-
 interface Blocked {
   readonly env: Envelope
   ports: LinkPort[]
@@ -355,25 +350,25 @@ export class Outbound {
   }
 
   /**
-   * True when local senders should hold off before they meet a full queue: a link queue is at least half
-   * full, or sends already wait for space. A sender that can pause its source (a stream connection stops
+   * True when local senders should hold off before they meet a full queue: a link queue is backlogged
+   * (ports.ts), or sends already wait for space. A sender that can pause its source (a stream connection stops
    * reading its socket) does so until whenRelieved calls back, so the blocked-send path below, with its
    * promise and timer per message, stays the exception rather than the steady state of a fast publisher.
    */
   get congested(): boolean {
     if (this.blocked.length > 0) return true
-    for (const port of this.r.ports.values()) if (port.queue.fill >= HOLD_FILL) return true
+    for (const port of this.r.ports.values()) if (port.backlogged) return true
     return false
   }
 
-  /** Calls `fn` once, when no send waits and every link queue has drained to RESUME_FILL or less. */
+  /** Calls `fn` once, when no send waits and every link queue has caught up (ports.ts). */
   whenRelieved(fn: () => void): void {
     this.relief.push(fn)
   }
 
   private relieved(): boolean {
     if (this.blocked.length > 0) return false
-    for (const port of this.r.ports.values()) if (port.queue.fill > RESUME_FILL) return false
+    for (const port of this.r.ports.values()) if (!port.caughtUp) return false
     return true
   }
 

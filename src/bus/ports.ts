@@ -54,6 +54,21 @@ export class LinkPort {
     return this.closed
   }
 
+  /**
+   * More is queued than the link needs to keep busy: HOLD_BATCHES batch frames' worth, or half the queue's
+   * bounds. Local senders that can pause hold off meanwhile (Outbound.congested): a short standing queue
+   * keeps memory, queueing delay and the garbage collector's work (queued messages outliving the young
+   * generation) small, while the link still always finds a full batch waiting when it drains.
+   */
+  get backlogged(): boolean {
+    return this.queue.bytes >= HOLD_BATCHES * this.batchBytes || this.queue.fill >= 0.5
+  }
+
+  /** Drained to half the backlog mark (hysteresis: senders resume with room for several reads). */
+  get caughtUp(): boolean {
+    return this.queue.bytes <= (HOLD_BATCHES * this.batchBytes) / 2 && this.queue.fill <= 0.25
+  }
+
   /** Queues an item of `size` wire bytes (the caller checked the bounds) and makes sure a flush is coming. */
   enqueue(item: QueueItem, size: number, priority: number): void {
     this.queue.push(item, size, priority)
@@ -112,3 +127,5 @@ export class LinkPort {
 }
 
 const EMPTY = new Uint8Array(0)
+/** Batch frames' worth of queued bytes past which a link counts as backlogged. */
+const HOLD_BATCHES = 8

@@ -410,14 +410,14 @@ export class BusRouter implements RouterCore {
   }
 
   /**
-   * True when local senders should hold off: a link queue is half full or sends already wait for space.
+   * True when local senders should hold off: a link queue is backlogged (ports.ts) or sends already wait.
    * A sender that can pause its source checks this after a burst and waits for whenRelieved (outbound.ts).
    */
   get congested(): boolean {
     return this.out.congested
   }
 
-  /** Calls `fn` once the congestion is over (every link queue a quarter full or less, no send waiting). */
+  /** Calls `fn` once the congestion is over (every link queue caught up, no send waiting). */
   whenRelieved(fn: () => void): void {
     if (this.closed) fn()
     else this.out.whenRelieved(fn)

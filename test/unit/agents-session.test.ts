@@ -1,6 +1,6 @@
 // The daemon's side of one bus stream connection (src/agents/session.ts) over a fake socket and the fake-link
 // mesh: a client publishing faster than the peer link carries is held back by not reading its socket while
-// the bus is congested (a link queue half full), and read again once the queue drained; the link queue stays
+// the bus is congested (a link queue backlogged), and read again once the queue drained; the link queue stays
 // within its bounds and no send ever waits in the router's blocked-send list. Output: what one event-loop
 // turn delivers goes to the client in one socket write, and a lone message is written in the turn it came.
 
@@ -116,6 +116,46 @@ describe('a stream session publishing faster than its link', () => {
     assert.ok(!socket.paused && socket.unread === 0, 'reading again once the link caught up')
     assert.ok(!a.congested)
     assert.equal(a.metrics.droppedTotal('queue_full'), 0)
+  })
+
+  test('with roomy queue bounds, the standing queue stays at a few batches, not at half the bounds', async () => {
+    // Default bounds (32,768 messages, 16 MiB): holding off only at half of them would let 8 MiB stand.
+    const m = buildMesh(['a', 'b'], [['a', 'b', { latencyMs: 1, bytesPerMs: 2000, bufferBytes: 128 * 1024 }]])
+    let got = 0
+    m.r('b').subscribe('load', () => got++)
+    await m.sched.advance(10)
+    const a = m.r('a')
+    const socket = new FakeSocket()
+    new StreamSession(1, socket as unknown as Socket, {
+      bus: a,
+      directory: new AgentDirectory(a),
+      metrics: new StreamMetrics(),
+      limits: DEFAULT_SESSION_LIMITS,
+      dnsName: (n) => n,
+      now: () => m.sched.now,
+    })
+    const N = 6000
+    for (let c = 0; c < N / 100; c++) {
+      const out = new FrameOut()
+      for (let i = 0; i < 100; i++)
+        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload: new Uint8Array(256) })
+      socket.feed(out.take())
+    }
+    let maxBytes = 0
+    assert.ok(
+      await m.sched.until(
+        () => {
+          maxBytes = Math.max(maxBytes, a.queueDepth('b')!.bytes)
+          return got === N
+        },
+        60_000,
+        1,
+      ),
+      `delivered ${got}`,
+    )
+    // 8 batch frames of 64 KiB, plus the socket read that crossed the mark.
+    assert.ok(maxBytes <= 8 * 64 * 1024 + 100 * 400, `queue bytes ${maxBytes}`)
+    assert.ok(socket.pauses > 1)
   })
 
   test('a session waiting for relief resumes when the router closes', async () => {
