@@ -6,9 +6,9 @@
 //   - incoming: at most maxInFlight bus operations (publishes waiting on link backpressure, requests waiting
 //     for replies) per connection; beyond that the socket stops being read, so a flooding client is slowed by
 //     its own socket buffer rather than by the daemon's memory. Before it comes to that, the socket also
-//     stops being read while the bus is congested (a link queue backlogged: bus.congested) until the bus
-//     says it is relieved: a publisher faster than its link is held back one socket read at a time, not
-//     one blocked send (a promise and a timer) per message;
+//     stops being read when what one read sent met a backlogged link (bus.holdOff), until that link caught
+//     up: a publisher faster than its link is held back one socket read at a time, not one blocked send
+//     (a promise and a timer) per message;
 //   - requests delivered to this client's responders wait for its REPLY in a table of maxPendingReplies
 //     (oldest evicted and counted); subscriptions and agents per connection are capped.
 // A malformed frame body gets an ERROR frame (MALFORMED_FRAME) and the connection goes on; a broken length
@@ -104,6 +104,7 @@ export class StreamSession {
   data(chunk: Buffer): void {
     if (this.closed) return
     this.framesIn = 0
+    this.ctx.bus.beginBurst()
     try {
       this.splitter.push(chunk, this.each)
     } catch (err) {
@@ -113,10 +114,8 @@ export class StreamSession {
     } finally {
       this.ctx.metrics.framesIn(this.framesIn)
     }
-    if ((this.holds & HOLD_CONGESTED) === 0 && this.ctx.bus.congested && !this.closed) {
+    if ((this.holds & HOLD_CONGESTED) === 0 && !this.closed && this.ctx.bus.holdOff(this.relievedFn))
       this.hold(HOLD_CONGESTED)
-      this.ctx.bus.whenRelieved(this.relievedFn)
-    }
   }
 
   private frame(buf: Buffer, start: number, end: number): void {

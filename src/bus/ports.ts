@@ -56,7 +56,7 @@ export class LinkPort {
 
   /**
    * More is queued than the link needs to keep busy: HOLD_BATCHES batch frames' worth, or half the queue's
-   * bounds. Local senders that can pause hold off meanwhile (Outbound.congested): a short standing queue
+   * bounds. Local senders that can pause hold off meanwhile (Outbound.holdOff): a short standing queue
    * keeps memory, queueing delay and the garbage collector's work (queued messages outliving the young
    * generation) small, while the link still always finds a full batch waiting when it drains.
    */

@@ -409,18 +409,17 @@ export class BusRouter implements RouterCore {
     return this.out.blockedCount
   }
 
-  /**
-   * True when local senders should hold off: a link queue is backlogged (ports.ts) or sends already wait.
-   * A sender that can pause its source checks this after a burst and waits for whenRelieved (outbound.ts).
-   */
-  get congested(): boolean {
-    return this.out.congested
+  /** A local sender that can pause its source starts a burst of sends (see holdOff, outbound.ts). */
+  beginBurst(): void {
+    this.out.beginBurst()
   }
 
-  /** Calls `fn` once the congestion is over (every link queue caught up, no send waiting). */
-  whenRelieved(fn: () => void): void {
-    if (this.closed) fn()
-    else this.out.whenRelieved(fn)
+  /**
+   * After a burst: true when its messages met a backlogged link, and then `fn` is called once that link
+   * caught up; the sender pauses its source until then. False: go on.
+   */
+  holdOff(fn: () => void): boolean {
+    return !this.closed && this.out.holdOff(fn)
   }
 
   private assertOpen(): void {
@@ -437,7 +436,7 @@ export class BusRouter implements RouterCore {
     this.acks.failAll(err)
     this.out.failBlocked(err)
     for (const peer of [...this.ports.keys()]) this.removeLink(peer)
-    // Senders holding off for congestion go on (and meet CLOSED), links or not.
-    this.out.onSpace()
+    // Senders holding off go on (and meet CLOSED).
+    this.out.relieveAll()
   }
 }
