@@ -351,7 +351,7 @@ export class Outbound {
       const port = ports[i]!
       port.enqueue(items[i]!, sizes[i]!, env.priority)
       this.r.metrics.out(port.peerId, label)
-      if (port.backlogged) this.met.add(port)
+      if (port.backloggedFor(env.priority)) this.met.add(port)
     }
   }
 

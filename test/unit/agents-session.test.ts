@@ -200,6 +200,51 @@ describe('a stream session publishing faster than its link', () => {
     assert.ok(!here.paused && here.pauses === 0, 'the publisher to local subscribers goes on')
   })
 
+  test('requests (a higher priority) through a link backlogged by bulk publishes do not hold off', async () => {
+    // Roomy bounds: the bulk passes the backlog mark (8 batches of 4 KiB) long before half of them.
+    const m = buildMesh(['a', 'b'], [['a', 'b', { bytesPerMs: 1, bufferBytes: 2000 }]], {
+      limits: { ...limits, maxQueueCount: 4096, maxQueueBytes: 4 * 1024 * 1024 },
+    })
+    m.r('b').subscribe('bulk', () => {})
+    m.r('b').subscribe('ask', (req) => {
+      m.r('b').reply(req, req.payload)
+    })
+    await m.sched.advance(100)
+    const a = m.r('a')
+    const session = () => {
+      const socket = new FakeSocket()
+      new StreamSession(1, socket as unknown as Socket, {
+        bus: a,
+        directory: new AgentDirectory(a),
+        metrics: new StreamMetrics(),
+        limits: DEFAULT_SESSION_LIMITS,
+        dnsName: (n) => n,
+        now: () => m.sched.now,
+      })
+      return socket
+    }
+    const [bulk, asker] = [session(), session()]
+    for (let i = 0; i < 10; i++) {
+      const out = new FrameOut()
+      for (let j = 0; j < 20; j++)
+        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'bulk', payload: new Uint8Array(200) })
+      bulk.feed(out.take())
+      asker.feed(
+        encodeFrame({
+          kind: 'req',
+          id: i + 1,
+          timeoutMs: 60_000,
+          to: '',
+          subject: 'ask',
+          payload: new Uint8Array(8),
+        }),
+      )
+      await m.sched.advance(1)
+    }
+    assert.ok(bulk.paused, 'the bulk publisher holds off')
+    assert.equal(asker.pauses, 0, 'the requester goes on')
+  })
+
   test('a session waiting for relief resumes when the router closes', async () => {
     const m = buildMesh(['a', 'b'], [['a', 'b', { bytesPerMs: 100, bufferBytes: 2000 }]], { limits })
     m.r('b').subscribe('load', () => {})
