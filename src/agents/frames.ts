@@ -90,12 +90,15 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (s: number, e
   .latin1Slice
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
+/** Output up to this size is copied out of the working buffer by take(); more is handed over whole. */
+const COPY_OUT_MAX = 16 * 1024
+
 /** A growable output buffer frames are appended to; the connection writes what `take()` returns. */
 export class FrameOut {
   private buf: Buffer
   private len = 0
 
-  constructor(initial = 64 * 1024) {
+  constructor(private readonly initial = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initial)
   }
 
@@ -103,10 +106,21 @@ export class FrameOut {
     return this.len
   }
 
-  /** The bytes written so far (a fresh buffer each time: the socket may hold it), and starts over. */
+  /**
+   * The bytes written so far, in a buffer of their own (the socket may hold it until written), and starts
+   * over. A small output (a reply, a few messages) is copied into a pooled buffer; a large one (a batch of
+   * deliveries) is handed over as it is, and the next frame starts a fresh working buffer: no copy, no fill.
+   */
   take(): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.len))
+    const n = this.len
     this.len = 0
+    if (n <= COPY_OUT_MAX) {
+      const out = Buffer.allocUnsafe(n)
+      this.buf.copy(out, 0, 0, n)
+      return out
+    }
+    const out = this.buf.subarray(0, n)
+    this.buf = Buffer.allocUnsafe(Math.max(this.initial, n))
     return out
   }
 
@@ -347,7 +361,10 @@ class BodyReader {
   rest(): Uint8Array {
     const p = this.pos
     this.pos = this.end
-    return p === this.end ? EMPTY : this.buf.subarray(p, this.end)
+    if (p === this.end) return EMPTY
+    // A plain view: Buffer#subarray would construct a Buffer (a subclass) per payload, at a visible cost.
+    const b = this.buf
+    return new Uint8Array(b.buffer, b.byteOffset + p, this.end - p)
   }
 
   done(): void {

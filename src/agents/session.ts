@@ -5,7 +5,10 @@
 //     and a client that stays over the bound for slowConsumerMs is disconnected with SLOW_CONSUMER;
 //   - incoming: at most maxInFlight bus operations (publishes waiting on link backpressure, requests waiting
 //     for replies) per connection; beyond that the socket stops being read, so a flooding client is slowed by
-//     its own socket buffer rather than by the daemon's memory;
+//     its own socket buffer rather than by the daemon's memory. Before it comes to that, the socket also
+//     stops being read when what one read sent met a backlogged link (bus.holdOff), until that link caught
+//     up: a publisher faster than its link is held back one socket read at a time, not one blocked send
+//     (a promise and a timer) per message;
 //   - requests delivered to this client's responders wait for its REPLY in a table of maxPendingReplies
 //     (oldest evicted and counted); subscriptions and agents per connection are capped.
 // A malformed frame body gets an ERROR frame (MALFORMED_FRAME) and the connection goes on; a broken length
@@ -50,6 +53,9 @@ export interface SessionContext {
 
 const EMPTY = new Uint8Array(0)
 const FLUSH_BYTES = 256 * 1024
+/** Why the socket is not being read (bits; it is read again when none is left). */
+const HOLD_IN_FLIGHT = 1
+const HOLD_CONGESTED = 2
 
 export class StreamSession {
   private readonly out = new FrameOut()
@@ -63,7 +69,8 @@ export class StreamSession {
   private readonly replies = new Map<number, Envelope>()
   private ridSeq = 0
   private inFlight = 0
-  private paused = false
+  private holds = 0
+  private readonly relievedFn = () => this.release(HOLD_CONGESTED)
   private slowTimer: NodeJS.Timeout | null = null
   private framesIn = 0
   private closed = false
@@ -97,6 +104,7 @@ export class StreamSession {
   data(chunk: Buffer): void {
     if (this.closed) return
     this.framesIn = 0
+    this.ctx.bus.beginBurst()
     try {
       this.splitter.push(chunk, this.each)
     } catch (err) {
@@ -106,6 +114,8 @@ export class StreamSession {
     } finally {
       this.ctx.metrics.framesIn(this.framesIn)
     }
+    if ((this.holds & HOLD_CONGESTED) === 0 && !this.closed && this.ctx.bus.holdOff(this.relievedFn))
+      this.hold(HOLD_CONGESTED)
   }
 
   private frame(buf: Buffer, start: number, end: number): void {
@@ -317,18 +327,23 @@ export class StreamSession {
   }
 
   private begin(): void {
-    if (++this.inFlight >= this.ctx.limits.maxInFlight && !this.paused) {
-      this.paused = true
-      this.socket.pause()
-    }
+    if (++this.inFlight >= this.ctx.limits.maxInFlight) this.hold(HOLD_IN_FLIGHT)
   }
 
   private end(): void {
     this.inFlight--
-    if (this.paused && this.inFlight <= this.ctx.limits.maxInFlight >> 1 && !this.closed) {
-      this.paused = false
-      this.socket.resume()
-    }
+    if (this.inFlight <= this.ctx.limits.maxInFlight >> 1) this.release(HOLD_IN_FLIGHT)
+  }
+
+  private hold(reason: number): void {
+    if (this.holds === 0) this.socket.pause()
+    this.holds |= reason
+  }
+
+  private release(reason: number): void {
+    if ((this.holds & reason) === 0) return
+    this.holds &= ~reason
+    if (this.holds === 0 && !this.closed) this.socket.resume()
   }
 
   private fail(id: number, err: unknown): void {
@@ -348,9 +363,12 @@ export class StreamSession {
     this.outFrames++
     if (this.out.length >= FLUSH_BYTES) this.flush()
     else if (!this.flushing) {
-      // At the end of this turn's work: everything one data chunk (or one link batch) produced goes in one write.
+      // After this event-loop turn's I/O: every link batch (or data chunk) the turn brought goes in one write.
+      // Not a microtask: one UDX read turn completes several link batches, each in its own microtask drain,
+      // and a write per batch wakes the client (often preempting us) several times per turn. A lone message
+      // still goes out in the turn it arrived in.
       this.flushing = true
-      queueMicrotask(this.flushFn)
+      setImmediate(this.flushFn)
     }
   }
 

@@ -48,6 +48,10 @@ interface RouteProblems {
 
 export class Outbound {
   private readonly blocked = new Deque<Blocked>()
+  /** Links that local sends found backlogged (or full) since the last beginBurst. */
+  private readonly met = new Set<LinkPort>()
+  /** Who holds off until a link catches up (holdOff). */
+  private readonly relief = new Map<LinkPort, Set<() => void>>()
   // Scratch space for route(): reused on every call, so a send allocates only its encoded bytes.
   private readonly ports: LinkPort[] = []
   private readonly items: QueueItem[] = []
@@ -304,6 +308,7 @@ export class Outbound {
         new BusError('QUEUE_FULL', `${this.blocked.length} sends already wait for queue space`),
       )
     }
+    for (let i = 0; i < n; i++) this.met.add(this.ports[i]!)
     const ports = this.ports.slice(0, n)
     const items = this.items.slice(0, n)
     const sizes = this.sizes.slice(0, n)
@@ -343,13 +348,59 @@ export class Outbound {
   private admit(env: Envelope, ports: LinkPort[], items: QueueItem[], sizes: number[], n: number): void {
     const label = this.r.label(env)
     for (let i = 0; i < n; i++) {
-      ports[i]!.enqueue(items[i]!, sizes[i]!, env.priority)
-      this.r.metrics.out(ports[i]!.peerId, label)
+      const port = ports[i]!
+      port.enqueue(items[i]!, sizes[i]!, env.priority)
+      this.r.metrics.out(port.peerId, label)
+      if (port.backloggedFor(env.priority)) this.met.add(port)
     }
   }
 
-  /** Queue space was freed (a pump ran, a link went away): admit waiting sends in order. */
-  onSpace(_port?: LinkPort): void {
+  /**
+   * Local senders that can pause their source (a stream connection stops reading its socket) hold off
+   * before they meet a full queue: beginBurst, a burst of sends, then holdOff. So the blocked-send path
+   * below, with its promise and timer per message, stays the exception rather than the steady state of a
+   * fast publisher, and only senders whose own messages meet a backlogged link hold off: a publisher to
+   * other links or to local subscribers goes on.
+   */
+  beginBurst(): void {
+    this.met.clear()
+  }
+
+  /**
+   * True when a send since beginBurst met a backlogged link (ports.ts) or had to wait as a blocked send;
+   * `fn` is then called once, when the first of those links has caught up (or gone).
+   */
+  holdOff(fn: () => void): boolean {
+    if (this.met.size === 0) return false
+    for (const port of this.met) {
+      const waiting = this.relief.get(port)
+      if (waiting === undefined) this.relief.set(port, new Set([fn]))
+      else waiting.add(fn)
+    }
+    this.met.clear()
+    return true
+  }
+
+  /** Calls who holds off for `port` (it caught up or went away). */
+  private relieve(port: LinkPort): void {
+    const waiting = this.relief.get(port)
+    if (waiting === undefined) return
+    this.relief.delete(port)
+    for (const fn of waiting) fn()
+  }
+
+  /** Calls everyone holding off (the router closes). */
+  relieveAll(): void {
+    for (const port of [...this.relief.keys()]) this.relieve(port)
+  }
+
+  /** Queue space was freed (a pump ran, a link went away): admit waiting sends in order, then relieve. */
+  onSpace(port?: LinkPort): void {
+    this.admitBlocked()
+    if (port?.caughtUp) this.relieve(port)
+  }
+
+  private admitBlocked(): void {
     for (;;) {
       const b = this.blocked.peek()
       if (b === undefined) return
@@ -380,6 +431,8 @@ export class Outbound {
       b.reject(new BusError('NO_ROUTE', `the link to ${port.peerId} went down while the send waited`))
       return true
     })
+    this.met.delete(port)
+    this.relieve(port)
     this.onSpace()
   }
 

@@ -5,7 +5,7 @@
 // one batch beyond what it asked for, and everything else waits here, bounded and in priority order.
 
 import { varintLength } from '../wire/index.js'
-import type { Envelope } from './envelope.js'
+import { DEFAULT_PRIORITY, type Envelope } from './envelope.js'
 import { writeBatch } from './frames.js'
 import { PriorityQueue, type QueueBounds } from './queue.js'
 import type { Scheduler } from './scheduler.js'
@@ -52,6 +52,26 @@ export class LinkPort {
 
   get isClosed(): boolean {
     return this.closed
+  }
+
+  /**
+   * A message of `priority` just queued here finds more queued than the link needs to keep busy: for bulk
+   * traffic (default priority or lower) HOLD_BATCHES batch frames' worth, for anything half the queue's
+   * bounds (higher priorities overtake the bulk, so their senders need not wait for it). Local senders
+   * that can pause hold off meanwhile (Outbound.holdOff): a short standing queue keeps memory, queueing
+   * delay and the garbage collector's work (queued messages outliving the young generation) small, while
+   * the link still always finds a full batch waiting when it drains.
+   */
+  backloggedFor(priority: number): boolean {
+    return (
+      this.queue.fill >= 0.5 ||
+      (priority <= DEFAULT_PRIORITY && this.queue.bytes >= HOLD_BATCHES * this.batchBytes)
+    )
+  }
+
+  /** Drained to half the backlog mark (hysteresis: senders resume with room for several reads). */
+  get caughtUp(): boolean {
+    return this.queue.bytes <= (HOLD_BATCHES * this.batchBytes) / 2 && this.queue.fill <= 0.25
   }
 
   /** Queues an item of `size` wire bytes (the caller checked the bounds) and makes sure a flush is coming. */
@@ -112,3 +132,5 @@ export class LinkPort {
 }
 
 const EMPTY = new Uint8Array(0)
+/** Batch frames' worth of queued bytes past which a link counts as backlogged. */
+const HOLD_BATCHES = 8

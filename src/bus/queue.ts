@@ -102,6 +102,11 @@ export class PriorityQueue<T> {
     return this.size
   }
 
+  /** How full the queue is: the larger of its count and byte shares of the bounds (0..1). */
+  get fill(): number {
+    return Math.max(this.n / this.bounds.maxCount, this.size / this.bounds.maxBytes)
+  }
+
   /** Would an item of `bytes` fit now? */
   fits(bytes: number): boolean {
     return this.n < this.bounds.maxCount && this.size + bytes <= this.bounds.maxBytes

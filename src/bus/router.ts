@@ -409,6 +409,19 @@ export class BusRouter implements RouterCore {
     return this.out.blockedCount
   }
 
+  /** A local sender that can pause its source starts a burst of sends (see holdOff, outbound.ts). */
+  beginBurst(): void {
+    this.out.beginBurst()
+  }
+
+  /**
+   * After a burst: true when its messages met a backlogged link, and then `fn` is called once that link
+   * caught up; the sender pauses its source until then. False: go on.
+   */
+  holdOff(fn: () => void): boolean {
+    return !this.closed && this.out.holdOff(fn)
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new BusError('CLOSED', 'the bus router is closed')
   }
@@ -423,5 +436,7 @@ export class BusRouter implements RouterCore {
     this.acks.failAll(err)
     this.out.failBlocked(err)
     for (const peer of [...this.ports.keys()]) this.removeLink(peer)
+    // Senders holding off go on (and meet CLOSED).
+    this.out.relieveAll()
   }
 }

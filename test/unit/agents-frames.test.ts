@@ -138,6 +138,40 @@ describe('stream frame layouts', () => {
     assert.throws(() => out.write({ kind: 'unregister', id: 1, name: 'x'.repeat(70_000) }), RangeError)
     assert.deepEqual([...out.take()], [...encodeFrame({ kind: 'ping', id: 1 })])
   })
+
+  test('take() gives buffers that later frames never overwrite, small (copied) or large (handed over)', () => {
+    const out = new FrameOut(1024)
+    const msg = (i: number, size: number): Frame => ({
+      kind: 'msg',
+      sid: i,
+      rid: 0,
+      subject: `s.${i}`,
+      fromNode: 'n',
+      fromAgent: '',
+      payload: new Uint8Array(size).fill(i),
+    })
+    const taken: { bytes: Buffer; frames: Frame[] }[] = []
+    for (const [i, count, size] of [
+      [1, 1, 10],
+      [2, 100, 300],
+      [3, 1, 10],
+      [4, 200, 256],
+      [5, 3, 5000],
+    ] as const) {
+      const frames = Array.from({ length: count }, () => msg(i, size))
+      for (const f of frames) out.write(f)
+      taken.push({ bytes: out.take(), frames })
+      assert.equal(out.length, 0)
+    }
+    for (const { bytes, frames } of taken) {
+      const got: Frame[] = []
+      new FrameSplitter().push(bytes, (b, s, e) => got.push(decodeFrame(b, s, e)))
+      assert.deepEqual(
+        got.map((f) => (f.kind === 'msg' ? { ...f, payload: [...f.payload] } : f)),
+        frames.map((f) => (f.kind === 'msg' ? { ...f, payload: [...f.payload] } : f)),
+      )
+    }
+  })
 })
 
 describe('stream frame properties', () => {

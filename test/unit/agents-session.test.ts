@@ -1,0 +1,322 @@
+// The daemon's side of one bus stream connection (src/agents/session.ts) over a fake socket and the fake-link
+// mesh: a client publishing faster than the peer link carries is held back by not reading its socket while
+// the bus is congested (a link queue backlogged), and read again once the queue drained; the link queue stays
+// within its bounds and no send ever waits in the router's blocked-send list. Output: what one event-loop
+// turn delivers goes to the client in one socket write, and a lone message is written in the turn it came.
+
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import { describe, test } from 'node:test'
+import { AgentDirectory } from '../../src/agents/directory.js'
+import { decodeFrame, encodeFrame, type Frame, FrameOut, FrameSplitter } from '../../src/agents/frames.js'
+import { StreamMetrics } from '../../src/agents/metrics.js'
+import { DEFAULT_SESSION_LIMITS, StreamSession } from '../../src/agents/session.js'
+import { BusRouter } from '../../src/bus/index.js'
+import { buildMesh } from './bus-harness.js'
+
+/** Enough of a net.Socket for a session: chunks fed while paused wait, as a paused socket's would. */
+class FakeSocket extends EventEmitter {
+  paused = false
+  pauses = 0
+  destroyed = false
+  writableLength = 0
+  readonly written: Buffer[] = []
+  private readonly waiting: Buffer[] = []
+
+  feed(chunk: Buffer): void {
+    if (this.paused) this.waiting.push(chunk)
+    else this.emit('data', chunk)
+  }
+
+  get unread(): number {
+    return this.waiting.length
+  }
+
+  pause(): this {
+    if (!this.paused) this.pauses++
+    this.paused = true
+    return this
+  }
+
+  resume(): this {
+    this.paused = false
+    while (!this.paused && this.waiting.length > 0) this.emit('data', this.waiting.shift())
+    return this
+  }
+
+  write(b: Buffer): boolean {
+    this.written.push(b)
+    return true
+  }
+
+  end(): void {}
+
+  destroy(): void {
+    this.destroyed = true
+  }
+}
+
+const limits = { maxPayloadBytes: 1024, maxQueueCount: 64, maxQueueBytes: 64 * 1024, maxBatchBytes: 4096 }
+
+describe('a stream session publishing faster than its link', () => {
+  test('stops reading while the bus is congested and reads again when relieved; nothing waits in the router', async () => {
+    const m = buildMesh(['a', 'b'], [['a', 'b', { latencyMs: 1, bytesPerMs: 100, bufferBytes: 2000 }]], {
+      limits,
+    })
+    const got: number[] = []
+    m.r('b').subscribe('load', (msg) => got.push(msg.payload[0]! | (msg.payload[1]! << 8)))
+    await m.sched.advance(10)
+    const a = m.r('a')
+    const socket = new FakeSocket()
+    new StreamSession(1, socket as unknown as Socket, {
+      bus: a,
+      directory: new AgentDirectory(a),
+      metrics: new StreamMetrics(),
+      limits: DEFAULT_SESSION_LIMITS,
+      dnsName: (n) => n,
+      now: () => m.sched.now,
+    })
+    // 100 socket reads of 10 publishes each: 1000 messages, far more than the link queue (64) holds.
+    const N = 1000
+    for (let c = 0; c < N / 10; c++) {
+      const out = new FrameOut()
+      for (let i = c * 10; i < c * 10 + 10; i++) {
+        const payload = new Uint8Array(200)
+        payload[0] = i & 0xff
+        payload[1] = i >> 8
+        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload })
+      }
+      socket.feed(out.take())
+    }
+    assert.ok(socket.paused, 'the session stopped reading its socket')
+    assert.ok(socket.unread > 50, `${socket.unread} reads wait in the socket, not in the daemon`)
+    let maxCount = 0
+    let maxBlocked = 0
+    assert.ok(
+      await m.sched.until(
+        () => {
+          maxCount = Math.max(maxCount, a.queueDepth('b')!.count)
+          maxBlocked = Math.max(maxBlocked, a.blockedSends)
+          return got.length === N
+        },
+        60_000,
+        5,
+      ),
+      `delivered ${got.length}`,
+    )
+    assert.deepEqual(
+      got,
+      Array.from({ length: N }, (_, i) => i),
+    )
+    assert.ok(maxCount <= 64, `queue count ${maxCount}`)
+    assert.equal(maxBlocked, 0, 'no publish waited as a blocked send')
+    assert.ok(socket.pauses > 1, `paused ${socket.pauses} times`)
+    assert.ok(!socket.paused && socket.unread === 0, 'reading again once the link caught up')
+    assert.equal(a.metrics.droppedTotal('queue_full'), 0)
+  })
+
+  test('with roomy queue bounds, the standing queue stays at a few batches, not at half the bounds', async () => {
+    // Default bounds (32,768 messages, 16 MiB): holding off only at half of them would let 8 MiB stand.
+    const m = buildMesh(['a', 'b'], [['a', 'b', { latencyMs: 1, bytesPerMs: 2000, bufferBytes: 128 * 1024 }]])
+    let got = 0
+    m.r('b').subscribe('load', () => got++)
+    await m.sched.advance(10)
+    const a = m.r('a')
+    const socket = new FakeSocket()
+    new StreamSession(1, socket as unknown as Socket, {
+      bus: a,
+      directory: new AgentDirectory(a),
+      metrics: new StreamMetrics(),
+      limits: DEFAULT_SESSION_LIMITS,
+      dnsName: (n) => n,
+      now: () => m.sched.now,
+    })
+    const N = 6000
+    for (let c = 0; c < N / 100; c++) {
+      const out = new FrameOut()
+      for (let i = 0; i < 100; i++)
+        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload: new Uint8Array(256) })
+      socket.feed(out.take())
+    }
+    let maxBytes = 0
+    assert.ok(
+      await m.sched.until(
+        () => {
+          maxBytes = Math.max(maxBytes, a.queueDepth('b')!.bytes)
+          return got === N
+        },
+        60_000,
+        1,
+      ),
+      `delivered ${got}`,
+    )
+    // 8 batch frames of 64 KiB, plus the socket read that crossed the mark.
+    assert.ok(maxBytes <= 8 * 64 * 1024 + 100 * 400, `queue bytes ${maxBytes}`)
+    assert.ok(socket.pauses > 1)
+  })
+
+  test('only the session whose messages meet the backlogged link holds off', async () => {
+    const m = buildMesh(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b', { bytesPerMs: 1, bufferBytes: 2000 }],
+        ['a', 'c', { bytesPerMs: 100_000 }],
+      ],
+      { limits },
+    )
+    m.r('b').subscribe('slow', () => {})
+    m.r('c').subscribe('fast', () => {})
+    m.r('a').subscribe('here', () => {})
+    await m.sched.advance(100)
+    const a = m.r('a')
+    const session = () => {
+      const socket = new FakeSocket()
+      new StreamSession(1, socket as unknown as Socket, {
+        bus: a,
+        directory: new AgentDirectory(a),
+        metrics: new StreamMetrics(),
+        limits: DEFAULT_SESSION_LIMITS,
+        dnsName: (n) => n,
+        now: () => m.sched.now,
+      })
+      return socket
+    }
+    const burst = (subject: string) => {
+      const out = new FrameOut()
+      for (let i = 0; i < 20; i++)
+        out.write({ kind: 'pub', id: 0, priority: 0, subject, payload: new Uint8Array(200) })
+      return out.take()
+    }
+    const [slow, fast, here] = [session(), session(), session()]
+    for (let i = 0; i < 10; i++) {
+      slow.feed(burst('slow'))
+      fast.feed(burst('fast'))
+      here.feed(burst('here'))
+      await m.sched.advance(1)
+    }
+    assert.ok(slow.paused, 'the publisher to the slow link holds off')
+    assert.ok(!fast.paused && fast.pauses === 0, 'the publisher to another link goes on')
+    assert.ok(!here.paused && here.pauses === 0, 'the publisher to local subscribers goes on')
+  })
+
+  test('requests (a higher priority) through a link backlogged by bulk publishes do not hold off', async () => {
+    // Roomy bounds: the bulk passes the backlog mark (8 batches of 4 KiB) long before half of them.
+    const m = buildMesh(['a', 'b'], [['a', 'b', { bytesPerMs: 1, bufferBytes: 2000 }]], {
+      limits: { ...limits, maxQueueCount: 4096, maxQueueBytes: 4 * 1024 * 1024 },
+    })
+    m.r('b').subscribe('bulk', () => {})
+    m.r('b').subscribe('ask', (req) => {
+      m.r('b').reply(req, req.payload)
+    })
+    await m.sched.advance(100)
+    const a = m.r('a')
+    const session = () => {
+      const socket = new FakeSocket()
+      new StreamSession(1, socket as unknown as Socket, {
+        bus: a,
+        directory: new AgentDirectory(a),
+        metrics: new StreamMetrics(),
+        limits: DEFAULT_SESSION_LIMITS,
+        dnsName: (n) => n,
+        now: () => m.sched.now,
+      })
+      return socket
+    }
+    const [bulk, asker] = [session(), session()]
+    for (let i = 0; i < 10; i++) {
+      const out = new FrameOut()
+      for (let j = 0; j < 20; j++)
+        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'bulk', payload: new Uint8Array(200) })
+      bulk.feed(out.take())
+      asker.feed(
+        encodeFrame({
+          kind: 'req',
+          id: i + 1,
+          timeoutMs: 60_000,
+          to: '',
+          subject: 'ask',
+          payload: new Uint8Array(8),
+        }),
+      )
+      await m.sched.advance(1)
+    }
+    assert.ok(bulk.paused, 'the bulk publisher holds off')
+    assert.equal(asker.pauses, 0, 'the requester goes on')
+  })
+
+  test('a session waiting for relief resumes when the router closes', async () => {
+    const m = buildMesh(['a', 'b'], [['a', 'b', { bytesPerMs: 100, bufferBytes: 2000 }]], { limits })
+    m.r('b').subscribe('load', () => {})
+    await m.sched.advance(10)
+    const a = m.r('a')
+    const socket = new FakeSocket()
+    new StreamSession(1, socket as unknown as Socket, {
+      bus: a,
+      directory: new AgentDirectory(a),
+      metrics: new StreamMetrics(),
+      limits: DEFAULT_SESSION_LIMITS,
+      dnsName: (n) => n,
+      now: () => m.sched.now,
+    })
+    const out = new FrameOut()
+    for (let i = 0; i < 40; i++)
+      out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload: new Uint8Array(100) })
+    // The router's pump has not run yet: all 40 wait in the link queue (64 at most), which is congested.
+    socket.feed(out.take())
+    assert.ok(socket.paused)
+    a.close()
+    assert.ok(!socket.paused)
+  })
+})
+
+const turn = () => new Promise<void>((r) => setImmediate(r))
+
+function frames(written: Buffer[]): Frame[] {
+  const out: Frame[] = []
+  const split = new FrameSplitter()
+  for (const b of written) split.push(b, (buf, start, end) => out.push(decodeFrame(buf, start, end)))
+  return out
+}
+
+function standalone(): { bus: BusRouter; socket: FakeSocket } {
+  const bus = new BusRouter({ nodeId: 'a', nextHop: () => null })
+  const socket = new FakeSocket()
+  new StreamSession(1, socket as unknown as Socket, {
+    bus,
+    directory: new AgentDirectory(bus),
+    metrics: new StreamMetrics(),
+    limits: DEFAULT_SESSION_LIMITS,
+    dnsName: (n) => n,
+    now: Date.now,
+  })
+  return { bus, socket }
+}
+
+describe('a stream session writing to its client', () => {
+  test('a lone message is written in the event-loop turn it arrived in', async () => {
+    const { bus, socket } = standalone()
+    socket.feed(encodeFrame({ kind: 'ping', id: 7 }))
+    await turn()
+    assert.deepEqual(frames(socket.written), [{ kind: 'pong', id: 7 }])
+    bus.close()
+  })
+
+  test('deliveries from several callbacks of one turn go out in one write', async () => {
+    const { bus, socket } = standalone()
+    socket.feed(encodeFrame({ kind: 'sub', sid: 1, responder: false, pattern: 'x.>' }))
+    await turn()
+    socket.written.length = 0
+    // Two deliveries in two macrotasks of the same turn, as two link batches read in one turn are.
+    setImmediate(() => bus.publish('x.1', new Uint8Array([1])))
+    setImmediate(() => bus.publish('x.2', new Uint8Array([2])))
+    await turn()
+    await turn()
+    assert.equal(socket.written.length, 1, 'one write')
+    assert.deepEqual(
+      frames(socket.written).map((f) => (f.kind === 'msg' ? f.subject : f.kind)),
+      ['x.1', 'x.2'],
+    )
+    bus.close()
+  })
+})
