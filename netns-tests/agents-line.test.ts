@@ -62,6 +62,14 @@ test('line A-B-C: A reaches an agent and a responder registered on C', async (t)
     { timeoutMs: 20_000, intervalMs: 200, what: 'A lists the agent registered on C' },
   )
   assert.deepEqual([listed.node, listed.type, listed.local], [C, 'llm', false])
+  // By cluster, as C's certificate names it ('lab' here), through the CLI.
+  const byCluster = async (cluster: string) => {
+    const r = await na.daemon!.cli(['agent', 'list', '--cluster', cluster, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    return (JSON.parse(r.stdout) as Array<{ name: string }>).map((a) => a.name)
+  }
+  assert.ok((await byCluster('lab')).includes('summarizer'))
+  assert.deepEqual(await byCluster('elsewhere'), [])
 
   // A direct message from A, by name and by address, arrives on C (send resolves once C delivered it).
   await sa.send('summarizer', 'hello by name', { subject: 'docs.new' })

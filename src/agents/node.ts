@@ -23,6 +23,22 @@ export interface AgentsNodeOptions {
   registry?: Registry
   limits?: Partial<SessionLimits>
   maxSessions?: number
+  /** The cluster a node is in, from its certificate (for `?cluster=`); undefined when unknown. */
+  clusterOf?: (node: string) => string | undefined
+}
+
+/**
+ * GET /v1/agents filters: `type`, and `cluster` — agents on nodes whose certificate names that cluster (an
+ * agent of a node whose certificate this router does not hold is left out).
+ */
+export function filterAgents(
+  list: AgentView[],
+  f: { type: string | null; cluster: string | null },
+  clusterOf: (node: string) => string | undefined = () => undefined,
+): AgentView[] {
+  return list.filter(
+    (a) => (f.type === null || a.type === f.type) && (f.cluster === null || clusterOf(a.node) === f.cluster),
+  )
 }
 
 const BUS_STATUS: Record<string, number> = {
@@ -129,11 +145,12 @@ export class AgentsNode {
       {
         method: 'GET',
         path: '/v1/agents',
-        handler: ({ query }) => {
-          const type = query.get('type')
-          const all = this.directory.list()
-          return type === null ? all : all.filter((a: AgentView) => a.type === type)
-        },
+        handler: ({ query }) =>
+          filterAgents(
+            this.directory.list(),
+            { type: query.get('type'), cluster: query.get('cluster') },
+            this.opts.clusterOf,
+          ),
       },
       {
         method: 'GET',

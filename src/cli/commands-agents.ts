@@ -3,24 +3,12 @@
 // unregisters when it exits; `send` reaches an agent by name (resolved across the mesh) or node/agent.
 
 import type { Argv } from 'yargs'
-import { ApiError } from '../api/errors.js'
-import type { RegistryNodeView } from '../client/control-types.js'
-import { type AgentInfo, BlackroadClient } from '../client/index.js'
+import { BlackroadClient } from '../client/index.js'
 import { type GlobalArgs, resolveSocket, withClient } from './context.js'
 import { EXIT_OK, errorExit, printResult } from './output.js'
 import { notAvailable } from './pending.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
-
-/** The agents on nodes the registry places in `cluster` (by name); an agent of a node it does not list is left out. */
-export function agentsOfCluster(
-  agents: AgentInfo[],
-  nodes: RegistryNodeView[],
-  cluster: string,
-): AgentInfo[] {
-  const members = new Set(nodes.filter((n) => n.cluster === cluster).map((n) => n.node_id))
-  return agents.filter((a) => members.has(a.node))
-}
 
 export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return y
@@ -32,8 +20,7 @@ export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArg
           .option('type', { type: 'string', describe: 'Only agents of this type' })
           .option('cluster', {
             type: 'string',
-            describe:
-              "Only agents on nodes of this cluster (by name, from this router's copy of the registry)",
+            describe: 'Only agents on nodes of this cluster (by name, as their certificates say)',
           })
           .option('status', {
             type: 'string',
@@ -45,19 +32,7 @@ export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArg
           if (argv.status !== undefined && argv.status !== 'running')
             return notAvailable(`agent list --status ${argv.status}`, 'scheduler', argv.json)
           try {
-            const list = await withClient(argv, async (c) => {
-              const agents = await c.agents(argv.type)
-              if (argv.cluster === undefined) return agents
-              const registry = await c.controlRegistry()
-              if (registry.federation === null) {
-                throw new ApiError(
-                  409,
-                  'NO_REGISTRY',
-                  "this router's copy of the registry is empty (no control plane yet): it cannot tell clusters apart",
-                )
-              }
-              return agentsOfCluster(agents, registry.nodes, argv.cluster)
-            })
+            const list = await withClient(argv, (c) => c.agents(argv.type, argv.cluster))
             printResult(argv, list, () =>
               list.length === 0
                 ? 'no agents'

@@ -4,7 +4,6 @@
 import type { Argv } from 'yargs'
 import { type GlobalArgs, withClient } from './context.js'
 import { errorExit, EXIT_OK, printResult, table } from './output.js'
-import { notAvailable } from './pending.js'
 import { joinedText } from './commands-join.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>

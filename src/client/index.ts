@@ -256,8 +256,13 @@ export class BlackroadClient {
   }
 
   /** Agents known to this node: its own (with labels and capabilities) and those other nodes announce. */
-  agents(type?: string): Promise<AgentInfo[]> {
-    return this.request<AgentInfo[]>('GET', `/v1/agents${type ? `?type=${encodeURIComponent(type)}` : ''}`)
+  /** Agents this router knows, optionally only of one type and/or on nodes of one cluster. */
+  agents(type?: string, cluster?: string): Promise<AgentInfo[]> {
+    const q = new URLSearchParams()
+    if (type) q.set('type', type)
+    if (cluster) q.set('cluster', cluster)
+    const qs = q.toString()
+    return this.request<AgentInfo[]>('GET', `/v1/agents${qs ? `?${qs}` : ''}`)
   }
 
   /** A direct message to an agent (name or node/agent) over plain HTTP; resolves once delivered. */

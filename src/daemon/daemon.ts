@@ -143,6 +143,7 @@ export class Daemon {
       bus: busNode.bus,
       domain: this.config.dns.domain ?? 'mesh.blackroad.local',
       registry: this.metrics.registry,
+      clusterOf: (node) => this.net?.certs.get(node)?.cluster,
     })
     this.agentsNode = agents
     api.upgrade(STREAM_PATH, (req, socket, head) => agents.upgrade(req, socket, head))
@@ -165,7 +166,11 @@ export class Daemon {
       const st = raftControl.replica?.local()
       if (!st) return
       const r = policyNode.setRegistryPolicies(st.policies.values())
-      if (r.changed) policyLog.info({ in_force: policyNode.list().length, refused: r.refused }, 'registry policies updated')
+      if (r.changed)
+        policyLog.info(
+          { in_force: policyNode.list().length, refused: r.refused },
+          'registry policies updated',
+        )
     }
     sync()
     raftControl.onChange(sync)

@@ -13,6 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import dnsPacket from 'dns-packet'
+import { filterAgents } from '../../src/agents/node.js'
 import { decodeFrame, encodeFrame, type Frame, FrameSplitter } from '../../src/agents/frames.js'
 import { BlackroadClient, type BusStream, type StreamError } from '../../src/client/index.js'
 import { collect, runCli, spawnCli } from '../helpers/cli.js'
@@ -359,4 +360,33 @@ describe('bus stream and agents on a real daemon', () => {
       (e: StreamError) => e.code === 'NO_RESPONDERS',
     )
   })
+})
+
+test('GET /v1/agents filters: type, and cluster as the node certificates say', () => {
+  const view = (name: string, node: string, type: string) => ({
+    name,
+    type,
+    node,
+    address: `${node}/${name}`,
+    local: false,
+    labels: null,
+    capabilities: null,
+    registered_at: null,
+  })
+  const list = [
+    view('x', 'node_a', 'llm'),
+    view('y', 'node_b', 'llm'),
+    view('z', 'node_a', 'db'),
+    view('w', 'node_c', 'llm'),
+  ]
+  const clusterOf = (n: string) => ({ node_a: 'us-west', node_b: 'eu-west' })[n]
+  const names = (f: { type: string | null; cluster: string | null }) =>
+    filterAgents(list, f, clusterOf).map((a) => a.name)
+  assert.deepEqual(names({ type: null, cluster: null }), ['x', 'y', 'z', 'w'])
+  assert.deepEqual(names({ type: 'llm', cluster: null }), ['x', 'y', 'w'])
+  assert.deepEqual(names({ type: null, cluster: 'us-west' }), ['x', 'z'])
+  assert.deepEqual(names({ type: 'llm', cluster: 'us-west' }), ['x'])
+  assert.deepEqual(names({ type: null, cluster: 'nowhere' }), [])
+  // Without certificates (no mesh), no agent is known to be in any cluster.
+  assert.deepEqual(filterAgents(list, { type: null, cluster: 'us-west' }), [])
 })

@@ -7,8 +7,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { agentsOfCluster } from '../../src/cli/commands-agents.js'
-import type { AgentInfo } from '../../src/client/index.js'
 import { runCli } from '../helpers/cli.js'
 
 const NO_DAEMON = ['--socket', '/nonexistent/blackroad-test.sock']
@@ -107,32 +105,4 @@ describe('blackroad CLI', () => {
       assert.match(r.stdout, new RegExp(`blackroad ${word}`))
     }
   })
-})
-
-test('agent list --cluster keeps the agents whose node the registry places in that cluster', () => {
-  const agent = (name: string, node: string): AgentInfo => ({
-    name,
-    type: 't',
-    node,
-    address: `${node}/${name}`,
-    local: false,
-    labels: null,
-    capabilities: null,
-    registered_at: null,
-  })
-  const nodes = [
-    { node_id: 'node_a', name: 'a', cluster: 'us-west', mesh_ipv4: '100.64.0.1' },
-    { node_id: 'node_b', name: 'b', cluster: 'eu-west', mesh_ipv4: '100.64.0.2' },
-  ]
-  const agents = [
-    agent('x', 'node_a'),
-    agent('y', 'node_b'),
-    agent('z', 'node_a'),
-    agent('w', 'node_unknown'),
-  ]
-  assert.deepEqual(
-    agentsOfCluster(agents, nodes, 'us-west').map((a) => a.name),
-    ['x', 'z'],
-  )
-  assert.deepEqual(agentsOfCluster(agents, nodes, 'nowhere'), [])
 })
