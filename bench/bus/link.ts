@@ -3,7 +3,9 @@
 // loopback HyperDHT testnet). A publishes 256-byte messages to a subscriber on B, then runs sequential
 // request/reply to an echo on B. Reports msgs/s, link writes and bytes per write, A's event-loop utilisation
 // and the UDX stream's rtt/cwnd, so a change to batching or flushing shows as fewer, larger writes. No API
-// socket and no clients: this is the router-to-router part of the `bus` suite's path.
+// socket and no clients: this is the router-to-router part of the `bus` suite's path. Last, the same
+// sequential round trip without the bus (a message echoed on the link's stream, and a datagram), so the
+// transport's share of a request/reply shows beside the bus's.
 //
 //   node dist/bench/bus/link.js [--count N] [--runs R]
 
@@ -80,6 +82,10 @@ async function child(setup: ChildSetup): Promise<void> {
   links.on('link-up', (peer: string, link: PeerLink) => {
     bus = router(setup.nodeId, peer, link)
     link.on('datagram', (payload) => link.sendDatagram(payload))
+    link.addChannel('echo')
+    link.on('message', (ch, payload) => {
+      if (ch === 'echo') link.send('echo', payload)
+    })
     bus.subscribe('bench.data', () => got++)
     bus.subscribe('bench.echo', (req) => void bus!.reply(req, req.payload))
   })
@@ -229,6 +235,30 @@ async function parent(): Promise<void> {
       console.log(`request/reply p50 ${pct(50)} µs p99 ${pct(99)} µs`)
     }
     clearInterval(probeTimer)
+    // The same round trip without the bus: one message echoed on the link's stream, and one datagram (no
+    // stream, no acks): what the transport itself costs per request/reply.
+    link.addChannel('echo')
+    const roundTrips = async (send: () => void, event: 'message' | 'datagram'): Promise<string> => {
+      const l: number[] = []
+      for (let i = 0; i < 3000; i++) {
+        const t = performance.now()
+        await new Promise<void>((resolve) => {
+          const on = (first: unknown) => {
+            if (event === 'message' && first !== 'echo') return
+            link.off(event, on)
+            resolve()
+          }
+          link.on(event, on)
+          send()
+        })
+        if (i >= 500) l.push((performance.now() - t) * 1000)
+      }
+      l.sort((x, y) => x - y)
+      return `p50 ${l[Math.floor(l.length / 2)]!.toFixed(0)} µs p99 ${l[Math.floor(l.length * 0.99)]!.toFixed(0)} µs`
+    }
+    const streamEcho = await roundTrips(() => link.send('echo', PAYLOAD), 'message')
+    const datagramEcho = await roundTrips(() => link.sendDatagram(PAYLOAD), 'datagram')
+    console.log(`link stream echo ${streamEcho}; datagram echo ${datagramEcho} (256 bytes, sequential)`)
     a.close()
   } finally {
     kid.send({ q: 'exit' })
