@@ -6,6 +6,7 @@
 
 import { randomBytes } from 'node:crypto'
 import { type Exec, ExecError } from '../os/exec.js'
+import type { WgControl } from './control.js'
 import { WireGuardError } from './errors.js'
 import { deleteLink, type IpContext } from './ip.js'
 import type { Log } from './supervisor.js'
@@ -34,6 +35,8 @@ export interface WireGuardBackend {
   destroy(name: string): Promise<void>
   /** Helper process id (wireguard-go), undefined for the kernel. */
   readonly pid: number | undefined
+  /** A way to read and set keys and peers cheaper than running `wg`, if the backend has one. */
+  readonly control?: WgControl
 }
 
 function ipCtx(ctx: BackendContext): IpContext {

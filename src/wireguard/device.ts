@@ -12,15 +12,15 @@
 import { type Exec, systemExec } from '../os/exec.js'
 import { type BackendKind, detectBackend, KernelBackend, type WireGuardBackend } from './backend.js'
 import { canonicalPrefix } from './cidr.js'
+import { type WgControl, WgTool } from './control.js'
 import {
   type DesiredState,
   type NormalizedDesired,
   normalizeDesired,
   planNeedsWgSet,
   planReconfigure,
-  wgSetArgs,
 } from './diff.js'
-import { type LiveInterface, parseDump } from './dump.js'
+import type { LiveInterface } from './dump.js'
 import { WireGuardError } from './errors.js'
 import {
   enableForwarding,
@@ -39,7 +39,6 @@ import {
   setMtuAndUp,
 } from './ip.js'
 import { keyToBase64, publicKeyOf } from './keys.js'
-import { withSecretFiles } from './secrets.js'
 import { type Log, silentLog } from './supervisor.js'
 import { WireGuardGoBackend, type WireGuardGoOptions } from './wireguard-go.js'
 
@@ -96,6 +95,8 @@ type State = 'down' | 'starting' | 'up' | 'stopping'
 
 export class WireGuardDevice {
   private readonly exec: Exec
+  /** `wg`, for backends that offer no control of their own (the kernel's). */
+  private readonly wgTool: WgTool
   private readonly opts: DeviceOptions
   private readonly log: Log
   private readonly routeProtocol: number
@@ -109,6 +110,11 @@ export class WireGuardDevice {
   constructor(opts: DeviceOptions = {}) {
     this.exec = opts.exec ?? systemExec
     this.opts = opts
+    this.wgTool = new WgTool({
+      exec: this.exec,
+      ...this.runOpts(),
+      ...(opts.secretDir !== undefined ? { secretDir: opts.secretDir } : {}),
+    })
     this.log = opts.log ?? silentLog
     this.routeProtocol = opts.routeProtocol ?? DEFAULT_ROUTE_PROTOCOL
   }
@@ -261,15 +267,7 @@ export class WireGuardDevice {
       listOwnedRoutes(this.ip(), name, this.routeProtocol),
     )
     const plan = planReconfigure(live, liveRoutes, desired, Math.floor(Date.now() / 1000))
-    if (planNeedsWgSet(plan)) {
-      await this.wrap('wg set', () =>
-        withSecretFiles(
-          (secretFile) => wgSetArgs(name, plan, secretFile),
-          (args) => this.exec.run('wg', args, this.runOpts()),
-          this.opts.secretDir,
-        ),
-      )
-    }
+    if (planNeedsWgSet(plan)) await this.wrap('wg set', () => this.control().set(name, plan))
     // Routes after peers, so a newly routed prefix already has a peer to go to.
     for (const r of plan.routesAdd)
       await this.wrap(`adding route ${r}`, () => addRoute(this.ip(), name, r, this.routeProtocol))
@@ -279,19 +277,17 @@ export class WireGuardDevice {
     return { changed: plan.actions.length > 0, actions: plan.actions }
   }
 
-  /** Interface-level setup: private key and port (via a 0600 file), addresses, MTU, link up. */
+  /** Interface-level setup: private key and port, addresses, MTU, link up. */
   private async configureInterface(config: UpConfig, privateKey: string): Promise<void> {
-    const args = (secretFile: (s: string) => string): string[] => [
-      'set',
-      config.name,
-      'private-key',
-      secretFile(privateKey),
-      'listen-port',
-      String(config.listenPort),
-    ]
-    await this.wrap('wg set', () =>
-      withSecretFiles(args, (a) => this.exec.run('wg', a, this.runOpts()), this.opts.secretDir),
-    )
+    const plan = {
+      privateKey,
+      listenPort: config.listenPort,
+      peers: [],
+      routesAdd: [],
+      routesRemove: [],
+      actions: [],
+    }
+    await this.wrap('wg set', () => this.control().set(config.name, plan))
     for (const a of config.addresses)
       await this.wrap(`adding address ${a}`, () => addAddress(this.ip(), config.name, a))
     await this.wrap('link up', () => setMtuAndUp(this.ip(), config.name, config.mtu))
@@ -314,11 +310,12 @@ export class WireGuardDevice {
     })
   }
 
-  private async readLive(name: string): Promise<LiveInterface> {
-    const r = await this.wrap('wg show dump', () =>
-      this.exec.run('wg', ['show', name, 'dump'], this.runOpts()),
-    )
-    return parseDump(r.stdout)
+  private readLive(name: string): Promise<LiveInterface> {
+    return this.wrap('wg show dump', () => this.control().show(name))
+  }
+
+  private control(): WgControl {
+    return this.backend?.control ?? this.wgTool
   }
 
   private checkUpConfig(config: UpConfig): UpConfig {

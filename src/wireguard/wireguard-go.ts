@@ -12,6 +12,7 @@ import type { BackendContext, CreateHooks, WireGuardBackend } from './backend.js
 import { WireGuardError } from './errors.js'
 import { deleteLink, type IpContext } from './ip.js'
 import { type BackoffOptions, Supervisor } from './supervisor.js'
+import { UapiControl } from './uapi.js'
 
 export const DEFAULT_RUN_DIR = '/var/run/wireguard'
 
@@ -32,6 +33,8 @@ const POLL_MS = 20
 
 export class WireGuardGoBackend implements WireGuardBackend {
   readonly kind = 'wireguard-go' as const
+  /** Keys and peers straight over the UAPI socket `wg` would use, without running `wg`. */
+  readonly control = new UapiControl((name) => this.socketPath(name))
   private readonly ctx: BackendContext
   private readonly opts: WireGuardGoOptions
   private supervisor: Supervisor | undefined
