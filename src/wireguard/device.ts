@@ -29,14 +29,15 @@ import {
   restoreForwarding,
 } from './forwarding.js'
 import {
-  addAddress,
-  addRoute,
+  addAddressArgs,
+  addRouteArgs,
   canonicalAddress,
   DEFAULT_ROUTE_PROTOCOL,
   type IpContext,
+  ipBatch,
   listOwnedRoutes,
+  mtuAndUpArgs,
   removeRoute,
-  setMtuAndUp,
 } from './ip.js'
 import { keyToBase64, publicKeyOf } from './keys.js'
 import { type Log, silentLog } from './supervisor.js'
@@ -163,8 +164,11 @@ export class WireGuardDevice {
         this.backend = backend
         this.config = checked
         await backend.create(checked.name, { onRecreated: () => this.onRecreated() })
-        await this.configureInterface(checked, keyToBase64(checked.privateKey, 'privateKey'))
-        for (const r of checked.routes ?? []) await addRoute(this.ip(), checked.name, r, this.routeProtocol)
+        await this.configureInterface(
+          checked,
+          keyToBase64(checked.privateKey, 'privateKey'),
+          checked.routes ?? [],
+        )
         this.state = 'up'
         this.log.info(
           { name: checked.name, backend: backend.kind, pid: backend.pid },
@@ -269,16 +273,22 @@ export class WireGuardDevice {
     const plan = planReconfigure(live, liveRoutes, desired, Math.floor(Date.now() / 1000))
     if (planNeedsWgSet(plan)) await this.wrap('wg set', () => this.control().set(name, plan))
     // Routes after peers, so a newly routed prefix already has a peer to go to.
-    for (const r of plan.routesAdd)
-      await this.wrap(`adding route ${r}`, () => addRoute(this.ip(), name, r, this.routeProtocol))
+    if (plan.routesAdd.length > 0) {
+      await this.wrap(`adding routes ${plan.routesAdd.join(' ')}`, () =>
+        ipBatch(
+          this.ip(),
+          plan.routesAdd.map((r) => addRouteArgs(name, r, this.routeProtocol)),
+        ),
+      )
+    }
     for (const r of plan.routesRemove)
       await this.wrap(`removing route ${r}`, () => removeRoute(this.ip(), name, r, this.routeProtocol))
     if (plan.actions.length > 0) this.log.info({ name, actions: plan.actions }, 'WireGuard reconfigured')
     return { changed: plan.actions.length > 0, actions: plan.actions }
   }
 
-  /** Interface-level setup: private key and port, addresses, MTU, link up. */
-  private async configureInterface(config: UpConfig, privateKey: string): Promise<void> {
+  /** Interface-level setup: private key and port, then addresses, MTU, link up and `routes` in one `ip`. */
+  private async configureInterface(config: UpConfig, privateKey: string, routes: string[]): Promise<void> {
     const plan = {
       privateKey,
       listenPort: config.listenPort,
@@ -288,9 +298,13 @@ export class WireGuardDevice {
       actions: [],
     }
     await this.wrap('wg set', () => this.control().set(config.name, plan))
-    for (const a of config.addresses)
-      await this.wrap(`adding address ${a}`, () => addAddress(this.ip(), config.name, a))
-    await this.wrap('link up', () => setMtuAndUp(this.ip(), config.name, config.mtu))
+    // Routes after the link is up: the kernel refuses a route into a device that is down.
+    const commands = [
+      ...config.addresses.map((a) => addAddressArgs(config.name, a)),
+      mtuAndUpArgs(config.name, config.mtu),
+      ...routes.map((r) => addRouteArgs(config.name, r, this.routeProtocol)),
+    ]
+    await this.wrap(`addresses, link up and routes of ${config.name}`, () => ipBatch(this.ip(), commands))
   }
 
   /** wireguard-go came back without any of our state: put it all back. */
@@ -300,12 +314,13 @@ export class WireGuardDevice {
       const config = this.config
       if (this.state !== 'up' || config === undefined) return
       const desired = this.desired
+      // With a desired state, apply() puts its routes back; else the routes up() was given.
       await this.configureInterface(
         config,
         desired?.privateKey ?? keyToBase64(config.privateKey, 'privateKey'),
+        desired === undefined ? (config.routes ?? []) : [],
       )
       if (desired !== undefined) await this.apply(config.name, desired)
-      else for (const r of config.routes ?? []) await addRoute(this.ip(), config.name, r, this.routeProtocol)
       this.log.info({ name: config.name, pid: this.backend?.pid }, 'WireGuard state re-applied after restart')
     })
   }

@@ -50,12 +50,17 @@ class FakeOs {
     this.addresses = []
   }
 
-  private async run(cmd: string, args: string[], _o?: RunOptions): Promise<RunResult> {
+  private async run(cmd: string, args: string[], o?: RunOptions): Promise<RunResult> {
     const line = [cmd, ...args].join(' ')
     this.calls.push(line)
     const ok = (stdout = ''): RunResult => ({ stdout, stderr: '', code: 0 })
     if (this.failOn?.test(line))
       throw new ExecError('EXEC_FAILED', line, { stderr: 'injected failure', exitCode: 1 })
+    // `ip -batch -`: each stdin line is one ip command, run in order, stopping at the first failure.
+    if (cmd === 'ip' && args[0] === '-batch') {
+      for (const l of String(o?.input ?? '').split('\n')) if (l !== '') await this.run('ip', l.split(' '))
+      return ok()
+    }
     if (cmd === 'ip' && args[0] === 'link') {
       const name = args[3] as string
       if (args[1] === 'show')
@@ -228,6 +233,20 @@ describe('up', () => {
     assert.equal(dev.publicKey, publicKeyOf(priv))
     const keyFile = os.calls.find((c) => c.startsWith('wg set'))?.split(' ')[3] as string
     assert.throws(() => statSync(keyFile), 'key file removed after use')
+  })
+
+  test('addresses, MTU, link up and the first routes go to one ip process, routes after the link is up', async () => {
+    await dev.up({ ...upConfig, routes: ['100.64.0.0/10'] })
+    const batches = os.calls.filter((c) => c === 'ip -batch -')
+    assert.equal(batches.length, 1)
+    const after = os.calls.slice(os.calls.indexOf('ip -batch -') + 1)
+    assert.deepEqual(after, [
+      'ip address replace 100.64.0.5/32 dev brwt0',
+      'ip address replace fd00::5/128 dev brwt0 nodad',
+      'ip link set dev brwt0 mtu 1420 up',
+      'ip route replace 100.64.0.0/10 dev brwt0 proto 98',
+    ])
+    assert.deepEqual([...os.routes], ['100.64.0.0/10'])
   })
 
   test('invalid input is rejected before anything runs', async () => {
