@@ -42,6 +42,7 @@ import {
 } from './addresses.js'
 import { DEFAULT_DHT_PORT, DEFAULT_EXTRA_NODES, destroyDht, FederationDhtNodes } from './dht-nodes.js'
 import { DiscoveryError } from './errors.js'
+import { refreshPause } from './refresh.js'
 import { StaticDialer } from './static-peers.js'
 import { TOPIC_BYTES } from './topic.js'
 
@@ -75,7 +76,11 @@ export interface DiscoveryOptions {
   maxPeers?: number
   /** Announce on the topic so others can dial us (default true); false = only look up and dial. */
   announce?: boolean
-  /** Pause between topic re-queries after a (re)join (default 2 s) and how many at most (default 5). */
+  /**
+   * Topic re-queries after a (re)join (refresh.ts): the first after refreshFirstMs (default 250 ms), pauses
+   * doubling to refreshIntervalMs (default 2 s), at most refreshAttempts (default 8).
+   */
+  refreshFirstMs?: number
   refreshIntervalMs?: number
   refreshAttempts?: number
   /** Re-query backoff while a peer whose connection closed has not come back (defaults 2 s to 30 s). */
@@ -144,7 +149,8 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private refreshTimer: NodeJS.Timeout | null = null
   private reannounceTimer: NodeJS.Timeout | null = null
   private offlineBackoffMs: number
-  private refreshesLeft = 0
+  /** The next topic re-query's number since the last (re)join (refresh.ts). */
+  private refreshStepNo = 0
   /** Peers whose last connection closed (key hex -> when), until they are connected again. */
   private readonly lost = new Map<string, number>()
   private lostTimer: NodeJS.Timeout | null = null
@@ -161,8 +167,9 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       port: options.port ?? DEFAULT_DHT_PORT,
       announce: options.announce ?? true,
       maxPeers: options.maxPeers ?? 64,
+      refreshFirstMs: options.refreshFirstMs ?? 250,
       refreshIntervalMs: options.refreshIntervalMs ?? 2000,
-      refreshAttempts: options.refreshAttempts ?? 5,
+      refreshAttempts: options.refreshAttempts ?? 8,
       reannounceIntervalMs: options.reannounceIntervalMs ?? 5 * 60_000,
       healthIntervalMs: options.healthIntervalMs ?? 5000,
       offlineRetryMinMs: options.offlineRetryMinMs ?? 1000,
@@ -403,26 +410,38 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     this.healthTimer = setTimeout(() => this.health(), next)
   }
 
-  /** Re-query the topic every refreshIntervalMs, at most refreshAttempts times, until all found peers are connected. */
+  /** Re-queries the topic on the refresh schedule (refresh.ts), from its start, until all found peers are connected. */
   private startRefreshLoop(): void {
     if (!this.session) return
-    this.refreshesLeft = this.opts.refreshAttempts
-    if (this.refreshTimer || this.refreshesLeft === 0) return
-    this.refreshTimer = setTimeout(() => this.refreshStep(), this.opts.refreshIntervalMs)
+    this.refreshStepNo = 0
+    if (this.refreshTimer) clearTimeout(this.refreshTimer)
+    this.refreshTimer = null
+    this.scheduleRefresh(false)
+  }
+
+  private scheduleRefresh(converged: boolean): void {
+    const pause = refreshPause(
+      {
+        firstMs: this.opts.refreshFirstMs,
+        intervalMs: this.opts.refreshIntervalMs,
+        attempts: this.opts.refreshAttempts,
+      },
+      this.refreshStepNo,
+      converged,
+    )
+    if (pause !== null) this.refreshTimer = setTimeout(() => this.refreshStep(), pause)
   }
 
   private async refreshStep(): Promise<void> {
     this.refreshTimer = null
     const session = this.session
     if (!session || this.state === 'closed') return
-    this.refreshesLeft--
+    this.refreshStepNo++
     await session.refresh({ client: true, server: this.opts.announce }).catch((err: unknown) => {
       this.log.debug({ err }, 'topic refresh failed')
     })
     if (this.isClosed() || this.refreshTimer) return
-    if (this.refreshesLeft > 0 && !this.converged()) {
-      this.refreshTimer = setTimeout(() => this.refreshStep(), this.opts.refreshIntervalMs)
-    }
+    this.scheduleRefresh(this.converged())
   }
 
   /** Peers that lost their last connection and have not come back (for tests and status). */
