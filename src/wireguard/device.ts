@@ -92,6 +92,13 @@ export interface DeviceOptions {
 
 const NAME = /^[A-Za-z0-9_=+.-]{1,15}$/
 
+/**
+ * How long the routes this device just set are taken as the live ones without listing them again (two `ip`
+ * processes per reconfigure otherwise; a join reconfigures several times in its first second). Only an
+ * operator removes our routes behind our back, and the next listing after this puts them back.
+ */
+const ROUTES_TRUSTED_MS = 30_000
+
 type State = 'down' | 'starting' | 'up' | 'stopping'
 
 export class WireGuardDevice {
@@ -106,6 +113,8 @@ export class WireGuardDevice {
   private backend: WireGuardBackend | undefined
   private config: UpConfig | undefined
   private desired: NormalizedDesired | undefined
+  /** Our routes as this device last set or listed them, and when (see ROUTES_TRUSTED_MS). */
+  private routesKnown: { routes: string[]; at: number } | undefined
   private forwarding: ForwardingRestore = []
 
   constructor(opts: DeviceOptions = {}) {
@@ -169,6 +178,8 @@ export class WireGuardDevice {
           keyToBase64(checked.privateKey, 'privateKey'),
           checked.routes ?? [],
         )
+        // A new link has no routes but the ones just added.
+        this.routesKnown = { routes: [...(checked.routes ?? [])].sort(), at: Date.now() }
         this.state = 'up'
         this.log.info(
           { name: checked.name, backend: backend.kind, pid: backend.pid },
@@ -253,6 +264,7 @@ export class WireGuardDevice {
       this.backend = undefined
       this.config = undefined
       this.desired = undefined
+      this.routesKnown = undefined
       this.state = 'down'
       if (problems.length > 0) {
         throw new WireGuardError(
@@ -267,9 +279,13 @@ export class WireGuardDevice {
 
   private async apply(name: string, desired: NormalizedDesired): Promise<ReconfigureResult> {
     const live = await this.readLive(name)
-    const liveRoutes = await this.wrap('listing routes', () =>
-      listOwnedRoutes(this.ip(), name, this.routeProtocol),
-    )
+    const known = this.routesKnown
+    this.routesKnown = undefined // until this apply has succeeded
+    const trusted = known !== undefined && Date.now() - known.at < ROUTES_TRUSTED_MS ? known : undefined
+    const listedAt = trusted?.at ?? Date.now()
+    const liveRoutes =
+      trusted?.routes ??
+      (await this.wrap('listing routes', () => listOwnedRoutes(this.ip(), name, this.routeProtocol)))
     const plan = planReconfigure(live, liveRoutes, desired, Math.floor(Date.now() / 1000))
     if (planNeedsWgSet(plan)) await this.wrap('wg set', () => this.control().set(name, plan))
     // Routes after peers, so a newly routed prefix already has a peer to go to.
@@ -283,6 +299,8 @@ export class WireGuardDevice {
     }
     for (const r of plan.routesRemove)
       await this.wrap(`removing route ${r}`, () => removeRoute(this.ip(), name, r, this.routeProtocol))
+    // Our routes are now exactly the desired ones; trusted until ROUTES_TRUSTED_MS after they were last listed.
+    this.routesKnown = { routes: desired.routes, at: listedAt }
     if (plan.actions.length > 0) this.log.info({ name, actions: plan.actions }, 'WireGuard reconfigured')
     return { changed: plan.actions.length > 0, actions: plan.actions }
   }
@@ -313,6 +331,7 @@ export class WireGuardDevice {
     return this.serial(async () => {
       const config = this.config
       if (this.state !== 'up' || config === undefined) return
+      this.routesKnown = undefined // a new interface: what we knew went with the old one
       const desired = this.desired
       // With a desired state, apply() puts its routes back; else the routes up() was given.
       await this.configureInterface(
