@@ -1,6 +1,8 @@
 // The node's one WireGuard interface, owned by the daemon and driven by desired state: up() creates it,
 // reconfigure(desired) reads the live state, applies only the difference and says what changed, stats() reports
 // per-peer counters, down() removes everything up() and later calls created. Operations run one at a time.
+// Keys and peers are read and set through the backend's WgControl (wireguard-go: its UAPI socket; else `wg`);
+// our routes are taken as this device last set them for ROUTES_TRUSTED_MS, then listed again.
 //
 // Key rotation. Our own key: reconfigure with a new privateKey sets it in the same `wg set` as any peer change;
 // WireGuard keeps all peers and re-handshakes on the next packet. A peer's key: its new key appears in desired
