@@ -140,7 +140,8 @@ export class WireGuardGoBackend implements WireGuardBackend {
     void proc.exited.then(() => {
       exited = true
     })
-    const ok = await waitFor(async () => exited || (await exists(path)), timeoutMs)
+    // The socket file appears at bind(), a moment before wireguard-go listens on it: wait until it answers.
+    const ok = await waitFor(async () => exited || ((await exists(path)) && (await answers(path))), timeoutMs)
     if (exited) throw new WireGuardError('WG_START_FAILED', 'wireguard-go exited before opening its socket')
     if (!ok) throw new WireGuardError('WG_START_FAILED', `no socket at ${path} after ${timeoutMs} ms`)
   }
