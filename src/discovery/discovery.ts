@@ -100,7 +100,10 @@ export interface DiscoveryOptions {
   /** Backoff between dials of a static peer (default 1 s, 60 s). */
   staticRetryMinMs?: number
   staticRetryMaxMs?: number
-  /** close() waits this long for a clean unannounce before tearing down by force (default 5 s). */
+  /**
+   * close() waits this long for a clean unannounce before tearing down by force (default 1 s; on a LAN it takes
+   * milliseconds, and a DHT going away at the same time, a whole site powering down, would hold every stop).
+   */
   closeTimeoutMs?: number
   logger?: Logger
 }
@@ -180,7 +183,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       provenConnectionMs: options.provenConnectionMs ?? 5000,
       staticRetryMinMs: options.staticRetryMinMs ?? 1000,
       staticRetryMaxMs: options.staticRetryMaxMs ?? 60_000,
-      closeTimeoutMs: options.closeTimeoutMs ?? 5000,
+      closeTimeoutMs: options.closeTimeoutMs ?? 1000,
     }
     for (const [k, v] of Object.entries(this.opts)) {
       if (typeof v === 'number' && !(Number.isInteger(v) && v >= 0 && v <= 2 ** 31 - 1)) {
@@ -315,7 +318,12 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
         }),
       ]).catch(() => true)
       clearTimeout(timer)
-      if (timedOut) await swarm.destroy({ force: true }).catch(noop)
+      if (timedOut) {
+        // Closing the DHT's sockets fails the requests the clean destroy still waits for; a forced destroy
+        // of the swarm alone would wait for them too (its server close unannounces as well).
+        await this.dht?.destroy({ force: true }).catch(noop)
+        await swarm.destroy({ force: true }).catch(noop)
+      }
     } else if (this.dht) {
       await destroyDht(this.dht)
     }
