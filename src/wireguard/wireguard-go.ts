@@ -29,7 +29,8 @@ export interface WireGuardGoOptions {
   command?: string
 }
 
-const POLL_MS = 20
+// wireguard-go opens its socket some 10-30 ms after it starts; a check is an lstat and, once there, a connect.
+const POLL_MS = 5
 
 export class WireGuardGoBackend implements WireGuardBackend {
   readonly kind = 'wireguard-go' as const
@@ -181,7 +182,7 @@ function answers(path: string): Promise<boolean> {
   })
 }
 
-/** Polls `check` every 20 ms until it is true or `timeoutMs` passed; returns the last result. */
+/** Polls `check` every POLL_MS until it is true or `timeoutMs` passed; returns the last result. */
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
