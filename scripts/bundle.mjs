@@ -1,11 +1,16 @@
-// Bundles the compiled CLI and daemon (dist/src, from tsc) into dist/bin/: one entry file plus chunks that load
-// only when needed (the daemon's code is a chunk the operator commands never read). One minified file instead of
-// ~700 modules takes the daemon's start-up from resolving, reading and compiling hundreds of files to one, which
-// is most of the join time on a Pi or a busy machine. Packages with native addons stay in node_modules.
+// Bundles the compiled CLI and daemon (dist/src, from tsc) into dist/bin/: one minified CommonJS file
+// (blackroad.cjs) instead of ~700 modules, which takes the daemon's start-up from resolving, reading and
+// compiling hundreds of files to one; most of the join time on a Pi or a busy machine is start-up. Modules load
+// lazily inside it: the daemon's code is initialised only by `blackroad daemon`, the operator commands' only by
+// them. Packages with native addons stay in node_modules.
 //
-// The entry starts with `#!/usr/bin/env -S node <flags>`: the V8 flags the daemon is measured and shipped with
-// (package.json "blackroad.nodeFlags"; a 1 MiB young generation halves its idle heap, see bench suite memory).
+// dist/bin/blackroad.mjs, the command itself, is scripts/bin-loader.mjs behind `#!/usr/bin/env -S node <flags>`:
+// the V8 flags the daemon is measured and shipped with (package.json "blackroad.nodeFlags"; a 1 MiB young
+// generation halves its idle heap, see bench suite memory). It compiles the bundle with the V8 code cache made
+// here, by running the loader once with those same flags (V8 accepts a cache only under the flags it was made
+// with).
 
+import { spawnSync } from 'node:child_process'
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,28 +28,35 @@ const external = ['sodium-native', 'udx-native', 'pino-pretty']
 await rm(outdir, { recursive: true, force: true })
 const result = await build({
   absWorkingDir: root,
-  entryPoints: { blackroad: 'dist/src/cli/main.js' },
-  outdir,
-  outExtension: { '.js': '.mjs' },
+  entryPoints: ['dist/src/cli/entry.js'],
+  outfile: path.join(outdir, 'blackroad.cjs'),
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   minify: true,
   keepNames: true,
   legalComments: 'none',
   external,
-  banner: {
-    // CommonJS dependencies inside an ES module bundle still call require().
-    js: "import { createRequire as __brCreateRequire } from 'node:module'; const require = __brCreateRequire(import.meta.url);",
-  },
+  // Our modules locate the package and the native addon from import.meta.url: the bundle's own URL.
+  define: { 'import.meta.url': '__brImportMetaUrl' },
+  banner: { js: "const __brImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 })
 if (result.errors.length > 0) process.exit(1)
 
 const entry = path.join(outdir, 'blackroad.mjs')
-const body = await readFile(entry, 'utf8')
+const loader = await readFile(path.join(root, 'scripts', 'bin-loader.mjs'), 'utf8')
 const shebang = `#!/usr/bin/env -S node${flags.length > 0 ? ` ${flags.join(' ')}` : ''}\n`
-await writeFile(entry, shebang + body.replace(/^#!.*\n/, ''))
+await writeFile(entry, shebang + loader)
 await chmod(entry, 0o755)
+
+const made = spawnSync(process.execPath, [...flags, entry], {
+  env: { ...process.env, BLACKROAD_BUILD_CODE_CACHE: '1' },
+  stdio: 'inherit',
+  timeout: 60_000,
+})
+if (made.status !== 0) {
+  process.stderr.write(`bundle: making the code cache failed (${made.error ?? `exit ${made.status}`})\n`)
+  process.exit(1)
+}

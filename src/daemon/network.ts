@@ -195,8 +195,10 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
       addresses: this.addressesOf(this.opts.nodeId),
       routes: this.routesIntoMesh,
     })
-    // Every router may relay for others (multi-hop paths), so forwarding is on for the mesh.
-    await this.device.enableForwarding({ ipv4: true, ipv6: true })
+    // Every router may relay for others (multi-hop paths), so forwarding is on for the mesh. Only relayed
+    // packets need it, so discovery starts meanwhile; the device queues its first reconfigure behind it.
+    const forwarding = this.device.enableForwarding({ ipv4: true, ipv6: true })
+    forwarding.catch(() => {}) // awaited below, after discovery started
 
     const links = new LinkManager({
       localPublicKey: nodeKey.publicKey,
@@ -244,6 +246,7 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
     discovery.on('connection', (conn) => links.accept(conn))
     this.routing.start()
     await discovery.start()
+    await forwarding
     this.rotationTimer = setInterval(() => {
       this.rotateKey().catch((err) => this.log.error({ err }, 'scheduled WireGuard key rotation failed'))
     }, config.wireguard.key_rotation)

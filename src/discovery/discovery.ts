@@ -42,6 +42,7 @@ import {
 } from './addresses.js'
 import { DEFAULT_DHT_PORT, DEFAULT_EXTRA_NODES, destroyDht, FederationDhtNodes } from './dht-nodes.js'
 import { DiscoveryError } from './errors.js'
+import { refreshPause } from './refresh.js'
 import { StaticDialer } from './static-peers.js'
 import { TOPIC_BYTES } from './topic.js'
 
@@ -75,7 +76,11 @@ export interface DiscoveryOptions {
   maxPeers?: number
   /** Announce on the topic so others can dial us (default true); false = only look up and dial. */
   announce?: boolean
-  /** Pause between topic re-queries after a (re)join (default 2 s) and how many at most (default 5). */
+  /**
+   * Topic re-queries after a (re)join (refresh.ts): the first after refreshFirstMs (default 250 ms), pauses
+   * doubling to refreshIntervalMs (default 2 s), at most refreshAttempts (default 8).
+   */
+  refreshFirstMs?: number
   refreshIntervalMs?: number
   refreshAttempts?: number
   /** Re-query backoff while a peer whose connection closed has not come back (defaults 2 s to 30 s). */
@@ -95,7 +100,10 @@ export interface DiscoveryOptions {
   /** Backoff between dials of a static peer (default 1 s, 60 s). */
   staticRetryMinMs?: number
   staticRetryMaxMs?: number
-  /** close() waits this long for a clean unannounce before tearing down by force (default 5 s). */
+  /**
+   * close() waits this long for a clean unannounce before tearing down by force (default 1 s; on a LAN it takes
+   * milliseconds, and a DHT going away at the same time, a whole site powering down, would hold every stop).
+   */
   closeTimeoutMs?: number
   logger?: Logger
 }
@@ -144,7 +152,8 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private refreshTimer: NodeJS.Timeout | null = null
   private reannounceTimer: NodeJS.Timeout | null = null
   private offlineBackoffMs: number
-  private refreshesLeft = 0
+  /** The next topic re-query's number since the last (re)join (refresh.ts). */
+  private refreshStepNo = 0
   /** Peers whose last connection closed (key hex -> when), until they are connected again. */
   private readonly lost = new Map<string, number>()
   private lostTimer: NodeJS.Timeout | null = null
@@ -161,8 +170,9 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       port: options.port ?? DEFAULT_DHT_PORT,
       announce: options.announce ?? true,
       maxPeers: options.maxPeers ?? 64,
+      refreshFirstMs: options.refreshFirstMs ?? 250,
       refreshIntervalMs: options.refreshIntervalMs ?? 2000,
-      refreshAttempts: options.refreshAttempts ?? 5,
+      refreshAttempts: options.refreshAttempts ?? 8,
       reannounceIntervalMs: options.reannounceIntervalMs ?? 5 * 60_000,
       healthIntervalMs: options.healthIntervalMs ?? 5000,
       offlineRetryMinMs: options.offlineRetryMinMs ?? 1000,
@@ -173,7 +183,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       provenConnectionMs: options.provenConnectionMs ?? 5000,
       staticRetryMinMs: options.staticRetryMinMs ?? 1000,
       staticRetryMaxMs: options.staticRetryMaxMs ?? 60_000,
-      closeTimeoutMs: options.closeTimeoutMs ?? 5000,
+      closeTimeoutMs: options.closeTimeoutMs ?? 1000,
     }
     for (const [k, v] of Object.entries(this.opts)) {
       if (typeof v === 'number' && !(Number.isInteger(v) && v >= 0 && v <= 2 ** 31 - 1)) {
@@ -308,7 +318,12 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
         }),
       ]).catch(() => true)
       clearTimeout(timer)
-      if (timedOut) await swarm.destroy({ force: true }).catch(noop)
+      if (timedOut) {
+        // Closing the DHT's sockets fails the requests the clean destroy still waits for; a forced destroy
+        // of the swarm alone would wait for them too (its server close unannounces as well).
+        await this.dht?.destroy({ force: true }).catch(noop)
+        await swarm.destroy({ force: true }).catch(noop)
+      }
     } else if (this.dht) {
       await destroyDht(this.dht)
     }
@@ -403,26 +418,38 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     this.healthTimer = setTimeout(() => this.health(), next)
   }
 
-  /** Re-query the topic every refreshIntervalMs, at most refreshAttempts times, until all found peers are connected. */
+  /** Re-queries the topic on the refresh schedule (refresh.ts), from its start, until all found peers are connected. */
   private startRefreshLoop(): void {
     if (!this.session) return
-    this.refreshesLeft = this.opts.refreshAttempts
-    if (this.refreshTimer || this.refreshesLeft === 0) return
-    this.refreshTimer = setTimeout(() => this.refreshStep(), this.opts.refreshIntervalMs)
+    this.refreshStepNo = 0
+    if (this.refreshTimer) clearTimeout(this.refreshTimer)
+    this.refreshTimer = null
+    this.scheduleRefresh(false)
+  }
+
+  private scheduleRefresh(converged: boolean): void {
+    const pause = refreshPause(
+      {
+        firstMs: this.opts.refreshFirstMs,
+        intervalMs: this.opts.refreshIntervalMs,
+        attempts: this.opts.refreshAttempts,
+      },
+      this.refreshStepNo,
+      converged,
+    )
+    if (pause !== null) this.refreshTimer = setTimeout(() => this.refreshStep(), pause)
   }
 
   private async refreshStep(): Promise<void> {
     this.refreshTimer = null
     const session = this.session
     if (!session || this.state === 'closed') return
-    this.refreshesLeft--
+    this.refreshStepNo++
     await session.refresh({ client: true, server: this.opts.announce }).catch((err: unknown) => {
       this.log.debug({ err }, 'topic refresh failed')
     })
     if (this.isClosed() || this.refreshTimer) return
-    if (this.refreshesLeft > 0 && !this.converged()) {
-      this.refreshTimer = setTimeout(() => this.refreshStep(), this.opts.refreshIntervalMs)
-    }
+    this.scheduleRefresh(this.converged())
   }
 
   /** Peers that lost their last connection and have not come back (for tests and status). */

@@ -6,7 +6,8 @@
 // RouteSelector keeps the current route to a destination unless the best path is cheaper than the current
 // path re-priced on today's graph by more than max(switchRatio × current, switchMinMicros), so RTT noise does
 // not move traffic back and forth. A current path that lost a link (or a node) is replaced at once, whatever
-// the margin. A better path through the SAME next hop is always adopted: the data plane does not change.
+// the margin. A better path through the SAME next hop is always adopted: the data plane does not change. So
+// is a direct link to the destination that became the best path (see choose()).
 // Loop freedom: hysteresis alone can loop. If A holds a stale next hop B for D while B holds A (each within
 // its margin, on different partial paths), packets bounce between them for as long as the metrics stay put.
 // So a held next hop N must also be downstream (RFC 5286's condition): N's own shortest distance to D is
@@ -157,6 +158,11 @@ export class RouteSelector {
     distance: (from: string, to: string) => number | undefined,
   ): PathResult {
     if (held.nextHop === best.nextHop) return best
+    // A direct link that is the best path is taken at once. A relay held by the margin is usually one that was
+    // up a moment before the direct link (every join goes that way), priced by the first RTT samples of routers
+    // busy starting up, so the direct link's advantage can be within the margin: traffic would stay relayed,
+    // paying a second hop and the relay's CPU, until metrics moved. Moving back to a relay needs the margin.
+    if (best.nextHop === best.destination) return best
     const heldCost = pathCost(graph, this.localId, held.path)
     if (heldCost === undefined) return best // the held path lost a link: move now
     const margin = Math.max(this.switchRatio * heldCost, this.switchMinMicros)

@@ -1,6 +1,8 @@
 // The node's one WireGuard interface, owned by the daemon and driven by desired state: up() creates it,
 // reconfigure(desired) reads the live state, applies only the difference and says what changed, stats() reports
 // per-peer counters, down() removes everything up() and later calls created. Operations run one at a time.
+// Keys and peers are read and set through the backend's WgControl (wireguard-go: its UAPI socket; else `wg`);
+// our routes are taken as this device last set them for ROUTES_TRUSTED_MS, then listed again.
 //
 // Key rotation. Our own key: reconfigure with a new privateKey sets it in the same `wg set` as any peer change;
 // WireGuard keeps all peers and re-handshakes on the next packet. A peer's key: its new key appears in desired
@@ -12,15 +14,15 @@
 import { type Exec, systemExec } from '../os/exec.js'
 import { type BackendKind, detectBackend, KernelBackend, type WireGuardBackend } from './backend.js'
 import { canonicalPrefix } from './cidr.js'
+import { type WgControl, WgTool } from './control.js'
 import {
   type DesiredState,
   type NormalizedDesired,
   normalizeDesired,
   planNeedsWgSet,
   planReconfigure,
-  wgSetArgs,
 } from './diff.js'
-import { type LiveInterface, parseDump } from './dump.js'
+import type { LiveInterface } from './dump.js'
 import { WireGuardError } from './errors.js'
 import {
   enableForwarding,
@@ -29,17 +31,17 @@ import {
   restoreForwarding,
 } from './forwarding.js'
 import {
-  addAddress,
-  addRoute,
+  addAddressArgs,
+  addRouteArgs,
   canonicalAddress,
   DEFAULT_ROUTE_PROTOCOL,
   type IpContext,
+  ipBatch,
   listOwnedRoutes,
+  mtuAndUpArgs,
   removeRoute,
-  setMtuAndUp,
 } from './ip.js'
 import { keyToBase64, publicKeyOf } from './keys.js'
-import { withSecretFiles } from './secrets.js'
 import { type Log, silentLog } from './supervisor.js'
 import { WireGuardGoBackend, type WireGuardGoOptions } from './wireguard-go.js'
 
@@ -92,10 +94,19 @@ export interface DeviceOptions {
 
 const NAME = /^[A-Za-z0-9_=+.-]{1,15}$/
 
+/**
+ * How long the routes this device just set are taken as the live ones without listing them again (two `ip`
+ * processes per reconfigure otherwise; a join reconfigures several times in its first second). Only an
+ * operator removes our routes behind our back, and the next listing after this puts them back.
+ */
+const ROUTES_TRUSTED_MS = 30_000
+
 type State = 'down' | 'starting' | 'up' | 'stopping'
 
 export class WireGuardDevice {
   private readonly exec: Exec
+  /** `wg`, for backends that offer no control of their own (the kernel's). */
+  private readonly wgTool: WgTool
   private readonly opts: DeviceOptions
   private readonly log: Log
   private readonly routeProtocol: number
@@ -104,11 +115,18 @@ export class WireGuardDevice {
   private backend: WireGuardBackend | undefined
   private config: UpConfig | undefined
   private desired: NormalizedDesired | undefined
+  /** Our routes as this device last set or listed them, and when (see ROUTES_TRUSTED_MS). */
+  private routesKnown: { routes: string[]; at: number } | undefined
   private forwarding: ForwardingRestore = []
 
   constructor(opts: DeviceOptions = {}) {
     this.exec = opts.exec ?? systemExec
     this.opts = opts
+    this.wgTool = new WgTool({
+      exec: this.exec,
+      ...this.runOpts(),
+      ...(opts.secretDir !== undefined ? { secretDir: opts.secretDir } : {}),
+    })
     this.log = opts.log ?? silentLog
     this.routeProtocol = opts.routeProtocol ?? DEFAULT_ROUTE_PROTOCOL
   }
@@ -157,8 +175,13 @@ export class WireGuardDevice {
         this.backend = backend
         this.config = checked
         await backend.create(checked.name, { onRecreated: () => this.onRecreated() })
-        await this.configureInterface(checked, keyToBase64(checked.privateKey, 'privateKey'))
-        for (const r of checked.routes ?? []) await addRoute(this.ip(), checked.name, r, this.routeProtocol)
+        await this.configureInterface(
+          checked,
+          keyToBase64(checked.privateKey, 'privateKey'),
+          checked.routes ?? [],
+        )
+        // A new link has no routes but the ones just added.
+        this.routesKnown = { routes: [...(checked.routes ?? [])].sort(), at: Date.now() }
         this.state = 'up'
         this.log.info(
           { name: checked.name, backend: backend.kind, pid: backend.pid },
@@ -243,6 +266,7 @@ export class WireGuardDevice {
       this.backend = undefined
       this.config = undefined
       this.desired = undefined
+      this.routesKnown = undefined
       this.state = 'down'
       if (problems.length > 0) {
         throw new WireGuardError(
@@ -257,44 +281,50 @@ export class WireGuardDevice {
 
   private async apply(name: string, desired: NormalizedDesired): Promise<ReconfigureResult> {
     const live = await this.readLive(name)
-    const liveRoutes = await this.wrap('listing routes', () =>
-      listOwnedRoutes(this.ip(), name, this.routeProtocol),
-    )
+    const known = this.routesKnown
+    this.routesKnown = undefined // until this apply has succeeded
+    const trusted = known !== undefined && Date.now() - known.at < ROUTES_TRUSTED_MS ? known : undefined
+    const listedAt = trusted?.at ?? Date.now()
+    const liveRoutes =
+      trusted?.routes ??
+      (await this.wrap('listing routes', () => listOwnedRoutes(this.ip(), name, this.routeProtocol)))
     const plan = planReconfigure(live, liveRoutes, desired, Math.floor(Date.now() / 1000))
-    if (planNeedsWgSet(plan)) {
-      await this.wrap('wg set', () =>
-        withSecretFiles(
-          (secretFile) => wgSetArgs(name, plan, secretFile),
-          (args) => this.exec.run('wg', args, this.runOpts()),
-          this.opts.secretDir,
+    if (planNeedsWgSet(plan)) await this.wrap('wg set', () => this.control().set(name, plan))
+    // Routes after peers, so a newly routed prefix already has a peer to go to.
+    if (plan.routesAdd.length > 0) {
+      await this.wrap(`adding routes ${plan.routesAdd.join(' ')}`, () =>
+        ipBatch(
+          this.ip(),
+          plan.routesAdd.map((r) => addRouteArgs(name, r, this.routeProtocol)),
         ),
       )
     }
-    // Routes after peers, so a newly routed prefix already has a peer to go to.
-    for (const r of plan.routesAdd)
-      await this.wrap(`adding route ${r}`, () => addRoute(this.ip(), name, r, this.routeProtocol))
     for (const r of plan.routesRemove)
       await this.wrap(`removing route ${r}`, () => removeRoute(this.ip(), name, r, this.routeProtocol))
+    // Our routes are now exactly the desired ones; trusted until ROUTES_TRUSTED_MS after they were last listed.
+    this.routesKnown = { routes: desired.routes, at: listedAt }
     if (plan.actions.length > 0) this.log.info({ name, actions: plan.actions }, 'WireGuard reconfigured')
     return { changed: plan.actions.length > 0, actions: plan.actions }
   }
 
-  /** Interface-level setup: private key and port (via a 0600 file), addresses, MTU, link up. */
-  private async configureInterface(config: UpConfig, privateKey: string): Promise<void> {
-    const args = (secretFile: (s: string) => string): string[] => [
-      'set',
-      config.name,
-      'private-key',
-      secretFile(privateKey),
-      'listen-port',
-      String(config.listenPort),
+  /** Interface-level setup: private key and port, then addresses, MTU, link up and `routes` in one `ip`. */
+  private async configureInterface(config: UpConfig, privateKey: string, routes: string[]): Promise<void> {
+    const plan = {
+      privateKey,
+      listenPort: config.listenPort,
+      peers: [],
+      routesAdd: [],
+      routesRemove: [],
+      actions: [],
+    }
+    await this.wrap('wg set', () => this.control().set(config.name, plan))
+    // Routes after the link is up: the kernel refuses a route into a device that is down.
+    const commands = [
+      ...config.addresses.map((a) => addAddressArgs(config.name, a)),
+      mtuAndUpArgs(config.name, config.mtu),
+      ...routes.map((r) => addRouteArgs(config.name, r, this.routeProtocol)),
     ]
-    await this.wrap('wg set', () =>
-      withSecretFiles(args, (a) => this.exec.run('wg', a, this.runOpts()), this.opts.secretDir),
-    )
-    for (const a of config.addresses)
-      await this.wrap(`adding address ${a}`, () => addAddress(this.ip(), config.name, a))
-    await this.wrap('link up', () => setMtuAndUp(this.ip(), config.name, config.mtu))
+    await this.wrap(`addresses, link up and routes of ${config.name}`, () => ipBatch(this.ip(), commands))
   }
 
   /** wireguard-go came back without any of our state: put it all back. */
@@ -303,22 +333,25 @@ export class WireGuardDevice {
     return this.serial(async () => {
       const config = this.config
       if (this.state !== 'up' || config === undefined) return
+      this.routesKnown = undefined // a new interface: what we knew went with the old one
       const desired = this.desired
+      // With a desired state, apply() puts its routes back; else the routes up() was given.
       await this.configureInterface(
         config,
         desired?.privateKey ?? keyToBase64(config.privateKey, 'privateKey'),
+        desired === undefined ? (config.routes ?? []) : [],
       )
       if (desired !== undefined) await this.apply(config.name, desired)
-      else for (const r of config.routes ?? []) await addRoute(this.ip(), config.name, r, this.routeProtocol)
       this.log.info({ name: config.name, pid: this.backend?.pid }, 'WireGuard state re-applied after restart')
     })
   }
 
-  private async readLive(name: string): Promise<LiveInterface> {
-    const r = await this.wrap('wg show dump', () =>
-      this.exec.run('wg', ['show', name, 'dump'], this.runOpts()),
-    )
-    return parseDump(r.stdout)
+  private readLive(name: string): Promise<LiveInterface> {
+    return this.wrap('wg show dump', () => this.control().show(name))
+  }
+
+  private control(): WgControl {
+    return this.backend?.control ?? this.wgTool
   }
 
   private checkUpConfig(config: UpConfig): UpConfig {

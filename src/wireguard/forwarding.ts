@@ -19,13 +19,24 @@ export interface ForwardingOptions {
 /** Which sysctls we changed, with the values to put back. */
 export type ForwardingRestore = { key: string; previous: string }[]
 
-async function read(exec: Exec, key: string, netns: string | undefined): Promise<string> {
-  const r = await exec.run('sysctl', ['-n', key], netns === undefined ? {} : { netns })
-  return r.stdout.trim()
+/** The values of several sysctls, in order, from one `sysctl` process. */
+async function read(exec: Exec, keys: string[], netns: string | undefined): Promise<string[]> {
+  const r = await exec.run('sysctl', ['-n', ...keys], netns === undefined ? {} : { netns })
+  const values = r.stdout.trim().split('\n')
+  if (values.length !== keys.length)
+    throw new Error(`sysctl -n ${keys.join(' ')}: ${values.length} values for ${keys.length} keys`)
+  return values.map((v) => v.trim())
 }
 
-async function write(exec: Exec, key: string, value: string, netns: string | undefined): Promise<void> {
-  await exec.run('sysctl', ['-q', '-w', `${key}=${value}`], netns === undefined ? {} : { netns })
+/** Sets several sysctls, in order, with one `sysctl` process. */
+async function write(
+  exec: Exec,
+  settings: [key: string, value: string][],
+  netns: string | undefined,
+): Promise<void> {
+  if (settings.length === 0) return
+  const args = settings.map(([k, v]) => `${k}=${v}`)
+  await exec.run('sysctl', ['-q', '-w', ...args], netns === undefined ? {} : { netns })
 }
 
 /** Turns forwarding on where it is off; returns what to restore. Both families by default. */
@@ -39,12 +50,16 @@ export async function enableForwarding(
   if (options.ipv4 !== false) keys.push(FORWARDING_SYSCTLS.ipv4)
   if (options.ipv6 !== false) keys.push(FORWARDING_SYSCTLS.ipv6)
   try {
-    for (const key of keys) {
-      const previous = await read(exec, key, netns)
-      if (previous === '1') continue
-      await write(exec, key, '1', netns)
-      restore.push({ key, previous })
-    }
+    const previous = await read(exec, keys, netns)
+    const off = keys
+      .map((key, i) => ({ key, previous: previous[i] as string }))
+      .filter((k) => k.previous !== '1')
+    await write(
+      exec,
+      off.map((k) => [k.key, '1']),
+      netns,
+    )
+    restore.push(...off)
   } catch (err) {
     // Leave nothing half-done: undo what this call already changed.
     await restoreForwarding(exec, netns, restore).catch(() => {})
@@ -61,5 +76,9 @@ export async function restoreForwarding(
   restore: ForwardingRestore,
 ): Promise<void> {
   // Reverse order, so two changes of one key would end at the first previous value.
-  for (const { key, previous } of [...restore].reverse()) await write(exec, key, previous, netns)
+  await write(
+    exec,
+    [...restore].reverse().map((r) => [r.key, r.previous]),
+    netns,
+  )
 }

@@ -35,11 +35,28 @@ export async function deleteLink(ctx: IpContext, name: string): Promise<boolean>
   throw new WireGuardError('WG_APPLY_FAILED', `ip link del ${name}: ${r.stderr.trim()}`)
 }
 
-export async function addAddress(ctx: IpContext, name: string, address: string): Promise<void> {
+/**
+ * Runs several `ip` commands (argv without the leading `ip`) in one process, `ip -batch -`, in order; it stops
+ * at the first failure, which is an ExecError naming the failed line. One process instead of one per address,
+ * link change and route: each costs milliseconds before the interface carries a packet.
+ */
+export async function ipBatch(ctx: IpContext, commands: readonly string[][]): Promise<void> {
+  if (commands.length === 0) return
+  if (commands.length === 1) {
+    await ctx.exec.run('ip', commands[0] as string[], ns(ctx))
+    return
+  }
+  await ctx.exec.run('ip', ['-batch', '-'], {
+    ...ns(ctx),
+    input: `${commands.map((c) => c.join(' ')).join('\n')}\n`,
+  })
+}
+
+export function addAddressArgs(name: string, address: string): string[] {
   const prefix = canonicalAddress(address)
   // nodad: the tunnel is point-to-point; waiting for duplicate address detection only delays the first packet.
   const extra = prefixFamily(prefix) === 6 ? ['nodad'] : []
-  await ctx.exec.run('ip', ['address', 'replace', prefix, 'dev', name, ...extra], ns(ctx))
+  return ['address', 'replace', prefix, 'dev', name, ...extra]
 }
 
 /** An interface address keeps its host bits ('100.64.0.5/10' is host .5 in a /10): validate, don't mask. */
@@ -48,8 +65,8 @@ export function canonicalAddress(address: string): string {
   return address.includes('/') ? address : `${address}/${prefixFamily(address) === 4 ? 32 : 128}`
 }
 
-export async function setMtuAndUp(ctx: IpContext, name: string, mtu: number): Promise<void> {
-  await ctx.exec.run('ip', ['link', 'set', 'dev', name, 'mtu', String(mtu), 'up'], ns(ctx))
+export function mtuAndUpArgs(name: string, mtu: number): string[] {
+  return ['link', 'set', 'dev', name, 'mtu', String(mtu), 'up']
 }
 
 /**
@@ -93,14 +110,9 @@ export async function listOwnedRoutes(ctx: IpContext, name: string, protocol: nu
   return [...new Set(routes)].sort()
 }
 
-export async function addRoute(
-  ctx: IpContext,
-  name: string,
-  prefix: string,
-  protocol: number,
-): Promise<void> {
+export function addRouteArgs(name: string, prefix: string, protocol: number): string[] {
   // replace, not add: a leftover identical route from a previous run must not make this fail.
-  await ctx.exec.run('ip', ['route', 'replace', prefix, 'dev', name, 'proto', String(protocol)], ns(ctx))
+  return ['route', 'replace', prefix, 'dev', name, 'proto', String(protocol)]
 }
 
 export async function removeRoute(

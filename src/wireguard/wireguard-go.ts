@@ -12,6 +12,7 @@ import type { BackendContext, CreateHooks, WireGuardBackend } from './backend.js
 import { WireGuardError } from './errors.js'
 import { deleteLink, type IpContext } from './ip.js'
 import { type BackoffOptions, Supervisor } from './supervisor.js'
+import { UapiControl } from './uapi.js'
 
 export const DEFAULT_RUN_DIR = '/var/run/wireguard'
 
@@ -28,10 +29,13 @@ export interface WireGuardGoOptions {
   command?: string
 }
 
-const POLL_MS = 20
+// wireguard-go opens its socket some 10-30 ms after it starts; a check is an lstat and, once there, a connect.
+const POLL_MS = 5
 
 export class WireGuardGoBackend implements WireGuardBackend {
   readonly kind = 'wireguard-go' as const
+  /** Keys and peers straight over the UAPI socket `wg` would use, without running `wg`. */
+  readonly control = new UapiControl((name) => this.socketPath(name))
   private readonly ctx: BackendContext
   private readonly opts: WireGuardGoOptions
   private supervisor: Supervisor | undefined
@@ -137,7 +141,8 @@ export class WireGuardGoBackend implements WireGuardBackend {
     void proc.exited.then(() => {
       exited = true
     })
-    const ok = await waitFor(async () => exited || (await exists(path)), timeoutMs)
+    // The socket file appears at bind(), a moment before wireguard-go listens on it: wait until it answers.
+    const ok = await waitFor(async () => exited || ((await exists(path)) && (await answers(path))), timeoutMs)
     if (exited) throw new WireGuardError('WG_START_FAILED', 'wireguard-go exited before opening its socket')
     if (!ok) throw new WireGuardError('WG_START_FAILED', `no socket at ${path} after ${timeoutMs} ms`)
   }
@@ -177,7 +182,7 @@ function answers(path: string): Promise<boolean> {
   })
 }
 
-/** Polls `check` every 20 ms until it is true or `timeoutMs` passed; returns the last result. */
+/** Polls `check` every POLL_MS until it is true or `timeoutMs` passed; returns the last result. */
 async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   for (;;) {

@@ -295,3 +295,23 @@ describe('peers lost after hyperswarm gave up on them', () => {
     assert.equal(a.lostPeers, 1)
   })
 })
+
+describe('close when the DHT is gone', () => {
+  it('a router whose DHT went away first still closes within about closeTimeoutMs', async () => {
+    const net = await LocalTestnet.create()
+    const ka = generateKeyPair()
+    const kb = generateKeyPair()
+    const a = new Discovery({ keyPair: ka, topic, ...FAST, closeTimeoutMs: 300, ...net.discoveryOptions() })
+    const b = new Discovery({ keyPair: kb, topic, ...FAST, ...net.discoveryOptions() })
+    const linked = connectionTo(a, kb.publicKey)
+    await Promise.all([a.start(), b.start()])
+    await linked
+    // The whole site powers down at once: the DHT nodes and the other router go first.
+    await b.close()
+    await net.destroy()
+    const t0 = performance.now()
+    await a.close()
+    const ms = performance.now() - t0
+    assert.ok(ms < 1500, `close took ${Math.round(ms)} ms`)
+  })
+})

@@ -169,6 +169,30 @@ describe('RouteSelector on the diamond', () => {
     assert.equal(sel.update(buildGraph(recs)).table.get('D')!.nextHop, 'B')
   })
 
+  it('takes a direct link that is the best path at once, even within the margin; back to a relay only past it', () => {
+    const sel = new RouteSelector('A') // 10 % or 1 ms, whichever is larger; each hop costs 1 ms more
+    const relay: Array<[string, string, number]> = [
+      ['A', 'B', 3],
+      ['B', 'D', 10.6],
+    ]
+    assert.deepEqual(sel.update(buildGraph(records(relay))).table.get('D')!.path, ['B', 'D'])
+    // The direct link comes up a moment later: 14.4 ms against 15.6 ms via B, better by less than 1.56 ms.
+    const withDirect = records([...relay, ['A', 'D', 13.4]])
+    const direct = sel.update(buildGraph(withDirect))
+    assert.deepEqual(direct.table.get('D')!.path, ['D'])
+    assert.ok(direct.changes.some((c) => c.kind === 'switched' && c.destination === 'D'))
+    // The relay becoming marginally better (15.0 ms against 15.5 ms) does not move it back.
+    for (const [u, v, ms] of [
+      ['A', 'D', 14.5],
+      ['A', 'B', 2.5],
+      ['B', 'D', 10.5],
+    ] as const) {
+      setLink(withDirect, u, v, { rttMs: ms })
+      setLink(withDirect, v, u, { rttMs: ms })
+    }
+    assert.deepEqual(sel.update(buildGraph(withDirect)).table.get('D')!.path, ['D'])
+  })
+
   it('drops a destination that becomes unreachable and reports it', () => {
     const sel = new RouteSelector('A')
     const recs = records([

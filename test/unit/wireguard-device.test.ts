@@ -50,12 +50,17 @@ class FakeOs {
     this.addresses = []
   }
 
-  private async run(cmd: string, args: string[], _o?: RunOptions): Promise<RunResult> {
+  private async run(cmd: string, args: string[], o?: RunOptions): Promise<RunResult> {
     const line = [cmd, ...args].join(' ')
     this.calls.push(line)
     const ok = (stdout = ''): RunResult => ({ stdout, stderr: '', code: 0 })
     if (this.failOn?.test(line))
       throw new ExecError('EXEC_FAILED', line, { stderr: 'injected failure', exitCode: 1 })
+    // `ip -batch -`: each stdin line is one ip command, run in order, stopping at the first failure.
+    if (cmd === 'ip' && args[0] === '-batch') {
+      for (const l of String(o?.input ?? '').split('\n')) if (l !== '') await this.run('ip', l.split(' '))
+      return ok()
+    }
     if (cmd === 'ip' && args[0] === 'link') {
       const name = args[3] as string
       if (args[1] === 'show')
@@ -94,10 +99,18 @@ class FakeOs {
       await this.wgSet(args.slice(2))
       return ok()
     }
-    if (cmd === 'sysctl' && args[0] === '-n') return ok(`${this.sysctl.get(args[1] as string)}\n`)
+    if (cmd === 'sysctl' && args[0] === '-n')
+      return ok(
+        args
+          .slice(1)
+          .map((k) => `${this.sysctl.get(k)}\n`)
+          .join(''),
+      )
     if (cmd === 'sysctl' && args[0] === '-q') {
-      const [k, v] = (args[2] as string).split('=') as [string, string]
-      this.sysctl.set(k, v)
+      for (const a of args.slice(2)) {
+        const [k, v] = a.split('=') as [string, string]
+        this.sysctl.set(k, v)
+      }
       return ok()
     }
     throw new Error(`FakeOs: unexpected command ${line}`)
@@ -230,6 +243,20 @@ describe('up', () => {
     assert.throws(() => statSync(keyFile), 'key file removed after use')
   })
 
+  test('addresses, MTU, link up and the first routes go to one ip process, routes after the link is up', async () => {
+    await dev.up({ ...upConfig, routes: ['100.64.0.0/10'] })
+    const batches = os.calls.filter((c) => c === 'ip -batch -')
+    assert.equal(batches.length, 1)
+    const after = os.calls.slice(os.calls.indexOf('ip -batch -') + 1)
+    assert.deepEqual(after, [
+      'ip address replace 100.64.0.5/32 dev brwt0',
+      'ip address replace fd00::5/128 dev brwt0 nodad',
+      'ip link set dev brwt0 mtu 1420 up',
+      'ip route replace 100.64.0.0/10 dev brwt0 proto 98',
+    ])
+    assert.deepEqual([...os.routes], ['100.64.0.0/10'])
+  })
+
   test('invalid input is rejected before anything runs', async () => {
     for (const bad of [
       { name: 'this-name-is-too-long' },
@@ -314,6 +341,22 @@ describe('reconfigure', () => {
     assert.deepEqual([...os.routes].sort(), ['100.64.0.1/32', 'fd00::1/128'])
   })
 
+  test('routes it just set are not listed again; after a failed apply they are', async () => {
+    await dev.up({ ...upConfig, routes: ['10.77.0.0/16'] })
+    await dev.reconfigure(desiredA)
+    await dev.reconfigure({ ...desiredA, routes: ['100.64.0.1/32'] })
+    const listings = () => os.calls.filter((c) => c.startsWith('ip -j')).length
+    assert.equal(listings(), 0)
+    assert.deepEqual([...os.routes], ['100.64.0.1/32'])
+    os.failOn = /^wg set/
+    await assert.rejects(dev.reconfigure({ ...desiredA, peers: [] }))
+    os.failOn = undefined
+    os.routes.add('10.99.0.0/16') // say, a leftover only a listing shows
+    await dev.reconfigure(desiredA)
+    assert.equal(listings(), 2, 'one listing per family after the failure')
+    assert.deepEqual([...os.routes].sort(), ['100.64.0.1/32', 'fd00::1/128'])
+  })
+
   test('a failing wg set is WG_APPLY_FAILED with the command as cause', async () => {
     await dev.up(upConfig)
     os.failOn = /^wg set/
@@ -356,6 +399,7 @@ test('down removes routes and link, restores only the forwarding it turned on; i
   await dev.enableForwarding()
   assert.equal(os.sysctl.get('net.ipv4.ip_forward'), '1')
   assert.ok(!os.calls.some((c) => c.includes('net.ipv6.conf.all.forwarding=')), 'ipv6 was already on')
+  assert.equal(os.calls.filter((c) => c.startsWith('sysctl')).length, 2, 'one read, one write')
   await dev.down()
   assert.equal(os.links.size, 0)
   assert.equal(os.routes.size, 0)

@@ -1,0 +1,34 @@
+// What the `blackroad` command runs, without running it: main.ts calls runMain(), and so does the installed
+// bundle's loader (scripts/bin-loader.mjs), which also calls warm() once at build time to make its code cache.
+// A plain `blackroad daemon` (daemon-args.ts) starts the daemon without loading the command-line parser;
+// everything else goes to the full command line in commands.ts. Both load only when needed.
+
+import { DEFAULT_CONFIG_PATH } from '../config/index.js'
+import { plainDaemonArgs } from './daemon-args.js'
+
+async function main(): Promise<void> {
+  const daemon = plainDaemonArgs(process.argv.slice(2))
+  if (daemon === null) {
+    const cli = await import('./commands.js')
+    await cli.main()
+    return
+  }
+  const { runDaemon } = await import('../daemon/main.js')
+  process.exitCode = await runDaemon({
+    configPath: daemon.config ?? DEFAULT_CONFIG_PATH,
+    skipPrivilegeCheck: daemon.skipPrivilegeCheck,
+  })
+}
+
+/** Runs the command line of this process; a failure that escapes the command is reported and exits 1. */
+export function runMain(): void {
+  main().catch((err: Error) => {
+    process.stderr.write(`blackroad: ${err.message}\n`)
+    process.exit(1)
+  })
+}
+
+/** Loads (and initialises) every module the command line and the daemon use, running neither. */
+export async function warm(): Promise<void> {
+  await Promise.all([import('./commands.js'), import('../daemon/main.js')])
+}
