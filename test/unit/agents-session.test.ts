@@ -57,6 +57,27 @@ class FakeSocket extends EventEmitter {
   }
 }
 
+/** A session of `bus` over a fake socket (returned), on the clock `now`. */
+function openSession(bus: BusRouter, now: () => number): FakeSocket {
+  const socket = new FakeSocket()
+  new StreamSession(1, socket as unknown as Socket, {
+    bus,
+    directory: new AgentDirectory(bus),
+    metrics: new StreamMetrics(),
+    limits: DEFAULT_SESSION_LIMITS,
+    dnsName: (n) => n,
+    now,
+  })
+  return socket
+}
+
+/** One socket read's worth of `count` publishes to `subject`; payload i is made by `payload(i)`. */
+function pubs(subject: string, count: number, payload: (i: number) => Uint8Array): Buffer {
+  const out = new FrameOut()
+  for (let i = 0; i < count; i++) out.write({ kind: 'pub', id: 0, priority: 0, subject, payload: payload(i) })
+  return out.take()
+}
+
 const limits = { maxPayloadBytes: 1024, maxQueueCount: 64, maxQueueBytes: 64 * 1024, maxBatchBytes: 4096 }
 
 describe('a stream session publishing faster than its link', () => {
@@ -68,26 +89,19 @@ describe('a stream session publishing faster than its link', () => {
     m.r('b').subscribe('load', (msg) => got.push(msg.payload[0]! | (msg.payload[1]! << 8)))
     await m.sched.advance(10)
     const a = m.r('a')
-    const socket = new FakeSocket()
-    new StreamSession(1, socket as unknown as Socket, {
-      bus: a,
-      directory: new AgentDirectory(a),
-      metrics: new StreamMetrics(),
-      limits: DEFAULT_SESSION_LIMITS,
-      dnsName: (n) => n,
-      now: () => m.sched.now,
-    })
+    const socket = openSession(a, () => m.sched.now)
     // 100 socket reads of 10 publishes each: 1000 messages, far more than the link queue (64) holds.
     const N = 1000
     for (let c = 0; c < N / 10; c++) {
-      const out = new FrameOut()
-      for (let i = c * 10; i < c * 10 + 10; i++) {
-        const payload = new Uint8Array(200)
-        payload[0] = i & 0xff
-        payload[1] = i >> 8
-        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload })
-      }
-      socket.feed(out.take())
+      socket.feed(
+        pubs('load', 10, (j) => {
+          const i = c * 10 + j
+          const payload = new Uint8Array(200)
+          payload[0] = i & 0xff
+          payload[1] = i >> 8
+          return payload
+        }),
+      )
     }
     assert.ok(socket.paused, 'the session stopped reading its socket')
     assert.ok(socket.unread > 50, `${socket.unread} reads wait in the socket, not in the daemon`)
@@ -123,21 +137,10 @@ describe('a stream session publishing faster than its link', () => {
     m.r('b').subscribe('load', () => got++)
     await m.sched.advance(10)
     const a = m.r('a')
-    const socket = new FakeSocket()
-    new StreamSession(1, socket as unknown as Socket, {
-      bus: a,
-      directory: new AgentDirectory(a),
-      metrics: new StreamMetrics(),
-      limits: DEFAULT_SESSION_LIMITS,
-      dnsName: (n) => n,
-      now: () => m.sched.now,
-    })
+    const socket = openSession(a, () => m.sched.now)
     const N = 6000
     for (let c = 0; c < N / 100; c++) {
-      const out = new FrameOut()
-      for (let i = 0; i < 100; i++)
-        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload: new Uint8Array(256) })
-      socket.feed(out.take())
+      socket.feed(pubs('load', 100, () => new Uint8Array(256)))
     }
     let maxBytes = 0
     assert.ok(
@@ -170,24 +173,8 @@ describe('a stream session publishing faster than its link', () => {
     m.r('a').subscribe('here', () => {})
     await m.sched.advance(100)
     const a = m.r('a')
-    const session = () => {
-      const socket = new FakeSocket()
-      new StreamSession(1, socket as unknown as Socket, {
-        bus: a,
-        directory: new AgentDirectory(a),
-        metrics: new StreamMetrics(),
-        limits: DEFAULT_SESSION_LIMITS,
-        dnsName: (n) => n,
-        now: () => m.sched.now,
-      })
-      return socket
-    }
-    const burst = (subject: string) => {
-      const out = new FrameOut()
-      for (let i = 0; i < 20; i++)
-        out.write({ kind: 'pub', id: 0, priority: 0, subject, payload: new Uint8Array(200) })
-      return out.take()
-    }
+    const session = () => openSession(a, () => m.sched.now)
+    const burst = (subject: string) => pubs(subject, 20, () => new Uint8Array(200))
     const [slow, fast, here] = [session(), session(), session()]
     for (let i = 0; i < 10; i++) {
       slow.feed(burst('slow'))
@@ -211,24 +198,10 @@ describe('a stream session publishing faster than its link', () => {
     })
     await m.sched.advance(100)
     const a = m.r('a')
-    const session = () => {
-      const socket = new FakeSocket()
-      new StreamSession(1, socket as unknown as Socket, {
-        bus: a,
-        directory: new AgentDirectory(a),
-        metrics: new StreamMetrics(),
-        limits: DEFAULT_SESSION_LIMITS,
-        dnsName: (n) => n,
-        now: () => m.sched.now,
-      })
-      return socket
-    }
+    const session = () => openSession(a, () => m.sched.now)
     const [bulk, asker] = [session(), session()]
     for (let i = 0; i < 10; i++) {
-      const out = new FrameOut()
-      for (let j = 0; j < 20; j++)
-        out.write({ kind: 'pub', id: 0, priority: 0, subject: 'bulk', payload: new Uint8Array(200) })
-      bulk.feed(out.take())
+      bulk.feed(pubs('bulk', 20, () => new Uint8Array(200)))
       asker.feed(
         encodeFrame({
           kind: 'req',
@@ -250,20 +223,9 @@ describe('a stream session publishing faster than its link', () => {
     m.r('b').subscribe('load', () => {})
     await m.sched.advance(10)
     const a = m.r('a')
-    const socket = new FakeSocket()
-    new StreamSession(1, socket as unknown as Socket, {
-      bus: a,
-      directory: new AgentDirectory(a),
-      metrics: new StreamMetrics(),
-      limits: DEFAULT_SESSION_LIMITS,
-      dnsName: (n) => n,
-      now: () => m.sched.now,
-    })
-    const out = new FrameOut()
-    for (let i = 0; i < 40; i++)
-      out.write({ kind: 'pub', id: 0, priority: 0, subject: 'load', payload: new Uint8Array(100) })
+    const socket = openSession(a, () => m.sched.now)
     // The router's pump has not run yet: all 40 wait in the link queue (64 at most), which is congested.
-    socket.feed(out.take())
+    socket.feed(pubs('load', 40, () => new Uint8Array(100)))
     assert.ok(socket.paused)
     a.close()
     assert.ok(!socket.paused)
@@ -281,16 +243,7 @@ function frames(written: Buffer[]): Frame[] {
 
 function standalone(): { bus: BusRouter; socket: FakeSocket } {
   const bus = new BusRouter({ nodeId: 'a', nextHop: () => null })
-  const socket = new FakeSocket()
-  new StreamSession(1, socket as unknown as Socket, {
-    bus,
-    directory: new AgentDirectory(bus),
-    metrics: new StreamMetrics(),
-    limits: DEFAULT_SESSION_LIMITS,
-    dnsName: (n) => n,
-    now: Date.now,
-  })
-  return { bus, socket }
+  return { bus, socket: openSession(bus, Date.now) }
 }
 
 describe('a stream session writing to its client', () => {
