@@ -1,7 +1,8 @@
 // Suite `raft`: the control plane against etcd 3.4 (Debian etcd-server), three voters on one bridge in lab
 // namespaces, equal timing (heartbeat 100 ms, election timeout 1000 ms: both the daemon's and etcd's defaults).
 // Figures, each a median over interleaved runs (ours, etcd, ours, etcd ...):
-//   failover_write  SIGKILL of the leader -> a write committed through the new leader (ms, lower)
+//   failover_write  SIGKILL of the leader -> a write committed through the new leader (ms, lower); ours
+//                   campaigns as soon as the mesh's probes declare the leader's link dead, etcd at its timeout
 //   commit_p50/p99  sequential small writes on the leader, no added delay, after 3,000 unmeasured warm-up
 //                   writes on both (a running daemon, not its first seconds: --warmup N) (ms, lower). A fresh
 //                   daemon's writes get faster over its first ~2,000 (V8 tiering up the hot path: p50 ~2.7 ms
@@ -376,6 +377,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
       ]
       const comments = [
         `etcd ${versionOf(['etcd', '--version'])}; both: heartbeat ${HEARTBEAT_MS} ms, election timeout ${ELECTION_MS} ms (ours draws 1-2x, etcd 1-2x), pre-vote on in ours, off in etcd 3.4's default`,
+        `ours also starts an election when the mesh's probes declare the leader's link dead (network.dead_link_timeout, 750 ms by default), before its election timeout; etcd has no such signal and waits for its timeout`,
         `three voters on one bridge; ${warmN} unmeasured warm-up writes, then ${seqN} sequential writes with no added delay, ${delayedN(seqN)} with ${DELAY_MS} ms added each way on every host's link (nfqdelay; host to host ${2 * DELAY_MS} ms one way), ${tputN} writes with ${CONCURRENCY} in flight, per run`,
         `failover elected (ms, medians): ours ${median(ours.map((s) => s.electedMs))}, etcd ${median(etcd.map((s) => s.electedMs))}`,
         'ours: registry addCluster via the leader daemon API (Unix socket); etcd: 32-byte put via its JSON gateway from the leader namespace',

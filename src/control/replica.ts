@@ -292,6 +292,15 @@ export class ControlReplica implements ControlPlane {
     return this.driver.request(req, timeoutMs)
   }
 
+  /**
+   * The mesh's failure detector lost `node` (its peer link went silent): if it is this follower's leader,
+   * Raft starts a (pre-)vote now instead of at its election timeout (RaftReq peerUnreachable).
+   */
+  peerUnreachable(node: NodeId): void {
+    if (this.closed || this.driver.stoppedReason !== null) return
+    this.driver.request({ type: 'peerUnreachable', node }, this.requestTimeoutMs).catch(() => undefined)
+  }
+
   /** Called after anything that may change what readers see: an apply, a snapshot install, a new leader. */
   onChange(listener: () => void): () => void {
     this.changed.add(listener)

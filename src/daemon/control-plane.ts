@@ -87,6 +87,7 @@ type FederationRecord = NonNullable<ControlReplicaOptions['federation']>
 export class ControlNode {
   replica: ControlReplica | null = null
   private net: NetworkCore | null = null
+  private watched: NetworkCore | null = null
   private bus: BusRouter | null = null
   private role: ControlRole | null = null
   private offAgent: (() => void) | null = null
@@ -111,6 +112,7 @@ export class ControlNode {
   async start(bus: BusRouter, net: NetworkCore | null, federation: FederationRecord | null): Promise<void> {
     this.bus = bus
     this.net = net
+    if (net) this.watchLinks(net)
     this.fed = federation
     const stateDir = this.o.config.node.state_dir
     const learned = (await readJoinHints(stateDir)).voters
@@ -231,6 +233,14 @@ export class ControlNode {
   /** The mesh came up after the replica started (e.g. after `federation init`): frames verify against it now. */
   attachNet(net: NetworkCore): void {
     this.net = net
+    this.watchLinks(net)
+  }
+
+  /** A peer link declared dead by the mesh's probes tells Raft its leader may be gone (peerUnreachable). */
+  private watchLinks(net: NetworkCore): void {
+    if (this.watched === net) return
+    this.watched = net
+    net.on('link-down', (peer) => this.replica?.peerUnreachable(peer))
   }
 
   /**

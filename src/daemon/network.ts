@@ -53,7 +53,7 @@ export interface NetworkCoreOptions {
 /** How long the side with the higher WireGuard key waits before it considers a reset (handshake-sync.ts). */
 const CONFIGURED_SECOND_LOOK_MS = 1_500
 
-export class NetworkCore extends EventEmitter<{ applied: [] }> {
+export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer: string] }> {
   readonly certs: CertBook
   readonly wgKeys = new WgKeyBook()
   readonly device: WireGuardDevice
@@ -131,9 +131,11 @@ export class NetworkCore extends EventEmitter<{ applied: [] }> {
         this.log.info({ changes: changes.map((c) => `${c.kind} ${c.destination}`) }, 'routes changed')
       this.scheduleApply()
     })
-    this.routing.on('link', (e) =>
-      this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state'),
-    )
+    this.routing.on('link', (e) => {
+      this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state')
+      // Routing's failure detector (probes): the control plane takes it as a hint about a silent leader.
+      if (e.type === 'link-down') this.emit('link-down', e.peer)
+    })
     this.revocations = new RevocationGossip({
       set: trust.revocations,
       persist: (list) =>

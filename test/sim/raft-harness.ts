@@ -1,6 +1,6 @@
 // Runs one Raft seed in the simulator: a cluster of voters (plus spare nodes for membership changes), a
-// client workload of proposals, reads, leadership transfers and membership changes throughout the faulty
-// phase, every safety check after every step, then a liveness phase (TigerBeetle's VOPR): faults stop,
+// client workload of proposals, reads, leadership transfers and membership changes (and, on request,
+// failure-detector hints) throughout the faulty phase, every safety check after every step, then a liveness phase (TigerBeetle's VOPR): faults stop,
 // the network heals, crashed nodes restart, and within a bound a leader must commit a new proposal that
 // every member applies, with no client request left unanswered.
 
@@ -53,6 +53,8 @@ export interface RaftSeedOptions<SM extends StateMachine> {
   readonly requestEveryMs: number
   readonly mutation?: RaftMutation
   readonly membershipChanges?: boolean
+  /** Also hand nodes peerUnreachable hints about random peers (mostly wrong ones). */
+  readonly hints?: boolean
   readonly liveness?: boolean
   readonly faults?: (rng: SeededRng) => FaultSpec
   readonly testName?: string
@@ -119,6 +121,9 @@ export function runRaftSeed<SM extends StateMachine>(opts: RaftSeedOptions<SM>):
             const leader = ids.find((id) => s.view(id)?.role === 'leader')
             s.request(leader ?? node, { type: 'changeMembership', change: change(rng) })
             return
+          } else if (p < 0.985 && opts.hints) {
+            // A failure detector's hint, right or (mostly) wrong: must never cost safety.
+            req = { type: 'peerUnreachable', node: rng.pick(ids) }
           } else req = { type: 'status' }
           s.request(node, req)
         }

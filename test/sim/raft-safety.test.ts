@@ -10,6 +10,7 @@
 //   node --test dist/test/sim/raft-safety.test.js                   the CI run (2,000 seeds)
 //   SIM_SEEDS=100000 node --test dist/test/sim/raft-safety.test.js  the release run
 //   SIM_SEED=1234 node --test dist/test/sim/raft-safety.test.js     replay one seed
+// A second test runs its own seeds with failure-detector hints (peerUnreachable, mostly wrong) in the workload.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -64,4 +65,21 @@ test(NAME, (t) => {
     assert.ok(ghost.proposalsOk > n * 50 && ghost.readsOk > n * 30, 'clients were served')
     assert.ok(ghost.restores > n / 4, 'snapshots were installed and restored')
   }
+})
+
+const HINT_SEEDS = 500
+const HINTS =
+  'raft + registry with failure-detector hints (peerUnreachable, mostly wrong): safety, then liveness'
+
+test(HINTS, (t) => {
+  let elections = 0
+  const run = forSeeds(
+    HINT_SEEDS,
+    (seed) => {
+      elections += safetyRun(seed, { testName: HINTS, hints: true }).ghost.counts.elections
+    },
+    { testName: HINTS },
+  )
+  t.diagnostic(`${run.seeds.length} seeds in ${(run.ms / 1000).toFixed(1)}s, ${elections} elections`)
+  if (run.seeds.length >= 100) assert.ok(elections > run.seeds.length, 'leaders changed')
 })

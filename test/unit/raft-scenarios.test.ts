@@ -96,6 +96,46 @@ describe('raft scenarios', () => {
     assert.equal(c.view(old.id).leader, next.id)
   })
 
+  test('a crashed leader: followers told by their failure detector elect a new one before any election timeout', () => {
+    const c = cluster(3)
+    c.sim.runFor(2 * EMAX)
+    const old = c.leader()
+    const [f1, f2] = c.ids.filter((id) => id !== old.id) as [NodeId, NodeId]
+    // A hint while the leader is alive and talking changes nothing (it was heard within two heartbeats).
+    assert.deepEqual(c.ask(f1, { type: 'peerUnreachable', node: old.id }), { ok: true, type: 'noted' })
+    c.sim.runFor(EMAX)
+    assert.equal(c.leader().id, old.id)
+    assert.equal(c.leader().term, old.term)
+    c.sim.crash(old.id)
+    // Well inside the election timeout (200-400 ms here), the links' failure detector reports the leader gone.
+    c.sim.runFor(SIM_RAFT.heartbeatMs * 4)
+    const crashedAt = c.sim.now - SIM_RAFT.heartbeatMs * 4
+    c.ask(f1, { type: 'peerUnreachable', node: old.id })
+    c.ask(f2, { type: 'peerUnreachable', node: old.id })
+    c.sim.runUntil(() => c.leaders().length === 1, crashedAt + SIM_RAFT.electionMinMs)
+    const next = c.leader()
+    assert.ok(
+      c.sim.now - crashedAt < SIM_RAFT.electionMinMs,
+      `elected ${c.sim.now - crashedAt} ms after the crash`,
+    )
+    assert.ok([f1, f2].includes(next.id))
+    assert.ok(next.term > old.term)
+  })
+
+  test('one follower wrongly told the leader is gone: no election, the leader stays', () => {
+    const c = cluster(3)
+    c.sim.runFor(2 * EMAX)
+    const old = c.leader()
+    const f1 = c.ids.find((id) => id !== old.id)!
+    // Its own link to the leader is cut; the leader still reaches the other follower (a majority with it).
+    c.sim.cut(f1, old.id)
+    c.sim.runFor(SIM_RAFT.heartbeatMs * 4)
+    c.ask(f1, { type: 'peerUnreachable', node: old.id })
+    c.sim.runFor(SIM_RAFT.electionMinMs / 2)
+    assert.equal(c.leader().id, old.id, 'the other follower, in its lease, refused the pre-vote')
+    assert.equal(c.leader().term, old.term)
+  })
+
   test('a proposal at a follower is forwarded, committed, applied everywhere and answered', () => {
     const c = cluster(3)
     c.sim.runFor(2 * EMAX)

@@ -26,6 +26,21 @@ export function onElectionTimer<SM extends StateMachine>(n: RaftNode<SM>): void 
   preCampaign(n)
 }
 
+/** The host lost `node` (RaftReq peerUnreachable): if it is our leader and silent, campaign now. */
+export function suspectLeader<SM extends StateMachine>(n: RaftNode<SM>, node: NodeId): void {
+  if (n.role !== 'follower' || n.leader !== node) return
+  // Heard from it within two heartbeats (e.g. over another path): the hint is out of date.
+  if (n.now() - n.lastLeaderContact < 2 * n.cfg.heartbeatMs) return
+  n.leaderSuspected = true
+  // Soon, not at once: followers that lost the leader together would campaign together and split the vote.
+  // A random pause of up to two heartbeats spreads them, as the election timeout's randomness does.
+  const due = n.now() + n.ctx.rng.int(0, 2 * n.cfg.heartbeatMs)
+  if (due < n.electionStart + n.electionTimeout) {
+    n.electionTimeout = due - n.electionStart
+    n.out.push({ type: 'setTimer', name: 'election', at: due })
+  }
+}
+
 function preCampaign<SM extends StateMachine>(n: RaftNode<SM>): void {
   n.becomePreCandidate()
   n.resetElectionTimer()

@@ -71,6 +71,8 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
   electionTimeout = 0
   /** Local time we last heard from a leader of our term; -Infinity when never. */
   lastLeaderContact = Number.NEGATIVE_INFINITY
+  /** The host said the leader is unreachable (peerUnreachable) and it has not been heard from since. */
+  leaderSuspected = false
   readonly votes = new Map<NodeId, boolean>()
 
   // Leadership.
@@ -368,6 +370,7 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
     this.votes.clear()
     this.setLeader(leader)
     if (leader !== null) this.lastLeaderContact = this.now()
+    this.leaderSuspected = false
     this.resetElectionTimer()
   }
 
@@ -418,7 +421,11 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
   /** Within an election timeout of hearing from a live leader (or being one): refuse to help depose it. */
   inLease(): boolean {
     if (this.role === 'leader') return true
-    return this.leader !== null && this.now() - this.lastLeaderContact < this.cfg.electionMinMs
+    return (
+      this.leader !== null &&
+      !this.leaderSuspected &&
+      this.now() - this.lastLeaderContact < this.cfg.electionMinMs
+    )
   }
 
   /**
@@ -433,6 +440,12 @@ export class RaftNode<SM extends StateMachine> implements Machine<RaftTypes<SM>>
     if (this.role !== 'follower' || this.leader === null) this.becomeFollower(this.term, from)
     this.lastLeaderContact = this.now()
     this.electionStart = this.lastLeaderContact
+    if (this.leaderSuspected) {
+      // The hint was wrong: a fresh, full election timeout instead of the shortened one (suspectLeader).
+      this.leaderSuspected = false
+      this.electionTimeout = this.ctx.rng.int(this.cfg.electionMinMs, this.cfg.electionMaxMs - 1)
+      this.out.push({ type: 'setTimer', name: 'election', at: this.electionStart + this.electionTimeout })
+    }
     return true
   }
 

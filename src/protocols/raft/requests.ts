@@ -10,6 +10,7 @@
 
 import type { NodeId, RequestId } from '../core/index.js'
 import { invariant } from '../core/index.js'
+import { suspectLeader } from './election.js'
 import { changeMembership, transfer } from './membership.js'
 import type { RaftNode } from './node.js'
 import { broadcastAppend, broadcastHeartbeat, maybeCommit } from './replication.js'
@@ -96,6 +97,11 @@ export function onRequest<SM extends StateMachine>(n: RaftNode<SM>, id: RequestI
       membership: n.membership,
     }
     n.respond(local, { ok: true, type: 'status', status })
+    return
+  }
+  if (req.type === 'peerUnreachable') {
+    suspectLeader(n, req.node)
+    n.respond(local, { ok: true, type: 'noted' })
     return
   }
   if (pendingCount(n.requests) >= n.cfg.maxPending) {

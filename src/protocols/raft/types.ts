@@ -114,6 +114,13 @@ export type RaftReq =
   | { readonly type: 'changeMembership'; readonly change: MembershipChange }
   | { readonly type: 'transferLeadership'; readonly to: NodeId }
   | { readonly type: 'status' }
+  /**
+   * The host's failure detector lost `node` (its link went silent): if it is this follower's leader and has
+   * not been heard from for two heartbeats, the follower stops honouring its lease and starts a (pre-)vote
+   * now instead of at its election timeout. A wrong hint is harmless: pre-vote still needs a majority that
+   * lost the leader too (or whose own lease ran out), and the hint is dropped on the leader's next message.
+   */
+  | { readonly type: 'peerUnreachable'; readonly node: NodeId }
 
 export type RaftErrorCode =
   /** This node is not the leader and knows none to forward to; `leader` may still hint one. */
@@ -153,6 +160,8 @@ export type RaftRes =
   /** Leadership transfer started (watch `status` or the leader effect for the outcome). */
   | { readonly ok: true; readonly type: 'transferring'; readonly to: NodeId }
   | { readonly ok: true; readonly type: 'status'; readonly status: RaftStatus }
+  /** A peerUnreachable hint was taken into account (whether or not it started an election). */
+  | { readonly ok: true; readonly type: 'noted' }
   | { readonly ok: false; readonly code: RaftErrorCode; readonly leader: NodeId | null }
 
 export type RaftEffect =
