@@ -300,3 +300,33 @@ export async function firstAnswer<T>(
   }
   throw last
 }
+
+/** Answers a repeat of the same join may change: no leader yet, or no answer in time (JoinService). */
+const JOIN_AGAIN: ReadonlySet<JoinErrorCode> = new Set(['NO_LEADER', 'TIMEOUT'])
+
+export interface PatienceOptions {
+  /** Give up repeating after this long (the last error is thrown). Default 15 s. */
+  readonly withinMs?: number
+  readonly sleep?: (ms: number) => Promise<void>
+  readonly now?: () => number
+}
+
+/**
+ * `ask` (a join), repeated while the control plane answers NO_LEADER (it is electing a leader or has not
+ * recorded the federation yet) or TIMEOUT (a join whose entry did commit is answered as joined when repeated
+ * with the same token): pauses of 0.5 s doubling to 4 s, for at most `withinMs`. Anything else, and the last
+ * of these once the time is up, is thrown as it came.
+ */
+export async function patiently<T>(ask: () => Promise<T>, o: PatienceOptions = {}): Promise<T> {
+  const now = o.now ?? Date.now
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+  const until = now() + (o.withinMs ?? 15_000)
+  for (let pause = 500; ; pause = Math.min(pause * 2, 4000)) {
+    try {
+      return await ask()
+    } catch (err) {
+      if (!(err instanceof JoinError && JOIN_AGAIN.has(err.code)) || now() + pause > until) throw err
+    }
+    await sleep(pause)
+  }
+}

@@ -20,7 +20,7 @@ import type {
   RevokeNodeResponse,
 } from '../client/control-types.js'
 import type { Config } from '../config/index.js'
-import { firstAnswer, JoinError, requestJoin, requestRenewal } from '../control/join-client.js'
+import { firstAnswer, JoinError, patiently, requestJoin, requestRenewal } from '../control/join-client.js'
 import { JoinServer } from '../control/join-server.js'
 import { type CertificateSigner, JoinService } from '../control/join-service.js'
 import { LocalControlPlane } from '../control/local-control-plane.js'
@@ -279,14 +279,17 @@ export class ControlNode {
     }
     let res: Awaited<ReturnType<typeof requestJoin>>
     try {
-      res = await requestJoin({
-        endpoint: req.control_plane,
-        token: req.token,
-        clusterName: req.cluster_name,
-        ...(req.cluster_type ? { clusterType: req.cluster_type } : {}),
-        name: this.opts.config.node.name,
-        nodeKey: this.opts.nodeKey,
-      })
+      // A control plane still electing its leader (or busy past its timeout) is asked again, for a while.
+      res = await patiently(() =>
+        requestJoin({
+          endpoint: req.control_plane,
+          token: req.token,
+          clusterName: req.cluster_name,
+          ...(req.cluster_type ? { clusterType: req.cluster_type } : {}),
+          name: this.opts.config.node.name,
+          nodeKey: this.opts.nodeKey,
+        }),
+      )
     } catch (err) {
       if (err instanceof JoinError) {
         this.joins.inc({ result: err.code })

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { firstAnswer, JoinError } from '../../src/control/join-client.js'
+import { firstAnswer, JoinError, patiently } from '../../src/control/join-client.js'
 import {
   nextCheckDelay,
   type RenewClock,
@@ -178,4 +178,42 @@ test('renewal asks the control-plane endpoints in order, past the ones that cann
   assert.deepEqual(asked, ['down', 'revoked'])
   await assert.rejects(firstAnswer(['down', 'busy'], ask), (e) => (e as JoinError).code === 'TIMEOUT')
   await assert.rejects(firstAnswer([], ask), (e) => (e as JoinError).code === 'UNREACHABLE')
+})
+
+test('a join is asked again while the control plane has no leader or times out, for a bounded while', async () => {
+  let t = 0
+  const waited: number[] = []
+  const clock = {
+    now: () => t,
+    sleep: async (ms: number) => {
+      waited.push(ms)
+      t += ms
+    },
+  }
+  const answers = (...codes: Array<string | null>) => {
+    let i = 0
+    return async () => {
+      const c = codes[Math.min(i++, codes.length - 1)]
+      if (c === null) return 'joined'
+      throw new JoinError(c as 'NO_LEADER', String(c))
+    }
+  }
+  assert.equal(await patiently(answers('NO_LEADER', 'TIMEOUT', 'NO_LEADER', null), clock), 'joined')
+  assert.deepEqual(waited, [500, 1000, 2000])
+  // Other refusals are final at once.
+  waited.length = 0
+  await assert.rejects(
+    patiently(answers('TOKEN_REUSED', null), clock),
+    (e) => (e as JoinError).code === 'TOKEN_REUSED',
+  )
+  assert.deepEqual(waited, [])
+  // A control plane that never gets a leader: given up within the bound, with its last answer.
+  t = 0
+  waited.length = 0
+  await assert.rejects(
+    patiently(answers('NO_LEADER'), { ...clock, withinMs: 10_000 }),
+    (e) => (e as JoinError).code === 'NO_LEADER',
+  )
+  assert.deepEqual(waited, [500, 1000, 2000, 4000])
+  assert.ok(t <= 10_000)
 })
