@@ -183,6 +183,14 @@ function pair(opts: { probeIntervalMs: number; deadLinkTimeoutMs: number; delayM
       for (const d of drivers) d.stop()
       for (const t of timers) clearTimeout(t)
     },
+    /** Waits (at most `ms`) until each end sees the link to the other in `state`; resolves with the ms it took. */
+    bothEnds(state: 'up' | 'down', ms: number): Promise<number> {
+      return until(
+        `both ends ${state}`,
+        () => drivers.every((d, i) => d.metrics(ids[1 - i]!)?.state === state),
+        ms,
+      )
+    },
   }
 }
 
@@ -200,11 +208,7 @@ test("one probe datagram per neighbour and interval; it answers the neighbour's"
   const p = pair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 })
   try {
     p.start()
-    await until(
-      'both ends up',
-      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
-      3000,
-    )
+    await p.bothEnds('up', 3000)
     const before = [...p.sent.probes]
     await sleep(2000)
     for (const i of [0, 1]) {
@@ -226,18 +230,10 @@ test('a link whose probe datagrams are lost goes down and stays down while recor
   const p = pair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 })
   try {
     p.start()
-    await until(
-      'both ends up',
-      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
-      3000,
-    )
+    await p.bothEnds('up', 3000)
     p.setDropProbes(true)
     const recordsBefore = [...p.sent.recordsIn]
-    const ms = await until(
-      'both ends down',
-      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'down'),
-      3000,
-    )
+    const ms = await p.bothEnds('down', 3000)
     assert.ok(ms <= 1500, `down after ${ms} ms`)
     await sleep(1500)
     for (const i of [0, 1]) {
@@ -246,11 +242,7 @@ test('a link whose probe datagrams are lost goes down and stays down while recor
       assert.equal(p.drivers[i]!.plan.routes.length, 0, 'no route over a link that only carries records')
     }
     p.setDropProbes(false)
-    await until(
-      'both ends up again',
-      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
-      3000,
-    )
+    await p.bothEnds('up', 3000)
   } finally {
     p.stop()
   }
@@ -261,11 +253,7 @@ test('a new link is measured in round trips, with a bounded burst', async () => 
   const p = pair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 })
   try {
     p.start()
-    const ms = await until(
-      'both ends up',
-      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
-      1500,
-    )
+    const ms = await p.bothEnds('up', 1500)
     assert.ok(ms < 300, `up after ${ms} ms`)
     await sleep(300)
     // Only probes of a link that is not up yet ask (the rest of the burst does not), and an answer never
@@ -282,11 +270,7 @@ test('malformed, foreign and replayed probe datagrams change nothing', async () 
   const p = pair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 })
   try {
     p.start()
-    await until(
-      'both ends up',
-      () => p.drivers.every((d, i) => d.metrics(p.ids[1 - i]!)?.state === 'up'),
-      1500,
-    )
+    await p.bothEnds('up', 1500)
     await sleep(100)
     const [a, b] = p.drivers as [RoutingDriver, RoutingDriver]
     const before = a.metrics(p.ids[1]!)!
