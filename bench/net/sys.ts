@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Host } from '../../netns-tests/lib/topology.js'
 
 export { sleep }
 
@@ -89,4 +90,16 @@ export async function stopPid(pid: number, comm: string, graceMs = 2_000): Promi
     for (let i = 0; i < waitMs / 20 && pidIs(pid, comm); i++) await sleep(20)
   }
   return !pidIs(pid, comm)
+}
+
+/** Packets and bytes a lab host has sent on its first interface so far (the kernel's tx counters). */
+export async function txCounters(h: Host): Promise<[number, number]> {
+  const dev = h.iface().name
+  const r = await h.execOk([
+    'cat',
+    `/sys/class/net/${dev}/statistics/tx_packets`,
+    `/sys/class/net/${dev}/statistics/tx_bytes`,
+  ])
+  const [p, b] = r.stdout.trim().split(/\s+/).map(Number)
+  return [p!, b!]
 }

@@ -27,7 +27,7 @@ import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
 import { dhtAddress, OurMesh, ourDefaults, ourSettings } from '../net/ours.js'
 import { firstReplyAt, type Outage, outage, Prober } from '../net/ping.js'
 import { SERF_SETTINGS, serfMembers, serfStatus, startSerf } from '../net/serf.js'
-import { hostNote, round1, sleep } from '../net/sys.js'
+import { hostNote, round1, sleep, txCounters } from '../net/sys.js'
 
 const FAST_MS = 5
 const SLOW_MS = 20
@@ -232,17 +232,6 @@ const IDLE_TRAFFIC_MS = 5_000
 interface Traffic {
   pps: number
   bps: number
-}
-
-async function txCounters(h: Host): Promise<[number, number]> {
-  const dev = h.iface().name
-  const r = await h.execOk([
-    'cat',
-    `/sys/class/net/${dev}/statistics/tx_packets`,
-    `/sys/class/net/${dev}/statistics/tx_bytes`,
-  ])
-  const [p, b] = r.stdout.trim().split(/\s+/).map(Number)
-  return [p!, b!]
 }
 
 /**

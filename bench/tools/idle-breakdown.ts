@@ -13,24 +13,13 @@ import { waitFor } from '../../netns-tests/lib/wait.js'
 import { median } from '../lib/report.js'
 import { ensurePackages } from '../net/deps.js'
 import { dhtAddress, OurMesh } from '../net/ours.js'
-import { sleep } from '../net/sys.js'
+import { sleep, txCounters } from '../net/sys.js'
 import { emptyTally, TRAFFIC_KINDS, type TrafficTally, tallyPcapFile } from '../net/traffic.js'
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`)
   const v = i >= 0 ? Number(process.argv[i + 1]) : fallback
   return Number.isFinite(v) && v > 0 ? v : fallback
-}
-
-async function txCounters(h: Host): Promise<[number, number]> {
-  const dev = h.iface().name
-  const r = await h.execOk([
-    'cat',
-    `/sys/class/net/${dev}/statistics/tx_packets`,
-    `/sys/class/net/${dev}/statistics/tx_bytes`,
-  ])
-  const [p, b] = r.stdout.trim().split(/\s+/).map(Number)
-  return [p!, b!]
 }
 
 async function main(): Promise<void> {
