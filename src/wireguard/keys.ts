@@ -26,16 +26,25 @@ export function keyToBase64(key: string | Buffer | Uint8Array, what: string): st
   return Buffer.from(key).toString('base64')
 }
 
-/** The X25519 public key of a private key (clamping as X25519 does), base64. */
+/** The last key publicKeyOf derived: every reconfigure and every UAPI read asks again for the same key. */
+let lastDerived: { privateKey: string; publicKey: string } | null = null
+
+/**
+ * The X25519 public key of a private key (clamping as X25519 does), base64. Remembers the last one: the
+ * derivation costs ~0.6 ms here, and the key only changes on rotation.
+ */
 export function publicKeyOf(privateKey: string | Buffer | Uint8Array): string {
-  const raw = Buffer.from(keyToBase64(privateKey, 'private key'), 'base64')
+  const b64 = keyToBase64(privateKey, 'private key')
+  if (lastDerived?.privateKey === b64) return lastDerived.publicKey
   const priv = createPrivateKey({
-    key: Buffer.concat([PKCS8_X25519_PREFIX, raw]),
+    key: Buffer.concat([PKCS8_X25519_PREFIX, Buffer.from(b64, 'base64')]),
     format: 'der',
     type: 'pkcs8',
   })
   const spki = createPublicKey(priv).export({ format: 'der', type: 'spki' })
-  return spki.subarray(spki.length - KEY_BYTES).toString('base64')
+  const publicKey = spki.subarray(spki.length - KEY_BYTES).toString('base64')
+  lastDerived = { privateKey: b64, publicKey }
+  return publicKey
 }
 
 /** A fresh private key (32 bytes, clamped), as `wg genkey` would make. */

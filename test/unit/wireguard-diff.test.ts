@@ -372,3 +372,16 @@ test('an unclamped private key equal to the live (clamped) one is not a change',
   // The same comparison without clamping would see a change: the test can fail.
   assert.notEqual(raw.toString('base64'), l.privateKey)
 })
+
+test('publicKeyOf: the RFC 7748 test vector, asked for alternately with another key (it remembers only one)', () => {
+  // RFC 7748 §6.1: Alice's private key and public key.
+  const alice = Buffer.from('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', 'hex')
+  const alicePub = Buffer.from('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a', 'hex')
+  const other = generatePrivateKey()
+  const otherPub = publicKeyOf(other)
+  for (let i = 0; i < 3; i++) {
+    assert.equal(publicKeyOf(alice), alicePub.toString('base64'))
+    assert.equal(publicKeyOf(other), otherPub)
+    assert.notEqual(otherPub, alicePub.toString('base64'))
+  }
+})
