@@ -49,6 +49,8 @@ export interface JoinServiceOptions {
   certificate: () => Uint8Array
   secret: Uint8Array
   revocations: () => readonly SignedRevocation[]
+  /** Whether a certificate is revoked here (RevocationSet.isRevoked): an issuer's token dies with it. */
+  isRevoked?: (cert: { nodeId: string; serial: number }) => boolean
   controlPlaneEndpoints: () => string[]
   bootstrap: () => string[]
   staticPeers: () => string[]
@@ -158,11 +160,7 @@ export class JoinService {
         federationId: fed.id,
         now,
         clockSkewSeconds: this.opts.clockSkewSeconds ?? 60,
-        // An issuer's token dies with the issuer's revocation.
-        isRevoked: (c) =>
-          this.opts
-            .revocations()
-            .some((r) => r.nodeId === c.nodeId && (r.serial === undefined || r.serial === c.serial)),
+        ...(this.opts.isRevoked ? { isRevoked: this.opts.isRevoked } : {}),
       })
     } catch (err) {
       if (err instanceof TokenError)

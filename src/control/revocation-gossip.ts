@@ -89,6 +89,11 @@ export class RevocationGossip {
     return this.opts.set.entries()
   }
 
+  /** Whether this router enforces a revocation of `cert` (RevocationSet.isRevoked). */
+  isRevoked(cert: { nodeId: string; serial: number }): boolean {
+    return this.opts.set.isRevoked(cert)
+  }
+
   /** Resolves when the latest list is on disk. */
   flushed(): Promise<void> {
     return this.persisting

@@ -493,6 +493,7 @@ export class ControlNode {
       certificate: () => (this.net ? encodeCertificate(this.net.certificate) : new Uint8Array()),
       secret,
       revocations: () => this.net?.revocations.entries() ?? [],
+      isRevoked: (c) => this.net?.revocations.isRevoked(c) ?? false,
       controlPlaneEndpoints: () => or(cfg.federation.control_plane, learned.control_plane),
       bootstrap: () => or(cfg.discovery.bootstrap, learned.bootstrap),
       staticPeers: () => or(cfg.discovery.static_peers, learned.static_peers),

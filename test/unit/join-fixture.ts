@@ -65,6 +65,7 @@ export async function testFederation(name = 'lab', opts: { certLifetimeMs?: numb
     certificate: () => serverCert,
     secret: Buffer.alloc(32, 7),
     revocations: () => revocations.entries(),
+    isRevoked: (c) => revocations.isRevoked(c),
     controlPlaneEndpoints: () => ['127.0.0.1:7443'],
     bootstrap: () => ['10.0.0.1:49737'],
     staticPeers: () => [],

@@ -13,13 +13,17 @@ import {
 import {
   CONTROL_PLANE_CLUSTER,
   candidateIpv4,
+  createJoinToken,
   decodeCertificate,
   encodeCertificate,
+  fingerprint,
   generateKeyPair,
   type KeyPair,
   type NodeCertificate,
   meshIpv6,
+  newTokenNonce,
   nodeIdFromPublicKey,
+  signRevocation,
   verifyCertificate,
 } from '../../src/identity/index.js'
 import { parseIpv4 } from '../../src/protocols/registry/index.js'
@@ -232,6 +236,7 @@ async function issuerNode(
     certificate: () => encodeCertificate(held.cert),
     secret: Buffer.alloc(32, 7),
     revocations: () => f.revocations.entries(),
+    isRevoked: (c) => f.revocations.isRevoked(c),
     controlPlaneEndpoints: () => [],
     bootstrap: () => [],
     staticPeers: () => [],
@@ -295,4 +300,37 @@ test("an issuer leaves its own renewal, and other issuers' while they have time,
   const { reply } = await a.service.handle(b.key.publicKey, { type: 'renew' })
   assert.equal(reply.type, 'renewed')
   assert.equal(renewedCert(reply).version, 2)
+})
+
+test('a token signed by an issuer this router has revoked is refused BAD_SIGNATURE and spends nothing', async () => {
+  const f = await testFederation()
+  const a = await issuerNode(f, 'cp-a')
+  const fed = f.federation
+  const iat = Math.floor(f.clock.now / 1000)
+  const token = createJoinToken(
+    {
+      iss: fed.id,
+      fed_name: fed.name,
+      cluster: f.clusterId,
+      cluster_name: 'edge',
+      region: 'local',
+      capacity: 10,
+      role: 'edge',
+      iat,
+      nbf: iat,
+      exp: iat + 3600,
+      jti: newTokenNonce(),
+      cp: [],
+      rfp: fingerprint(f.root.publicKey),
+    },
+    a.key,
+    a.held.cert,
+  )
+  const key = generateKeyPair()
+  f.revocations.add(
+    signRevocation({ nodeId: a.held.cert.nodeId, reason: 'lost', revokedAt: f.clock.now }, f.root),
+  )
+  const { reply } = await f.service.handle(key.publicKey, joinMsg(token))
+  assert.equal(refusedCode(reply), 'BAD_SIGNATURE')
+  assert.equal(f.cp.local().nodes.has(nodeIdFromPublicKey(key.publicKey)), false)
 })
