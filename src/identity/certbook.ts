@@ -3,7 +3,12 @@
 // federation root, is within validity and is not revoked, so everything keyed by node id (link-state
 // signatures, WireGuard key announcements, mesh addresses) trusts exactly what the root vouched for.
 
-import { type NodeCertificate, decodeCertificate, encodeCertificate, verifyCertificate } from './certificate.js'
+import {
+  type NodeCertificate,
+  decodeCertificate,
+  encodeCertificate,
+  verifyCertificate,
+} from './certificate.js'
 import { TrustError } from './errors.js'
 import type { RevocationSet } from './revocation.js'
 
@@ -15,7 +20,9 @@ export interface CertBookOptions {
   clockSkewMs?: number
 }
 
-export type CertVerdict = { ok: true; cert: NodeCertificate; fresh: boolean } | { ok: false; code: string; message: string }
+export type CertVerdict =
+  | { ok: true; cert: NodeCertificate; fresh: boolean }
+  | { ok: false; code: string; message: string }
 
 export class CertBook {
   private readonly byNode = new Map<string, { cert: NodeCertificate; bytes: Buffer }>()
@@ -29,7 +36,9 @@ export class CertBook {
 
   /** Verifies and stores encoded certificate bytes; `fresh` is true when this replaced or added an entry. */
   add(bytes: Uint8Array): CertVerdict {
-    const seenId = this.seen.get(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'))
+    const seenId = this.seen.get(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
+    )
     const held = seenId === undefined ? undefined : this.get(seenId)
     if (held) return { ok: true, cert: held, fresh: false }
     let cert: NodeCertificate
@@ -89,6 +98,8 @@ export class CertBook {
   }
 
   nodes(): NodeCertificate[] {
-    return [...this.byNode.keys()].map((id) => this.get(id)).filter((c): c is NodeCertificate => c !== undefined)
+    return [...this.byNode.keys()]
+      .map((id) => this.get(id))
+      .filter((c): c is NodeCertificate => c !== undefined)
   }
 }

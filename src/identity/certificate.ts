@@ -72,6 +72,22 @@ export function isIssuerCertificate(cert: CertificateFields): boolean {
   return cert.version === CERTIFICATE_VERSION && cert.cluster === CONTROL_PLANE_CLUSTER
 }
 
+/** Whether `cert` is an issuer certificate for `key`: what signing as an issuer with that key needs. */
+export function isIssuerFor(cert: CertificateFields, key: KeyPair): boolean {
+  return isIssuerCertificate(cert) && cert.publicKey.equals(Buffer.from(key.publicKey))
+}
+
+/**
+ * Verifies the certificate an issuer-signed record (token, revocation) carries: an issuer certificate that
+ * verifyCertificate accepts under `opts`; TrustError otherwise (BAD_SIGNATURE when it is no issuer's).
+ */
+export function verifyIssuerCertificate(cert: NodeCertificate, opts: VerifyCertificateOptions): void {
+  if (!isIssuerCertificate(cert)) {
+    throw new TrustError('BAD_SIGNATURE', `${cert.nodeId} is not a root-signed control-plane node`)
+  }
+  verifyCertificate(cert, opts)
+}
+
 export interface VerifyCertificateOptions {
   rootPublicKey: Uint8Array
   federationId: string
@@ -290,8 +306,11 @@ export function issueDelegatedCertificate(
   issuerKey: KeyPair,
   issuerCert: NodeCertificate,
 ): NodeCertificate {
-  if (!issuerCert.publicKey.equals(Buffer.from(issuerKey.publicKey))) {
-    throw new TrustError('MALFORMED', "cannot issue certificate: the issuer's certificate is for another key")
+  if (!isIssuerFor(issuerCert, issuerKey)) {
+    throw new TrustError(
+      'MALFORMED',
+      "cannot issue certificate: the signer's certificate is not a root-signed control-plane certificate for its key",
+    )
   }
   const notAfter = Math.min(req.notAfter, issuerCert.notAfter)
   return signFields(requestFields({ ...req, notAfter }, DELEGATED_CERTIFICATE_VERSION, issuerCert), issuerKey)

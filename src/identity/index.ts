@@ -17,11 +17,13 @@ export {
   issueCertificate,
   issueDelegatedCertificate,
   isIssuerCertificate,
+  isIssuerFor,
   NODE_ROLES,
   type NodeCertificate,
   type NodeRole,
   type VerifyCertificateOptions,
   verifyCertificate,
+  verifyIssuerCertificate,
 } from './certificate.js'
 export {
   FederationError,

@@ -25,11 +25,11 @@ import { base64urlDecode, base64urlEncode, DecodeError, utf8Decode, utf8Encode }
 import {
   decodeCertificate,
   encodeCertificate,
-  isIssuerCertificate,
+  isIssuerFor,
   NODE_ROLES,
   type NodeCertificate,
   type NodeRole,
-  verifyCertificate,
+  verifyIssuerCertificate,
 } from './certificate.js'
 import { TokenError, TrustError } from './errors.js'
 import { CLUSTER_ID_PATTERN, FEDERATION_ID_PATTERN } from './federation.js'
@@ -157,7 +157,7 @@ export function createJoinToken(claims: JoinTokenClaims, key: KeyPair, issuer?: 
   const kid = fingerprint(key.publicKey)
   const header: JoinTokenHeader = { alg: 'EdDSA', typ: 'JWT', kid }
   if (issuer) {
-    if (!isIssuerCertificate(issuer) || !issuer.publicKey.equals(Buffer.from(key.publicKey))) {
+    if (!isIssuerFor(issuer, key)) {
       throw malformed("the signer's certificate is not a root-signed control-plane certificate for its key")
     }
     if (claims.exp * 1000 > issuer.notAfter)
@@ -295,9 +295,8 @@ function issuerOf(t: ParsedToken, opts: VerifyJoinTokenOptions): NodeCertificate
   } catch (err) {
     throw bad('its certificate does not decode', err)
   }
-  if (!isIssuerCertificate(cert)) throw bad(`${cert.nodeId} is not a root-signed control-plane node`)
   try {
-    verifyCertificate(cert, {
+    verifyIssuerCertificate(cert, {
       rootPublicKey: opts.rootPublicKey,
       federationId: opts.federationId,
       now: opts.now,
