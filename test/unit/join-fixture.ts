@@ -9,6 +9,7 @@ import {
   fingerprint,
   generateKeyPair,
   type KeyPair,
+  type NodeCertificate,
   newTokenNonce,
   RevocationSet,
 } from '../../src/identity/index.js'
@@ -23,7 +24,15 @@ export interface TestFed {
   serverKey: KeyPair
   revocations: RevocationSet
   clusterId: string
-  token(opts?: { exp?: number; nbf?: number; cluster?: string; signer?: KeyPair; fedOf?: TestFed }): string
+  /** A join token; `issuer`: signed as that issuer (its certificate; `signer` is its key). */
+  token(opts?: {
+    exp?: number
+    nbf?: number
+    cluster?: string
+    signer?: KeyPair
+    issuer?: NodeCertificate
+    fedOf?: TestFed
+  }): string
   clock: { now: number }
 }
 
@@ -121,9 +130,11 @@ export async function testFederation(name = 'lab', opts: { certLifetimeMs?: numb
           exp: o.exp ?? iat + 3600,
           jti: newTokenNonce(),
           cp: [],
-          rfp: fingerprint(signer.publicKey),
+          // An issuer's token still pins the root; a root-signed one names its signer.
+          rfp: fingerprint((o.issuer ? f.root : signer).publicKey),
         },
         signer,
+        o.issuer,
       )
     },
   }

@@ -13,15 +13,12 @@ import {
 import {
   CONTROL_PLANE_CLUSTER,
   candidateIpv4,
-  createJoinToken,
   decodeCertificate,
   encodeCertificate,
-  fingerprint,
   generateKeyPair,
   type KeyPair,
   type NodeCertificate,
   meshIpv6,
-  newTokenNonce,
   nodeIdFromPublicKey,
   signRevocation,
   verifyCertificate,
@@ -305,27 +302,7 @@ test("an issuer leaves its own renewal, and other issuers' while they have time,
 test('a token signed by an issuer this router has revoked is refused BAD_SIGNATURE and spends nothing', async () => {
   const f = await testFederation()
   const a = await issuerNode(f, 'cp-a')
-  const fed = f.federation
-  const iat = Math.floor(f.clock.now / 1000)
-  const token = createJoinToken(
-    {
-      iss: fed.id,
-      fed_name: fed.name,
-      cluster: f.clusterId,
-      cluster_name: 'edge',
-      region: 'local',
-      capacity: 10,
-      role: 'edge',
-      iat,
-      nbf: iat,
-      exp: iat + 3600,
-      jti: newTokenNonce(),
-      cp: [],
-      rfp: fingerprint(f.root.publicKey),
-    },
-    a.key,
-    a.held.cert,
-  )
+  const token = f.token({ signer: a.key, issuer: a.held.cert })
   const key = generateKeyPair()
   f.revocations.add(
     signRevocation({ nodeId: a.held.cert.nodeId, reason: 'lost', revokedAt: f.clock.now }, f.root),
