@@ -194,6 +194,20 @@ function pair(opts: { probeIntervalMs: number; deadLinkTimeoutMs: number; delayM
   }
 }
 
+/** Runs `body` with a started pair of routers, stopped afterwards whatever happens. */
+async function withPair(
+  opts: Parameters<typeof pair>[0],
+  body: (p: ReturnType<typeof pair>) => Promise<void>,
+): Promise<void> {
+  const p = pair(opts)
+  try {
+    p.start()
+    await body(p)
+  } finally {
+    p.stop()
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function until(what: string, cond: () => boolean, ms: number): Promise<number> {
   const start = Date.now()
@@ -205,9 +219,7 @@ async function until(what: string, cond: () => boolean, ms: number): Promise<num
 }
 
 test("one probe datagram per neighbour and interval; it answers the neighbour's", async () => {
-  const p = pair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 })
-  try {
-    p.start()
+  await withPair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 }, async (p) => {
     await p.bothEnds('up', 3000)
     const before = [...p.sent.probes]
     await sleep(2000)
@@ -221,15 +233,11 @@ test("one probe datagram per neighbour and interval; it answers the neighbour's"
       // 4 ms round trip plus timer lateness; without the held time taken out it would be ~50 ms.
       assert.ok(m.srttMicros! < 30_000, `srtt ${m.srttMicros} µs`)
     }
-  } finally {
-    p.stop()
-  }
+  })
 })
 
 test('a link whose probe datagrams are lost goes down and stays down while records still flow', async () => {
-  const p = pair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 })
-  try {
-    p.start()
+  await withPair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 }, async (p) => {
     await p.bothEnds('up', 3000)
     p.setDropProbes(true)
     const recordsBefore = [...p.sent.recordsIn]
@@ -243,16 +251,12 @@ test('a link whose probe datagrams are lost goes down and stays down while recor
     }
     p.setDropProbes(false)
     await p.bothEnds('up', 3000)
-  } finally {
-    p.stop()
-  }
+  })
 })
 
 test('a new link is measured in round trips, with a bounded burst', async () => {
   // A 2 s probe interval: coming up within 300 ms needs the burst and its immediate answers.
-  const p = pair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 })
-  try {
-    p.start()
+  await withPair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 }, async (p) => {
     const ms = await p.bothEnds('up', 1500)
     assert.ok(ms < 300, `up after ${ms} ms`)
     await sleep(300)
@@ -261,15 +265,11 @@ test('a new link is measured in round trips, with a bounded burst', async () => 
     const asking = p.datagrams.flat().filter((d) => decodeProbe(d).answerNow).length
     assert.ok(asking >= 2 && asking <= 8, `${asking} asked`)
     assert.ok(p.datagrams.flat().length <= 8 + asking, `${p.datagrams.flat().length} datagrams in all`)
-  } finally {
-    p.stop()
-  }
+  })
 })
 
 test('malformed, foreign and replayed probe datagrams change nothing', async () => {
-  const p = pair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 })
-  try {
-    p.start()
+  await withPair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 }, async (p) => {
     await p.bothEnds('up', 1500)
     await sleep(100)
     const [a, b] = p.drivers as [RoutingDriver, RoutingDriver]
@@ -289,9 +289,7 @@ test('malformed, foreign and replayed probe datagrams change nothing', async () 
       [before.state, before.replies, before.lossPermille, before.srttMicros],
     )
     assert.ok(b.metrics(p.ids[0]!)?.state === 'up')
-  } finally {
-    p.stop()
-  }
+  })
 })
 
 test('a probe asking for an answer gets one at once, which never asks back, even from a link that is down', () => {
