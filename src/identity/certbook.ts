@@ -75,7 +75,7 @@ export class CertBook {
   get(nodeId: string): NodeCertificate | undefined {
     const e = this.byNode.get(nodeId)
     if (!e) return undefined
-    if (e.cert.notAfter < this.now() || this.opts.revocations?.isRevoked(e.cert)) return undefined
+    if (this.lapsed(e.cert)) return undefined
     return e.cert
   }
 
@@ -87,7 +87,7 @@ export class CertBook {
   prune(): string[] {
     const gone: string[] = []
     for (const [id, e] of this.byNode) {
-      if (e.cert.notAfter < this.now() || this.opts.revocations?.isRevoked(e.cert)) gone.push(id)
+      if (this.lapsed(e.cert)) gone.push(id)
     }
     for (const id of gone) {
       const e = this.byNode.get(id)
@@ -95,6 +95,12 @@ export class CertBook {
       this.byNode.delete(id)
     }
     return gone
+  }
+
+  /** Expired since it entered, or revoked — itself or, for a delegated certificate, its issuer. */
+  private lapsed(cert: NodeCertificate): boolean {
+    const revoked = (c: NodeCertificate) => this.opts.revocations?.isRevoked(c) ?? false
+    return cert.notAfter < this.now() || revoked(cert) || (cert.issuer !== undefined && revoked(cert.issuer))
   }
 
   nodes(): NodeCertificate[] {

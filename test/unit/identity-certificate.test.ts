@@ -6,6 +6,7 @@ import { describe, test } from 'node:test'
 import {
   type CertificateRequest,
   certificateCodec,
+  CertBook,
   CONTROL_PLANE_CLUSTER,
   checkCertificateKey,
   decodeCertificate,
@@ -19,7 +20,9 @@ import {
   isIssuerCertificate,
   type NodeCertificate,
   nodeIdFromPublicKey,
+  RevocationSet,
   signRecord,
+  signRevocation,
   TrustError,
   type VerifyCertificateOptions,
   verifyCertificate as verifyCert,
@@ -295,6 +298,23 @@ describe('delegated certificates (issuers)', () => {
       () => verifyCertificate(viaRogue),
       (e) => trustErr('BAD_SIGNATURE')(e) && /issuer/.test((e as Error).message),
     )
+  })
+
+  test('a certificate book drops a delegated certificate once its issuer is revoked', () => {
+    const revocations = new RevocationSet(root.publicKey)
+    const book = new CertBook({
+      rootPublicKey: root.publicKey,
+      federationId: fedId,
+      revocations,
+      now: () => T0 + DAY,
+    })
+    const leaf = issueDelegatedCertificate(request(), issuerKey, issuer)
+    assert.equal(book.addCert(leaf).ok, true)
+    assert.deepStrictEqual(book.get(leaf.nodeId), leaf)
+    revocations.add(signRevocation({ nodeId: issuer.nodeId, reason: 'compromised', revokedAt: T0 }, root))
+    assert.equal(book.get(leaf.nodeId), undefined)
+    assert.deepEqual(book.prune(), [leaf.nodeId])
+    assert.equal(book.addCert(leaf).ok, false, 'and refuses it again')
   })
 
   test("the issuer's validity and revocation count: NOT_YET_VALID, EXPIRED, REVOKED", () => {
