@@ -14,7 +14,11 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
   const lab = await Lab.create(t)
   const started = Date.now()
   const { mesh, nodes } = await meshOnBridge(lab, ['n1', 'n2', 'n3'])
-  await waitFor(() => mesh.allPairsPing(nodes, { ipv6: true }), { timeoutMs: 60_000, intervalMs: 100, what: 'every pair pings over v4 and v6' })
+  await waitFor(() => mesh.allPairsPing(nodes, { ipv6: true }), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    what: 'every pair pings over v4 and v6',
+  })
   t.diagnostic(`join time (daemons started -> every pair pinging v4+v6): ${Date.now() - started} ms`)
 
   // The operator's view agrees once routes settle (a link measured late may briefly route through the third
@@ -22,10 +26,20 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
   for (const n of nodes) {
     await waitFor(
       async () => {
-        const peers = await mesh.peers(n)
-        return peers.length === 2 && peers.every((p) => p.path === 'direct' && p.last_handshake !== null)
+        // Peers and routes are two reads: a route may move between them while links settle, so both wait.
+        const [peers, routes] = [await mesh.peers(n), await mesh.routes(n)]
+        return (
+          peers.length === 2 &&
+          peers.every((p) => p.path === 'direct' && p.last_handshake !== null) &&
+          routes.length === 2 &&
+          routes.every((r) => r.kind === 'direct')
+        )
       },
-      { timeoutMs: 15_000, intervalMs: 250, what: `${n.node.name}: two direct peers with handshakes` },
+      {
+        timeoutMs: 15_000,
+        intervalMs: 250,
+        what: `${n.node.name}: two direct peers with handshakes and routes`,
+      },
     )
     const peers = await mesh.peers(n)
     for (const p of peers) {
@@ -53,7 +67,13 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
         { timeoutMs: 10_000, intervalMs: 200, what: `${n.node.name} resolves ${name}` },
       )
     }
-    const aaaa = await n.host.exec(['dig', '+short', '@127.0.0.153', `${nodes[0]!.node.name}.mesh.blackroad.local`, 'AAAA'])
+    const aaaa = await n.host.exec([
+      'dig',
+      '+short',
+      '@127.0.0.153',
+      `${nodes[0]!.node.name}.mesh.blackroad.local`,
+      'AAAA',
+    ])
     assert.equal(aaaa.stdout.trim(), nodes[0]!.node.ipv6)
   }
 
