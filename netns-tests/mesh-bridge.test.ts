@@ -30,7 +30,7 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
         const [peers, routes] = [await mesh.peers(n), await mesh.routes(n)]
         return (
           peers.length === 2 &&
-          peers.every((p) => p.path === 'direct' && p.last_handshake !== null) &&
+          peers.every((p) => p.path === 'direct' && p.last_handshake !== null && p.endpoint !== null) &&
           routes.length === 2 &&
           routes.every((r) => r.kind === 'direct')
         )

@@ -113,6 +113,12 @@ function waitForShutdown(
           process.off('SIGTERM', onSignal)
           process.off('SIGINT', onSignal)
           logger.info('blackroad daemon stopped')
+          // Everything was stopped; a handle a library left open must not keep the process up (seen: the
+          // harness's 10 s SIGKILL after "stopped"). Give the loop a second to drain, then exit anyway.
+          setTimeout(() => {
+            logger.warn('stopped, but open handles kept the process alive; exiting')
+            process.exit(0)
+          }, 1000).unref()
           resolve(0)
         },
         (err) => {
