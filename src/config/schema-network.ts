@@ -41,10 +41,22 @@ export const networkSchema = z
     probe_interval: duration({ min: 10, max: 60_000 })
       .prefault('200ms')
       .describe(
-        "How often each linked peer is probed for RTT and loss: one small datagram per peer and interval, which also answers the peer's latest probe.",
+        "How often a link in use is probed for RTT and loss: one small datagram per interval, which also answers the peer's latest probe. Links carrying traffic, links just up or suspected, and each node's watch link (every node is watched by a neighbour) run at this pace.",
+      ),
+    idle_probe_interval: duration({ min: 10, max: 600_000 })
+      .prefault('2s')
+      .describe(
+        'How often a link that carries no traffic is probed (its dead-link timeout scales by the same factor). A dead node is still marked down everywhere within about dead_link_timeout: its watch link notices, and the others check their own links to it at once.',
       ),
   })
   .superRefine((n, ctx) => {
+    if (n.idle_probe_interval < n.probe_interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['idle_probe_interval'],
+        message: `must be at least probe_interval (${n.probe_interval}ms)`,
+      })
+    }
     // Fewer than two probes per timeout means one lost packet kills a healthy link.
     if (n.dead_link_timeout < 2 * n.probe_interval) {
       ctx.addIssue({

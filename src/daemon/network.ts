@@ -52,6 +52,25 @@ export interface NetworkCoreOptions {
 
 /** How long the side with the higher WireGuard key waits before it considers a reset (handshake-sync.ts). */
 const CONFIGURED_SECOND_LOOK_MS = 1_500
+/** How often WireGuard's per-peer counters are read to see which links carry traffic. */
+const TRAFFIC_CHECK_MS = 1_000
+/**
+ * Bytes per check below which a link counts as idle: WireGuard's own packets (a handshake is 148 + 92 bytes,
+ * a keepalive 32) and the bus's periodic refreshes say nothing about traffic that needs a fast failure detector.
+ */
+const TRAFFIC_MIN_BYTES = 512
+
+/**
+ * Peer-link keepalive for a probe pace: a PING only after a bit more than an idle probe interval of silence
+ * (an idle link still hears the peer's probes), dead after three of those or 5 s.
+ */
+export function linkTimings(network: { probe_interval: number; idle_probe_interval: number }): {
+  keepAliveIntervalMs: number
+  deadAfterMs: number
+} {
+  const keepAliveIntervalMs = Math.max(1_000, network.idle_probe_interval + network.probe_interval)
+  return { keepAliveIntervalMs, deadAfterMs: Math.max(5_000, 3 * keepAliveIntervalMs) }
+}
 
 export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer: string] }> {
   readonly certs: CertBook
@@ -73,6 +92,11 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
   /** WireGuard keys (base64) of peers whose entry the next apply removes and adds back (handshake-sync.ts). */
   private readonly resetKeys = new Set<string>()
   private rotationTimer: NodeJS.Timeout | null = null
+  private trafficTimer: NodeJS.Timeout | null = null
+  /** Direct peer → WireGuard rx + tx bytes at the last traffic check. */
+  private wgBytes = new Map<string, number>()
+  /** Neighbour → bytes received on its peer link's non-routing channels since the last traffic check. */
+  private readonly linkBytes = new Map<string, number>()
   private stopped = false
   private readonly log: Logger
   private readonly routesIntoMesh: string[]
@@ -115,6 +139,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       addressesOf: (id) => this.addressesOf(id),
       probeIntervalMs: config.network.probe_interval,
       deadLinkTimeoutMs: config.network.dead_link_timeout,
+      idleProbeIntervalMs: config.network.idle_probe_interval,
       transport: {
         sendProbe: (peer, datagram) => this.links?.get(peer)?.sendDatagram(datagram) ?? false,
         sendRecord: (peer, origin, record) => {
@@ -213,6 +238,9 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       },
       registry: this.opts.registry,
       logger: this.log.child({ subsystem: 'links' }),
+      // An idle link's only traffic is the peer's probe every idle_probe_interval: the link's own keepalive
+      // waits a little longer, so it adds nothing to a quiet mesh.
+      ...linkTimings(config.network),
     })
     this.links = links
     links.addChannel(REVOCATION_CHANNEL)
@@ -253,11 +281,43 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       this.rotateKey().catch((err) => this.log.error({ err }, 'scheduled WireGuard key rotation failed'))
     }, config.wireguard.key_rotation)
     this.rotationTimer.unref()
+    this.trafficTimer = setInterval(() => {
+      this.checkTraffic().catch((err) => this.log.debug({ err }, 'WireGuard traffic check failed'))
+    }, TRAFFIC_CHECK_MS)
+    this.trafficTimer.unref()
+  }
+
+  /**
+   * Tells routing which links carried traffic since the last check (WireGuard counters of direct peers, bus
+   * bytes on peer links), beyond what periodic refreshes and WireGuard's own packets amount to: those links
+   * are probed fast, so a silent failure under traffic is noticed within the dead-link timeout.
+   */
+  private async checkTraffic(): Promise<void> {
+    if (this.stopped) return
+    for (const [peer, bytes] of this.linkBytes) if (bytes >= TRAFFIC_MIN_BYTES) this.routing.noteTraffic(peer)
+    this.linkBytes.clear()
+    const nodeOfKey = new Map<string, string>()
+    for (const p of this.routing.plan.peers) {
+      const ann = this.wgKeys.get(p.nodeId)
+      if (ann) nodeOfKey.set(Buffer.from(ann.publicKey).toString('base64'), p.nodeId)
+    }
+    if (nodeOfKey.size === 0) return
+    const seen = new Map<string, number>()
+    for (const s of await this.device.stats()) {
+      const node = nodeOfKey.get(s.publicKey)
+      if (node === undefined) continue
+      const bytes = s.rxBytes + s.txBytes
+      seen.set(node, bytes)
+      const before = this.wgBytes.get(node)
+      if (before !== undefined && bytes - before >= TRAFFIC_MIN_BYTES) this.routing.noteTraffic(node)
+    }
+    this.wgBytes = seen
   }
 
   async stop(): Promise<void> {
     this.stopped = true
     if (this.rotationTimer) clearInterval(this.rotationTimer)
+    if (this.trafficTimer) clearInterval(this.trafficTimer)
     this.routing.stop()
     // Links first, so peers get a CLOSE frame (a clean 'peer left') before discovery tears the connections down.
     await this.links?.close().catch((err) => this.log.warn({ err }, 'link manager close failed'))
@@ -373,6 +433,8 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
   }
 
   private onMessage(peer: string, channel: string, payload: Uint8Array): void {
+    // The bus and the protocols on it: counted, and judged with WireGuard's counters (checkTraffic).
+    if (channel !== 'routing') this.linkBytes.set(peer, (this.linkBytes.get(peer) ?? 0) + payload.length)
     if (channel === REVOCATION_CHANNEL) {
       this.revocations.receive(peer, payload)
       return

@@ -4,14 +4,22 @@
 // RoutePlan for the WireGuard layer. Sockets are behind the RoutingTransport interface so the driver runs the
 // same over real peer links and in tests.
 //
-// Probes go out every probe interval to every neighbour, one datagram each, whatever happens elsewhere; a
-// link that is not up asks for an immediate answer (ANSWER_NOW), so a new or recovering link is measured in
-// round trips rather than intervals. Silence is checked after every probe round and at the instant a link
-// could be declared dead (LinkMonitor.downDeadline), so detection takes the dead interval, not that plus up
-// to a round. Records are re-originated when a link comes up or goes down (at once), when metrics moved
-// (LinkMonitor's thresholds; at most once per METRIC_HOLD_MS for the whole node, since each origination
-// floods every link's metrics anyway) and otherwise every REFRESH_MS, a third of their maximum age: flooding
-// is reliable (peer-link streams), and a new neighbour gets every record on link-up.
+// Probing is traffic-aware. A link is probed every probe interval while it is not up, for an idle interval
+// after it came up, while it carries traffic (noteTraffic: WireGuard counters and bus bytes, from the daemon),
+// while it is suspected, and always when it is one of this router's watch links (watch.ts: a matching, so
+// every router is probed fast by a neighbour); otherwise every idle probe interval, with the dead-link timeout
+// scaled alike. A router whose record shows a link gone that it had up may have lost a dead neighbour: each
+// router checks its own link to that neighbour at once (probes asking for immediate answers), so a dead
+// router is marked down everywhere shortly after its watcher noticed, while a quiet mesh sends about one fast
+// link's probes per router instead of every link's. A link that is not up asks for an immediate answer
+// (ANSWER_NOW), so a new or recovering link is measured in round trips rather than intervals. Silence is
+// checked after every probe round and at the instant a link could be declared dead (LinkMonitor.downDeadline),
+// so detection takes the dead interval, not that plus up to a round. Records are re-originated when a link
+// comes up or goes down (at once), when metrics moved (LinkMonitor's thresholds; at most once per
+// METRIC_HOLD_MS for the whole node, since each origination floods every link's metrics anyway) and otherwise
+// every REFRESH_MS, a third of their maximum age. Flooding is reliable (peer-link streams), a record that came
+// from its origin is not passed to routers the origin lists as linked (it sent them the record itself), and a
+// new neighbour gets every record on link-up.
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -24,6 +32,7 @@ import { isDecodeError } from '../wire/index.js'
 import { type LinkEvent, type LinkMetrics, LinkMonitor } from './probe.js'
 import { decodeProbe, encodeProbe, HELD_UNIT_MS, MASK_BITS, ProbeEcho } from './probe-wire.js'
 import { sealLinkState, SequenceAllocator } from './record.js'
+import { watchPartners } from './watch.js'
 
 export interface RoutingTransport {
   /** Sends a probe datagram to a neighbour (unreliable); false when it could not be sent (it counts as lost). */
@@ -42,6 +51,11 @@ export interface RoutingDriverOptions {
   transport: RoutingTransport
   probeIntervalMs: number
   deadLinkTimeoutMs: number
+  /**
+   * Probe interval of a link that is idle: no traffic noted (noteTraffic), not a watch link, up and not
+   * suspected. Default 10 × probeIntervalMs; its dead-link timeout scales the same way.
+   */
+  idleProbeIntervalMs?: number
   /** Wall clock for record ages (ms since epoch). */
   now?: () => number
 }
@@ -57,6 +71,21 @@ export type ProbeVerdict = 'accepted' | 'malformed' | 'not-linked'
 
 const REFRESH_MS = 20_000
 const METRIC_HOLD_MS = 2_000
+/** Delays of the extra probes that check a suspected link (each asks for an answer at once). */
+const SUSPECT_BURST_MS = [40, 80]
+
+/** How one link is probed now (see the header). */
+interface Pace {
+  /** Our probe interval on this link, ms. */
+  interval: number
+  /** The peer's, from its latest probe (the fast interval until one arrives). */
+  peerInterval: number
+  /** The link stays fast until then (monotonic ms): traffic, a fresh link-up or a suspicion. */
+  fastUntil: number
+  lastSentAt: number
+  replyDelayMs: number | undefined
+  deadLinkTimeoutMs: number | undefined
+}
 
 export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   readonly monitor: LinkMonitor
@@ -66,6 +95,12 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private readonly neighbours = new Set<string>()
   /** Per neighbour: our probe sequence and what we echo of theirs. */
   private readonly echoes = new Map<string, ProbeEcho>()
+  /** Per neighbour: how it is probed. */
+  private readonly paces = new Map<string, Pace>()
+  /** Neighbours on our watch links (watch.ts). */
+  private watch = new Set<string>()
+  private readonly idleIntervalMs: number
+  private readonly idleDeadMs: number
   private lastOriginatedAt = Number.NEGATIVE_INFINITY
   private probeTimer: NodeJS.Timeout | null = null
   private refreshTimer: NodeJS.Timeout | null = null
@@ -81,6 +116,11 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   constructor(private readonly opts: RoutingDriverOptions) {
     super()
     this.now = opts.now ?? Date.now
+    this.idleIntervalMs = Math.max(
+      opts.probeIntervalMs,
+      opts.idleProbeIntervalMs ?? 10 * opts.probeIntervalMs,
+    )
+    this.idleDeadMs = Math.round((opts.deadLinkTimeoutMs * this.idleIntervalMs) / opts.probeIntervalMs)
     this.monitor = new LinkMonitor({
       deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
       // A neighbour answers our probe with its own next one, up to one of its intervals later; one whose
@@ -130,6 +170,16 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.neighbours.add(peer)
     this.echoes.set(peer, new ProbeEcho())
     this.monitor.addPeer(peer)
+    const t = performance.now()
+    this.paces.set(peer, {
+      interval: this.opts.probeIntervalMs,
+      peerInterval: this.opts.probeIntervalMs,
+      // A new link is measured at the fast pace for a while: its first routes depend on those samples.
+      fastUntil: t + this.idleIntervalMs,
+      lastSentAt: Number.NEGATIVE_INFINITY,
+      replyDelayMs: undefined,
+      deadLinkTimeoutMs: undefined,
+    })
     for (const s of this.lsdb.signedRecords()) this.opts.transport.sendRecord(peer, s.record.origin, s.bytes)
     // A new link needs several answered probes to count as up; a short burst (each asking for an answer at
     // once) gets there in tens of ms instead of waiting for the regular probe rounds.
@@ -145,6 +195,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   neighbourDown(peer: string): void {
     if (!this.neighbours.delete(peer)) return
     this.echoes.delete(peer)
+    this.paces.delete(peer)
     this.monitor.removePeer(peer)
     this.originate()
   }
@@ -164,6 +215,11 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       throw err
     }
     const at = performance.now()
+    const pace = this.paces.get(peer)
+    if (pace && pace.peerInterval !== d.intervalMs) {
+      pace.peerInterval = d.intervalMs
+      this.applyPace(peer, pace, at)
+    }
     const missing = echo.received(d.seq, at)
     if (missing !== null) this.monitor.onPeerProbe(peer, missing)
     if (d.echo !== 0) {
@@ -176,7 +232,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     // Only a new probe is answered, and the answer never asks for one back: no ping-pong between two routers
     // whose links are both down, and a replayed datagram makes us send nothing. A neighbour that probes faster
     // than we do expects answers at its pace, so it gets each one at once.
-    const hurry = d.answerNow || d.intervalMs < this.opts.probeIntervalMs
+    const hurry = d.answerNow || d.intervalMs < (pace?.interval ?? this.opts.probeIntervalMs)
     if (hurry && missing !== null) this.probe(peer, at, false)
     return 'accepted'
   }
@@ -190,11 +246,90 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       this.originate()
     }
     if (r.status === 'accepted' && r.signed) {
+      const { origin, links } = r.signed.record
+      // The origin sent its record to every neighbour it lists as up; from the origin itself, it goes on only
+      // to the others. In a full mesh that makes a flood N-1 sends instead of (N-1)².
+      const sentByOrigin = peer === origin ? new Set(links.filter((l) => l.up).map((l) => l.peer)) : null
       for (const n of this.neighbours)
-        if (n !== peer) this.opts.transport.sendRecord(n, r.signed.record.origin, r.signed.bytes)
+        if (n !== peer && n !== origin && !sentByOrigin?.has(n))
+          this.opts.transport.sendRecord(n, origin, r.signed.bytes)
+      this.suspectLost(r.previousUp, links)
       this.scheduleRecompute()
     }
     return r.status
+  }
+
+  /**
+   * Traffic crossed the link to `peer` (WireGuard counters, bus frames): probe it fast for a while, so a
+   * silent failure of a link in use is noticed within the dead-link timeout.
+   */
+  noteTraffic(peer: string): void {
+    const pace = this.paces.get(peer)
+    if (!pace) return
+    const t = performance.now()
+    pace.fastUntil = Math.max(pace.fastUntil, t + Math.max(5_000, 2 * this.idleIntervalMs))
+    if (pace.interval !== this.opts.probeIntervalMs) {
+      this.applyPace(peer, pace, t)
+      this.probe(peer, t)
+    }
+  }
+
+  /** Our probe interval on the link to `peer` now (status, tests); undefined for a non-neighbour. */
+  probeIntervalOf(peer: string): number | undefined {
+    return this.paces.get(peer)?.interval
+  }
+
+  /** The neighbours on our watch links (watch.ts). */
+  watching(): string[] {
+    return [...this.watch]
+  }
+
+  /**
+   * A router reported links as gone that it had up (a record's links against its previous one): each of those
+   * routers may have died. Ours to it is checked at once, probes asking for immediate answers, instead of at
+   * its slow idle pace, so a dead router is marked down everywhere shortly after its watcher noticed.
+   */
+  private suspectLost(
+    previousUp: ReadonlySet<string> | undefined,
+    links: readonly { peer: string; up: boolean }[],
+  ): void {
+    if (!previousUp || previousUp.size === 0) return
+    const upNow = new Set(links.filter((l) => l.up).map((l) => l.peer))
+    const t = performance.now()
+    for (const lost of previousUp) {
+      if (upNow.has(lost)) continue
+      const pace = this.paces.get(lost)
+      if (!pace || pace.interval === this.opts.probeIntervalMs || this.monitor.state(lost) !== 'up') continue
+      pace.fastUntil = Math.max(pace.fastUntil, t + this.idleIntervalMs)
+      this.applyPace(lost, pace, t)
+      this.probe(lost, t, true)
+      for (const delay of SUSPECT_BURST_MS) {
+        setTimeout(() => {
+          if (this.stopped || !this.neighbours.has(lost)) return
+          const at = performance.now()
+          this.probe(lost, at, true)
+          // With this probe out, silence may be declarable before the next round: wake up then.
+          this.armDownCheck(at)
+        }, delay).unref()
+      }
+      this.armDownCheck(t)
+    }
+  }
+
+  /**
+   * Sets a link's probe interval from its state (fast while not up, watched, in use or suspected; idle
+   * otherwise) and tells the monitor what pace to expect back: a peer answers at once when we probe faster
+   * than it does, otherwise with its next probe.
+   */
+  private applyPace(peer: string, pace: Pace, t: number): void {
+    const fast = t < pace.fastUntil || this.watch.has(peer) || this.monitor.state(peer) !== 'up'
+    pace.interval = fast ? this.opts.probeIntervalMs : this.idleIntervalMs
+    const replyDelayMs = pace.interval < pace.peerInterval ? 0 : pace.peerInterval
+    const deadLinkTimeoutMs = fast ? undefined : this.idleDeadMs
+    if (replyDelayMs === pace.replyDelayMs && deadLinkTimeoutMs === pace.deadLinkTimeoutMs) return
+    pace.replyDelayMs = replyDelayMs
+    pace.deadLinkTimeoutMs = deadLinkTimeoutMs
+    this.monitor.setPace(peer, { replyDelayMs, deadLinkTimeoutMs })
   }
 
   /** Origins whose records we hold, for status output. */
@@ -204,7 +339,13 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
 
   private probeRound(): void {
     const t = performance.now()
-    for (const peer of this.neighbours) this.probe(peer, t)
+    for (const peer of this.neighbours) {
+      const pace = this.paces.get(peer)
+      if (!pace) continue
+      this.applyPace(peer, pace, t)
+      // Rounds come every fast interval: an idle link is probed on the round nearest its own interval.
+      if (t - pace.lastSentAt >= pace.interval - this.opts.probeIntervalMs / 2) this.probe(peer, t)
+    }
     this.handleLinkEvents(this.monitor.tick(t))
     this.armDownCheck(t)
   }
@@ -227,14 +368,20 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.downTimer.unref()
   }
 
-  /** Sends one probe; it asks for an immediate answer while the link is not up, unless it is one itself. */
-  private probe(peer: string, at: number, mayAsk = true): void {
+  /**
+   * Sends one probe; it asks for an immediate answer while the link is not up (or when `ask` is true), unless
+   * it is an answer itself (`ask` false).
+   */
+  private probe(peer: string, at: number, ask?: boolean): void {
     const echo = this.echoes.get(peer)
     if (!echo) return
     const seq = echo.takeSeq()
     this.monitor.onProbeSent(peer, seq, at)
-    const answerNow = mayAsk && this.monitor.state(peer) !== 'up'
-    const intervalMs = Math.min(0xffff, Math.max(1, Math.round(this.opts.probeIntervalMs)))
+    const answerNow = ask ?? this.monitor.state(peer) !== 'up'
+    const pace = this.paces.get(peer)
+    if (pace) pace.lastSentAt = at
+    const interval = pace?.interval ?? this.opts.probeIntervalMs
+    const intervalMs = Math.min(0xffff, Math.max(1, Math.round(interval)))
     this.opts.transport.sendProbe(peer, encodeProbe({ answerNow, seq, ...echo.echoAt(at), intervalMs }))
   }
 
@@ -290,6 +437,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       this.recomputeQueued = false
       if (this.stopped) return
       const graph = buildGraph(this.lsdb.records())
+      this.watch = new Set(watchPartners(graph, this.opts.localId))
       const { table, changes } = this.selector.update(graph)
       this.current = planRoutes({
         localId: this.opts.localId,

@@ -41,6 +41,8 @@ export interface ReceiveResult {
    * the counter): call SequenceAllocator.observe(selfSeqSeen) and originate a fresh record.
    */
   selfSeqSeen?: number
+  /** On `accepted`: the peers the origin's previous record (if any) listed as up. */
+  previousUp?: ReadonlySet<string>
 }
 
 export interface LinkStateDbOptions {
@@ -141,7 +143,8 @@ export class LinkStateDb {
 
     this.entries.set(origin, signed)
     this.changes++
-    return { ...base, status: 'accepted', signed }
+    const previousUp = held ? new Set(held.record.links.filter((l) => l.up).map((l) => l.peer)) : undefined
+    return { ...base, status: 'accepted', signed, ...(previousUp ? { previousUp } : {}) }
   }
 
   /** Stores a record this node just originated and signed. Its sequence must be above the one held. */

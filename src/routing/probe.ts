@@ -100,6 +100,9 @@ interface PeerState {
   reportedRtt: number
   reportedLoss: number
   lastMetricEventAt: number
+  /** Per-link pace (setPace); undefined = the monitor's options. */
+  replyDelayMs: number | undefined
+  deadLinkTimeoutMs: number | undefined
 }
 
 const RTT_GAIN = 1 / 8
@@ -157,7 +160,29 @@ export class LinkMonitor {
       reportedRtt: 0,
       reportedLoss: 0,
       lastMetricEventAt: Number.NEGATIVE_INFINITY,
+      replyDelayMs: undefined,
+      deadLinkTimeoutMs: undefined,
     })
+  }
+
+  /**
+   * Sets one link's pace: how long the peer may hold a reply (its probe interval when answers ride on its own
+   * probes, 0 when it answers at once) and the silence after which the link is dead. A link probed slowly
+   * because it carries no traffic gets a longer dead interval; one probed fast again gets the options' values
+   * back (undefined). Probes already out are judged by the new pace.
+   */
+  setPace(peer: string, pace: { replyDelayMs?: number; deadLinkTimeoutMs?: number }): void {
+    const p = this.peers.get(peer)
+    if (!p) return
+    const before = p.replyDelayMs ?? this.replyDelayMs
+    p.replyDelayMs = pace.replyDelayMs
+    p.deadLinkTimeoutMs = pace.deadLinkTimeoutMs
+    // Probes sent at a slower pace may still be held by the peer for its next probe: judged by a shorter
+    // hold they would count as unanswered at once. They are forgotten (neither lost nor answered); the probes
+    // sent from now on decide.
+    if ((p.replyDelayMs ?? this.replyDelayMs) < before) {
+      for (const [seq, sentAt] of p.outstanding) if (sentAt > p.lastAnsweredSentAt) p.outstanding.delete(seq)
+    }
   }
 
   /** The peer link closed or the peer left: forget it. No event; the driver knows why. */
@@ -259,8 +284,9 @@ export class LinkMonitor {
     const events: LinkEvent[] = []
     for (const peer of this.peerIds()) {
       const p = this.peers.get(peer)!
+      const timeout = this.probeTimeout(p)
       for (const [seq, sentAt] of p.outstanding) {
-        if (now - sentAt < this.probeTimeoutMs) break // send order: the rest are younger
+        if (now - sentAt < timeout) break // send order: the rest are younger
         p.outstanding.delete(seq)
         this.recordLost(p, sentAt)
       }
@@ -290,7 +316,7 @@ export class LinkMonitor {
     for (const p of this.peers.values()) {
       const grace = this.grace(p)
       for (const sentAt of p.outstanding.values()) {
-        consider(sentAt + this.probeTimeoutMs)
+        consider(sentAt + this.probeTimeout(p))
         if (p.state === 'up' && sentAt > p.lastAnsweredSentAt) consider(sentAt + grace)
       }
       if (p.state === 'up' && p.lastReplyAt !== null) consider(p.lastReplyAt + this.deadAfter(p))
@@ -363,14 +389,20 @@ export class LinkMonitor {
   /** How long a probe may be in flight before its silence counts: about two RTTs and the peer's hold. */
   private grace(p: PeerState): number {
     const srttMs = (p.srtt ?? 0) / 1000
-    const inFlight = this.replyDelayMs + 2 * srttMs + (4 * p.jitter) / 1000
+    const inFlight = (p.replyDelayMs ?? this.replyDelayMs) + 2 * srttMs + (4 * p.jitter) / 1000
     return Math.min(this.deadAfter(p) / 2, Math.max(MIN_GRACE_MS, inFlight))
   }
 
+  /** A probe unanswered this long is lost; a peer that holds replies longer than ours gets as many holds more. */
+  private probeTimeout(p: PeerState): number {
+    const extra = Math.max(0, (p.replyDelayMs ?? this.replyDelayMs) - this.replyDelayMs)
+    return this.probeTimeoutMs + extra
+  }
+
   /** Silence (ms since the last reply) after which this link is dead: the configured interval or 3 RTTs. */
-  private deadAfter(p: Pick<PeerState, 'srtt' | 'jitter'>): number {
+  private deadAfter(p: Pick<PeerState, 'srtt' | 'jitter' | 'deadLinkTimeoutMs'>): number {
     const rto = (DEAD_RTTS * (p.srtt ?? 0) + 4 * p.jitter) / 1000
-    return Math.max(this.deadLinkTimeoutMs, rto)
+    return Math.max(p.deadLinkTimeoutMs ?? this.deadLinkTimeoutMs, rto)
   }
 
   private recordLost(p: PeerState, sentAt: number): void {

@@ -48,7 +48,7 @@ describe('defaults', () => {
         persistent_keepalive: 25_000,
       },
     )
-    assert.deepEqual(c.network, { dead_link_timeout: 750, probe_interval: 200 })
+    assert.deepEqual(c.network, { dead_link_timeout: 750, probe_interval: 200, idle_probe_interval: 2000 })
     assert.equal(c.dns.domain, 'mesh.blackroad.local')
     assert.deepEqual(c.dns.listen, ['127.0.0.153:53'])
     assert.deepEqual(c.dns.ttl, { node: 60, agent: 30, negative: 30 })
@@ -346,7 +346,10 @@ describe('describeSchema', () => {
 
 it('discovery.static_peers takes "host:port" and "<node key>@host:port", and names a bad key', () => {
   const key = 'ab'.repeat(32)
-  const ok = parseConfig(`discovery:\n  static_peers:\n    - 10.0.0.1:49737\n    - ${key}@10.0.0.2:49737\n`, 'c.yaml')
+  const ok = parseConfig(
+    `discovery:\n  static_peers:\n    - 10.0.0.1:49737\n    - ${key}@10.0.0.2:49737\n`,
+    'c.yaml',
+  )
   assert.deepEqual(ok.discovery.static_peers, ['10.0.0.1:49737', `${key}@10.0.0.2:49737`])
   assert.throws(
     () => parseConfig('discovery:\n  static_peers:\n    - nothex@10.0.0.2:49737\n', 'c.yaml'),

@@ -1,0 +1,272 @@
+// Traffic-aware probing (routing/driver.ts, routing/watch.ts) over an in-memory full mesh with real timers:
+// idle links are probed at the idle interval, watch links and links with traffic at the fast one; every router
+// has a watch link; a router that dies is marked down by every other one within about the dead-link timeout
+// (its watcher notices, the others check at once) although their own links to it were idle; a record from its
+// origin is not forwarded to routers the origin reaches itself.
+//
+// Timing bounds here are functional (a dead router noticed within about the dead-link timeout, where idle links
+// alone would need ten times that), with wide margins.
+
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { generateKeyPair, type KeyPair, nodeIdFromPublicKey } from '../../src/identity/index.js'
+import { graphFromEdges } from '../../src/routing/graph.js'
+import { RoutingDriver } from '../../src/routing/driver.js'
+import { LinkMonitor } from '../../src/routing/probe.js'
+import { watchPartners } from '../../src/routing/watch.js'
+
+const FAST = 50
+const IDLE = 500
+const DEAD = 250
+
+function mesh(n: number, delayMs = 1) {
+  const keys: KeyPair[] = Array.from({ length: n }, () => generateKeyPair())
+  const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
+  const dead = new Set<string>()
+  const timers = new Set<NodeJS.Timeout>()
+  /** "from|to" → probes sent. */
+  const probes = new Map<string, number>()
+  /** Every record send: sender, receiver, origin. */
+  const records: { from: string; to: string; origin: string }[] = []
+  const drivers = new Map<string, RoutingDriver>()
+  const later = (fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t)
+      fn()
+    }, delayMs)
+    timers.add(t)
+  }
+  for (const [i, id] of ids.entries()) {
+    const d = new RoutingDriver({
+      localId: id,
+      nodeKey: keys[i]!,
+      keyOf: (x) => keys[ids.indexOf(x)]?.publicKey,
+      addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
+      probeIntervalMs: FAST,
+      deadLinkTimeoutMs: DEAD,
+      idleProbeIntervalMs: IDLE,
+      transport: {
+        sendProbe: (peer, datagram) => {
+          probes.set(`${id}|${peer}`, (probes.get(`${id}|${peer}`) ?? 0) + 1)
+          if (dead.has(id) || dead.has(peer)) return true
+          later(() => drivers.get(peer)?.onProbeDatagram(id, datagram))
+          return true
+        },
+        sendRecord: (peer, origin, bytes) => {
+          records.push({ from: id, to: peer, origin })
+          if (dead.has(id) || dead.has(peer)) return
+          later(() => drivers.get(peer)?.onRecord(id, bytes))
+        },
+      },
+    })
+    drivers.set(id, d)
+  }
+  return {
+    ids,
+    drivers,
+    probes,
+    records,
+    start() {
+      for (const d of drivers.values()) d.start()
+      for (const a of ids) for (const b of ids) if (a !== b) drivers.get(a)!.neighbourUp(b)
+    },
+    /** Silently kills a router: it sends and receives nothing, and its peers get no link-down. */
+    kill(id: string) {
+      dead.add(id)
+      drivers.get(id)!.stop()
+    },
+    stop() {
+      for (const d of drivers.values()) d.stop()
+      for (const t of timers) clearTimeout(t)
+    },
+    allUp: () => ids.every((a) => ids.every((b) => a === b || drivers.get(a)!.metrics(b)?.state === 'up')),
+  }
+}
+
+async function until(what: string, cond: () => boolean, ms: number): Promise<number> {
+  const start = Date.now()
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  return Date.now() - start
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+test('watch links: a matching in id order; every router with a link has a partner, and partners agree', () => {
+  const full = (names: string[]) => {
+    const edges: [string, string, number][] = []
+    for (const a of names) for (const b of names) if (a < b) edges.push([a, b, 1000])
+    return graphFromEdges(edges)
+  }
+  const four = full(['a', 'b', 'c', 'd'])
+  assert.deepEqual(watchPartners(four, 'a'), ['b'])
+  assert.deepEqual(watchPartners(four, 'b'), ['a'])
+  assert.deepEqual(watchPartners(four, 'c'), ['d'])
+  assert.deepEqual(watchPartners(four, 'd'), ['c'])
+  // Odd: the router left over leans on its first neighbour, who watches it back.
+  const five = full(['a', 'b', 'c', 'd', 'e'])
+  assert.deepEqual(watchPartners(five, 'e'), ['a'])
+  assert.deepEqual(watchPartners(five, 'a'), ['b', 'e'])
+  assert.deepEqual(watchPartners(five, 'c'), ['d'])
+  // A line a-b-c-d: a-b and c-d; a star's leaves all lean on the hub.
+  const line = graphFromEdges([
+    ['a', 'b', 1],
+    ['b', 'c', 1],
+    ['c', 'd', 1],
+  ])
+  assert.deepEqual(
+    ['a', 'b', 'c', 'd'].map((x) => watchPartners(line, x)),
+    [['b'], ['a'], ['d'], ['c']],
+  )
+  const star = graphFromEdges([
+    ['hub', 'x', 1],
+    ['hub', 'y', 1],
+    ['hub', 'z', 1],
+  ])
+  assert.deepEqual(watchPartners(star, 'hub'), ['x', 'y', 'z'])
+  assert.deepEqual(watchPartners(star, 'z'), ['hub'])
+  for (const g of [five, full(['a', 'b', 'c', 'd', 'e', 'f', 'g'])])
+    for (const u of g.nodes) {
+      assert.ok(watchPartners(g, u).length >= 1, `${u} has a watch link`)
+      for (const v of watchPartners(g, u)) assert.ok(watchPartners(g, v).includes(u), `${u}-${v} agreed`)
+    }
+  assert.deepEqual(watchPartners(graphFromEdges([]), 'a'), [])
+})
+
+test('idle links are probed at the idle interval, watch links and links with traffic at the fast one', async () => {
+  const m = mesh(4)
+  try {
+    m.start()
+    await until('all links up', m.allUp, 3000)
+    // A fresh link stays fast for one idle interval; then only the watch links do.
+    await sleep(IDLE + 2 * FAST)
+    const [a] = m.ids as [string]
+    const da = m.drivers.get(a)!
+    const watch = da.watching()
+    assert.equal(watch.length, 1, 'four routers: one watch link each')
+    const idle = m.ids.filter((x) => x !== a && !watch.includes(x))
+    assert.equal(idle.length, 2)
+    for (const x of idle) assert.equal(da.probeIntervalOf(x), IDLE)
+    assert.equal(da.probeIntervalOf(watch[0]!), FAST)
+
+    const before = new Map(m.probes)
+    const windowMs = 2000
+    await sleep(windowMs)
+    const sentOn = (from: string, to: string) =>
+      (m.probes.get(`${from}|${to}`) ?? 0) - (before.get(`${from}|${to}`) ?? 0)
+    for (const x of idle) {
+      const n = sentOn(a, x)
+      assert.ok(n >= 2 && n <= windowMs / IDLE + 2, `idle link ${a}->${x}: ${n} probes in ${windowMs} ms`)
+    }
+    const w = sentOn(a, watch[0]!)
+    assert.ok(w >= windowMs / FAST / 2, `watch link: ${w} probes in ${windowMs} ms`)
+    // Per router, a mesh of four probes one link fast: well under the 3 links x 40 probes of probing all.
+    const total = m.ids.filter((x) => x !== a).reduce((s, x) => s + sentOn(a, x), 0)
+    assert.ok(total < 0.6 * 3 * (windowMs / FAST), `router sent ${total} probes`)
+
+    // Traffic on an idle link makes it fast at once, both ends (the peer answers at our pace).
+    const x = idle[0]!
+    da.noteTraffic(x)
+    assert.equal(da.probeIntervalOf(x), FAST)
+    const b0 = m.probes.get(`${x}|${a}`) ?? 0
+    await sleep(1000)
+    const back = (m.probes.get(`${x}|${a}`) ?? 0) - b0
+    assert.ok(back >= 1000 / FAST / 2, `the peer answered at the fast pace: ${back} in 1 s`)
+    assert.ok(m.allUp(), 'no link went down while changing pace')
+  } finally {
+    m.stop()
+  }
+})
+
+test('a dead router is marked down by every other router within about the dead-link timeout', async () => {
+  const m = mesh(7)
+  try {
+    m.start()
+    await until('all links up', m.allUp, 3000)
+    await sleep(IDLE + 2 * FAST)
+    const victim = m.ids[2]!
+    const others = m.ids.filter((x) => x !== victim)
+    // Most links to the victim are idle: on their own they would take the idle dead interval (10 x DEAD).
+    const idleTowardVictim = others.filter((x) => m.drivers.get(x)!.probeIntervalOf(victim) === IDLE)
+    assert.ok(idleTowardVictim.length >= 2, `${idleTowardVictim.length} idle links to the victim`)
+    m.kill(victim)
+    const downCount = () => others.filter((x) => m.drivers.get(x)!.metrics(victim)?.state === 'down').length
+    const first = await until('a router marks the victim down', () => downCount() > 0, 4000)
+    const ms = first + (await until('every router marks it down', () => downCount() === others.length, 4000))
+    // The watcher notices within the dead-link timeout; the others follow in round trips, all at once, not
+    // one after another as each becomes the victim's next watcher.
+    assert.ok(ms - first < DEAD * 0.8, `the others followed the first after ${ms - first} ms`)
+    assert.ok(ms < DEAD * 3, `marked down everywhere after ${ms} ms (dead-link timeout ${DEAD} ms)`)
+    // The routers still up keep their links to each other.
+    assert.ok(
+      others.every((u) => others.every((v) => u === v || m.drivers.get(u)!.metrics(v)?.state === 'up')),
+    )
+  } finally {
+    m.stop()
+  }
+})
+
+test('a record from its origin is not forwarded to routers the origin reaches itself', async () => {
+  const m = mesh(4)
+  try {
+    m.start()
+    await until('all links up', m.allUp, 3000)
+    await sleep(300)
+    // A loses its link to B and floods a record to C and D; they pass it on to B only (A no longer lists B),
+    // not to each other (A sent it to both).
+    const [a, b, c, d] = m.ids as [string, string, string, string]
+    m.records.length = 0
+    m.drivers.get(a)!.neighbourDown(b)
+    await sleep(40)
+    const ofA = m.records.filter((r) => r.origin === a)
+    const sends = (from: string) =>
+      ofA
+        .filter((r) => r.from === from)
+        .map((r) => r.to)
+        .sort()
+    assert.deepEqual(sends(a), [c, d].sort(), 'the origin sent its record to its two neighbours')
+    assert.deepEqual(sends(c), [b], 'C forwarded it to B only')
+    assert.deepEqual(sends(d), [b], 'D forwarded it to B only')
+  } finally {
+    m.stop()
+  }
+})
+
+test('LinkMonitor.setPace: a slower peer gets a longer dead interval; a shorter hold forgets older probes', () => {
+  const lm = new LinkMonitor({
+    deadLinkTimeoutMs: 100,
+    replyDelayMs: 20,
+    probeTimeoutMs: 60,
+    upAfterReplies: 1,
+  })
+  let seq = 0
+  const probe = (at: number) => {
+    lm.onProbeSent('p', ++seq, at)
+    return seq
+  }
+  lm.onProbeReply('p', probe(0), 1)
+  assert.equal(lm.state('p'), 'up')
+  // Idle pace: the peer holds replies up to 500 ms and the link is dead only after 1 s of silence.
+  lm.setPace('p', { replyDelayMs: 500, deadLinkTimeoutMs: 1000 })
+  probe(10)
+  probe(510)
+  assert.ok(
+    lm.tick(800).every((e) => e.type !== 'link-down'),
+    'not dead at 800 ms: still within the idle dead interval',
+  )
+  assert.equal(lm.state('p'), 'up')
+  // Fast again, the peer answering at once: the idle probes still held are forgotten, not counted.
+  lm.setPace('p', { replyDelayMs: 0 })
+  assert.ok(lm.tick(810).every((e) => e.type !== 'link-down'))
+  assert.equal(lm.state('p'), 'up', 'probes sent at the idle pace did not count against the link')
+  probe(820)
+  probe(840)
+  const events = lm.tick(900)
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['link-down'],
+    'two unanswered fast probes after silence: down',
+  )
+})
