@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import type { Exec } from '../os/exec.js'
 import type { WgControl } from './control.js'
 import { WireGuardError } from './errors.js'
+import type { HostAccess } from './host.js'
 import { deleteLink, type IpContext } from './ip.js'
 import type { Log } from './supervisor.js'
 
@@ -17,6 +18,8 @@ export type BackendKind = 'kernel' | 'wireguard-go'
 
 export interface BackendContext {
   exec: Exec
+  /** sysctls, interfaces and kernel support without a process where the host allows (host.ts). */
+  host?: HostAccess
   netns?: string
   log: Log
 }
@@ -55,7 +58,7 @@ export class KernelBackend implements WireGuardBackend {
   }
 
   async create(name: string): Promise<void> {
-    if (await deleteLink(ipCtx(this.ctx), name)) {
+    if ((await this.ctx.host?.interfaceExists(name)) !== false && (await deleteLink(ipCtx(this.ctx), name))) {
       this.ctx.log.warn({ name }, 'removed a stale WireGuard interface left by an earlier run')
     }
     try {
@@ -106,6 +109,16 @@ export async function detectBackend(ctx: BackendContext): Promise<BackendKind> {
     throw new WireGuardError(
       'WG_NO_BACKEND',
       '`wg` is not installed (Debian/Ubuntu: apt-get install wireguard-tools)',
+    )
+  }
+  const kernel = await ctx.host?.kernelWireGuard()
+  if (kernel === 'absent') {
+    ctx.log.debug({}, 'kernel WireGuard unavailable: no wireguard module loaded, built in or installed')
+    if (await installed('wireguard-go')) return 'wireguard-go'
+    throw new WireGuardError(
+      'WG_NO_BACKEND',
+      'no WireGuard backend: the kernel has no wireguard module and wireguard-go is not installed ' +
+        '(apt-get install wireguard-go, or install the wireguard kernel module)',
     )
   }
   const probe = probeName()

@@ -12,6 +12,7 @@
 // peers already accept (see the netns test, which measures it).
 
 import { type Exec, systemExec } from '../os/exec.js'
+import { commandHost, type HostAccess, procHost } from './host.js'
 import { type BackendKind, detectBackend, KernelBackend, type WireGuardBackend } from './backend.js'
 import { canonicalPrefix } from './cidr.js'
 import { type WgControl, WgTool } from './control.js'
@@ -105,6 +106,7 @@ type State = 'down' | 'starting' | 'up' | 'stopping'
 
 export class WireGuardDevice {
   private readonly exec: Exec
+  private readonly host: HostAccess
   /** `wg`, for backends that offer no control of their own (the kernel's). */
   private readonly wgTool: WgTool
   private readonly opts: DeviceOptions
@@ -121,6 +123,9 @@ export class WireGuardDevice {
 
   constructor(opts: DeviceOptions = {}) {
     this.exec = opts.exec ?? systemExec
+    // The daemon's own namespace is read from /proc and /sys; another Exec or namespace through commands.
+    this.host =
+      opts.exec === undefined && opts.netns === undefined ? procHost() : commandHost(this.exec, opts.netns)
     this.opts = opts
     this.wgTool = new WgTool({
       exec: this.exec,
@@ -236,7 +241,7 @@ export class WireGuardDevice {
   /** Turns on IPv4/IPv6 forwarding in the device's namespace (relays); down() restores what this turned on. */
   enableForwarding(options: ForwardingOptions = {}): Promise<void> {
     return this.serial(async () => {
-      const changed = await enableForwarding(this.exec, this.opts.netns, options)
+      const changed = await enableForwarding(this.host, options)
       this.forwarding.push(...changed)
       if (changed.length > 0) this.log.info({ sysctls: changed.map((c) => c.key) }, 'IP forwarding enabled')
     })
@@ -262,7 +267,7 @@ export class WireGuardDevice {
       }
       const restore = this.forwarding
       this.forwarding = []
-      await restoreForwarding(this.exec, this.opts.netns, restore).catch((e: unknown) => problems.push(e))
+      await restoreForwarding(this.host, restore).catch((e: unknown) => problems.push(e))
       this.backend = undefined
       this.config = undefined
       this.desired = undefined
@@ -374,6 +379,7 @@ export class WireGuardDevice {
     if (typeof choice === 'object') return choice
     const ctx = {
       exec: this.exec,
+      host: this.host,
       log: this.log,
       ...(this.opts.netns !== undefined ? { netns: this.opts.netns } : {}),
     }

@@ -2,8 +2,8 @@
 // C) must forward packets from its WireGuard interface back into it. The sysctls are per network namespace; we
 // turn on only what is off and remember it, so turning forwarding back off never clobbers an operator's setting.
 
-import type { Exec } from '../os/exec.js'
 import { WireGuardError } from './errors.js'
+import type { HostAccess } from './host.js'
 
 export const FORWARDING_SYSCTLS = {
   ipv4: 'net.ipv4.ip_forward',
@@ -19,30 +19,9 @@ export interface ForwardingOptions {
 /** Which sysctls we changed, with the values to put back. */
 export type ForwardingRestore = { key: string; previous: string }[]
 
-/** The values of several sysctls, in order, from one `sysctl` process. */
-async function read(exec: Exec, keys: string[], netns: string | undefined): Promise<string[]> {
-  const r = await exec.run('sysctl', ['-n', ...keys], netns === undefined ? {} : { netns })
-  const values = r.stdout.trim().split('\n')
-  if (values.length !== keys.length)
-    throw new Error(`sysctl -n ${keys.join(' ')}: ${values.length} values for ${keys.length} keys`)
-  return values.map((v) => v.trim())
-}
-
-/** Sets several sysctls, in order, with one `sysctl` process. */
-async function write(
-  exec: Exec,
-  settings: [key: string, value: string][],
-  netns: string | undefined,
-): Promise<void> {
-  if (settings.length === 0) return
-  const args = settings.map(([k, v]) => `${k}=${v}`)
-  await exec.run('sysctl', ['-q', '-w', ...args], netns === undefined ? {} : { netns })
-}
-
 /** Turns forwarding on where it is off; returns what to restore. Both families by default. */
 export async function enableForwarding(
-  exec: Exec,
-  netns: string | undefined,
+  host: HostAccess,
   options: ForwardingOptions = {},
 ): Promise<ForwardingRestore> {
   const restore: ForwardingRestore = []
@@ -50,19 +29,15 @@ export async function enableForwarding(
   if (options.ipv4 !== false) keys.push(FORWARDING_SYSCTLS.ipv4)
   if (options.ipv6 !== false) keys.push(FORWARDING_SYSCTLS.ipv6)
   try {
-    const previous = await read(exec, keys, netns)
+    const previous = await host.readSysctls(keys)
     const off = keys
       .map((key, i) => ({ key, previous: previous[i] as string }))
       .filter((k) => k.previous !== '1')
-    await write(
-      exec,
-      off.map((k) => [k.key, '1']),
-      netns,
-    )
+    await host.writeSysctls(off.map((k) => [k.key, '1']))
     restore.push(...off)
   } catch (err) {
     // Leave nothing half-done: undo what this call already changed.
-    await restoreForwarding(exec, netns, restore).catch(() => {})
+    await restoreForwarding(host, restore).catch(() => {})
     throw new WireGuardError('WG_APPLY_FAILED', `enabling IP forwarding failed: ${(err as Error).message}`, {
       cause: err,
     })
@@ -70,15 +45,7 @@ export async function enableForwarding(
   return restore
 }
 
-export async function restoreForwarding(
-  exec: Exec,
-  netns: string | undefined,
-  restore: ForwardingRestore,
-): Promise<void> {
+export async function restoreForwarding(host: HostAccess, restore: ForwardingRestore): Promise<void> {
   // Reverse order, so two changes of one key would end at the first previous value.
-  await write(
-    exec,
-    [...restore].reverse().map((r) => [r.key, r.previous]),
-    netns,
-  )
+  await host.writeSysctls([...restore].reverse().map((r) => [r.key, r.previous] as const))
 }

@@ -63,7 +63,11 @@ export class WireGuardGoBackend implements WireGuardBackend {
       throw new WireGuardError('WG_ALREADY_UP', `wireguard-go for ${name} already running`)
     const ip: IpContext =
       this.ctx.netns === undefined ? { exec: this.ctx.exec } : { exec: this.ctx.exec, netns: this.ctx.netns }
-    if (await deleteLink(ip, name)) {
+    // A stale interface (and an orphaned wireguard-go: the daemon was KILLed) shows as the interface or its
+    // control socket; with neither there is nothing to remove, and no `ip` process to run.
+    const stale =
+      (await this.ctx.host?.interfaceExists(name)) !== false || (await exists(this.socketPath(name)))
+    if (stale && (await deleteLink(ip, name))) {
       // An orphaned wireguard-go (the daemon was KILLed) exits when its TUN device is deleted; give it a moment
       // to remove its socket itself before we decide whether the socket is stale.
       this.ctx.log.warn({ name }, 'removed a stale WireGuard interface left by an earlier run')
