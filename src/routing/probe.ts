@@ -26,7 +26,12 @@
 // srtt 300-450 ms on a bridge and, with the fixed interval, links flapping for a minute before converging.
 //
 // Estimators: srtt is an EWMA with gain 1/8 (RFC 6298); jitter is RFC 3550's mean deviation of successive RTT
-// samples with gain 1/16. Loss is of round trips, 1 - (1 - out)(1 - back): `out` is the fraction of the last
+// samples with gain 1/16. What records carry, and routes are chosen by, is the base RTT: the smallest of the
+// last RTT_WINDOW samples. A sample measures the path plus whatever delayed the two event loops, and under
+// load the latter dominates (during a join of 11 daemons on 2 cores srtt reached 270 ms on a 1 ms bridge, and
+// traffic went through relays whose samples happened to be less delayed); the minimum keeps the path's latency
+// and drops the noise, as a delay-based congestion controller takes its min RTT. A link that really became
+// slower shows it once a window of samples is slower. Loss is of round trips, 1 - (1 - out)(1 - back): `out` is the fraction of the last
 // lossWindow resolved probes of ours the peer never acknowledged within probeTimeoutMs (late replies are
 // ignored), `back` the fraction of the peer's last lossWindow probes that never reached us (gaps in its
 // sequence, onPeerProbe). Coming back up clears the loss history and srtt restarts from the first new sample:
@@ -61,6 +66,8 @@ export interface LinkMetrics {
   state: LinkState
   /** Smoothed RTT in µs; null before the first sample. */
   srttMicros: number | null
+  /** Smallest of the last RTT_WINDOW samples in µs (what records carry: see the header); null before one. */
+  baseRttMicros: number | null
   jitterMicros: number
   lossPermille: number
   /** Monotonic ms of the last reply; null if none yet. */
@@ -87,6 +94,8 @@ interface PeerState {
   reinit: boolean
   jitter: number
   lastSample: number | null
+  /** The latest RTT samples (µs), oldest first, at most RTT_WINDOW. */
+  recent: number[]
   /** Our probes: acknowledged (0) or lost (1). */
   out: LossWindow
   /** The peer's probes: arrived (0) or missing from its sequence (1). */
@@ -105,6 +114,8 @@ interface PeerState {
   deadLinkTimeoutMs: number | undefined
 }
 
+/** Samples the base RTT is the minimum of. */
+const RTT_WINDOW = 8
 const RTT_GAIN = 1 / 8
 const JITTER_GAIN = 1 / 16
 /** Unanswered probes younger than this never count toward down: they may still be in flight. */
@@ -150,6 +161,7 @@ export class LinkMonitor {
       reinit: false,
       jitter: 0,
       lastSample: null,
+      recent: [],
       out: new LossWindow(this.lossWindow),
       back: new LossWindow(this.lossWindow),
       lastReplyAt: null,
@@ -227,11 +239,14 @@ export class LinkMonitor {
       p.srtt = sample
       p.jitter = 0
       p.reinit = false
+      p.recent.length = 0
     } else {
       p.srtt += (sample - p.srtt) * RTT_GAIN
       p.jitter += (Math.abs(sample - (p.lastSample ?? sample)) - p.jitter) * JITTER_GAIN
     }
     p.lastSample = sample
+    p.recent.push(sample)
+    if (p.recent.length > RTT_WINDOW) p.recent.shift()
     p.lastReplyAt = p.lastReplyAt === null ? at : Math.max(p.lastReplyAt, at)
     if (sentAt > p.lastAnsweredSentAt) {
       p.lastAnsweredSentAt = sentAt
@@ -370,7 +385,7 @@ export class LinkMonitor {
   linkReports(): LinkReport[] {
     return this.all().map((m) => ({
       peer: m.peer,
-      rttMicros: m.srttMicros === null ? 0xffff_ffff : Math.min(0xffff_ffff, m.srttMicros),
+      rttMicros: m.baseRttMicros === null ? 0xffff_ffff : Math.min(0xffff_ffff, m.baseRttMicros),
       lossPermille: m.lossPermille,
       up: m.state === 'up',
     }))
@@ -420,9 +435,17 @@ export class LinkMonitor {
     return Math.round(1000 * (1 - (1 - p.out.fraction()) * (1 - p.back.fraction())))
   }
 
+  /** The smallest recent sample: the link's latency without the queueing and busy event loops on top. */
+  private baseRtt(p: PeerState): number | null {
+    if (p.recent.length === 0) return p.srtt
+    let min = p.recent[0]!
+    for (const r of p.recent) if (r < min) min = r
+    return min
+  }
+
   private metricMoved(p: PeerState, now: number): boolean {
     if (now - p.lastMetricEventAt < this.minMetricIntervalMs) return false
-    const rtt = p.srtt ?? 0
+    const rtt = this.baseRtt(p) ?? 0
     const threshold = Math.max(this.rttChangeRatio * p.reportedRtt, this.rttChangeMinMicros)
     return (
       Math.abs(rtt - p.reportedRtt) > threshold ||
@@ -431,16 +454,18 @@ export class LinkMonitor {
   }
 
   private markReported(p: PeerState, at?: number): void {
-    p.reportedRtt = p.srtt ?? 0
+    p.reportedRtt = this.baseRtt(p) ?? 0
     p.reportedLoss = this.loss(p)
     if (at !== undefined) p.lastMetricEventAt = at
   }
 
   private snapshot(peer: string, p: PeerState): LinkMetrics {
+    const base = this.baseRtt(p)
     return {
       peer,
       state: p.state,
       srttMicros: p.srtt === null ? null : Math.round(p.srtt),
+      baseRttMicros: base === null ? null : Math.round(base),
       jitterMicros: Math.round(p.jitter),
       lossPermille: this.loss(p),
       lastReplyAt: p.lastReplyAt,

@@ -217,7 +217,24 @@ describe('LinkMonitor liveness', () => {
     // srtt converges from 10 to 30 ms over a few seconds; at most one event per second floods a record.
     assert.ok(changes.length >= 1 && changes.length <= 4, `${changes.length} metric-changed events`)
     for (let i = 1; i < changes.length; i++) assert.ok(changes[i]!.at - changes[i - 1]!.at >= 1000)
-    assert.ok(changes.at(-1)!.metrics.srttMicros! > 25_000)
+    // Records carry the base RTT (the smallest recent sample): it reports the new 30 ms, srtt lags behind.
+    assert.equal(changes.at(-1)!.metrics.baseRttMicros, 30_000)
+    assert.equal(m.linkReports()[0]!.rttMicros, 30_000)
+  })
+
+  it('keeps the base RTT at the path latency when busy event loops delay most samples', () => {
+    const m = new LinkMonitor()
+    // A 1 ms link, then load delays its samples by 40-300 ms, except about one in five.
+    const loaded = drive(m, 0, 20_000, (seq) => (seq <= 10 || seq % 5 === 0 ? 1 : 40 + ((seq * 37) % 260)))
+    assert.deepEqual(
+      loaded.events.map((e) => e.type),
+      ['link-up'],
+      'no metric change floods a record for the noise',
+    )
+    const met = m.metrics(P)!
+    assert.ok(met.srttMicros! > 50_000, `srtt follows the delays: ${met.srttMicros} µs`)
+    assert.equal(met.baseRttMicros, 1000)
+    assert.equal(m.linkReports()[0]!.rttMicros, 1000, 'records carry the path latency')
   })
 
   it('reports a loss change from tick()', () => {
