@@ -22,6 +22,8 @@ export class InterestFlood {
   private version: number
   private announcePending = false
   private known = new Set<string>()
+  /** Node → the nodes it has links to (routing's view): those it announces to itself. */
+  private direct: ReadonlyMap<string, ReadonlySet<string>> = new Map()
   private timer: TimerHandle | null = null
   private closed = false
 
@@ -85,7 +87,16 @@ export class InterestFlood {
       return
     }
     if (!this.table.apply(rec, this.now())) return
-    for (const port of this.ports.values()) if (port.peerId !== peerId) port.sendControl(frame)
+    // From its node itself: that node announced it on every link it has, so the neighbours it shares with us
+    // have it already. In a full mesh a record then costs N-1 sends instead of (N-1)².
+    const reached = peerId === rec.node ? this.direct.get(rec.node) : undefined
+    for (const port of this.ports.values())
+      if (port.peerId !== peerId && !reached?.has(port.peerId)) port.sendControl(frame)
+  }
+
+  /** Routing's links per node (its link-state records): see receive(). */
+  setDirectLinks(links: ReadonlyMap<string, ReadonlySet<string>>): void {
+    this.direct = links
   }
 
   /** Routing's node set: interest of nodes that were known and no longer are is dropped at once. */

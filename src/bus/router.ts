@@ -146,6 +146,14 @@ export class BusRouter implements RouterCore {
     this.flood.setKnownNodes(nodes)
   }
 
+  /**
+   * Which nodes each node has links to (routing's link-state records). An interest record that arrives from
+   * its own node is not passed on to those: the node sent it to them itself.
+   */
+  setDirectLinks(links: ReadonlyMap<string, ReadonlySet<string>>): void {
+    this.flood.setDirectLinks(links)
+  }
+
   private portOptions() {
     const l = this.limits
     return {

@@ -73,6 +73,13 @@ export class BusNode {
     net.routing.on('plan', (plan) => {
       this.nextHops = new Map(plan.routes.map((r) => [r.destination, r.nextHop]))
       this.bus.setKnownNodes(plan.routes.map((r) => r.destination))
+      this.bus.setDirectLinks(
+        new Map(
+          net.routing.lsdb
+            .records()
+            .map((r) => [r.origin, new Set(r.links.filter((l) => l.up).map((l) => l.peer))] as const),
+        ),
+      )
     })
   }
 
@@ -96,7 +103,8 @@ export class BusNode {
       encoding,
       timeout_ms: z.number().int().min(1).max(300_000).optional(),
     })
-    const payloadOf = (b: { data?: string; encoding?: 'utf8' | 'base64' }) => Buffer.from(b.data ?? '', b.encoding ?? 'utf8')
+    const payloadOf = (b: { data?: string; encoding?: 'utf8' | 'base64' }) =>
+      Buffer.from(b.data ?? '', b.encoding ?? 'utf8')
     return [
       {
         method: 'POST',
@@ -104,7 +112,9 @@ export class BusNode {
         body: publishBody,
         handler: async ({ body }) => {
           const b = body as z.infer<typeof publishBody>
-          await busCall(() => this.bus.publish(b.subject, payloadOf(b), { priority: b.priority, reliable: b.reliable }))
+          await busCall(() =>
+            this.bus.publish(b.subject, payloadOf(b), { priority: b.priority, reliable: b.reliable }),
+          )
           return { ok: true }
         },
       } as Route<unknown>,
@@ -114,7 +124,9 @@ export class BusNode {
         body: requestBody,
         handler: async ({ body }) => {
           const b = body as z.infer<typeof requestBody>
-          const reply = await busCall(() => this.bus.request(b.subject, payloadOf(b), { timeoutMs: b.timeout_ms ?? 5000 }))
+          const reply = await busCall(() =>
+            this.bus.request(b.subject, payloadOf(b), { timeoutMs: b.timeout_ms ?? 5000 }),
+          )
           return messageView(reply)
         },
       } as Route<unknown>,

@@ -105,6 +105,30 @@ describe('pub/sub', () => {
   })
 })
 
+test('an interest record from its own node is not passed on to the nodes that node reaches itself', async () => {
+  const names = ['a', 'b', 'c', 'd']
+  const edges: [string, string][] = []
+  for (const x of names) for (const y of names) if (x < y) edges.push([x, y])
+  const framesSent = (m: ReturnType<typeof buildMesh>) =>
+    [...m.links.values()].reduce((n, l) => n + l.framesSent, 0)
+  const announce = async (direct: boolean) => {
+    const m = buildMesh(names, edges)
+    await m.sched.advance(10)
+    if (direct)
+      for (const n of names)
+        m.r(n).setDirectLinks(new Map(names.map((x) => [x, new Set(names.filter((y) => y !== x))])))
+    const before = framesSent(m)
+    m.r('a').subscribe('t.*', () => {})
+    await m.sched.advance(10)
+    // Everyone still learns the interest: a publish from each reaches a.
+    for (const n of ['b', 'c', 'd']) assert.deepEqual(m.r(n).interest.match('t.x'), ['a'], `${n} knows`)
+    return framesSent(m) - before
+  }
+  // a's record: 3 sends from a; without routing's view each of b, c, d passes it to the two others.
+  assert.equal(await announce(false), 9)
+  assert.equal(await announce(true), 3)
+})
+
 describe('request/reply', () => {
   test('a request across the mesh gets its reply', async () => {
     const m = line()
