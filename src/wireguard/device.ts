@@ -256,14 +256,21 @@ export class WireGuardDevice {
       const problems: unknown[] = []
       const config = this.config
       if (config !== undefined && this.backend !== undefined) {
-        // Explicitly, although they die with the link: with the kernel backend a failed link removal must not
-        // leave our routes pointing into it.
-        await listOwnedRoutes(this.ip(), config.name, this.routeProtocol)
-          .then(async (routes) => {
-            for (const r of routes) await removeRoute(this.ip(), config.name, r, this.routeProtocol)
-          })
-          .catch(() => {}) // no link, no routes
-        await this.backend.destroy(config.name).catch((e: unknown) => problems.push(e))
+        // Our routes die with the link. Only when removing the link failed are they removed one by one, so
+        // they do not keep pointing into a link that stays (four `ip` processes a normal stop does not need).
+        const destroyed = await this.backend.destroy(config.name).then(
+          () => true,
+          (e: unknown) => {
+            problems.push(e)
+            return false
+          },
+        )
+        if (!destroyed)
+          await listOwnedRoutes(this.ip(), config.name, this.routeProtocol)
+            .then(async (routes) => {
+              for (const r of routes) await removeRoute(this.ip(), config.name, r, this.routeProtocol)
+            })
+            .catch(() => {}) // no link, no routes
       }
       const restore = this.forwarding
       this.forwarding = []

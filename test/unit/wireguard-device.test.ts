@@ -409,6 +409,25 @@ test('down removes routes and link, restores only the forwarding it turned on; i
   await dev.up(upConfig) // and it can come up again
 })
 
+test('down: routes go with the link; when removing the link fails, they are removed one by one', async () => {
+  await dev.up(upConfig)
+  await dev.reconfigure(desiredA)
+  const before = os.calls.length
+  await dev.down()
+  assert.deepEqual(
+    os.calls.slice(before).filter((c) => c.startsWith('ip route')),
+    [],
+    'a normal stop deletes the link and nothing else',
+  )
+  await dev.up(upConfig)
+  await dev.reconfigure(desiredA)
+  assert.ok(os.routes.size > 0)
+  os.failOn = /^ip link del/
+  await assert.rejects(dev.down(), (e: Error & { code?: string }) => e.code === 'WG_DOWN_INCOMPLETE')
+  os.failOn = undefined
+  assert.equal(os.routes.size, 0, 'the link stayed, our routes into it did not')
+})
+
 test('after the backend recreates the interface, everything is applied again', async () => {
   let hooks: CreateHooks | undefined
   const backend: WireGuardBackend = {
