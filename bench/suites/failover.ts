@@ -410,7 +410,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           notes: [
             `absolute target < 1000 ms by every node: ours median ${median(oursAll)} ms -> ${median(oursAll) < 1000 ? 'met' : 'not met'} (target ratio 0.16 = 1 s / serf's 6.1 s measured on this machine)`,
             `first observer: ours [${first(oKill).join(', ')}] serf [${first(sKill).join(', ')}] ms`,
-            `ours: kill -> an observer's log declares the link dead (probe every ${ourDefaults().probeMs} ms, dead after ${ourDefaults().deadMs} ms without a reply): median ${median(deadLinkMs)} ms of ${deadLinkMs.length} [${deadLinkMs.join(', ')}]`,
+            `ours: kill -> an observer's log declares the link dead (watch and busy links probed every ${ourDefaults().probeMs} ms, idle ones every ${ourDefaults().idleProbeMs} ms; dead after ${ourDefaults().deadMs} ms without a reply): median ${median(deadLinkMs)} ms of ${deadLinkMs.length} [${deadLinkMs.join(', ')}]`,
           ],
         },
         {
