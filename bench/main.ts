@@ -11,11 +11,14 @@ async function main(): Promise<void> {
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!
     if (a === '--runs') runs = Number(rest[++i])
-    else if (a.startsWith('--')) args[a.slice(2)] = rest[i + 1] !== undefined && !rest[i + 1]!.startsWith('--') ? rest[++i]! : 'true'
+    else if (a.startsWith('--'))
+      args[a.slice(2)] = rest[i + 1] !== undefined && !rest[i + 1]!.startsWith('--') ? rest[++i]! : 'true'
   }
   const load = name ? SUITES[name] : undefined
   if (!load) {
-    process.stderr.write(`usage: npm run bench -- <suite> [--runs N]\nsuites: ${Object.keys(SUITES).sort().join(', ') || '(none yet)'}\n`)
+    process.stderr.write(
+      `usage: npm run bench -- <suite> [--runs N]\nsuites: ${Object.keys(SUITES).sort().join(', ') || '(none yet)'}\n`,
+    )
     process.exit(64)
   }
   if (process.getuid?.() !== 0) {
@@ -23,7 +26,11 @@ async function main(): Promise<void> {
     process.exit(77)
   }
   const suite = await load()
-  const result = await suite.run({ runs: Math.max(3, runs || 3), args, log: (m) => process.stderr.write(`${m}\n`) })
+  const result = await suite.run({
+    runs: Math.max(3, runs || 3),
+    args,
+    log: (m) => process.stderr.write(`${m}\n`),
+  })
   process.stdout.write(`${formatReport(name!, result.figures, result.comments)}\n`)
 }
 

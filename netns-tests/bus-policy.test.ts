@@ -11,7 +11,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { type BusMessage, BlackroadClient, ClientError } from '../src/client/index.js'
+import { BlackroadClient, type BusMessage, ClientError } from '../src/client/index.js'
 import { type Host, Lab, sleepMs, waitFor } from './lib/index.js'
 import { DHT_PORT, Mesh, type MeshNode } from './lib/mesh.js'
 import { fetchMetrics, METRICS_LISTEN, requireRoot, sampleValue } from './lib/mesh-inspect.js'

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { test } from 'node:test'
-import { requireRoot } from './lib/mesh-inspect.js'
 import { Lab } from './lib/index.js'
+import { requireRoot } from './lib/mesh-inspect.js'
 
 test('three daemons in three namespaces answer status', async (t) => {
   if (!requireRoot(t)) return
@@ -28,7 +28,13 @@ test('three daemons in three namespaces answer status', async (t) => {
   const statuses = await Promise.all(daemons.map((d) => d.status()))
   const ids = new Set<string>()
   statuses.forEach((s, i) => {
-    const st = s as { name: string; node_id: string; cluster: { name: string }; version: string; uptime_seconds: number }
+    const st = s as {
+      name: string
+      node_id: string
+      cluster: { name: string }
+      version: string
+      uptime_seconds: number
+    }
     assert.equal(st.name, names[i])
     assert.equal(st.cluster.name, 'edge-home')
     assert.match(st.node_id, /^node_[a-z2-7]{16}$/)
@@ -55,7 +61,12 @@ test('three daemons in three namespaces answer status', async (t) => {
 function postRaw(socketPath: string, path: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { socketPath, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        socketPath,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = ''
         res.on('data', (d) => (text += d))

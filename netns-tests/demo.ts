@@ -40,7 +40,11 @@ async function main(): Promise<void> {
     })),
     [`${hosts[0]!.addr(lan)}:${DHT_PORT}`],
   )
-  await waitFor(() => mesh.allPairsPing(nodes, { ipv6: true }), { timeoutMs: 60_000, intervalMs: 100, what: 'the mesh to connect' })
+  await waitFor(() => mesh.allPairsPing(nodes, { ipv6: true }), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    what: 'the mesh to connect',
+  })
   say(`every pair pings over mesh IPv4 and IPv6 (${Date.now() - started} ms after start)\n`)
   for (const n of nodes) {
     say(`--- ${n.node.name}: blackroad status`)

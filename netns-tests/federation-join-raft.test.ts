@@ -21,9 +21,9 @@ import {
   writeKeyFile,
 } from '../src/identity/index.js'
 import { encodeWith } from '../src/wire/index.js'
-import { canPing, Lab, waitFor } from './lib/index.js'
-import { TestFederation } from './lib/federation.js'
 import { agreedLeader, api, control, meshIpv4 } from './lib/control.js'
+import { TestFederation } from './lib/federation.js'
+import { canPing, Lab, waitFor } from './lib/index.js'
 import { DHT_PORT } from './lib/mesh.js'
 import { fetchMetrics, METRICS_LISTEN, requireRoot, sampleValue } from './lib/mesh-inspect.js'
 

@@ -89,7 +89,10 @@ function registerTests(): void {
       // The fastest reply shows the delay floor; a loaded machine only adds to the others, so the bounds apply
       // to the minimum (a median bound failed under load average 20 with the delay working correctly).
       const min = Math.min(...s.times)
-      assert.ok(min >= low && min <= high, `${what}: want fastest reply in [${low}, ${high}] ms, got ${s.times.join(' ')}`)
+      assert.ok(
+        min >= low && min <= high,
+        `${what}: want fastest reply in [${low}, ${high}] ms, got ${s.times.join(' ')}`,
+      )
     }
 
     const slow = await ping(a, b.addr(link), { count: 10, intervalS: 0.05 })

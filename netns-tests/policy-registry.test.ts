@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
-  type BusMessage,
   BlackroadClient,
+  type BusMessage,
   ClientError,
   type PolicyListResponse,
 } from '../src/client/index.js'

@@ -21,11 +21,13 @@ function findPackageRoot(start: string): string | null {
   return null
 }
 
-export const PACKAGE_ROOT: string = findPackageRoot(path.dirname(fileURLToPath(import.meta.url))) ?? process.cwd()
+export const PACKAGE_ROOT: string =
+  findPackageRoot(path.dirname(fileURLToPath(import.meta.url))) ?? process.cwd()
 
 export const VERSION: string = (() => {
   try {
-    return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
+    return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+      .version
   } catch {
     return '0.0.0-unknown'
   }

@@ -50,7 +50,9 @@ export function formatReport(suite: string, figures: Figure[], comments: string[
     lines.push(
       `${suite}.${f.metric} ours=${fmt(o)}${f.unit} ${f.anchorName}=${fmt(a)}${f.unit} ratio=${fmt(o / a)} better=${f.better} target=${f.target}`,
     )
-    lines.push(`#   n=${f.ours.length} ours=[${f.ours.map(fmt).join(', ')}] anchor=[${f.anchor.map(fmt).join(', ')}] spread=${Math.max(spreadPct(f.ours), spreadPct(f.anchor))}%`)
+    lines.push(
+      `#   n=${f.ours.length} ours=[${f.ours.map(fmt).join(', ')}] anchor=[${f.anchor.map(fmt).join(', ')}] spread=${Math.max(spreadPct(f.ours), spreadPct(f.anchor))}%`,
+    )
     for (const n of f.notes ?? []) lines.push(`#   ${n}`)
   }
   lines.push(`${suite}: ${figures.length} figures, ${figures.filter(meets).length} meet their target`)

@@ -15,11 +15,11 @@
 
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BlackroadClient } from '../../src/client/index.js'
 import { Lab } from '../../netns-tests/lib/lab.js'
 import type { MeshNode } from '../../netns-tests/lib/mesh.js'
 import type { Host, Link } from '../../netns-tests/lib/topology.js'
 import { waitFor } from '../../netns-tests/lib/wait.js'
+import { BlackroadClient } from '../../src/client/index.js'
 import { type Figure, median } from '../lib/report.js'
 import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
 import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'

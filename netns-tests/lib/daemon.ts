@@ -114,7 +114,15 @@ export class DaemonHandle {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
     writeFileSync(this.configPath, stringify(this.config))
     this.current = this.host.spawn(
-      [process.execPath, ...shebangFlags(cli), cli, 'daemon', '--config', this.configPath, ...(this.opts.extraArgs ?? [])],
+      [
+        process.execPath,
+        ...shebangFlags(cli),
+        cli,
+        'daemon',
+        '--config',
+        this.configPath,
+        ...(this.opts.extraArgs ?? []),
+      ],
       {
         logName: this.name === this.host.name ? 'daemon' : `daemon-${this.name}`,
         env: this.opts.env,

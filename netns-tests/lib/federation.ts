@@ -55,7 +55,12 @@ export class TestFederation {
 
   constructor(name = 'lab-federation') {
     this.root = generateKeyPair()
-    this.federation = { id: federationIdFromRootKey(this.root.publicKey), name, rootPublicKey: this.root.publicKey, createdAt: Date.now() }
+    this.federation = {
+      id: federationIdFromRootKey(this.root.publicKey),
+      name,
+      rootPublicKey: this.root.publicKey,
+      createdAt: Date.now(),
+    }
     this.secret = randomBytes(32)
   }
 
@@ -98,6 +103,10 @@ export class TestFederation {
   }
 
   async writeRevocations(stateDir: string): Promise<void> {
-    await fs.writeFile(path.join(stateDir, 'revocations.bin'), encodeWith(revocationListCodec, this.revocations), { mode: 0o600 })
+    await fs.writeFile(
+      path.join(stateDir, 'revocations.bin'),
+      encodeWith(revocationListCodec, this.revocations),
+      { mode: 0o600 },
+    )
   }
 }

@@ -115,7 +115,11 @@ export class Mesh {
  * The common topology: one bridge, a host per name attached to it, a mesh whose first node runs the DHT
  * bootstrap. Returns the mesh, its started nodes, the hosts and the bridge.
  */
-export async function meshOnBridge(lab: Lab, names: readonly string[], spec: Omit<MeshNodeSpec, 'host'> = {}) {
+export async function meshOnBridge(
+  lab: Lab,
+  names: readonly string[],
+  spec: Omit<MeshNodeSpec, 'host'> = {},
+) {
   const lan = await lab.bridge('lan')
   const hosts: Host[] = []
   for (const name of names) {

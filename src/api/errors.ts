@@ -30,9 +30,14 @@ export class ApiError extends Error {
     return new ApiError(404, 'NOT_FOUND', `no such API route: ${path}`)
   }
   static methodNotAllowed(method: string, path: string, allowed: string[]): ApiError {
-    return new ApiError(405, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`, {
-      allowed,
-    })
+    return new ApiError(
+      405,
+      'METHOD_NOT_ALLOWED',
+      `${method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`,
+      {
+        allowed,
+      },
+    )
   }
   static conflict(code: string, message: string): ApiError {
     return new ApiError(409, code, message)

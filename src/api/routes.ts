@@ -38,7 +38,12 @@ const createClusterBody = z.strictObject({
   region: z.string().min(1).max(64),
   capacity: z.number().int().positive().max(10_000_000),
   role: z.enum(['primary', 'secondary', 'edge']).optional(),
-  ttl_seconds: z.number().int().positive().max(365 * 24 * 3600).optional(),
+  ttl_seconds: z
+    .number()
+    .int()
+    .positive()
+    .max(365 * 24 * 3600)
+    .optional(),
 })
 
 /** Erases a route's body type so routes with different bodies fit in one table; the schema still checks it. */
@@ -52,7 +57,12 @@ export function buildRoutes(sys: ApiSystem): Route<unknown>[] {
     { method: 'GET', path: '/v1/network', handler: () => sys.network() },
     { method: 'GET', path: '/v1/peers', handler: () => sys.peers() },
     { method: 'GET', path: '/v1/routes', handler: () => sys.routes() },
-    route({ method: 'POST', path: '/v1/keys/rotate', body: z.strictObject({}), handler: () => sys.rotateKeys() }),
+    route({
+      method: 'POST',
+      path: '/v1/keys/rotate',
+      body: z.strictObject({}),
+      handler: () => sys.rotateKeys(),
+    }),
     route({
       method: 'POST',
       path: '/v1/federation/init',

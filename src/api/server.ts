@@ -114,7 +114,8 @@ export class ApiServer {
     })
     server.on('clientError', (err, socket) => {
       this.opts.invalidRequests?.inc({ code: 'BAD_HTTP' })
-      if (socket.writable) socket.end(errorResponseBytes(400, 'BAD_HTTP', `malformed HTTP request: ${err.message}`))
+      if (socket.writable)
+        socket.end(errorResponseBytes(400, 'BAD_HTTP', `malformed HTTP request: ${err.message}`))
       else socket.destroy()
     })
     // Create the socket with the final mode from the start: no window where it is world-accessible.
@@ -134,7 +135,10 @@ export class ApiServer {
     if (this.opts.group) {
       const gid = await lookupGroup(this.opts.group)
       if (gid === null) {
-        this.opts.logger.warn({ group: this.opts.group }, 'API socket group does not exist; socket keeps the daemon group')
+        this.opts.logger.warn(
+          { group: this.opts.group },
+          'API socket group does not exist; socket keeps the daemon group',
+        )
       } else {
         await fs.chown(socketPath, process.getuid?.() ?? 0, gid)
       }
@@ -267,7 +271,9 @@ export function zodToApiError(error: { issues: ZodIssueLike[] }): ApiError {
     const prefix = issue.path.length > 0 ? `${where}.` : ''
     return ApiError.unknownField(prefix + issue.keys[0])
   }
-  return ApiError.invalid(`${where}: ${issue.message}`, { issues: error.issues.map((i) => ({ ...i, path: i.path.map(String) })) })
+  return ApiError.invalid(`${where}: ${issue.message}`, {
+    issues: error.issues.map((i) => ({ ...i, path: i.path.map(String) })),
+  })
 }
 
 function toApiError(err: unknown): ApiError {
@@ -277,9 +283,18 @@ function toApiError(err: unknown): ApiError {
   return new ApiError(500, 'INTERNAL', 'internal error; see the daemon log')
 }
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const data = Buffer.from(`${JSON.stringify(body)}\n`)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(data.length), ...headers })
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': String(data.length),
+    ...headers,
+  })
   res.end(data)
 }
 
@@ -304,7 +319,9 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
     c.once('error', () => resolve(false))
   })
   if (alive) {
-    throw Object.assign(new Error(`another daemon is already listening on ${socketPath}`), { code: 'API_SOCKET_IN_USE' })
+    throw Object.assign(new Error(`another daemon is already listening on ${socketPath}`), {
+      code: 'API_SOCKET_IN_USE',
+    })
   }
   await fs.rm(socketPath, { force: true })
 }

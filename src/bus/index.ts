@@ -35,8 +35,8 @@ export {
 } from './interest.js'
 export { BusMetrics } from './metrics.js'
 export { checkName, intern } from './names.js'
-export { PriorityQueue } from './queue.js'
 export { SENT } from './outbound.js'
+export { PriorityQueue } from './queue.js'
 export { BusRouter } from './router.js'
 export {
   type Clock,
@@ -69,8 +69,8 @@ export {
   type PolicyDecision,
   type PolicyDirection,
   type PolicyHook,
-  policyRefusal,
   type PublishOptions,
+  policyRefusal,
   type RequestOptions,
   type SendOptions,
   type Subscription,

@@ -1,10 +1,10 @@
 // `blackroad send`, `blackroad request` and `blackroad subscribe`: the message bus from a shell.
 
 import type { Argv } from 'yargs'
+import { BlackroadClient } from '../client/index.js'
 import type { BusMessage } from '../client/types.js'
 import { type GlobalArgs, resolveSocket, withClient } from './context.js'
-import { BlackroadClient } from '../client/index.js'
-import { errorExit, EXIT_OK, printResult } from './output.js'
+import { EXIT_OK, errorExit, printResult } from './output.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
 
@@ -20,12 +20,20 @@ export function busCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
           .positional('subject', { type: 'string', demandOption: true })
           .positional('data', { type: 'string', default: '' })
           .option('priority', { type: 'number', describe: '1 (lowest) to 10' })
-          .option('reliable', { type: 'boolean', describe: 'At-least-once: wait for every subscriber node to ack' }),
+          .option('reliable', {
+            type: 'boolean',
+            describe: 'At-least-once: wait for every subscriber node to ack',
+          }),
       (argv) =>
         run(async () => {
           try {
             const r = await withClient(argv, (c) =>
-              c.publish({ subject: argv.subject, data: argv.data, priority: argv.priority, reliable: argv.reliable }),
+              c.publish({
+                subject: argv.subject,
+                data: argv.data,
+                priority: argv.priority,
+                reliable: argv.reliable,
+              }),
             )
             printResult(argv, r, () => 'sent')
             return EXIT_OK
@@ -45,7 +53,9 @@ export function busCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
       (argv) =>
         run(async () => {
           try {
-            const m = await withClient(argv, (c) => c.busRequest({ subject: argv.subject, data: argv.data, timeout_ms: argv.timeout }))
+            const m = await withClient(argv, (c) =>
+              c.busRequest({ subject: argv.subject, data: argv.data, timeout_ms: argv.timeout }),
+            )
             printResult(argv, m, () => text(m))
             return EXIT_OK
           } catch (err) {

@@ -2,9 +2,9 @@
 // node's root key for now), and the commands that wait for the control plane.
 
 import type { Argv } from 'yargs'
-import { type GlobalArgs, withClient } from './context.js'
-import { errorExit, EXIT_OK, printResult, table } from './output.js'
 import { joinedText } from './commands-join.js'
+import { type GlobalArgs, withClient } from './context.js'
+import { EXIT_OK, errorExit, printResult, table } from './output.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
 

@@ -3,7 +3,7 @@
 import type { Argv } from 'yargs'
 import type { PeerInfo, RouteInfo } from '../client/types.js'
 import { type GlobalArgs, withClient } from './context.js'
-import { errorExit, EXIT_OK, printResult, table } from './output.js'
+import { EXIT_OK, errorExit, printResult, table } from './output.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
 
@@ -11,7 +11,9 @@ type Run = (fn: () => Promise<number>) => Promise<void>
 export function columns(header: string[], rows: string[][]): string {
   const all = [header, ...rows]
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
-  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n')
+  return all
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
+    .join('\n')
 }
 
 const short = (id: string | null) => (id ? id.slice(0, 12) : '-')
@@ -66,34 +68,47 @@ export function formatRoutes(routes: RouteInfo[]): string {
 
 export function networkCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return y
-    .command('peers', 'Peers with RTT, loss, path and traffic', (c) => c, (argv) =>
-      run(async () => {
-        try {
-          const peers = await withClient(argv, (c) => c.peers())
-          printResult(argv, peers, () => formatPeers(peers))
-          return EXIT_OK
-        } catch (err) {
-          return errorExit(argv, err)
-        }
-      }),
+    .command(
+      'peers',
+      'Peers with RTT, loss, path and traffic',
+      (c) => c,
+      (argv) =>
+        run(async () => {
+          try {
+            const peers = await withClient(argv, (c) => c.peers())
+            printResult(argv, peers, () => formatPeers(peers))
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
-    .command('routes', 'The routing table', (c) => c, (argv) =>
-      run(async () => {
-        try {
-          const routes = await withClient(argv, (c) => c.routes())
-          printResult(argv, routes, () => formatRoutes(routes))
-          return EXIT_OK
-        } catch (err) {
-          return errorExit(argv, err)
-        }
-      }),
+    .command(
+      'routes',
+      'The routing table',
+      (c) => c,
+      (argv) =>
+        run(async () => {
+          try {
+            const routes = await withClient(argv, (c) => c.routes())
+            printResult(argv, routes, () => formatRoutes(routes))
+            return EXIT_OK
+          } catch (err) {
+            return errorExit(argv, err)
+          }
+        }),
     )
 }
 
 export async function rotateKeys(argv: GlobalArgs): Promise<number> {
   try {
     const r = await withClient(argv, (c) => c.rotateKeys())
-    printResult(argv, r, () => table([['WireGuard key rotated', r.public_key], ['Announcement', `#${r.seq}`]]))
+    printResult(argv, r, () =>
+      table([
+        ['WireGuard key rotated', r.public_key],
+        ['Announcement', `#${r.seq}`],
+      ]),
+    )
     return EXIT_OK
   } catch (err) {
     return errorExit(argv, err)

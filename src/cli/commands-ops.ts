@@ -18,8 +18,11 @@ interface Sub {
 function group(y: Argv<GlobalArgs>, run: Run, name: string, subs: Sub[]): Argv<GlobalArgs> {
   for (const s of subs) {
     const word = s.cmd.split(' ')[0]!
-    y.command(s.cmd, s.describe, (c) => (s.build ? s.build(c) : c), (argv) =>
-      run(async () => notAvailable(`${name} ${word}`, s.capability, argv.json)),
+    y.command(
+      s.cmd,
+      s.describe,
+      (c) => (s.build ? s.build(c) : c),
+      (argv) => run(async () => notAvailable(`${name} ${word}`, s.capability, argv.json)),
     )
   }
   return y.demandCommand(1, `name a ${name} command`)
@@ -29,9 +32,19 @@ const named = (y: Argv<GlobalArgs>) => y.positional('name', { type: 'string', de
 
 export function clusterCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
   return group(y, run, 'cluster', [
-    { cmd: 'drain <name>', describe: 'Stop scheduling and migrate agents away', capability: 'scheduler', build: named },
+    {
+      cmd: 'drain <name>',
+      describe: 'Stop scheduling and migrate agents away',
+      capability: 'scheduler',
+      build: named,
+    },
     { cmd: 'cordon <name>', describe: 'Stop scheduling on a cluster', capability: 'scheduler', build: named },
-    { cmd: 'uncordon <name>', describe: 'Resume scheduling on a cluster', capability: 'scheduler', build: named },
+    {
+      cmd: 'uncordon <name>',
+      describe: 'Resume scheduling on a cluster',
+      capability: 'scheduler',
+      build: named,
+    },
     { cmd: 'health <name>', describe: 'Health of a cluster', capability: 'failover', build: named },
   ])
 }
@@ -83,7 +96,17 @@ export function keysCommands(
   rotate: (argv: GlobalArgs) => Promise<number>,
 ): Argv<GlobalArgs> {
   return y
-    .command('show', 'Show this node\'s identity key', (c) => c, (argv) => run(() => show(argv)))
-    .command('rotate', 'Rotate the WireGuard key now', (c) => c, (argv) => run(() => rotate(argv)))
+    .command(
+      'show',
+      "Show this node's identity key",
+      (c) => c,
+      (argv) => run(() => show(argv)),
+    )
+    .command(
+      'rotate',
+      'Rotate the WireGuard key now',
+      (c) => c,
+      (argv) => run(() => rotate(argv)),
+    )
     .demandCommand(1, 'name a keys command')
 }

@@ -5,7 +5,7 @@
 import type { Argv } from 'yargs'
 import type { ApplyPolicyRequest, PolicyListResponse, PolicyView } from '../client/control-types.js'
 import { type GlobalArgs, withClient } from './context.js'
-import { errorExit, EXIT_OK, printResult } from './output.js'
+import { EXIT_OK, errorExit, printResult } from './output.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
 

@@ -6,6 +6,11 @@ import yargs, { type Argv } from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { DEFAULT_CONFIG_PATH } from '../config/index.js'
 import { VERSION } from '../version.js'
+import { busCommands } from './commands-bus.js'
+import { configCommands } from './commands-config.js'
+import { eventsCommands } from './commands-events.js'
+import { federationCommands, nodeCommands } from './commands-federation.js'
+import { networkCommands, rotateKeys } from './commands-network.js'
 import {
   agentCommands,
   clusterCommands,
@@ -14,13 +19,8 @@ import {
   replicationCommands,
 } from './commands-ops.js'
 import { policyCommands } from './commands-policy.js'
-import { busCommands } from './commands-bus.js'
-import { configCommands } from './commands-config.js'
-import { eventsCommands } from './commands-events.js'
-import { networkCommands, rotateKeys } from './commands-network.js'
-import { federationCommands, nodeCommands } from './commands-federation.js'
 import { type GlobalArgs, withClient } from './context.js'
-import { errorExit, EXIT_OK, formatDurationShort, printResult, table } from './output.js'
+import { EXIT_OK, errorExit, formatDurationShort, printResult, table } from './output.js'
 
 const EXIT_USAGE = 64
 

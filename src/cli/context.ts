@@ -19,14 +19,19 @@ export async function resolveSocket(args: GlobalArgs): Promise<string> {
     return (await loadConfig(configPath)).api.socket
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`blackroad: warning: ignoring ${configPath} for the socket path (it is invalid; see \`blackroad daemon\`)\n`)
+      process.stderr.write(
+        `blackroad: warning: ignoring ${configPath} for the socket path (it is invalid; see \`blackroad daemon\`)\n`,
+      )
       return DEFAULT_SOCKET_PATH
     }
     throw err
   }
 }
 
-export async function withClient<T>(args: GlobalArgs, fn: (client: BlackroadClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  args: GlobalArgs,
+  fn: (client: BlackroadClient) => Promise<T>,
+): Promise<T> {
   const client = new BlackroadClient({ socketPath: await resolveSocket(args) })
   try {
     return await fn(client)

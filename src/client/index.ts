@@ -3,26 +3,6 @@
 // codes for API errors, and DAEMON_NOT_RUNNING / PERMISSION_DENIED / TIMEOUT / BAD_RESPONSE for transport.
 
 import http from 'node:http'
-import { BusStream, type StreamOptions } from './stream.js'
-import type {
-  AgentInfo,
-  AgentSendRequest,
-  BusMessage,
-  BusRequest,
-  CreateClusterRequest,
-  CreateClusterResponse,
-  EventView,
-  FederationInfo,
-  FederationInitRequest,
-  KeysResponse,
-  NetworkStatus,
-  PublishEventRequest,
-  PublishRequest,
-  PeerInfo,
-  RotateKeysResponse,
-  RouteInfo,
-  StatusResponse,
-} from './types.js'
 import type {
   AddClusterRequest,
   ApplyPolicyRequest,
@@ -40,9 +20,28 @@ import type {
   RevokeNodeRequest,
   RevokeNodeResponse,
 } from './control-types.js'
+import { BusStream, type StreamOptions } from './stream.js'
+import type {
+  AgentInfo,
+  AgentSendRequest,
+  BusMessage,
+  BusRequest,
+  CreateClusterRequest,
+  CreateClusterResponse,
+  EventView,
+  FederationInfo,
+  FederationInitRequest,
+  KeysResponse,
+  NetworkStatus,
+  PeerInfo,
+  PublishEventRequest,
+  PublishRequest,
+  RotateKeysResponse,
+  RouteInfo,
+  StatusResponse,
+} from './types.js'
 
 export * from './control-types.js'
-export * from './types.js'
 export {
   AgentHandle,
   type AgentRegistration,
@@ -52,6 +51,7 @@ export {
   type StreamMessage,
   type StreamOptions,
 } from './stream.js'
+export * from './types.js'
 
 export const DEFAULT_SOCKET_PATH = '/run/blackroad/blackroad.sock'
 

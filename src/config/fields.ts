@@ -271,7 +271,10 @@ export function staticPeer() {
     const key = at >= 0 ? s.slice(0, at) : null
     const addr = at >= 0 ? s.slice(at + 1) : s
     if (key !== null && !PEER_KEY.test(key)) {
-      ctx.addIssue({ code: 'custom', message: `the key before "@" in "${s}" must be a node key (64 hex or 43 base64url characters)` })
+      ctx.addIssue({
+        code: 'custom',
+        message: `the key before "@" in "${s}" must be a node key (64 hex or 43 base64url characters)`,
+      })
       return
     }
     const hp = splitHostPort(addr)

@@ -17,11 +17,11 @@ import {
   verifyCertificate,
 } from '../identity/index.js'
 import {
-  JoinFrameReader,
+  frameJoinMessage,
   type JoinedPayload,
+  JoinFrameReader,
   type JoinMessage,
   type RefusalCode,
-  frameJoinMessage,
 } from './join-messages.js'
 import { ed25519KeyOf, tlsIdentity } from './tls-identity.js'
 

@@ -17,7 +17,7 @@
 // them is byte for byte what earlier servers send, and decodes with no voters. (A reader that predates them
 // refuses the trailing bytes, so a node joining a Raft control plane needs this version.)
 
-import { type SignedRevocation, revocationListCodec } from '../identity/index.js'
+import { revocationListCodec, type SignedRevocation } from '../identity/index.js'
 import { type Codec, DecodeError, decodeWith, encodeWith, type Reader, type Writer } from '../wire/index.js'
 
 export const JOIN_PROTOCOL_VERSION = 1

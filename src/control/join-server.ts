@@ -8,7 +8,7 @@ import tls from 'node:tls'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { KeyPair } from '../identity/index.js'
-import { JoinFrameReader, type JoinMessage, frameJoinMessage } from './join-messages.js'
+import { frameJoinMessage, JoinFrameReader, type JoinMessage } from './join-messages.js'
 import type { JoinService } from './join-service.js'
 import { ed25519KeyOf, tlsIdentity } from './tls-identity.js'
 

@@ -6,7 +6,7 @@
 // repeats it with backoff until it succeeds. The join service admits nodes only once it has.
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import { encodeCertificate, newClusterId, type NodeCertificate, randomBytes } from '../identity/index.js'
+import { encodeCertificate, type NodeCertificate, newClusterId, randomBytes } from '../identity/index.js'
 import {
   type Cluster,
   type CommandResult,

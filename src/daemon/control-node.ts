@@ -25,8 +25,9 @@ import { JoinServer } from '../control/join-server.js'
 import { type CertificateSigner, JoinService } from '../control/join-service.js'
 import { LocalControlPlane } from '../control/local-control-plane.js'
 import { RenewalTimer } from '../control/renew.js'
-import { recordRootMember, RootRecorder } from '../control/root-member.js'
+import { RootRecorder, recordRootMember } from '../control/root-member.js'
 import type { ControlPlane } from '../control/types.js'
+import { writeFileAtomic } from '../identity/files.js'
 import {
   CONTROL_PLANE_CLUSTER,
   candidateIpv4,
@@ -40,9 +41,9 @@ import {
   meshIpv6,
   NODE_ID_PATTERN,
   type NodeCertificate,
-  randomBytes,
   type Revocation,
   RevocationSet,
+  randomBytes,
   revocationListCodec,
   type SignedRevocation,
   signRevocation,
@@ -51,7 +52,6 @@ import {
 import { type Cluster, formatIpv4, nextFreeIpv4, parseIpv4 } from '../protocols/registry/index.js'
 import { decodeWith, encodeWith } from '../wire/index.js'
 import type { ClusterRecord } from './federation-local.js'
-import { writeFileAtomic } from '../identity/files.js'
 import type { NetworkCore } from './network.js'
 import { CERT_FILE, REVOCATIONS_FILE } from './trust.js'
 

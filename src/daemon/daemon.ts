@@ -6,16 +6,16 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 import { STREAM_PATH } from '../agents/frames.js'
 import { AgentsNode } from '../agents/node.js'
+import { ApiError } from '../api/errors.js'
 import { buildRoutes } from '../api/routes.js'
 import { controlRoutes } from '../api/routes-control.js'
+import { ApiServer } from '../api/server.js'
 import type {
   FederationJoinRequest,
   FederationJoinResponse,
   RevokeNodeRequest,
   RevokeNodeResponse,
 } from '../client/control-types.js'
-import { ApiServer } from '../api/server.js'
-import { ApiError } from '../api/errors.js'
 import type {
   KeysResponse,
   NetworkStatus,
@@ -33,8 +33,8 @@ import { ControlNode } from './control-node.js'
 import { ControlNode as RaftControl } from './control-plane.js'
 import { DnsNode } from './dns-node.js'
 import { EventsNode, streamDropCounter } from './events-node.js'
-import { HeapTrimmer } from './heap-trim.js'
 import { LocalFederation } from './federation-local.js'
+import { HeapTrimmer } from './heap-trim.js'
 import { NetworkCore } from './network.js'
 import { peerViews, routeViews } from './network-views.js'
 import { PolicyNode } from './policy-node.js'

@@ -35,7 +35,6 @@ export function streamDropCounter(registry: Registry): Counter<'stream'> {
   })
 }
 
-
 export function eventView(e: FederatedEvent): EventView {
   let data: unknown
   try {

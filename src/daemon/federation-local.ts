@@ -8,6 +8,7 @@ import path from 'node:path'
 import { ApiError } from '../api/errors.js'
 import type { ListClustersResponse } from '../client/control-types.js'
 import type { CreateClusterRequest, CreateClusterResponse, FederationInfo } from '../client/types.js'
+import { writeFileAtomic } from '../identity/files.js'
 import {
   createJoinToken,
   type Federation,
@@ -19,7 +20,6 @@ import {
   newClusterId,
   newTokenNonce,
 } from '../identity/index.js'
-import { writeFileAtomic } from '../identity/files.js'
 
 export interface ClusterRecord {
   id: string
@@ -52,7 +52,9 @@ export class LocalFederation {
 
   async init(name: string): Promise<FederationInfo> {
     if (!CLUSTER_NAME.test(name)) {
-      throw ApiError.invalid(`federation name "${name}" must be lowercase letters, digits and dashes (max 63)`)
+      throw ApiError.invalid(
+        `federation name "${name}" must be lowercase letters, digits and dashes (max 63)`,
+      )
     }
     try {
       const fed = await initFederation(this.stateDir, name, this.now())
@@ -60,7 +62,10 @@ export class LocalFederation {
     } catch (err) {
       if ((err as { code?: string }).code === 'FEDERATION_EXISTS') {
         const fed = await this.current()
-        throw ApiError.conflict('FEDERATION_EXISTS', `this node already has federation "${fed?.name ?? '?'}" (${fed?.id ?? '?'})`)
+        throw ApiError.conflict(
+          'FEDERATION_EXISTS',
+          `this node already has federation "${fed?.name ?? '?'}" (${fed?.id ?? '?'})`,
+        )
       }
       throw err
     }
@@ -68,20 +73,33 @@ export class LocalFederation {
 
   async info(): Promise<FederationInfo> {
     const fed = await this.current()
-    if (!fed) throw ApiError.conflict('NO_FEDERATION', 'this node has no federation yet; run `blackroad federation init --name NAME`')
+    if (!fed)
+      throw ApiError.conflict(
+        'NO_FEDERATION',
+        'this node has no federation yet; run `blackroad federation init --name NAME`',
+      )
     return info(fed)
   }
 
   async createCluster(req: CreateClusterRequest): Promise<CreateClusterResponse> {
     if (!CLUSTER_NAME.test(req.name)) {
-      throw ApiError.invalid(`cluster name "${req.name}" must be lowercase letters, digits and dashes (max 63)`)
+      throw ApiError.invalid(
+        `cluster name "${req.name}" must be lowercase letters, digits and dashes (max 63)`,
+      )
     }
     const fed = await this.current()
-    if (!fed) throw ApiError.conflict('NO_FEDERATION', 'this node has no federation yet; run `blackroad federation init --name NAME`')
+    if (!fed)
+      throw ApiError.conflict(
+        'NO_FEDERATION',
+        'this node has no federation yet; run `blackroad federation init --name NAME`',
+      )
     const root = await this.rootKey(fed)
     const clusters = await this.clusters()
     if (clusters.some((c) => c.name === req.name)) {
-      throw ApiError.conflict('CLUSTER_EXISTS', `cluster "${req.name}" already exists in federation ${fed.name}`)
+      throw ApiError.conflict(
+        'CLUSTER_EXISTS',
+        `cluster "${req.name}" already exists in federation ${fed.name}`,
+      )
     }
     const now = this.now()
     const record: ClusterRecord = {
@@ -115,7 +133,13 @@ export class LocalFederation {
     )
     await this.saveClusters([...clusters, record])
     return {
-      cluster: { id: record.id, name: record.name, region: record.region, capacity: record.capacity, role: record.role },
+      cluster: {
+        id: record.id,
+        name: record.name,
+        region: record.region,
+        capacity: record.capacity,
+        role: record.role,
+      },
       join_token: token,
       expires_at: new Date(exp * 1000).toISOString(),
       control_plane: this.controlPlane,
@@ -157,8 +181,14 @@ export class LocalFederation {
     try {
       return await loadRootKey(this.stateDir, fed)
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as { code?: string }).code === 'KEY_FILE_NOT_FOUND') {
-        throw ApiError.conflict('NOT_FEDERATION_ROOT', 'this node does not hold the federation root key; create clusters on the node that ran `federation init`')
+      if (
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+        (err as { code?: string }).code === 'KEY_FILE_NOT_FOUND'
+      ) {
+        throw ApiError.conflict(
+          'NOT_FEDERATION_ROOT',
+          'this node does not hold the federation root key; create clusters on the node that ran `federation init`',
+        )
       }
       throw err
     }

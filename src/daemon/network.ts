@@ -6,11 +6,13 @@
 import { createSocket } from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import { isIPv4 } from 'node:net'
+import path from 'node:path'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
 import { REVOCATION_CHANNEL, RevocationGossip } from '../control/revocation-gossip.js'
 import { Discovery, deriveTopic, localBootstrapAddress } from '../discovery/index.js'
+import { writeFileAtomic } from '../identity/files.js'
 import {
   CertBook,
   generateX25519KeyPair,
@@ -20,9 +22,10 @@ import {
   revocationListCodec,
   type X25519KeyPair,
 } from '../identity/index.js'
-import { canonicalCidr } from '../routing/index.js'
 import { RoutingDriver } from '../routing/driver.js'
+import { canonicalCidr } from '../routing/index.js'
 import { LinkManager, type PeerLink } from '../transport/index.js'
+import { encodeWith } from '../wire/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
 import { FloodCertificates } from './flood-certs.js'
@@ -34,10 +37,7 @@ import {
   encodeWgKeyFrame,
   judgeLinkStateFrame,
 } from './mesh-frames.js'
-import { writeFileAtomic } from '../identity/files.js'
 import { REVOCATIONS_FILE, type TrustMaterial } from './trust.js'
-import path from 'node:path'
-import { encodeWith } from '../wire/index.js'
 
 export const MESH_V4_ROUTE = '100.64.0.0/10'
 

@@ -42,7 +42,8 @@ export async function loadTrust(stateDir: string, secretFile: string): Promise<T
   try {
     federation = await loadFederation(stateDir)
   } catch (err) {
-    if ((err as { code?: string }).code === 'FEDERATION_NOT_FOUND') return { ok: false, missing: 'federation.json' }
+    if ((err as { code?: string }).code === 'FEDERATION_NOT_FOUND')
+      return { ok: false, missing: 'federation.json' }
     throw err
   }
   const certificateBytes = await readOptional(path.join(stateDir, CERT_FILE))
@@ -54,6 +55,12 @@ export async function loadTrust(stateDir: string, secretFile: string): Promise<T
   if (revBytes) for (const r of decodeWith(revocationListCodec, revBytes)) revocations.add(r)
   return {
     ok: true,
-    trust: { federation, certificate: decodeCertificate(certificateBytes), certificateBytes, secret, revocations },
+    trust: {
+      federation,
+      certificate: decodeCertificate(certificateBytes),
+      certificateBytes,
+      secret,
+      revocations,
+    },
   }
 }

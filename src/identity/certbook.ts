@@ -4,9 +4,9 @@
 // signatures, WireGuard key announcements, mesh addresses) trusts exactly what the root vouched for.
 
 import {
-  type NodeCertificate,
   decodeCertificate,
   encodeCertificate,
+  type NodeCertificate,
   verifyCertificate,
 } from './certificate.js'
 import { TrustError } from './errors.js'

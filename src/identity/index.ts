@@ -2,22 +2,24 @@
 // certificates, join tokens and revocations. Everything except the file functions is pure apart from
 // randomness, so protocols may import verification from here.
 
+export * from './addresses.js'
+export * from './certbook.js'
 export {
   CERTIFICATE_KIND,
   CERTIFICATE_VERSION,
   type CertificateFields,
   type CertificateRequest,
+  CONTROL_PLANE_CLUSTER,
   certificateCodec,
   certificateProblem,
-  CONTROL_PLANE_CLUSTER,
   checkCertificateKey,
   DELEGATED_CERTIFICATE_VERSION,
   decodeCertificate,
   encodeCertificate,
-  issueCertificate,
-  issueDelegatedCertificate,
   isIssuerCertificate,
   isIssuerFor,
+  issueCertificate,
+  issueDelegatedCertificate,
   NODE_ROLES,
   type NodeCertificate,
   type NodeRole,
@@ -113,5 +115,3 @@ export {
   type VerifyJoinTokenOptions,
   verifyJoinToken,
 } from './token.js'
-export * from './addresses.js'
-export * from './certbook.js'

@@ -17,14 +17,6 @@ export {
   systemExec,
 } from './exec.js'
 export {
-  CAP_NET_ADMIN,
-  CAP_NET_BIND_SERVICE,
-  effectiveCapabilities,
-  hasCapability,
-  missingRouterPrivileges,
-  type PrivilegeProblem,
-} from './privileges.js'
-export {
   ADDON_FILE,
   type NativeAddon,
   nativeAddon,
@@ -32,4 +24,12 @@ export {
   packageRoot,
   type UdpHandle,
 } from './native.js'
+export {
+  CAP_NET_ADMIN,
+  CAP_NET_BIND_SERVICE,
+  effectiveCapabilities,
+  hasCapability,
+  missingRouterPrivileges,
+  type PrivilegeProblem,
+} from './privileges.js'
 export { type NotifierLog, SystemdNotifier } from './sd-notify.js'

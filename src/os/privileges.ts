@@ -27,7 +27,10 @@ export interface PrivilegeProblem {
 export function missingRouterPrivileges(caps: bigint = effectiveCapabilities()): PrivilegeProblem[] {
   const missing: PrivilegeProblem[] = []
   if (!hasCapability(CAP_NET_ADMIN, caps)) {
-    missing.push({ capability: 'CAP_NET_ADMIN', why: 'to create and configure the WireGuard interface, addresses and routes' })
+    missing.push({
+      capability: 'CAP_NET_ADMIN',
+      why: 'to create and configure the WireGuard interface, addresses and routes',
+    })
   }
   return missing
 }

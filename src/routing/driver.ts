@@ -24,14 +24,14 @@
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { KeyPair } from '../identity/index.js'
+import { isDecodeError } from '../wire/index.js'
 import { buildGraph } from './graph.js'
 import { LinkStateDb } from './lsdb.js'
-import { planRoutes, type RoutePlan } from './plan.js'
 import { type RouteChange, RouteSelector } from './paths.js'
-import { isDecodeError } from '../wire/index.js'
+import { planRoutes, type RoutePlan } from './plan.js'
 import { type LinkEvent, type LinkMetrics, LinkMonitor } from './probe.js'
 import { decodeProbe, encodeProbe, HELD_UNIT_MS, MASK_BITS, ProbeEcho } from './probe-wire.js'
-import { sealLinkState, SequenceAllocator } from './record.js'
+import { SequenceAllocator, sealLinkState } from './record.js'
 import { watchPartners } from './watch.js'
 
 export interface RoutingTransport {

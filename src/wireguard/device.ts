@@ -12,7 +12,6 @@
 // peers already accept (see the netns test, which measures it).
 
 import { type Exec, systemExec } from '../os/exec.js'
-import { commandHost, type HostAccess, procHost } from './host.js'
 import { type BackendKind, detectBackend, KernelBackend, type WireGuardBackend } from './backend.js'
 import { canonicalPrefix } from './cidr.js'
 import { type WgControl, WgTool } from './control.js'
@@ -31,6 +30,7 @@ import {
   type ForwardingRestore,
   restoreForwarding,
 } from './forwarding.js'
+import { commandHost, type HostAccess, procHost } from './host.js'
 import {
   addAddressArgs,
   addRouteArgs,

@@ -7,8 +7,8 @@ export {
   KernelBackend,
   type WireGuardBackend,
 } from './backend.js'
-export { type WgControl, WgTool, type WgToolOptions } from './control.js'
 export { canonicalEndpoint, canonicalPrefix, formatAddress, parseAddress, parsePrefix } from './cidr.js'
+export { type WgControl, WgTool, type WgToolOptions } from './control.js'
 export {
   type DeviceOptions,
   type PeerStats,
@@ -35,8 +35,8 @@ export {
   type ForwardingOptions,
   restoreForwarding,
 } from './forwarding.js'
-export { parseUapiGet, UapiControl, uapiSetRequest } from './uapi.js'
 export { DEFAULT_ROUTE_PROTOCOL, parseRouteJson } from './ip.js'
 export { generatePrivateKey, isBase64Key, keyToBase64, publicKeyOf } from './keys.js'
 export { DEFAULT_BACKOFF, type Log, Supervisor, type SupervisorOptions, silentLog } from './supervisor.js'
+export { parseUapiGet, UapiControl, uapiSetRequest } from './uapi.js'
 export { DEFAULT_RUN_DIR, WireGuardGoBackend, type WireGuardGoOptions } from './wireguard-go.js'

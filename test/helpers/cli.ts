@@ -22,7 +22,10 @@ export interface CliResult {
   stderr: string
 }
 
-export function runCli(args: string[], opts: { timeoutMs?: number; prefix?: string[] } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { timeoutMs?: number; prefix?: string[] } = {},
+): Promise<CliResult> {
   const [cmd, ...pre] = opts.prefix ?? [process.execPath]
   const child = spawn(cmd!, [...pre, ...cliArgv(args)], { stdio: ['ignore', 'pipe', 'pipe'] })
   return collect(child, opts.timeoutMs ?? 20_000)

@@ -3,8 +3,8 @@
 // daemon's real system is exercised by the netns and daemon tests.
 
 import assert from 'node:assert/strict'
-import { promises as fs } from 'node:fs'
 import { spawn } from 'node:child_process'
+import { promises as fs } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
@@ -12,10 +12,10 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pino from 'pino'
 import { Counter, Registry } from 'prom-client'
-import { buildRoutes, type ApiSystem } from '../../src/api/routes.js'
+import { ApiError } from '../../src/api/errors.js'
+import { type ApiSystem, buildRoutes } from '../../src/api/routes.js'
 import { ApiServer } from '../../src/api/server.js'
 import { BlackroadClient, ClientError } from '../../src/client/index.js'
-import { ApiError } from '../../src/api/errors.js'
 
 const LIMIT = 4096
 
@@ -38,11 +38,24 @@ function fakeSystem(): ApiSystem & { clusters: string[] } {
       capabilities: ['api'],
     }),
     keys: () => ({ node_id: 'node_test', public_key: 'AAAA', fingerprint: 'SHA256:x' }),
-    federationInit: async (req) => ({ id: 'fed_x', name: req.name, root_fingerprint: 'SHA256:y', created_at: '' }),
+    federationInit: async (req) => ({
+      id: 'fed_x',
+      name: req.name,
+      root_fingerprint: 'SHA256:y',
+      created_at: '',
+    }),
     federationInfo: async () => {
       throw ApiError.conflict('NO_FEDERATION', 'none')
     },
-    network: () => ({ state: 'standalone', reason: 'test', interface: null, mesh_ipv4: null, mesh_ipv6: null, wg_public_key: null, discovery: null }),
+    network: () => ({
+      state: 'standalone',
+      reason: 'test',
+      interface: null,
+      mesh_ipv4: null,
+      mesh_ipv6: null,
+      wg_public_key: null,
+      discovery: null,
+    }),
     peers: async () => [],
     routes: () => [],
     rotateKeys: async () => {
@@ -52,7 +65,13 @@ function fakeSystem(): ApiSystem & { clusters: string[] } {
       if (clusters.includes(req.name)) throw ApiError.conflict('CLUSTER_EXISTS', 'exists')
       clusters.push(req.name)
       return {
-        cluster: { id: 'cluster_abc', name: req.name, region: req.region, capacity: req.capacity, role: req.role ?? 'primary' },
+        cluster: {
+          id: 'cluster_abc',
+          name: req.name,
+          region: req.region,
+          capacity: req.capacity,
+          role: req.role ?? 'primary',
+        },
         join_token: 'eyJ.x.y',
         expires_at: '',
         control_plane: [],
@@ -67,17 +86,27 @@ interface Raw {
   body: { error?: { code: string; message: string } } & Record<string, unknown>
 }
 
-function raw(socketPath: string, method: string, p: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Raw> {
+function raw(
+  socketPath: string,
+  method: string,
+  p: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<Raw> {
   return new Promise((resolve, reject) => {
-    const length: Record<string, string> = body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }
-    const req = http.request({ socketPath, method, path: p, headers: { 'content-type': 'application/json', ...length, ...headers } }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString()
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : {} })
-      })
-    })
+    const length: Record<string, string> =
+      body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }
+    const req = http.request(
+      { socketPath, method, path: p, headers: { 'content-type': 'application/json', ...length, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString()
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : {} })
+        })
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -125,20 +154,105 @@ describe('local API server', () => {
     assert.equal(s.cluster.name, 'c1')
   })
 
-  const badCases: Array<{ name: string; method: string; path: string; body?: string; headers?: Record<string, string>; status: number; code: string }> = [
-    { name: 'malformed JSON', method: 'POST', path: '/v1/federation/init', body: '{"name": ', status: 400, code: 'BAD_JSON' },
-    { name: 'unknown field', method: 'POST', path: '/v1/federation/init', body: '{"name":"x","colour":"red"}', status: 400, code: 'UNKNOWN_FIELD' },
-    { name: 'wrong type', method: 'POST', path: '/v1/federation/clusters', body: '{"name":"a","region":"r","capacity":"many"}', status: 400, code: 'INVALID_REQUEST' },
-    { name: 'missing field', method: 'POST', path: '/v1/federation/clusters', body: '{"name":"a","region":"r"}', status: 400, code: 'INVALID_REQUEST' },
-    { name: 'JSON array instead of object', method: 'POST', path: '/v1/federation/init', body: '[1,2]', status: 400, code: 'INVALID_REQUEST' },
-    { name: 'oversize body', method: 'POST', path: '/v1/federation/init', body: `{"name":"${'x'.repeat(LIMIT)}"}`, status: 413, code: 'BODY_TOO_LARGE' },
+  const badCases: Array<{
+    name: string
+    method: string
+    path: string
+    body?: string
+    headers?: Record<string, string>
+    status: number
+    code: string
+  }> = [
+    {
+      name: 'malformed JSON',
+      method: 'POST',
+      path: '/v1/federation/init',
+      body: '{"name": ',
+      status: 400,
+      code: 'BAD_JSON',
+    },
+    {
+      name: 'unknown field',
+      method: 'POST',
+      path: '/v1/federation/init',
+      body: '{"name":"x","colour":"red"}',
+      status: 400,
+      code: 'UNKNOWN_FIELD',
+    },
+    {
+      name: 'wrong type',
+      method: 'POST',
+      path: '/v1/federation/clusters',
+      body: '{"name":"a","region":"r","capacity":"many"}',
+      status: 400,
+      code: 'INVALID_REQUEST',
+    },
+    {
+      name: 'missing field',
+      method: 'POST',
+      path: '/v1/federation/clusters',
+      body: '{"name":"a","region":"r"}',
+      status: 400,
+      code: 'INVALID_REQUEST',
+    },
+    {
+      name: 'JSON array instead of object',
+      method: 'POST',
+      path: '/v1/federation/init',
+      body: '[1,2]',
+      status: 400,
+      code: 'INVALID_REQUEST',
+    },
+    {
+      name: 'oversize body',
+      method: 'POST',
+      path: '/v1/federation/init',
+      body: `{"name":"${'x'.repeat(LIMIT)}"}`,
+      status: 413,
+      code: 'BODY_TOO_LARGE',
+    },
     { name: 'unknown route', method: 'GET', path: '/v1/nope', status: 404, code: 'NOT_FOUND' },
     { name: 'wrong method', method: 'DELETE', path: '/v1/status', status: 405, code: 'METHOD_NOT_ALLOWED' },
-    { name: 'body on a GET route', method: 'GET', path: '/v1/status', body: '{}', status: 400, code: 'INVALID_REQUEST' },
-    { name: 'browser Origin header', method: 'GET', path: '/v1/status', headers: { origin: 'http://evil.example' }, status: 403, code: 'FORBIDDEN' },
-    { name: 'browser Referer header', method: 'GET', path: '/v1/status', headers: { referer: 'http://evil.example/' }, status: 403, code: 'FORBIDDEN' },
-    { name: 'wrong content type', method: 'POST', path: '/v1/federation/init', body: 'name=x', headers: { 'content-type': 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'conflict from the system', method: 'GET', path: '/v1/federation', status: 409, code: 'NO_FEDERATION' },
+    {
+      name: 'body on a GET route',
+      method: 'GET',
+      path: '/v1/status',
+      body: '{}',
+      status: 400,
+      code: 'INVALID_REQUEST',
+    },
+    {
+      name: 'browser Origin header',
+      method: 'GET',
+      path: '/v1/status',
+      headers: { origin: 'http://evil.example' },
+      status: 403,
+      code: 'FORBIDDEN',
+    },
+    {
+      name: 'browser Referer header',
+      method: 'GET',
+      path: '/v1/status',
+      headers: { referer: 'http://evil.example/' },
+      status: 403,
+      code: 'FORBIDDEN',
+    },
+    {
+      name: 'wrong content type',
+      method: 'POST',
+      path: '/v1/federation/init',
+      body: 'name=x',
+      headers: { 'content-type': 'text/plain' },
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'conflict from the system',
+      method: 'GET',
+      path: '/v1/federation',
+      status: 409,
+      code: 'NO_FEDERATION',
+    },
   ]
 
   for (const c of badCases) {
@@ -187,7 +301,10 @@ describe('local API server', () => {
 
   test('client reports a daemon that is not running', async () => {
     const client = new BlackroadClient({ socketPath: path.join(dir, 'missing.sock') })
-    await assert.rejects(client.status(), (err: unknown) => err instanceof ClientError && err.code === 'DAEMON_NOT_RUNNING')
+    await assert.rejects(
+      client.status(),
+      (err: unknown) => err instanceof ClientError && err.code === 'DAEMON_NOT_RUNNING',
+    )
     client.close()
   })
 
@@ -201,9 +318,18 @@ describe('local API socket lifecycle', () => {
   test('a live socket is refused, a stale one (crashed owner) is replaced, close removes it', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'brapi-'))
     const sock = path.join(dir, 'api.sock')
-    const opts = { socketPath: sock, mode: 0o600, maxBodyBytes: 1024, requestTimeoutMs: 1000, logger: pino({ level: 'silent' }) }
+    const opts = {
+      socketPath: sock,
+      mode: 0o600,
+      maxBodyBytes: 1024,
+      requestTimeoutMs: 1000,
+      logger: pino({ level: 'silent' }),
+    }
     // Another process listens on the socket, then dies by SIGKILL and leaves the file behind.
-    const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`])
+    const owner = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`,
+    ])
     await new Promise<void>((resolve) => owner.stdout.once('data', () => resolve()))
     await assert.rejects(new ApiServer(opts).listen(), /already listening/)
     owner.kill('SIGKILL')

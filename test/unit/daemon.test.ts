@@ -5,8 +5,8 @@
 
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
-import { promises as fs } from 'node:fs'
 import dgram from 'node:dgram'
+import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -32,7 +32,16 @@ function dnsQuery(name: string, type: 'A' | 'SOA'): Promise<Answer> {
       sock.close()
       resolve(dnsPacket.decode(msg) as Answer)
     })
-    sock.send(dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }), 53, DNS_ADDR)
+    sock.send(
+      dnsPacket.encode({
+        type: 'query',
+        id: 7,
+        flags: dnsPacket.RECURSION_DESIRED,
+        questions: [{ type, name }],
+      }),
+      53,
+      DNS_ADDR,
+    )
   })
 }
 
@@ -90,7 +99,13 @@ describe('blackroad daemon', () => {
   test('status answers over the socket, human and --json', async () => {
     const json = await runCli(['status', '--json', '--socket', sock])
     assert.equal(json.code, 0, json.stderr)
-    const s = JSON.parse(json.stdout) as { node_id: string; name: string; cluster: { name: string }; uptime_seconds: number; pid: number }
+    const s = JSON.parse(json.stdout) as {
+      node_id: string
+      name: string
+      cluster: { name: string }
+      uptime_seconds: number
+      pid: number
+    }
     assert.match(s.node_id, /^node_/)
     assert.equal(s.name, 'test-node')
     assert.equal(s.cluster.name, 'us-west')
@@ -130,7 +145,18 @@ describe('blackroad daemon', () => {
     assert.equal(again.code, 1)
     assert.match(again.stderr, /FEDERATION_EXISTS/)
 
-    const created = await runCli(['federation', 'create-cluster', '--name', 'us-west', '--region', 'us-west-2', '--capacity', '5000', '--socket', sock])
+    const created = await runCli([
+      'federation',
+      'create-cluster',
+      '--name',
+      'us-west',
+      '--region',
+      'us-west-2',
+      '--capacity',
+      '5000',
+      '--socket',
+      sock,
+    ])
     assert.equal(created.code, 0, created.stderr)
     assert.match(created.stdout, /^Cluster created: us-west$/m)
     const id = /^Cluster ID: (cluster_[a-z0-9]+)$/m.exec(created.stdout)?.[1]
@@ -138,17 +164,34 @@ describe('blackroad daemon', () => {
     assert.ok(id && token, created.stdout)
 
     const fed = await loadFederation(path.join(dir, 'state'))
-    const claims = verifyJoinToken(token, { rootPublicKey: fed.rootPublicKey, federationId: fed.id, now: Date.now() })
+    const claims = verifyJoinToken(token, {
+      rootPublicKey: fed.rootPublicKey,
+      federationId: fed.id,
+      now: Date.now(),
+    })
     assert.equal(claims.cluster, id)
     assert.equal(claims.cluster_name, 'us-west')
     assert.equal(claims.capacity, 5000)
     assert.equal(claims.rfp, fingerprint(fed.rootPublicKey))
 
-    const dup = await runCli(['federation', 'create-cluster', '--name', 'us-west', '--region', 'x', '--capacity', '1', '--socket', sock])
+    const dup = await runCli([
+      'federation',
+      'create-cluster',
+      '--name',
+      'us-west',
+      '--region',
+      'x',
+      '--capacity',
+      '1',
+      '--socket',
+      sock,
+    ])
     assert.equal(dup.code, 1)
     assert.match(dup.stderr, /CLUSTER_EXISTS/)
 
-    const status = JSON.parse((await runCli(['status', '--json', '--socket', sock])).stdout) as { federation: { name: string } }
+    const status = JSON.parse((await runCli(['status', '--json', '--socket', sock])).stdout) as {
+      federation: { name: string }
+    }
     assert.equal(status.federation.name, 'blackroad-global')
   })
 
@@ -162,7 +205,10 @@ describe('blackroad daemon', () => {
     }
     const r = await got
     assert.equal(r.code, 0, r.stderr)
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { subject: string; data: string; from_node: string })
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { subject: string; data: string; from_node: string })
     assert.equal(lines.length, 2)
     assert.equal(lines[0]!.subject, 'agent.a1.status')
     assert.match(lines[0]!.data, /^hello \d+$/)
@@ -179,8 +225,14 @@ describe('blackroad daemon', () => {
     const r = await exited
     assert.equal(r.code, 0, r.stderr)
     await assert.rejects(fs.stat(sock), { code: 'ENOENT' })
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string })
-    assert.ok(lines.some((l) => l.msg === 'blackroad daemon stopped'), 'logs its stop as JSON')
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string })
+    assert.ok(
+      lines.some((l) => l.msg === 'blackroad daemon stopped'),
+      'logs its stop as JSON',
+    )
   })
 })
 

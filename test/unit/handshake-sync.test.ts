@@ -10,20 +10,67 @@ import { DecodeError } from '../../src/wire/index.js'
 describe('HandshakeSync', () => {
   it('tells each neighbour once, not on a key rotation, again after a link loss', () => {
     const h = new HandshakeSync()
-    assert.deepEqual(h.toTell(new Map([['a', 'K1'], ['b', 'K2']])), ['a', 'b'])
-    assert.deepEqual(h.toTell(new Map([['a', 'K1'], ['b', 'K2']])), [])
-    assert.deepEqual(h.toTell(new Map([['a', 'K1b'], ['b', 'K2']])), [], 'a rotated its key: not told')
+    assert.deepEqual(
+      h.toTell(
+        new Map([
+          ['a', 'K1'],
+          ['b', 'K2'],
+        ]),
+      ),
+      ['a', 'b'],
+    )
+    assert.deepEqual(
+      h.toTell(
+        new Map([
+          ['a', 'K1'],
+          ['b', 'K2'],
+        ]),
+      ),
+      [],
+    )
+    assert.deepEqual(
+      h.toTell(
+        new Map([
+          ['a', 'K1b'],
+          ['b', 'K2'],
+        ]),
+      ),
+      [],
+      'a rotated its key: not told',
+    )
     h.forget('b')
-    assert.deepEqual(h.toTell(new Map([['a', 'K1b'], ['b', 'K2']])), ['b'], 'b came back')
+    assert.deepEqual(
+      h.toTell(
+        new Map([
+          ['a', 'K1b'],
+          ['b', 'K2'],
+        ]),
+      ),
+      ['b'],
+      'b came back',
+    )
     assert.deepEqual(h.toTell(new Map([['a', 'K1b']])), [])
-    assert.deepEqual(h.toTell(new Map([['a', 'K1b'], ['b', 'K2']])), ['b'], 'b left the plan and returned')
+    assert.deepEqual(
+      h.toTell(
+        new Map([
+          ['a', 'K1b'],
+          ['b', 'K2'],
+        ]),
+      ),
+      ['b'],
+      'b left the plan and returned',
+    )
   })
 
   it('resets only without a session, for our current key, with the peer configured, at most every 15 s', () => {
     const h = new HandshakeSync()
     const ours = { currentKey: 'ME', configured: true, latestHandshakeMs: 0 }
     assert.equal(h.shouldReset('p', 'OLD', ours, 1000), false, 'they configured a key we no longer use')
-    assert.equal(h.shouldReset('p', 'ME', { ...ours, configured: false }, 1000), false, 'our add will initiate')
+    assert.equal(
+      h.shouldReset('p', 'ME', { ...ours, configured: false }, 1000),
+      false,
+      'our add will initiate',
+    )
     assert.equal(h.shouldReset('p', 'ME', { ...ours, latestHandshakeMs: 5 }, 1000), false, 'session exists')
     assert.equal(h.shouldReset('p', 'ME', ours, 1000), true)
     assert.equal(h.shouldReset('p', 'ME', ours, 10_000), false, 'rate-limited')
@@ -42,7 +89,10 @@ describe("'wg-configured' routing frame", () => {
     assert.throws(() => decodeRoutingFrame(bytes.subarray(0, 20)), DecodeError)
     const long = new Uint8Array(bytes.length + 1)
     long.set(bytes)
-    assert.throws(() => decodeRoutingFrame(long), (e: unknown) => e instanceof DecodeError && e.reason === 'trailing-bytes')
+    assert.throws(
+      () => decodeRoutingFrame(long),
+      (e: unknown) => e instanceof DecodeError && e.reason === 'trailing-bytes',
+    )
     assert.throws(() => encodeWgConfiguredFrame(new Uint8Array(31)), RangeError)
   })
 })

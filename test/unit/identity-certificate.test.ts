@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import {
-  type CertificateRequest,
-  certificateCodec,
   CertBook,
+  type CertificateRequest,
   CONTROL_PLANE_CLUSTER,
+  certificateCodec,
   checkCertificateKey,
   decodeCertificate,
   decodeSignedRecord,
@@ -15,9 +15,9 @@ import {
   encodeSignedRecord,
   federationIdFromRootKey,
   generateKeyPair,
+  isIssuerCertificate,
   issueCertificate,
   issueDelegatedCertificate,
-  isIssuerCertificate,
   type NodeCertificate,
   nodeIdFromPublicKey,
   RevocationSet,

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import {
   type CertificateRequest,
+  CONTROL_PLANE_CLUSTER,
   createJoinToken,
   decodeCertificate,
   decodeJoinTokenUnverified,
@@ -18,7 +19,6 @@ import {
   encodeSignedRecord,
   federationIdFromRootKey,
   fingerprint,
-  CONTROL_PLANE_CLUSTER,
   generateKeyPair,
   issueCertificate,
   issueDelegatedCertificate,

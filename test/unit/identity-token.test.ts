@@ -6,8 +6,8 @@ import { describe, test } from 'node:test'
 import {
   CONTROL_PLANE_CLUSTER,
   createJoinToken,
-  encodeCertificate,
   decodeJoinTokenUnverified,
+  encodeCertificate,
   federationIdFromRootKey,
   fingerprint,
   generateKeyPair,

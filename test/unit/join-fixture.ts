@@ -1,6 +1,8 @@
 // A federation with a single-replica control plane for join tests: root key, registry with the federation and
 // one cluster, a certified control-plane node, and token minting (valid, expired, forged, foreign).
 
+import { JoinService } from '../../src/control/join-service.js'
+import { LocalControlPlane } from '../../src/control/local-control-plane.js'
 import {
   createJoinToken,
   encodeCertificate,
@@ -13,8 +15,6 @@ import {
   newTokenNonce,
   RevocationSet,
 } from '../../src/identity/index.js'
-import { JoinService } from '../../src/control/join-service.js'
-import { LocalControlPlane } from '../../src/control/local-control-plane.js'
 
 export interface TestFed {
   root: KeyPair

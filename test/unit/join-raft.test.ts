@@ -13,13 +13,13 @@ import path from 'node:path'
 import { after, test } from 'node:test'
 import pino from 'pino'
 import { Registry as PromRegistry } from 'prom-client'
+import { parseConfig } from '../../src/config/index.js'
 import type { JoinMessage } from '../../src/control/join-messages.js'
 import { JoinService } from '../../src/control/join-service.js'
 import { LocalControlPlane } from '../../src/control/local-control-plane.js'
 import { ControlReplica } from '../../src/control/replica.js'
-import { recordRootMember, RootMemberError, RootRecorder } from '../../src/control/root-member.js'
+import { RootMemberError, RootRecorder, recordRootMember } from '../../src/control/root-member.js'
 import type { ControlPlane } from '../../src/control/types.js'
-import { parseConfig } from '../../src/config/index.js'
 import { ControlNode } from '../../src/daemon/control-node.js'
 import { nonceView, registryView } from '../../src/daemon/registry-views.js'
 import {
@@ -34,8 +34,8 @@ import {
   issueCertificate,
   type KeyPair,
   meshIpv6,
-  newTokenNonce,
   type NodeCertificate,
+  newTokenNonce,
   nodeIdFromPublicKey,
   sign,
   verify,

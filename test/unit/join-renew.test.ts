@@ -7,8 +7,8 @@ import { test } from 'node:test'
 import { firstAnswer, JoinError, patiently } from '../../src/control/join-client.js'
 import {
   nextCheckDelay,
-  type RenewClock,
   RenewalTimer,
+  type RenewClock,
   renewalDueAt,
   retryDelay,
 } from '../../src/control/renew.js'

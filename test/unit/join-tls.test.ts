@@ -98,7 +98,11 @@ test("an impostor replaying the control plane's real certificate without its key
 })
 
 /** A client that skips the root check and sends whatever it is given (what a broken or hostile client does). */
-function rawRequest(port: number, request: Uint8Array | JoinMessage, withCert = true): Promise<JoinMessage[]> {
+function rawRequest(
+  port: number,
+  request: Uint8Array | JoinMessage,
+  withCert = true,
+): Promise<JoinMessage[]> {
   const id = withCert ? tlsIdentity(generateKeyPair(), 'raw') : {}
   return new Promise((resolve, reject) => {
     const got: JoinMessage[] = []

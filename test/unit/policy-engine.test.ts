@@ -6,16 +6,16 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Registry } from 'prom-client'
 import { Flag, makeEnvelope } from '../../src/bus/index.js'
-import { engineFromConfig } from '../../src/daemon/policy-node.js'
 import { parseConfig } from '../../src/config/index.js'
+import { engineFromConfig } from '../../src/daemon/policy-node.js'
 import {
   DEFAULT_POLICY,
   type Party,
   type PathInfo,
   PolicyEngine,
   PolicyError,
-  type PolicySpec,
   PolicyPoint,
+  type PolicySpec,
   parseSelector,
 } from '../../src/policy/index.js'
 

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { generateKeyPair, type KeyPair, nodeIdFromPublicKey } from '../../src/identity/index.js'
-import type { RoutePlan } from '../../src/routing/index.js'
 import { RoutingDriver } from '../../src/routing/driver.js'
+import type { RoutePlan } from '../../src/routing/index.js'
 import { decodeProbe, encodeProbe } from '../../src/routing/probe-wire.js'
 
 interface Node {

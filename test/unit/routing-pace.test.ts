@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { generateKeyPair, type KeyPair, nodeIdFromPublicKey } from '../../src/identity/index.js'
-import { graphFromEdges } from '../../src/routing/graph.js'
 import { RoutingDriver } from '../../src/routing/driver.js'
+import { graphFromEdges } from '../../src/routing/graph.js'
 import { LinkMonitor } from '../../src/routing/probe.js'
 import { watchPartners } from '../../src/routing/watch.js'
 

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type NoiseSecretStream from '@hyperswarm/secret-stream'
 import { LocalTestnet } from '../../src/discovery/testnet.js'
 import {

@@ -15,8 +15,8 @@ import {
   meshIpv6Prefix,
   signRecord,
 } from '../../src/identity/index.js'
-import { signWgKeyAnnouncement, WgKeyBook } from '../../src/wireguard/announce.js'
 import { DecodeError } from '../../src/wire/index.js'
+import { signWgKeyAnnouncement, WgKeyBook } from '../../src/wireguard/announce.js'
 
 test('a rotation record from the node is accepted once; replays, stale and foreign records are refused', () => {
   const node = generateKeyPair()
@@ -31,14 +31,28 @@ test('a rotation record from the node is accepted once; replays, stale and forei
   const v2 = book.accept('n', node.publicKey, wire)
   assert.ok(v2.ok)
   assert.deepEqual(Buffer.from(v2.announcement.publicKey), Buffer.from(k2))
-  assert.deepEqual(book.accept('n', node.publicKey, r1), { ok: false, reason: 'stale' }, 'old sequence refused')
+  assert.deepEqual(
+    book.accept('n', node.publicKey, r1),
+    { ok: false, reason: 'stale' },
+    'old sequence refused',
+  )
   assert.deepEqual(book.accept('n', node.publicKey, r2), { ok: false, reason: 'stale' }, 'replay refused')
   const forged = signWgKeyAnnouncement({ publicKey: k1, listenPort: 1, seq: 99, issuedAt: 3000 }, other)
   assert.deepEqual(book.accept('n', node.publicKey, forged), { ok: false, reason: 'wrong-signer' })
-  const tampered = { ...r2, signer: node.publicKey, body: Uint8Array.from(r2.body, (b, i) => (i === 5 ? b ^ 1 : b)) }
-  assert.deepEqual(new WgKeyBook().accept('n', node.publicKey, tampered), { ok: false, reason: 'bad-signature' })
+  const tampered = {
+    ...r2,
+    signer: node.publicKey,
+    body: Uint8Array.from(r2.body, (b, i) => (i === 5 ? b ^ 1 : b)),
+  }
+  assert.deepEqual(new WgKeyBook().accept('n', node.publicKey, tampered), {
+    ok: false,
+    reason: 'bad-signature',
+  })
   const wrongKind = signRecord('link-state', r2.body, node)
-  assert.deepEqual(new WgKeyBook().accept('n', node.publicKey, wrongKind), { ok: false, reason: 'bad-signature' })
+  assert.deepEqual(new WgKeyBook().accept('n', node.publicKey, wrongKind), {
+    ok: false,
+    reason: 'bad-signature',
+  })
   assert.equal(book.get('n')?.seq, 2)
 })
 

@@ -14,9 +14,9 @@ import type { Input, Machine, MachineContext, NodeId, Output } from '../core/ind
 import { invariant, ProtocolError } from '../core/index.js'
 import type { ResolvedRaftConfig } from './config.js'
 import { onMessage, onTimer } from './dispatch.js'
-import { maybeCommit } from './replication.js'
 import { durableProblem, initialSnapshot } from './durable.js'
 import { RaftLog } from './log.js'
+import { maybeCommit } from './replication.js'
 import { applyCommitted, failLeaderRequests, type Origin, onRequest, type RequestBook } from './requests.js'
 import type {
   DropReason,
