@@ -2,8 +2,7 @@
 // net/dns does): systemd-resolved when it runs, otherwise nothing (the zone is still reachable by asking our
 // server directly). The daemon picks one at start with detectOsDnsConfigurator and calls apply/revert.
 
-import { access } from 'node:fs/promises'
-import type { Exec } from '../os/index.js'
+import { type Exec, pathExists } from '../os/index.js'
 import { ResolvedConfigurator } from './resolved.js'
 
 export interface OsDnsSettings {
@@ -43,7 +42,7 @@ export const RESOLVED_RUNTIME_DIR = '/run/systemd/resolve/'
 
 /** systemd-resolved if its runtime directory exists and resolvectl answers; otherwise the no-op configurator. */
 export async function detectOsDnsConfigurator(deps: DetectDeps): Promise<OsDnsConfigurator> {
-  const exists = deps.exists ?? defaultExists
+  const exists = deps.exists ?? pathExists
   if (!(await exists(RESOLVED_RUNTIME_DIR))) return new NoopDnsConfigurator()
   try {
     const r = await deps.exec.run('resolvectl', ['--no-pager', 'status'], { timeoutMs: 3000, reject: false })
@@ -53,13 +52,4 @@ export async function detectOsDnsConfigurator(deps: DetectDeps): Promise<OsDnsCo
     return new NoopDnsConfigurator()
   }
   return new ResolvedConfigurator(deps.exec)
-}
-
-async function defaultExists(path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
 }

@@ -16,6 +16,13 @@ export {
   spawn,
   systemExec,
 } from './exec.js'
+export { pathExists } from './fs.js'
+export {
+  commandHost,
+  type HostAccess,
+  type KernelWireGuard,
+  procHost,
+} from './host.js'
 export {
   ADDON_FILE,
   type NativeAddon,

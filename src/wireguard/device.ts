@@ -12,6 +12,7 @@
 // peers already accept (see the netns test, which measures it).
 
 import { type Exec, systemExec } from '../os/exec.js'
+import { commandHost, type HostAccess, procHost } from '../os/host.js'
 import { type BackendKind, detectBackend, KernelBackend, type WireGuardBackend } from './backend.js'
 import { canonicalPrefix } from './cidr.js'
 import { type WgControl, WgTool } from './control.js'
@@ -30,7 +31,6 @@ import {
   type ForwardingRestore,
   restoreForwarding,
 } from './forwarding.js'
-import { commandHost, type HostAccess, procHost } from './host.js'
 import {
   addAddressArgs,
   addRouteArgs,

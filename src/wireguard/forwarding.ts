@@ -2,8 +2,8 @@
 // C) must forward packets from its WireGuard interface back into it. The sysctls are per network namespace; we
 // turn on only what is off and remember it, so turning forwarding back off never clobbers an operator's setting.
 
+import type { HostAccess } from '../os/host.js'
 import { WireGuardError } from './errors.js'
-import type { HostAccess } from './host.js'
 
 export const FORWARDING_SYSCTLS = {
   ipv4: 'net.ipv4.ip_forward',

@@ -4,10 +4,11 @@
 // A clean TERM removes the socket; a KILL (or a crash) leaves it behind, and a stale socket makes the next
 // wireguard-go of that name fail, so we remove it before every start — but only after checking nobody answers.
 
-import { lstat, unlink } from 'node:fs/promises'
+import { unlink } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import type { SpawnedProcess } from '../os/exec.js'
+import { pathExists as exists } from '../os/fs.js'
 import type { BackendContext, CreateHooks, WireGuardBackend } from './backend.js'
 import { WireGuardError } from './errors.js'
 import { deleteLink, type IpContext } from './ip.js'
@@ -29,7 +30,7 @@ export interface WireGuardGoOptions {
   command?: string
 }
 
-// wireguard-go opens its socket some 10-30 ms after it starts; a check is an lstat and, once there, a connect.
+// wireguard-go opens its socket some 10-30 ms after it starts; a check is a stat and, once there, a connect.
 const POLL_MS = 5
 
 export class WireGuardGoBackend implements WireGuardBackend {
@@ -149,15 +150,6 @@ export class WireGuardGoBackend implements WireGuardBackend {
     const ok = await waitFor(async () => exited || ((await exists(path)) && (await answers(path))), timeoutMs)
     if (exited) throw new WireGuardError('WG_START_FAILED', 'wireguard-go exited before opening its socket')
     if (!ok) throw new WireGuardError('WG_START_FAILED', `no socket at ${path} after ${timeoutMs} ms`)
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path)
-    return true
-  } catch {
-    return false
   }
 }
 

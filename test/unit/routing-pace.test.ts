@@ -94,6 +94,19 @@ async function until(what: string, cond: () => boolean, ms: number): Promise<num
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** Runs `body` on a started mesh of `n` routers once every link is up and `settleMs` more passed; stops it after. */
+async function withMesh(n: number, settleMs: number, body: (m: ReturnType<typeof mesh>) => Promise<void>) {
+  const m = mesh(n)
+  try {
+    m.start()
+    await until('all links up', m.allUp, 3000)
+    await sleep(settleMs)
+    await body(m)
+  } finally {
+    m.stop()
+  }
+}
+
 test('watch links: a matching in id order; every router with a link has a partner, and partners agree', () => {
   const full = (names: string[]) => {
     const edges: [string, string, number][] = []
@@ -136,12 +149,8 @@ test('watch links: a matching in id order; every router with a link has a partne
 })
 
 test('idle links are probed at the idle interval, watch links and links with traffic at the fast one', async () => {
-  const m = mesh(4)
-  try {
-    m.start()
-    await until('all links up', m.allUp, 3000)
-    // A fresh link stays fast for one idle interval; then only the watch links do.
-    await sleep(IDLE + 2 * FAST)
+  // A fresh link stays fast for one idle interval; then only the watch links do.
+  await withMesh(4, IDLE + 2 * FAST, async (m) => {
     const [a] = m.ids as [string]
     const da = m.drivers.get(a)!
     const watch = da.watching()
@@ -175,17 +184,11 @@ test('idle links are probed at the idle interval, watch links and links with tra
     const back = (m.probes.get(`${x}|${a}`) ?? 0) - b0
     assert.ok(back >= 1000 / FAST / 2, `the peer answered at the fast pace: ${back} in 1 s`)
     assert.ok(m.allUp(), 'no link went down while changing pace')
-  } finally {
-    m.stop()
-  }
+  })
 })
 
 test('a dead router is marked down by every other router within about the dead-link timeout', async () => {
-  const m = mesh(7)
-  try {
-    m.start()
-    await until('all links up', m.allUp, 3000)
-    await sleep(IDLE + 2 * FAST)
+  await withMesh(7, IDLE + 2 * FAST, async (m) => {
     const victim = m.ids[2]!
     const others = m.ids.filter((x) => x !== victim)
     // Most links to the victim are idle: on their own they would take the idle dead interval (10 x DEAD).
@@ -203,17 +206,11 @@ test('a dead router is marked down by every other router within about the dead-l
     assert.ok(
       others.every((u) => others.every((v) => u === v || m.drivers.get(u)!.metrics(v)?.state === 'up')),
     )
-  } finally {
-    m.stop()
-  }
+  })
 })
 
 test('a record from its origin is not forwarded to routers the origin reaches itself', async () => {
-  const m = mesh(4)
-  try {
-    m.start()
-    await until('all links up', m.allUp, 3000)
-    await sleep(300)
+  await withMesh(4, 300, async (m) => {
     // A loses its link to B and floods a record to C and D; they pass it on to B only (A no longer lists B),
     // not to each other (A sent it to both).
     const [a, b, c, d] = m.ids as [string, string, string, string]
@@ -229,9 +226,7 @@ test('a record from its origin is not forwarded to routers the origin reaches it
     assert.deepEqual(sends(a), [c, d].sort(), 'the origin sent its record to its two neighbours')
     assert.deepEqual(sends(c), [b], 'C forwarded it to B only')
     assert.deepEqual(sends(d), [b], 'D forwarded it to B only')
-  } finally {
-    m.stop()
-  }
+  })
 })
 
 test('LinkMonitor.setPace: a slower peer gets a longer dead interval; a shorter hold forgets older probes', () => {

@@ -1,4 +1,4 @@
-// The device's host questions answered from /proc and /sys (wireguard/host.ts): the same sysctl values as
+// The device's host questions answered from /proc and /sys (os/host.ts): the same sysctl values as
 // `sysctl -n`, interfaces that exist and do not, and the kernel WireGuard verdict from a module tree (a
 // temporary one, so the verdict does not depend on this machine's kernel). Nothing here writes to the host.
 
@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { systemExec } from '../../src/os/exec.js'
+import { commandHost, procHost } from '../../src/os/host.js'
 import { detectBackend } from '../../src/wireguard/backend.js'
-import { commandHost, procHost } from '../../src/wireguard/host.js'
 
 const KEYS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']
 

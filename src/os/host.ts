@@ -1,4 +1,4 @@
-// What the device asks of the host besides running `ip`, `wg` and wireguard-go: sysctls, whether an interface
+// What the WireGuard device asks of the host besides running `ip`, `wg` and wireguard-go: sysctls, whether an interface
 // exists, whether the kernel has WireGuard. The daemon answers from /proc and /sys directly, with no process
 // per question: at start-up that is four processes fewer (a sysctl read and write, the kernel probe where the
 // module does not exist, the stale-interface removal where there is none), each a fork of the whole daemon
@@ -6,9 +6,10 @@
 // (tests, a namespace of its own) the same questions go through commands, as the host's own files would
 // describe another machine or namespace.
 
-import { access, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { release } from 'node:os'
-import type { Exec } from '../os/exec.js'
+import type { Exec } from './exec.js'
+import { pathExists as exists } from './fs.js'
 
 /** Whether the kernel can create a wireguard link: the module is in, can be loaded, or is nowhere. */
 export type KernelWireGuard = 'present' | 'loadable' | 'absent'
@@ -45,15 +46,6 @@ export function commandHost(exec: Exec, netns?: string): HostAccess {
 }
 
 const procSys = (key: string) => `/proc/sys/${key.replaceAll('.', '/')}`
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function mentions(path: string, what: RegExp): Promise<boolean | undefined> {
   try {
