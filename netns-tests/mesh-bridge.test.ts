@@ -46,6 +46,12 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
       assert.ok(p.rx_bytes > 0 && p.tx_bytes > 0)
       // Probe RTT includes both daemons' event loops; only a sanity bound here (the bench measures latency).
       assert.ok(p.rtt_ms !== null && p.rtt_ms > 0 && p.rtt_ms < 1000, `rtt ${p.rtt_ms}`)
+      assert.ok(
+        p.base_rtt_ms !== null && p.base_rtt_ms > 0 && p.base_rtt_ms < 1000,
+        `base rtt ${p.base_rtt_ms}`,
+      )
+      // Three routers: each link is some router's watch link or idle, at one of the two configured paces.
+      assert.ok([200, 2000].includes(p.probe_interval_ms ?? 0), `probe interval ${p.probe_interval_ms}`)
       assert.ok(p.endpoint?.endsWith(':51820'), `endpoint ${p.endpoint}`)
     }
     const routes = await mesh.routes(n)

@@ -30,6 +30,8 @@ const script = new Script(Module.wrap(readFileSync(file, 'utf8')), {
   filename: file,
   ...(cachedData !== undefined ? { cachedData } : {}),
 })
+// V8 has deserialised the cache; dropping the 1.5 MB buffer lets it go back to the OS (a daemon's lifetime).
+cachedData = undefined
 const bundle = { exports: {} }
 script.runInThisContext()(bundle.exports, createRequire(file), bundle, file, path.dirname(file))
 

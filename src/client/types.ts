@@ -70,8 +70,12 @@ export interface PeerInfo {
   path: 'direct' | 'relayed' | 'unreachable'
   via: string | null
   rtt_ms: number | null
+  /** Smallest recent RTT sample of a neighbour's link: what routing prices the link by; null otherwise. */
+  base_rtt_ms: number | null
   jitter_ms: number | null
   loss_pct: number | null
+  /** How often the link to a neighbour is probed now: the fast interval (in use, watched) or the idle one. */
+  probe_interval_ms: number | null
   mesh_ipv4: string | null
   mesh_ipv6: string | null
   wg_public_key: string | null

@@ -31,8 +31,10 @@ export async function peerViews(net: NetworkCore, localId: string): Promise<Peer
       via: route && route.kind === 'relayed' ? route.nextHop : null,
       // Measured RTT for a neighbour; for a node reached through relays, the path's cost estimate.
       rtt_ms: ms(metrics?.srttMicros) ?? (route ? Math.round(route.costMicros / 10) / 100 : null),
+      base_rtt_ms: ms(metrics?.baseRttMicros),
       jitter_ms: ms(metrics?.jitterMicros),
       loss_pct: metrics ? metrics.lossPermille / 10 : null,
+      probe_interval_ms: net.routing.probeIntervalOf(id) ?? null,
       mesh_ipv4: cert?.addresses.ipv4 ?? null,
       mesh_ipv6: cert?.addresses.ipv6 ?? null,
       wg_public_key: wgKey,
