@@ -37,6 +37,7 @@ import {
   encodeWgKeyFrame,
   judgeLinkStateFrame,
 } from './mesh-frames.js'
+import { TRAFFIC_MIN_BYTES, type Transfer, wantsFastProbing } from './traffic.js'
 import { REVOCATIONS_FILE, type TrustMaterial } from './trust.js'
 
 export const MESH_V4_ROUTE = '100.64.0.0/10'
@@ -54,11 +55,6 @@ export interface NetworkCoreOptions {
 const CONFIGURED_SECOND_LOOK_MS = 1_500
 /** How often WireGuard's per-peer counters are read to see which links carry traffic. */
 const TRAFFIC_CHECK_MS = 1_000
-/**
- * Bytes per check below which a link counts as idle: WireGuard's own packets (a handshake is 148 + 92 bytes,
- * a keepalive 32) and the bus's periodic refreshes say nothing about traffic that needs a fast failure detector.
- */
-const TRAFFIC_MIN_BYTES = 512
 
 /**
  * Peer-link keepalive for a probe pace: a PING only after a bit more than an idle probe interval of silence
@@ -93,8 +89,8 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
   private readonly resetKeys = new Set<string>()
   private rotationTimer: NodeJS.Timeout | null = null
   private trafficTimer: NodeJS.Timeout | null = null
-  /** Direct peer → WireGuard rx + tx bytes at the last traffic check. */
-  private wgBytes = new Map<string, number>()
+  /** Direct peer → its WireGuard counters at the last traffic check. */
+  private wgBytes = new Map<string, Transfer>()
   /** Neighbour → bytes received on its peer link's non-routing channels since the last traffic check. */
   private readonly linkBytes = new Map<string, number>()
   private stopped = false
@@ -302,14 +298,14 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       if (ann) nodeOfKey.set(Buffer.from(ann.publicKey).toString('base64'), p.nodeId)
     }
     if (nodeOfKey.size === 0) return
-    const seen = new Map<string, number>()
+    const seen = new Map<string, Transfer>()
     for (const s of await this.device.stats()) {
       const node = nodeOfKey.get(s.publicKey)
       if (node === undefined) continue
-      const bytes = s.rxBytes + s.txBytes
-      seen.set(node, bytes)
+      const now = { rx: s.rxBytes, tx: s.txBytes }
+      seen.set(node, now)
       const before = this.wgBytes.get(node)
-      if (before !== undefined && bytes - before >= TRAFFIC_MIN_BYTES) this.routing.noteTraffic(node)
+      if (before !== undefined && wantsFastProbing(before, now)) this.routing.noteTraffic(node)
     }
     this.wgBytes = seen
   }
