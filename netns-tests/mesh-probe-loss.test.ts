@@ -65,9 +65,9 @@ test('probe datagrams lost on a working link: routing moves off it, the peer lin
   t.diagnostic(`n1 <-> n2 moved through n3 ${Date.now() - cutAt} ms after their datagrams were dropped`)
   await waitFor(() => mesh.allPairsPing(nodes), { timeoutMs: 30_000, intervalMs: 200, what: 'pings via n3' })
 
-  // Long past the peer link's 5 s dead interval: the stream carried keepalives, so the link never closed, and
-  // the routing link stayed down all along.
-  await new Promise((r) => setTimeout(r, 7_000))
+  // Long past the peer link's dead interval (6.6 s: three keepalive intervals of idle probe interval + 200 ms):
+  // the stream carried keepalives, so the link never closed, and the routing link stayed down all along.
+  await new Promise((r) => setTimeout(r, 8_000))
   assert.equal((await route(n1, n2))?.next_hop, n3.node.nodeId, 'still through n3')
   const peer = (await mesh.peers(n1)).find((p) => p.node_id === n2.node.nodeId)
   assert.equal(peer?.path, 'relayed')
