@@ -10,56 +10,15 @@ import { DecodeError } from '../../src/wire/index.js'
 describe('HandshakeSync', () => {
   it('tells each neighbour once, not on a key rotation, again after a link loss', () => {
     const h = new HandshakeSync()
-    assert.deepEqual(
-      h.toTell(
-        new Map([
-          ['a', 'K1'],
-          ['b', 'K2'],
-        ]),
-      ),
-      ['a', 'b'],
-    )
-    assert.deepEqual(
-      h.toTell(
-        new Map([
-          ['a', 'K1'],
-          ['b', 'K2'],
-        ]),
-      ),
-      [],
-    )
-    assert.deepEqual(
-      h.toTell(
-        new Map([
-          ['a', 'K1b'],
-          ['b', 'K2'],
-        ]),
-      ),
-      [],
-      'a rotated its key: not told',
-    )
+    /** Neighbour → the key configured for it, as the map toTell() takes. */
+    const tell = (configured: Record<string, string>) => h.toTell(new Map(Object.entries(configured)))
+    assert.deepEqual(tell({ a: 'K1', b: 'K2' }), ['a', 'b'])
+    assert.deepEqual(tell({ a: 'K1', b: 'K2' }), [])
+    assert.deepEqual(tell({ a: 'K1b', b: 'K2' }), [], 'a rotated its key: not told')
     h.forget('b')
-    assert.deepEqual(
-      h.toTell(
-        new Map([
-          ['a', 'K1b'],
-          ['b', 'K2'],
-        ]),
-      ),
-      ['b'],
-      'b came back',
-    )
-    assert.deepEqual(h.toTell(new Map([['a', 'K1b']])), [])
-    assert.deepEqual(
-      h.toTell(
-        new Map([
-          ['a', 'K1b'],
-          ['b', 'K2'],
-        ]),
-      ),
-      ['b'],
-      'b left the plan and returned',
-    )
+    assert.deepEqual(tell({ a: 'K1b', b: 'K2' }), ['b'], 'b came back')
+    assert.deepEqual(tell({ a: 'K1b' }), [])
+    assert.deepEqual(tell({ a: 'K1b', b: 'K2' }), ['b'], 'b left the plan and returned')
   })
 
   it('resets only without a session, for our current key, with the peer configured, at most every 15 s', () => {
