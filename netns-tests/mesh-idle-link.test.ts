@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { Lab, waitFor } from './lib/index.js'
+import { canPing, Lab, waitFor } from './lib/index.js'
 import { meshOnBridge } from './lib/mesh.js'
 import { requireRoot } from './lib/mesh-inspect.js'
 
@@ -39,10 +39,16 @@ test('a silently failed idle link under a ping a second is rerouted within secon
   assert.equal((await route())?.kind, 'direct')
 
   hosts[ai]!.spawn(['ping', '-n', '-q', '-i', '1', b.node.ipv4])
-  await new Promise((r) => setTimeout(r, 3000))
-  const peer = (await mesh.peers(a)).find((p) => p.node_id === b.node.nodeId)
-  assert.equal(peer?.probe_interval_ms, 2000, 'a healthy ping a second leaves the link idle')
-
+  // A healthy ping a second leaves the link idle (a first handshake or a request and its reply split across
+  // two traffic checks can make it fast for a few seconds, no longer).
+  await waitFor(
+    async () => (await mesh.peers(a)).find((p) => p.node_id === b.node.nodeId)?.probe_interval_ms === 2000,
+    {
+      timeoutMs: 15_000,
+      intervalMs: 250,
+      what: `${a.node.name} -> ${b.node.name} idle under a ping a second`,
+    },
+  )
   const cutAt = Date.now()
   for (const [chain, dir] of [
     ['INPUT', '-s'],
@@ -54,22 +60,28 @@ test('a silently failed idle link under a ping a second is rerouted within secon
   let fastMs: number | undefined
   await waitFor(
     async () => {
-      const relayed = (await route())?.kind === 'relayed'
+      // One CLI call per look: the peer entry says both the pace and whether B is now reached through a relay.
       const p = (await mesh.peers(a)).find((x) => x.node_id === b.node.nodeId)
+      const relayed = p?.path === 'relayed'
       if (fastMs === undefined && (relayed || p?.probe_interval_ms === 200)) fastMs = Date.now() - cutAt
       return relayed
     },
-    { timeoutMs: 15_000, intervalMs: 100, what: `${a.node.name} -> ${b.node.name} through a relay` },
+    { timeoutMs: 15_000, intervalMs: 50, what: `${a.node.name} -> ${b.node.name} through a relay` },
   )
   const movedMs = Date.now() - cutAt
   t.diagnostic(
     `${a.node.name} -> ${b.node.name}: link probed fast ${fastMs} ms and relayed ${movedMs} ms after it died (idle dead interval 7.5 s)`,
   )
   // One traffic check (1 s) and the pace change; without the one-way rule the link stays idle until lost idle
-  // probes bring it down, 4 s and more.
-  assert.ok(fastMs !== undefined && fastMs < 2500, `probed fast after ${fastMs} ms`)
+  // probes bring it down, 3.9 s and more here.
+  assert.ok(fastMs !== undefined && fastMs < 3000, `probed fast after ${fastMs} ms`)
   // Then the fast dead-link timeout (750 ms); the idle interval's own detection would take 5.5 s or more.
   assert.ok(movedMs < 4000, `rerouted after ${movedMs} ms`)
-  const reply = await a.host.exec(['ping', '-n', '-c', '3', '-W', '2', b.node.ipv4], { timeoutMs: 15_000 })
-  assert.ok(reply.ok, `ping through the relay: ${reply.stdout}`)
+  const relayedAt = Date.now()
+  await waitFor(() => canPing(a.host, b.node.ipv4), {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    what: `${a.node.name} pings ${b.node.name} through a relay`,
+  })
+  t.diagnostic(`pings through the relay ${Date.now() - relayedAt} ms after the route moved`)
 })
