@@ -22,8 +22,8 @@ export class InterestFlood {
   private version: number
   private announcePending = false
   private known = new Set<string>()
-  /** Node → the nodes it has links to (routing's view): those it announces to itself. */
-  private direct: ReadonlyMap<string, ReadonlySet<string>> = new Map()
+  /** The nodes a node has links to (routing's view): those it announces to itself. */
+  private linksOf: (node: string) => ReadonlySet<string> | undefined = () => undefined
   private timer: TimerHandle | null = null
   private closed = false
 
@@ -89,14 +89,14 @@ export class InterestFlood {
     if (!this.table.apply(rec, this.now())) return
     // From its node itself: that node announced it on every link it has, so the neighbours it shares with us
     // have it already. In a full mesh a record then costs N-1 sends instead of (N-1)².
-    const reached = peerId === rec.node ? this.direct.get(rec.node) : undefined
+    const reached = peerId === rec.node ? this.linksOf(rec.node) : undefined
     for (const port of this.ports.values())
       if (port.peerId !== peerId && !reached?.has(port.peerId)) port.sendControl(frame)
   }
 
   /** Routing's links per node (its link-state records): see receive(). */
-  setDirectLinks(links: ReadonlyMap<string, ReadonlySet<string>>): void {
-    this.direct = links
+  setDirectLinks(linksOf: (node: string) => ReadonlySet<string> | undefined): void {
+    this.linksOf = linksOf
   }
 
   /** Routing's node set: interest of nodes that were known and no longer are is dropped at once. */

@@ -150,8 +150,8 @@ export class BusRouter implements RouterCore {
    * Which nodes each node has links to (routing's link-state records). An interest record that arrives from
    * its own node is not passed on to those: the node sent it to them itself.
    */
-  setDirectLinks(links: ReadonlyMap<string, ReadonlySet<string>>): void {
-    this.flood.setDirectLinks(links)
+  setDirectLinks(linksOf: (node: string) => ReadonlySet<string> | undefined): void {
+    this.flood.setDirectLinks(linksOf)
   }
 
   private portOptions() {

@@ -10,6 +10,7 @@ import { ApiError } from '../api/errors.js'
 import { openNdjson, writeNdjson } from '../api/ndjson.js'
 import type { Route } from '../api/server.js'
 import { BusError, BusRouter, type Envelope, type PolicyHook } from '../bus/index.js'
+import { upPeers } from '../routing/index.js'
 import type { PeerLink } from '../transport/index.js'
 import type { NetworkCore } from './network.js'
 
@@ -70,16 +71,14 @@ export class BusNode {
     }
     links.on('link-up', add)
     links.on('link-down', (peer) => this.bus.removeLink(peer))
+    // Asked only when an interest record arrives from its own node (each refresh), straight from the records.
+    this.bus.setDirectLinks((node) => {
+      const held = net.routing.lsdb.get(node)
+      return held ? upPeers(held.record) : undefined
+    })
     net.routing.on('plan', (plan) => {
       this.nextHops = new Map(plan.routes.map((r) => [r.destination, r.nextHop]))
       this.bus.setKnownNodes(plan.routes.map((r) => r.destination))
-      this.bus.setDirectLinks(
-        new Map(
-          net.routing.lsdb
-            .records()
-            .map((r) => [r.origin, new Set(r.links.filter((l) => l.up).map((l) => l.peer))] as const),
-        ),
-      )
     })
   }
 

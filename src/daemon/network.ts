@@ -91,6 +91,8 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
   private trafficTimer: NodeJS.Timeout | null = null
   /** Direct peer → its WireGuard counters at the last traffic check. */
   private wgBytes = new Map<string, Transfer>()
+  /** Node id → the base64 WireGuard key the last apply() configured for it (its direct peers). */
+  private configuredKeys: ReadonlyMap<string, string> = new Map()
   /** Neighbour → bytes received on its peer link's non-routing channels since the last traffic check. */
   private readonly linkBytes = new Map<string, number>()
   private stopped = false
@@ -292,12 +294,9 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
     if (this.stopped) return
     for (const [peer, bytes] of this.linkBytes) if (bytes >= TRAFFIC_MIN_BYTES) this.routing.noteTraffic(peer)
     this.linkBytes.clear()
+    if (this.configuredKeys.size === 0) return
     const nodeOfKey = new Map<string, string>()
-    for (const p of this.routing.plan.peers) {
-      const ann = this.wgKeys.get(p.nodeId)
-      if (ann) nodeOfKey.set(Buffer.from(ann.publicKey).toString('base64'), p.nodeId)
-    }
-    if (nodeOfKey.size === 0) return
+    for (const [node, key] of this.configuredKeys) nodeOfKey.set(key, node)
     const seen = new Map<string, Transfer>()
     for (const s of await this.device.stats()) {
       const node = nodeOfKey.get(s.publicKey)
@@ -503,6 +502,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
         persistentKeepalive: Math.round(this.opts.config.wireguard.persistent_keepalive / 1000),
       })
     }
+    this.configuredKeys = configured
     const desired = {
       privateKey: this.wgKey.secretKey,
       listenPort: this.opts.config.wireguard.listen_port,

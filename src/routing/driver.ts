@@ -31,7 +31,7 @@ import { type RouteChange, RouteSelector } from './paths.js'
 import { planRoutes, type RoutePlan } from './plan.js'
 import { type LinkEvent, type LinkMetrics, LinkMonitor } from './probe.js'
 import { decodeProbe, encodeProbe, HELD_UNIT_MS, MASK_BITS, ProbeEcho } from './probe-wire.js'
-import { SequenceAllocator, sealLinkState } from './record.js'
+import { SequenceAllocator, sealLinkState, upPeers } from './record.js'
 import { watchPartners } from './watch.js'
 
 export interface RoutingTransport {
@@ -246,14 +246,15 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       this.originate()
     }
     if (r.status === 'accepted' && r.signed) {
-      const { origin, links } = r.signed.record
+      const { origin } = r.signed.record
       // The origin sent its record to every neighbour it lists as up; from the origin itself, it goes on only
       // to the others. In a full mesh that makes a flood N-1 sends instead of (N-1)².
-      const sentByOrigin = peer === origin ? new Set(links.filter((l) => l.up).map((l) => l.peer)) : null
+      const upNow = upPeers(r.signed.record)
+      const sentByOrigin = peer === origin ? upNow : null
       for (const n of this.neighbours)
         if (n !== peer && n !== origin && !sentByOrigin?.has(n))
           this.opts.transport.sendRecord(n, origin, r.signed.bytes)
-      this.suspectLost(r.previousUp, links)
+      if (r.previous) this.suspectLost(upPeers(r.previous), upNow)
       this.scheduleRecompute()
     }
     return r.status
@@ -289,12 +290,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
    * routers may have died. Ours to it is checked at once, probes asking for immediate answers, instead of at
    * its slow idle pace, so a dead router is marked down everywhere shortly after its watcher noticed.
    */
-  private suspectLost(
-    previousUp: ReadonlySet<string> | undefined,
-    links: readonly { peer: string; up: boolean }[],
-  ): void {
-    if (!previousUp || previousUp.size === 0) return
-    const upNow = new Set(links.filter((l) => l.up).map((l) => l.peer))
+  private suspectLost(previousUp: ReadonlySet<string>, upNow: ReadonlySet<string>): void {
     const t = performance.now()
     for (const lost of previousUp) {
       if (upNow.has(lost)) continue

@@ -65,5 +65,6 @@ export {
   SequenceAllocator,
   type SignedLinkState,
   sealLinkState,
+  upPeers,
   verifyLinkState,
 } from './record.js'

@@ -41,8 +41,8 @@ export interface ReceiveResult {
    * the counter): call SequenceAllocator.observe(selfSeqSeen) and originate a fresh record.
    */
   selfSeqSeen?: number
-  /** On `accepted`: the peers the origin's previous record (if any) listed as up. */
-  previousUp?: ReadonlySet<string>
+  /** On `accepted`: the origin's record it replaced, if any. */
+  previous?: LinkStateRecord
 }
 
 export interface LinkStateDbOptions {
@@ -143,8 +143,7 @@ export class LinkStateDb {
 
     this.entries.set(origin, signed)
     this.changes++
-    const previousUp = held ? new Set(held.record.links.filter((l) => l.up).map((l) => l.peer)) : undefined
-    return { ...base, status: 'accepted', signed, ...(previousUp ? { previousUp } : {}) }
+    return { ...base, status: 'accepted', signed, ...(held ? { previous: held.record } : {}) }
   }
 
   /** Stores a record this node just originated and signed. Its sequence must be above the one held. */

@@ -59,6 +59,13 @@ export interface SignedLinkState {
   bytes: Uint8Array
 }
 
+/** The peers a record lists as up: the links its origin has, and sent the record over. */
+export function upPeers(rec: Pick<LinkStateRecord, 'links'>): Set<string> {
+  const out = new Set<string>()
+  for (const l of rec.links) if (l.up) out.add(l.peer)
+  return out
+}
+
 export function isValidNodeId(id: string): boolean {
   return NODE_ID_PATTERN.test(id)
 }

@@ -20,7 +20,15 @@ import { compareText } from './record.js'
 /** The neighbours `self` watches (and is watched by) in `graph`, sorted. Empty when it has no links. */
 export function watchPartners(graph: LinkGraph, self: string): string[] {
   const partner = new Map<string, string>()
-  const neighboursOf = (u: string) => [...(graph.adj.get(u)?.keys() ?? [])].sort(compareText)
+  const sorted = new Map<string, string[]>()
+  const neighboursOf = (u: string): string[] => {
+    let n = sorted.get(u)
+    if (n === undefined) {
+      n = [...(graph.adj.get(u)?.keys() ?? [])].sort(compareText)
+      sorted.set(u, n)
+    }
+    return n
+  }
   for (const u of graph.nodes) {
     if (partner.has(u)) continue
     const v = neighboursOf(u).find((n) => !partner.has(n))
