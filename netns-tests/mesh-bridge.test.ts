@@ -28,12 +28,18 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
       async () => {
         // Peers and routes are two reads: a route may move between them while links settle, so both wait.
         const [peers, routes] = [await mesh.peers(n), await mesh.routes(n)]
-        return (
+        const settled =
           peers.length === 2 &&
           peers.every((p) => p.path === 'direct' && p.last_handshake !== null && p.endpoint !== null) &&
           routes.length === 2 &&
           routes.every((r) => r.kind === 'direct')
-        )
+        if (settled) return true
+        // Thrown, not returned: on timeout waitFor reports the last state seen, so a failure says which part.
+        const seen = {
+          peers: peers.map((p) => [p.name, p.path, p.last_handshake, p.endpoint, p.base_rtt_ms]),
+          routes: routes.map((r) => [r.name, r.kind, r.next_hop_name, r.cost_ms]),
+        }
+        throw new Error(`not settled: ${JSON.stringify(seen)}`)
       },
       {
         timeoutMs: 15_000,

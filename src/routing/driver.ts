@@ -1,6 +1,6 @@
 // The routing driver: the I/O edge around the pure routing parts. It probes every neighbour on a timer
 // (LinkMonitor, with probe datagrams that also answer the neighbour's: probe-wire.ts), originates and floods
-// signed link-state records (LinkStateDb), recomputes paths with hysteresis (RouteSelector) and publishes a
+// signed link-state records (LinkStateDb), recomputes best paths (RouteSelector) and publishes a
 // RoutePlan for the WireGuard layer. Sockets are behind the RoutingTransport interface so the driver runs the
 // same over real peer links and in tests.
 //
@@ -25,7 +25,7 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { KeyPair } from '../identity/index.js'
 import { isDecodeError } from '../wire/index.js'
-import { buildGraph } from './graph.js'
+import { buildGraph, DEFAULT_COST } from './graph.js'
 import { LinkStateDb } from './lsdb.js'
 import { type RouteChange, RouteSelector } from './paths.js'
 import { planRoutes, type RoutePlan } from './plan.js'
@@ -129,9 +129,10 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       probeTimeoutMs: Math.max(opts.probeIntervalMs * 3, Math.floor(opts.deadLinkTimeoutMs / 2)),
       // Every metric change re-originates this router's link-state record, which every router then receives
       // once per neighbour. With 10 % / 1 ms a busy LAN re-originated every ~1.7 s per node (12 records/s in
-      // at each node of a 5-node mesh); route choice needs neither that precision nor that rate.
+      // at each node of a 5-node mesh); route choice needs neither that precision nor that rate. The graph's
+      // hop cost covers the error this leaves in records (graph.ts), so the two stay one number.
       rttChangeRatio: 0.25,
-      rttChangeMinMicros: 5_000,
+      rttChangeMinMicros: DEFAULT_COST.hopCostMicros,
       minMetricIntervalMs: 2_000,
     })
     this.lsdb = new LinkStateDb({ localId: opts.localId, keyOf: opts.keyOf })

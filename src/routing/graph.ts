@@ -6,12 +6,20 @@
 // path costs the same both ways and the routers at either end agree on which routes are best.
 //
 // Edge cost, in integer microseconds (integers keep path sums exact, so ties are real ties):
-//   cost = round(max(rtt, minRtt) × (1 + lossFactor × loss)) + hopCost
-// with loss as a fraction. lossFactor 10 means 5 % loss weighs like +50 % latency and 10 % like doubling it:
-// lossy links cost retransmissions worth several RTTs, which is what an ETX-style factor tries to capture, but
-// this form stays proportional to latency so a lossy LAN link still beats a clean intercontinental one.
-// hopCost (1 ms) stands for the relay's forwarding work and makes the direct link win near-ties; minRtt keeps
-// sub-millisecond LAN links from looking free.
+//   cost = round((max(rtt, minRtt) + hopCost) × (1 + lossFactor × loss))
+// with loss as a fraction. lossFactor 10 means 5 % loss weighs like +50 % and 10 % like doubling the link's
+// cost: lossy links cost retransmissions worth several RTTs, which is what an ETX-style factor tries to
+// capture, but this form stays proportional to latency so a lossy LAN link still beats a clean
+// intercontinental one.
+// hopCost (5 ms) stands for the relay's forwarding work (a second decrypt and encrypt, on a Pi) and for the
+// precision of the RTTs in records: a router re-reports a link only when its RTT moved by more than
+// max(25 %, 5 ms) (LinkMonitor's thresholds, set by the routing driver), so a record may carry a first sample
+// taken while the daemons were starting, a few ms above the link's real RTT, for as long as nothing else
+// moves. With a hop cost below that threshold such a stale report made a relay over two fresh LAN links look
+// cheaper than the direct link, and the route stayed relayed until the next refresh (seen: 15 s and more on a
+// 3-node bridge). A relay now wins only by more than the error a report may carry. The loss factor scales the
+// hop cost too, so on a LAN, where the RTT is a small part of the cost, loss still moves traffic.
+// minRtt keeps sub-millisecond LAN links from looking free.
 
 import { checkOption } from './errors.js'
 import { compareText, type LinkReport, type LinkStateRecord } from './record.js'
@@ -28,7 +36,7 @@ export interface CostModel {
   minRttMicros: number
 }
 
-export const DEFAULT_COST: CostModel = { lossFactor: 10, hopCostMicros: 1000, minRttMicros: 100 }
+export const DEFAULT_COST: CostModel = { lossFactor: 10, hopCostMicros: 5000, minRttMicros: 100 }
 
 /** RTTs we refuse to believe are capped here (≈ 1 hour), so sums over many hops stay exact. */
 const MAX_RTT_MICROS = 3_600_000_000
@@ -48,7 +56,7 @@ export function linkCost(
 ): number {
   const rtt = Math.min(MAX_RTT_MICROS, Math.max(model.minRttMicros, link.rttMicros))
   const loss = Math.min(1000, Math.max(0, link.lossPermille)) / 1000
-  return Math.round(rtt * (1 + model.lossFactor * loss)) + Math.round(model.hopCostMicros)
+  return Math.round((rtt + model.hopCostMicros) * (1 + model.lossFactor * loss))
 }
 
 /** Undirected weighted graph; adjacency is symmetric by construction. */

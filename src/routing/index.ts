@@ -1,5 +1,5 @@
 // The routing layer's public surface: probe metrics, signed link-state records and their database, the link
-// graph, shortest paths with hysteresis and the WireGuard route plan. All pure; the daemon's routing driver
+// graph, shortest paths and the WireGuard route plan. All pure; the daemon's routing driver
 // owns the sockets, timers and clocks and feeds them in.
 
 export { type Cidr, canonicalCidr, formatCidr, parseCidr } from './cidr.js'
@@ -26,7 +26,6 @@ export {
 } from './lsdb.js'
 export {
   comparePaths,
-  type HysteresisOptions,
   type PathResult,
   type RouteChange,
   type RouteChangeKind,
@@ -68,3 +67,4 @@ export {
   upPeers,
   verifyLinkState,
 } from './record.js'
+export { edgeTie, pathTie } from './spf.js'

@@ -1,11 +1,21 @@
 // The shortest-path-first engine under paths.ts: Dijkstra over an integer-indexed copy of the link graph,
 // with typed arrays so that a dense federation mesh (a thousand routers, every pair linked) is computed in
-// milliseconds rather than seconds. Routing reruns it on every topology or metric change, and hysteresis may
-// run it again from a few neighbours, so it sits on the convergence path.
+// milliseconds rather than seconds. Routing reruns it on every topology or metric change, so it sits on the
+// convergence path.
 //
-// The order on paths: lower cost, then fewer hops, then node ids compared from the first hop on. Node
-// indices follow sorted id order, so comparing indices is comparing ids. The order survives extending two
-// paths by the same edge, so Dijkstra finds its minimum exactly and every router computes the same paths.
+// The order on paths: lower cost, then fewer hops, then lower tie sum, then node ids compared from the first
+// hop on. Node indices follow sorted id order, so comparing indices is comparing ids. The order survives
+// extending two paths by the same edge, so Dijkstra finds its minimum exactly and every router computes the
+// same paths.
+// The tie sum is why a relayed route works at all. WireGuard accepts a packet only from the peer whose
+// allowed IPs hold its source, so every router on a path must route back toward the source through the hop
+// the packet came from: the path one end picks must be the reverse of the path the other end picks, and each
+// relay's own routes must agree with both. Cost and hop count are the same both ways, but ids compared from
+// the first hop are not (A picks A-R1-R4-B over A-R2-R3-B, B picks B-R3-R2-A over B-R4-R1-A on a cost tie).
+// Each edge therefore carries a further additive weight: a 31-bit mix of its two ends' ids, the same seen
+// from either end. Paths tied on cost and hops are ordered by the sum of those weights, the same both ways
+// and, being additive, holds for every sub-path too; only a further exact tie (odds about 2^-31 per
+// comparison) falls back to the one-sided id order.
 // The O(V²) scan for the next node is the right shape for dense graphs, where E is close to V² anyway.
 
 import type { LinkGraph } from './graph.js'
@@ -17,28 +27,67 @@ export interface IndexedGraph {
   index: Map<string, number>
   neighbours: Int32Array[]
   weights: Float64Array[]
+  /** Each edge's tie weight (edgeTie), parallel to weights. */
+  ties: Float64Array[]
+}
+
+/** 32-bit FNV-1a of an id: computed once per node, mixed per edge. */
+function idHash(id: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+function mixTie(ha: number, hb: number): number {
+  const lo = Math.min(ha, hb)
+  const hi = Math.max(ha, hb)
+  let x = Math.imul(lo ^ 0x9e3779b9, 0x85ebca6b) ^ hi
+  x = Math.imul(x ^ (x >>> 16), 0xc2b2ae35)
+  x = Math.imul(x ^ (x >>> 13), 0x27d4eb2f)
+  return (x ^ (x >>> 16)) >>> 1
+}
+
+/** The tie weight of the edge a–b: the same for b–a, below 2^31, so sums over any path stay exact. */
+export function edgeTie(a: string, b: string): number {
+  return mixTie(idHash(a), idHash(b))
+}
+
+/** Sum of tie weights along a path (the routers after source). */
+export function pathTie(source: string, path: readonly string[]): number {
+  let sum = 0
+  let at = source
+  for (const next of path) {
+    sum += edgeTie(at, next)
+    at = next
+  }
+  return sum
 }
 
 export function indexGraph(graph: LinkGraph): IndexedGraph {
   const ids = [...graph.adj.keys()].sort(compareText)
   const index = new Map(ids.map((id, i) => [id, i]))
+  const hashes = ids.map(idHash)
   const neighbours: Int32Array[] = []
   const weights: Float64Array[] = []
-  for (const id of ids) {
-    const adj = graph.adj.get(id)!
+  const ties: Float64Array[] = []
+  for (let u = 0; u < ids.length; u++) {
+    const adj = graph.adj.get(ids[u]!)!
     const n = new Int32Array(adj.size)
     const w = new Float64Array(adj.size)
+    const t = new Float64Array(adj.size)
     let k = 0
     for (const [v, cost] of adj) {
       const vi = index.get(v)
       if (vi === undefined) continue // an edge to a node without adjacency cannot be walked back
       n[k] = vi
-      w[k++] = cost
+      w[k] = cost
+      t[k++] = mixTie(hashes[u]!, hashes[vi]!)
     }
     neighbours.push(n.subarray(0, k))
     weights.push(w.subarray(0, k))
+    ties.push(t.subarray(0, k))
   }
-  return { ids, index, neighbours, weights }
+  return { ids, index, neighbours, weights, ties }
 }
 
 export interface SpfResult {
@@ -60,16 +109,18 @@ function compareIndices(a: Int32Array, b: Int32Array): number {
 export function spf(g: IndexedGraph, source: number): SpfResult {
   const n = g.ids.length
   const cost = new Float64Array(n).fill(Number.POSITIVE_INFINITY)
+  const tie = new Float64Array(n)
   const hops = new Int32Array(n)
   const parent = new Int32Array(n).fill(-1) // -1: the source (or none yet)
   const settled = new Uint8Array(n)
   const paths: Array<Int32Array | undefined> = new Array(n)
   const pathOfParent = (v: number) => (parent[v]! < 0 ? EMPTY : paths[parent[v]!]!)
 
-  // Is tentative a preferred to tentative b? Paths are compared only on exact cost and hop ties.
+  // Is tentative a preferred to tentative b? Paths are compared only on exact cost, hop and tie ties.
   const before = (a: number, b: number): boolean => {
     if (cost[a] !== cost[b]) return cost[a]! < cost[b]!
     if (hops[a] !== hops[b]) return hops[a]! < hops[b]!
+    if (tie[a] !== tie[b]) return tie[a]! < tie[b]!
     const c = compareIndices(pathOfParent(a), pathOfParent(b))
     return c !== 0 ? c < 0 : a < b
   }
@@ -79,18 +130,25 @@ export function spf(g: IndexedGraph, source: number): SpfResult {
   const relax = (from: number) => {
     const nb = g.neighbours[from]!
     const wt = g.weights[from]!
+    const tt = g.ties[from]!
     const base = from === source ? 0 : cost[from]!
+    const tieBase = from === source ? 0 : tie[from]!
     const h = from === source ? 1 : hops[from]! + 1
     const fromPath = from === source ? EMPTY : paths[from]!
     for (let k = 0; k < nb.length; k++) {
       const v = nb[k]!
       if (settled[v]) continue
       const c = base + wt[k]!
+      const ct = tieBase + tt[k]!
       const better =
         c < cost[v]! ||
-        (c === cost[v] && (h < hops[v]! || (h === hops[v] && compareIndices(fromPath, pathOfParent(v)) < 0)))
+        (c === cost[v] &&
+          (h < hops[v]! ||
+            (h === hops[v] &&
+              (ct < tie[v]! || (ct === tie[v] && compareIndices(fromPath, pathOfParent(v)) < 0)))))
       if (better) {
         cost[v] = c
+        tie[v] = ct
         hops[v] = h
         parent[v] = from === source ? -1 : from
       }

@@ -1,6 +1,7 @@
 // Properties of path computation and route selection on small random graphs: computed paths match a
-// brute-force search exactly (same tie-breaks), costs are symmetric, hysteresis only ever holds live paths
-// within its margin, and hop-by-hop forwarding never loops when every router runs hysteresis.
+// brute-force search exactly (same tie-breaks), costs are symmetric, and when every router runs the selector
+// on the same database, hop-by-hop forwarding never loops and every router on a path routes back to the
+// source through the hop the packet came from (what WireGuard's source check needs of a relayed route).
 
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
@@ -11,6 +12,7 @@ import {
   type LinkGraph,
   type PathResult,
   pathCost,
+  pathTie,
   RouteSelector,
   shortestPaths,
 } from '../../src/routing/index.js'
@@ -40,7 +42,8 @@ function bruteForce(g: LinkGraph, source: string): Map<string, PathResult> {
       const p = [...path, v]
       const cand = { destination: v, nextHop: p[0]!, path: p, cost: cost + w }
       const old = best.get(v)
-      if (!old || comparePaths(cand, old) < 0) best.set(v, cand)
+      const tie = (r: PathResult) => ({ ...r, tie: pathTie(source, r.path) })
+      if (!old || comparePaths(tie(cand), tie(old)) < 0) best.set(v, cand)
       seen.add(v)
       walk(v, p, cost + w, seen)
       seen.delete(v)
@@ -82,34 +85,28 @@ describe('path properties', () => {
     )
   })
 
-  it('hysteresis never keeps a path that no longer exists, nor one outside its margin', () => {
+  it('the table holds exactly the best path to every reachable router, whatever came before', () => {
     fc.assert(
       fc.property(fc.array(arbGraph, { minLength: 1, maxLength: 6 }), (graphs) => {
-        const sel = new RouteSelector('n0', { switchRatio: 0.2, switchMinMicros: 2 })
+        const sel = new RouteSelector('n0')
         for (const g of graphs) {
           const { table } = sel.update(g)
-          const best = shortestPaths(g, 'n0')
-          assert.deepEqual([...table.keys()], [...best.keys()], 'routes exactly to the reachable routers')
-          for (const [d, r] of table) {
-            assert.equal(pathCost(g, 'n0', r.path), r.cost, `route to ${d} is a walk over current links`)
-            const b = best.get(d)!
-            assert.ok(r.cost - b.cost <= Math.max(0.2 * r.cost, 2), 'held only within the margin')
-          }
+          assert.deepEqual([...table], [...shortestPaths(g, 'n0')])
         }
       }),
       { numRuns: 300 },
     )
   })
 
-  it('forwarding hop by hop never loops when every router runs hysteresis on the same database', () => {
-    // One graph evolving by small changes (a link's cost moves, a link fails or returns), so held routes
-    // survive from step to step and hysteresis actually has something to hold.
-    const arbEvolution = fc.integer({ min: 3, max: 5 }).chain((n) => {
+  it('forwarding never loops and every hop routes back the way the packet came, on an evolving graph', () => {
+    // One graph evolving by small changes (a link's cost moves, a link fails or returns), with small integer
+    // costs so that equal-cost paths, also of three and more hops, are common.
+    const arbEvolution = fc.integer({ min: 3, max: 7 }).chain((n) => {
       const pairs = (n * (n - 1)) / 2
       return fc.record({
         n: fc.constant(n),
-        base: fc.array(fc.integer({ min: 0, max: 30 }), { minLength: pairs, maxLength: pairs }),
-        steps: fc.array(fc.tuple(fc.nat(pairs - 1), fc.integer({ min: 0, max: 30 })), {
+        base: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: pairs, maxLength: pairs }),
+        steps: fc.array(fc.tuple(fc.nat(pairs - 1), fc.integer({ min: 0, max: 4 })), {
           minLength: 1,
           maxLength: 25,
         }),
@@ -118,16 +115,7 @@ describe('path properties', () => {
     fc.assert(
       fc.property(arbEvolution, ({ n, base, steps }) => {
         const names = Array.from({ length: n }, (_, i) => nodeName(i))
-        const selectors = new Map(
-          names.map((id, i) => [
-            id,
-            new RouteSelector(id, {
-              switchRatio: 0.9,
-              switchMinMicros: 3,
-              exactChecksPerUpdate: i % 2 === 0 ? 8 : 0,
-            }),
-          ]),
-        )
+        const selectors = new Map(names.map((id) => [id, new RouteSelector(id)]))
         const pairs: Array<[string, string]> = []
         for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) pairs.push([nodeName(i), nodeName(j)])
         const weights = [...base] // weight 0 = no link
@@ -147,6 +135,14 @@ describe('path properties', () => {
                 const next = selectors.get(at)!.table.get(dst)
                 assert.ok(next, `${at} has no route to ${dst} although ${src} forwards through it`)
                 assert.ok(g.adj.get(at)!.has(next.nextHop), 'next hop is a live neighbour')
+                // The packet from src reaches next.nextHop from `at`: WireGuard there takes it only if its own
+                // route back to src goes through `at`.
+                const back = selectors.get(next.nextHop)!.table.get(src)
+                assert.equal(
+                  back?.nextHop,
+                  at,
+                  `${next.nextHop} routes back to ${src} via ${at} (${src}→${dst})`,
+                )
                 at = next.nextHop
               }
             }
@@ -155,7 +151,8 @@ describe('path properties', () => {
       }),
       {
         numRuns: 3000,
-        // Found by this property when the downstream check was missing: n1 held n3>n0>n2 while n3 went via n1.
+        // Found when routes were held by a margin without a downstream check: n1 held n3>n0>n2 while n3 went
+        // via n1.
         examples: [
           [
             {
