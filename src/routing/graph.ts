@@ -6,19 +6,20 @@
 // path costs the same both ways and the routers at either end agree on which routes are best.
 //
 // Edge cost, in integer microseconds (integers keep path sums exact, so ties are real ties):
-//   cost = round((max(rtt, minRtt) + hopCost) × (1 + lossFactor × loss))
-// with loss as a fraction. lossFactor 10 means 5 % loss weighs like +50 % and 10 % like doubling the link's
-// cost: lossy links cost retransmissions worth several RTTs, which is what an ETX-style factor tries to
-// capture, but this form stays proportional to latency so a lossy LAN link still beats a clean
-// intercontinental one.
+//   cost = round(max(rtt, minRtt) × (1 + lossFactor × loss)) + hopCost
+// with loss as a fraction. lossFactor 10 means 5 % loss weighs like +50 % latency and 10 % like doubling it:
+// lossy links cost retransmissions worth several RTTs, which is what an ETX-style factor tries to capture, but
+// this form stays proportional to latency so a lossy LAN link still beats a clean intercontinental one. It
+// also keeps probe "loss" that is only CPU contention (replies later than the probe timeout: 10–28 % on
+// 11 daemons sharing 2 cores) from pushing LAN traffic onto relays, which would add to the load; scaling the
+// hop cost by it did exactly that (p0 reached 4 of 10 neighbours through relays for a minute).
 // hopCost (5 ms) stands for the relay's forwarding work (a second decrypt and encrypt, on a Pi) and for the
 // precision of the RTTs in records: a router re-reports a link only when its RTT moved by more than
 // max(25 %, 5 ms) (LinkMonitor's thresholds, set by the routing driver), so a record may carry a first sample
 // taken while the daemons were starting, a few ms above the link's real RTT, for as long as nothing else
 // moves. With a hop cost below that threshold such a stale report made a relay over two fresh LAN links look
 // cheaper than the direct link, and the route stayed relayed until the next refresh (seen: 15 s and more on a
-// 3-node bridge). A relay now wins only by more than the error a report may carry. The loss factor scales the
-// hop cost too, so on a LAN, where the RTT is a small part of the cost, loss still moves traffic.
+// 3-node bridge). A relay now wins only by more than the error a report may carry.
 // minRtt keeps sub-millisecond LAN links from looking free.
 
 import { checkOption } from './errors.js'
@@ -56,7 +57,7 @@ export function linkCost(
 ): number {
   const rtt = Math.min(MAX_RTT_MICROS, Math.max(model.minRttMicros, link.rttMicros))
   const loss = Math.min(1000, Math.max(0, link.lossPermille)) / 1000
-  return Math.round((rtt + model.hopCostMicros) * (1 + model.lossFactor * loss))
+  return Math.round(rtt * (1 + model.lossFactor * loss)) + Math.round(model.hopCostMicros)
 }
 
 /** Undirected weighted graph; adjacency is symmetric by construction. */

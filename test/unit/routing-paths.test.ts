@@ -109,10 +109,31 @@ describe('shortestPaths', () => {
   it('uses the larger of the two ends’ costs and penalises loss', () => {
     const recs = records([['A', 'B', 10]])
     setLink(recs, 'B', 'A', { rttMs: 12 })
-    recs.find((r) => r.origin === 'A')!.links[0]!.lossPermille = 50 // 5 % loss -> ×1.5, hop cost included
+    recs.find((r) => r.origin === 'A')!.links[0]!.lossPermille = 50 // 5 % loss -> ×1.5
     const graph = buildGraph(recs)
-    assert.equal(graph.adj.get('A')!.get('B'), Math.max((10 + 5) * 1.5 * MS, (12 + 5) * MS))
+    assert.equal(graph.adj.get('A')!.get('B'), Math.max(15 * MS, 12 * MS) + 5 * MS)
     assert.equal(graph.adj.get('B')!.get('A'), graph.adj.get('A')!.get('B'))
+  })
+
+  it('keeps a LAN link with probe loss from CPU contention ahead of a relay; a much slower link loses to one', () => {
+    // 11 daemons on 2 cores: 1 ms links reporting 15–28 % "loss" (late replies) stay direct.
+    for (const loss of [100, 150, 280]) {
+      const recs = records([
+        ['A', 'B', 1],
+        ['A', 'C', 0.8],
+        ['C', 'B', 0.8],
+      ])
+      recs.find((r) => r.origin === 'A')!.links.find((l) => l.peer === 'B')!.lossPermille = loss
+      assert.deepEqual(shortestPaths(buildGraph(recs), 'A').get('B')!.path, ['B'], `${loss / 10} % loss`)
+    }
+    // A WAN link with 10 % loss (×2) loses to two clean regional hops.
+    const wan = records([
+      ['A', 'B', 60],
+      ['A', 'C', 20],
+      ['C', 'B', 20],
+    ])
+    wan.find((r) => r.origin === 'A')!.links.find((l) => l.peer === 'B')!.lossPermille = 100
+    assert.deepEqual(shortestPaths(buildGraph(wan), 'A').get('B')!.path, ['C', 'B'])
   })
 
   it('breaks exact ties by fewer hops, then by the edges’ tie weights: one path from both ends, any input order', () => {
