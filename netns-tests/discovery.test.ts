@@ -218,6 +218,17 @@ test('a router whose underlay address changes is found again at its new address'
     )
   await waitFor(relinked, { timeoutMs: 60_000, intervalMs: 100, what: `n1 linked to n2 at ${newAddr}` })
   t.diagnostic(`relinked at the new address ${Math.round(performance.now() - moved)} ms after the change`)
+  // How: n2 noticed its interfaces change and closed the link nothing answered on (the keepalive would
+  // have taken its dead interval), so it dialled again at once.
+  const checks = events(procs[1]!).filter((e) => e.ev === 'checked-links')
+  assert.ok(
+    checks.some((e) => (e as Event & { closed?: number }).closed === 1),
+    `n2 closed its dead link after the change: ${JSON.stringify(checks)}`,
+  )
+  const n1Down = events(procs[0]!)
+    .filter((e) => e.ev === 'link-down')
+    .map((e) => e.reason)
+  t.diagnostic(`n2 checked its links ${checks.length} time(s); n1's old link ended: ${n1Down.join(', ')}`)
   for (const p of procs) await stopCleanly(p)
   await stopCleanly(seed)
 })

@@ -268,10 +268,15 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       port: config.discovery.port,
       bootstrapNode: own ? { host: own.host, port: own.port, extraNodes: 2 } : null,
       reannounceIntervalMs: config.discovery.refresh_interval,
+      // Our own tunnel's addresses come and go with the daemon; they are not the underlay.
+      ignoreInterfaces: [config.wireguard.interface],
       logger: this.log.child({ subsystem: 'discovery' }),
     })
     this.discovery = discovery
     discovery.on('connection', (conn) => links.accept(conn))
+    // Links over an address this host no longer has are dead without anything saying so: check them now, so
+    // discovery dials again at once instead of after the keepalive's dead interval.
+    discovery.on('network-change', () => void links.checkLinks())
     this.routing.start()
     await discovery.start()
     await forwarding

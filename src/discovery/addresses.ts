@@ -94,3 +94,20 @@ export function localBootstrapAddress(
   }
   return null
 }
+
+/**
+ * This host's underlay addresses as one comparable string: every non-loopback address of every interface
+ * except `ignore` (the mesh's own WireGuard interface), sorted. A change means links may be using an address
+ * that is gone.
+ */
+export function interfaceSignature(
+  ignore: ReadonlySet<string>,
+  interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces(),
+): string {
+  const out: string[] = []
+  for (const [name, list] of Object.entries(interfaces)) {
+    if (ignore.has(name)) continue
+    for (const a of list ?? []) if (!a.internal) out.push(`${name} ${a.address}`)
+  }
+  return out.sort().join(',')
+}

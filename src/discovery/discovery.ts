@@ -18,8 +18,10 @@
 //     re-queried with backoff (2 s doubling to 30 s, for at most an hour per peer): a lookup that finds the
 //     peer again resets hyperswarm's attempts and redials it.
 //   - The announced address can go stale when the underlay changes (DHCP, a new NAT mapping). hyperdht
-//     notices local interface changes itself; a timer re-announces anyway, and reannounce() lets the daemon
-//     (netlink monitor) ask for it explicitly.
+//     notices local interface changes itself, but about 5 s late (it polls), so discovery also compares the
+//     host's addresses every second; either re-announces and emits 'network-change' (the daemon then checks
+//     its peer links: those over the old address are dead), a timer re-announces anyway, and reannounce()
+//     lets the daemon ask for it explicitly.
 //
 // Static peers with a key are dialled with `dht.connect(key, { relayAddresses: [peer's DHT host:port] })`:
 // the handshake goes straight to the peer's own DHT node, which answers for its own server, so no DHT
@@ -36,6 +38,7 @@ import pino, { type Logger } from 'pino'
 import {
   formatHostPort,
   type HostPort,
+  interfaceSignature,
   parseHostPort,
   parseStaticPeer,
   type StaticPeer,
@@ -90,6 +93,13 @@ export interface DiscoveryOptions {
   lostForgetMs?: number
   /** A connection that lived this long counts as accepted, and its peer is looked for when it closes (5 s). */
   provenConnectionMs?: number
+  /**
+   * How often this host's addresses are compared with the last look (default 1 s; 0 = only hyperdht's own
+   * watch, which notices about 5 s late). A change re-announces and emits 'network-change'.
+   */
+  interfaceCheckMs?: number
+  /** Interfaces whose addresses do not count (the mesh's own WireGuard interface). */
+  ignoreInterfaces?: readonly string[]
   /** Periodic re-announce, so a changed address is published (default 5 min: config discovery.refresh_interval). */
   reannounceIntervalMs?: number
   /** How often the health loop looks at the DHT while online (default 5 s). */
@@ -130,13 +140,18 @@ export interface DiscoveryEvents {
   connection: [conn: PeerConnection, info: ConnectionInfo]
   online: []
   offline: []
+  /** This host's network interfaces changed (hyperdht noticed); links over the old address may be dead. */
+  'network-change': []
 }
 
 const noop = () => {}
 
 export class Discovery extends EventEmitter<DiscoveryEvents> {
   private readonly opts: Required<
-    Omit<DiscoveryOptions, 'bootstrap' | 'staticPeers' | 'bootstrapNode' | 'logger' | 'bindHost'>
+    Omit<
+      DiscoveryOptions,
+      'bootstrap' | 'staticPeers' | 'bootstrapNode' | 'logger' | 'bindHost' | 'ignoreInterfaces'
+    >
   >
   private readonly log: Logger
   private readonly bootstrap: string[] | undefined
@@ -151,6 +166,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private healthTimer: NodeJS.Timeout | null = null
   private refreshTimer: NodeJS.Timeout | null = null
   private reannounceTimer: NodeJS.Timeout | null = null
+  private interfaceTimer: NodeJS.Timeout | null = null
   private offlineBackoffMs: number
   /** The next topic re-query's number since the last (re)join (refresh.ts). */
   private refreshStepNo = 0
@@ -174,6 +190,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
       refreshIntervalMs: options.refreshIntervalMs ?? 2000,
       refreshAttempts: options.refreshAttempts ?? 8,
       reannounceIntervalMs: options.reannounceIntervalMs ?? 5 * 60_000,
+      interfaceCheckMs: options.interfaceCheckMs ?? 1000,
       healthIntervalMs: options.healthIntervalMs ?? 5000,
       offlineRetryMinMs: options.offlineRetryMinMs ?? 1000,
       offlineRetryMaxMs: options.offlineRetryMaxMs ?? 30_000,
@@ -257,12 +274,30 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     const swarm = new Hyperswarm({ dht: this.dht, keyPair: this.opts.keyPair, maxPeers: this.opts.maxPeers })
     this.swarm = swarm
     swarm.on('connection', (conn) => this.adopt(conn, { origin: 'topic', initiator: conn.isInitiator }))
-    this.dht.on('network-change', () => {
-      this.log.info('network interfaces changed; re-announcing')
-      this.reannounce()
-    })
+    this.dht.on('network-change', () => this.onNetworkChange('dht'))
+    this.watchInterfaces()
     this.statics.start(this.dht)
     this.joinWhenBootstrapped(this.dht)
+  }
+
+  /** Compares this host's addresses with the last look every interfaceCheckMs (hyperdht's watch is slow). */
+  private watchInterfaces(): void {
+    if (this.opts.interfaceCheckMs === 0) return
+    const ignore = new Set(this.options.ignoreInterfaces ?? [])
+    let last = interfaceSignature(ignore)
+    this.interfaceTimer = setInterval(() => {
+      const now = interfaceSignature(ignore)
+      if (now === last) return
+      last = now
+      this.onNetworkChange('poll')
+    }, this.opts.interfaceCheckMs)
+    this.interfaceTimer.unref?.()
+  }
+
+  private onNetworkChange(seenBy: 'poll' | 'dht'): void {
+    this.log.info({ seen_by: seenBy }, 'network interfaces changed; re-announcing')
+    this.reannounce()
+    this.emit('network-change')
   }
 
   /** Re-announce this node and re-query the topic now: call after the underlay address changed. */
@@ -302,9 +337,15 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   async close(): Promise<void> {
     if (this.state === 'closed') return
     this.state = 'closed'
-    for (const t of [this.healthTimer, this.refreshTimer, this.reannounceTimer, this.lostTimer])
+    for (const t of [
+      this.healthTimer,
+      this.refreshTimer,
+      this.reannounceTimer,
+      this.lostTimer,
+      this.interfaceTimer,
+    ])
       if (t) clearTimeout(t)
-    this.healthTimer = this.refreshTimer = this.reannounceTimer = this.lostTimer = null
+    this.healthTimer = this.refreshTimer = this.reannounceTimer = this.lostTimer = this.interfaceTimer = null
     this.statics.close()
     for (const set of this.open.values()) for (const c of set) c.destroy()
     const swarm = this.swarm

@@ -88,6 +88,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   /** Datagrams that arrived during the handshake, delivered once the link is up. */
   private early: Uint8Array[] = []
   private drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
+  /** checkAlive() callers waiting for anything from the peer. */
+  private heardWaiters: Array<() => void> | null = null
   private readonly connClosed: Promise<void>
   private markConnClosed: () => void = () => {}
 
@@ -267,6 +269,42 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     this.shutdown(reason, true)
   }
 
+  /**
+   * Asks the peer for a sign of life now: sends a PING and resolves true as soon as anything arrives from the
+   * peer after it, false when nothing did within timeoutMs (or the link closed). It does not close the link;
+   * the caller decides (an underlay address change, a second connection from the same peer).
+   */
+  checkAlive(timeoutMs: number): Promise<boolean> {
+    if (this.state !== 'up') return Promise.resolve(false)
+    const sentAt = monotonic()
+    this.pingNonce = (this.pingNonce + 1) % 0x7fffffff
+    this.pingSentAt = sentAt
+    this.write({ type: 'ping', nonce: this.pingNonce })
+    return new Promise((resolve) => {
+      const done = (alive: boolean) => {
+        clearTimeout(timer)
+        this.off('close', onClose)
+        this.heardWaiters = this.heardWaiters?.filter((w) => w !== onHeard) ?? null
+        if (this.heardWaiters?.length === 0) this.heardWaiters = null
+        resolve(alive)
+      }
+      const onHeard = () => done(true)
+      const onClose = () => done(false)
+      const timer = setTimeout(() => done(this.lastReceived > sentAt), timeoutMs)
+      if (this.heardWaiters === null) this.heardWaiters = [onHeard]
+      else this.heardWaiters.push(onHeard)
+      this.once('close', onClose)
+    })
+  }
+
+  /** Something arrived: settles checkAlive() waiters (one property test per frame when there are none). */
+  private heard(): void {
+    const waiters = this.heardWaiters
+    if (waiters === null) return
+    this.heardWaiters = null
+    for (const w of waiters) w()
+  }
+
   /** Resolves when the underlying connection is gone (at most ~1 s after close(): the CLOSE frame's grace). */
   connectionClosed(): Promise<void> {
     return this.connClosed
@@ -277,6 +315,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     // Zero-byte messages are secret-stream keepalives when the stream does not filter them itself.
     if (data.length === 0) return
     this.lastReceived = monotonic()
+    if (this.heardWaiters !== null) this.heard()
     if (data.length > this.maxFrameBytes) {
       this.shutdown('oversize_frame', true)
       return
@@ -316,6 +355,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
       return
     }
     this.lastReceived = this.lastTraffic = monotonic()
+    if (this.heardWaiters !== null) this.heard()
     try {
       this.emit('datagram', data)
     } catch (err) {

@@ -8,7 +8,13 @@
 // rule is symmetric: prefer the connection opened by the node with the larger public key; if the same node
 // opened both, the one with the smaller handshake hash (identical on both ends). The one exception: an up
 // link that has been silent for staleAfterMs (its peer restarted and is dialling again) is replaced by the
-// newcomer whatever the rule says, so a restarted peer does not wait for the keepalive to expire.
+// newcomer whatever the rule says, so a restarted peer does not wait for the keepalive to expire. And a
+// newcomer the rule would refuse waits while the kept link is asked for a sign of life (a PING; answered in
+// one round trip by a live peer): a peer whose underlay address changed has lost the old connection (the
+// other end still sends to the old address) and dials from its new one at once, and the kept link is then
+// silent for less than staleAfterMs; the check makes the newcomer take over within CHECK_TIMEOUT_MS
+// instead. Both ends still agree: the peer holds only the newcomer (it closed the old link after its own
+// check, see checkLinks()) or applies the same rule and the same check to the same two connections.
 
 import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
@@ -44,6 +50,9 @@ export interface LinkManagerOptions extends LinkTimings {
   staleAfterMs?: number
 }
 
+/** How long a link asked for a sign of life (checkAlive) gets to answer, at least. */
+export const CHECK_TIMEOUT_MS = 1500
+
 export interface LinkManagerEvents {
   'link-up': [peerId: string, link: PeerLink]
   'link-down': [peerId: string, reason: LinkReason]
@@ -56,6 +65,8 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   private readonly active = new Map<string, PeerLink>()
   private readonly pending = new Set<PeerLink>()
   private readonly closing = new Set<PeerLink>()
+  /** Up links waiting for the peer's kept link to answer a check (at most one per peer). */
+  private readonly contenders = new Map<string, PeerLink>()
   private readonly channels: Set<string>
   private readonly localKey: Buffer
   private readonly log: Logger
@@ -146,6 +157,29 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     return closed
   }
 
+  /**
+   * Asks every up link for a sign of life and closes (keepalive_timeout, reported link-down) those that give
+   * none within the check timeout. For when this node's underlay address changed: its peers still send to the
+   * old one, so those links are dead though nothing told us, and closing them lets discovery dial again now
+   * instead of after the keepalive's dead interval. Resolves with the number closed.
+   */
+  async checkLinks(): Promise<number> {
+    const links = [...this.active.values()]
+    const alive = await Promise.all(links.map((l) => l.checkAlive(this.checkTimeout(l))))
+    let closed = 0
+    links.forEach((l, i) => {
+      if (alive[i] || l.state !== 'up') return
+      this.log.info({ peer: l.peerId, remote: l.remoteAddress }, 'peer link gave no sign of life; closing')
+      l.close('keepalive_timeout')
+      closed++
+    })
+    return closed
+  }
+
+  private checkTimeout(link: PeerLink): number {
+    return Math.max(CHECK_TIMEOUT_MS, 4 * (link.rttMs ?? 0))
+  }
+
   /** Closes every link, telling peers why, and waits (about a second at most) for the connections to go. */
   async close(): Promise<void> {
     if (this.closed) return
@@ -160,6 +194,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   private *allLinks(): Iterable<PeerLink> {
     yield* this.pending
     yield* this.active.values()
+    yield* this.contenders.values()
   }
 
   private onUp(link: PeerLink): void {
@@ -169,17 +204,52 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     if (current) {
       const stale = current.silentForMs > this.staleAfterMs
       if (!stale && !this.preferred(link, current)) {
-        this.log.debug({ peer: id }, 'duplicate peer link; keeping the existing one')
-        this.retire(link, 'duplicate')
+        if (this.contenders.has(id)) {
+          this.log.debug({ peer: id }, 'duplicate peer link; keeping the existing one')
+          this.retire(link, 'duplicate')
+          return
+        }
+        this.contenders.set(id, link)
+        void current
+          .checkAlive(this.checkTimeout(current))
+          .then((alive) => this.settleContender(id, link, alive))
         return
       }
-      // Replace before closing, so the old link's close handler does not report the peer down.
-      this.active.set(id, link)
-      this.retire(current, 'superseded')
-      this.emit('link-down', id, 'superseded')
-    } else {
-      this.active.set(id, link)
+      this.supersede(id, current, link)
+      return
     }
+    this.active.set(id, link)
+    this.announceUp(id, link)
+  }
+
+  /** The kept link answered (or not) the check a newcomer from the same peer started. */
+  private settleContender(id: string, link: PeerLink, currentAlive: boolean): void {
+    this.contenders.delete(id)
+    if (link.state !== 'up' || this.closed) return // it went meanwhile; onClose had nothing to report
+    const current = this.active.get(id)
+    if (current && currentAlive) {
+      this.log.debug({ peer: id }, 'duplicate peer link; keeping the existing one')
+      this.retire(link, 'duplicate')
+      return
+    }
+    if (current) {
+      this.log.info({ peer: id, remote: link.remoteAddress }, 'peer link silent; a new connection takes over')
+      this.supersede(id, current, link)
+      return
+    }
+    this.active.set(id, link)
+    this.announceUp(id, link)
+  }
+
+  private supersede(id: string, current: PeerLink, link: PeerLink): void {
+    // Replace before closing, so the old link's close handler does not report the peer down.
+    this.active.set(id, link)
+    this.retire(current, 'superseded')
+    this.emit('link-down', id, 'superseded')
+    this.announceUp(id, link)
+  }
+
+  private announceUp(id: string, link: PeerLink): void {
     this.metrics.links.set(this.active.size)
     this.log.info({ peer: id, name: link.peerCertificate?.name, remote: link.remoteAddress }, 'peer link up')
     this.emit('link-up', id, link)

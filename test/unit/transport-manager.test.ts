@@ -113,6 +113,75 @@ describe('duplicate connections', () => {
   })
 })
 
+/** Links `a` (managed by la) to a fake `b` that completes the handshake and then never sends again. */
+async function silentPeer(
+  a: TestNode,
+  la: LinkManager,
+  b: TestNode,
+  dialledByLarger: boolean,
+): Promise<PeerLink> {
+  const aLarger = Buffer.compare(a.keyPair.publicKey, b.keyPair.publicKey) > 0
+  const aDials = dialledByLarger === aLarger
+  const [oldA, oldB] = aDials
+    ? await net.connectionPair(a.keyPair, b.keyPair)
+    : (await net.connectionPair(b.keyPair, a.keyPair)).reverse()
+  const up = once(la, 'link-up', within(5000))
+  la.accept(oldA!)
+  oldB!.on('data', () => {})
+  oldB!.write(
+    encodeFrame({ type: 'hello', version: 1, certificate: b.certificateBytes, maxFrameBytes: 1 << 20 }),
+  )
+  oldB!.write(encodeFrame({ type: 'ready' }))
+  return ((await up) as [string, PeerLink])[1]
+}
+
+describe('links that give no sign of life', () => {
+  it('a new connection from the peer takes over once the kept link fails its check, long before it is stale', async () => {
+    // The peer's underlay address changed: the old connection is dead (we still send to the old address),
+    // the peer dials from its new one, and the tie rule alone would keep the old connection.
+    const a = fed.node('moved-a')
+    const b = fed.node('moved-b')
+    const la = manager(a, { keepAliveIntervalMs: 1000, deadAfterMs: 20_000, staleAfterMs: 15_000 })
+    const first = await silentPeer(a, la, b, true)
+    const events: string[] = []
+    la.on('link-down', (_id, reason) => events.push(`down:${reason}`))
+    la.on('link-up', () => events.push('up'))
+    const lb = manager(b)
+    const aLarger = Buffer.compare(a.keyPair.publicKey, b.keyPair.publicKey) > 0
+    const [newA, newB] = aLarger
+      ? (await net.connectionPair(b.keyPair, a.keyPair)).reverse()
+      : await net.connectionPair(a.keyPair, b.keyPair)
+    const started = performance.now()
+    const up = once(la, 'link-up', within(5000))
+    la.accept(newA!)
+    lb.accept(newB!)
+    const [, second] = (await up) as [string, PeerLink]
+    const tookMs = performance.now() - started
+    assert.notEqual(second, first)
+    assert.equal(la.get(b.nodeId), second)
+    assert.equal(first.closeReason, 'superseded')
+    assert.deepEqual(events, ['down:superseded', 'up'])
+    assert.ok(tookMs < 15_000 - 1000, `took over after ${tookMs} ms, not by staleness`)
+  })
+
+  it('checkLinks() closes the links that stay silent and keeps those that answer', async () => {
+    const a = fed.node('check-a')
+    const live = fed.node('check-live')
+    const dead = fed.node('check-dead')
+    const la = manager(a, { keepAliveIntervalMs: 1000, deadAfterMs: 20_000 })
+    const lLive = manager(live)
+    await linked(a, la, live, lLive)
+    const silent = await silentPeer(a, la, dead, true)
+    const downs: string[] = []
+    la.on('link-down', (id, reason) => downs.push(`${id === dead.nodeId ? 'dead' : id}:${reason}`))
+    assert.equal(await la.checkLinks(), 1)
+    assert.equal(silent.closeReason, 'keepalive_timeout')
+    assert.deepEqual(downs, ['dead:keepalive_timeout'])
+    assert.equal(la.get(live.nodeId)?.state, 'up')
+    assert.equal(la.get(dead.nodeId), undefined)
+  })
+})
+
 describe('certificates on up links', () => {
   it('takes a renewed certificate and closes the link when a recheck finds it revoked', async () => {
     const revoked = new Set<number>()
