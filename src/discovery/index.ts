@@ -4,6 +4,7 @@
 export {
   formatHostPort,
   type HostPort,
+  interfaceSignature,
   localBootstrapAddress,
   parseHostPort,
   parseStaticPeer,

@@ -4,10 +4,12 @@
 
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import type { NetworkInterfaceInfo } from 'node:os'
 import { describe, it } from 'node:test'
 import {
   DiscoveryError,
   deriveTopic,
+  interfaceSignature,
   localBootstrapAddress,
   parseHostPort,
   parseStaticPeer,
@@ -153,5 +155,33 @@ describe('addresses', () => {
       port: 49737,
     })
     assert.equal(localBootstrapAddress(['10.9.9.9:49737', 'cp.example:49737'], ifaces), null)
+  })
+})
+
+describe('interfaceSignature', () => {
+  const addr = (address: string, internal = false): NetworkInterfaceInfo =>
+    address.includes(':')
+      ? { address, family: 'IPv6', netmask: '', mac: '', internal, cidr: null, scopeid: 0 }
+      : { address, family: 'IPv4', netmask: '', mac: '', internal, cidr: null }
+  const none = new Set<string>()
+
+  it('changes when an underlay address changes, and only then', () => {
+    const before = { lo: [addr('127.0.0.1', true)], eth0: [addr('10.1.2.3'), addr('fe80::1')] }
+    const same = { eth0: [addr('fe80::1'), addr('10.1.2.3')], lo: [addr('127.0.0.1', true)] }
+    const moved = { lo: [addr('127.0.0.1', true)], eth0: [addr('10.1.2.200'), addr('fe80::1')] }
+    assert.equal(interfaceSignature(none, before), interfaceSignature(none, same), 'order does not matter')
+    assert.notEqual(interfaceSignature(none, before), interfaceSignature(none, moved))
+    assert.equal(
+      interfaceSignature(none, { eth0: before.eth0 }),
+      interfaceSignature(none, before),
+      'loopback',
+    )
+  })
+
+  it('ignores the named interfaces (the mesh tunnel coming up is not an underlay change)', () => {
+    const lan = { eth0: [addr('10.1.2.3')] }
+    const withTunnel = { ...lan, brmesh0: [addr('10.42.0.7'), addr('fd42::7')] }
+    assert.equal(interfaceSignature(new Set(['brmesh0']), withTunnel), interfaceSignature(none, lan))
+    assert.notEqual(interfaceSignature(none, withTunnel), interfaceSignature(none, lan))
   })
 })
