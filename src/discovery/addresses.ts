@@ -96,9 +96,10 @@ export function localBootstrapAddress(
 }
 
 /**
- * This host's underlay addresses as one comparable string: every non-loopback address of every interface
+ * This host's underlay addresses as one comparable string: every non-loopback IPv4 address of every interface
  * except `ignore` (the mesh's own WireGuard interface), sorted. A change means links may be using an address
- * that is gone.
+ * that is gone. IPv4 only, as the DHT and peer links are: IPv6 link-local addresses come and go with every
+ * container's veth on a Docker host and would look like a move each time.
  */
 export function interfaceSignature(
   ignore: ReadonlySet<string>,
@@ -107,7 +108,7 @@ export function interfaceSignature(
   const out: string[] = []
   for (const [name, list] of Object.entries(interfaces)) {
     if (ignore.has(name)) continue
-    for (const a of list ?? []) if (!a.internal) out.push(`${name} ${a.address}`)
+    for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') out.push(`${name} ${a.address}`)
   }
   return out.sort().join(',')
 }
