@@ -297,6 +297,19 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     })
   }
 
+  /**
+   * Holds back the peer's frames (they wait in the stream, which holds the peer back) until resumeFrames():
+   * for a link that is up but not yet announced, so nothing the peer sends at once (routing records on
+   * link-up) reaches a link nobody listens to yet. Datagrams are not held (probes rather lost than late).
+   */
+  pauseFrames(): void {
+    this.conn.pause?.()
+  }
+
+  resumeFrames(): void {
+    this.conn.resume?.()
+  }
+
   /** Something arrived: settles checkAlive() waiters (one property test per frame when there are none). */
   private heard(): void {
     const waiters = this.heardWaiters

@@ -210,6 +210,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
           return
         }
         this.contenders.set(id, link)
+        link.pauseFrames() // until it is announced or retired: the peer may be using it already
         void current
           .checkAlive(this.checkTimeout(current))
           .then((alive) => this.settleContender(id, link, alive))
@@ -235,10 +236,11 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     if (current) {
       this.log.info({ peer: id, remote: link.remoteAddress }, 'peer link silent; a new connection takes over')
       this.supersede(id, current, link)
-      return
+    } else {
+      this.active.set(id, link)
+      this.announceUp(id, link)
     }
-    this.active.set(id, link)
-    this.announceUp(id, link)
+    link.resumeFrames() // the link-up listeners are subscribed now
   }
 
   private supersede(id: string, current: PeerLink, link: PeerLink): void {

@@ -25,6 +25,9 @@ export interface RawConnection {
   trySend?(data: Uint8Array): void
   /** The connection's own keepalive (an empty message after this much write silence); 0 turns it off. */
   setKeepAlive?(ms: number): void
+  /** Stop and restart 'data' events; what arrives meanwhile waits in the stream (and holds the sender back). */
+  pause?(): unknown
+  resume?(): unknown
   end(): void
   destroy(err?: Error): void
   on(event: 'data' | 'message', fn: (data: Uint8Array) => void): unknown

@@ -147,16 +147,25 @@ describe('links that give no sign of life', () => {
     la.on('link-down', (_id, reason) => events.push(`down:${reason}`))
     la.on('link-up', () => events.push('up'))
     const lb = manager(b)
+    // b holds only the new connection, so it uses it at once (a router sends its records on link-up): what
+    // it sends before a has checked the old link must still reach a's listeners.
+    lb.on('link-up', (_id, l) => l.send('bus', Buffer.from('sent at once')))
     const aLarger = Buffer.compare(a.keyPair.publicKey, b.keyPair.publicKey) > 0
     const [newA, newB] = aLarger
       ? (await net.connectionPair(b.keyPair, a.keyPair)).reverse()
       : await net.connectionPair(a.keyPair, b.keyPair)
     const started = performance.now()
+    let early: Promise<unknown> | undefined
     const up = once(la, 'link-up', within(5000))
+    la.once('link-up', (_id, l) => {
+      early = once(l.channel('bus'), 'message', within(3000))
+    })
     la.accept(newA!)
     lb.accept(newB!)
     const [, second] = (await up) as [string, PeerLink]
     const tookMs = performance.now() - started
+    const [got] = (await early) as [Uint8Array]
+    assert.equal(Buffer.from(got).toString(), 'sent at once')
     assert.notEqual(second, first)
     assert.equal(la.get(b.nodeId), second)
     assert.equal(first.closeReason, 'superseded')
