@@ -140,7 +140,7 @@ export interface DiscoveryEvents {
   connection: [conn: PeerConnection, info: ConnectionInfo]
   online: []
   offline: []
-  /** This host's network interfaces changed (hyperdht noticed); links over the old address may be dead. */
+  /** This host's addresses changed (our 1 s check or hyperdht's watch); links over the old one may be dead. */
   'network-change': []
 }
 
