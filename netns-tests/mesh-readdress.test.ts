@@ -24,12 +24,9 @@ test('a node whose underlay address changes is reached at its new address within
   // m1 runs the federation's DHT bootstrap node; m3 is an ordinary member and moves.
   const mover = nodes[2]!
   const host = hosts[2]!
-  const iface = host.iface(lan).name
-  const oldAddr = host.addr(lan)
   const newAddr = lan.subnet.v4(200)
   const movedAt = Date.now()
-  await host.execOk(['ip', 'addr', 'del', `${oldAddr}/${lan.subnet.prefix4}`, 'dev', iface])
-  await host.execOk(['ip', 'addr', 'add', `${newAddr}/${lan.subnet.prefix4}`, 'dev', iface])
+  await host.renumber(lan, newAddr)
 
   const seenAt = new Map<string, number>()
   await waitFor(

@@ -83,6 +83,20 @@ export class Host {
     return i.v6
   }
 
+  /**
+   * Gives this host a new IPv4 address on a bridge, as a new DHCP lease would: the old address is removed
+   * first (removing a primary address also removes the secondaries of its subnet), then the new one added.
+   * addr(on) answers the new address afterwards. Returns the old one.
+   */
+  async renumber(on: Bridge, v4: string): Promise<string> {
+    const i = this.iface(on)
+    const old = i.v4
+    await this.execOk(['ip', 'addr', 'del', `${old}/${i.subnet.prefix4}`, 'dev', i.name])
+    await this.execOk(['ip', 'addr', 'add', `${v4}/${i.subnet.prefix4}`, 'dev', i.name])
+    i.v4 = v4
+    return old
+  }
+
   /** Adds a route in this namespace: addRoute('10.231.5.0/24', '10.231.128.2'). */
   async addRoute(dst: string, via: string): Promise<void> {
     await this.execOk(['ip', 'route', 'replace', dst, 'via', via])
