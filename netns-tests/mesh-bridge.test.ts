@@ -63,6 +63,11 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
     const routes = await mesh.routes(n)
     assert.equal(routes.length, 2)
     assert.ok(routes.every((r) => r.kind === 'direct'))
+    // The route's RTT is its link's measured round trip; the cost adds routing's 5 ms per hop on top.
+    assert.ok(
+      routes.every((r) => r.rtt_ms !== null && r.rtt_ms > 0 && r.rtt_ms < r.cost_ms),
+      JSON.stringify(routes.map((r) => [r.rtt_ms, r.cost_ms])),
+    )
     const status = await n.daemon!.status()
     assert.equal((status as { mesh: { ipv4: string } }).mesh.ipv4, n.node.ipv4)
   }

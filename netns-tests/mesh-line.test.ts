@@ -53,7 +53,7 @@ test('line A-B-C-D: A reaches D through two relays', async (t) => {
   assert.deepEqual(routeToD.path.map(name), ['b', 'c', 'd'])
   assert.equal(routeToD.kind, 'relayed')
   t.diagnostic(
-    `A's route to D: via ${routeToD.next_hop_name}, path ${routeToD.path.map(name).join(' -> ')}, cost ${routeToD.cost_ms} ms`,
+    `A's route to D: via ${routeToD.next_hop_name}, path ${routeToD.path.map(name).join(' -> ')}, rtt ${routeToD.rtt_ms} ms, cost ${routeToD.cost_ms} ms`,
   )
 
   const peers = await mesh.peers(na)

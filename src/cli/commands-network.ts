@@ -54,11 +54,12 @@ export function formatPeers(peers: PeerInfo[]): string {
 export function formatRoutes(routes: RouteInfo[]): string {
   if (routes.length === 0) return 'No routes.'
   return columns(
-    ['DESTINATION', 'NEXT HOP', 'KIND', 'COST', 'PATH', 'ADDRESSES'],
+    ['DESTINATION', 'NEXT HOP', 'KIND', 'RTT', 'COST', 'PATH', 'ADDRESSES'],
     routes.map((r) => [
       r.name ?? short(r.destination),
       r.next_hop_name ?? short(r.next_hop),
       r.kind,
+      num(r.rtt_ms, 'ms'),
       `${r.cost_ms}ms`,
       `${r.path.length} hop${r.path.length === 1 ? '' : 's'}`,
       r.addresses.join(' '),

@@ -90,7 +90,10 @@ export interface RouteInfo {
   next_hop: string
   next_hop_name: string | null
   path: string[]
+  /** Routing's price of the path: its links' RTTs, raised for loss, plus 5 ms per hop. Not a latency. */
   cost_ms: number
+  /** The round trip the path's links add up to (each link's larger reported base RTT); null while unknown. */
+  rtt_ms: number | null
   kind: 'direct' | 'relayed'
   addresses: string[]
 }

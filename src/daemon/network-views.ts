@@ -29,8 +29,8 @@ export async function peerViews(net: NetworkCore, localId: string): Promise<Peer
       state: metrics?.state === 'up' || route ? 'up' : 'down',
       path: route ? route.kind : 'unreachable',
       via: route && route.kind === 'relayed' ? route.nextHop : null,
-      // Measured RTT for a neighbour; for a node reached through relays, the path's cost estimate.
-      rtt_ms: ms(metrics?.srttMicros) ?? (route ? Math.round(route.costMicros / 10) / 100 : null),
+      // Measured RTT for a neighbour; for a node reached only through relays, the path's links' RTTs summed.
+      rtt_ms: ms(metrics?.srttMicros) ?? (route ? ms(net.routing.pathRtt(route.path)) : null),
       base_rtt_ms: ms(metrics?.baseRttMicros),
       jitter_ms: ms(metrics?.jitterMicros),
       loss_pct: metrics ? metrics.lossPermille / 10 : null,
@@ -55,6 +55,7 @@ export function routeViews(net: NetworkCore): RouteInfo[] {
     next_hop_name: name(r.nextHop),
     path: r.path,
     cost_ms: Math.round(r.costMicros / 10) / 100,
+    rtt_ms: ms(net.routing.pathRtt(r.path)),
     kind: r.kind,
     addresses: r.addresses,
   }))

@@ -25,7 +25,7 @@ import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import type { KeyPair } from '../identity/index.js'
 import { isDecodeError } from '../wire/index.js'
-import { buildGraph, DEFAULT_COST } from './graph.js'
+import { buildGraph, DEFAULT_COST, pathRttMicros } from './graph.js'
 import { LinkStateDb } from './lsdb.js'
 import { type RouteChange, RouteSelector } from './paths.js'
 import { planRoutes, type RoutePlan } from './plan.js'
@@ -160,6 +160,11 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
 
   get plan(): RoutePlan {
     return this.current
+  }
+
+  /** The round trip the links of `path` (from this router) add up to in the current records, µs. */
+  pathRtt(path: readonly string[]): number | undefined {
+    return pathRttMicros((origin) => this.lsdb.get(origin)?.record, this.opts.localId, path)
   }
 
   metrics(peer: string): LinkMetrics | undefined {

@@ -112,7 +112,7 @@ export function graphFromEdges(edges: Iterable<[string, string, number]>): LinkG
 
 /**
  * Cost of walking `path` (which excludes the source) from `source` in `graph`; undefined when some step is not
- * an edge of the graph or a node repeats. Used to re-price a kept route and to check computed ones.
+ * an edge of the graph or a node repeats. Used to check computed routes.
  */
 export function pathCost(graph: LinkGraph, source: string, path: readonly string[]): number | undefined {
   if (path.length === 0) return undefined
@@ -128,4 +128,26 @@ export function pathCost(graph: LinkGraph, source: string, path: readonly string
     at = next
   }
   return cost
+}
+
+/**
+ * The round trip a path's links add up to, µs, from the records: per link the larger of the two ends' reported
+ * RTTs (the cost without the hop cost and the loss factor). What `blackroad routes` shows as RTT; the cost,
+ * with 5 ms per hop, is not a latency. Undefined when a link of the path is missing from either record.
+ */
+export function pathRttMicros(
+  recordOf: (origin: string) => Pick<LinkStateRecord, 'links'> | undefined,
+  source: string,
+  path: readonly string[],
+): number | undefined {
+  let sum = 0
+  let at = source
+  for (const next of path) {
+    const there = recordOf(at)?.links.find((l) => l.peer === next)
+    const back = recordOf(next)?.links.find((l) => l.peer === at)
+    if (!there || !back) return undefined
+    sum += Math.max(there.rttMicros, back.rttMicros)
+    at = next
+  }
+  return sum
 }

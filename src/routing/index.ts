@@ -14,6 +14,7 @@ export {
   type LinkGraph,
   linkCost,
   pathCost,
+  pathRttMicros,
 } from './graph.js'
 export {
   DEFAULT_MAX_AGE_MS,

@@ -9,6 +9,7 @@ import {
   edgeTie,
   graphFromEdges,
   type LinkStateRecord,
+  pathRttMicros,
   pathTie,
   RouteSelector,
   shortestPaths,
@@ -189,6 +190,23 @@ describe('shortestPaths', () => {
         }
       }
     }
+  })
+
+  it('sums a path’s RTT from the records (each link’s larger report), without hop cost or loss', () => {
+    const recs = records([
+      ['A', 'B', 3],
+      ['B', 'C', 4],
+    ])
+    setLink(recs, 'B', 'A', { rttMs: 5 })
+    recs.find((r) => r.origin === 'B')!.links.find((l) => l.peer === 'C')!.lossPermille = 500
+    const recordOf = (o: string) => recs.find((r) => r.origin === o)
+    assert.equal(pathRttMicros(recordOf, 'A', ['B', 'C']), 9 * MS)
+    assert.equal(pathRttMicros(recordOf, 'C', ['B', 'A']), 9 * MS)
+    assert.equal(pathRttMicros(recordOf, 'A', ['C']), undefined, 'no such link')
+    assert.equal(
+      pathRttMicros((o) => (o === 'C' ? undefined : recordOf(o)), 'A', ['B', 'C']),
+      undefined,
+    )
   })
 
   it('returns nothing for a source outside the graph', () => {
