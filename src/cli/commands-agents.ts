@@ -4,7 +4,7 @@
 
 import type { Argv } from 'yargs'
 import { BlackroadClient } from '../client/index.js'
-import { type GlobalArgs, resolveSocket, withClient } from './context.js'
+import { type GlobalArgs, resolveSocket, show } from './context.js'
 import { EXIT_OK, errorExit, printResult } from './output.js'
 import { notAvailable } from './pending.js'
 
@@ -31,9 +31,10 @@ export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArg
           // Every agent the bus knows is running; pending or migrating ones come with the scheduler.
           if (argv.status !== undefined && argv.status !== 'running')
             return notAvailable(`agent list --status ${argv.status}`, 'scheduler', argv.json)
-          try {
-            const list = await withClient(argv, (c) => c.agents(argv.type, argv.cluster))
-            printResult(argv, list, () =>
+          return show(
+            argv,
+            (c) => c.agents(argv.type, argv.cluster),
+            (list) =>
               list.length === 0
                 ? 'no agents'
                 : list
@@ -42,11 +43,7 @@ export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArg
                         `${a.name.padEnd(24)} ${a.type.padEnd(12)} ${a.address}${a.local ? ' (local)' : ''}`,
                     )
                     .join('\n'),
-            )
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
+          )
         }),
     )
     .command(
@@ -116,16 +113,12 @@ export function agentLiveCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArg
           .positional('data', { type: 'string', default: '' })
           .option('subject', { type: 'string' }),
       (argv) =>
-        run(async () => {
-          try {
-            const r = await withClient(argv, (c) =>
-              c.sendToAgent({ to: argv.to, data: argv.data, subject: argv.subject }),
-            )
-            printResult(argv, r, () => `delivered to ${r.node}/${r.agent}`)
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+        run(() =>
+          show(
+            argv,
+            (c) => c.sendToAgent({ to: argv.to, data: argv.data, subject: argv.subject }),
+            (r) => `delivered to ${r.node}/${r.agent}`,
+          ),
+        ),
     )
 }

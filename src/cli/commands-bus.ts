@@ -3,8 +3,8 @@
 import type { Argv } from 'yargs'
 import { BlackroadClient } from '../client/index.js'
 import type { BusMessage } from '../client/types.js'
-import { type GlobalArgs, resolveSocket, withClient } from './context.js'
-import { EXIT_OK, errorExit, printResult } from './output.js'
+import { type GlobalArgs, resolveSocket, show } from './context.js'
+import { EXIT_OK, errorExit } from './output.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
 
@@ -25,22 +25,19 @@ export function busCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
             describe: 'At-least-once: wait for every subscriber node to ack',
           }),
       (argv) =>
-        run(async () => {
-          try {
-            const r = await withClient(argv, (c) =>
+        run(() =>
+          show(
+            argv,
+            (c) =>
               c.publish({
                 subject: argv.subject,
                 data: argv.data,
                 priority: argv.priority,
                 reliable: argv.reliable,
               }),
-            )
-            printResult(argv, r, () => 'sent')
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+            () => 'sent',
+          ),
+        ),
     )
     .command(
       'request <subject> [data]',
@@ -51,17 +48,13 @@ export function busCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
           .positional('data', { type: 'string', default: '' })
           .option('timeout', { type: 'number', default: 5000, describe: 'ms' }),
       (argv) =>
-        run(async () => {
-          try {
-            const m = await withClient(argv, (c) =>
-              c.busRequest({ subject: argv.subject, data: argv.data, timeout_ms: argv.timeout }),
-            )
-            printResult(argv, m, () => text(m))
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+        run(() =>
+          show(
+            argv,
+            (c) => c.busRequest({ subject: argv.subject, data: argv.data, timeout_ms: argv.timeout }),
+            (m) => text(m),
+          ),
+        ),
     )
     .command(
       'subscribe <subject>',

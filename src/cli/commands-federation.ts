@@ -3,8 +3,8 @@
 
 import type { Argv } from 'yargs'
 import { joinedText } from './commands-join.js'
-import { type GlobalArgs, withClient } from './context.js'
-import { EXIT_OK, errorExit, printResult, table } from './output.js'
+import { type GlobalArgs, show } from './context.js'
+import { columns, table } from './output.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
 
@@ -20,21 +20,18 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           describe: 'Federation name, e.g. blackroad-global',
         }),
       (argv) =>
-        run(async () => {
-          try {
-            const info = await withClient(argv, (cl) => cl.federationInit({ name: argv.name }))
-            printResult(argv, info, () =>
+        run(() =>
+          show(
+            argv,
+            (cl) => cl.federationInit({ name: argv.name }),
+            (info) =>
               table([
                 ['Federation created', info.name],
                 ['Federation ID', info.id],
                 ['Root key', info.root_fingerprint],
               ]),
-            )
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+          ),
+        ),
     )
     .command(
       'create-cluster',
@@ -50,9 +47,10 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
             describe: 'Token lifetime in seconds (default: federation.join_token_ttl)',
           }),
       (argv) =>
-        run(async () => {
-          try {
-            const res = await withClient(argv, (cl) =>
+        run(() =>
+          show(
+            argv,
+            (cl) =>
               cl.createCluster({
                 name: argv.name,
                 region: argv.region,
@@ -60,8 +58,7 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
                 role: argv.role,
                 ...(argv.ttl !== undefined ? { ttl_seconds: argv.ttl } : {}),
               }),
-            )
-            printResult(argv, res, () =>
+            (res) =>
               [
                 `Cluster created: ${res.cluster.name}`,
                 `Cluster ID: ${res.cluster.id}`,
@@ -69,12 +66,8 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
                 `Control Plane: ${res.control_plane.length > 0 ? res.control_plane.join(', ') : '(none configured: set federation.control_plane)'}`,
                 `Token expires: ${res.expires_at}`,
               ].join('\n'),
-            )
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+          ),
+        ),
     )
     .command(
       'join',
@@ -86,32 +79,30 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           .option('cluster-name', { type: 'string', demandOption: true })
           .option('cluster-type', { choices: ['primary', 'secondary', 'edge'] as const }),
       (argv) =>
-        run(async () => {
-          try {
-            const res = await withClient(argv, (cl) =>
+        run(() =>
+          show(
+            argv,
+            (cl) =>
               cl.federationJoin({
                 token: argv.token,
                 control_plane: argv['control-plane'],
                 cluster_name: argv['cluster-name'],
                 ...(argv['cluster-type'] !== undefined ? { cluster_type: argv['cluster-type'] } : {}),
               }),
-            )
-            printResult(argv, res, () => joinedText(res))
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+            (res) => joinedText(res),
+          ),
+        ),
     )
     .command(
       'status',
       'Federation membership and connectivity',
       (c) => c,
       (argv) =>
-        run(async () => {
-          try {
-            const st = await withClient(argv, (cl) => cl.federationStatus())
-            printResult(argv, st, () =>
+        run(() =>
+          show(
+            argv,
+            (cl) => cl.federationStatus(),
+            (st) =>
               [
                 `Federation: ${st.federation ?? '(none)'}`,
                 `Cluster: ${st.cluster ?? '(none)'}`,
@@ -124,22 +115,19 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
                     ]
                   : []),
               ].join('\n'),
-            )
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+          ),
+        ),
     )
     .command(
       'control',
       'The control plane: leader, term, voters, commit index',
       (c) => c,
       (argv) =>
-        run(async () => {
-          try {
-            const st = await withClient(argv, (cl) => cl.controlStatus())
-            printResult(argv, st, () =>
+        run(() =>
+          show(
+            argv,
+            (cl) => cl.controlStatus(),
+            (st) =>
               st.enabled
                 ? table([
                     ['Role', st.role],
@@ -154,41 +142,28 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
                     ['Learners', String(st.learners)],
                   ])
                 : 'No control plane on this node (none founded with federation init, joined, or set in federation.voters)',
-            )
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+          ),
+        ),
     )
     .command(
       'list-clusters',
       "List the federation's clusters",
       (c) => c,
       (argv) =>
-        run(async () => {
-          try {
-            const res = await withClient(argv, (cl) => cl.listClusters())
-            printResult(argv, res, () => {
-              const rows = [
+        run(() =>
+          show(
+            argv,
+            (cl) => cl.listClusters(),
+            (res) => {
+              const list = columns(
                 ['NAME', 'ID', 'REGION', 'ROLE', 'CAPACITY'],
-                ...res.clusters.map((c) => [c.name, c.id, c.region, c.role, String(c.capacity)]),
-              ]
-              const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-              const lines = rows.map((r) =>
-                r
-                  .map((v, i) => v.padEnd(widths[i]!))
-                  .join('  ')
-                  .trimEnd(),
+                res.clusters.map((c) => [c.name, c.id, c.region, c.role, String(c.capacity)]),
               )
               const note = res.stale ? "\n(control plane unreachable: this node's copy, possibly stale)" : ''
-              return `${lines.join('\n')}${note}`
-            })
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+              return `${list}${note}`
+            },
+          ),
+        ),
     )
     .command(
       'add-cluster <name>',
@@ -200,67 +175,58 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
           .option('capacity', { type: 'number', describe: 'Maximum agents (default 5000)' })
           .option('role', { choices: ['primary', 'secondary', 'edge'] as const }),
       (argv) =>
-        run(async () => {
-          try {
-            const c = await withClient(argv, (cl) =>
+        run(() =>
+          show(
+            argv,
+            (cl) =>
               cl.addCluster({
                 name: argv.name,
                 region: argv.region,
                 ...(argv.capacity !== undefined ? { capacity: argv.capacity } : {}),
                 ...(argv.role !== undefined ? { role: argv.role } : {}),
               }),
-            )
-            printResult(argv, c, () => `Cluster added: ${c.name}\nCluster ID: ${c.id}`)
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+            (c) => `Cluster added: ${c.name}\nCluster ID: ${c.id}`,
+          ),
+        ),
     )
     .command(
       'remove-cluster <name>',
       'Remove a cluster from the federation',
       (c) => c.positional('name', { type: 'string', demandOption: true }),
       (argv) =>
-        run(async () => {
-          try {
-            const r = await withClient(argv, (cl) => cl.removeCluster(argv.name))
-            printResult(argv, r, () => `Cluster removed: ${r.removed}`)
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+        run(() =>
+          show(
+            argv,
+            (cl) => cl.removeCluster(argv.name),
+            (r) => `Cluster removed: ${r.removed}`,
+          ),
+        ),
     )
     .command(
       'remove-voter <node>',
       "Remove a node from the control plane's voters (run on the leader; e.g. a voter that is gone for good)",
       (c) => c.positional('node', { type: 'string', demandOption: true, describe: 'Node id (node_...)' }),
       (argv) =>
-        run(async () => {
-          try {
-            const r = await withClient(argv, (cl) => cl.removeVoter(argv.node))
-            printResult(argv, r, () => `${r.done}; voters now ${r.voters.join(', ')}`)
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+        run(() =>
+          show(
+            argv,
+            (cl) => cl.removeVoter(argv.node),
+            (r) => `${r.done}; voters now ${r.voters.join(', ')}`,
+          ),
+        ),
     )
     .command(
       'transfer-leader <node>',
       'Hand control-plane leadership to another voter (run on the leader)',
       (c) => c.positional('node', { type: 'string', demandOption: true, describe: 'Node id (node_...)' }),
       (argv) =>
-        run(async () => {
-          try {
-            const r = await withClient(argv, (cl) => cl.transferLeader(argv.node))
-            printResult(argv, r, () => r.done)
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+        run(() =>
+          show(
+            argv,
+            (cl) => cl.transferLeader(argv.node),
+            (r) => r.done,
+          ),
+        ),
     )
     .demandCommand(1, 'name a federation command')
 }
@@ -275,26 +241,22 @@ export function nodeCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
           .positional('node', { type: 'string', demandOption: true, describe: 'Node id (node_...)' })
           .option('reason', { type: 'string', describe: 'Why, kept with the revocation' }),
       (argv) =>
-        run(async () => {
-          try {
-            const res = await withClient(argv, (cl) =>
+        run(() =>
+          show(
+            argv,
+            (cl) =>
               cl.revokeNode({
                 node: argv.node,
                 ...(argv.reason !== undefined ? { reason: argv.reason } : {}),
               }),
-            )
-            printResult(argv, res, () =>
+            (res) =>
               table([
                 ['Revoked', res.node_id],
                 ['At', res.revoked_at],
                 ['Was registered', res.was_registered ? 'yes' : 'no'],
               ]),
-            )
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+          ),
+        ),
     )
     .demandCommand(1, 'name a node command')
 }

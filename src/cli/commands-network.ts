@@ -2,19 +2,10 @@
 
 import type { Argv } from 'yargs'
 import type { PeerInfo, RouteInfo } from '../client/types.js'
-import { type GlobalArgs, withClient } from './context.js'
-import { EXIT_OK, errorExit, printResult, table } from './output.js'
+import { type GlobalArgs, show } from './context.js'
+import { columns, table } from './output.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
-
-/** Fixed-width columns; the last column is not padded. */
-export function columns(header: string[], rows: string[][]): string {
-  const all = [header, ...rows]
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
-  return all
-    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
-    .join('\n')
-}
 
 const short = (id: string | null) => (id ? id.slice(0, 12) : '-')
 const num = (v: number | null, unit: string) => (v === null ? '-' : `${v}${unit}`)
@@ -73,45 +64,24 @@ export function networkCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs>
       'peers',
       'Peers with RTT, loss, path and traffic',
       (c) => c,
-      (argv) =>
-        run(async () => {
-          try {
-            const peers = await withClient(argv, (c) => c.peers())
-            printResult(argv, peers, () => formatPeers(peers))
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+      (argv) => run(() => show(argv, (c) => c.peers(), formatPeers)),
     )
     .command(
       'routes',
       'The routing table',
       (c) => c,
-      (argv) =>
-        run(async () => {
-          try {
-            const routes = await withClient(argv, (c) => c.routes())
-            printResult(argv, routes, () => formatRoutes(routes))
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+      (argv) => run(() => show(argv, (c) => c.routes(), formatRoutes)),
     )
 }
 
 export async function rotateKeys(argv: GlobalArgs): Promise<number> {
-  try {
-    const r = await withClient(argv, (c) => c.rotateKeys())
-    printResult(argv, r, () =>
+  return show(
+    argv,
+    (c) => c.rotateKeys(),
+    (r) =>
       table([
         ['WireGuard key rotated', r.public_key],
         ['Announcement', `#${r.seq}`],
       ]),
-    )
-    return EXIT_OK
-  } catch (err) {
-    return errorExit(argv, err)
-  }
+  )
 }

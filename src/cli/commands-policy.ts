@@ -4,7 +4,7 @@
 
 import type { Argv } from 'yargs'
 import type { ApplyPolicyRequest, PolicyListResponse, PolicyView } from '../client/control-types.js'
-import { type GlobalArgs, withClient } from './context.js'
+import { type GlobalArgs, show, withClient } from './context.js'
 import { EXIT_OK, errorExit, printResult } from './output.js'
 
 type Run = (fn: () => Promise<number>) => Promise<void>
@@ -84,30 +84,26 @@ export function policyCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> 
       "The policies this router enforces, and the registry's definitions",
       (c) => c,
       (argv) =>
-        run(async () => {
-          try {
-            const r = await withClient(argv, (c) => c.policies())
-            printResult(argv, r, () => table(r))
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+        run(() =>
+          show(
+            argv,
+            (c) => c.policies(),
+            (r) => table(r),
+          ),
+        ),
     )
     .command(
       'remove <name>',
       'Remove a federation-wide policy from the registry',
       (c) => c.positional('name', { type: 'string', demandOption: true }),
       (argv) =>
-        run(async () => {
-          try {
-            const r = await withClient(argv, (c) => c.removePolicy(argv.name))
-            printResult(argv, r, () => `removed ${r.removed}`)
-            return EXIT_OK
-          } catch (err) {
-            return errorExit(argv, err)
-          }
-        }),
+        run(() =>
+          show(
+            argv,
+            (c) => c.removePolicy(argv.name),
+            (r) => `removed ${r.removed}`,
+          ),
+        ),
     )
     .demandCommand(1, 'name a policy command: apply, list or remove')
 }

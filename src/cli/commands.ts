@@ -19,8 +19,8 @@ import {
   replicationCommands,
 } from './commands-ops.js'
 import { policyCommands } from './commands-policy.js'
-import { type GlobalArgs, withClient } from './context.js'
-import { EXIT_OK, errorExit, formatDurationShort, printResult, table } from './output.js'
+import { type GlobalArgs, show } from './context.js'
+import { EXIT_OK, formatDurationShort, table } from './output.js'
 
 const EXIT_USAGE = 64
 
@@ -30,9 +30,10 @@ async function run(fn: () => Promise<number>): Promise<void> {
 }
 
 async function status(argv: GlobalArgs): Promise<number> {
-  try {
-    const s = await withClient(argv, (c) => c.status())
-    printResult(argv, s, () => {
+  return show(
+    argv,
+    (c) => c.status(),
+    (s) => {
       const cluster = s.cluster.name
         ? `${s.cluster.name}${s.cluster.id ? ` (${s.cluster.id})` : ''}`
         : '(none)'
@@ -52,27 +53,21 @@ async function status(argv: GlobalArgs): Promise<number> {
         ['Version', s.version],
         ['Uptime', formatDurationShort(s.uptime_seconds)],
       ])
-    })
-    return EXIT_OK
-  } catch (err) {
-    return errorExit(argv, err)
-  }
+    },
+  )
 }
 
 async function keysShow(argv: GlobalArgs): Promise<number> {
-  try {
-    const k = await withClient(argv, (c) => c.keys())
-    printResult(argv, k, () =>
+  return show(
+    argv,
+    (c) => c.keys(),
+    (k) =>
       table([
         ['Node ID', k.node_id],
         ['Public key', k.public_key],
         ['Fingerprint', k.fingerprint],
       ]),
-    )
-    return EXIT_OK
-  } catch (err) {
-    return errorExit(argv, err)
-  }
+  )
 }
 
 export function buildCli(args: string[]): Argv<GlobalArgs> {

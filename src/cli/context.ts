@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs'
 import { BlackroadClient, DEFAULT_SOCKET_PATH } from '../client/index.js'
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from '../config/index.js'
+import { EXIT_OK, errorExit, printResult } from './output.js'
 
 export interface GlobalArgs {
   config?: string
@@ -37,5 +38,23 @@ export async function withClient<T>(
     return await fn(client)
   } finally {
     client.close()
+  }
+}
+
+/**
+ * One request to the daemon, its result printed (JSON with --json, else `format(result)`): the shape of most
+ * commands. Returns the exit code; an error is printed as errorExit does.
+ */
+export async function show<T>(
+  args: GlobalArgs,
+  request: (client: BlackroadClient) => Promise<T>,
+  format: (result: T) => string,
+): Promise<number> {
+  try {
+    const result = await withClient(args, request)
+    printResult(args, result, () => format(result))
+    return EXIT_OK
+  } catch (err) {
+    return errorExit(args, err)
   }
 }

@@ -45,3 +45,12 @@ export function formatDurationShort(seconds: number): string {
   if (h < 48) return `${h}h${m % 60}m`
   return `${Math.floor(h / 24)}d${h % 24}h`
 }
+
+/** Fixed-width columns; the last column is not padded. */
+export function columns(header: string[], rows: string[][]): string {
+  const all = [header, ...rows]
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)))
+  return all
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '))
+    .join('\n')
+}
