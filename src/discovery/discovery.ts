@@ -18,10 +18,10 @@
 //     re-queried with backoff (2 s doubling to 30 s, for at most an hour per peer): a lookup that finds the
 //     peer again resets hyperswarm's attempts and redials it.
 //   - The announced address can go stale when the underlay changes (DHCP, a new NAT mapping). hyperdht
-//     notices local interface changes itself, but about 5 s late (it polls), so discovery also compares the
-//     host's addresses every second; either re-announces and emits 'network-change' (the daemon then checks
-//     its peer links: those over the old address are dead), a timer re-announces anyway, and reannounce()
-//     lets the daemon ask for it explicitly.
+//     notices local interface changes itself, but about 5 s late (it polls), so discovery compares the host's
+//     addresses every second instead; a change re-announces and emits 'network-change' (the daemon then
+//     checks its peer links: those over the old address are dead), a timer re-announces anyway, and
+//     reannounce() lets the daemon ask for it explicitly.
 //
 // Static peers with a key are dialled with `dht.connect(key, { relayAddresses: [peer's DHT host:port] })`:
 // the handshake goes straight to the peer's own DHT node, which answers for its own server, so no DHT
@@ -140,7 +140,7 @@ export interface DiscoveryEvents {
   connection: [conn: PeerConnection, info: ConnectionInfo]
   online: []
   offline: []
-  /** This host's addresses changed (our 1 s check or hyperdht's watch); links over the old one may be dead. */
+  /** This host's addresses changed (the 1 s check, or hyperdht's watch with it off); old links may be dead. */
   'network-change': []
 }
 
@@ -274,15 +274,21 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     const swarm = new Hyperswarm({ dht: this.dht, keyPair: this.opts.keyPair, maxPeers: this.opts.maxPeers })
     this.swarm = swarm
     swarm.on('connection', (conn) => this.adopt(conn, { origin: 'topic', initiator: conn.isInitiator }))
-    this.dht.on('network-change', () => this.onNetworkChange('dht'))
-    this.watchInterfaces()
+    this.watchInterfaces(this.dht)
     this.statics.start(this.dht)
     this.joinWhenBootstrapped(this.dht)
   }
 
-  /** Compares this host's addresses with the last look every interfaceCheckMs (hyperdht's watch is slow). */
-  private watchInterfaces(): void {
-    if (this.opts.interfaceCheckMs === 0) return
+  /**
+   * Compares this host's addresses with the last look every interfaceCheckMs, or, with the check off, takes
+   * hyperdht's own (slow) watch: one watcher, so one change is handled once. hyperdht refreshes its servers on
+   * its own event either way.
+   */
+  private watchInterfaces(dht: HyperDHT): void {
+    if (this.opts.interfaceCheckMs === 0) {
+      dht.on('network-change', () => this.onNetworkChange('dht'))
+      return
+    }
     const ignore = new Set(this.options.ignoreInterfaces ?? [])
     let last = interfaceSignature(ignore)
     this.interfaceTimer = setInterval(() => {

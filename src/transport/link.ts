@@ -276,10 +276,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
    */
   checkAlive(timeoutMs: number): Promise<boolean> {
     if (this.state !== 'up') return Promise.resolve(false)
-    const sentAt = monotonic()
-    this.pingNonce = (this.pingNonce + 1) % 0x7fffffff
-    this.pingSentAt = sentAt
-    this.write({ type: 'ping', nonce: this.pingNonce })
+    const sentAt = this.ping()
     return new Promise((resolve) => {
       const done = (alive: boolean) => {
         clearTimeout(timer)
@@ -457,15 +454,21 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     for (const d of early) if (this.state === 'up') this.onDatagram(d)
   }
 
+  /** Sends a PING (its PONG measures rttMs); returns when it was sent. */
+  private ping(): number {
+    this.pingNonce = (this.pingNonce + 1) % 0x7fffffff
+    this.pingSentAt = monotonic()
+    this.write({ type: 'ping', nonce: this.pingNonce })
+    return this.pingSentAt
+  }
+
   private keepAlive(): void {
     if (this.silentForMs > this.deadAfterMs) {
       this.shutdown('keepalive_timeout', false)
       return
     }
     if (monotonic() - this.lastTraffic < this.keepAliveIntervalMs) return
-    this.pingNonce = (this.pingNonce + 1) % 0x7fffffff
-    this.pingSentAt = monotonic()
-    this.write({ type: 'ping', nonce: this.pingNonce })
+    this.ping()
   }
 
   private deliver(channel: string, payload: Uint8Array): void {
