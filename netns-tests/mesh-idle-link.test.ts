@@ -89,6 +89,7 @@ test('a silently failed idle link under a ping a second is rerouted within secon
   // dropped every reply here for 2 s once and for more than 15 s another time. Right after the move the two
   // ends may still differ while the new records flood (CI once saw that 12 ms after A's route moved); from
   // the same records they compute the same path, so they must agree within a few refloods.
+  const looks: string[] = []
   await waitFor(
     async () => {
       const [ab, ba] = [await mesh.routes(a), await mesh.routes(b)]
@@ -99,11 +100,18 @@ test('a silently failed idle link under a ping a second is rerouted within secon
         back?.kind === 'relayed' &&
         JSON.stringify([...back.path].reverse().slice(1)) === JSON.stringify(there.path.slice(0, -1))
       // Thrown, so a timeout reports the last two routes.
-      if (!same) throw new Error(`${a.node.name}: ${there?.path}; ${b.node.name}: ${back?.path}`)
+      if (!same) {
+        looks.push(
+          `${Date.now() - relayedAt} ms ${a.node.name}: ${there?.path}; ${b.node.name}: ${back?.path}`,
+        )
+        throw new Error(looks.at(-1))
+      }
       return true
     },
     { timeoutMs: 5_000, intervalMs: 50, what: 'one path both ways' },
   )
-  t.diagnostic(`both ends on one relay path ${Date.now() - relayedAt} ms after the route moved`)
+  t.diagnostic(
+    `both ends on one relay path (seen ${Date.now() - relayedAt} ms after the route moved; each look is two CLI calls); earlier looks: ${looks.join(' | ') || 'none'}`,
+  )
   assert.ok(await canPing(a.host, b.node.ipv4), `${a.node.name} pings ${b.node.name} on the agreed path`)
 })
