@@ -131,11 +131,16 @@ export class FrameOut {
     this.buf = next
   }
 
+  // Each field makes its own room: a string reserves only its own worst case, and a count written right
+  // after a string that filled the buffer exactly would otherwise fall off its end (a Buffer ignores writes
+  // past its length, silently).
   private u8(v: number): void {
+    this.room(1)
     this.buf[this.len++] = v
   }
 
   private u32(v: number): void {
+    this.room(4)
     this.buf.writeUInt32BE(v >>> 0, this.len)
     this.len += 4
   }

@@ -172,6 +172,30 @@ describe('stream frame layouts', () => {
       )
     }
   })
+  test('a count written right after a string that filled the buffer is kept (register)', () => {
+    // A string reserves 3 bytes per UTF-16 unit; three-byte characters fill that exactly, and when the
+    // buffer grew to just that size the label and capability counts behind the strings fell off its end
+    // (a Buffer ignores writes past its length), so the peer read garbage there ("128 capabilities").
+    // Found by the splitter property with seed 1067906219.
+    const wide = '\u0800'
+    for (let n = 0; n <= 48; n++) {
+      for (let m = 0; m <= 48; m += 3) {
+        const f: Frame = {
+          kind: 'register',
+          id: n * 100 + m,
+          name: wide.repeat(n),
+          type: wide.repeat(m),
+          labels: [[wide.repeat(m), '']],
+          capabilities: [wide.repeat(n)],
+        }
+        for (const initial of [1, 8, 64]) {
+          const out = new FrameOut(initial)
+          out.write(f)
+          assert.deepEqual(decodeWhole(out.take()), f, `name ${n}, type ${m}, initial ${initial}`)
+        }
+      }
+    }
+  })
 })
 
 describe('stream frame properties', () => {
