@@ -16,8 +16,7 @@
 // checked after every probe round and at the instant a link could be declared dead (LinkMonitor.downDeadline),
 // so detection takes the dead interval, not that plus up to a round. Records are re-originated when a link
 // comes up or goes down (at once), when metrics moved (LinkMonitor's thresholds; at most once per
-// METRIC_HOLD_MS for the whole node, since each origination floods every link's metrics anyway; except the
-// changes of a link younger than YOUNG_LINK_MS, which go at once: see there) and otherwise
+// METRIC_HOLD_MS for the whole node, since each origination floods every link's metrics anyway) and otherwise
 // every REFRESH_MS, a third of their maximum age. Flooding is reliable (peer-link streams), a record that came
 // from its origin is not passed to routers the origin lists as linked (it sent them the record itself), and a
 // new neighbour gets every record on link-up.
@@ -72,14 +71,6 @@ export type ProbeVerdict = 'accepted' | 'malformed' | 'not-linked'
 
 const REFRESH_MS = 20_000
 const METRIC_HOLD_MS = 2_000
-/**
- * A link's first RTT samples are taken while both routers are busy bringing it up (at a join, while daemons
- * start: 16-54 ms on a 1 ms bridge here), and its record would carry them for METRIC_HOLD_MS, routing
- * traffic through relays whose samples happened to be less delayed and then moving it back. For this long
- * after a link comes up its metric changes are flooded at once (LinkMonitor's youngLinkMs): each must move
- * the RTT by a quarter or 5 ms, so that is a few records per link that comes up, in its first seconds.
- */
-const YOUNG_LINK_MS = 2_000
 /** Delays of the extra probes that check a suspected link (each asks for an answer at once). */
 const SUSPECT_BURST_MS = [40, 80]
 
@@ -143,7 +134,6 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       rttChangeRatio: 0.25,
       rttChangeMinMicros: DEFAULT_COST.hopCostMicros,
       minMetricIntervalMs: 2_000,
-      youngLinkMs: YOUNG_LINK_MS,
     })
     this.lsdb = new LinkStateDb({ localId: opts.localId, keyOf: opts.keyOf })
     this.selector = new RouteSelector(opts.localId)
@@ -400,7 +390,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private handleLinkEvents(events: LinkEvent[]): void {
     if (events.length === 0) return
     for (const e of events) this.emit('link', e)
-    if (events.some((e) => e.type !== 'metric-changed' || e.young)) this.originate()
+    if (events.some((e) => e.type !== 'metric-changed')) this.originate()
     else this.originateSoon()
   }
 

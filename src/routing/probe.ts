@@ -57,13 +57,6 @@ export interface LinkMonitorOptions {
   lossChangePermille?: number
   /** At most one metric-changed per peer in this interval (each one floods a record); up/down never wait. */
   minMetricIntervalMs?: number
-  /**
-   * For this long after a link comes up, its metric changes are not spaced by minMetricIntervalMs and are
-   * marked `young`: the first samples were taken while both ends were busy bringing the link up, and the
-   * records should not carry them for long (default 0: off). The thresholds still apply, so a young link
-   * reports a few changes at most, each moving by a quarter or more.
-   */
-  youngLinkMs?: number
 }
 
 export type LinkState = 'up' | 'down'
@@ -91,8 +84,6 @@ export interface LinkEvent {
   peer: string
   at: number
   metrics: LinkMetrics
-  /** A metric change within youngLinkMs of the link coming up. */
-  young?: true
 }
 
 interface PeerState {
@@ -118,8 +109,6 @@ interface PeerState {
   reportedRtt: number
   reportedLoss: number
   lastMetricEventAt: number
-  /** When the link last came up (-Infinity while it never has). */
-  upAt: number
   /** Per-link pace (setPace); undefined = the monitor's options. */
   replyDelayMs: number | undefined
   deadLinkTimeoutMs: number | undefined
@@ -146,7 +135,6 @@ export class LinkMonitor {
   private readonly rttChangeMinMicros: number
   private readonly lossChangePermille: number
   private readonly minMetricIntervalMs: number
-  private readonly youngLinkMs: number
   private readonly peers = new Map<string, PeerState>()
 
   constructor(opts: LinkMonitorOptions = {}) {
@@ -161,7 +149,6 @@ export class LinkMonitor {
     this.rttChangeMinMicros = checkOption('rttChangeMinMicros', opts.rttChangeMinMicros ?? 1000, 0)
     this.lossChangePermille = checkOption('lossChangePermille', opts.lossChangePermille ?? 20, 1, 1000)
     this.minMetricIntervalMs = checkOption('minMetricIntervalMs', opts.minMetricIntervalMs ?? 1000, 0)
-    this.youngLinkMs = checkOption('youngLinkMs', opts.youngLinkMs ?? 0, 0)
   }
 
   /** Starts tracking a peer (also implied by the first probe). It starts down until it has answered. */
@@ -185,7 +172,6 @@ export class LinkMonitor {
       reportedRtt: 0,
       reportedLoss: 0,
       lastMetricEventAt: Number.NEGATIVE_INFINITY,
-      upAt: Number.NEGATIVE_INFINITY,
       replyDelayMs: undefined,
       deadLinkTimeoutMs: undefined,
     })
@@ -272,7 +258,6 @@ export class LinkMonitor {
     const events: LinkEvent[] = []
     if (p.state === 'down' && p.consecutive >= this.upAfterReplies) {
       p.state = 'up'
-      p.upAt = at
       p.lastMetricEventAt = Number.NEGATIVE_INFINITY
       // Probes still unanswered from before the recovery were lost in the outage; drop them uncounted.
       for (const [seq, sent] of p.outstanding) if (sent < p.lastAnsweredSentAt) p.outstanding.delete(seq)
@@ -459,7 +444,7 @@ export class LinkMonitor {
   }
 
   private metricMoved(p: PeerState, now: number): boolean {
-    if (now - p.lastMetricEventAt < this.minMetricIntervalMs && !this.isYoung(p, now)) return false
+    if (now - p.lastMetricEventAt < this.minMetricIntervalMs) return false
     const rtt = this.baseRtt(p) ?? 0
     const threshold = Math.max(this.rttChangeRatio * p.reportedRtt, this.rttChangeMinMicros)
     return (
@@ -489,13 +474,7 @@ export class LinkMonitor {
     }
   }
 
-  private isYoung(p: PeerState, now: number): boolean {
-    return now - p.upAt < this.youngLinkMs
-  }
-
   private event(type: LinkEventType, peer: string, p: PeerState, at: number): LinkEvent {
-    const e: LinkEvent = { type, peer, at, metrics: this.snapshot(peer, p) }
-    if (type === 'metric-changed' && this.isYoung(p, at)) e.young = true
-    return e
+    return { type, peer, at, metrics: this.snapshot(peer, p) }
   }
 }
