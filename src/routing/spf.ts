@@ -116,14 +116,17 @@ export function spf(g: IndexedGraph, source: number): SpfResult {
   const paths: Array<Int32Array | undefined> = new Array(n)
   const pathOfParent = (v: number) => (parent[v]! < 0 ? EMPTY : paths[parent[v]!]!)
 
-  // Is tentative a preferred to tentative b? Paths are compared only on exact cost, hop and tie ties.
-  const before = (a: number, b: number): boolean => {
-    if (cost[a] !== cost[b]) return cost[a]! < cost[b]!
-    if (hops[a] !== hops[b]) return hops[a]! < hops[b]!
-    if (tie[a] !== tie[b]) return tie[a]! < tie[b]!
-    const c = compareIndices(pathOfParent(a), pathOfParent(b))
-    return c !== 0 ? c < 0 : a < b
+  // The order on paths, in one place: a path to v of cost c, h hops and tie sum t whose routers before v are
+  // `via`, against v's tentative one. Negative when the first is preferred, 0 only for the same path.
+  const order = (c: number, h: number, t: number, via: Int32Array, v: number): number => {
+    if (c !== cost[v]) return c < cost[v]! ? -1 : 1
+    if (h !== hops[v]) return h - hops[v]!
+    if (t !== tie[v]) return t < tie[v]! ? -1 : 1
+    return compareIndices(via, pathOfParent(v))
   }
+  // Is tentative a preferred to tentative b? (Index order last, for a total order on equal paths.)
+  const before = (a: number, b: number): boolean =>
+    (order(cost[a]!, hops[a]!, tie[a]!, pathOfParent(a), b) || a - b) < 0
 
   cost[source] = 0
   settled[source] = 1
@@ -140,13 +143,7 @@ export function spf(g: IndexedGraph, source: number): SpfResult {
       if (settled[v]) continue
       const c = base + wt[k]!
       const ct = tieBase + tt[k]!
-      const better =
-        c < cost[v]! ||
-        (c === cost[v] &&
-          (h < hops[v]! ||
-            (h === hops[v] &&
-              (ct < tie[v]! || (ct === tie[v] && compareIndices(fromPath, pathOfParent(v)) < 0)))))
-      if (better) {
+      if (order(c, h, ct, fromPath, v) < 0) {
         cost[v] = c
         tie[v] = ct
         hops[v] = h
