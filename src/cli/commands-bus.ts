@@ -52,7 +52,7 @@ export function busCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> {
           show(
             argv,
             (c) => c.busRequest({ subject: argv.subject, data: argv.data, timeout_ms: argv.timeout }),
-            (m) => text(m),
+            text,
           ),
         ),
     )

@@ -89,7 +89,7 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
                 cluster_name: argv['cluster-name'],
                 ...(argv['cluster-type'] !== undefined ? { cluster_type: argv['cluster-type'] } : {}),
               }),
-            (res) => joinedText(res),
+            joinedText,
           ),
         ),
     )

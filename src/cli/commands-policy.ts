@@ -83,14 +83,7 @@ export function policyCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalArgs> 
       'list',
       "The policies this router enforces, and the registry's definitions",
       (c) => c,
-      (argv) =>
-        run(() =>
-          show(
-            argv,
-            (c) => c.policies(),
-            (r) => table(r),
-          ),
-        ),
+      (argv) => run(() => show(argv, (c) => c.policies(), table)),
     )
     .command(
       'remove <name>',

@@ -89,7 +89,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   private early: Uint8Array[] = []
   private drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
   /** checkAlive() callers waiting for anything from the peer. */
-  private heardWaiters: Array<() => void> | null = null
+  private readonly heardWaiters = new Set<() => void>()
   private readonly connClosed: Promise<void>
   private markConnClosed: () => void = () => {}
 
@@ -276,20 +276,19 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
    */
   checkAlive(timeoutMs: number): Promise<boolean> {
     if (this.state !== 'up') return Promise.resolve(false)
-    const sentAt = this.ping()
+    this.ping()
     return new Promise((resolve) => {
       const done = (alive: boolean) => {
         clearTimeout(timer)
         this.off('close', onClose)
-        this.heardWaiters = this.heardWaiters?.filter((w) => w !== onHeard) ?? null
-        if (this.heardWaiters?.length === 0) this.heardWaiters = null
+        this.heardWaiters.delete(onHeard)
         resolve(alive)
       }
       const onHeard = () => done(true)
       const onClose = () => done(false)
-      const timer = setTimeout(() => done(this.lastReceived > sentAt), timeoutMs)
-      if (this.heardWaiters === null) this.heardWaiters = [onHeard]
-      else this.heardWaiters.push(onHeard)
+      // Anything that arrives settles it through onHeard at once, so at the timeout nothing has.
+      const timer = setTimeout(() => done(false), timeoutMs)
+      this.heardWaiters.add(onHeard)
       this.once('close', onClose)
     })
   }
@@ -307,12 +306,9 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     this.conn.resume?.()
   }
 
-  /** Something arrived: settles checkAlive() waiters (one property test per frame when there are none). */
+  /** Something arrived: settles the checkAlive() callers (the frame path asks only when there are some). */
   private heard(): void {
-    const waiters = this.heardWaiters
-    if (waiters === null) return
-    this.heardWaiters = null
-    for (const w of waiters) w()
+    for (const w of [...this.heardWaiters]) w()
   }
 
   /** Resolves when the underlying connection is gone (at most ~1 s after close(): the CLOSE frame's grace). */
@@ -325,7 +321,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     // Zero-byte messages are secret-stream keepalives when the stream does not filter them itself.
     if (data.length === 0) return
     this.lastReceived = monotonic()
-    if (this.heardWaiters !== null) this.heard()
+    if (this.heardWaiters.size > 0) this.heard()
     if (data.length > this.maxFrameBytes) {
       this.shutdown('oversize_frame', true)
       return
@@ -365,7 +361,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
       return
     }
     this.lastReceived = this.lastTraffic = monotonic()
-    if (this.heardWaiters !== null) this.heard()
+    if (this.heardWaiters.size > 0) this.heard()
     try {
       this.emit('datagram', data)
     } catch (err) {
@@ -454,12 +450,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     for (const d of early) if (this.state === 'up') this.onDatagram(d)
   }
 
-  /** Sends a PING (its PONG measures rttMs); returns when it was sent. */
-  private ping(): number {
+  /** Sends a PING (its PONG measures rttMs). */
+  private ping(): void {
     this.pingNonce = (this.pingNonce + 1) % 0x7fffffff
     this.pingSentAt = monotonic()
     this.write({ type: 'ping', nonce: this.pingNonce })
-    return this.pingSentAt
   }
 
   private keepAlive(): void {

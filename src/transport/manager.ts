@@ -205,8 +205,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       const stale = current.silentForMs > this.staleAfterMs
       if (!stale && !this.preferred(link, current)) {
         if (this.contenders.has(id)) {
-          this.log.debug({ peer: id }, 'duplicate peer link; keeping the existing one')
-          this.retire(link, 'duplicate')
+          this.refuse(id, link)
           return
         }
         this.contenders.set(id, link)
@@ -229,8 +228,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     if (link.state !== 'up' || this.closed) return // it went meanwhile; onClose had nothing to report
     const current = this.active.get(id)
     if (current && currentAlive) {
-      this.log.debug({ peer: id }, 'duplicate peer link; keeping the existing one')
-      this.retire(link, 'duplicate')
+      this.refuse(id, link)
       return
     }
     if (current) {
@@ -241,6 +239,11 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       this.announceUp(id, link)
     }
     link.resumeFrames() // the link-up listeners are subscribed now
+  }
+
+  private refuse(id: string, link: PeerLink): void {
+    this.log.debug({ peer: id }, 'duplicate peer link; keeping the existing one')
+    this.retire(link, 'duplicate')
   }
 
   private supersede(id: string, current: PeerLink, link: PeerLink): void {
