@@ -59,6 +59,8 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
       // Three routers: each link is some router's watch link or idle, at one of the two configured paces.
       assert.ok([200, 2000].includes(p.probe_interval_ms ?? 0), `probe interval ${p.probe_interval_ms}`)
       assert.ok(p.endpoint?.endsWith(':51820'), `endpoint ${p.endpoint}`)
+      // On one bridge every pair reaches the other's lane port: the bus runs over TCP lanes.
+      assert.equal(p.bus_lane, 'tcp', `${n.node.name} -> ${p.name}: bus on ${p.bus_lane}`)
     }
     const routes = await mesh.routes(n)
     assert.equal(routes.length, 2)

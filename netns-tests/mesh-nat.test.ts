@@ -73,6 +73,12 @@ async function natScenario(t: TestContext, symmetric: boolean): Promise<void> {
     assert.ok(peerB.latestHandshake > 0, 'a and b completed a WireGuard handshake through both NATs')
   }
   t.diagnostic(`NAT path a->b: ${kind}${ab.via ? ` via ${ab.via.slice(0, 12)}` : ''}; b->a: ${ba.path}`)
+  // Each NAT drops unsolicited inbound TCP, so no TCP lane can form between a and b: their bus (if they have a
+  // peer link) stays on it. A lane to the public node forms when the NATed node dialled it.
+  assert.notEqual(ab.bus_lane, 'tcp', 'no TCP lane through two NATs')
+  assert.notEqual(ba.bus_lane, 'tcp', 'no TCP lane through two NATs')
+  const toPub = (await mesh.peers(na)).find((x) => x.node_id === p.node.nodeId)
+  t.diagnostic(`bus a<->b: ${ab.bus_lane ?? 'no link'}; a<->pub: ${toPub?.bus_lane ?? 'no link'}`)
 
   const stats = await ping(a, nb.node.ipv4, { count: 10, intervalS: 0.05 })
   assert.ok(stats.received >= 9, `a -> b over the mesh: ${stats.output}`)

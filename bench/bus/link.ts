@@ -5,9 +5,10 @@
 // and the UDX stream's rtt/cwnd, so a change to batching or flushing shows as fewer, larger writes. No API
 // socket and no clients: this is the router-to-router part of the `bus` suite's path. Last, the same
 // sequential round trip without the bus (a message echoed on the link's stream, and a datagram), so the
-// transport's share of a request/reply shows beside the bus's.
+// transport's share of a request/reply shows beside the bus's. The bus moves to a TCP lane beside the link
+// as in the daemon (src/transport/lane.ts) unless --no-lane is given, which keeps it on the UDX stream.
 //
-//   node dist/bench/bus/link.js [--count N] [--runs R]
+//   node dist/bench/bus/link.js [--count N] [--runs R] [--no-lane]
 
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
@@ -27,6 +28,7 @@ const COUNT = arg('count', 200_000)
 const RUNS = arg('runs', 3)
 /** Per-link queue bound in messages (0 = the bus default). */
 const QUEUE = arg('queue', 0)
+const LANE = !process.argv.includes('--no-lane')
 const PAYLOAD = new Uint8Array(256).fill(0x61)
 const tick = () => new Promise<void>((r) => setImmediate(r))
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -58,24 +60,26 @@ function router(name: string, peer: string, link: PeerLink): BusRouter {
 }
 
 function manager(
-  publicKey: Buffer,
+  keyPair: { publicKey: Buffer; secretKey: Buffer },
   certificate: Uint8Array,
   root: Buffer,
   federationId: string,
 ): LinkManager {
   return new LinkManager({
-    localPublicKey: publicKey,
+    localPublicKey: keyPair.publicKey,
     certificate,
     trust: { rootPublicKey: root, federationId },
     registry: new Registry(),
     recheckIntervalMs: 0,
+    lanes: LANE ? { keyPair, port: 0 } : null,
   })
 }
 
 /** Router B: listens, subscribes, echoes, and reports how many messages arrived when asked. */
 async function child(setup: ChildSetup): Promise<void> {
   const keyPair = { publicKey: unhex(setup.publicKey), secretKey: unhex(setup.secretKey) }
-  const links = manager(keyPair.publicKey, unhex(setup.certificate), unhex(setup.root), setup.federationId)
+  const links = manager(keyPair, unhex(setup.certificate), unhex(setup.root), setup.federationId)
+  await links.listenLanes()
   const dht = new HyperDHT({ bootstrap: setup.bootstrap, host: '127.0.0.1', ephemeral: true })
   let got = 0
   let bus: BusRouter | null = null
@@ -118,7 +122,9 @@ async function parent(): Promise<void> {
     certificate: hex(nb.certificateBytes),
     nodeId: nb.nodeId,
   }
-  const kid = fork(process.argv[1]!, ['--child', JSON.stringify(setup)], { stdio: 'inherit' })
+  const kid = fork(process.argv[1]!, ['--child', JSON.stringify(setup), ...(LANE ? [] : ['--no-lane'])], {
+    stdio: 'inherit',
+  })
   const ask = async (): Promise<number> => {
     kid.send({ q: 'got' })
     for (;;) {
@@ -126,7 +132,7 @@ async function parent(): Promise<void> {
       if (m.got !== undefined) return m.got
     }
   }
-  const links = fed.linkManager(na)
+  const links = fed.linkManager(na, { lanes: LANE ? { keyPair: na.keyPair, port: 0 } : null })
   try {
     await once(kid, 'message')
     const dht = net.createDht()
@@ -137,16 +143,17 @@ async function parent(): Promise<void> {
     const [, link] = (await up) as [string, PeerLink]
     const a = router(na.nodeId, nb.nodeId, link)
     const c = { writes: 0, bytes: 0 }
-    const raw = link.conn as unknown as {
-      write(d: Uint8Array): boolean
-      rawStream: { rtt: number; cwnd: number; inflight: number }
-    }
-    const write = raw.write.bind(raw)
-    raw.write = (d: Uint8Array) => {
+    const raw = link.conn as unknown as { rawStream: { rtt: number; cwnd: number; inflight: number } }
+    const send = link.send.bind(link)
+    link.send = (channel: string, d: Uint8Array) => {
       c.writes++
       c.bytes += d.length
-      return write(d)
+      return send(channel, d)
     }
+    if (LANE) {
+      for (let i = 0; i < 500 && !link.hasLane; i++) await sleep(10)
+      console.log(`# bus on ${link.hasLane ? 'a TCP lane' : 'the UDX stream (no lane came up)'}`)
+    } else console.log('# bus on the UDX stream (--no-lane)')
     // Probe echoes: what a routing probe's round trip looks like while bulk bus data shares the link (probes
     // are datagrams: they do not queue behind the stream's data).
     const probeSent = new Map<number, number>()

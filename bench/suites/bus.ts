@@ -93,6 +93,20 @@ function natsSide(c: NatsConn): BusSide {
   }
 }
 
+/** The daemon's non-zero bus drop and lane counters (its metrics endpoint, default address, inside the host). */
+async function droppedOn(h: Host): Promise<string[]> {
+  const script =
+    "fetch('http://127.0.0.1:9464/metrics').then(r=>r.text()).then(t=>console.log(t)).catch(e=>console.log('#'+e.message))"
+  const r = await h.exec(['node', '-e', script], { timeoutMs: 10_000 })
+  return r.stdout
+    .split('\n')
+    .filter(
+      (l) =>
+        /^blackroad_(bus_messages_dropped|bus_stream_dropped|peer_lanes)_total/.test(l) && !/ 0$/.test(l),
+    )
+    .map((l) => l.replace(/^blackroad_/, ''))
+}
+
 async function run(opts: SuiteOptions): Promise<SuiteResult> {
   const { log } = opts
   const count = Number(opts.args.count ?? 200_000)
@@ -110,14 +124,26 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         hosts.push(h)
       }
       const [a, b] = hosts as [Host, Host]
-      const mesh = new OurMesh(lab, { logLevel: 'warn' })
+      const mesh = new OurMesh(lab, { logLevel: 'warn', metrics: true })
       const tp = { ours: [] as number[], nats: [] as number[] }
       const p50 = { ours: [] as number[], nats: [] as number[] }
       const p99 = { ours: [] as number[], nats: [] as number[] }
       const notes: string[] = []
       const cpuNotes: string[] = []
       try {
-        const [na, nb] = await mesh.enrol([{ host: a }, { host: b }], [dhtAddress(a)])
+        // --lane off: the bus on the peer link's UDX stream, as before lanes (for comparison).
+        // Both sides buffer up to 512 MB for a subscriber slower than its publisher (NATS max_pending).
+        const config: Record<string, Record<string, unknown>> = {
+          api: { stream_max_pending_bytes: 512 * 1024 * 1024 },
+          ...(opts.args.lane === 'off' ? { network: { tcp_lane: false } } : {}),
+        }
+        const [na, nb] = await mesh.enrol(
+          [
+            { host: a, config },
+            { host: b, config },
+          ],
+          [dhtAddress(a)],
+        )
         await Promise.all([mesh.start(na!, true), mesh.start(nb!, true)])
         const ca = new BlackroadClient({ socketPath: na!.daemon!.socketPath })
         await waitFor(async () => (await ca.routes()).some((r) => r.destination === nb!.node.nodeId), {
@@ -177,6 +203,14 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
             await nats.stop()
           }
         }
+        // Where messages that never reached B's subscriber went (a figure with losses is not comparable).
+        for (const [name, h] of [
+          ['A', a],
+          ['B', b],
+        ] as const) {
+          const drops = await droppedOn(h)
+          if (drops.length > 0) notes.push(`ours daemon ${name} counters: ${drops.join(', ')}`)
+        }
       } finally {
         await mesh.stopAll(log)
       }
@@ -204,7 +238,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         comments: [
           hostNote(),
           `${SIZE}-byte messages; throughput: ${count} messages published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
-          'ours: 2 daemons in namespaces on one bridge, the bus over their encrypted peer link (hyperswarm/UDX), clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)',
+          `ours: 2 daemons in namespaces on one bridge (api.stream_max_pending_bytes 512MB), the bus ${opts.args.lane === 'off' ? "on their encrypted peer link's UDX stream (--lane off)" : 'over a TCP lane beside their encrypted peer link (src/transport/lane.ts)'}, clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)`,
           `${NATS_SETTINGS}; ${versionOf(['nats-server', '--version'])}`,
           'runs interleaved per run: ours tp, nats tp, ours req/rep, nats req/rep; the publisher yields every 256 messages and waits on a full buffer (both)',
         ],

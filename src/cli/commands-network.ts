@@ -27,7 +27,7 @@ export function formatPeers(peers: PeerInfo[]): string {
   if (peers.length === 0) return 'No peers.'
   const name = (id: string | null) => peers.find((p) => p.node_id === id)?.name ?? short(id)
   return columns(
-    ['NAME', 'NODE', 'MESH IPV4', 'ENDPOINT', 'RTT', 'LOSS', 'PATH', 'HANDSHAKE', 'RX/TX'],
+    ['NAME', 'NODE', 'MESH IPV4', 'ENDPOINT', 'RTT', 'LOSS', 'PATH', 'BUS', 'HANDSHAKE', 'RX/TX'],
     peers.map((p) => [
       p.name ?? '-',
       short(p.node_id),
@@ -36,6 +36,7 @@ export function formatPeers(peers: PeerInfo[]): string {
       num(p.rtt_ms, 'ms'),
       num(p.loss_pct, '%'),
       p.path === 'relayed' ? `via ${name(p.via)}` : p.path,
+      p.bus_lane ?? '-',
       since(p.last_handshake),
       `${bytes(p.rx_bytes)}/${bytes(p.tx_bytes)}`,
     ]),

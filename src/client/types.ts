@@ -82,6 +82,11 @@ export interface PeerInfo {
   last_handshake: string | null
   rx_bytes: number
   tx_bytes: number
+  /**
+   * Where the bus to this neighbour travels: 'tcp' on a TCP lane beside the peer link, 'link' on the peer
+   * link itself (no lane: NAT, firewall, lanes off); null without a peer link.
+   */
+  bus_lane: 'tcp' | 'link' | null
 }
 
 export interface RouteInfo {

@@ -48,6 +48,17 @@ export const networkSchema = z
       .describe(
         'How often a link that carries no traffic is probed (its dead-link timeout scales by the same factor). A dead node is still marked down everywhere within about dead_link_timeout: its watch link notices, and the others check their own links to it at once.',
       ),
+    tcp_lane: z
+      .boolean()
+      .prefault(true)
+      .describe(
+        "Carry the bus between two routers over a TCP connection beside their peer link when the peer can be reached over TCP (the link's initiator dials it; Noise with the node keys, bound to the link). Faster than the peer link's UDX stream on a LAN; without it (NAT, firewall, an older peer) the bus stays on the peer link.",
+      ),
+    tcp_lane_port: port()
+      .prefault(51821)
+      .describe(
+        'TCP port to accept lanes on (all addresses); when taken, any free port is used and offered instead.',
+      ),
   })
   .superRefine((n, ctx) => {
     if (n.idle_probe_interval < n.probe_interval) {

@@ -51,6 +51,15 @@ const apiSchema = z
     request_timeout: duration({ min: 100, max: MAX_TIMER_MS })
       .prefault('30s')
       .describe('A request not answered in this time is failed; streaming responses are exempt.'),
+    stream_max_pending_bytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .prefault(8 * 1024 * 1024)
+      .describe(
+        "Bytes a bus stream connection may have waiting to be read (the daemon's and the socket's buffers) before messages to it are dropped and counted as slow_consumer; a client that stays over it for 5 s is disconnected. Like NATS's max_pending: raise it for bursty subscribers, at the cost of that much memory per slow connection.",
+      ),
   })
   .prefault({})
   .describe('The local Unix-socket API.')

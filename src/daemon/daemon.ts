@@ -144,6 +144,7 @@ export class Daemon {
       domain: this.config.dns.domain ?? 'mesh.blackroad.local',
       registry: this.metrics.registry,
       clusterOf: (node) => this.net?.certs.get(node)?.cluster,
+      limits: { maxOutBytes: this.config.api.stream_max_pending_bytes },
     })
     this.agentsNode = agents
     api.upgrade(STREAM_PATH, (req, socket, head) => agents.upgrade(req, socket, head))

@@ -21,6 +21,7 @@ export async function peerViews(net: NetworkCore, localId: string): Promise<Peer
     const wgKey = ann ? Buffer.from(ann.publicKey).toString('base64') : null
     const s = wgKey ? byKey.get(wgKey) : undefined
     const direct = route?.kind === 'direct'
+    const link = net.links?.get(id)
     out.push({
       node_id: id,
       name: cert?.name ?? null,
@@ -41,6 +42,7 @@ export async function peerViews(net: NetworkCore, localId: string): Promise<Peer
       last_handshake: s && s.latestHandshake > 0 ? new Date(s.latestHandshake).toISOString() : null,
       rx_bytes: s?.rxBytes ?? 0,
       tx_bytes: s?.txBytes ?? 0,
+      bus_lane: link ? (link.hasLane ? 'tcp' : 'link') : null,
     })
   }
   return out

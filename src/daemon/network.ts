@@ -239,6 +239,12 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       // An idle link's only traffic is the peer's probe every idle_probe_interval: the link's own keepalive
       // waits a little longer, so it adds nothing to a quiet mesh.
       ...linkTimings(config.network),
+      lanes: config.network.tcp_lane
+        ? {
+            keyPair: { publicKey: nodeKey.publicKey, secretKey: nodeKey.secretKey },
+            port: config.network.tcp_lane_port,
+          }
+        : null,
     })
     this.links = links
     links.addChannel(REVOCATION_CHANNEL)
@@ -278,7 +284,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
     // discovery dials again at once instead of after the keepalive's dead interval.
     discovery.on('network-change', () => void links.checkLinks())
     this.routing.start()
-    await discovery.start()
+    await Promise.all([discovery.start(), links.listenLanes()])
     await forwarding
     this.rotationTimer = setInterval(() => {
       this.rotateKey().catch((err) => this.log.error({ err }, 'scheduled WireGuard key rotation failed'))

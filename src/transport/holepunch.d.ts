@@ -8,6 +8,11 @@ declare module '@hyperswarm/secret-stream' {
 
   /** A Noise-encrypted duplex. Each write() is one message; message boundaries survive the trip. */
   class NoiseSecretStream extends EventEmitter {
+    constructor(
+      isInitiator: boolean,
+      rawStream?: unknown,
+      opts?: { keyPair?: { publicKey: Buffer; secretKey: Buffer }; remotePublicKey?: Uint8Array },
+    )
     readonly isInitiator: boolean
     /** Our Ed25519 static key. */
     readonly publicKey: Buffer

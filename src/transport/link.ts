@@ -14,6 +14,9 @@
 // handshake's last frame are kept (a few) and delivered when the link comes up. Whether the link is good
 // enough to route over is the routing layer's question, answered by datagrams alone (src/routing/probe.ts):
 // a link whose datagrams are lost stays up here but goes down in routing.
+//
+// Lanes (lane.ts): a link may get a TCP lane beside it, and then its bulk channels (the bus) travel there;
+// control, routing and liveness stay on the link, and the lane goes when the link goes.
 
 import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
@@ -32,6 +35,7 @@ import {
   MAX_FRAME_LIMIT,
   MIN_FRAME_LIMIT,
 } from './frames.js'
+import { decodeLaneControl, encodeLaneControl, LANE_CHANNEL, Lane, type LaneConnection } from './lane.js'
 import { checkPeerCertificate } from './trust.js'
 import {
   DEFAULT_CHANNELS,
@@ -47,6 +51,8 @@ import {
 const monotonic = () => performance.now()
 /** How long a closing side waits for its CLOSE frame to flush before destroying the stream. */
 const CLOSE_GRACE_MS = 1000
+/** Channels that move to a TCP lane when the link has one. */
+const DEFAULT_LANE_CHANNELS: readonly string[] = ['bus']
 /** Datagrams kept while the handshake completes (the peer's first probe burst); more are dropped and counted. */
 const MAX_EARLY_DATAGRAMS = 8
 /** Reasons after which there is nobody to tell. */
@@ -90,6 +96,12 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   private drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
   /** checkAlive() callers waiting for anything from the peer. */
   private readonly heardWaiters = new Set<() => void>()
+  private readonly laneChannels: ReadonlySet<string>
+  private lane: Lane | null = null
+  /** The lane the peer's SWITCH named before this end attached it (the dialer hears it before ACCEPT). */
+  private peerSwitchedTo: string | null = null
+  /** The TCP port the peer offered for a lane (null: none, e.g. an older peer or lanes off there). */
+  peerLanePort: number | null = null
   private readonly connClosed: Promise<void>
   private markConnClosed: () => void = () => {}
 
@@ -119,6 +131,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     }
     this.channels = new Set()
     for (const name of opts.channels ?? DEFAULT_CHANNELS) this.addChannel(name)
+    this.laneChannels = new Set(opts.laneChannels ?? DEFAULT_LANE_CHANNELS)
     this.remotePublicKey = Buffer.from(conn.remotePublicKey)
     this.isInitiator = conn.isInitiator
     this.now = opts.now ?? Date.now
@@ -228,7 +241,86 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
         `frame of ${frame.length} bytes exceeds the peer's limit of ${this.remoteMaxFrameBytes}`,
       )
     }
+    if (this.lane !== null && this.laneChannels.has(channel)) {
+      const ok = this.lane.write(frame)
+      if (!ok) this.needDrain = true
+      return ok
+    }
     return this.write(frame)
+  }
+
+  /** Whether the bulk channels travel on a TCP lane now. */
+  get hasLane(): boolean {
+    return this.lane !== null
+  }
+
+  /** Tells the peer this end accepts a TCP lane on `port` (lane.ts, step 1). */
+  offerLane(port: number): void {
+    if (this.state === 'up') this.sendLaneControl(encodeLaneControl({ op: 'offer', port }))
+  }
+
+  /**
+   * Attaches a TCP lane (dialled or accepted for this link) and moves the bulk channels to it after telling
+   * the peer (SWITCH). False when the link is not up or has a lane already: the caller closes the lane.
+   */
+  attachLane(conn: LaneConnection, dialled: boolean): boolean {
+    if (this.state !== 'up' || this.lane !== null) return false
+    const lane = new Lane(
+      conn,
+      {
+        maxFrameBytes: this.maxFrameBytes,
+        deliver: (channel, payload) => this.deliver(channel, payload),
+        heard: () => {
+          this.lastReceived = this.lastTraffic = monotonic()
+          if (this.heardWaiters.size > 0) this.heard()
+        },
+        drained: () => this.onDrain(),
+        lost: (l, reason) => this.laneLost(l, reason),
+      },
+      this.opts.metrics,
+      dialled,
+    )
+    this.lane = lane
+    this.opts.metrics.lanesUp.inc()
+    if (this.peerSwitchedTo === lane.id) lane.peerSwitched()
+    this.peerSwitchedTo = null
+    // Everything written on the link before this SWITCH is delivered before anything sent on the lane.
+    this.sendLaneControl(encodeLaneControl({ op: 'switch', id: lane.id }))
+    this.log.info({ peer: this.peerId, dialled }, 'TCP lane up: bulk channels move to it')
+    this.emit('lane', true, null)
+    return true
+  }
+
+  private sendLaneControl(payload: Uint8Array): void {
+    this.write(encodeFrame({ type: 'data', channel: LANE_CHANNEL, payload }))
+  }
+
+  private onLaneControl(payload: Uint8Array): void {
+    let c: ReturnType<typeof decodeLaneControl>
+    try {
+      c = decodeLaneControl(payload)
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err
+      this.opts.metrics.dropped.inc({ reason: 'malformed_lane_control' })
+      return
+    }
+    if (c.op === 'offer') {
+      this.peerLanePort = c.port
+      this.emit('lane-offer', c.port)
+    } else if (this.lane?.id === c.id) this.lane.peerSwitched()
+    else this.peerSwitchedTo = c.id
+  }
+
+  private laneLost(lane: Lane, reason: string): void {
+    if (this.lane !== lane) return
+    this.lane = null
+    this.opts.metrics.lanesUp.dec()
+    this.opts.metrics.lanesClosed.inc({ reason })
+    if (this.state !== 'up') return
+    this.log.info({ peer: this.peerId, reason }, 'TCP lane closed: bulk channels back on the peer link')
+    // Writers held back by the lane's full buffer go on over the link.
+    if (this.needDrain) this.onDrain()
+    this.emit('lane', false, reason)
   }
 
   /**
@@ -405,7 +497,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
         break
       case 'data':
         this.lastTraffic = this.lastReceived
-        this.deliver(f.channel, f.payload)
+        if (f.channel === LANE_CHANNEL) this.onLaneControl(f.payload)
+        else this.deliver(f.channel, f.payload)
         break
       case 'ping':
         this.write({ type: 'pong', nonce: f.nonce })
@@ -504,6 +597,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     if (this.helloTimer) clearTimeout(this.helloTimer)
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer)
     this.helloTimer = this.keepAliveTimer = null
+    this.lane?.close('link_closed')
     if (wasUp) this.opts.metrics.closed.inc({ reason })
     else if (!NOT_A_REFUSAL.has(reason)) this.opts.metrics.rejected.inc({ reason })
     const fields = {

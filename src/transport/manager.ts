@@ -15,12 +15,17 @@
 // silent for less than staleAfterMs; the check makes the newcomer take over within CHECK_TIMEOUT_MS
 // instead. Both ends still agree: the peer holds only the newcomer (it closed the old link after its own
 // check, see checkLinks()) or applies the same rule and the same check to the same two connections.
+//
+// Lanes (lane.ts): with `lanes` set, the manager listens for TCP lanes, offers its port on every link it
+// announces, dials the lane of each link it initiated when the peer offers one (again after a failure or a
+// lost lane, backing off), and binds accepted lanes to their links.
 
 import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { LinkError, type LinkReason } from './errors.js'
 import { CHANNEL_NAME } from './frames.js'
+import { dialLane, LaneServer } from './lane.js'
 import { PeerLink } from './link.js'
 import { createTransportMetrics, type TransportMetrics } from './metrics.js'
 import {
@@ -48,7 +53,13 @@ export interface LinkManagerOptions extends LinkTimings {
   recheckIntervalMs?: number
   /** An up link silent this long yields to a new connection from the same peer (default 2.5 keepalive intervals). */
   staleAfterMs?: number
+  /** TCP lanes for the bulk channels (lane.ts): the node key (the lanes' Noise key) and the port to listen on. */
+  lanes?: { keyPair: { publicKey: Buffer; secretKey: Buffer }; port: number } | null
 }
+
+/** A failed or lost lane is dialled again after this, doubling per failure up to LANE_RETRY_MAX_MS. */
+const LANE_RETRY_MS = 2000
+const LANE_RETRY_MAX_MS = 120_000
 
 /** How long a link asked for a sign of life (checkAlive) gets to answer, at least. */
 export const CHECK_TIMEOUT_MS = 1500
@@ -74,6 +85,11 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   private certificate: Uint8Array
   private recheckTimer: NodeJS.Timeout | null = null
   private closed = false
+  private laneServer: LaneServer | null = null
+  /** The port lanes are accepted on (null: lanes off, or not listening). */
+  lanePort: number | null = null
+  /** Links whose lane is dialled again later. */
+  private readonly laneRetry = new Map<PeerLink, NodeJS.Timeout>()
 
   constructor(private readonly opts: LinkManagerOptions) {
     super()
@@ -104,6 +120,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       localPublicKey: _k,
       recheckIntervalMs: _i,
       staleAfterMs: _s,
+      lanes: _l,
       ...linkOpts
     } = this.opts
     const link = new PeerLink(conn, {
@@ -116,7 +133,97 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.pending.add(link)
     link.once('up', () => this.onUp(link))
     link.once('close', (reason, info) => this.onClose(link, reason, info.wasUp))
+    if (this.opts.lanes && link.isInitiator) {
+      link.on('lane-offer', () => this.dialLane(link, 0))
+      link.on('lane', (up) => {
+        if (!up) this.dialLane(link, 1)
+      })
+      link.once('close', () => {
+        clearTimeout(this.laneRetry.get(link))
+        this.laneRetry.delete(link)
+      })
+    }
     return link
+  }
+
+  /**
+   * Starts accepting TCP lanes (when `lanes` is set); resolves with the port, or null (lanes off, or no port
+   * to listen on: the bulk channels then stay on the links, and this node still dials its peers' lanes).
+   */
+  async listenLanes(): Promise<number | null> {
+    const lanes = this.opts.lanes
+    if (!lanes || this.closed || this.laneServer) return this.lanePort
+    const server = new LaneServer({
+      keyPair: lanes.keyPair,
+      port: lanes.port,
+      metrics: this.metrics,
+      logger: this.log,
+      bind: (hash, key) => {
+        for (const link of this.active.values()) {
+          const h = link.conn.handshakeHash
+          if (!h || !Buffer.from(h).equals(hash) || !link.remotePublicKey.equals(key)) continue
+          if (link.state !== 'up' || link.hasLane) return null
+          return (conn) => {
+            if (link.attachLane(conn, false)) this.metrics.lanes.inc({ result: 'up' })
+            else conn.destroy()
+          }
+        }
+        return null
+      },
+    })
+    this.laneServer = server
+    this.lanePort = await server.listen()
+    if (this.closed) server.close()
+    else if (this.lanePort !== null) for (const l of this.active.values()) l.offerLane(this.lanePort)
+    return this.lanePort
+  }
+
+  /**
+   * Dials the lane of a link this node initiated, to the port the peer offered; after `failures` failed or
+   * lost lanes, first waits LANE_RETRY_MS doubled per failure (capped).
+   */
+  private dialLane(link: PeerLink, failures: number): void {
+    const lanes = this.opts.lanes
+    const port = link.peerLanePort
+    const hash = link.conn.handshakeHash
+    if (!lanes || this.closed || link.state !== 'up' || link.hasLane || port === null || !hash) return
+    if (failures > 0) {
+      const delay = Math.min(LANE_RETRY_MAX_MS, LANE_RETRY_MS * 2 ** (failures - 1))
+      clearTimeout(this.laneRetry.get(link))
+      const timer = setTimeout(() => {
+        this.laneRetry.delete(link)
+        this.dialLaneNow(link, failures)
+      }, delay)
+      timer.unref()
+      this.laneRetry.set(link, timer)
+      return
+    }
+    this.dialLaneNow(link, 0)
+  }
+
+  private dialLaneNow(link: PeerLink, failures: number): void {
+    const lanes = this.opts.lanes
+    const port = link.peerLanePort
+    const hash = link.conn.handshakeHash
+    const addr = link.remoteAddress
+    if (!lanes || this.closed || link.state !== 'up' || link.hasLane || port === null || !hash || !addr)
+      return
+    void dialLane({
+      host: addr.host,
+      port,
+      keyPair: lanes.keyPair,
+      remotePublicKey: link.remotePublicKey,
+      linkHash: hash,
+      attach: (conn) => link.attachLane(conn, true),
+    }).then((r) => {
+      if (r.ok) {
+        this.metrics.lanes.inc({ result: 'up' })
+        return
+      }
+      this.metrics.lanes.inc({ result: 'dial_failed' })
+      this.log.debug({ peer: link.peerId, host: addr.host, port, err: r.error }, 'TCP lane dial failed')
+      this.dialLane(link, failures + 1)
+    })
   }
 
   get(peerId: string): PeerLink | undefined {
@@ -186,6 +293,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.closed = true
     if (this.recheckTimer) clearInterval(this.recheckTimer)
     this.recheckTimer = null
+    this.laneServer?.close()
     const links = [...this.allLinks(), ...this.closing]
     for (const l of links) l.close('local_close')
     await Promise.all(links.map((l) => l.connectionClosed()))
@@ -258,6 +366,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.metrics.links.set(this.active.size)
     this.log.info({ peer: id, name: link.peerCertificate?.name, remote: link.remoteAddress }, 'peer link up')
     this.emit('link-up', id, link)
+    if (this.lanePort !== null) link.offerLane(this.lanePort)
   }
 
   private onClose(link: PeerLink, reason: LinkReason, wasUp: boolean): void {

@@ -8,6 +8,10 @@
 //   blackroad_peer_links_closed_total{reason}     links that were up and went down, by reason
 //   blackroad_peer_link_messages_dropped_total{reason}  messages received and dropped (unknown channel)
 //   blackroad_peer_links                          links up now (one per peer)
+//   blackroad_peer_lanes_total{result}            TCP lane set-ups (lane.ts), by result: up, dial_failed,
+//                                                 refused_no_link, refused_malformed, refused_busy
+//   blackroad_peer_lanes_closed_total{reason}     lanes that were up and closed, by reason
+//   blackroad_peer_lanes                          lanes up now (at most one per link)
 // Reasons are the LinkReason strings of errors.ts.
 
 import { Counter, Gauge, type Registry } from 'prom-client'
@@ -17,6 +21,9 @@ export interface TransportMetrics {
   closed: Counter<'reason'>
   dropped: Counter<'reason'>
   links: Gauge<string>
+  lanes: Counter<'result'>
+  lanesClosed: Counter<'reason'>
+  lanesUp: Gauge<string>
 }
 
 const cache = new WeakMap<Registry, TransportMetrics>()
@@ -46,6 +53,23 @@ export function createTransportMetrics(registry: Registry): TransportMetrics {
     links: new Gauge({
       name: 'blackroad_peer_links',
       help: 'Peer links up now (one per peer node)',
+      registers: [registry],
+    }),
+    lanes: new Counter({
+      name: 'blackroad_peer_lanes_total',
+      help: 'TCP lane set-ups beside peer links, by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    lanesClosed: new Counter({
+      name: 'blackroad_peer_lanes_closed_total',
+      help: 'TCP lanes that were up and closed, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    lanesUp: new Gauge({
+      name: 'blackroad_peer_lanes',
+      help: 'TCP lanes up now (the bulk channels of these peer links travel over TCP)',
       registers: [registry],
     }),
   }

@@ -64,6 +64,8 @@ export interface PeerLinkOptions extends LinkTimings {
   metrics: TransportMetrics
   /** Channel names this side sends and accepts; default routing, bus. */
   channels?: Iterable<string>
+  /** Channels that move to a TCP lane when the link has one (lane.ts); default bus. */
+  laneChannels?: Iterable<string>
   logger?: Logger
   /** Wall clock for certificate validity, unix ms (default Date.now). */
   now?: () => number
@@ -90,6 +92,10 @@ export interface PeerLinkEvents {
   certificate: [certificate: NodeCertificate]
   drain: []
   close: [reason: LinkReason, info: LinkCloseInfo]
+  /** The peer offered a TCP lane on this port (lane.ts). */
+  'lane-offer': [port: number]
+  /** A TCP lane came up (reason null) or went (why). */
+  lane: [up: boolean, reason: string | null]
 }
 
 /**

@@ -48,7 +48,13 @@ describe('defaults', () => {
         persistent_keepalive: 25_000,
       },
     )
-    assert.deepEqual(c.network, { dead_link_timeout: 750, probe_interval: 200, idle_probe_interval: 2000 })
+    assert.deepEqual(c.network, {
+      dead_link_timeout: 750,
+      probe_interval: 200,
+      idle_probe_interval: 2000,
+      tcp_lane: true,
+      tcp_lane_port: 51821,
+    })
     assert.equal(c.dns.domain, 'mesh.blackroad.local')
     assert.deepEqual(c.dns.listen, ['127.0.0.153:53'])
     assert.deepEqual(c.dns.ttl, { node: 60, agent: 30, negative: 30 })
@@ -59,6 +65,7 @@ describe('defaults', () => {
       mode: 0o660,
       max_body_bytes: 1024 * 1024,
       request_timeout: 30_000,
+      stream_max_pending_bytes: 8 * 1024 * 1024,
     })
     assert.deepEqual(c.metrics, { enabled: true, listen: '127.0.0.1:9464' })
     assert.deepEqual(c.logging, { level: 'info', format: 'auto' })

@@ -1,0 +1,359 @@
+// TCP lanes: a second connection beside a peer link, for the link's bulk channels (the bus). A peer link runs
+// on hyperswarm's UDX stream, which works through NATs but costs one sendmsg per ~1.4 KB packet and an ack
+// packet the receiving process must wake up to send; on this project's bus bench a router pair moved about
+// 2x more messages per second, with a quarter less request/reply latency, over a Noise stream on TCP (the
+// kernel segments, acks and paces it). So when the peer can be reached over TCP, the bulk channels move there;
+// everything else (certificates, routing records, probes, liveness) stays on the link, which remains the
+// authority: the lane lives and dies with it, and without a lane (NAT, firewall, an older peer) nothing changes.
+//
+// Setting one up, both ends on the link's own stream, channel "lane" (an older peer drops that channel as
+// unknown and counts it; the link carries on):
+//   1. each end with a lane listener sends OFFER(port) once the link is up;
+//   2. the link's initiator, on the peer's OFFER, dials TCP to the link's remote host at that port and runs a
+//      Noise handshake with its node key, naming the peer's key (a different key fails the handshake); its
+//      first message is BIND: the link's handshake hash, which only the two ends of that link know;
+//   3. the listener finds the up link with that hash and that key, attaches the lane and answers ACCEPT (or
+//      REFUSE and closes); the dialer attaches on ACCEPT;
+//   4. each end, once attached, sends SWITCH(lane id) on the link's stream, then sends its bulk frames on the
+//      lane. A receiver holds lane frames until the peer's SWITCH arrives on the link (pausing the lane, which
+//      holds the sender back), so what was sent on the link before the switch is delivered first.
+// Lane frames are the link's DATA frames (frames.ts), under the same size limit; anything else closes the lane
+// (not the link). A lane whose writes stay blocked for LANE_STALL_MS, or that hears nothing (not even its
+// keepalive) for LANE_TIMEOUT_MS, is closed; the bulk channels go back to the link at once and the dialer
+// tries again later. Frames in flight on a lane that closes are lost, as they would be with a link that
+// closes: at-most-once messages are gone, at-least-once ones are retried by the bus.
+
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
+import NoiseSecretStream from '@hyperswarm/secret-stream'
+import type { Logger } from 'pino'
+import { DecodeError } from '../wire/index.js'
+import { decodeFrame } from './frames.js'
+import type { TransportMetrics } from './metrics.js'
+import type { RawConnection } from './types.js'
+
+/** The link channel lane control travels on. */
+export const LANE_CHANNEL = 'lane'
+/** Control ops on LANE_CHANNEL (first byte). */
+export const LaneOp = { OFFER: 1, SWITCH: 2 } as const
+/** Lane handshake messages (first message each way on a new lane). */
+const BIND = 1
+const ACCEPT = 2
+const REFUSE = 3
+/** A lane identifies itself by this many bytes of its Noise handshake hash (in SWITCH). */
+const LANE_ID_BYTES = 8
+/** Dial + handshake + ACCEPT within this, or the attempt fails. */
+export const LANE_DIAL_TIMEOUT_MS = 3000
+/** Blocked writes for this long close the lane (a path that stopped moving). */
+export const LANE_STALL_MS = 10_000
+/** An empty message after this much write silence keeps an idle lane (and NAT mappings) alive... */
+export const LANE_KEEPALIVE_MS = 25_000
+/** ...and a lane that heard nothing for this long is closed. */
+export const LANE_TIMEOUT_MS = 60_000
+/** Unbound lanes (handshaking, waiting for BIND) a listener holds at once; more are closed at accept. */
+const MAX_UNBOUND = 32
+
+export type LaneControl = { op: 'offer'; port: number } | { op: 'switch'; id: string }
+
+export function encodeLaneControl(c: LaneControl): Uint8Array {
+  if (c.op === 'offer') return Uint8Array.of(LaneOp.OFFER, c.port >> 8, c.port & 0xff)
+  const id = Buffer.from(c.id, 'hex')
+  return Uint8Array.from([LaneOp.SWITCH, ...id])
+}
+
+/** Decodes a lane control payload; DecodeError on anything else. */
+export function decodeLaneControl(b: Uint8Array): LaneControl {
+  if (b.length === 3 && b[0] === LaneOp.OFFER) {
+    const port = (b[1]! << 8) | b[2]!
+    if (port === 0) throw new DecodeError('invalid-value', 'lane offer of port 0', 1)
+    return { op: 'offer', port }
+  }
+  if (b.length === 1 + LANE_ID_BYTES && b[0] === LaneOp.SWITCH) {
+    return { op: 'switch', id: Buffer.from(b.subarray(1)).toString('hex') }
+  }
+  throw new DecodeError('invalid-value', `not a lane control message (${b.length} bytes)`, 0)
+}
+
+/** What a lane needs from the link it serves. */
+export interface LaneHost {
+  readonly maxFrameBytes: number
+  /** A DATA frame from the lane, in order (after the peer's SWITCH). */
+  deliver(channel: string, payload: Uint8Array): void
+  /** Something authenticated arrived from the peer on the lane. */
+  heard(): void
+  /** The lane's write buffer has room again. */
+  drained(): void
+  /** The lane is gone (after close(), or on its own); the link goes back to carrying everything. */
+  lost(lane: Lane, reason: string): void
+}
+
+/** The lane's connection: a Noise secret stream over TCP (what NoiseSecretStream gives), or a test double. */
+export interface LaneConnection extends RawConnection {
+  readonly handshakeHash?: Uint8Array | null
+}
+
+/** One attached lane: frames out, frames in (held until the peer switched), stall and silence checks. */
+export class Lane {
+  /** Identifies this lane in SWITCH: the first bytes of its handshake hash, hex. */
+  readonly id: string
+  /** The peer's SWITCH for this lane arrived: its frames are delivered as they come. */
+  private switched = false
+  private held: Array<[string, Uint8Array]> = []
+  private closed = false
+  private stallTimer: NodeJS.Timeout | null = null
+
+  constructor(
+    readonly conn: LaneConnection,
+    private readonly host: LaneHost,
+    private readonly metrics: TransportMetrics,
+    readonly initiator: boolean,
+  ) {
+    this.id = laneId(conn)
+    conn.on('data', (d) => this.onData(d))
+    conn.on('drain', () => this.onDrain())
+    conn.on('error', () => {})
+    conn.on('end', () => this.close('lane_closed'))
+    conn.on('close', () => this.close('lane_closed'))
+    conn.setKeepAlive?.(LANE_KEEPALIVE_MS)
+    ;(conn as { setTimeout?: (ms: number) => void }).setTimeout?.(LANE_TIMEOUT_MS)
+  }
+
+  /** Sends one encoded DATA frame; false = buffer full (a 'drained' follows). */
+  write(frame: Uint8Array): boolean {
+    if (this.closed) return false
+    const ok = this.conn.write(frame)
+    if (!ok && this.stallTimer === null) {
+      this.stallTimer = setTimeout(() => this.close('lane_stalled'), LANE_STALL_MS)
+    }
+    return ok
+  }
+
+  /** The peer's SWITCH for this lane: deliver what was held, then everything as it comes. */
+  peerSwitched(): void {
+    if (this.switched || this.closed) return
+    this.switched = true
+    const held = this.held
+    this.held = []
+    for (const [channel, payload] of held) this.host.deliver(channel, payload)
+    this.conn.resume?.()
+  }
+
+  close(reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.stallTimer) clearTimeout(this.stallTimer)
+    this.stallTimer = null
+    // Frames that came on the lane but not yet in order are still the peer's authenticated frames.
+    const held = this.held
+    this.held = []
+    for (const [channel, payload] of held) this.host.deliver(channel, payload)
+    this.conn.destroy()
+    this.host.lost(this, reason)
+  }
+
+  private onData(d: Uint8Array): void {
+    if (this.closed || d.length === 0) return
+    this.host.heard()
+    if (d.length > this.host.maxFrameBytes) {
+      this.close('lane_oversize_frame')
+      return
+    }
+    let channel: string
+    let payload: Uint8Array
+    try {
+      const f = decodeFrame(d)
+      if (f.type !== 'data' || f.channel === LANE_CHANNEL) {
+        this.close('lane_protocol_violation')
+        return
+      }
+      channel = f.channel
+      payload = f.payload
+    } catch (err) {
+      if (!(err instanceof DecodeError)) throw err
+      this.metrics.dropped.inc({ reason: 'malformed_lane_frame' })
+      this.close('lane_malformed_frame')
+      return
+    }
+    if (this.switched) {
+      this.host.deliver(channel, payload)
+      return
+    }
+    // Ahead of the peer's SWITCH on the link: hold it, and hold the sender back until the switch arrives.
+    this.held.push([channel, payload])
+    this.conn.pause?.()
+  }
+
+  private onDrain(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer)
+    this.stallTimer = null
+    this.host.drained()
+  }
+}
+
+function laneId(conn: LaneConnection): string {
+  const h = conn.handshakeHash
+  return h ? Buffer.from(h.subarray(0, LANE_ID_BYTES)).toString('hex') : '0'.repeat(2 * LANE_ID_BYTES)
+}
+
+interface KeyPair {
+  publicKey: Buffer
+  secretKey: Buffer
+}
+
+/** First message on a lane, from the dialer: the link it belongs to. */
+function bindMessage(linkHash: Uint8Array): Uint8Array {
+  return Uint8Array.from([BIND, ...linkHash])
+}
+
+/**
+ * Dials a lane to a peer for the link whose Noise handshake hash is `linkHash`: TCP to host:port, a Noise
+ * handshake that must authenticate `remotePublicKey`, BIND, and the listener's ACCEPT, on which `attach` runs
+ * at once (frames may follow ACCEPT in the same read). Resolves true when attached; false when refused,
+ * timed out, unreachable, with another key, or when `attach` declined (the link went meanwhile).
+ */
+export function dialLane(opts: {
+  host: string
+  port: number
+  keyPair: KeyPair
+  remotePublicKey: Uint8Array
+  linkHash: Uint8Array
+  attach: (conn: LaneConnection) => boolean
+  timeoutMs?: number
+}): Promise<{ ok: true } | { ok: false; error: string }> {
+  const socket = tcpConnect({ host: opts.host, port: opts.port, noDelay: true })
+  const conn = new NoiseSecretStream(true, socket, {
+    keyPair: opts.keyPair,
+    remotePublicKey: opts.remotePublicKey,
+  })
+  const timeoutMs = opts.timeoutMs ?? LANE_DIAL_TIMEOUT_MS
+  return new Promise((resolve) => {
+    let settled = false
+    const fail = (error: string) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      conn.destroy()
+      resolve({ ok: false, error })
+    }
+    const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs)
+    conn.on('error', (err: Error) => fail(err.message))
+    conn.on('close', () => fail('closed during the handshake'))
+    conn.once('data', (d: Uint8Array) => {
+      if (settled) return
+      if (d.length !== 1 || d[0] !== ACCEPT) {
+        fail(d[0] === REFUSE ? 'refused by the peer' : 'unexpected answer')
+        return
+      }
+      settled = true
+      clearTimeout(timer)
+      conn.removeAllListeners('error')
+      conn.removeAllListeners('close')
+      if (opts.attach(conn as unknown as LaneConnection)) resolve({ ok: true })
+      else {
+        conn.destroy()
+        resolve({ ok: false, error: 'link gone' })
+      }
+    })
+    conn.write(bindMessage(opts.linkHash))
+  })
+}
+
+export interface LaneServerOptions {
+  keyPair: KeyPair
+  /** TCP port to listen on; when taken, any free port is used instead (the OFFER names the real one). */
+  port: number
+  metrics: TransportMetrics
+  logger: Logger
+  /**
+   * The up link with this handshake hash and peer key, as a function attaching a lane to it; null = no such
+   * link (or it has a lane already): the lane is refused.
+   */
+  bind(linkHash: Uint8Array, remotePublicKey: Uint8Array): ((conn: LaneConnection) => void) | null
+}
+
+/** Accepts lanes: TCP, Noise with the node key, then BIND to an up link. */
+export class LaneServer {
+  private server: Server | null = null
+  private readonly unbound = new Set<NoiseSecretStream>()
+  private readonly sockets = new Set<Socket>()
+
+  constructor(private readonly opts: LaneServerOptions) {}
+
+  /** Listens (dual-stack where the host has IPv6); resolves with the port, or null when it cannot listen. */
+  async listen(): Promise<number | null> {
+    for (const host of ['::', '0.0.0.0']) {
+      for (const port of [this.opts.port, 0]) {
+        const server = createServer((s) => this.onSocket(s))
+        const err = await new Promise<Error | null>((resolve) => {
+          server.once('error', resolve)
+          server.listen({ host, port }, () => resolve(null))
+        })
+        if (err === null) {
+          server.on('error', (e) => this.opts.logger.warn({ err: e.message }, 'lane listener error'))
+          this.server = server
+          const bound = (server.address() as { port: number }).port
+          if (port === 0)
+            this.opts.logger.warn({ wanted: this.opts.port, port: bound }, 'lane port taken; using another')
+          return bound
+        }
+        server.close()
+        const code = (err as NodeJS.ErrnoException).code
+        if (code !== 'EADDRINUSE' && code !== 'EACCES') break // try the next host family
+      }
+    }
+    this.opts.logger.warn(
+      { port: this.opts.port },
+      'cannot listen for lanes; bulk traffic stays on peer links',
+    )
+    return null
+  }
+
+  close(): void {
+    this.server?.close()
+    this.server = null
+    for (const c of this.unbound) c.destroy()
+    for (const s of this.sockets) s.destroy()
+    this.unbound.clear()
+  }
+
+  private onSocket(socket: Socket): void {
+    if (this.unbound.size >= MAX_UNBOUND || this.server === null) {
+      this.opts.metrics.lanes.inc({ result: 'refused_busy' })
+      socket.destroy()
+      return
+    }
+    socket.setNoDelay(true)
+    this.sockets.add(socket)
+    socket.once('close', () => this.sockets.delete(socket))
+    const conn = new NoiseSecretStream(false, socket, { keyPair: this.opts.keyPair })
+    this.unbound.add(conn)
+    const drop = () => {
+      this.unbound.delete(conn)
+      conn.destroy()
+    }
+    const timer = setTimeout(drop, LANE_DIAL_TIMEOUT_MS)
+    conn.on('error', () => {})
+    conn.on('close', () => {
+      clearTimeout(timer)
+      this.unbound.delete(conn)
+    })
+    conn.once('data', (d: Uint8Array) => {
+      clearTimeout(timer)
+      this.unbound.delete(conn)
+      if (d.length < 2 || d[0] !== BIND || conn.remotePublicKey === null) {
+        this.opts.metrics.lanes.inc({ result: 'refused_malformed' })
+        conn.destroy()
+        return
+      }
+      const attach = this.opts.bind(d.subarray(1), conn.remotePublicKey)
+      if (attach === null) {
+        this.opts.metrics.lanes.inc({ result: 'refused_no_link' })
+        conn.write(Uint8Array.of(REFUSE))
+        conn.end()
+        return
+      }
+      // ACCEPT goes first: once attached, this end writes frames on the lane at once.
+      conn.write(Uint8Array.of(ACCEPT))
+      attach(conn as unknown as LaneConnection)
+    })
+  }
+}

@@ -1,0 +1,282 @@
+// TCP lanes beside peer links (src/transport/lane.ts), with real links on a loopback HyperDHT testnet and
+// real TCP: the lane comes up on its own when both ends have lanes, the bulk channel moves to it and the rest
+// stays on the link, messages sent across the switch arrive once and in order, a lost lane sends the bus back
+// to the link and is dialled again, and bad input on the lane port or on a lane closes that lane only, counted.
+// The hold-until-SWITCH rule is also checked alone with a fake connection.
+
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { connect } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { Registry } from 'prom-client'
+import { LocalTestnet } from '../../src/discovery/testnet.js'
+import { encodeFrame, type LinkManager, type PeerLink } from '../../src/transport/index.js'
+import {
+  decodeLaneControl,
+  dialLane,
+  encodeLaneControl,
+  Lane,
+  type LaneConnection,
+} from '../../src/transport/lane.js'
+import { createTransportMetrics } from '../../src/transport/metrics.js'
+import { counterValue, linkManagers, TestFederation, type TestNode } from '../../src/transport/testing.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+let net: LocalTestnet
+const fed = new TestFederation()
+const managers: LinkManager[] = []
+
+before(async () => {
+  net = await LocalTestnet.create()
+})
+after(async () => {
+  await Promise.all(managers.map((m) => m.close()))
+  await net.destroy()
+})
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const end = performance.now() + ms
+  while (!check()) {
+    if (performance.now() > end) throw new Error('condition not reached in time')
+    await sleep(10)
+  }
+}
+
+async function laned(
+  name: string,
+  lanes: { a: boolean; b: boolean } = { a: true, b: true },
+): Promise<{ a: TestNode; b: TestNode; la: LinkManager; lb: LinkManager; toB: PeerLink; toA: PeerLink }> {
+  const a = fed.node(`${name}-a`)
+  const b = fed.node(`${name}-b`)
+  const la = fed.linkManager(a, { lanes: lanes.a ? { keyPair: a.keyPair, port: 0 } : null })
+  const lb = fed.linkManager(b, { lanes: lanes.b ? { keyPair: b.keyPair, port: 0 } : null })
+  managers.push(la, lb)
+  await Promise.all([la.listenLanes(), lb.listenLanes()])
+  const [toB, toA] = await linkManagers(net, [a, la], [b, lb])
+  return { a, b, la, lb, toB, toA }
+}
+
+/** The lane's connection, for tests that break it on purpose. */
+const laneConn = (l: PeerLink) => (l as unknown as { lane: Lane | null }).lane?.conn ?? null
+const udxBytesWritten = (l: PeerLink) => (l.conn as unknown as { rawBytesWritten: number }).rawBytesWritten
+
+/** Records numbered messages on a channel: count, and whether each was the one after the last. */
+function numbered(link: PeerLink, channel: string) {
+  const r = { count: 0, last: -1, ordered: true }
+  link.channel(channel).on('message', (p) => {
+    const i = Buffer.from(p).readUInt32BE(0)
+    if (i !== r.last + 1) r.ordered = false
+    r.last = i
+    r.count++
+  })
+  return r
+}
+
+describe('TCP lanes', () => {
+  it('come up by themselves, carry the bus and leave routing on the link; nothing lost or reordered across the switch', async () => {
+    const { la, lb, toB, toA } = await laned('up')
+    const got = numbered(toA, 'bus')
+    // Sent from link-up on, through the lane's set-up: some go on the link, the rest on the lane.
+    let sent = 0
+    const payload = Buffer.alloc(200)
+    const end = performance.now() + 5000
+    while (!(toB.hasLane && sent >= 2000) && performance.now() < end) {
+      payload.writeUInt32BE(sent++, 0)
+      if (!toB.send('bus', payload)) await toB.drained()
+      if (sent % 50 === 0) await sleep(1)
+    }
+    assert.ok(toB.hasLane && toA.hasLane, 'both ends have the lane')
+    await until(() => got.count === sent)
+    assert.ok(got.ordered, 'in order across the switch')
+    assert.equal(await counterValue(la.metrics.lanes, { result: 'up' }), 1, 'the initiator dialled once')
+    assert.equal(await counterValue(lb.metrics.lanes, { result: 'up' }), 1, 'the listener accepted once')
+
+    // 1 MB of bus data after the switch does not touch the link's UDX stream; routing data does.
+    const before = udxBytesWritten(toB)
+    const big = Buffer.alloc(100_000)
+    for (let i = 0; i < 10; i++) {
+      big.writeUInt32BE(sent++, 0)
+      if (!toB.send('bus', big)) await toB.drained()
+    }
+    await until(() => got.count === sent)
+    assert.ok(udxBytesWritten(toB) - before < 10_000, `link wrote ${udxBytesWritten(toB) - before} bytes`)
+    const routed = new Promise<Uint8Array>((r) => toA.channel('routing').once('message', r))
+    toB.send('routing', big)
+    assert.equal((await routed).length, big.length)
+    assert.ok(udxBytesWritten(toB) - before >= big.length, 'routing travelled on the link')
+  })
+
+  it('a lost lane sends the bus back to the link at once, and the initiator dials a new one', async () => {
+    const { la, toB, toA } = await laned('lost')
+    await until(() => toB.hasLane && toA.hasLane)
+    const got = numbered(toA, 'bus')
+    laneConn(toA)!.destroy()
+    await until(() => !toB.hasLane && !toA.hasLane)
+    const payload = Buffer.alloc(64)
+    for (let i = 0; i < 100; i++) {
+      payload.writeUInt32BE(i, 0)
+      toB.send('bus', payload)
+    }
+    await until(() => got.count === 100)
+    assert.ok(got.ordered)
+    assert.equal(toB.state, 'up')
+    assert.equal(toA.state, 'up')
+    await until(() => toB.hasLane && toA.hasLane, 8000) // retried after ~2 s
+    assert.equal(await counterValue(la.metrics.lanes, { result: 'up' }), 2)
+    assert.equal(await counterValue(la.metrics.lanesClosed, { reason: 'lane_closed' }), 1)
+  })
+
+  it('no lane when one end has lanes off; the bus runs on the link', async () => {
+    for (const lanes of [
+      { a: true, b: false },
+      { a: false, b: true },
+    ]) {
+      const { toB, toA } = await laned(`off-${lanes.a}`, lanes)
+      const got = numbered(toA, 'bus')
+      await sleep(300)
+      toB.send('bus', Buffer.alloc(8))
+      await until(() => got.count === 1)
+      assert.ok(!toB.hasLane && !toA.hasLane)
+    }
+  })
+
+  it('a malformed frame on a lane closes that lane only, counted; the link and its bus carry on', async () => {
+    const { lb, toB, toA } = await laned('bad-frame')
+    await until(() => toB.hasLane && toA.hasLane)
+    laneConn(toB)!.write(Uint8Array.of(0xff, 1, 2, 3))
+    await until(() => !toA.hasLane)
+    assert.equal(await counterValue(lb.metrics.lanesClosed, { reason: 'lane_malformed_frame' }), 1)
+    assert.equal(toA.state, 'up')
+    const got = numbered(toA, 'bus')
+    await until(() => !toB.hasLane)
+    toB.send('bus', Buffer.alloc(8))
+    await until(() => got.count === 1)
+    // A non-DATA frame (a PING) on a lane is a protocol violation there.
+    await until(() => toB.hasLane && toA.hasLane, 8000)
+    laneConn(toB)!.write(encodeFrame({ type: 'ping', nonce: 1 }))
+    await until(() => !toA.hasLane)
+    assert.equal(await counterValue(lb.metrics.lanesClosed, { reason: 'lane_protocol_violation' }), 1)
+    assert.equal(toA.state, 'up')
+  })
+
+  it('the lane port refuses strangers: random bytes, an unknown link, the wrong key; links are undisturbed', async () => {
+    const { b, la, lb, toB, toA } = await laned('strangers')
+    await until(() => toB.hasLane && toA.hasLane)
+    const port = lb.lanePort!
+    // Random bytes instead of a Noise handshake: the connection is dropped.
+    const sock = connect(port, '127.0.0.1')
+    sock.on('error', () => {})
+    await new Promise((r) => sock.once('connect', r))
+    sock.write(Buffer.from(Array.from({ length: 2000 }, (_, i) => (i * 131) % 256)))
+    await new Promise((r) => sock.once('close', r))
+    // A federation key, but no link with this hash: refused, counted.
+    const stranger = fed.node('strangers-x')
+    const r1 = await dialLane({
+      host: '127.0.0.1',
+      port,
+      keyPair: stranger.keyPair,
+      remotePublicKey: b.keyPair.publicKey,
+      linkHash: Buffer.alloc(32, 7),
+      attach: () => true,
+    })
+    assert.deepEqual(r1, { ok: false, error: 'refused by the peer' })
+    assert.equal(await counterValue(lb.metrics.lanes, { result: 'refused_no_link' }), 1)
+    // The real link's hash from a key that is not the link's peer: refused too.
+    const r2 = await dialLane({
+      host: '127.0.0.1',
+      port,
+      keyPair: stranger.keyPair,
+      remotePublicKey: b.keyPair.publicKey,
+      linkHash: toA.conn.handshakeHash!,
+      attach: () => true,
+    })
+    assert.equal(r2.ok, false)
+    // Naming the wrong key for the listener fails the Noise handshake.
+    const r3 = await dialLane({
+      host: '127.0.0.1',
+      port,
+      keyPair: stranger.keyPair,
+      remotePublicKey: stranger.keyPair.publicKey,
+      linkHash: toA.conn.handshakeHash!,
+      attach: () => true,
+    })
+    assert.equal(r3.ok, false)
+    assert.ok(toA.hasLane && toB.hasLane && toA.state === 'up')
+    const got = numbered(toA, 'bus')
+    toB.send('bus', Buffer.alloc(8))
+    await until(() => got.count === 1)
+    assert.equal(await counterValue(la.metrics.lanes, { result: 'up' }), 1)
+  })
+})
+
+/** A lane connection without sockets: frames written by the test arrive as 'data'. */
+class FakeConn extends EventEmitter implements LaneConnection {
+  readonly remotePublicKey = Buffer.alloc(32, 1)
+  readonly isInitiator = true
+  readonly handshakeHash = Buffer.alloc(32, 9)
+  destroyed = false
+  paused = false
+  write(): boolean {
+    return true
+  }
+  pause() {
+    this.paused = true
+  }
+  resume() {
+    this.paused = false
+  }
+  end() {}
+  destroy() {
+    this.destroyed = true
+  }
+}
+
+describe('Lane (no sockets)', () => {
+  it('holds frames until the peer switched, pausing the connection, then delivers them first and in order', () => {
+    const conn = new FakeConn()
+    const delivered: string[] = []
+    const lost: string[] = []
+    const lane = new Lane(
+      conn,
+      {
+        maxFrameBytes: 1 << 20,
+        deliver: (ch, p) => delivered.push(`${ch}:${Buffer.from(p).toString()}`),
+        heard: () => {},
+        drained: () => {},
+        lost: (_l, reason) => lost.push(reason),
+      },
+      createTransportMetrics(new Registry()),
+      false,
+    )
+    const frame = (s: string) => encodeFrame({ type: 'data', channel: 'bus', payload: Buffer.from(s) })
+    conn.emit('data', frame('1'))
+    conn.emit('data', frame('2'))
+    assert.deepEqual(delivered, [])
+    assert.ok(conn.paused)
+    lane.peerSwitched()
+    assert.deepEqual(delivered, ['bus:1', 'bus:2'])
+    assert.ok(!conn.paused)
+    conn.emit('data', frame('3'))
+    assert.deepEqual(delivered, ['bus:1', 'bus:2', 'bus:3'])
+    // An oversize frame closes it, reported once.
+    conn.emit('data', new Uint8Array((1 << 20) + 1))
+    conn.emit('close')
+    assert.deepEqual(lost, ['lane_oversize_frame'])
+    assert.ok(conn.destroyed)
+    assert.equal(lane.id, '09'.repeat(8))
+  })
+
+  it('lane control messages round-trip, and anything else is a DecodeError', () => {
+    for (const c of [
+      { op: 'offer', port: 51821 },
+      { op: 'offer', port: 1 },
+      { op: 'switch', id: '0011223344556677' },
+    ] as const) {
+      assert.deepEqual(decodeLaneControl(encodeLaneControl(c)), c)
+    }
+    for (const bad of [[], [1, 0, 0], [1, 1], [2, 1, 2], [3, 0, 1], [1, 0, 1, 0]]) {
+      assert.throws(() => decodeLaneControl(Uint8Array.from(bad)), { name: 'DecodeError' })
+    }
+  })
+})
