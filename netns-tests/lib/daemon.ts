@@ -117,6 +117,8 @@ export class DaemonHandle {
       [
         process.execPath,
         ...shebangFlags(cli),
+        // For profiling a run (e.g. BRT_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"); unset in tests.
+        ...(process.env.BRT_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
         cli,
         'daemon',
         '--config',
