@@ -18,9 +18,9 @@
 //      lane. A receiver holds lane frames until the peer's SWITCH arrives on the link (pausing the lane, which
 //      holds the sender back), so what was sent on the link before the switch is delivered first.
 // Lane frames are the link's DATA frames (frames.ts), under the same size limit; anything else closes the lane
-// (not the link). A lane whose writes stay blocked for LANE_STALL_MS, or that hears nothing (not even its
-// keepalive) for LANE_TIMEOUT_MS, is closed; the bulk channels go back to the link at once and the dialer
-// tries again later. Frames in flight on a lane that closes are lost, as they would be with a link that
+// (not the link). A lane whose writes stay blocked for LANE_STALL_MS, or whose TCP keepalive goes unanswered
+// (LANE_KEEPALIVE_MS), is closed; the bulk channels go back to the link at once and the dialer tries again
+// later. Frames in flight on a lane that closes are lost, as they would be with a link that
 // closes: at-most-once messages are gone, at-least-once ones are retried by the bus.
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
@@ -45,10 +45,12 @@ const LANE_ID_BYTES = 8
 export const LANE_DIAL_TIMEOUT_MS = 3000
 /** Blocked writes for this long close the lane (a path that stopped moving). */
 export const LANE_STALL_MS = 10_000
-/** An empty message after this much write silence keeps an idle lane (and NAT mappings) alive... */
-export const LANE_KEEPALIVE_MS = 25_000
-/** ...and a lane that heard nothing for this long is closed. */
-export const LANE_TIMEOUT_MS = 60_000
+/**
+ * An idle lane is checked by the kernel's TCP keepalive after this much silence (then every second, ten times:
+ * a dead peer closes it about 10 s later). It also keeps NAT and firewall state alive, at one probe and its
+ * answer per interval: no timer or message of ours on idle lanes.
+ */
+export const LANE_KEEPALIVE_MS = 30_000
 /** Unbound lanes (handshaking, waiting for BIND) a listener holds at once; more are closed at accept. */
 const MAX_UNBOUND = 32
 
@@ -113,8 +115,9 @@ export class Lane {
     conn.on('error', () => {})
     conn.on('end', () => this.close('lane_closed'))
     conn.on('close', () => this.close('lane_closed'))
-    conn.setKeepAlive?.(LANE_KEEPALIVE_MS)
-    ;(conn as { setTimeout?: (ms: number) => void }).setTimeout?.(LANE_TIMEOUT_MS)
+    ;(
+      conn.rawStream as { setKeepAlive?: (on: boolean, ms: number) => void } | null | undefined
+    )?.setKeepAlive?.(true, LANE_KEEPALIVE_MS)
   }
 
   /** Sends one encoded DATA frame; false = buffer full (a 'drained' follows). */
