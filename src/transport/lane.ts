@@ -16,10 +16,15 @@
 //      REFUSE and closes); the dialer attaches on ACCEPT;
 //   4. each end, once attached, sends SWITCH(lane id) on the link's stream, then sends its bulk frames on the
 //      lane. A receiver holds lane frames until the peer's SWITCH arrives on the link (pausing the lane, which
-//      holds the sender back), so what was sent on the link before the switch is delivered first.
+//      holds the sender back), so what was sent on the link before the switch is delivered first;
+//   5. an end that closes a lane while the link stays up says DROP(lane id) on the link, so the other end
+//      stops using it at once even when the lane's own close never reaches it (a path that drops TCP).
 // Lane frames are the link's DATA frames (frames.ts), under the same size limit; anything else closes the lane
-// (not the link). A lane whose writes stay blocked for LANE_STALL_MS, or whose TCP keepalive goes unanswered
-// (LANE_KEEPALIVE_MS), is closed; the bulk channels go back to the link at once and the dialer tries again
+// (not the link), except PING and PONG: a lane that was written to and heard nothing back for LANE_ECHO_MS
+// sends a PING, and if that too goes unanswered for LANE_ECHO_MS it is closed (a path that drops TCP while the
+// link's UDP still flows would otherwise swallow small messages for the kernel's many minutes of
+// retransmission). A lane whose writes stay blocked for LANE_STALL_MS, or whose TCP keepalive goes unanswered
+// (LANE_KEEPALIVE_MS, idle lanes), is closed; the bulk channels go back to the link at once and the dialer tries again
 // later. Frames in flight on a lane that closes are lost, as they would be with a link that
 // closes: at-most-once messages are gone, at-least-once ones are retried by the bus.
 
@@ -27,14 +32,14 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import type { Logger } from 'pino'
 import { DecodeError } from '../wire/index.js'
-import { decodeFrame } from './frames.js'
+import { decodeFrame, encodeFrame } from './frames.js'
 import type { TransportMetrics } from './metrics.js'
 import type { RawConnection } from './types.js'
 
 /** The link channel lane control travels on. */
 export const LANE_CHANNEL = 'lane'
 /** Control ops on LANE_CHANNEL (first byte). */
-export const LaneOp = { OFFER: 1, SWITCH: 2 } as const
+export const LaneOp = { OFFER: 1, SWITCH: 2, DROP: 3 } as const
 /** Lane handshake messages (first message each way on a new lane). */
 const BIND = 1
 const ACCEPT = 2
@@ -51,15 +56,19 @@ export const LANE_STALL_MS = 10_000
  * answer per interval: no timer or message of ours on idle lanes.
  */
 export const LANE_KEEPALIVE_MS = 30_000
+/** A lane written to that heard nothing for this long is asked for a PONG, and closed if none comes in as long. */
+export const LANE_ECHO_MS = 3000
+const monotonic = () => performance.now()
 /** Unbound lanes (handshaking, waiting for BIND) a listener holds at once; more are closed at accept. */
 const MAX_UNBOUND = 32
 
-export type LaneControl = { op: 'offer'; port: number } | { op: 'switch'; id: string }
+/** OFFER: accept a lane on this port; SWITCH: bulk frames follow on lane `id`; DROP: lane `id` was closed here. */
+export type LaneControl = { op: 'offer'; port: number } | { op: 'switch' | 'drop'; id: string }
 
 export function encodeLaneControl(c: LaneControl): Uint8Array {
   if (c.op === 'offer') return Uint8Array.of(LaneOp.OFFER, c.port >> 8, c.port & 0xff)
   const id = Buffer.from(c.id, 'hex')
-  return Uint8Array.from([LaneOp.SWITCH, ...id])
+  return Uint8Array.from([c.op === 'switch' ? LaneOp.SWITCH : LaneOp.DROP, ...id])
 }
 
 /** Decodes a lane control payload; DecodeError on anything else. */
@@ -69,8 +78,8 @@ export function decodeLaneControl(b: Uint8Array): LaneControl {
     if (port === 0) throw new DecodeError('invalid-value', 'lane offer of port 0', 1)
     return { op: 'offer', port }
   }
-  if (b.length === 1 + LANE_ID_BYTES && b[0] === LaneOp.SWITCH) {
-    return { op: 'switch', id: Buffer.from(b.subarray(1)).toString('hex') }
+  if (b.length === 1 + LANE_ID_BYTES && (b[0] === LaneOp.SWITCH || b[0] === LaneOp.DROP)) {
+    return { op: b[0] === LaneOp.SWITCH ? 'switch' : 'drop', id: Buffer.from(b.subarray(1)).toString('hex') }
   }
   throw new DecodeError('invalid-value', `not a lane control message (${b.length} bytes)`, 0)
 }
@@ -102,6 +111,12 @@ export class Lane {
   private held: Array<[string, Uint8Array]> = []
   private closed = false
   private stallTimer: NodeJS.Timeout | null = null
+  private lastHeard = monotonic()
+  /** The echo check (see the header): armed by a write, when it started, and whether it sent its PING. */
+  private echoTimer: NodeJS.Timeout | null = null
+  private echoFrom = 0
+  private pinged = false
+  private readonly echoFn = () => this.echo()
 
   constructor(
     readonly conn: LaneConnection,
@@ -127,7 +142,30 @@ export class Lane {
     if (!ok && this.stallTimer === null) {
       this.stallTimer = setTimeout(() => this.close('lane_stalled'), LANE_STALL_MS)
     }
+    if (this.echoTimer === null) this.armEcho()
     return ok
+  }
+
+  private armEcho(): void {
+    this.echoFrom = monotonic()
+    this.echoTimer = setTimeout(this.echoFn, LANE_ECHO_MS)
+  }
+
+  /** LANE_ECHO_MS after a write: heard from the peer since? Else PING once, and close if that goes unanswered. */
+  private echo(): void {
+    this.echoTimer = null
+    if (this.closed) return
+    if (this.lastHeard >= this.echoFrom) {
+      this.pinged = false
+      return
+    }
+    if (this.pinged) {
+      this.close('lane_unanswered')
+      return
+    }
+    this.pinged = true
+    this.conn.write(encodeFrame({ type: 'ping', nonce: 1 }))
+    this.armEcho()
   }
 
   /** The peer's SWITCH for this lane: deliver what was held, then everything as it comes. */
@@ -144,7 +182,8 @@ export class Lane {
     if (this.closed) return
     this.closed = true
     if (this.stallTimer) clearTimeout(this.stallTimer)
-    this.stallTimer = null
+    if (this.echoTimer) clearTimeout(this.echoTimer)
+    this.stallTimer = this.echoTimer = null
     // Frames that came on the lane but not yet in order are still the peer's authenticated frames.
     const held = this.held
     this.held = []
@@ -155,6 +194,7 @@ export class Lane {
 
   private onData(d: Uint8Array): void {
     if (this.closed || d.length === 0) return
+    this.lastHeard = monotonic()
     this.host.heard()
     if (d.length > this.host.maxFrameBytes) {
       this.close('lane_oversize_frame')
@@ -164,6 +204,11 @@ export class Lane {
     let payload: Uint8Array
     try {
       const f = decodeFrame(d)
+      if (f.type === 'ping') {
+        this.conn.write(encodeFrame({ type: 'pong', nonce: f.nonce }))
+        return
+      }
+      if (f.type === 'pong') return
       if (f.type !== 'data' || f.channel === LANE_CHANNEL) {
         this.close('lane_protocol_violation')
         return

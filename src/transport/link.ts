@@ -307,6 +307,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     if (c.op === 'offer') {
       this.peerLanePort = c.port
       this.emit('lane-offer', c.port)
+    } else if (c.op === 'drop') {
+      if (this.lane?.id === c.id) this.lane.close('lane_dropped_by_peer')
     } else if (this.lane?.id === c.id) this.lane.peerSwitched()
     else this.peerSwitchedTo = c.id
   }
@@ -317,6 +319,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     this.opts.metrics.lanesUp.dec()
     this.opts.metrics.lanesClosed.inc({ reason })
     if (this.state !== 'up') return
+    if (reason !== 'lane_dropped_by_peer')
+      this.sendLaneControl(encodeLaneControl({ op: 'drop', id: lane.id }))
     this.log.info({ peer: this.peerId, reason }, 'TCP lane closed: bulk channels back on the peer link')
     // Writers held back by the lane's full buffer go on over the link.
     if (this.needDrain) this.onDrain()

@@ -10,11 +10,12 @@ import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { Registry } from 'prom-client'
 import { LocalTestnet } from '../../src/discovery/testnet.js'
-import { encodeFrame, type LinkManager, type PeerLink } from '../../src/transport/index.js'
+import { decodeFrame, encodeFrame, type LinkManager, type PeerLink } from '../../src/transport/index.js'
 import {
   decodeLaneControl,
   dialLane,
   encodeLaneControl,
+  LANE_ECHO_MS,
   Lane,
   type LaneConnection,
 } from '../../src/transport/lane.js'
@@ -124,7 +125,9 @@ describe('TCP lanes', () => {
     assert.equal(toA.state, 'up')
     await until(() => toB.hasLane && toA.hasLane, 8000) // retried after ~2 s
     assert.equal(await counterValue(la.metrics.lanes, { result: 'up' }), 2)
-    assert.equal(await counterValue(la.metrics.lanesClosed, { reason: 'lane_closed' }), 1)
+    // Its end saw the TCP close or the peer's DROP on the link, whichever came first.
+    const closedAt = async (reason: string) => counterValue(la.metrics.lanesClosed, { reason })
+    assert.equal((await closedAt('lane_closed')) + (await closedAt('lane_dropped_by_peer')), 1)
   })
 
   it('no lane when one end has lanes off; the bus runs on the link', async () => {
@@ -152,9 +155,9 @@ describe('TCP lanes', () => {
     await until(() => !toB.hasLane)
     toB.send('bus', Buffer.alloc(8))
     await until(() => got.count === 1)
-    // A non-DATA frame (a PING) on a lane is a protocol violation there.
+    // A link frame other than DATA, PING or PONG (a READY) on a lane is a protocol violation there.
     await until(() => toB.hasLane && toA.hasLane, 8000)
-    laneConn(toB)!.write(encodeFrame({ type: 'ping', nonce: 1 }))
+    laneConn(toB)!.write(encodeFrame({ type: 'ready' }))
     await until(() => !toA.hasLane)
     assert.equal(await counterValue(lb.metrics.lanesClosed, { reason: 'lane_protocol_violation' }), 1)
     assert.equal(toA.state, 'up')
@@ -217,7 +220,9 @@ class FakeConn extends EventEmitter implements LaneConnection {
   readonly handshakeHash = Buffer.alloc(32, 9)
   destroyed = false
   paused = false
-  write(): boolean {
+  readonly written: Uint8Array[] = []
+  write(d: Uint8Array): boolean {
+    this.written.push(d)
     return true
   }
   pause() {
@@ -267,11 +272,52 @@ describe('Lane (no sockets)', () => {
     assert.equal(lane.id, '09'.repeat(8))
   })
 
+  it('a lane written to that hears nothing sends one PING, and closes if that goes unanswered too', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const lane = (conn: FakeConn, lost: string[]) =>
+      new Lane(
+        conn,
+        {
+          maxFrameBytes: 1 << 20,
+          deliver: () => {},
+          heard: () => {},
+          drained: () => {},
+          lost: (_l, reason) => lost.push(reason),
+        },
+        createTransportMetrics(new Registry()),
+        true,
+      )
+    const frame = encodeFrame({ type: 'data', channel: 'bus', payload: Buffer.from('x') })
+    const kinds = (c: FakeConn) => c.written.map((w) => decodeFrame(w).type)
+    // Nothing ever comes back: PING after LANE_ECHO_MS, closed after as long again.
+    const silent = new FakeConn()
+    const lostSilent: string[] = []
+    lane(silent, lostSilent).write(frame)
+    t.mock.timers.tick(LANE_ECHO_MS)
+    assert.deepEqual(kinds(silent), ['data', 'ping'])
+    assert.deepEqual(lostSilent, [])
+    t.mock.timers.tick(LANE_ECHO_MS)
+    assert.deepEqual(lostSilent, ['lane_unanswered'])
+    assert.ok(silent.destroyed)
+    // The PONG comes: the lane stays, and a peer that answers a PING gets its PONG.
+    const answering = new FakeConn()
+    const lostAnswering: string[] = []
+    lane(answering, lostAnswering).write(frame)
+    t.mock.timers.tick(LANE_ECHO_MS)
+    answering.emit('data', encodeFrame({ type: 'pong', nonce: 1 }))
+    answering.emit('data', encodeFrame({ type: 'ping', nonce: 7 }))
+    t.mock.timers.tick(2 * LANE_ECHO_MS)
+    assert.deepEqual(lostAnswering, [])
+    assert.deepEqual(kinds(answering), ['data', 'ping', 'pong'])
+    assert.deepEqual(decodeFrame(answering.written[2]!), { type: 'pong', nonce: 7 })
+  })
+
   it('lane control messages round-trip, and anything else is a DecodeError', () => {
     for (const c of [
       { op: 'offer', port: 51821 },
       { op: 'offer', port: 1 },
       { op: 'switch', id: '0011223344556677' },
+      { op: 'drop', id: '8899aabbccddeeff' },
     ] as const) {
       assert.deepEqual(decodeLaneControl(encodeLaneControl(c)), c)
     }
