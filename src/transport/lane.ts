@@ -57,7 +57,7 @@ export const LANE_STALL_MS = 10_000
  */
 export const LANE_KEEPALIVE_MS = 30_000
 /** A lane written to that heard nothing for this long is asked for a PONG, and closed if none comes in as long. */
-export const LANE_ECHO_MS = 3000
+export const LANE_ECHO_MS = 2000
 const monotonic = () => performance.now()
 /** Unbound lanes (handshaking, waiting for BIND) a listener holds at once; more are closed at accept. */
 const MAX_UNBOUND = 32
