@@ -20,6 +20,14 @@ test('a lane whose TCP is cut is given up within seconds, the bus carries on ove
   const laneOf = async (from: typeof a, to: typeof a) =>
     (await mesh.peers(from)).find((p) => p.node_id === to.node.nodeId)?.bus_lane ?? null
   const lanes = async () => [await laneOf(a, b), await laneOf(b, a)]
+  /** Inserts (-I) or deletes (-D) the rules making B drop all TCP but loopback's, both ways. */
+  const tcpCut = async (op: '-I' | '-D') => {
+    for (const [chain, dir] of [
+      ['INPUT', '-i'],
+      ['OUTPUT', '-o'],
+    ] as const)
+      await hosts[1]!.execOk(['iptables', op, chain, '-p', 'tcp', '!', dir, 'lo', '-j', 'DROP'])
+  }
   await waitFor(async () => (await lanes()).every((l) => l === 'tcp'), {
     timeoutMs: 60_000,
     intervalMs: 200,
@@ -40,6 +48,16 @@ test('a lane whose TCP is cut is given up within seconds, the bus carries on ove
   const publish = async () => {
     await pub.publish({ subject: 'lane.test', data: String(seq++) })
   }
+  /** Publishes 20 more and waits until B's subscriber has all 20. */
+  const twentyArrive = async (what: string) => {
+    const first = seq
+    for (let i = 0; i < 20; i++) await publish()
+    await waitFor(async () => got.filter((n) => n >= first).length === 20, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what,
+    })
+  }
   try {
     // The subscription has reached A when a message arrives.
     await waitFor(
@@ -52,11 +70,7 @@ test('a lane whose TCP is cut is given up within seconds, the bus carries on ove
 
     const cutAt = Date.now()
     const firstCut = seq
-    for (const [chain, dir] of [
-      ['INPUT', '-i'],
-      ['OUTPUT', '-o'],
-    ] as const)
-      await hosts[1]!.execOk(['iptables', '-I', chain, '-p', 'tcp', '!', dir, 'lo', '-j', 'DROP'])
+    await tcpCut('-I')
     // Publishing every 50 ms: A's lane hears nothing back, pings, gives up; B hears the DROP on the link.
     let fellBackMs = -1
     for (let i = 0; i < 400 && fellBackMs < 0; i++) {
@@ -69,31 +83,14 @@ test('a lane whose TCP is cut is given up within seconds, the bus carries on ove
       `the lane was still in use 20 s after the cut: ${await lanes()}; ${got.filter((n) => n >= firstCut).length} of ${seq - firstCut} published since arrived`,
     )
     const firstAfter = seq
-    for (let i = 0; i < 20; i++) await publish()
-    await waitFor(async () => got.filter((n) => n >= firstAfter).length === 20, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      what: 'the messages published after the fallback, over the peer link',
-    })
+    await twentyArrive('the messages published after the fallback, over the peer link')
     const swallowed = firstAfter - firstCut - got.filter((n) => n >= firstCut && n < firstAfter).length
     t.diagnostic(
       `lane given up ${fellBackMs} ms after the cut; ${swallowed} of ${firstAfter - firstCut} messages published meanwhile were lost`,
     )
     assert.equal(got.length, new Set(got).size, 'no message delivered twice')
 
-    for (const chain of ['INPUT', 'OUTPUT'])
-      await hosts[1]!.execOk([
-        'iptables',
-        '-D',
-        chain,
-        '-p',
-        'tcp',
-        '!',
-        chain === 'INPUT' ? '-i' : '-o',
-        'lo',
-        '-j',
-        'DROP',
-      ])
+    await tcpCut('-D')
     const healedAt = Date.now()
     await waitFor(async () => (await lanes()).every((l) => l === 'tcp'), {
       timeoutMs: 60_000,
@@ -101,13 +98,7 @@ test('a lane whose TCP is cut is given up within seconds, the bus carries on ove
       what: 'the lane dialled again once TCP flows',
     })
     t.diagnostic(`lane back ${Date.now() - healedAt} ms after TCP was let through again`)
-    const firstBack = seq
-    for (let i = 0; i < 20; i++) await publish()
-    await waitFor(async () => got.filter((n) => n >= firstBack).length === 20, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      what: 'messages over the new lane',
-    })
+    await twentyArrive('messages over the new lane')
   } finally {
     pub.close()
     subClient.close()

@@ -7,9 +7,8 @@
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { connect } from 'node:net'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { Registry } from 'prom-client'
-import { LocalTestnet } from '../../src/discovery/testnet.js'
 import { decodeFrame, encodeFrame, type LinkManager, type PeerLink } from '../../src/transport/index.js'
 import {
   decodeLaneControl,
@@ -20,29 +19,13 @@ import {
   type LaneConnection,
 } from '../../src/transport/lane.js'
 import { createTransportMetrics } from '../../src/transport/metrics.js'
-import { counterValue, linkManagers, TestFederation, type TestNode } from '../../src/transport/testing.js'
+import { counterValue, type TestNode } from '../../src/transport/testing.js'
+import { linkTestbed, until } from '../helpers/link-testbed.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-let net: LocalTestnet
-const fed = new TestFederation()
-const managers: LinkManager[] = []
-
-before(async () => {
-  net = await LocalTestnet.create()
-})
-after(async () => {
-  await Promise.all(managers.map((m) => m.close()))
-  await net.destroy()
-})
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = performance.now() + ms
-  while (!check()) {
-    if (performance.now() > end) throw new Error('condition not reached in time')
-    await sleep(10)
-  }
-}
+const bed = linkTestbed()
+const { fed } = bed
 
 async function laned(
   name: string,
@@ -50,11 +33,10 @@ async function laned(
 ): Promise<{ a: TestNode; b: TestNode; la: LinkManager; lb: LinkManager; toB: PeerLink; toA: PeerLink }> {
   const a = fed.node(`${name}-a`)
   const b = fed.node(`${name}-b`)
-  const la = fed.linkManager(a, { lanes: lanes.a ? { keyPair: a.keyPair, port: 0 } : null })
-  const lb = fed.linkManager(b, { lanes: lanes.b ? { keyPair: b.keyPair, port: 0 } : null })
-  managers.push(la, lb)
+  const la = bed.manager(a, { lanes: lanes.a ? { keyPair: a.keyPair, port: 0 } : null })
+  const lb = bed.manager(b, { lanes: lanes.b ? { keyPair: b.keyPair, port: 0 } : null })
   await Promise.all([la.listenLanes(), lb.listenLanes()])
-  const [toB, toA] = await linkManagers(net, [a, la], [b, lb])
+  const [toB, toA] = await bed.link(a, la, b, lb)
   return { a, b, la, lb, toB, toA }
 }
 
@@ -173,38 +155,27 @@ describe('TCP lanes', () => {
     await new Promise((r) => sock.once('connect', r))
     sock.write(Buffer.from(Array.from({ length: 2000 }, (_, i) => (i * 131) % 256)))
     await new Promise((r) => sock.once('close', r))
-    // A federation key, but no link with this hash: refused, counted.
     const stranger = fed.node('strangers-x')
-    const r1 = await dialLane({
-      host: '127.0.0.1',
-      port,
-      keyPair: stranger.keyPair,
-      remotePublicKey: b.keyPair.publicKey,
-      linkHash: Buffer.alloc(32, 7),
-      attach: () => true,
+    const dial = (linkHash: Uint8Array, remotePublicKey: Uint8Array) =>
+      dialLane({
+        host: '127.0.0.1',
+        port,
+        keyPair: stranger.keyPair,
+        remotePublicKey,
+        linkHash,
+        attach: () => true,
+      })
+    // A federation key, but no link with this hash: refused, counted.
+    assert.deepEqual(await dial(Buffer.alloc(32, 7), b.keyPair.publicKey), {
+      ok: false,
+      error: 'refused by the peer',
     })
-    assert.deepEqual(r1, { ok: false, error: 'refused by the peer' })
     assert.equal(await counterValue(lb.metrics.lanes, { result: 'refused_no_link' }), 1)
     // The real link's hash from a key that is not the link's peer: refused too.
-    const r2 = await dialLane({
-      host: '127.0.0.1',
-      port,
-      keyPair: stranger.keyPair,
-      remotePublicKey: b.keyPair.publicKey,
-      linkHash: toA.conn.handshakeHash!,
-      attach: () => true,
-    })
-    assert.equal(r2.ok, false)
+    assert.equal((await dial(toA.conn.handshakeHash!, b.keyPair.publicKey)).ok, false)
+    assert.equal(await counterValue(lb.metrics.lanes, { result: 'refused_no_link' }), 2)
     // Naming the wrong key for the listener fails the Noise handshake.
-    const r3 = await dialLane({
-      host: '127.0.0.1',
-      port,
-      keyPair: stranger.keyPair,
-      remotePublicKey: stranger.keyPair.publicKey,
-      linkHash: toA.conn.handshakeHash!,
-      attach: () => true,
-    })
-    assert.equal(r3.ok, false)
+    assert.equal((await dial(toA.conn.handshakeHash!, stranger.keyPair.publicKey)).ok, false)
     assert.ok(toA.hasLane && toB.hasLane && toA.state === 'up')
     const got = numbered(toA, 'bus')
     toB.send('bus', Buffer.alloc(8))

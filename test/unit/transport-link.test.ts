@@ -5,35 +5,19 @@
 
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { after, before, describe, it } from 'node:test'
-import { LocalTestnet } from '../../src/discovery/testnet.js'
+import { describe, it } from 'node:test'
 import { generateKeyPair, type NodeCertificate } from '../../src/identity/index.js'
-import { type LinkManager, type LinkReason, MAX_DATAGRAM_BYTES } from '../../src/transport/index.js'
-import { counterValue, linkManagers, TestFederation, type TestNode } from '../../src/transport/testing.js'
+import { type LinkReason, MAX_DATAGRAM_BYTES } from '../../src/transport/index.js'
+import { counterValue, TestFederation, type TestNode } from '../../src/transport/testing.js'
+import { linkTestbed } from '../helpers/link-testbed.js'
 
 const within = (ms: number) => ({ signal: AbortSignal.timeout(ms) })
 const HOUR = 3_600_000
 
-let net: LocalTestnet
-const fed = new TestFederation()
-const managers: LinkManager[] = []
-
-before(async () => {
-  net = await LocalTestnet.create()
-})
-after(async () => {
-  await Promise.all(managers.map((m) => m.close()))
-  await net.destroy()
-})
-
-function manager(node: TestNode, opts: Parameters<TestFederation['linkManager']>[1] = {}): LinkManager {
-  const m = fed.linkManager(node, opts)
-  managers.push(m)
-  return m
-}
-
-const link = (a: TestNode, la: LinkManager, b: TestNode, lb: LinkManager) =>
-  linkManagers(net, [a, la], [b, lb])
+const bed = linkTestbed()
+const { fed } = bed
+const manager = bed.manager.bind(bed)
+const link = bed.link.bind(bed)
 
 describe('peer links between two routers with valid certificates', () => {
   it('link up and exchange messages on every channel, both ways', async () => {
@@ -169,7 +153,7 @@ describe('certificate refusals', () => {
       la.on('link-up', () => upEvents++)
       lb.on('link-up', () => upEvents++)
 
-      const [ca, cb] = await net.connectionPair(b.keyPair, a.keyPair)
+      const [ca, cb] = await bed.net.connectionPair(b.keyPair, a.keyPair)
       const refusedA = once(la, 'rejected', within(5000))
       const refusedB = once(lb, 'rejected', within(5000))
       la.accept(cb)

@@ -5,8 +5,7 @@
 
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { after, before, describe, it } from 'node:test'
-import { LocalTestnet } from '../../src/discovery/testnet.js'
+import { describe, it } from 'node:test'
 import type { NodeCertificate } from '../../src/identity/index.js'
 import {
   encodeFrame,
@@ -15,40 +14,16 @@ import {
   type LinkReason,
   type PeerLink,
 } from '../../src/transport/index.js'
-import { counterValue, linkManagers, TestFederation, type TestNode } from '../../src/transport/testing.js'
+import { counterValue, type TestNode } from '../../src/transport/testing.js'
+import { linkTestbed, until } from '../helpers/link-testbed.js'
 
 const within = (ms: number) => ({ signal: AbortSignal.timeout(ms) })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-let net: LocalTestnet
-const fed = new TestFederation()
-const managers: LinkManager[] = []
-
-before(async () => {
-  net = await LocalTestnet.create()
-})
-after(async () => {
-  await Promise.all(managers.map((m) => m.close()))
-  await net.destroy()
-})
-
-function manager(node: TestNode, opts: Parameters<TestFederation['linkManager']>[1] = {}): LinkManager {
-  const m = fed.linkManager(node, opts)
-  managers.push(m)
-  return m
-}
-
-const linked = (a: TestNode, la: LinkManager, b: TestNode, lb: LinkManager) =>
-  linkManagers(net, [a, la], [b, lb])
-
-/** Polls until `check` holds (bounded), so a test waits for a state instead of for a fixed time. */
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const end = performance.now() + ms
-  while (!check()) {
-    if (performance.now() > end) throw new Error('condition not reached in time')
-    await sleep(20)
-  }
-}
+const bed = linkTestbed()
+const { fed } = bed
+const manager = bed.manager.bind(bed)
+const linked = bed.link.bind(bed)
 
 describe('duplicate connections', () => {
   it('two crossing connections leave one link per side, the same connection on both ends', async () => {
@@ -56,8 +31,8 @@ describe('duplicate connections', () => {
     const b = fed.node('b')
     const la = manager(a)
     const lb = manager(b)
-    const [a1, b1] = await net.connectionPair(a.keyPair, b.keyPair) // a dialled
-    const [b2, a2] = await net.connectionPair(b.keyPair, a.keyPair) // b dialled
+    const [a1, b1] = await bed.net.connectionPair(a.keyPair, b.keyPair) // a dialled
+    const [b2, a2] = await bed.net.connectionPair(b.keyPair, a.keyPair) // b dialled
     // Each side sees them in a different order, so "keep the first" would disagree.
     la.accept(a1)
     la.accept(a2)
@@ -83,8 +58,8 @@ describe('duplicate connections', () => {
     // The old connection is dialled by the larger key, so by the tie rule alone it would win.
     const aLarger = Buffer.compare(a.keyPair.publicKey, b.keyPair.publicKey) > 0
     const [oldA, oldB] = aLarger
-      ? await net.connectionPair(a.keyPair, b.keyPair)
-      : (await net.connectionPair(b.keyPair, a.keyPair)).reverse()
+      ? await bed.net.connectionPair(a.keyPair, b.keyPair)
+      : (await bed.net.connectionPair(b.keyPair, a.keyPair)).reverse()
     la.accept(oldA!)
     // The "old b" completes the handshake, then falls silent like a crashed process whose socket lingers.
     oldB!.on('data', () => {})
@@ -100,8 +75,8 @@ describe('duplicate connections', () => {
     la.on('link-up', () => events.push('up'))
     const lb = manager(b)
     const [newA, newB] = aLarger
-      ? (await net.connectionPair(b.keyPair, a.keyPair)).reverse()
-      : await net.connectionPair(a.keyPair, b.keyPair)
+      ? (await bed.net.connectionPair(b.keyPair, a.keyPair)).reverse()
+      : await bed.net.connectionPair(a.keyPair, b.keyPair)
     const up = once(la, 'link-up', within(5000))
     la.accept(newA!)
     lb.accept(newB!)
@@ -123,8 +98,8 @@ async function silentPeer(
   const aLarger = Buffer.compare(a.keyPair.publicKey, b.keyPair.publicKey) > 0
   const aDials = dialledByLarger === aLarger
   const [oldA, oldB] = aDials
-    ? await net.connectionPair(a.keyPair, b.keyPair)
-    : (await net.connectionPair(b.keyPair, a.keyPair)).reverse()
+    ? await bed.net.connectionPair(a.keyPair, b.keyPair)
+    : (await bed.net.connectionPair(b.keyPair, a.keyPair)).reverse()
   const up = once(la, 'link-up', within(5000))
   la.accept(oldA!)
   oldB!.on('data', () => {})
@@ -152,8 +127,8 @@ describe('links that give no sign of life', () => {
     lb.on('link-up', (_id, l) => l.send('bus', Buffer.from('sent at once')))
     const aLarger = Buffer.compare(a.keyPair.publicKey, b.keyPair.publicKey) > 0
     const [newA, newB] = aLarger
-      ? (await net.connectionPair(b.keyPair, a.keyPair)).reverse()
-      : await net.connectionPair(a.keyPair, b.keyPair)
+      ? (await bed.net.connectionPair(b.keyPair, a.keyPair)).reverse()
+      : await bed.net.connectionPair(a.keyPair, b.keyPair)
     const started = performance.now()
     let early: Promise<unknown> | undefined
     const up = once(la, 'link-up', within(5000))
