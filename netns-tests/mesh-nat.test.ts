@@ -74,11 +74,18 @@ async function natScenario(t: TestContext, symmetric: boolean): Promise<void> {
   }
   t.diagnostic(`NAT path a->b: ${kind}${ab.via ? ` via ${ab.via.slice(0, 12)}` : ''}; b->a: ${ba.path}`)
   // Each NAT drops unsolicited inbound TCP, so no TCP lane can form between a and b: their bus (if they have a
-  // peer link) stays on it. A lane to the public node forms when the NATed node dialled it.
+  // peer link) stays on it. A NATed node's lane to the public node forms whichever end opened the link (when
+  // the public node did, its dial fails and the NATed node dials instead).
   assert.notEqual(ab.bus_lane, 'tcp', 'no TCP lane through two NATs')
   assert.notEqual(ba.bus_lane, 'tcp', 'no TCP lane through two NATs')
-  const toPub = (await mesh.peers(na)).find((x) => x.node_id === p.node.nodeId)
-  t.diagnostic(`bus a<->b: ${ab.bus_lane ?? 'no link'}; a<->pub: ${toPub?.bus_lane ?? 'no link'}`)
+  const laneToPub = async (n: MeshNode) =>
+    (await mesh.peers(n)).find((x) => x.node_id === p.node.nodeId)?.bus_lane ?? null
+  await waitFor(async () => (await laneToPub(na)) === 'tcp' && (await laneToPub(nb)) === 'tcp', {
+    timeoutMs: 20_000,
+    intervalMs: 250,
+    what: 'TCP lanes from both NATed nodes to the public node',
+  })
+  t.diagnostic(`bus a<->b: ${ab.bus_lane ?? 'no link'}; a<->pub and b<->pub: tcp`)
 
   const stats = await ping(a, nb.node.ipv4, { count: 10, intervalS: 0.05 })
   assert.ok(stats.received >= 9, `a -> b over the mesh: ${stats.output}`)

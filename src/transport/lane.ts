@@ -9,7 +9,9 @@
 // Setting one up, both ends on the link's own stream, channel "lane" (an older peer drops that channel as
 // unknown and counts it; the link carries on):
 //   1. each end with a lane listener sends OFFER(port) once the link is up;
-//   2. the link's initiator, on the peer's OFFER, dials TCP to the link's remote host at that port and runs a
+//   2. the link's initiator (or, after it failed once and said REVERSE, the other end: a public node that
+//      found a NATed one cannot reach its port, the NATed one can reach the public node's), on the peer's
+//      OFFER, dials TCP to the link's remote host at that port and runs a
 //      Noise handshake with its node key, naming the peer's key (a different key fails the handshake); its
 //      first message is BIND: the link's handshake hash, which only the two ends of that link know;
 //   3. the listener finds the up link with that hash and that key, attaches the lane and answers ACCEPT (or
@@ -39,7 +41,7 @@ import type { RawConnection } from './types.js'
 /** The link channel lane control travels on. */
 export const LANE_CHANNEL = 'lane'
 /** Control ops on LANE_CHANNEL (first byte). */
-export const LaneOp = { OFFER: 1, SWITCH: 2, DROP: 3 } as const
+export const LaneOp = { OFFER: 1, SWITCH: 2, DROP: 3, REVERSE: 4 } as const
 /** Lane handshake messages (first message each way on a new lane). */
 const BIND = 1
 const ACCEPT = 2
@@ -62,11 +64,18 @@ const monotonic = () => performance.now()
 /** Unbound lanes (handshaking, waiting for BIND) a listener holds at once; more are closed at accept. */
 const MAX_UNBOUND = 32
 
-/** OFFER: accept a lane on this port; SWITCH: bulk frames follow on lane `id`; DROP: lane `id` was closed here. */
-export type LaneControl = { op: 'offer'; port: number } | { op: 'switch' | 'drop'; id: string }
+/**
+ * OFFER: accept a lane on this port; SWITCH: bulk frames follow on lane `id`; DROP: lane `id` was closed here;
+ * REVERSE: the initiator could not reach the peer's lane port, so the peer dials from now on.
+ */
+export type LaneControl =
+  | { op: 'offer'; port: number }
+  | { op: 'switch' | 'drop'; id: string }
+  | { op: 'reverse' }
 
 export function encodeLaneControl(c: LaneControl): Uint8Array {
   if (c.op === 'offer') return Uint8Array.of(LaneOp.OFFER, c.port >> 8, c.port & 0xff)
+  if (c.op === 'reverse') return Uint8Array.of(LaneOp.REVERSE)
   const id = Buffer.from(c.id, 'hex')
   return Uint8Array.from([c.op === 'switch' ? LaneOp.SWITCH : LaneOp.DROP, ...id])
 }
@@ -78,6 +87,7 @@ export function decodeLaneControl(b: Uint8Array): LaneControl {
     if (port === 0) throw new DecodeError('invalid-value', 'lane offer of port 0', 1)
     return { op: 'offer', port }
   }
+  if (b.length === 1 && b[0] === LaneOp.REVERSE) return { op: 'reverse' }
   if (b.length === 1 + LANE_ID_BYTES && (b[0] === LaneOp.SWITCH || b[0] === LaneOp.DROP)) {
     return { op: b[0] === LaneOp.SWITCH ? 'switch' : 'drop', id: Buffer.from(b.subarray(1)).toString('hex') }
   }

@@ -254,6 +254,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     return this.lane !== null
   }
 
+  /** Tells the peer that this end could not reach its lane port: the peer dials this end's from now on. */
+  askLaneReverse(): void {
+    if (this.state === 'up') this.sendLaneControl(encodeLaneControl({ op: 'reverse' }))
+  }
+
   /** Tells the peer this end accepts a TCP lane on `port` (lane.ts, step 1). */
   offerLane(port: number): void {
     if (this.state === 'up') this.sendLaneControl(encodeLaneControl({ op: 'offer', port }))
@@ -307,6 +312,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     if (c.op === 'offer') {
       this.peerLanePort = c.port
       this.emit('lane-offer', c.port)
+    } else if (c.op === 'reverse') {
+      this.emit('lane-reverse')
     } else if (c.op === 'drop') {
       if (this.lane?.id === c.id) this.lane.close('lane_dropped_by_peer')
     } else if (this.lane?.id === c.id) this.lane.peerSwitched()

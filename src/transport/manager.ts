@@ -17,8 +17,9 @@
 // check, see checkLinks()) or applies the same rule and the same check to the same two connections.
 //
 // Lanes (lane.ts): with `lanes` set, the manager listens for TCP lanes, offers its port on every link it
-// announces, dials the lane of each link it initiated when the peer offers one (again after a failure or a
-// lost lane, backing off), and binds accepted lanes to their links.
+// announces, dials the lane of each link it initiated when the peer offers one (again after a lost lane,
+// backing off; after a failed first dial it asks the peer to dial instead, which then does the retrying),
+// and binds accepted lanes to their links.
 
 import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
@@ -90,6 +91,11 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   lanePort: number | null = null
   /** Links whose lane is dialled again later. */
   private readonly laneRetry = new Map<PeerLink, NodeJS.Timeout>()
+  /**
+   * Whether this end dials a link's lane: the link's initiator does, until its first attempt fails and it
+   * asks the peer to dial instead (REVERSE); then the peer does.
+   */
+  private readonly laneDialer = new WeakMap<PeerLink, boolean>()
 
   constructor(private readonly opts: LinkManagerOptions) {
     super()
@@ -133,8 +139,14 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.pending.add(link)
     link.once('up', () => this.onUp(link))
     link.once('close', (reason, info) => this.onClose(link, reason, info.wasUp))
-    if (this.opts.lanes && link.isInitiator) {
+    if (this.opts.lanes) {
+      this.laneDialer.set(link, link.isInitiator)
       link.on('lane-offer', () => this.dialLane(link, 0))
+      link.on('lane-reverse', () => {
+        if (link.isInitiator) return
+        this.laneDialer.set(link, true)
+        this.dialLane(link, 0)
+      })
       link.on('lane', (up) => {
         if (!up) this.dialLane(link, 1)
       })
@@ -179,14 +191,11 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   }
 
   /**
-   * Dials the lane of a link this node initiated, to the port the peer offered; after `failures` failed or
-   * lost lanes, first waits LANE_RETRY_MS doubled per failure (capped).
+   * Dials the lane of a link this end dials (laneDialer), to the port the peer offered; after `failures`
+   * failed or lost lanes, first waits LANE_RETRY_MS doubled per failure (capped).
    */
   private dialLane(link: PeerLink, failures: number): void {
-    const lanes = this.opts.lanes
-    const port = link.peerLanePort
-    const hash = link.conn.handshakeHash
-    if (!lanes || this.closed || link.state !== 'up' || link.hasLane || port === null || !hash) return
+    if (!this.mayDialLane(link)) return
     if (failures > 0) {
       const delay = Math.min(LANE_RETRY_MAX_MS, LANE_RETRY_MS * 2 ** (failures - 1))
       clearTimeout(this.laneRetry.get(link))
@@ -201,13 +210,25 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.dialLaneNow(link, 0)
   }
 
+  private mayDialLane(link: PeerLink): boolean {
+    return (
+      this.opts.lanes != null &&
+      !this.closed &&
+      this.laneDialer.get(link) === true &&
+      link.state === 'up' &&
+      !link.hasLane &&
+      link.peerLanePort !== null &&
+      link.conn.handshakeHash != null &&
+      link.remoteAddress !== null
+    )
+  }
+
   private dialLaneNow(link: PeerLink, failures: number): void {
-    const lanes = this.opts.lanes
-    const port = link.peerLanePort
-    const hash = link.conn.handshakeHash
-    const addr = link.remoteAddress
-    if (!lanes || this.closed || link.state !== 'up' || link.hasLane || port === null || !hash || !addr)
-      return
+    if (!this.mayDialLane(link)) return
+    const lanes = this.opts.lanes!
+    const port = link.peerLanePort!
+    const hash = link.conn.handshakeHash!
+    const addr = link.remoteAddress!
     void dialLane({
       host: addr.host,
       port,
@@ -222,6 +243,12 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
       }
       this.metrics.lanes.inc({ result: 'dial_failed' })
       this.log.debug({ peer: link.peerId, host: addr.host, port, err: r.error }, 'TCP lane dial failed')
+      if (failures === 0 && link.isInitiator && this.lanePort !== null && link.state === 'up') {
+        // The peer may reach us where we cannot reach it (we found it behind its NAT): it dials from now on.
+        this.laneDialer.set(link, false)
+        link.askLaneReverse()
+        return
+      }
       this.dialLane(link, failures + 1)
     })
   }

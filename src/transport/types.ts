@@ -94,6 +94,8 @@ export interface PeerLinkEvents {
   close: [reason: LinkReason, info: LinkCloseInfo]
   /** The peer offered a TCP lane on this port (lane.ts). */
   'lane-offer': [port: number]
+  /** The peer (the link's initiator) could not reach our lane port: this end dials the peer's instead. */
+  'lane-reverse': []
   /** A TCP lane came up (reason null) or went (why). */
   lane: [up: boolean, reason: string | null]
 }

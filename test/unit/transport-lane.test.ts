@@ -112,6 +112,24 @@ describe('TCP lanes', () => {
     assert.equal((await closedAt('lane_closed')) + (await closedAt('lane_dropped_by_peer')), 1)
   })
 
+  it("when the initiator cannot reach the peer's lane port, the peer dials the initiator's instead", async () => {
+    const a = fed.node('reverse-a')
+    const b = fed.node('reverse-b')
+    const la = bed.manager(a, { lanes: { keyPair: a.keyPair, port: 0 } })
+    const lb = bed.manager(b, { lanes: { keyPair: b.keyPair, port: 0 } })
+    await Promise.all([la.listenLanes(), lb.listenLanes()])
+    // b offers a port nobody listens on (as a NAT would drop it): a's dial fails.
+    ;(lb as unknown as { laneServer: { close(): void } }).laneServer.close()
+    const [toB, toA] = await bed.link(a, la, b, lb)
+    assert.ok(toB.isInitiator)
+    await until(() => toB.hasLane && toA.hasLane, 8000)
+    assert.equal(await counterValue(la.metrics.lanes, { result: 'dial_failed' }), 1)
+    assert.equal((toA as unknown as { lane: Lane }).lane.initiator, true, 'b dialled')
+    const got = numbered(toB, 'bus')
+    toA.send('bus', Buffer.alloc(8))
+    await until(() => got.count === 1)
+  })
+
   it('no lane when one end has lanes off; the bus runs on the link', async () => {
     for (const lanes of [
       { a: true, b: false },
@@ -289,6 +307,7 @@ describe('Lane (no sockets)', () => {
       { op: 'offer', port: 1 },
       { op: 'switch', id: '0011223344556677' },
       { op: 'drop', id: '8899aabbccddeeff' },
+      { op: 'reverse' },
     ] as const) {
       assert.deepEqual(decodeLaneControl(encodeLaneControl(c)), c)
     }
