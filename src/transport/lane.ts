@@ -58,6 +58,8 @@ export const LANE_STALL_MS = 10_000
  * answer per interval: no timer or message of ours on idle lanes.
  */
 export const LANE_KEEPALIVE_MS = 30_000
+/** Lane frames held for the peer's SWITCH this long (it never came: a confused peer) close the lane. */
+export const LANE_SWITCH_WAIT_MS = 10_000
 /** A lane written to that heard nothing for this long is asked for a PONG, and closed if none comes in as long. */
 export const LANE_ECHO_MS = 2000
 const monotonic = () => performance.now()
@@ -119,6 +121,7 @@ export class Lane {
   /** The peer's SWITCH for this lane arrived: its frames are delivered as they come. */
   private switched = false
   private held: Array<[string, Uint8Array]> = []
+  private holdTimer: NodeJS.Timeout | null = null
   private closed = false
   private stallTimer: NodeJS.Timeout | null = null
   private lastHeard = monotonic()
@@ -182,6 +185,8 @@ export class Lane {
   peerSwitched(): void {
     if (this.switched || this.closed) return
     this.switched = true
+    if (this.holdTimer) clearTimeout(this.holdTimer)
+    this.holdTimer = null
     const held = this.held
     this.held = []
     for (const [channel, payload] of held) this.host.deliver(channel, payload)
@@ -193,7 +198,8 @@ export class Lane {
     this.closed = true
     if (this.stallTimer) clearTimeout(this.stallTimer)
     if (this.echoTimer) clearTimeout(this.echoTimer)
-    this.stallTimer = this.echoTimer = null
+    if (this.holdTimer) clearTimeout(this.holdTimer)
+    this.stallTimer = this.echoTimer = this.holdTimer = null
     // Frames that came on the lane but not yet in order are still the peer's authenticated frames.
     const held = this.held
     this.held = []
@@ -238,6 +244,7 @@ export class Lane {
     // Ahead of the peer's SWITCH on the link: hold it, and hold the sender back until the switch arrives.
     this.held.push([channel, payload])
     this.conn.pause?.()
+    this.holdTimer ??= setTimeout(() => this.close('lane_no_switch'), LANE_SWITCH_WAIT_MS)
   }
 
   private onDrain(): void {

@@ -15,6 +15,7 @@ import {
   dialLane,
   encodeLaneControl,
   LANE_ECHO_MS,
+  LANE_SWITCH_WAIT_MS,
   Lane,
   type LaneConnection,
 } from '../../src/transport/lane.js'
@@ -299,6 +300,31 @@ describe('Lane (no sockets)', () => {
     assert.deepEqual(lostAnswering, [])
     assert.deepEqual(kinds(answering), ['data', 'ping', 'pong'])
     assert.deepEqual(decodeFrame(answering.written[2]!), { type: 'pong', nonce: 7 })
+  })
+
+  it('frames held for a SWITCH that never comes close the lane after LANE_SWITCH_WAIT_MS, delivered', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] })
+    const conn = new FakeConn()
+    const delivered: string[] = []
+    const lost: string[] = []
+    new Lane(
+      conn,
+      {
+        maxFrameBytes: 1 << 20,
+        deliver: (ch) => delivered.push(ch),
+        heard: () => {},
+        drained: () => {},
+        lost: (_l, reason) => lost.push(reason),
+      },
+      createTransportMetrics(new Registry()),
+      false,
+    )
+    conn.emit('data', encodeFrame({ type: 'data', channel: 'bus', payload: Buffer.from('1') }))
+    t.mock.timers.tick(LANE_SWITCH_WAIT_MS - 1)
+    assert.deepEqual(lost, [])
+    t.mock.timers.tick(1)
+    assert.deepEqual(lost, ['lane_no_switch'])
+    assert.deepEqual(delivered, ['bus'], 'what was held is still the peer’s authenticated data')
   })
 
   it('lane control messages round-trip, and anything else is a DecodeError', () => {
