@@ -1,7 +1,7 @@
 // TCP lanes: a second connection beside a peer link, for the link's bulk channels (the bus). A peer link runs
 // on hyperswarm's UDX stream, which works through NATs but costs one sendmsg per ~1.4 KB packet and an ack
-// packet the receiving process must wake up to send; on this project's bus bench a router pair moved about
-// 2x more messages per second, with a quarter less request/reply latency, over a Noise stream on TCP (the
+// packet the receiving process must wake up to send; measured here (bench/bus/link.ts), a router pair moved
+// 1.5-2.5x the messages per second, with a fifth less request/reply latency, over a Noise stream on TCP (the
 // kernel segments, acks and paces it). So when the peer can be reached over TCP, the bulk channels move there;
 // everything else (certificates, routing records, probes, liveness) stays on the link, which remains the
 // authority: the lane lives and dies with it, and without a lane (NAT, firewall, an older peer) nothing changes.
@@ -11,11 +11,11 @@
 //   1. each end with a lane listener sends OFFER(port) once the link is up;
 //   2. the link's initiator (or, after it failed once and said REVERSE, the other end: a public node that
 //      found a NATed one cannot reach its port, the NATed one can reach the public node's), on the peer's
-//      OFFER, dials TCP to the link's remote host at that port and runs a
-//      Noise handshake with its node key, naming the peer's key (a different key fails the handshake); its
-//      first message is BIND: the link's handshake hash, which only the two ends of that link know;
-//   3. the listener finds the up link with that hash and that key, attaches the lane and answers ACCEPT (or
-//      REFUSE and closes); the dialer attaches on ACCEPT;
+//      OFFER, dials TCP to the link's remote host at that port and runs a Noise handshake with its node key,
+//      naming the peer's key (a different key fails the handshake); its first message is BIND, naming the link
+//      by its handshake hash (not a secret: it only picks the link);
+//   3. the listener finds the up link with that hash whose peer is the key the lane's own Noise handshake
+//      authenticated, attaches the lane and answers ACCEPT (or REFUSE and closes); the dialer attaches on ACCEPT;
 //   4. each end, once attached, sends SWITCH(lane id) on the link's stream, then sends its bulk frames on the
 //      lane. A receiver holds lane frames until the peer's SWITCH arrives on the link (pausing the lane, which
 //      holds the sender back), so what was sent on the link before the switch is delivered first;
@@ -26,8 +26,8 @@
 // sends a PING, and if that too goes unanswered for LANE_ECHO_MS it is closed (a path that drops TCP while the
 // link's UDP still flows would otherwise swallow small messages for the kernel's many minutes of
 // retransmission). A lane whose writes stay blocked for LANE_STALL_MS, or whose TCP keepalive goes unanswered
-// (LANE_KEEPALIVE_MS, idle lanes), is closed; the bulk channels go back to the link at once and the dialer tries again
-// later. Frames in flight on a lane that closes are lost, as they would be with a link that
+// (LANE_KEEPALIVE_MS, idle lanes), is closed; the bulk channels go back to the link at once and the dialer
+// tries again later. Frames in flight on a lane that closes are lost, as they would be with a link that
 // closes: at-most-once messages are gone, at-least-once ones are retried by the bus.
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
