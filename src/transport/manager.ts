@@ -16,17 +16,15 @@
 // instead. Both ends still agree: the peer holds only the newcomer (it closed the old link after its own
 // check, see checkLinks()) or applies the same rule and the same check to the same two connections.
 //
-// Lanes (lane.ts): with `lanes` set, the manager listens for TCP lanes, offers its port on every link it
-// announces, dials the lane of each link it initiated when the peer offers one (again after a lost lane,
-// backing off; after a failed first dial it asks the peer to dial instead, which then does the retrying),
-// and binds accepted lanes to their links.
+// Lanes (lanes.ts): with `lanes` set, every link the manager accepts is also tracked there (offers, dials,
+// retries), and accepted lanes are bound to the up link they name.
 
 import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import { LinkError, type LinkReason } from './errors.js'
 import { CHANNEL_NAME } from './frames.js'
-import { dialLane, LaneServer } from './lane.js'
+import { Lanes } from './lanes.js'
 import { PeerLink } from './link.js'
 import { createTransportMetrics, type TransportMetrics } from './metrics.js'
 import {
@@ -58,10 +56,6 @@ export interface LinkManagerOptions extends LinkTimings {
   lanes?: { keyPair: { publicKey: Buffer; secretKey: Buffer }; port: number } | null
 }
 
-/** A failed or lost lane is dialled again after this, doubling per failure up to LANE_RETRY_MAX_MS. */
-const LANE_RETRY_MS = 2000
-const LANE_RETRY_MAX_MS = 120_000
-
 /** How long a link asked for a sign of life (checkAlive) gets to answer, at least. */
 export const CHECK_TIMEOUT_MS = 1500
 
@@ -86,16 +80,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   private certificate: Uint8Array
   private recheckTimer: NodeJS.Timeout | null = null
   private closed = false
-  private laneServer: LaneServer | null = null
-  /** The port lanes are accepted on (null: lanes off, or not listening). */
-  lanePort: number | null = null
-  /** Links whose lane is dialled again later. */
-  private readonly laneRetry = new Map<PeerLink, NodeJS.Timeout>()
-  /**
-   * Whether this end dials a link's lane: the link's initiator does, until its first attempt fails and it
-   * asks the peer to dial instead (REVERSE); then the peer does.
-   */
-  private readonly laneDialer = new WeakMap<PeerLink, boolean>()
+  private readonly lanes: Lanes | null
 
   constructor(private readonly opts: LinkManagerOptions) {
     super()
@@ -106,6 +91,20 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.channels = new Set()
     for (const c of opts.channels ?? DEFAULT_CHANNELS) this.addChannel(c)
     this.staleAfterMs = opts.staleAfterMs ?? 2.5 * (opts.keepAliveIntervalMs ?? 1000)
+    this.lanes = opts.lanes
+      ? new Lanes({
+          ...opts.lanes,
+          metrics: this.metrics,
+          logger: this.log,
+          linkFor: (hash, key) => {
+            for (const link of this.active.values()) {
+              const h = link.conn.handshakeHash
+              if (h && Buffer.from(h).equals(hash) && link.remotePublicKey.equals(key)) return link
+            }
+            return null
+          },
+        })
+      : null
     const every = opts.recheckIntervalMs ?? 60_000
     if (every > 0) this.recheckTimer = setInterval(() => this.recheck(), every)
   }
@@ -139,22 +138,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.pending.add(link)
     link.once('up', () => this.onUp(link))
     link.once('close', (reason, info) => this.onClose(link, reason, info.wasUp))
-    if (this.opts.lanes) {
-      this.laneDialer.set(link, link.isInitiator)
-      link.on('lane-offer', () => this.dialLane(link, 0))
-      link.on('lane-reverse', () => {
-        if (link.isInitiator) return
-        this.laneDialer.set(link, true)
-        this.dialLane(link, 0)
-      })
-      link.on('lane', (up) => {
-        if (!up) this.dialLane(link, 1)
-      })
-      link.once('close', () => {
-        clearTimeout(this.laneRetry.get(link))
-        this.laneRetry.delete(link)
-      })
-    }
+    this.lanes?.track(link)
     return link
   }
 
@@ -163,94 +147,16 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
    * to listen on: the bulk channels then stay on the links, and this node still dials its peers' lanes).
    */
   async listenLanes(): Promise<number | null> {
-    const lanes = this.opts.lanes
-    if (!lanes || this.closed || this.laneServer) return this.lanePort
-    const server = new LaneServer({
-      keyPair: lanes.keyPair,
-      port: lanes.port,
-      metrics: this.metrics,
-      logger: this.log,
-      bind: (hash, key) => {
-        for (const link of this.active.values()) {
-          const h = link.conn.handshakeHash
-          if (!h || !Buffer.from(h).equals(hash) || !link.remotePublicKey.equals(key)) continue
-          if (link.state !== 'up' || link.hasLane) return null
-          return (conn) => {
-            if (link.attachLane(conn, false)) this.metrics.lanes.inc({ result: 'up' })
-            else conn.destroy()
-          }
-        }
-        return null
-      },
-    })
-    this.laneServer = server
-    this.lanePort = await server.listen()
-    if (this.closed) server.close()
-    else if (this.lanePort !== null) for (const l of this.active.values()) l.offerLane(this.lanePort)
-    return this.lanePort
+    if (this.lanes === null || this.closed) return null
+    const port = await this.lanes.listen()
+    if (this.closed) this.lanes.close()
+    else for (const l of this.active.values()) this.lanes.offer(l)
+    return port
   }
 
-  /**
-   * Dials the lane of a link this end dials (laneDialer), to the port the peer offered; after `failures`
-   * failed or lost lanes, first waits LANE_RETRY_MS doubled per failure (capped).
-   */
-  private dialLane(link: PeerLink, failures: number): void {
-    if (!this.mayDialLane(link)) return
-    if (failures > 0) {
-      const delay = Math.min(LANE_RETRY_MAX_MS, LANE_RETRY_MS * 2 ** (failures - 1))
-      clearTimeout(this.laneRetry.get(link))
-      const timer = setTimeout(() => {
-        this.laneRetry.delete(link)
-        this.dialLaneNow(link, failures)
-      }, delay)
-      timer.unref()
-      this.laneRetry.set(link, timer)
-      return
-    }
-    this.dialLaneNow(link, 0)
-  }
-
-  private mayDialLane(link: PeerLink): boolean {
-    return (
-      this.opts.lanes != null &&
-      !this.closed &&
-      this.laneDialer.get(link) === true &&
-      link.state === 'up' &&
-      !link.hasLane &&
-      link.peerLanePort !== null &&
-      link.conn.handshakeHash != null &&
-      link.remoteAddress !== null
-    )
-  }
-
-  private dialLaneNow(link: PeerLink, failures: number): void {
-    if (!this.mayDialLane(link)) return
-    const lanes = this.opts.lanes!
-    const port = link.peerLanePort!
-    const hash = link.conn.handshakeHash!
-    const addr = link.remoteAddress!
-    void dialLane({
-      host: addr.host,
-      port,
-      keyPair: lanes.keyPair,
-      remotePublicKey: link.remotePublicKey,
-      linkHash: hash,
-      attach: (conn) => link.attachLane(conn, true),
-    }).then((r) => {
-      if (r.ok) {
-        this.metrics.lanes.inc({ result: 'up' })
-        return
-      }
-      this.metrics.lanes.inc({ result: 'dial_failed' })
-      this.log.debug({ peer: link.peerId, host: addr.host, port, err: r.error }, 'TCP lane dial failed')
-      if (failures === 0 && link.isInitiator && this.lanePort !== null && link.state === 'up') {
-        // The peer may reach us where we cannot reach it (we found it behind its NAT): it dials from now on.
-        this.laneDialer.set(link, false)
-        link.askLaneReverse()
-        return
-      }
-      this.dialLane(link, failures + 1)
-    })
+  /** The port lanes are accepted on (null: lanes off, or not listening). */
+  get lanePort(): number | null {
+    return this.lanes?.port ?? null
   }
 
   get(peerId: string): PeerLink | undefined {
@@ -320,7 +226,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.closed = true
     if (this.recheckTimer) clearInterval(this.recheckTimer)
     this.recheckTimer = null
-    this.laneServer?.close()
+    this.lanes?.close()
     const links = [...this.allLinks(), ...this.closing]
     for (const l of links) l.close('local_close')
     await Promise.all(links.map((l) => l.connectionClosed()))
@@ -393,7 +299,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
     this.metrics.links.set(this.active.size)
     this.log.info({ peer: id, name: link.peerCertificate?.name, remote: link.remoteAddress }, 'peer link up')
     this.emit('link-up', id, link)
-    if (this.lanePort !== null) link.offerLane(this.lanePort)
+    this.lanes?.offer(link)
   }
 
   private onClose(link: PeerLink, reason: LinkReason, wasUp: boolean): void {

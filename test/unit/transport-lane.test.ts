@@ -120,7 +120,7 @@ describe('TCP lanes', () => {
     const lb = bed.manager(b, { lanes: { keyPair: b.keyPair, port: 0 } })
     await Promise.all([la.listenLanes(), lb.listenLanes()])
     // b offers a port nobody listens on (as a NAT would drop it): a's dial fails.
-    ;(lb as unknown as { laneServer: { close(): void } }).laneServer.close()
+    ;(lb as unknown as { lanes: { server: { close(): void } } }).lanes.server.close()
     const [toB, toA] = await bed.link(a, la, b, lb)
     assert.ok(toB.isInitiator)
     await until(() => toB.hasLane && toA.hasLane, 8000)
