@@ -7,7 +7,9 @@
 // request/reply p50 and p99 (µs).
 
 import path from 'node:path'
+import type { DaemonHandle } from '../../netns-tests/lib/daemon.js'
 import { Lab } from '../../netns-tests/lib/lab.js'
+import { fetchMetrics } from '../../netns-tests/lib/mesh-inspect.js'
 import type { Host } from '../../netns-tests/lib/topology.js'
 import { waitFor } from '../../netns-tests/lib/wait.js'
 import { BlackroadClient, type BusStream } from '../../src/client/index.js'
@@ -93,12 +95,9 @@ function natsSide(c: NatsConn): BusSide {
   }
 }
 
-/** The daemon's non-zero bus drop and lane counters (its metrics endpoint, default address, inside the host). */
-async function droppedOn(h: Host): Promise<string[]> {
-  const script =
-    "fetch('http://127.0.0.1:9464/metrics').then(r=>r.text()).then(t=>console.log(t)).catch(e=>console.log('#'+e.message))"
-  const r = await h.exec(['node', '-e', script], { timeoutMs: 10_000 })
-  return r.stdout
+/** The daemon's non-zero bus drop and lane counters. */
+async function droppedOn(d: DaemonHandle): Promise<string[]> {
+  return (await fetchMetrics(d))
     .split('\n')
     .filter(
       (l) =>
@@ -204,11 +203,11 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           }
         }
         // Where messages that never reached B's subscriber went (a figure with losses is not comparable).
-        for (const [name, h] of [
-          ['A', a],
-          ['B', b],
+        for (const [name, n] of [
+          ['A', na!],
+          ['B', nb!],
         ] as const) {
-          const drops = await droppedOn(h)
+          const drops = await droppedOn(n.daemon!)
           if (drops.length > 0) notes.push(`ours daemon ${name} counters: ${drops.join(', ')}`)
         }
       } finally {

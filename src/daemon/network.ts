@@ -239,12 +239,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       // An idle link's only traffic is the peer's probe every idle_probe_interval: the link's own keepalive
       // waits a little longer, so it adds nothing to a quiet mesh.
       ...linkTimings(config.network),
-      lanes: config.network.tcp_lane
-        ? {
-            keyPair: { publicKey: nodeKey.publicKey, secretKey: nodeKey.secretKey },
-            port: config.network.tcp_lane_port,
-          }
-        : null,
+      lanes: config.network.tcp_lane ? { keyPair: nodeKey, port: config.network.tcp_lane_port } : null,
     })
     this.links = links
     links.addChannel(REVOCATION_CHANNEL)

@@ -110,9 +110,7 @@ export interface LaneHost {
 }
 
 /** The lane's connection: a Noise secret stream over TCP (what NoiseSecretStream gives), or a test double. */
-export interface LaneConnection extends RawConnection {
-  readonly handshakeHash?: Uint8Array | null
-}
+export type LaneConnection = RawConnection
 
 /** One attached lane: frames out, frames in (held until the peer switched), stall and silence checks. */
 export class Lane {
@@ -134,7 +132,6 @@ export class Lane {
   constructor(
     readonly conn: LaneConnection,
     private readonly host: LaneHost,
-    private readonly metrics: TransportMetrics,
     readonly initiator: boolean,
   ) {
     this.id = laneId(conn)
@@ -233,8 +230,7 @@ export class Lane {
       payload = f.payload
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err
-      this.metrics.dropped.inc({ reason: 'malformed_lane_frame' })
-      this.close('lane_malformed_frame')
+      this.close('lane_malformed_frame') // counted as the lane's close reason
       return
     }
     if (this.switched) {
@@ -338,7 +334,10 @@ export interface LaneServerOptions {
 /** Accepts lanes: TCP, Noise with the node key, then BIND to an up link. */
 export class LaneServer {
   private server: Server | null = null
+  private closed = false
+  /** Connections still handshaking or waiting for BIND (capped by MAX_UNBOUND). */
   private readonly unbound = new Set<NoiseSecretStream>()
+  /** Every accepted socket, bound or not, until it closes: close() ends them all. */
   private readonly sockets = new Set<Socket>()
 
   constructor(private readonly opts: LaneServerOptions) {}
@@ -352,6 +351,10 @@ export class LaneServer {
           server.once('error', resolve)
           server.listen({ host, port }, () => resolve(null))
         })
+        if (err === null && this.closed) {
+          server.close() // closed while it was binding
+          return null
+        }
         if (err === null) {
           server.on('error', (e) => this.opts.logger.warn({ err: e.message }, 'lane listener error'))
           this.server = server
@@ -373,11 +376,11 @@ export class LaneServer {
   }
 
   close(): void {
+    this.closed = true
     this.server?.close()
     this.server = null
-    for (const c of this.unbound) c.destroy()
+    // Destroying a socket ends the secret stream on it, bound (a lane) or not.
     for (const s of this.sockets) s.destroy()
-    this.unbound.clear()
   }
 
   private onSocket(socket: Socket): void {

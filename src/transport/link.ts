@@ -51,8 +51,8 @@ import {
 const monotonic = () => performance.now()
 /** How long a closing side waits for its CLOSE frame to flush before destroying the stream. */
 const CLOSE_GRACE_MS = 1000
-/** Channels that move to a TCP lane when the link has one. */
-const DEFAULT_LANE_CHANNELS: readonly string[] = ['bus']
+/** Channels that move to a TCP lane when the link has one: the bulk traffic. */
+const LANE_CHANNELS: ReadonlySet<string> = new Set(['bus'])
 /** Datagrams kept while the handshake completes (the peer's first probe burst); more are dropped and counted. */
 const MAX_EARLY_DATAGRAMS = 8
 /** Reasons after which there is nobody to tell. */
@@ -96,7 +96,6 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   private drainWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = []
   /** checkAlive() callers waiting for anything from the peer. */
   private readonly heardWaiters = new Set<() => void>()
-  private readonly laneChannels: ReadonlySet<string>
   private lane: Lane | null = null
   /** The lane the peer's SWITCH named before this end attached it (the dialer hears it before ACCEPT). */
   private peerSwitchedTo: string | null = null
@@ -131,7 +130,6 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     }
     this.channels = new Set()
     for (const name of opts.channels ?? DEFAULT_CHANNELS) this.addChannel(name)
-    this.laneChannels = new Set(opts.laneChannels ?? DEFAULT_LANE_CHANNELS)
     this.remotePublicKey = Buffer.from(conn.remotePublicKey)
     this.isInitiator = conn.isInitiator
     this.now = opts.now ?? Date.now
@@ -241,7 +239,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
         `frame of ${frame.length} bytes exceeds the peer's limit of ${this.remoteMaxFrameBytes}`,
       )
     }
-    if (this.lane !== null && this.laneChannels.has(channel)) {
+    if (this.lane !== null && LANE_CHANNELS.has(channel)) {
       const ok = this.lane.write(frame)
       if (!ok) this.needDrain = true
       return ok
@@ -275,14 +273,10 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
       {
         maxFrameBytes: this.maxFrameBytes,
         deliver: (channel, payload) => this.deliver(channel, payload),
-        heard: () => {
-          this.lastReceived = this.lastTraffic = monotonic()
-          if (this.heardWaiters.size > 0) this.heard()
-        },
+        heard: () => this.trafficArrived(),
         drained: () => this.onDrain(),
         lost: (l, reason) => this.laneLost(l, reason),
       },
-      this.opts.metrics,
       dialled,
     )
     this.lane = lane
@@ -409,6 +403,12 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     this.conn.resume?.()
   }
 
+  /** A datagram or lane frame arrived: traffic, so no keepalive PING is due; settles checkAlive() callers. */
+  private trafficArrived(): void {
+    this.lastReceived = this.lastTraffic = monotonic()
+    if (this.heardWaiters.size > 0) this.heard()
+  }
+
   /** Something arrived: settles the checkAlive() callers (the frame path asks only when there are some). */
   private heard(): void {
     for (const w of [...this.heardWaiters]) w()
@@ -463,8 +463,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
       else this.opts.metrics.dropped.inc({ reason: 'datagram_before_up' })
       return
     }
-    this.lastReceived = this.lastTraffic = monotonic()
-    if (this.heardWaiters.size > 0) this.heard()
+    this.trafficArrived()
     try {
       this.emit('datagram', data)
     } catch (err) {

@@ -149,8 +149,7 @@ export class LinkManager extends EventEmitter<LinkManagerEvents> {
   async listenLanes(): Promise<number | null> {
     if (this.lanes === null || this.closed) return null
     const port = await this.lanes.listen()
-    if (this.closed) this.lanes.close()
-    else for (const l of this.active.values()) this.lanes.offer(l)
+    for (const l of this.active.values()) this.lanes.offer(l)
     return port
   }
 

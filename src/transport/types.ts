@@ -64,8 +64,6 @@ export interface PeerLinkOptions extends LinkTimings {
   metrics: TransportMetrics
   /** Channel names this side sends and accepts; default routing, bus. */
   channels?: Iterable<string>
-  /** Channels that move to a TCP lane when the link has one (lane.ts); default bus. */
-  laneChannels?: Iterable<string>
   logger?: Logger
   /** Wall clock for certificate validity, unix ms (default Date.now). */
   now?: () => number

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { connect } from 'node:net'
 import { describe, it } from 'node:test'
+import pino from 'pino'
 import { Registry } from 'prom-client'
 import { decodeFrame, encodeFrame, type LinkManager, type PeerLink } from '../../src/transport/index.js'
 import {
@@ -18,6 +19,7 @@ import {
   LANE_SWITCH_WAIT_MS,
   Lane,
   type LaneConnection,
+  LaneServer,
 } from '../../src/transport/lane.js'
 import { createTransportMetrics } from '../../src/transport/metrics.js'
 import { counterValue, type TestNode } from '../../src/transport/testing.js'
@@ -227,23 +229,28 @@ class FakeConn extends EventEmitter implements LaneConnection {
   }
 }
 
+/** A Lane on a fake connection: what it delivered (`channel:payload`) and the reasons it reported lost. */
+function fakeLane(conn: FakeConn, dialled = false) {
+  const delivered: string[] = []
+  const lost: string[] = []
+  const lane = new Lane(
+    conn,
+    {
+      maxFrameBytes: 1 << 20,
+      deliver: (ch, p) => delivered.push(`${ch}:${Buffer.from(p).toString()}`),
+      heard: () => {},
+      drained: () => {},
+      lost: (_l, reason) => lost.push(reason),
+    },
+    dialled,
+  )
+  return { lane, delivered, lost }
+}
+
 describe('Lane (no sockets)', () => {
   it('holds frames until the peer switched, pausing the connection, then delivers them first and in order', () => {
     const conn = new FakeConn()
-    const delivered: string[] = []
-    const lost: string[] = []
-    const lane = new Lane(
-      conn,
-      {
-        maxFrameBytes: 1 << 20,
-        deliver: (ch, p) => delivered.push(`${ch}:${Buffer.from(p).toString()}`),
-        heard: () => {},
-        drained: () => {},
-        lost: (_l, reason) => lost.push(reason),
-      },
-      createTransportMetrics(new Registry()),
-      false,
-    )
+    const { lane, delivered, lost } = fakeLane(conn)
     const frame = (s: string) => encodeFrame({ type: 'data', channel: 'bus', payload: Buffer.from(s) })
     conn.emit('data', frame('1'))
     conn.emit('data', frame('2'))
@@ -264,25 +271,12 @@ describe('Lane (no sockets)', () => {
 
   it('a lane written to that hears nothing sends one PING, and closes if that goes unanswered too', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] })
-    const lane = (conn: FakeConn, lost: string[]) =>
-      new Lane(
-        conn,
-        {
-          maxFrameBytes: 1 << 20,
-          deliver: () => {},
-          heard: () => {},
-          drained: () => {},
-          lost: (_l, reason) => lost.push(reason),
-        },
-        createTransportMetrics(new Registry()),
-        true,
-      )
     const frame = encodeFrame({ type: 'data', channel: 'bus', payload: Buffer.from('x') })
     const kinds = (c: FakeConn) => c.written.map((w) => decodeFrame(w).type)
     // Nothing ever comes back: PING after LANE_ECHO_MS, closed after as long again.
     const silent = new FakeConn()
-    const lostSilent: string[] = []
-    lane(silent, lostSilent).write(frame)
+    const { lane: silentLane, lost: lostSilent } = fakeLane(silent, true)
+    silentLane.write(frame)
     t.mock.timers.tick(LANE_ECHO_MS)
     assert.deepEqual(kinds(silent), ['data', 'ping'])
     assert.deepEqual(lostSilent, [])
@@ -291,8 +285,8 @@ describe('Lane (no sockets)', () => {
     assert.ok(silent.destroyed)
     // The PONG comes: the lane stays, and a peer that answers a PING gets its PONG.
     const answering = new FakeConn()
-    const lostAnswering: string[] = []
-    lane(answering, lostAnswering).write(frame)
+    const { lane: answeringLane, lost: lostAnswering } = fakeLane(answering, true)
+    answeringLane.write(frame)
     t.mock.timers.tick(LANE_ECHO_MS)
     answering.emit('data', encodeFrame({ type: 'pong', nonce: 1 }))
     answering.emit('data', encodeFrame({ type: 'ping', nonce: 7 }))
@@ -305,26 +299,26 @@ describe('Lane (no sockets)', () => {
   it('frames held for a SWITCH that never comes close the lane after LANE_SWITCH_WAIT_MS, delivered', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] })
     const conn = new FakeConn()
-    const delivered: string[] = []
-    const lost: string[] = []
-    new Lane(
-      conn,
-      {
-        maxFrameBytes: 1 << 20,
-        deliver: (ch) => delivered.push(ch),
-        heard: () => {},
-        drained: () => {},
-        lost: (_l, reason) => lost.push(reason),
-      },
-      createTransportMetrics(new Registry()),
-      false,
-    )
+    const { delivered, lost } = fakeLane(conn)
     conn.emit('data', encodeFrame({ type: 'data', channel: 'bus', payload: Buffer.from('1') }))
     t.mock.timers.tick(LANE_SWITCH_WAIT_MS - 1)
     assert.deepEqual(lost, [])
     t.mock.timers.tick(1)
     assert.deepEqual(lost, ['lane_no_switch'])
-    assert.deepEqual(delivered, ['bus'], 'what was held is still the peer’s authenticated data')
+    assert.deepEqual(delivered, ['bus:1'], 'what was held is still the peer’s authenticated data')
+  })
+
+  it('a lane listener closed while it binds does not go on listening', async () => {
+    const server = new LaneServer({
+      keyPair: fed.node('closing').keyPair,
+      port: 0,
+      metrics: createTransportMetrics(new Registry()),
+      logger: pino({ level: 'silent' }),
+      bind: () => null,
+    })
+    const listening = server.listen()
+    server.close()
+    assert.equal(await listening, null)
   })
 
   it('lane control messages round-trip, and anything else is a DecodeError', () => {
