@@ -1,5 +1,5 @@
-// Traffic-aware probing with real daemons: four nodes on a bridge, so some links are idle (probed every 2 s,
-// dead only after 7.5 s of silence on their own). A node starts pinging another over such a link once a
+// Traffic-aware probing with real daemons: four nodes on a bridge, so some links are idle (probed every 2 s as
+// a watch link or 10 s otherwise, dead only after 7.5 s or 37.5 s of silence on their own). A node starts pinging another over such a link once a
 // second, then the far end silently drops everything between them (its sends to us and what we send; ours
 // still leave, as on a real path that died). Sending with nothing coming back makes the link fast at once, so
 // the route moves through a relay within about a second, not after the idle dead interval; the pings resume.
@@ -25,7 +25,7 @@ test('a silently failed idle link under a ping a second is rerouted within secon
     async () => {
       for (let i = 0; i < nodes.length && !pair; i++) {
         const idle = (await mesh.peers(nodes[i]!)).find(
-          (p) => p.probe_interval_ms === 2000 && p.path === 'direct',
+          (p) => (p.probe_interval_ms ?? 0) >= 2000 && p.path === 'direct',
         )
         if (idle) pair = [i, nodes.findIndex((n) => n.node.nodeId === idle.node_id)]
       }
@@ -42,7 +42,8 @@ test('a silently failed idle link under a ping a second is rerouted within secon
   // A healthy ping a second leaves the link idle (a first handshake or a request and its reply split across
   // two traffic checks can make it fast for a few seconds, no longer).
   await waitFor(
-    async () => (await mesh.peers(a)).find((p) => p.node_id === b.node.nodeId)?.probe_interval_ms === 2000,
+    async () =>
+      ((await mesh.peers(a)).find((p) => p.node_id === b.node.nodeId)?.probe_interval_ms ?? 0) >= 2000,
     {
       timeoutMs: 15_000,
       intervalMs: 250,
@@ -70,7 +71,7 @@ test('a silently failed idle link under a ping a second is rerouted within secon
   )
   const movedMs = Date.now() - cutAt
   t.diagnostic(
-    `${a.node.name} -> ${b.node.name}: link probed fast ${fastMs} ms and relayed ${movedMs} ms after it died (idle dead interval 7.5 s)`,
+    `${a.node.name} -> ${b.node.name}: link probed fast ${fastMs} ms and relayed ${movedMs} ms after it died (idle dead interval 7.5 s or more)`,
   )
   // One traffic check (1 s) and the pace change; without the one-way rule the link stays idle until lost idle
   // probes bring it down, 3.9 s and more here.

@@ -11,7 +11,11 @@ import { canPing, Lab, waitFor } from './lib/index.js'
 import { type MeshNode, meshOnBridge } from './lib/mesh.js'
 import { requireRoot, routeChangeLoggedAt } from './lib/mesh-inspect.js'
 
-/** "Within a few seconds": the design target is 1 s (dead_link_timeout); generous for a loaded CI machine. */
+/**
+ * "Within a few seconds": the design target is 1 s (dead_link_timeout); generous for a loaded CI machine. Only
+ * the dead daemon's TCP lanes make this possible: its kernel closes them at the kill, and each survivor checks
+ * its link at once; the silence of n3's idle watch link alone would take 7.5 s (watch_probe_interval 2 s).
+ */
 const DETECT_BOUND_MS = 5_000
 
 async function wireguardGoPids(n: MeshNode): Promise<number[]> {

@@ -33,10 +33,17 @@ export interface OurMeshOptions {
 }
 
 /** The daemon's defaults that change results, read from its config schema (so the comment cannot go stale). */
-export function ourDefaults(): { probeMs: number; idleProbeMs: number; deadMs: number; mtu: number } {
+export function ourDefaults(): {
+  probeMs: number
+  watchProbeMs: number
+  idleProbeMs: number
+  deadMs: number
+  mtu: number
+} {
   const net = networkSchema.parse(undefined)
   return {
     probeMs: net.probe_interval,
+    watchProbeMs: net.watch_probe_interval,
     idleProbeMs: net.idle_probe_interval,
     deadMs: net.dead_link_timeout,
     mtu: wireguardSchema.parse(undefined).mtu,
@@ -46,7 +53,7 @@ export function ourDefaults(): { probeMs: number; idleProbeMs: number; deadMs: n
 /** Settings the suites print as comments. */
 export function ourSettings(): string {
   const d = ourDefaults()
-  return `ours: network.probe_interval=${d.probeMs}ms network.idle_probe_interval=${d.idleProbeMs}ms network.dead_link_timeout=${d.deadMs}ms (the daemon's defaults), WireGuard via wireguard-go, mtu ${d.mtu}`
+  return `ours: network.probe_interval=${d.probeMs}ms network.watch_probe_interval=${d.watchProbeMs}ms network.idle_probe_interval=${d.idleProbeMs}ms network.dead_link_timeout=${d.deadMs}ms (the daemon's defaults), WireGuard via wireguard-go, mtu ${d.mtu}`
 }
 
 export class OurMesh {

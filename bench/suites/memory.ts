@@ -203,7 +203,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
             `ours daemon RssAnon (heap, JIT, buffers) per run: [${o.map((s) => med(s.anon!)).join(', ')}] MiB; the rest is file-backed (node binary, libraries)`,
             `floor: a bare node process [${o.map((s) => mib(s.floor!.bare)).join(', ')}] MiB; node + the daemon's modules imported, nothing started [${o.map((s) => mib(s.floor!.modules)).join(', ')}] MiB`,
             `ours wireguard-go per node (not in the figure), median per run: [${o.map((s) => med(s.wg!)).join(', ')}] MiB`,
-            `ours daemon CPU while "idle" (10 peers: watch links probed every ${ourDefaults().probeMs} ms, idle ones every ${ourDefaults().idleProbeMs} ms), median per run: [${o.map((s) => round1(median(s.cpu!))).join(', ')}] % of one core`,
+            `ours daemon CPU while "idle" (10 peers: idle watch links probed every ${ourDefaults().watchProbeMs} ms, other idle ones every ${ourDefaults().idleProbeMs} ms), median per run: [${o.map((s) => round1(median(s.cpu!))).join(', ')}] % of one core`,
             `mesh at measurement: ordered pairs without a ping reply (of ${NODES * (NODES - 1)}): ours [${o.map((s) => s.pingFailed).join(', ')}] nebula [${n.map((s) => s.pingFailed).join(', ')}]; ours direct/all routes per node: ${o.map((s) => `[${s.routes}]`).join(' ')}`,
             `rendezvous node: our bootstrap daemon (runs 3 DHT nodes) [${o.map((s) => mib(s.rendezvous)).join(', ')}] MiB, nebula lighthouse [${n.map((s) => mib(s.rendezvous)).join(', ')}] MiB`,
           ],

@@ -41,12 +41,17 @@ export const networkSchema = z
     probe_interval: duration({ min: 10, max: 60_000 })
       .prefault('200ms')
       .describe(
-        "How often a link in use is probed for RTT and loss: one small datagram per interval, which also answers the peer's latest probe. Links carrying traffic, links just up or suspected, and each node's watch link (every node is watched by a neighbour) run at this pace.",
+        "How often a link in use is probed for RTT and loss: one small datagram per interval, which also answers the peer's latest probe. Links carrying traffic (WireGuard or bus) and links just up or suspected run at this pace.",
       ),
-    idle_probe_interval: duration({ min: 10, max: 600_000 })
+    watch_probe_interval: duration({ min: 10, max: 60_000 })
       .prefault('2s')
       .describe(
-        'How often a link that carries no traffic is probed (its dead-link timeout scales by the same factor). A dead node is still marked down everywhere within about dead_link_timeout: its watch link notices, and the others check their own links to it at once.',
+        "How often each node's idle watch link is probed (every node is watched by one neighbour; never slower than idle_probe_interval; its dead-link timeout scales by the same factor). A node that goes silent (power cut, cable) is noticed by its watcher within dead_link_timeout x watch_probe_interval / probe_interval (7.5 s by default) and by the others just after; a daemon that crashes or is killed is marked down by its neighbours within about dead_link_timeout, since its kernel closes its TCP lanes at once.",
+      ),
+    idle_probe_interval: duration({ min: 10, max: 60_000 })
+      .prefault('10s')
+      .describe(
+        'How often any other link that carries no traffic is probed (its dead-link timeout scales by the same factor). Traffic makes a link fast again at once.',
       ),
     tcp_lane: z
       .boolean()
@@ -61,6 +66,13 @@ export const networkSchema = z
       ),
   })
   .superRefine((n, ctx) => {
+    if (n.watch_probe_interval < n.probe_interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['watch_probe_interval'],
+        message: `must be at least probe_interval (${n.probe_interval}ms)`,
+      })
+    }
     if (n.idle_probe_interval < n.probe_interval) {
       ctx.addIssue({
         code: 'custom',

@@ -24,7 +24,7 @@ import {
 } from '../identity/index.js'
 import { RoutingDriver } from '../routing/driver.js'
 import { canonicalCidr } from '../routing/index.js'
-import { LinkManager, type PeerLink } from '../transport/index.js'
+import { LANE_DROPPED_BY_PEER, LinkManager, type PeerLink } from '../transport/index.js'
 import { encodeWith } from '../wire/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
@@ -138,6 +138,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       probeIntervalMs: config.network.probe_interval,
       deadLinkTimeoutMs: config.network.dead_link_timeout,
       idleProbeIntervalMs: config.network.idle_probe_interval,
+      watchProbeIntervalMs: config.network.watch_probe_interval,
       transport: {
         sendProbe: (peer, datagram) => this.links?.get(peer)?.sendDatagram(datagram) ?? false,
         sendRecord: (peer, origin, record) => {
@@ -155,7 +156,16 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       this.scheduleApply()
     })
     this.routing.on('link', (e) => {
-      this.log.info({ peer: e.peer, event: e.type, rtt_us: e.metrics.srttMicros }, 'link state')
+      this.log.info(
+        {
+          peer: e.peer,
+          event: e.type,
+          rtt_us: e.metrics.srttMicros,
+          base_rtt_us: e.metrics.baseRttMicros,
+          loss_permille: e.metrics.lossPermille,
+        },
+        'link state',
+      )
       // Routing's failure detector (probes): the control plane takes it as a hint about a silent leader.
       if (e.type === 'link-down') this.emit('link-down', e.peer)
     })
@@ -236,7 +246,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       },
       registry: this.opts.registry,
       logger: this.log.child({ subsystem: 'links' }),
-      // An idle link's only traffic is the peer's probe every idle_probe_interval: the link's own keepalive
+      // An idle link's only traffic is the peer's probe at least every idle_probe_interval: the link's own keepalive
       // waits a little longer, so it adds nothing to a quiet mesh.
       ...linkTimings(config.network),
       lanes: config.network.tcp_lane ? { keyPair: nodeKey, port: config.network.tcp_lane_port } : null,
@@ -428,6 +438,10 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
     link.on('message', (channel, payload) => this.onMessage(peer, channel, payload))
     // Probes are the only datagrams so far (their first byte names the kind: routing/probe-wire.ts).
     link.on('datagram', (d) => this.counters.probes.inc({ result: this.routing.onProbeDatagram(peer, d) }))
+    // A lane the peer did not drop itself may have died with the peer's daemon (its kernel closed it): check.
+    link.on('lane', (up, reason) => {
+      if (!up && reason !== LANE_DROPPED_BY_PEER) this.routing.suspect(peer)
+    })
     link.send('routing', encodeWgKeyFrame(this.announcement(this.wgKey.publicKey, this.wgSeq)))
     this.revocations.syncTo(peer)
     this.routing.neighbourUp(peer)

@@ -4,16 +4,18 @@
 // RoutePlan for the WireGuard layer. Sockets are behind the RoutingTransport interface so the driver runs the
 // same over real peer links and in tests.
 //
-// Probing is traffic-aware. A link is probed every probe interval while it is not up, for an idle interval
-// after it came up, while it carries traffic (noteTraffic: WireGuard counters and bus bytes, from the daemon),
-// while it is suspected, and always when it is one of this router's watch links (watch.ts: a matching, so
-// every router is probed fast by a neighbour); otherwise every idle probe interval, with the dead-link timeout
-// scaled alike. A router whose record shows a link gone that it had up may have lost a dead neighbour: each
-// router checks its own link to that neighbour at once (probes asking for immediate answers), so a dead
-// router is marked down everywhere shortly after its watcher noticed, while a quiet mesh sends about one fast
-// link's probes per router instead of every link's. A link that is not up asks for an immediate answer
-// (ANSWER_NOW), so a new or recovering link is measured in round trips rather than intervals. Silence is
-// checked after every probe round and at the instant a link could be declared dead (LinkMonitor.downDeadline),
+// Probing is traffic-aware. A link is probed every probe interval while it is not up, for a watch interval
+// after it came up, while it carries traffic (noteTraffic: WireGuard counters and bus bytes, from the daemon)
+// and while it is suspected; an idle watch link (watch.ts: a matching, so every router is probed by one
+// neighbour) every watch interval; any other idle link every idle interval, each with the dead-link timeout
+// scaled alike. A quiet mesh thus sends about one watch link's probes per router plus a trickle on the others,
+// whatever its size. A router may be gone when another router's record shows a link to it gone, or when its
+// TCP lane closed (the daemon calls suspect(): the kernel of a killed daemon closes its lanes at once); each
+// router then checks its own link to it at once (probes asking for immediate answers), so a dead router is
+// marked down everywhere within about the dead-link timeout of its last answer. A link that is not up asks for
+// an immediate answer (ANSWER_NOW), so a new or recovering link is measured in round trips rather than
+// intervals. Silence is checked after every probe round and at the instant a link could be declared dead
+// (LinkMonitor.downDeadline),
 // so detection takes the dead interval, not that plus up to a round. Records are re-originated when a link
 // comes up or goes down (at once), when metrics moved (LinkMonitor's thresholds; at most once per
 // METRIC_HOLD_MS for the whole node, since each origination floods every link's metrics anyway) and otherwise
@@ -26,11 +28,11 @@ import { performance } from 'node:perf_hooks'
 import type { KeyPair } from '../identity/index.js'
 import { isDecodeError } from '../wire/index.js'
 import { buildGraph, DEFAULT_COST, pathRttMicros } from './graph.js'
-import { LinkStateDb } from './lsdb.js'
+import { DEFAULT_REFRESH_INTERVAL_MS, LinkStateDb } from './lsdb.js'
 import { type RouteChange, RouteSelector } from './paths.js'
 import { planRoutes, type RoutePlan } from './plan.js'
 import { type LinkEvent, type LinkMetrics, LinkMonitor } from './probe.js'
-import { decodeProbe, encodeProbe, HELD_UNIT_MS, MASK_BITS, ProbeEcho } from './probe-wire.js'
+import { decodeProbe, encodeProbe, MASK_BITS, ProbeEcho } from './probe-wire.js'
 import { SequenceAllocator, sealLinkState, upPeers } from './record.js'
 import { watchPartners } from './watch.js'
 
@@ -53,9 +55,14 @@ export interface RoutingDriverOptions {
   deadLinkTimeoutMs: number
   /**
    * Probe interval of a link that is idle: no traffic noted (noteTraffic), not a watch link, up and not
-   * suspected. Default 10 × probeIntervalMs; its dead-link timeout scales the same way.
+   * suspected. Default 50 × probeIntervalMs; its dead-link timeout scales the same way.
    */
   idleProbeIntervalMs?: number
+  /**
+   * Probe interval of an idle watch link (watch.ts); at most idleProbeIntervalMs. Default 10 ×
+   * probeIntervalMs; its dead-link timeout scales the same way.
+   */
+  watchProbeIntervalMs?: number
   /** Wall clock for record ages (ms since epoch). */
   now?: () => number
 }
@@ -69,7 +76,7 @@ export interface RoutingDriverEvents {
 /** What became of a probe datagram: taken, undecodable, or from a router that is not a neighbour (now). */
 export type ProbeVerdict = 'accepted' | 'malformed' | 'not-linked'
 
-const REFRESH_MS = 20_000
+const REFRESH_MS = DEFAULT_REFRESH_INTERVAL_MS
 const METRIC_HOLD_MS = 2_000
 /** Delays of the extra probes that check a suspected link (each asks for an answer at once). */
 const SUSPECT_BURST_MS = [40, 80]
@@ -101,6 +108,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private watch = new Set<string>()
   private readonly idleIntervalMs: number
   private readonly idleDeadMs: number
+  private readonly watchIntervalMs: number
+  private readonly watchDeadMs: number
   private lastOriginatedAt = Number.NEGATIVE_INFINITY
   private probeTimer: NodeJS.Timeout | null = null
   private refreshTimer: NodeJS.Timeout | null = null
@@ -118,9 +127,16 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.now = opts.now ?? Date.now
     this.idleIntervalMs = Math.max(
       opts.probeIntervalMs,
-      opts.idleProbeIntervalMs ?? 10 * opts.probeIntervalMs,
+      opts.idleProbeIntervalMs ?? 50 * opts.probeIntervalMs,
     )
-    this.idleDeadMs = Math.round((opts.deadLinkTimeoutMs * this.idleIntervalMs) / opts.probeIntervalMs)
+    this.watchIntervalMs = Math.min(
+      this.idleIntervalMs,
+      Math.max(opts.probeIntervalMs, opts.watchProbeIntervalMs ?? 10 * opts.probeIntervalMs),
+    )
+    const scaled = (interval: number) =>
+      Math.round((opts.deadLinkTimeoutMs * interval) / opts.probeIntervalMs)
+    this.idleDeadMs = scaled(this.idleIntervalMs)
+    this.watchDeadMs = scaled(this.watchIntervalMs)
     this.monitor = new LinkMonitor({
       deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
       // A neighbour answers our probe with its own next one, up to one of its intervals later; one whose
@@ -181,7 +197,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       interval: this.opts.probeIntervalMs,
       peerInterval: this.opts.probeIntervalMs,
       // A new link is measured at the fast pace for a while: its first routes depend on those samples.
-      fastUntil: t + this.idleIntervalMs,
+      fastUntil: t + this.watchIntervalMs,
       lastSentAt: Number.NEGATIVE_INFINITY,
       replyDelayMs: undefined,
       deadLinkTimeoutMs: undefined,
@@ -229,7 +245,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     const missing = echo.received(d.seq, at)
     if (missing !== null) this.monitor.onPeerProbe(peer, missing)
     if (d.echo !== 0) {
-      const events = this.monitor.onProbeReply(peer, d.echo, at, d.heldUnits * HELD_UNIT_MS)
+      const events = this.monitor.onProbeReply(peer, d.echo, at, d.heldMs)
       for (let i = 0; i < MASK_BITS; i++) {
         if (d.mask & (1 << i)) this.monitor.onProbeDelivered(peer, d.echo - 1 - i)
       }
@@ -274,7 +290,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     const pace = this.paces.get(peer)
     if (!pace) return
     const t = performance.now()
-    pace.fastUntil = Math.max(pace.fastUntil, t + Math.max(5_000, 2 * this.idleIntervalMs))
+    pace.fastUntil = Math.max(pace.fastUntil, t + Math.max(5_000, 2 * this.watchIntervalMs))
     if (pace.interval !== this.opts.probeIntervalMs) {
       this.applyPace(peer, pace, t)
       this.probe(peer, t)
@@ -293,41 +309,53 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
 
   /**
    * A router reported links as gone that it had up (a record's links against its previous one): each of those
-   * routers may have died. Ours to it is checked at once, probes asking for immediate answers, instead of at
-   * its slow idle pace, so a dead router is marked down everywhere shortly after its watcher noticed.
+   * routers may have died. Ours to it is checked at once (suspect), instead of at its slow idle pace, so a dead
+   * router is marked down everywhere shortly after its watcher noticed.
    */
   private suspectLost(previousUp: ReadonlySet<string>, upNow: ReadonlySet<string>): void {
-    const t = performance.now()
-    for (const lost of previousUp) {
-      if (upNow.has(lost)) continue
-      const pace = this.paces.get(lost)
-      if (!pace || pace.interval === this.opts.probeIntervalMs || this.monitor.state(lost) !== 'up') continue
-      pace.fastUntil = Math.max(pace.fastUntil, t + this.idleIntervalMs)
-      this.applyPace(lost, pace, t)
-      this.probe(lost, t, true)
-      for (const delay of SUSPECT_BURST_MS) {
-        setTimeout(() => {
-          if (this.stopped || !this.neighbours.has(lost)) return
-          const at = performance.now()
-          this.probe(lost, at, true)
-          // With this probe out, silence may be declarable before the next round: wake up then.
-          this.armDownCheck(at)
-        }, delay).unref()
-      }
-      this.armDownCheck(t)
-    }
+    for (const lost of previousUp) if (!upNow.has(lost)) this.suspect(lost)
   }
 
   /**
-   * Sets a link's probe interval from its state (fast while not up, watched, in use or suspected; idle
-   * otherwise) and tells the monitor what pace to expect back: a peer answers at once when we probe faster
+   * `peer` may be gone (another router's record lost it, or its TCP lane closed: the kernel of a killed
+   * daemon closes it at once): the link is probed fast from now, with probes asking for immediate answers,
+   * so it is declared dead within the dead-link timeout of its last reply if nothing answers, and stays up
+   * at the cost of a few probes if the peer does. A link probed fast already needs nothing.
+   */
+  suspect(peer: string): void {
+    const pace = this.paces.get(peer)
+    if (!pace || pace.interval === this.opts.probeIntervalMs || this.monitor.state(peer) !== 'up') return
+    const t = performance.now()
+    pace.fastUntil = Math.max(pace.fastUntil, t + this.watchIntervalMs)
+    this.applyPace(peer, pace, t)
+    this.probe(peer, t, true)
+    for (const delay of SUSPECT_BURST_MS) {
+      setTimeout(() => {
+        if (this.stopped || !this.neighbours.has(peer)) return
+        const at = performance.now()
+        this.probe(peer, at, true)
+        // With this probe out, silence may be declarable before the next round: wake up then.
+        this.armDownCheck(at)
+      }, delay).unref()
+    }
+    this.armDownCheck(t)
+  }
+
+  /**
+   * Sets a link's probe interval from its state (fast while not up, in use or suspected; the watch interval
+   * on an idle watch link; idle otherwise) and tells the monitor what pace to expect back: a peer answers at once when we probe faster
    * than it does, otherwise with its next probe.
    */
   private applyPace(peer: string, pace: Pace, t: number): void {
-    const fast = t < pace.fastUntil || this.watch.has(peer) || this.monitor.state(peer) !== 'up'
-    pace.interval = fast ? this.opts.probeIntervalMs : this.idleIntervalMs
-    const replyDelayMs = pace.interval < pace.peerInterval ? 0 : pace.peerInterval
-    const deadLinkTimeoutMs = fast ? undefined : this.idleDeadMs
+    const fast = t < pace.fastUntil || this.monitor.state(peer) !== 'up'
+    const watched = this.watch.has(peer)
+    pace.interval = fast ? this.opts.probeIntervalMs : watched ? this.watchIntervalMs : this.idleIntervalMs
+    // A peer that probes more slowly than we do answers at once, one as fast or faster with its next probe;
+    // but the peer's interval we know is the one of its last probe, and both ends of a link often change pace
+    // together (the watch matching, traffic): a peer that just sped up to our pace holds our probe for up to
+    // an interval instead of answering at once. Allowing min(ours, its) covers both.
+    const replyDelayMs = Math.min(pace.interval, pace.peerInterval)
+    const deadLinkTimeoutMs = fast ? undefined : watched ? this.watchDeadMs : this.idleDeadMs
     if (replyDelayMs === pace.replyDelayMs && deadLinkTimeoutMs === pace.deadLinkTimeoutMs) return
     pace.replyDelayMs = replyDelayMs
     pace.deadLinkTimeoutMs = deadLinkTimeoutMs

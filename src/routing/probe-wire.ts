@@ -5,10 +5,14 @@
 // datagrams instead of a ping and a pong each way.
 //
 //   u8  kind = 1 (probe, format version 1)
-//   u8  flags      bit 0 ANSWER_NOW: the sender's link is not up, answer this one at once (other bits 0)
+//   u8  flags      bit 0 ANSWER_NOW: the sender's link is not up, answer this one at once
+//                  bit 1 HELD_MS: `held` counts ms, not 100 µs (a hold over 6.5 s); other bits 0
 //   u32 seq        >= 1, the sender's probe counter on this link
 //   u32 echo       the highest seq the sender has received from the receiver; 0 = none yet
-//   u16 held       time from the arrival of `echo` to this send, in units of 100 µs (0 when echo is 0)
+//   u16 held       time from the arrival of `echo` to this send, in units of 100 µs, or of 1 ms with HELD_MS
+//                  (0 when echo is 0). Two idle routers answer each other with their next probe, up to an
+//                  idle interval (10 s by default) later: 100 µs units alone stop at 6.5 s, and a probe held
+//                  longer could not be answered at all.
 //   u16 mask       bit i set: the receiver's seq echo-1-i arrived too (0 when echo is 0)
 //   u16 interval   the sender's probe interval in ms (>= 1): a receiver whose own interval is longer answers
 //                  each probe at once, since the sender's dead-link timer is set for the sender's pace
@@ -21,9 +25,11 @@ import { type Codec, DecodeError, decodeWith, encodeWith, type Reader, type Writ
 export const PROBE_KIND = 1
 export const PROBE_BYTES = 16
 export const ANSWER_NOW = 0b1
-/** `held` counts units of this many ms; the largest expressible hold is about 6.5 s. */
+export const HELD_MS = 0b10
+/** `held` counts units of this many ms without HELD_MS; up to about 6.5 s. */
 export const HELD_UNIT_MS = 0.1
-export const MAX_HELD_UNITS = 0xffff
+/** The longest hold a probe can say (with HELD_MS), ms. */
+export const MAX_HELD_MS = 0xffff
 /** Earlier seqs the mask can acknowledge. */
 export const MASK_BITS = 16
 
@@ -31,18 +37,21 @@ export interface ProbeDatagram {
   answerNow: boolean
   seq: number
   echo: number
-  heldUnits: number
+  /** ms, at 0.1 ms precision up to 6553.5 and 1 ms above (to MAX_HELD_MS). */
+  heldMs: number
   mask: number
   intervalMs: number
 }
 
 export const probeCodec: Codec<ProbeDatagram> = {
   encode(w: Writer, p: ProbeDatagram) {
+    const fine = Math.round(p.heldMs / HELD_UNIT_MS)
+    const coarse = fine > 0xffff
     w.u8(PROBE_KIND)
-      .u8(p.answerNow ? ANSWER_NOW : 0)
+      .u8((p.answerNow ? ANSWER_NOW : 0) | (coarse ? HELD_MS : 0))
       .u32(p.seq)
       .u32(p.echo)
-      .u16(p.heldUnits)
+      .u16(coarse ? Math.round(p.heldMs) : fine)
       .u16(p.mask)
       .u16(p.intervalMs)
   },
@@ -50,17 +59,22 @@ export const probeCodec: Codec<ProbeDatagram> = {
     const kind = r.u8()
     if (kind !== PROBE_KIND) throw new DecodeError('unknown-tag', `unknown probe datagram kind ${kind}`, 0)
     const flags = r.u8()
-    if ((flags & ~ANSWER_NOW) !== 0) throw new DecodeError('invalid-value', `unknown probe flags ${flags}`, 1)
+    if ((flags & ~(ANSWER_NOW | HELD_MS)) !== 0)
+      throw new DecodeError('invalid-value', `unknown probe flags ${flags}`, 1)
     const seq = r.u32()
     if (seq === 0) throw new DecodeError('invalid-value', 'probe seq 0', 2)
     const echo = r.u32()
     const heldUnits = r.u16()
     const mask = r.u16()
-    if (echo === 0 && (heldUnits !== 0 || mask !== 0))
+    if (echo === 0 && (heldUnits !== 0 || mask !== 0 || flags & HELD_MS))
       throw new DecodeError('invalid-value', 'held time or mask without an echo', 10)
     const intervalMs = r.u16()
     if (intervalMs === 0) throw new DecodeError('invalid-value', 'probe interval 0', 14)
-    return { answerNow: (flags & ANSWER_NOW) !== 0, seq, echo, heldUnits, mask, intervalMs }
+    // One encoding per value: whole ms only where 100 µs units cannot say it.
+    if (flags & HELD_MS && heldUnits * 10 <= 0xffff)
+      throw new DecodeError('invalid-value', `a hold of ${heldUnits} ms in whole ms`, 10)
+    const heldMs = flags & HELD_MS ? heldUnits : heldUnits / 10
+    return { answerNow: (flags & ANSWER_NOW) !== 0, seq, echo, heldMs, mask, intervalMs }
   },
 }
 
@@ -113,9 +127,10 @@ export class ProbeEcho {
   }
 
   /** What a probe sent at `at` echoes: the newest probe of the peer's, how long we held it, and the mask. */
-  echoAt(at: number): Pick<ProbeDatagram, 'echo' | 'heldUnits' | 'mask'> {
-    const heldUnits = Math.round(Math.max(0, at - this.latestAt) / HELD_UNIT_MS)
-    if (this.latest === 0 || heldUnits > MAX_HELD_UNITS) return { echo: 0, heldUnits: 0, mask: 0 }
-    return { echo: this.latest, heldUnits, mask: this.mask }
+  echoAt(at: number): Pick<ProbeDatagram, 'echo' | 'heldMs' | 'mask'> {
+    const held = Math.max(0, at - this.latestAt)
+    const heldMs = held > 0xffff * HELD_UNIT_MS ? Math.round(held) : Math.round(held / HELD_UNIT_MS) / 10
+    if (this.latest === 0 || heldMs > MAX_HELD_MS) return { echo: 0, heldMs: 0, mask: 0 }
+    return { echo: this.latest, heldMs, mask: this.mask }
   }
 }

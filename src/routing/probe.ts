@@ -8,7 +8,8 @@
 // A reply may be held by the peer before it leaves (probe-wire.ts: each probe answers the peer's latest one
 // when the peer's own next probe goes out, up to replyDelayMs later, and says how long it held it). The RTT
 // sample subtracts that hold, and the grace an unanswered probe gets includes replyDelayMs. A probe that was
-// overtaken before the peer answered is acknowledged without a sample (onProbeDelivered), so it is not lost.
+// overtaken before the peer answered is acknowledged without a sample (onProbeDelivered), so it is not lost;
+// nor is one whose answer came after probeTimeoutMs (see loss below).
 // Only these replies make a link alive: a link whose probes go unanswered goes down whatever else still
 // arrives from that peer (stream traffic, the peer's own probes).
 //
@@ -32,8 +33,10 @@
 // traffic went through relays whose samples happened to be less delayed); the minimum keeps the path's latency
 // and drops the noise, as a delay-based congestion controller takes its min RTT. A link that really became
 // slower shows it once a window of samples is slower. Loss is of round trips, 1 - (1 - out)(1 - back): `out` is the fraction of the last
-// lossWindow resolved probes of ours the peer never acknowledged within probeTimeoutMs (late replies are
-// ignored), `back` the fraction of the peer's last lossWindow probes that never reached us (gaps in its
+// lossWindow resolved probes of ours the peer did not acknowledge within probeTimeoutMs, less those whose
+// answer came later after all (a late answer gives no RTT sample and no liveness, but the probe was not lost:
+// counting CPU contention as loss kept a quiet 5-node mesh re-flooding records as such "losses" from its
+// start-up left its loss windows one by one, at the idle probe pace), `back` the fraction of the peer's last lossWindow probes that never reached us (gaps in its
 // sequence, onPeerProbe). Coming back up clears the loss history and srtt restarts from the first new sample:
 // the outage says nothing about the link that returns.
 
@@ -98,6 +101,8 @@ interface PeerState {
   recent: number[]
   /** Our probes: acknowledged (0) or lost (1). */
   out: LossWindow
+  /** Our probes counted lost (timed out) whose answer may still come: seq -> their index in `out`. */
+  timedOut: Map<number, number>
   /** The peer's probes: arrived (0) or missing from its sequence (1). */
   back: LossWindow
   lastReplyAt: number | null
@@ -163,6 +168,7 @@ export class LinkMonitor {
       lastSample: null,
       recent: [],
       out: new LossWindow(this.lossWindow),
+      timedOut: new Map(),
       back: new LossWindow(this.lossWindow),
       lastReplyAt: null,
       lastAnsweredSentAt: Number.NEGATIVE_INFINITY,
@@ -210,6 +216,7 @@ export class LinkMonitor {
     this.addPeer(peer)
     const p = this.peers.get(peer)!
     const reused = p.outstanding.get(seq)
+    p.timedOut.delete(seq)
     if (reused !== undefined) {
       // A reused sequence number: the earlier probe can no longer be matched, so it is lost.
       p.outstanding.delete(seq)
@@ -231,7 +238,10 @@ export class LinkMonitor {
     const p = this.peers.get(peer)
     if (!p) return []
     const sentAt = p.outstanding.get(seq)
-    if (sentAt === undefined) return []
+    if (sentAt === undefined) {
+      this.answeredLate(p, seq)
+      return []
+    }
     p.outstanding.delete(seq)
     p.out.record(0)
     const sample = Math.max(0, at - sentAt - heldMs) * 1000
@@ -264,6 +274,7 @@ export class LinkMonitor {
       // Probes lost while the link was down say nothing about the link that came back; keep only the run of
       // replies that brought it up.
       p.out.clear()
+      p.timedOut.clear()
       p.back.clear()
       for (let i = 0; i < Math.min(p.consecutive, this.lossWindow); i++) p.out.record(0)
       this.markReported(p)
@@ -281,7 +292,11 @@ export class LinkMonitor {
    */
   onProbeDelivered(peer: string, seq: number): boolean {
     const p = this.peers.get(peer)
-    if (!p?.outstanding.delete(seq)) return false
+    if (!p) return false
+    if (!p.outstanding.delete(seq)) {
+      this.answeredLate(p, seq)
+      return false
+    }
     p.out.record(0)
     return true
   }
@@ -303,7 +318,7 @@ export class LinkMonitor {
       for (const [seq, sentAt] of p.outstanding) {
         if (now - sentAt < timeout) break // send order: the rest are younger
         p.outstanding.delete(seq)
-        this.recordLost(p, sentAt)
+        this.recordLost(p, sentAt, seq)
       }
       if (p.state !== 'up') continue
       if (this.isSilent(p, now)) {
@@ -420,14 +435,30 @@ export class LinkMonitor {
     return Math.max(p.deadLinkTimeoutMs ?? this.deadLinkTimeoutMs, rto)
   }
 
-  private recordLost(p: PeerState, sentAt: number): void {
-    p.out.record(1)
+  private recordLost(p: PeerState, sentAt: number, seq?: number): void {
+    const index = p.out.record(1)
+    if (seq !== undefined) {
+      p.timedOut.set(seq, index)
+      // Older than the window: forgiving them would change nothing.
+      if (p.timedOut.size > this.lossWindow) p.timedOut.delete(p.timedOut.keys().next().value as number)
+    }
     // A probe sent before the newest answered one was overtaken (or lost before the link healed): it counts
     // as loss, but it does not break the run of replies nor add to the silence.
     if (sentAt > p.lastAnsweredSentAt) {
       p.lostSinceReply++
       p.consecutive = 0
     }
+  }
+
+  /**
+   * An answer to a probe that had timed out: too late for liveness and for an RTT sample, but the probe was
+   * not lost, so it leaves the loss count (a reply held up by a busy peer is latency, not loss).
+   */
+  private answeredLate(p: PeerState, seq: number): void {
+    const index = p.timedOut.get(seq)
+    if (index === undefined) return
+    p.timedOut.delete(seq)
+    p.out.forgive(index)
   }
 
   /** Round-trip loss in permille from the two directions' windows. */

@@ -15,6 +15,7 @@ export {
   MAX_FRAME_LIMIT,
   MIN_FRAME_LIMIT,
 } from './frames.js'
+export { LANE_DROPPED_BY_PEER } from './lane.js'
 export { PeerLink } from './link.js'
 export { LinkManager, type LinkManagerEvents, type LinkManagerOptions } from './manager.js'
 export { createTransportMetrics, type TransportMetrics } from './metrics.js'

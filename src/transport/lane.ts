@@ -40,6 +40,8 @@ import type { RawConnection } from './types.js'
 
 /** The link channel lane control travels on. */
 export const LANE_CHANNEL = 'lane'
+/** A lane's close reason when the peer said DROP: the peer is alive and chose to close it. */
+export const LANE_DROPPED_BY_PEER = 'lane_dropped_by_peer'
 /** Control ops on LANE_CHANNEL (first byte). */
 export const LaneOp = { OFFER: 1, SWITCH: 2, DROP: 3, REVERSE: 4 } as const
 /** Lane handshake messages (first message each way on a new lane). */

@@ -35,7 +35,14 @@ import {
   MAX_FRAME_LIMIT,
   MIN_FRAME_LIMIT,
 } from './frames.js'
-import { decodeLaneControl, encodeLaneControl, LANE_CHANNEL, Lane, type LaneConnection } from './lane.js'
+import {
+  decodeLaneControl,
+  encodeLaneControl,
+  LANE_CHANNEL,
+  LANE_DROPPED_BY_PEER,
+  Lane,
+  type LaneConnection,
+} from './lane.js'
 import { checkPeerCertificate } from './trust.js'
 import {
   DEFAULT_CHANNELS,
@@ -309,7 +316,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     } else if (c.op === 'reverse') {
       this.emit('lane-reverse')
     } else if (c.op === 'drop') {
-      if (this.lane?.id === c.id) this.lane.close('lane_dropped_by_peer')
+      if (this.lane?.id === c.id) this.lane.close(LANE_DROPPED_BY_PEER)
     } else if (this.lane?.id === c.id) this.lane.peerSwitched()
     else this.peerSwitchedTo = c.id
   }
@@ -320,8 +327,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     this.opts.metrics.lanesUp.dec()
     this.opts.metrics.lanesClosed.inc({ reason })
     if (this.state !== 'up') return
-    if (reason !== 'lane_dropped_by_peer')
-      this.sendLaneControl(encodeLaneControl({ op: 'drop', id: lane.id }))
+    if (reason !== LANE_DROPPED_BY_PEER) this.sendLaneControl(encodeLaneControl({ op: 'drop', id: lane.id }))
     this.log.info({ peer: this.peerId, reason }, 'TCP lane closed: bulk channels back on the peer link')
     // Writers held back by the lane's full buffer go on over the link.
     if (this.needDrain) this.onDrain()

@@ -51,7 +51,8 @@ describe('defaults', () => {
     assert.deepEqual(c.network, {
       dead_link_timeout: 750,
       probe_interval: 200,
-      idle_probe_interval: 2000,
+      watch_probe_interval: 2000,
+      idle_probe_interval: 10_000,
       tcp_lane: true,
       tcp_lane_port: 51821,
     })

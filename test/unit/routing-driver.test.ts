@@ -148,6 +148,8 @@ function pair(opts: { probeIntervalMs: number; deadLinkTimeoutMs: number; delayM
         addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
         probeIntervalMs: opts.probeIntervalMs,
         deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
+        // Every link at the probe interval, idle or not (traffic-aware pacing: routing-pace.test.ts).
+        idleProbeIntervalMs: opts.probeIntervalMs,
         transport: {
           sendProbe: (_peer, datagram) => {
             sent.probes[i]!++
@@ -310,7 +312,7 @@ test('a probe asking for an answer gets one at once, which never asks back, even
     assert.equal(out.length, 1, 'the first of the burst')
     assert.equal(decodeProbe(out[0]!).answerNow, true, 'a link that is not up asks')
     const ask = (seq: number) =>
-      encodeProbe({ answerNow: true, seq, echo: 0, heldUnits: 0, mask: 0, intervalMs: 200 })
+      encodeProbe({ answerNow: true, seq, echo: 0, heldMs: 0, mask: 0, intervalMs: 200 })
     assert.equal(driver.onProbeDatagram(b, ask(1)), 'accepted')
     assert.equal(out.length, 2)
     const answer = decodeProbe(out[1]!)
@@ -321,12 +323,12 @@ test('a probe asking for an answer gets one at once, which never asks back, even
     assert.equal(out.length, 2, 'a repeat is not answered')
     driver.onProbeDatagram(
       b,
-      encodeProbe({ answerNow: false, seq: 2, echo: 0, heldUnits: 0, mask: 0, intervalMs: 200 }),
+      encodeProbe({ answerNow: false, seq: 2, echo: 0, heldMs: 0, mask: 0, intervalMs: 200 }),
     )
     assert.equal(out.length, 2, 'one that does not ask waits for our next round')
     driver.onProbeDatagram(
       b,
-      encodeProbe({ answerNow: false, seq: 3, echo: 0, heldUnits: 0, mask: 0, intervalMs: 50 }),
+      encodeProbe({ answerNow: false, seq: 3, echo: 0, heldMs: 0, mask: 0, intervalMs: 50 }),
     )
     assert.equal(out.length, 3, 'unless its sender probes faster than we do')
     assert.equal(decodeProbe(out[2]!).answerNow, false)
@@ -361,6 +363,7 @@ test('metric changes of several links re-originate the record at most once per 2
         addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
         probeIntervalMs: 100,
         deadLinkTimeoutMs: 500,
+        idleProbeIntervalMs: 100,
         transport: {
           sendProbe: (peer, d) => {
             send(ids.indexOf(peer), (x) => x.onProbeDatagram(ids[i]!, d))

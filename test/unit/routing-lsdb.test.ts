@@ -13,6 +13,7 @@ import {
   signRecord,
 } from '../../src/identity/index.js'
 import {
+  DEFAULT_MAX_AGE_MS,
   encodeRecordBody,
   LinkStateDb,
   type LinkStateRecord,
@@ -21,6 +22,8 @@ import {
 } from '../../src/routing/index.js'
 
 const NOW = 1_732_000_000_000
+/** The database's default max age, which these tests use. */
+const MAX_AGE = DEFAULT_MAX_AGE_MS
 
 interface Node {
   key: KeyPair
@@ -104,10 +107,10 @@ describe('LinkStateDb.receive', () => {
 
   it('refuses records past max age and from too far in the future', () => {
     const d = db(A)
-    assert.equal(d.receive(seal(rec(B, 1, NOW - 60_001)), NOW).status, 'too-old')
-    assert.equal(d.receive(seal(rec(B, 2, NOW + 30_001)), NOW).status, 'from-future')
+    assert.equal(d.receive(seal(rec(B, 1, NOW - MAX_AGE - 1)), NOW).status, 'too-old')
+    assert.equal(d.receive(seal(rec(B, 2, NOW + MAX_AGE / 2 + 1)), NOW).status, 'from-future')
     assert.equal(d.receive(seal(rec(B, 3, NOW + 10_000)), NOW).status, 'accepted', 'within clock skew')
-    assert.equal(d.receive(seal(rec(C, 3, NOW - 59_000)), NOW).status, 'accepted', 'within max age')
+    assert.equal(d.receive(seal(rec(C, 3, NOW - MAX_AGE + 1000)), NOW).status, 'accepted', 'within max age')
   })
 
   it('answers malformed for bytes that are not a link-state record', () => {
@@ -163,20 +166,20 @@ describe('LinkStateDb local records and aging', () => {
 
   it('ages out records whose origin stopped refreshing, never the local one', () => {
     const d = db(A)
-    d.installLocal(sealLinkState(rec(A, 1, NOW - 120_000), A.key))
-    d.receive(seal(rec(B, 1, NOW - 30_000)), NOW)
-    d.receive(seal(rec(C, 1, NOW - 10_000)), NOW)
-    assert.equal(d.nextExpiryAt(), NOW + 30_001)
-    assert.deepEqual(d.expire(NOW + 30_000), [])
+    d.installLocal(sealLinkState(rec(A, 1, NOW - 2 * MAX_AGE), A.key))
+    d.receive(seal(rec(B, 1, NOW - MAX_AGE / 2)), NOW)
+    d.receive(seal(rec(C, 1, NOW - MAX_AGE / 6)), NOW)
+    assert.equal(d.nextExpiryAt(), NOW + MAX_AGE / 2 + 1)
+    assert.deepEqual(d.expire(NOW + MAX_AGE / 2), [])
     const v = d.version
-    assert.deepEqual(d.expire(NOW + 30_001), [B.id])
+    assert.deepEqual(d.expire(NOW + MAX_AGE / 2 + 1), [B.id])
     assert.equal(d.version, v + 1)
     assert.deepEqual(
       d.records().map((r) => r.origin),
       [A.id, C.id].sort(),
     )
     // After aging out, a replay of the old record is too old to come back.
-    assert.equal(d.receive(seal(rec(B, 1, NOW - 30_000)), NOW + 30_001).status, 'too-old')
+    assert.equal(d.receive(seal(rec(B, 1, NOW - MAX_AGE / 2)), NOW + MAX_AGE / 2 + 1).status, 'too-old')
   })
 
   it('forgets a revoked origin at once', () => {

@@ -1,11 +1,13 @@
 // Traffic-aware probing (routing/driver.ts, routing/watch.ts) over an in-memory full mesh with real timers:
-// idle links are probed at the idle interval, watch links and links with traffic at the fast one; every router
-// has a watch link; a router that dies is marked down by every other one within about the dead-link timeout
-// (its watcher notices, the others check at once) although their own links to it were idle; a record from its
-// origin is not forwarded to routers the origin reaches itself.
+// idle links are probed at the idle interval, watch links at the watch interval, links with traffic at the fast
+// one; every router has a watch link; a router that dies silently is marked down by every other one within
+// about the watch link's dead interval (its watcher notices, the others check at once) although their own
+// links to it were idle; a suspected router (the daemon's cue: its TCP lane closed) is marked down within about
+// the dead-link timeout when it is gone and stays up when it answers; a record from its origin is not
+// forwarded to routers the origin reaches itself.
 //
-// Timing bounds here are functional (a dead router noticed within about the dead-link timeout, where idle links
-// alone would need ten times that), with wide margins.
+// Timing bounds here are functional (a dead router noticed within about its watch link's dead interval, where
+// idle links alone would need four times that), with wide margins.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -16,8 +18,11 @@ import { LinkMonitor } from '../../src/routing/probe.js'
 import { watchPartners } from '../../src/routing/watch.js'
 
 const FAST = 50
-const IDLE = 500
+const WATCH = 250
+const IDLE = 1000
 const DEAD = 250
+/** The dead interval of an idle watch link: DEAD scaled like the interval. */
+const WATCH_DEAD = (DEAD * WATCH) / FAST
 
 function mesh(n: number, delayMs = 1) {
   const keys: KeyPair[] = Array.from({ length: n }, () => generateKeyPair())
@@ -45,6 +50,7 @@ function mesh(n: number, delayMs = 1) {
       probeIntervalMs: FAST,
       deadLinkTimeoutMs: DEAD,
       idleProbeIntervalMs: IDLE,
+      watchProbeIntervalMs: WATCH,
       transport: {
         sendProbe: (peer, datagram) => {
           probes.set(`${id}|${peer}`, (probes.get(`${id}|${peer}`) ?? 0) + 1)
@@ -148,9 +154,9 @@ test('watch links: a matching in id order; every router with a link has a partne
   assert.deepEqual(watchPartners(graphFromEdges([]), 'a'), [])
 })
 
-test('idle links are probed at the idle interval, watch links and links with traffic at the fast one', async () => {
-  // A fresh link stays fast for one idle interval; then only the watch links do.
-  await withMesh(4, IDLE + 2 * FAST, async (m) => {
+test('idle links are probed at the idle interval, watch links at the watch one, links with traffic fast', async () => {
+  // A fresh link stays fast for one watch interval; then the watch links slow to theirs and the others to idle.
+  await withMesh(4, WATCH + 2 * FAST, async (m) => {
     const [a] = m.ids as [string]
     const da = m.drivers.get(a)!
     const watch = da.watching()
@@ -158,7 +164,7 @@ test('idle links are probed at the idle interval, watch links and links with tra
     const idle = m.ids.filter((x) => x !== a && !watch.includes(x))
     assert.equal(idle.length, 2)
     for (const x of idle) assert.equal(da.probeIntervalOf(x), IDLE)
-    assert.equal(da.probeIntervalOf(watch[0]!), FAST)
+    assert.equal(da.probeIntervalOf(watch[0]!), WATCH)
 
     const before = new Map(m.probes)
     const windowMs = 2000
@@ -167,13 +173,17 @@ test('idle links are probed at the idle interval, watch links and links with tra
       (m.probes.get(`${from}|${to}`) ?? 0) - (before.get(`${from}|${to}`) ?? 0)
     for (const x of idle) {
       const n = sentOn(a, x)
-      assert.ok(n >= 2 && n <= windowMs / IDLE + 2, `idle link ${a}->${x}: ${n} probes in ${windowMs} ms`)
+      assert.ok(n >= 1 && n <= windowMs / IDLE + 2, `idle link ${a}->${x}: ${n} probes in ${windowMs} ms`)
     }
     const w = sentOn(a, watch[0]!)
-    assert.ok(w >= windowMs / FAST / 2, `watch link: ${w} probes in ${windowMs} ms`)
-    // Per router, a mesh of four probes one link fast: well under the 3 links x 40 probes of probing all.
+    assert.ok(
+      w >= windowMs / WATCH / 2 && w <= windowMs / WATCH + 2,
+      `watch link: ${w} probes in ${windowMs} ms`,
+    )
+    // Per router, a quiet mesh of four probes one link at the watch pace and two at the idle one: well under
+    // the 3 links x 40 probes of probing all fast.
     const total = m.ids.filter((x) => x !== a).reduce((s, x) => s + sentOn(a, x), 0)
-    assert.ok(total < 0.6 * 3 * (windowMs / FAST), `router sent ${total} probes`)
+    assert.ok(total <= windowMs / WATCH + 2 * (windowMs / IDLE) + 4, `router sent ${total} probes`)
 
     // Traffic on an idle link makes it fast at once, both ends (the peer answers at our pace).
     const x = idle[0]!
@@ -187,24 +197,61 @@ test('idle links are probed at the idle interval, watch links and links with tra
   })
 })
 
-test('a dead router is marked down by every other router within about the dead-link timeout', async () => {
-  await withMesh(7, IDLE + 2 * FAST, async (m) => {
+test('a silently dead router is marked down by every other router within about its watch dead interval', async () => {
+  await withMesh(7, WATCH + 2 * FAST, async (m) => {
     const victim = m.ids[2]!
     const others = m.ids.filter((x) => x !== victim)
-    // Most links to the victim are idle: on their own they would take the idle dead interval (10 x DEAD).
+    // Most links to the victim are idle: on their own they would take the idle dead interval (20 x DEAD).
     const idleTowardVictim = others.filter((x) => m.drivers.get(x)!.probeIntervalOf(victim) === IDLE)
     assert.ok(idleTowardVictim.length >= 2, `${idleTowardVictim.length} idle links to the victim`)
     m.kill(victim)
     const downCount = () => others.filter((x) => m.drivers.get(x)!.metrics(victim)?.state === 'down').length
-    const first = await until('a router marks the victim down', () => downCount() > 0, 4000)
-    const ms = first + (await until('every router marks it down', () => downCount() === others.length, 4000))
-    // The watcher notices within the dead-link timeout; the others follow in round trips, all at once, not
-    // one after another as each becomes the victim's next watcher.
+    const first = await until('a router marks the victim down', () => downCount() > 0, 6000)
+    const ms = first + (await until('every router marks it down', () => downCount() === others.length, 6000))
+    // The watcher notices within its dead interval; the others follow in round trips, all at once, not one
+    // after another as each becomes the victim's next watcher.
     assert.ok(ms - first < DEAD * 0.8, `the others followed the first after ${ms - first} ms`)
-    assert.ok(ms < DEAD * 3, `marked down everywhere after ${ms} ms (dead-link timeout ${DEAD} ms)`)
+    assert.ok(
+      ms < WATCH_DEAD + WATCH + DEAD,
+      `marked down everywhere after ${ms} ms (watch dead interval ${WATCH_DEAD} ms)`,
+    )
     // The routers still up keep their links to each other.
     assert.ok(
       others.every((u) => others.every((v) => u === v || m.drivers.get(u)!.metrics(v)?.state === 'up')),
+    )
+  })
+})
+
+test('a suspected router is marked down within about the dead-link timeout when gone, and stays up when not', async () => {
+  await withMesh(5, WATCH + 2 * FAST, async (m) => {
+    const [a, b] = m.ids as [string, string]
+    const da = m.drivers.get(a)!
+    // A live router suspected: probed fast for a while, answers, and goes back to its slower pace.
+    const slow = da.probeIntervalOf(b)
+    assert.ok(slow === WATCH || slow === IDLE, `a-b idle before: ${slow} ms`)
+    da.suspect(b)
+    assert.equal(da.probeIntervalOf(b), FAST)
+    await until('a-b back at its slow pace', () => da.probeIntervalOf(b) === slow, WATCH + 4 * FAST + 500)
+    assert.equal(da.metrics(b)?.state, 'up', 'a live router stays up')
+
+    // A silently dead router that every other one suspects at once (as when its kernel closed its lanes):
+    // down everywhere within the dead-link timeout of the last answer, not the idle links' dead interval.
+    const victim = m.ids[3]!
+    const others = m.ids.filter((x) => x !== victim)
+    m.kill(victim)
+    for (const x of others) m.drivers.get(x)!.suspect(victim)
+    const ms = await until(
+      'every router marks the suspected victim down',
+      () => others.every((x) => m.drivers.get(x)!.metrics(victim)?.state === 'down'),
+      WATCH_DEAD,
+    )
+    assert.ok(
+      ms < DEAD + 4 * FAST,
+      `marked down everywhere ${ms} ms after the suspicion (dead-link timeout ${DEAD} ms)`,
+    )
+    assert.ok(
+      others.every((u) => others.every((v) => u === v || m.drivers.get(u)!.metrics(v)?.state === 'up')),
+      'the others keep their links',
     )
   })
 })

@@ -18,7 +18,7 @@ const probe = (p: Partial<ProbeDatagram> = {}): ProbeDatagram => ({
   answerNow: false,
   seq: 1,
   echo: 0,
-  heldUnits: 0,
+  heldMs: 0,
   mask: 0,
   intervalMs: 200,
   ...p,
@@ -30,22 +30,35 @@ describe('probe datagram codec', () => {
       answerNow: true,
       seq: 0xffff_fffe,
       echo: 77,
-      heldUnits: 1234,
+      heldMs: 123.4,
       mask: 0b1010,
       intervalMs: 65535,
     })
     const bytes = encodeProbe(p)
     assert.equal(bytes.length, PROBE_BYTES)
     assert.deepEqual(decodeProbe(bytes), p)
+    // Holds past 6553.5 ms travel in whole ms (HELD_MS), up to 65535.
+    for (const heldMs of [6553.5, 6554, 9871, 65_535]) {
+      const q = probe({ echo: 3, heldMs })
+      const b = encodeProbe(q)
+      assert.equal(b.length, PROBE_BYTES)
+      assert.equal(b[1], heldMs > 6553.5 ? 0b10 : 0, `flags for ${heldMs} ms`)
+      assert.deepEqual(decodeProbe(b), q)
+    }
   })
 
   it('refuses what it does not define, with a DecodeError', () => {
-    const good = encodeProbe(probe({ echo: 3, heldUnits: 10, mask: 1 }))
+    const good = encodeProbe(probe({ echo: 3, heldMs: 1, mask: 1 }))
     const cases: Array<[string, Uint8Array, string]> = [
       ['another kind', Uint8Array.from([2, ...good.subarray(1)]), 'unknown-tag'],
-      ['unknown flags', Uint8Array.from([1, 0b10, ...good.subarray(2)]), 'invalid-value'],
+      ['unknown flags', Uint8Array.from([1, 0b100, ...good.subarray(2)]), 'invalid-value'],
       ['seq 0', encodeProbe(probe({ seq: 0 })), 'invalid-value'],
-      ['a held time without an echo', encodeProbe(probe({ heldUnits: 5 })), 'invalid-value'],
+      ['a held time without an echo', encodeProbe(probe({ heldMs: 0.5 })), 'invalid-value'],
+      [
+        'HELD_MS without an echo',
+        Uint8Array.from([1, 0b10, ...encodeProbe(probe()).subarray(2)]),
+        'invalid-value',
+      ],
       ['a mask without an echo', encodeProbe(probe({ mask: 1 })), 'invalid-value'],
       ['an interval of 0', encodeProbe(probe({ intervalMs: 0 })), 'invalid-value'],
       ['a truncated one', good.subarray(0, 15), 'truncated'],
@@ -62,8 +75,14 @@ describe('probe datagram codec', () => {
   })
 
   it('gives a probe or a DecodeError for any bytes, and re-encodes what it accepts exactly', () => {
+    // Random bytes, and probe-shaped ones (kind 1, defined flags, 16 bytes) that reach every field check.
+    const shaped = fc.uint8Array({ minLength: PROBE_BYTES, maxLength: PROBE_BYTES }).map((b) => {
+      b[0] = 1
+      b[1]! &= 0b11
+      return b
+    })
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 40 }), (b) => {
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 40 }), shaped), (b) => {
         let p: ProbeDatagram
         try {
           p = decodeProbe(b)
@@ -86,9 +105,9 @@ describe('probe echo bookkeeping', () => {
 
   it('echoes nothing until a probe arrived, then the newest with the time held', () => {
     const e = new ProbeEcho()
-    assert.deepEqual(e.echoAt(100), { echo: 0, heldUnits: 0, mask: 0 })
+    assert.deepEqual(e.echoAt(100), { echo: 0, heldMs: 0, mask: 0 })
     assert.equal(e.received(5, 1000), 0, 'the first one seen starts the count')
-    assert.deepEqual(e.echoAt(1012.34), { echo: 5, heldUnits: 123, mask: 0 })
+    assert.deepEqual(e.echoAt(1012.34), { echo: 5, heldMs: 12.3, mask: 0 })
   })
 
   it('acknowledges earlier probes in the mask and counts gaps as lost', () => {
@@ -117,10 +136,13 @@ describe('probe echo bookkeeping', () => {
     assert.equal(e.echoAt(3).mask, 0)
   })
 
-  it('stops echoing a probe held longer than the field can say', () => {
+  it('echoes a probe held for an idle interval, and stops past what the field can say', () => {
     const e = new ProbeEcho()
     e.received(9, 0)
-    assert.equal(e.echoAt(6500).echo, 9)
-    assert.deepEqual(e.echoAt(6600), { echo: 0, heldUnits: 0, mask: 0 })
+    assert.deepEqual(e.echoAt(6500), { echo: 9, heldMs: 6500, mask: 0 })
+    // Two routers probing every 10 s answer each other up to 10 s later.
+    assert.deepEqual(e.echoAt(10_000.4), { echo: 9, heldMs: 10_000, mask: 0 })
+    assert.deepEqual(e.echoAt(65_535), { echo: 9, heldMs: 65_535, mask: 0 })
+    assert.deepEqual(e.echoAt(65_536), { echo: 0, heldMs: 0, mask: 0 })
   })
 })

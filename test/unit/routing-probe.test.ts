@@ -97,6 +97,41 @@ describe('LinkMonitor estimators', () => {
     assert.equal(m.metrics(P)!.srttMicros, 10_000)
   })
 
+  it('takes a probe answered after its timeout off the loss count, without a sample or liveness', () => {
+    const m = new LinkMonitor({ lossWindow: 10, probeTimeoutMs: 500, deadLinkTimeoutMs: 1000 })
+    for (let i = 1; i <= 4; i++) {
+      m.onProbeSent(P, i, i * 100)
+      if (i !== 2 && i !== 3) m.onProbeReply(P, i, i * 100 + 5)
+    }
+    m.tick(1000)
+    assert.equal(m.metrics(P)!.lossPermille, 500, 'probes 2 and 3 timed out')
+    const before = m.metrics(P)!
+    // Probe 2's answer comes 1.3 s late (a busy peer): latency, not loss. Probe 3's never comes.
+    assert.deepEqual(m.onProbeReply(P, 2, 1500), [])
+    const after = m.metrics(P)!
+    assert.equal(after.lossPermille, 250)
+    assert.equal(after.replies, before.replies, 'no reply counted')
+    assert.equal(after.srttMicros, before.srttMicros, 'no RTT sample')
+    assert.equal(after.lastReplyAt, before.lastReplyAt, 'no liveness')
+    assert.deepEqual(m.onProbeReply(P, 2, 1600), [], 'a repeat forgives nothing more')
+    assert.equal(m.metrics(P)!.lossPermille, 250)
+    // An acknowledgement in a later probe's mask counts the same way.
+    assert.equal(m.onProbeDelivered(P, 3), false)
+    assert.equal(m.metrics(P)!.lossPermille, 0)
+    // A loss that already left the window is not forgiven into another probe's slot.
+    m.onProbeSent(P, 5, 1700)
+    m.tick(2300)
+    for (let i = 6; i <= 15; i++) {
+      m.onProbeSent(P, i, 2300 + i)
+      m.onProbeReply(P, i, 2305 + i)
+    }
+    m.onProbeSent(P, 16, 2400)
+    m.tick(3000)
+    assert.equal(m.metrics(P)!.lossPermille, 100, 'probe 16 lost; probe 5 left the window')
+    m.onProbeReply(P, 5, 3010)
+    assert.equal(m.metrics(P)!.lossPermille, 100)
+  })
+
   it('reports link metrics in the form records carry', () => {
     const m = new LinkMonitor({ upAfterReplies: 1 })
     m.addPeer('node_bbbbbbbbbbbbbbbb')
