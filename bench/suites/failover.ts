@@ -226,7 +226,11 @@ async function detectAll(
   )
 }
 
-const IDLE_TRAFFIC_MS = 10_000
+/**
+ * The idle-traffic window: long enough to hold each system's periodic work once — serf's push-pull state sync
+ * and our bus interest refresh both run every 30 s, and a 10 s window caught or missed them by chance.
+ */
+const IDLE_TRAFFIC_MS = 30_000
 /**
  * How long a fresh membership settles before its idle traffic is measured. Ours re-originates its link-state
  * records while the first RTT samples, inflated by five daemons starting on two cores, give way to real ones

@@ -246,8 +246,8 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       },
       registry: this.opts.registry,
       logger: this.log.child({ subsystem: 'links' }),
-      // An idle link's only traffic is the peer's probe at least every idle_probe_interval: the link's own keepalive
-      // waits a little longer, so it adds nothing to a quiet mesh.
+      // An idle link's only traffic is the peer's probe, at least every idle_probe_interval: the link's own
+      // keepalive waits a little longer, so it adds nothing to a quiet mesh.
       ...linkTimings(config.network),
       lanes: config.network.tcp_lane ? { keyPair: nodeKey, port: config.network.tcp_lane_port } : null,
     })

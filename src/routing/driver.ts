@@ -406,8 +406,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     const echo = this.echoes.get(peer)
     if (!echo) return
     const seq = echo.takeSeq()
-    this.monitor.onProbeSent(peer, seq, at)
     const answerNow = ask ?? this.monitor.state(peer) !== 'up'
+    this.monitor.onProbeSent(peer, seq, at, answerNow)
     const pace = this.paces.get(peer)
     if (pace) pace.lastSentAt = at
     const interval = pace?.interval ?? this.opts.probeIntervalMs

@@ -103,6 +103,8 @@ interface PeerState {
   out: LossWindow
   /** Our probes counted lost (timed out) whose answer may still come: seq -> their index in `out`. */
   timedOut: Map<number, number>
+  /** Outstanding probes that asked for an immediate answer (their grace has no hold in it). */
+  asked: Set<number>
   /** The peer's probes: arrived (0) or missing from its sequence (1). */
   back: LossWindow
   lastReplyAt: number | null
@@ -169,6 +171,7 @@ export class LinkMonitor {
       recent: [],
       out: new LossWindow(this.lossWindow),
       timedOut: new Map(),
+      asked: new Set(),
       back: new LossWindow(this.lossWindow),
       lastReplyAt: null,
       lastAnsweredSentAt: Number.NEGATIVE_INFINITY,
@@ -212,11 +215,18 @@ export class LinkMonitor {
     return [...this.peers.keys()].sort()
   }
 
-  onProbeSent(peer: string, seq: number, at: number): void {
+  /** Our probe `seq` left at `at`; `asked`: it asks for an immediate answer (ANSWER_NOW). */
+  onProbeSent(peer: string, seq: number, at: number, asked = false): void {
     this.addPeer(peer)
     const p = this.peers.get(peer)!
     const reused = p.outstanding.get(seq)
     p.timedOut.delete(seq)
+    if (asked) {
+      // Entries of probes resolved since go when the set outgrows what can be outstanding.
+      if (p.asked.size >= 2 * this.maxOutstanding)
+        for (const s of p.asked) if (!p.outstanding.has(s)) p.asked.delete(s)
+      p.asked.add(seq)
+    } else p.asked.delete(seq)
     if (reused !== undefined) {
       // A reused sequence number: the earlier probe can no longer be matched, so it is lost.
       p.outstanding.delete(seq)
@@ -344,10 +354,9 @@ export class LinkMonitor {
       if (t > now && (next === undefined || t < next)) next = t
     }
     for (const p of this.peers.values()) {
-      const grace = this.grace(p)
-      for (const sentAt of p.outstanding.values()) {
+      for (const [seq, sentAt] of p.outstanding) {
         consider(sentAt + this.probeTimeout(p))
-        if (p.state === 'up' && sentAt > p.lastAnsweredSentAt) consider(sentAt + grace)
+        if (p.state === 'up' && sentAt > p.lastAnsweredSentAt) consider(sentAt + this.grace(p, seq))
       }
       if (p.state === 'up' && p.lastReplyAt !== null) consider(p.lastReplyAt + this.deadAfter(p))
     }
@@ -366,17 +375,13 @@ export class LinkMonitor {
       let at = p.lastReplyAt + this.deadAfter(p)
       const need = this.minUnansweredProbes - p.lostSinceReply
       if (need > 0) {
-        // Outstanding probes are in send order; the need-th unanswered one must have left its grace.
-        let seen = 0
-        let kth: number | undefined
-        for (const sentAt of p.outstanding.values()) {
-          if (sentAt > p.lastAnsweredSentAt && ++seen === need) {
-            kth = sentAt
-            break
-          }
-        }
-        if (kth === undefined) continue
-        at = Math.max(at, kth + this.grace(p))
+        // The need-th unanswered probe to leave its grace (graces differ: a probe that asked has no hold).
+        const leave: number[] = []
+        for (const [seq, sentAt] of p.outstanding)
+          if (sentAt > p.lastAnsweredSentAt) leave.push(sentAt + this.grace(p, seq))
+        if (leave.length < need) continue
+        leave.sort((a, b) => a - b)
+        at = Math.max(at, leave[need - 1]!)
       }
       if (at > now && (next === undefined || at < next)) next = at
     }
@@ -408,18 +413,22 @@ export class LinkMonitor {
 
   private isSilent(p: PeerState, now: number): boolean {
     if (p.lastReplyAt === null || now - p.lastReplyAt < this.deadAfter(p)) return false
-    const grace = this.grace(p)
     let unanswered = p.lostSinceReply
-    for (const sentAt of p.outstanding.values()) {
-      if (sentAt > p.lastAnsweredSentAt && now - sentAt >= grace) unanswered++
+    for (const [seq, sentAt] of p.outstanding) {
+      if (sentAt > p.lastAnsweredSentAt && now - sentAt >= this.grace(p, seq)) unanswered++
     }
     return unanswered >= this.minUnansweredProbes
   }
 
-  /** How long a probe may be in flight before its silence counts: about two RTTs and the peer's hold. */
-  private grace(p: PeerState): number {
+  /**
+   * How long probe `seq` may be in flight before its silence counts: about two RTTs, plus the peer's hold
+   * unless the probe asked for an immediate answer (a suspected link's probes: a dead peer is declared so in
+   * round trips, not holds).
+   */
+  private grace(p: PeerState, seq: number): number {
     const srttMs = (p.srtt ?? 0) / 1000
-    const inFlight = (p.replyDelayMs ?? this.replyDelayMs) + 2 * srttMs + (4 * p.jitter) / 1000
+    const hold = p.asked.has(seq) ? 0 : (p.replyDelayMs ?? this.replyDelayMs)
+    const inFlight = hold + 2 * srttMs + (4 * p.jitter) / 1000
     return Math.min(this.deadAfter(p) / 2, Math.max(MIN_GRACE_MS, inFlight))
   }
 

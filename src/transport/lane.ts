@@ -26,7 +26,7 @@
 // sends a PING, and if that too goes unanswered for LANE_ECHO_MS it is closed (a path that drops TCP while the
 // link's UDP still flows would otherwise swallow small messages for the kernel's many minutes of
 // retransmission). A lane whose writes stay blocked for LANE_STALL_MS, or whose TCP keepalive goes unanswered
-// (LANE_KEEPALIVE_MS, idle lanes), is closed; the bulk channels go back to the link at once and the dialer
+// (LANE_KEEPALIVE_MS, idle lanes, from the dialler), is closed; the bulk channels go back to the link at once and the dialer
 // tries again later. Frames in flight on a lane that closes are lost, as they would be with a link that
 // closes: at-most-once messages are gone, at-least-once ones are retried by the bus.
 
@@ -56,10 +56,13 @@ export const LANE_DIAL_TIMEOUT_MS = 3000
 export const LANE_STALL_MS = 10_000
 /**
  * An idle lane is checked by the kernel's TCP keepalive after this much silence (then every second, ten times:
- * a dead peer closes it about 10 s later). It also keeps NAT and firewall state alive, at one probe and its
- * answer per interval: no timer or message of ours on idle lanes.
+ * a dead peer closes it about 10 s later), from the dialling end only: one probe and its answer per interval
+ * keep both ends' NAT and firewall state (RFC 5382 asks NATs to keep established TCP for 2 h), with no timer or
+ * message of ours on idle lanes. Liveness does not rest on it: a daemon that dies closes its lanes (its
+ * kernel sends FIN), a lane written to is checked within LANE_ECHO_MS, and the link has its own probes. At
+ * 30 s from both ends it was a third of a quiet mesh's traffic besides probes.
  */
-export const LANE_KEEPALIVE_MS = 30_000
+export const LANE_KEEPALIVE_MS = 120_000
 /** Lane frames held for the peer's SWITCH this long (it never came: a confused peer) close the lane. */
 export const LANE_SWITCH_WAIT_MS = 10_000
 /** A lane written to that heard nothing for this long is asked for a PONG, and closed if none comes in as long. */
@@ -142,9 +145,10 @@ export class Lane {
     conn.on('error', () => {})
     conn.on('end', () => this.close('lane_closed'))
     conn.on('close', () => this.close('lane_closed'))
-    ;(
-      conn.rawStream as { setKeepAlive?: (on: boolean, ms: number) => void } | null | undefined
-    )?.setKeepAlive?.(true, LANE_KEEPALIVE_MS)
+    if (initiator)
+      (
+        conn.rawStream as { setKeepAlive?: (on: boolean, ms: number) => void } | null | undefined
+      )?.setKeepAlive?.(true, LANE_KEEPALIVE_MS)
   }
 
   /** Sends one encoded DATA frame; false = buffer full (a 'drained' follows). */

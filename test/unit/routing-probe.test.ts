@@ -132,6 +132,29 @@ describe('LinkMonitor estimators', () => {
     assert.equal(m.metrics(P)!.lossPermille, 100)
   })
 
+  it('declares a suspected link dead in round trips: probes that asked for an answer get no hold', () => {
+    const suspected = (asked: boolean) => {
+      const m = new LinkMonitor({
+        deadLinkTimeoutMs: 750,
+        replyDelayMs: 200,
+        probeTimeoutMs: 600,
+        upAfterReplies: 1,
+      })
+      m.onProbeSent(P, 1, 0)
+      m.onProbeReply(P, 1, 1)
+      // Idle for a while, then suspected: probed fast, the peer allowed its 200 ms hold for ordinary probes.
+      m.setPace(P, { replyDelayMs: 200 })
+      m.onProbeSent(P, 2, 5000, asked)
+      m.onProbeSent(P, 3, 5040, asked)
+      m.onProbeSent(P, 4, 5080, asked)
+      return { events: m.tick(5070).map((e) => e.type), deadline: m.downDeadline(5070) }
+    }
+    assert.deepEqual(suspected(true).events, ['link-down'], 'two asked probes unanswered for 2 RTTs: dead')
+    const ordinary = suspected(false)
+    assert.deepEqual(ordinary.events, [], 'ordinary probes may still be held by the peer')
+    assert.ok(ordinary.deadline! >= 5240, `not before the hold has passed: ${ordinary.deadline}`)
+  })
+
   it('reports link metrics in the form records carry', () => {
     const m = new LinkMonitor({ upAfterReplies: 1 })
     m.addPeer('node_bbbbbbbbbbbbbbbb')
