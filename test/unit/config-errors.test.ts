@@ -184,6 +184,13 @@ describe('config errors', () => {
       /at least twice probe_interval/,
     )
     assertAt(
+      only('network:\n  probe_interval: 1s\n  watch_probe_interval: 500ms\n  dead_link_timeout: 2s\n'),
+      3,
+      25,
+      'network.watch_probe_interval',
+      /must be at least probe_interval \(1000ms\)/,
+    )
+    assertAt(
       only('replication:\n  memory:\n    episodic:\n      consistency: strong\n'),
       4,
       20,
