@@ -60,7 +60,7 @@ export const LANE_STALL_MS = 10_000
  * keep both ends' NAT and firewall state (RFC 5382 asks NATs to keep established TCP for 2 h), with no timer or
  * message of ours on idle lanes. Liveness does not rest on it: a daemon that dies closes its lanes (its
  * kernel sends FIN), a lane written to is checked within LANE_ECHO_MS, and the link has its own probes. At
- * 30 s from both ends it was a third of a quiet mesh's traffic besides probes.
+ * 30 s from both ends, a node of a quiet 5-node mesh (4 lanes) sent 4 probes and 4 answers every 30 s.
  */
 export const LANE_KEEPALIVE_MS = 120_000
 /** Lane frames held for the peer's SWITCH this long (it never came: a confused peer) close the lane. */
