@@ -17,6 +17,7 @@ import HyperDHT from 'hyperdht'
 import { Registry } from 'prom-client'
 import { BusRouter } from '../../src/bus/index.js'
 import { LocalTestnet } from '../../src/discovery/testnet.js'
+import type { KeyPair } from '../../src/identity/index.js'
 import { LinkManager, type PeerLink } from '../../src/transport/index.js'
 import { TestFederation } from '../../src/transport/testing.js'
 
@@ -59,12 +60,7 @@ function router(name: string, peer: string, link: PeerLink): BusRouter {
   return r
 }
 
-function manager(
-  keyPair: { publicKey: Buffer; secretKey: Buffer },
-  certificate: Uint8Array,
-  root: Buffer,
-  federationId: string,
-): LinkManager {
+function manager(keyPair: KeyPair, certificate: Uint8Array, root: Buffer, federationId: string): LinkManager {
   return new LinkManager({
     localPublicKey: keyPair.publicKey,
     certificate,

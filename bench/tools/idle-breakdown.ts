@@ -87,7 +87,8 @@ async function main(): Promise<void> {
             .filter((e) => e.t >= t0 && e.msg === 'link state' && e.event === 'metric-changed')
             .map((e) => `${Math.round(Number(e.base_rtt_us) / 100) / 10}/${e.loss_permille}`),
         )
-        if (rtts.length > 0) lines.push(`base rtt (ms) / loss (permille) reported by those metric changes: ${rtts.join(', ')}`)
+        if (rtts.length > 0)
+          lines.push(`base rtt (ms) / loss (permille) reported by those metric changes: ${rtts.join(', ')}`)
         process.stdout.write(`# daemon log lines in the window, all nodes: ${lines.join('; ') || 'none'}\n`)
       } finally {
         await mesh.stopAll((m) => process.stderr.write(`${m}\n`))

@@ -66,19 +66,14 @@ export const networkSchema = z
       ),
   })
   .superRefine((n, ctx) => {
-    if (n.watch_probe_interval < n.probe_interval) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['watch_probe_interval'],
-        message: `must be at least probe_interval (${n.probe_interval}ms)`,
-      })
-    }
-    if (n.idle_probe_interval < n.probe_interval) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['idle_probe_interval'],
-        message: `must be at least probe_interval (${n.probe_interval}ms)`,
-      })
+    for (const key of ['watch_probe_interval', 'idle_probe_interval'] as const) {
+      if (n[key] < n.probe_interval) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `must be at least probe_interval (${n.probe_interval}ms)`,
+        })
+      }
     }
     // Fewer than two probes per timeout means one lost packet kills a healthy link.
     if (n.dead_link_timeout < 2 * n.probe_interval) {

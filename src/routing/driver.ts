@@ -15,13 +15,12 @@
 // marked down everywhere within about the dead-link timeout of its last answer. A link that is not up asks for
 // an immediate answer (ANSWER_NOW), so a new or recovering link is measured in round trips rather than
 // intervals. Silence is checked after every probe round and at the instant a link could be declared dead
-// (LinkMonitor.downDeadline),
-// so detection takes the dead interval, not that plus up to a round. Records are re-originated when a link
-// comes up or goes down (at once), when metrics moved (LinkMonitor's thresholds; at most once per
-// METRIC_HOLD_MS for the whole node, since each origination floods every link's metrics anyway) and otherwise
-// every REFRESH_MS, a third of their maximum age. Flooding is reliable (peer-link streams), a record that came
-// from its origin is not passed to routers the origin lists as linked (it sent them the record itself), and a
-// new neighbour gets every record on link-up.
+// (LinkMonitor.downDeadline), so detection takes the dead interval, not that plus up to a round. Records are
+// re-originated when a link comes up or goes down (at once), when metrics moved (LinkMonitor's thresholds; at
+// most once per METRIC_HOLD_MS for the whole node, since each origination floods every link's metrics anyway)
+// and otherwise every REFRESH_MS, a third of their maximum age. Flooding is reliable (peer-link streams), a
+// record that came from its origin is not passed to routers the origin lists as linked (it sent them the
+// record itself), and a new neighbour gets every record on link-up.
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -343,8 +342,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
 
   /**
    * Sets a link's probe interval from its state (fast while not up, in use or suspected; the watch interval
-   * on an idle watch link; idle otherwise) and tells the monitor what pace to expect back: a peer answers at once when we probe faster
-   * than it does, otherwise with its next probe.
+   * on an idle watch link; idle otherwise) and tells the monitor what pace to expect back.
    */
   private applyPace(peer: string, pace: Pace, t: number): void {
     const fast = t < pace.fastUntil || this.monitor.state(peer) !== 'up'

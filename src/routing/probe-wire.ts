@@ -26,10 +26,21 @@ export const PROBE_KIND = 1
 export const PROBE_BYTES = 16
 export const ANSWER_NOW = 0b1
 export const HELD_MS = 0b10
-/** `held` counts units of this many ms without HELD_MS; up to about 6.5 s. */
-export const HELD_UNIT_MS = 0.1
+/** Without HELD_MS, `held` counts tenths of a ms (100 µs), up to 6553.5 ms. */
+const HELD_UNITS_PER_MS = 10
 /** The longest hold a probe can say (with HELD_MS), ms. */
 export const MAX_HELD_MS = 0xffff
+
+/** `ms` as the held field says it: in 100 µs steps up to 6553.5 ms, in whole ms above. */
+function heldOnWire(ms: number): { units: number; coarse: boolean } {
+  const fine = Math.round(ms * HELD_UNITS_PER_MS)
+  return fine <= 0xffff ? { units: fine, coarse: false } : { units: Math.round(ms), coarse: true }
+}
+
+/** The hold a held field says, ms. */
+function heldFromWire(held: { units: number; coarse: boolean }): number {
+  return held.coarse ? held.units : held.units / HELD_UNITS_PER_MS
+}
 /** Earlier seqs the mask can acknowledge. */
 export const MASK_BITS = 16
 
@@ -45,13 +56,12 @@ export interface ProbeDatagram {
 
 export const probeCodec: Codec<ProbeDatagram> = {
   encode(w: Writer, p: ProbeDatagram) {
-    const fine = Math.round(p.heldMs / HELD_UNIT_MS)
-    const coarse = fine > 0xffff
+    const held = heldOnWire(p.heldMs)
     w.u8(PROBE_KIND)
-      .u8((p.answerNow ? ANSWER_NOW : 0) | (coarse ? HELD_MS : 0))
+      .u8((p.answerNow ? ANSWER_NOW : 0) | (held.coarse ? HELD_MS : 0))
       .u32(p.seq)
       .u32(p.echo)
-      .u16(coarse ? Math.round(p.heldMs) : fine)
+      .u16(held.units)
       .u16(p.mask)
       .u16(p.intervalMs)
   },
@@ -71,9 +81,9 @@ export const probeCodec: Codec<ProbeDatagram> = {
     const intervalMs = r.u16()
     if (intervalMs === 0) throw new DecodeError('invalid-value', 'probe interval 0', 14)
     // One encoding per value: whole ms only where 100 µs units cannot say it.
-    if (flags & HELD_MS && heldUnits * 10 <= 0xffff)
+    if (flags & HELD_MS && heldUnits * HELD_UNITS_PER_MS <= 0xffff)
       throw new DecodeError('invalid-value', `a hold of ${heldUnits} ms in whole ms`, 10)
-    const heldMs = flags & HELD_MS ? heldUnits : heldUnits / 10
+    const heldMs = heldFromWire({ units: heldUnits, coarse: (flags & HELD_MS) !== 0 })
     return { answerNow: (flags & ANSWER_NOW) !== 0, seq, echo, heldMs, mask, intervalMs }
   },
 }
@@ -128,8 +138,8 @@ export class ProbeEcho {
 
   /** What a probe sent at `at` echoes: the newest probe of the peer's, how long we held it, and the mask. */
   echoAt(at: number): Pick<ProbeDatagram, 'echo' | 'heldMs' | 'mask'> {
-    const held = Math.max(0, at - this.latestAt)
-    const heldMs = held > 0xffff * HELD_UNIT_MS ? Math.round(held) : Math.round(held / HELD_UNIT_MS) / 10
+    // Said as the wire will say it, so the datagram carries exactly this hold.
+    const heldMs = heldFromWire(heldOnWire(Math.max(0, at - this.latestAt)))
     if (this.latest === 0 || heldMs > MAX_HELD_MS) return { echo: 0, heldMs: 0, mask: 0 }
     return { echo: this.latest, heldMs, mask: this.mask }
   }

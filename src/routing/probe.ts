@@ -36,8 +36,8 @@
 // lossWindow resolved probes of ours the peer did not acknowledge within probeTimeoutMs, less those whose
 // answer came later after all (a late answer gives no RTT sample and no liveness, but the probe was not lost:
 // counting CPU contention as loss kept a quiet 5-node mesh re-flooding records as such "losses" from its
-// start-up left its loss windows one by one, at the idle probe pace), `back` the fraction of the peer's last lossWindow probes that never reached us (gaps in its
-// sequence, onPeerProbe). Coming back up clears the loss history and srtt restarts from the first new sample:
+// start-up left its loss windows one by one, at the idle probe pace), `back` the fraction of the peer's last
+// lossWindow probes that never reached us (gaps in its sequence, onPeerProbe). Coming back up clears the loss history and srtt restarts from the first new sample:
 // the outage says nothing about the link that returns.
 
 import { checkOption } from './errors.js'
@@ -89,10 +89,17 @@ export interface LinkEvent {
   metrics: LinkMetrics
 }
 
+/** One of our probes still waiting for its answer. */
+interface Sent {
+  at: number
+  /** It asked for an immediate answer (ANSWER_NOW): its grace has no hold in it. */
+  asked: boolean
+}
+
 interface PeerState {
   state: LinkState
-  /** seq -> sentAt, in send order. */
-  outstanding: Map<number, number>
+  /** seq -> our probe, in send order. */
+  outstanding: Map<number, Sent>
   srtt: number | null
   reinit: boolean
   jitter: number
@@ -103,8 +110,6 @@ interface PeerState {
   out: LossWindow
   /** Our probes counted lost (timed out) whose answer may still come: seq -> their index in `out`. */
   timedOut: Map<number, number>
-  /** Outstanding probes that asked for an immediate answer (their grace has no hold in it). */
-  asked: Set<number>
   /** The peer's probes: arrived (0) or missing from its sequence (1). */
   back: LossWindow
   lastReplyAt: number | null
@@ -171,7 +176,6 @@ export class LinkMonitor {
       recent: [],
       out: new LossWindow(this.lossWindow),
       timedOut: new Map(),
-      asked: new Set(),
       back: new LossWindow(this.lossWindow),
       lastReplyAt: null,
       lastAnsweredSentAt: Number.NEGATIVE_INFINITY,
@@ -202,7 +206,7 @@ export class LinkMonitor {
     // hold they would count as unanswered at once. They are forgotten (neither lost nor answered); the probes
     // sent from now on decide.
     if ((p.replyDelayMs ?? this.replyDelayMs) < before) {
-      for (const [seq, sentAt] of p.outstanding) if (sentAt > p.lastAnsweredSentAt) p.outstanding.delete(seq)
+      for (const [seq, sent] of p.outstanding) if (sent.at > p.lastAnsweredSentAt) p.outstanding.delete(seq)
     }
   }
 
@@ -221,20 +225,14 @@ export class LinkMonitor {
     const p = this.peers.get(peer)!
     const reused = p.outstanding.get(seq)
     p.timedOut.delete(seq)
-    if (asked) {
-      // Entries of probes resolved since go when the set outgrows what can be outstanding.
-      if (p.asked.size >= 2 * this.maxOutstanding)
-        for (const s of p.asked) if (!p.outstanding.has(s)) p.asked.delete(s)
-      p.asked.add(seq)
-    } else p.asked.delete(seq)
     if (reused !== undefined) {
       // A reused sequence number: the earlier probe can no longer be matched, so it is lost.
       p.outstanding.delete(seq)
-      this.recordLost(p, reused)
+      this.recordLost(p, reused.at)
     }
-    p.outstanding.set(seq, at)
+    p.outstanding.set(seq, { at, asked })
     while (p.outstanding.size > this.maxOutstanding) {
-      const [oldest, sentAt] = p.outstanding.entries().next().value as [number, number]
+      const [oldest, { at: sentAt }] = p.outstanding.entries().next().value as [number, Sent]
       p.outstanding.delete(oldest)
       this.recordLost(p, sentAt)
     }
@@ -247,7 +245,7 @@ export class LinkMonitor {
   onProbeReply(peer: string, seq: number, at: number, heldMs = 0): LinkEvent[] {
     const p = this.peers.get(peer)
     if (!p) return []
-    const sentAt = p.outstanding.get(seq)
+    const sentAt = p.outstanding.get(seq)?.at
     if (sentAt === undefined) {
       this.answeredLate(p, seq)
       return []
@@ -280,7 +278,7 @@ export class LinkMonitor {
       p.state = 'up'
       p.lastMetricEventAt = Number.NEGATIVE_INFINITY
       // Probes still unanswered from before the recovery were lost in the outage; drop them uncounted.
-      for (const [seq, sent] of p.outstanding) if (sent < p.lastAnsweredSentAt) p.outstanding.delete(seq)
+      for (const [seq, sent] of p.outstanding) if (sent.at < p.lastAnsweredSentAt) p.outstanding.delete(seq)
       // Probes lost while the link was down say nothing about the link that came back; keep only the run of
       // replies that brought it up.
       p.out.clear()
@@ -325,10 +323,10 @@ export class LinkMonitor {
     for (const peer of this.peerIds()) {
       const p = this.peers.get(peer)!
       const timeout = this.probeTimeout(p)
-      for (const [seq, sentAt] of p.outstanding) {
-        if (now - sentAt < timeout) break // send order: the rest are younger
+      for (const [seq, sent] of p.outstanding) {
+        if (now - sent.at < timeout) break // send order: the rest are younger
         p.outstanding.delete(seq)
-        this.recordLost(p, sentAt, seq)
+        this.recordLost(p, sent.at, seq)
       }
       if (p.state !== 'up') continue
       if (this.isSilent(p, now)) {
@@ -354,9 +352,9 @@ export class LinkMonitor {
       if (t > now && (next === undefined || t < next)) next = t
     }
     for (const p of this.peers.values()) {
-      for (const [seq, sentAt] of p.outstanding) {
-        consider(sentAt + this.probeTimeout(p))
-        if (p.state === 'up' && sentAt > p.lastAnsweredSentAt) consider(sentAt + this.grace(p, seq))
+      for (const sent of p.outstanding.values()) {
+        consider(sent.at + this.probeTimeout(p))
+        if (p.state === 'up' && sent.at > p.lastAnsweredSentAt) consider(sent.at + this.grace(p, sent))
       }
       if (p.state === 'up' && p.lastReplyAt !== null) consider(p.lastReplyAt + this.deadAfter(p))
     }
@@ -377,8 +375,8 @@ export class LinkMonitor {
       if (need > 0) {
         // The need-th unanswered probe to leave its grace (graces differ: a probe that asked has no hold).
         const leave: number[] = []
-        for (const [seq, sentAt] of p.outstanding)
-          if (sentAt > p.lastAnsweredSentAt) leave.push(sentAt + this.grace(p, seq))
+        for (const sent of p.outstanding.values())
+          if (sent.at > p.lastAnsweredSentAt) leave.push(sent.at + this.grace(p, sent))
         if (leave.length < need) continue
         leave.sort((a, b) => a - b)
         at = Math.max(at, leave[need - 1]!)
@@ -414,20 +412,20 @@ export class LinkMonitor {
   private isSilent(p: PeerState, now: number): boolean {
     if (p.lastReplyAt === null || now - p.lastReplyAt < this.deadAfter(p)) return false
     let unanswered = p.lostSinceReply
-    for (const [seq, sentAt] of p.outstanding) {
-      if (sentAt > p.lastAnsweredSentAt && now - sentAt >= this.grace(p, seq)) unanswered++
+    for (const sent of p.outstanding.values()) {
+      if (sent.at > p.lastAnsweredSentAt && now - sent.at >= this.grace(p, sent)) unanswered++
     }
     return unanswered >= this.minUnansweredProbes
   }
 
   /**
-   * How long probe `seq` may be in flight before its silence counts: about two RTTs, plus the peer's hold
-   * unless the probe asked for an immediate answer (a suspected link's probes: a dead peer is declared so in
-   * round trips, not holds).
+   * How long a probe may be in flight before its silence counts: about two RTTs, plus the peer's hold unless
+   * the probe asked for an immediate answer (a suspected link's probes: a dead peer is declared so in round
+   * trips, not holds).
    */
-  private grace(p: PeerState, seq: number): number {
+  private grace(p: PeerState, sent: Sent): number {
     const srttMs = (p.srtt ?? 0) / 1000
-    const hold = p.asked.has(seq) ? 0 : (p.replyDelayMs ?? this.replyDelayMs)
+    const hold = sent.asked ? 0 : (p.replyDelayMs ?? this.replyDelayMs)
     const inFlight = hold + 2 * srttMs + (4 * p.jitter) / 1000
     return Math.min(this.deadAfter(p) / 2, Math.max(MIN_GRACE_MS, inFlight))
   }

@@ -33,6 +33,7 @@
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import type { Logger } from 'pino'
+import type { KeyPair } from '../identity/index.js'
 import { DecodeError } from '../wire/index.js'
 import { decodeFrame, encodeFrame } from './frames.js'
 import type { TransportMetrics } from './metrics.js'
@@ -43,7 +44,7 @@ export const LANE_CHANNEL = 'lane'
 /** A lane's close reason when the peer said DROP: the peer is alive and chose to close it. */
 export const LANE_DROPPED_BY_PEER = 'lane_dropped_by_peer'
 /** Control ops on LANE_CHANNEL (first byte). */
-export const LaneOp = { OFFER: 1, SWITCH: 2, DROP: 3, REVERSE: 4 } as const
+const LaneOp = { OFFER: 1, SWITCH: 2, DROP: 3, REVERSE: 4 } as const
 /** Lane handshake messages (first message each way on a new lane). */
 const BIND = 1
 const ACCEPT = 2
@@ -51,9 +52,9 @@ const REFUSE = 3
 /** A lane identifies itself by this many bytes of its Noise handshake hash (in SWITCH). */
 const LANE_ID_BYTES = 8
 /** Dial + handshake + ACCEPT within this, or the attempt fails. */
-export const LANE_DIAL_TIMEOUT_MS = 3000
+const LANE_DIAL_TIMEOUT_MS = 3000
 /** Blocked writes for this long close the lane (a path that stopped moving). */
-export const LANE_STALL_MS = 10_000
+const LANE_STALL_MS = 10_000
 /**
  * An idle lane is checked by the kernel's TCP keepalive after this much silence (then every second, ten times:
  * a dead peer closes it about 10 s later), from the dialling end only: one probe and its answer per interval
@@ -62,7 +63,7 @@ export const LANE_STALL_MS = 10_000
  * kernel sends FIN), a lane written to is checked within LANE_ECHO_MS, and the link has its own probes. At
  * 30 s from both ends, a node of a quiet 5-node mesh (4 lanes) sent 4 probes and 4 answers every 30 s.
  */
-export const LANE_KEEPALIVE_MS = 120_000
+const LANE_KEEPALIVE_MS = 120_000
 /** Lane frames held for the peer's SWITCH this long (it never came: a confused peer) close the lane. */
 export const LANE_SWITCH_WAIT_MS = 10_000
 /** A lane written to that heard nothing for this long is asked for a PONG, and closed if none comes in as long. */
@@ -259,11 +260,6 @@ export class Lane {
 function laneId(conn: LaneConnection): string {
   const h = conn.handshakeHash
   return h ? Buffer.from(h.subarray(0, LANE_ID_BYTES)).toString('hex') : '0'.repeat(2 * LANE_ID_BYTES)
-}
-
-interface KeyPair {
-  publicKey: Buffer
-  secretKey: Buffer
 }
 
 /** First message on a lane, from the dialer: the link it belongs to. */

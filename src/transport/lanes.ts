@@ -5,6 +5,7 @@
 // from LANE_RETRY_MS to LANE_RETRY_MAX_MS, for as long as the link is up. The link manager owns one of these.
 
 import type { Logger } from 'pino'
+import type { KeyPair } from '../identity/index.js'
 import { dialLane, LaneServer } from './lane.js'
 import type { PeerLink } from './link.js'
 import type { TransportMetrics } from './metrics.js'
@@ -15,7 +16,7 @@ const LANE_RETRY_MAX_MS = 120_000
 
 export interface LanesOptions {
   /** The node key: the lanes' Noise key. */
-  keyPair: { publicKey: Buffer; secretKey: Buffer }
+  keyPair: KeyPair
   /** TCP port to listen on (taken: any free port, offered instead). */
   port: number
   metrics: TransportMetrics

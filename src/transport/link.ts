@@ -106,8 +106,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
   private lane: Lane | null = null
   /** The lane the peer's SWITCH named before this end attached it (the dialer hears it before ACCEPT). */
   private peerSwitchedTo: string | null = null
-  /** The TCP port the peer offered for a lane (null: none, e.g. an older peer or lanes off there). */
-  peerLanePort: number | null = null
+  private offeredLanePort: number | null = null
   private readonly connClosed: Promise<void>
   private markConnClosed: () => void = () => {}
 
@@ -254,6 +253,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     return this.write(frame)
   }
 
+  /** The TCP port the peer offered for a lane (null: none, e.g. an older peer or lanes off there). */
+  get peerLanePort(): number | null {
+    return this.offeredLanePort
+  }
+
   /** Whether the bulk channels travel on a TCP lane now. */
   get hasLane(): boolean {
     return this.lane !== null
@@ -311,7 +315,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
       return
     }
     if (c.op === 'offer') {
-      this.peerLanePort = c.port
+      this.offeredLanePort = c.port
       this.emit('lane-offer', c.port)
     } else if (c.op === 'reverse') {
       this.emit('lane-reverse')

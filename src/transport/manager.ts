@@ -22,6 +22,7 @@
 import { EventEmitter } from 'node:events'
 import pino, { type Logger } from 'pino'
 import type { Registry } from 'prom-client'
+import type { KeyPair } from '../identity/index.js'
 import { LinkError, type LinkReason } from './errors.js'
 import { CHANNEL_NAME } from './frames.js'
 import { Lanes } from './lanes.js'
@@ -53,7 +54,7 @@ export interface LinkManagerOptions extends LinkTimings {
   /** An up link silent this long yields to a new connection from the same peer (default 2.5 keepalive intervals). */
   staleAfterMs?: number
   /** TCP lanes for the bulk channels (lane.ts): the node key (the lanes' Noise key) and the port to listen on. */
-  lanes?: { keyPair: { publicKey: Buffer; secretKey: Buffer }; port: number } | null
+  lanes?: { keyPair: KeyPair; port: number } | null
 }
 
 /** How long a link asked for a sign of life (checkAlive) gets to answer, at least. */
