@@ -83,7 +83,12 @@ export class OurMesh {
         deferStart: true,
         config: {
           ...s.config,
-          logging: { level: this.opts.logLevel ?? 'info', format: 'json', ...s.config?.logging },
+          // BRT_LOG_LEVEL (e.g. debug, with BRT_KEEP_LOGS=1) overrides the suite's level when looking into a run.
+          logging: {
+            level: process.env.BRT_LOG_LEVEL ?? this.opts.logLevel ?? 'info',
+            format: 'json',
+            ...s.config?.logging,
+          },
           metrics: { enabled: this.opts.metrics ?? false, ...s.config?.metrics },
         },
       })),

@@ -9,10 +9,36 @@
 // session with that neighbour resets its side (the peer entry is removed and added back, which clears
 // WireGuard's retry timer) and sends a packet through the tunnel: the initiation now meets a configured peer.
 // Resets are rate-limited per neighbour, so two routers cannot keep resetting each other.
+//
+// A router does not look at once. The neighbour sends the frame right after configuring us, and by then its
+// own WireGuard has usually sent an initiation too (a peer with a persistent keepalive handshakes as soon as it
+// is added): that initiation, which meets a configured peer, is already on its way. Resetting before it lands
+// throws away the session it makes, and the reset's own initiation can then be dropped by WireGuard's flood
+// and replay checks (one initiation per 20 ms, timestamps in steps of about 17 ms), leaving the pair waiting
+// for the other side's later look or the 5 s retry; measured in the join bench, ~1 run in 10 took 2.3 s that
+// way. So the side with the lower key looks after a few round trips (lookDelayMs), and the side with the higher
+// key later still, by which time the other side's reset has usually handshaked (two resets at once would
+// throw away each other's session, and the endpoint learned through a NAT).
 
 export interface HandshakeSyncOptions {
   /** Minimum time between two resets of the same neighbour. */
   resetIntervalMs?: number
+}
+
+/** The lower-key side's look waits at least this long, and for LOOK_RTTS round trips of the link. */
+export const FIRST_LOOK_MS = 150
+/** The higher-key side's look comes this much after the lower-key side's. */
+export const SECOND_LOOK_EXTRA_MS = 1_350
+const LOOK_RTTS = 3
+
+/**
+ * How long after a neighbour's "configured" frame to look for a session (and reset without one): the side with
+ * the lower WireGuard key (base64 order) first, the other SECOND_LOOK_EXTRA_MS later. `rttMicros` is the
+ * link's round-trip time when known.
+ */
+export function lookDelayMs(ourKey: string, theirKey: string, rttMicros: number | null | undefined): number {
+  const first = Math.max(FIRST_LOOK_MS, Math.ceil((LOOK_RTTS * (rttMicros ?? 0)) / 1000))
+  return ourKey > theirKey ? first + SECOND_LOOK_EXTRA_MS : first
 }
 
 export class HandshakeSync {

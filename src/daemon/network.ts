@@ -29,7 +29,7 @@ import { encodeWith } from '../wire/index.js'
 import { signWgKeyAnnouncement, WgKeyBook } from '../wireguard/announce.js'
 import { WireGuardDevice } from '../wireguard/index.js'
 import { FloodCertificates } from './flood-certs.js'
-import { HandshakeSync } from './handshake-sync.js'
+import { HandshakeSync, lookDelayMs } from './handshake-sync.js'
 import {
   decodeRoutingFrame,
   encodeLinkStateFrame,
@@ -51,8 +51,6 @@ export interface NetworkCoreOptions {
   trust: TrustMaterial
 }
 
-/** How long the side with the higher WireGuard key waits before it considers a reset (handshake-sync.ts). */
-const CONFIGURED_SECOND_LOOK_MS = 1_500
 /** How often WireGuard's per-peer counters are read to see which links carry traffic. */
 const TRAFFIC_CHECK_MS = 1_000
 
@@ -115,7 +113,12 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
         code: own.code,
       })
     this.routesIntoMesh = [MESH_V4_ROUTE, meshIpv6Prefix(trust.federation.id)]
-    this.device = new WireGuardDevice({ log: this.log.child({ subsystem: 'wireguard' }) })
+    const wgLog = this.log.child({ subsystem: 'wireguard' })
+    // At debug level wireguard-go's own log (handshakes sent, received, dropped) joins ours, at debug.
+    this.device = new WireGuardDevice({
+      log: wgLog,
+      ...(wgLog.isLevelEnabled('debug') ? { wireguardGo: { logLevel: 'verbose' } } : {}),
+    })
     this.counters = {
       frames: new Counter({
         name: 'blackroad_routing_frames_total',
@@ -372,13 +375,10 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
     // A frame about a key we no longer use says nothing about our current entry: no need to read WireGuard.
     if (!ann || this.stopped || Buffer.from(theirView).toString('base64') !== this.wgPublicKey) return
     const key = Buffer.from(ann.publicKey).toString('base64')
-    // Both sides get the frame at about the same time; if both reset at once, the second reset throws away the
-    // session (and the endpoint learned through a NAT) the first one just made. The side with the higher key
-    // looks again only after a pause, by which time the other side's reset has usually handshaked.
-    if (this.wgPublicKey > key) {
-      await new Promise((r) => setTimeout(r, CONFIGURED_SECOND_LOOK_MS).unref())
-      if (this.stopped || this.wgKeys.get(peer) !== ann) return
-    }
+    // Not at once: the neighbour's own initiation is likely on its way (when to look: handshake-sync.ts).
+    const delay = lookDelayMs(this.wgPublicKey, key, this.routing.metrics(peer)?.srttMicros)
+    await new Promise((r) => setTimeout(r, delay).unref())
+    if (this.stopped || this.wgKeys.get(peer) !== ann) return
     let live: Awaited<ReturnType<WireGuardDevice['stats']>>
     try {
       live = await this.device.stats()
@@ -549,10 +549,10 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
           ...desired,
           peers: peers.filter((p) => !reset.has(p.publicKey.toString('base64'))),
         })
-      const r = await this.device.reconfigure(desired)
+      // The device logs what it changed ('WireGuard reconfigured').
+      await this.device.reconfigure(desired)
       this.lastApplied = signature
       this.lastAppliedAt = Date.now()
-      if (r.changed) this.log.debug({ actions: r.actions }, 'WireGuard reconfigured')
       if (reset.size > 0)
         await this.nudgePeers(new Set([...configured].filter(([, k]) => reset.has(k)).map(([id]) => id)))
       for (const peer of this.hsync.toTell(configured)) {

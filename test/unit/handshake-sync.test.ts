@@ -3,7 +3,12 @@
 
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { HandshakeSync } from '../../src/daemon/handshake-sync.js'
+import {
+  FIRST_LOOK_MS,
+  HandshakeSync,
+  lookDelayMs,
+  SECOND_LOOK_EXTRA_MS,
+} from '../../src/daemon/handshake-sync.js'
 import { decodeRoutingFrame, encodeWgConfiguredFrame } from '../../src/daemon/mesh-frames.js'
 import { DecodeError } from '../../src/wire/index.js'
 
@@ -35,6 +40,19 @@ describe('HandshakeSync', () => {
     assert.equal(h.shouldReset('p', 'ME', ours, 10_000), false, 'rate-limited')
     assert.equal(h.shouldReset('q', 'ME', ours, 10_000), true, 'per neighbour')
     assert.equal(h.shouldReset('p', 'ME', ours, 16_001), true, 'after the interval')
+  })
+
+  it('looks after a few round trips from the lower key, well after that from the higher one', () => {
+    // Never at once: the neighbour's own initiation, sent when it configured us, may still be on its way.
+    assert.equal(lookDelayMs('AAA', 'BBB', undefined), FIRST_LOOK_MS)
+    assert.equal(lookDelayMs('AAA', 'BBB', null), FIRST_LOOK_MS)
+    assert.equal(lookDelayMs('AAA', 'BBB', 1_000), FIRST_LOOK_MS, 'a LAN round trip is under the floor')
+    assert.equal(lookDelayMs('AAA', 'BBB', 100_000), 300, 'three 100 ms round trips')
+    assert.equal(lookDelayMs('BBB', 'AAA', undefined), FIRST_LOOK_MS + SECOND_LOOK_EXTRA_MS)
+    assert.equal(lookDelayMs('BBB', 'AAA', 100_000), 300 + SECOND_LOOK_EXTRA_MS)
+    // Both ends agree who goes first: exactly one of a pair takes the short delay.
+    const pair = [lookDelayMs('k1', 'k2', 5_000), lookDelayMs('k2', 'k1', 5_000)].sort((a, b) => a - b)
+    assert.deepEqual(pair, [FIRST_LOOK_MS, FIRST_LOOK_MS + SECOND_LOOK_EXTRA_MS])
   })
 })
 
