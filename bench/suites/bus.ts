@@ -22,6 +22,13 @@ import { dhtAddress, OurMesh } from '../net/ours.js'
 import { CLK_TCK, cpuTicks, hostNote, round1 } from '../net/sys.js'
 
 const SIZE = 256
+/**
+ * Quiet time before each measurement. Without it a request/reply run started the moment the other system's
+ * 200,000-message burst was delivered, while that system (servers and this process) still freed its buffers:
+ * ours always ran right after NATS's burst, NATS's after our quiet request/reply run.
+ */
+const SETTLE_MS = 1000
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** This process's CPU (both clients of a pair) since `from`, as % of one core over the wall time since `t0`. */
 function clientCpu(from: NodeJS.CpuUsage, t0: number): number {
@@ -162,6 +169,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
             const xb = natsSide(await NatsConn.connect(nats.portB))
             try {
               const pids = [na!.daemon!.pid, nb!.daemon!.pid]
+              await sleep(SETTLE_MS)
               const t0 = Date.now()
               const c0 = pids.map(cpuTicks)
               const own0 = process.cpuUsage()
@@ -173,6 +181,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               log(
                 `  ours: ${Math.round(o.rate)} msgs/s (${o.received}/${o.sent} received); cpu % daemon A ${cpu[0]} B ${cpu[1]}, clients ${own}`,
               )
+              await sleep(SETTLE_MS)
               const t1 = Date.now()
               const x0 = process.cpuUsage()
               const x = await throughput(xa, xb, count, SIZE)
@@ -187,8 +196,10 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               if (x.received < x.sent) notes.push(`run ${i + 1}: nats received ${x.received} of ${x.sent}`)
               tp.ours.push(Math.round(o.rate))
               tp.nats.push(Math.round(x.rate))
+              await sleep(SETTLE_MS)
               const or = await requestReply(oa, ob, requests, warmup, SIZE)
               log(`  ours: request/reply p50 ${round1(or.p50)} µs p99 ${round1(or.p99)} µs`)
+              await sleep(SETTLE_MS)
               const xr = await requestReply(xa, xb, requests, warmup, SIZE)
               log(`  nats: request/reply p50 ${round1(xr.p50)} µs p99 ${round1(xr.p99)} µs`)
               p50.ours.push(round1(or.p50))
@@ -239,7 +250,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           `${SIZE}-byte messages; throughput: ${count} messages published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
           `ours: 2 daemons in namespaces on one bridge (api.stream_max_pending_bytes 512MB), the bus ${opts.args.lane === 'off' ? "on their encrypted peer link's UDX stream (--lane off)" : 'over a TCP lane beside their encrypted peer link (src/transport/lane.ts)'}, clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)`,
           `${NATS_SETTINGS}; ${versionOf(['nats-server', '--version'])}`,
-          'runs interleaved per run: ours tp, nats tp, ours req/rep, nats req/rep; the publisher yields every 256 messages and waits on a full buffer (both)',
+          `runs interleaved per run: ours tp, nats tp, ours req/rep, nats req/rep, each after ${SETTLE_MS} ms of quiet; the publisher yields every 256 messages and waits on a full buffer (both)`,
         ],
       }
     },
