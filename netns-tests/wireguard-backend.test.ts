@@ -12,7 +12,7 @@ import { detectBackend } from '../src/wireguard/backend.js'
 import { WireGuardDevice } from '../src/wireguard/device.js'
 import type { DesiredState } from '../src/wireguard/diff.js'
 import { generatePrivateKey, publicKeyOf } from '../src/wireguard/keys.js'
-import { silentLog } from '../src/wireguard/supervisor.js'
+import { type Log, silentLog } from '../src/wireguard/supervisor.js'
 import { DEFAULT_RUN_DIR } from '../src/wireguard/wireguard-go.js'
 
 const RUN = process.pid.toString(36)
@@ -61,12 +61,13 @@ class Topo {
     await run('ip', ['-n', nsB, 'link', 'set', b, 'up'])
   }
 
-  device(netns: string): WireGuardDevice {
+  /** `log` given: wireguard-go runs with its verbose log, which the supervisor hands to `log` at debug. */
+  device(netns: string, log?: Log): WireGuardDevice {
     const d = new WireGuardDevice({
       netns,
       backend: 'wireguard-go',
-      log: silentLog,
-      wireguardGo: { backoff: { initialMs: 100, maxMs: 1_000 } },
+      log: log ?? silentLog,
+      wireguardGo: { backoff: { initialMs: 100, maxMs: 1_000 }, ...(log ? { logLevel: 'verbose' } : {}) },
     })
     this.devices.push(d)
     return d
@@ -135,10 +136,10 @@ interface Node {
   mesh6: string
 }
 
-async function node(topo: Topo, ns: string, i: number, underlay: string): Promise<Node> {
+async function node(topo: Topo, ns: string, i: number, underlay: string, log?: Log): Promise<Node> {
   const n: Node = {
     ns,
-    dev: topo.device(ns),
+    dev: topo.device(ns, log),
     name: ifName(),
     key: generatePrivateKey(),
     underlay,
@@ -199,13 +200,16 @@ if (missing !== undefined) {
     const topo = new Topo()
     let a: Node
     let b: Node
+    /** b's wireguard-go runs verbose (a daemon logging at debug does that): its lines, as logged. */
+    const bDebug: string[] = []
+    const bLog: Log = { ...silentLog, debug: (_fields, msg) => void bDebug.push(String(msg)) }
     before(async () => {
       await sweepStale()
       const nsA = await topo.ns('a')
       const nsB = await topo.ns('b')
       await topo.link(nsA, '192.168.77.1', nsB, '192.168.77.2')
       a = await node(topo, nsA, 1, '192.168.77.1')
-      b = await node(topo, nsB, 2, '192.168.77.2')
+      b = await node(topo, nsB, 2, '192.168.77.2', bLog)
     })
     after(() => topo.close())
 
@@ -231,6 +235,11 @@ if (missing !== undefined) {
       assert.equal(peer?.publicKey, publicKeyOf(b.key))
       assert.ok((peer?.latestHandshake ?? 0) > Date.now() - 60_000, 'recent handshake')
       assert.ok((peer?.rxBytes ?? 0) > 0 && (peer?.txBytes ?? 0) > 0)
+      // The handshake a's ping started, as b's verbose wireguard-go saw it (a's runs quiet: nothing logged).
+      assert.ok(
+        bDebug.some((l) => /Received handshake initiation/.test(l)),
+        `b's debug log: ${bDebug.slice(-5).join(' | ')}`,
+      )
     })
 
     test('the same desired state again reports no change', async () => {
