@@ -121,4 +121,16 @@ test('three nodes on a bridge: every pair pings over mesh IPv4 and IPv6', async 
   assert.match(received[0]!, new RegExp(`^events\\.deploy\\.\\d+:v\\d+:${nodes[0]!.node.nodeId}$`))
 
   for (const n of nodes) await n.daemon!.stop()
+  // What a log shipper reads: one JSON object per line, each naming one subsystem (a child logger of a child
+  // once repeated the key: {"subsystem":"network","subsystem":"wireguard"}, which parsers resolve differently).
+  for (const n of nodes) {
+    const lines = n
+      .daemon!.proc.logText()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+    assert.ok(lines.length > 10, `${n.node.name}: ${lines.length} log lines`)
+    const repeated = lines.filter((l) => (l.match(/"subsystem":/g)?.length ?? 0) > 1)
+    assert.deepEqual(repeated.slice(0, 3), [], `${n.node.name}: log lines repeating a key`)
+    for (const l of lines) JSON.parse(l)
+  }
 })

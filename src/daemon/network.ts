@@ -113,7 +113,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
         code: own.code,
       })
     this.routesIntoMesh = [MESH_V4_ROUTE, meshIpv6Prefix(trust.federation.id)]
-    const wgLog = this.log.child({ subsystem: 'wireguard' })
+    const wgLog = opts.logger.child({ subsystem: 'wireguard' })
     // At debug level wireguard-go's own log (handshakes sent, received, dropped) joins ours, at debug.
     this.device = new WireGuardDevice({
       log: wgLog,
@@ -248,7 +248,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
         clockSkewMs: 60_000,
       },
       registry: this.opts.registry,
-      logger: this.log.child({ subsystem: 'links' }),
+      logger: this.opts.logger.child({ subsystem: 'links' }),
       // An idle link's only traffic is the peer's probe, at least every idle_probe_interval: the link's own
       // keepalive waits a little longer, so it adds nothing to a quiet mesh.
       ...linkTimings(config.network),
@@ -284,7 +284,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       reannounceIntervalMs: config.discovery.refresh_interval,
       // Our own tunnel's addresses come and go with the daemon; they are not the underlay.
       ignoreInterfaces: [config.wireguard.interface],
-      logger: this.log.child({ subsystem: 'discovery' }),
+      logger: this.opts.logger.child({ subsystem: 'discovery' }),
     })
     this.discovery = discovery
     discovery.on('connection', (conn) => links.accept(conn))
