@@ -2,6 +2,7 @@
 // figures, taken from `ping -D` timestamps like the overlay anchors do), and a continuous prober whose reply
 // log gives the outage around a link failure (failover figures).
 
+import { readFileSync } from 'node:fs'
 import type { Proc } from '../../netns-tests/lib/proc.js'
 import type { Host } from '../../netns-tests/lib/topology.js'
 
@@ -33,22 +34,28 @@ export function routeHex(network: string): string {
     .join('')
 }
 
-// Waits (shell builtins only, one `sleep` a tick) until the routing table has the route, then pings every
-// 10 ms until the first reply. ping exits at once while there is no route (tunnel device not up yet), and
-// restarting it from here every 10 ms would load the machine during the very start-up being timed.
-const FIRST_REPLY_SH = `
-hex=$1; dst=$2; dl=$3; n=0
-while [ $n -lt $((dl * 100)) ]; do
-  while read -r ifc d rest; do
-    [ "$d" = "$hex" ] && exec ping -n -D -i 0.01 -W 1 -c 1 -w "$dl" "$dst"
-  done < /proc/net/route
-  n=$((n + 1)); sleep 0.01
-done
-exit 1`
+/**
+ * Whether the IPv4 routing table of the namespace `pid` lives in has a route to the network `hex` (routeHex).
+ * Only once `pid` runs `sleep`: before that it is `ip netns exec`, possibly not yet in the namespace.
+ */
+function hasRoute(pid: number, hex: string): boolean {
+  try {
+    if (readFileSync(`/proc/${pid}/comm`, 'utf8') !== 'sleep\n') return false
+    return readFileSync(`/proc/${pid}/net/route`, 'utf8')
+      .split('\n')
+      .some((line) => line.split('\t')[1] === hex)
+  } catch {
+    return false
+  }
+}
 
 /**
  * The wall-clock time (epoch ms) of the first echo reply from dst, pinging from host every 10 ms once the
  * route to routeNetwork (the overlay's IPv4 network address, e.g. 100.64.0.0) exists; null at the deadline.
+ * ping exits at once while there is no route (tunnel device not up yet), so the route is awaited first: by
+ * reading the namespace's table from here, through /proc/<pid>/net/route of an idle `sleep` started in it,
+ * every 5 ms. (A shell loop per pair did the same with one `sleep` process a tick: six pairs forked 600
+ * processes a second, about a third of this 2-core machine, during the very start-up being timed.)
  */
 export async function firstReplyAt(
   host: Host,
@@ -56,14 +63,26 @@ export async function firstReplyAt(
   routeNetwork: string,
   deadlineMs: number,
 ): Promise<number | null> {
+  const until = Date.now() + deadlineMs
   const secs = Math.max(1, Math.ceil(deadlineMs / 1000))
-  const r = await host.exec(
-    ['sh', '-c', FIRST_REPLY_SH, 'first-reply', routeHex(routeNetwork), dst, String(secs)],
-    {
-      timeoutMs: 2 * secs * 1000 + 5_000,
-    },
-  )
-  return parseReplies(r.stdout)[0]?.rxMs ?? null
+  const anchor = host.spawn(['sleep', String(secs + 5)], { logName: `route-wait-${dst}` })
+  try {
+    const hex = routeHex(routeNetwork)
+    while (!hasRoute(anchor.pid, hex)) {
+      if (Date.now() >= until) return null
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    // The anchor goes while ping starts: its exit is not part of the time measured (stop() below awaits it).
+    void anchor.stop(1_000).catch(() => {})
+    const left = Math.max(1, Math.ceil((until - Date.now()) / 1000))
+    const r = await host.exec(
+      ['ping', '-n', '-D', '-i', '0.01', '-W', '1', '-c', '1', '-w', String(left), dst],
+      { timeoutMs: 2 * left * 1000 + 5_000 },
+    )
+    return parseReplies(r.stdout)[0]?.rxMs ?? null
+  } finally {
+    await anchor.stop(1_000)
+  }
 }
 
 /** A long-running `ping -D -i <interval>` in host, logging every reply; read it with replies(). */
