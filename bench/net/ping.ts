@@ -34,16 +34,21 @@ export function routeHex(network: string): string {
     .join('')
 }
 
-/**
- * Whether the IPv4 routing table of the namespace `pid` lives in has a route to the network `hex` (routeHex).
- * Only once `pid` runs `sleep`: before that it is `ip netns exec`, possibly not yet in the namespace.
- */
+/** Whether the IPv4 routing table that /proc/<pid>/net/route shows has a route to the network `hex` (routeHex). */
 function hasRoute(pid: number, hex: string): boolean {
   try {
-    if (readFileSync(`/proc/${pid}/comm`, 'utf8') !== 'sleep\n') return false
     return readFileSync(`/proc/${pid}/net/route`, 'utf8')
       .split('\n')
       .some((line) => line.split('\t')[1] === hex)
+  } catch {
+    return false
+  }
+}
+
+/** Whether `pid` runs `command` (before its exec, `ip netns exec` may not be in the namespace yet). */
+function runs(pid: number, command: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8') === `${command}\n`
   } catch {
     return false
   }
@@ -66,14 +71,21 @@ export async function firstReplyAt(
   const until = Date.now() + deadlineMs
   const secs = Math.max(1, Math.ceil(deadlineMs / 1000))
   const anchor = host.spawn(['sleep', String(secs + 5)], { logName: `route-wait-${dst}` })
+  let stopped: Promise<unknown> | null = null
   try {
     const hex = routeHex(routeNetwork)
-    while (!hasRoute(anchor.pid, hex)) {
-      if (Date.now() >= until) return null
-      await new Promise((r) => setTimeout(r, 5))
+    /** Polls `cond` every 5 ms; false at the deadline. */
+    const reached = async (cond: () => boolean) => {
+      while (!cond()) {
+        if (Date.now() >= until) return false
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      return true
     }
-    // The anchor goes while ping starts: its exit is not part of the time measured (stop() below awaits it).
-    void anchor.stop(1_000).catch(() => {})
+    if (!(await reached(() => runs(anchor.pid, 'sleep')))) return null
+    if (!(await reached(() => hasRoute(anchor.pid, hex)))) return null
+    // The anchor goes while ping starts: its exit is not part of the time measured.
+    stopped = anchor.stop(1_000)
     const left = Math.max(1, Math.ceil((until - Date.now()) / 1000))
     const r = await host.exec(
       ['ping', '-n', '-D', '-i', '0.01', '-W', '1', '-c', '1', '-w', String(left), dst],
@@ -81,7 +93,7 @@ export async function firstReplyAt(
     )
     return parseReplies(r.stdout)[0]?.rxMs ?? null
   } finally {
-    await anchor.stop(1_000)
+    await (stopped ?? anchor.stop(1_000))
   }
 }
 

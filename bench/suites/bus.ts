@@ -19,7 +19,7 @@ import type { Figure } from '../lib/report.js'
 import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
 import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
 import { dhtAddress, OurMesh } from '../net/ours.js'
-import { CLK_TCK, cpuTicks, hostNote, round1 } from '../net/sys.js'
+import { CLK_TCK, cpuTicks, hostNote, round1, sleep } from '../net/sys.js'
 
 const SIZE = 256
 /**
@@ -28,7 +28,6 @@ const SIZE = 256
  * ours always ran right after NATS's burst, NATS's after our quiet request/reply run.
  */
 const SETTLE_MS = 1000
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /** This process's CPU (both clients of a pair) since `from`, as % of one core over the wall time since `t0`. */
 function clientCpu(from: NodeJS.CpuUsage, t0: number): number {

@@ -57,9 +57,9 @@ export interface LinkStateDbOptions {
 
 // Records need no refresh to arrive (flooding is reliable and a new neighbour gets every record on link-up) and
 // link changes re-originate at once, so the age only retires the records of routers that left and bounds
-// replays; it also tolerates that much clock error between routers. OSPF ages its LSAs out after an hour;
-// half an hour keeps a quiet mesh's refresh floods (a record of ~400 bytes per link every ten minutes) out of
-// its idle traffic, where a 60 s age cost each node of a 5-node mesh about 100 B/s.
+// replays (and how far behind a router's clock may be; one ahead is bounded by the clock skew). OSPF ages its
+// LSAs out after an hour; half an hour keeps a quiet mesh's refresh floods (a record of ~400 bytes per link
+// every ten minutes) out of its idle traffic, where a 60 s age cost each node of a 5-node mesh about 100 B/s.
 export const DEFAULT_MAX_AGE_MS = 30 * 60_000
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 30_000
 /** Origins should refresh their record this often so it never ages out while they live. */

@@ -32,13 +32,14 @@
 // load the latter dominates (during a join of 11 daemons on 2 cores srtt reached 270 ms on a 1 ms bridge, and
 // traffic went through relays whose samples happened to be less delayed); the minimum keeps the path's latency
 // and drops the noise, as a delay-based congestion controller takes its min RTT. A link that really became
-// slower shows it once a window of samples is slower. Loss is of round trips, 1 - (1 - out)(1 - back): `out` is the fraction of the last
-// lossWindow resolved probes of ours the peer did not acknowledge within probeTimeoutMs, less those whose
-// answer came later after all (a late answer gives no RTT sample and no liveness, but the probe was not lost:
-// counting CPU contention as loss kept a quiet 5-node mesh re-flooding records as such "losses" from its
-// start-up left its loss windows one by one, at the idle probe pace), `back` the fraction of the peer's last
-// lossWindow probes that never reached us (gaps in its sequence, onPeerProbe). Coming back up clears the loss history and srtt restarts from the first new sample:
-// the outage says nothing about the link that returns.
+// slower shows it once a window of samples is slower. Loss is of round trips, 1 - (1 - out)(1 - back): `out`
+// is the fraction of the last lossWindow resolved probes of ours the peer did not acknowledge within
+// probeTimeoutMs, less those whose answer came later after all (a late answer gives no RTT sample and no
+// liveness, but the probe was not lost: counting CPU contention as loss kept a quiet 5-node mesh re-flooding
+// records as such "losses" from its start-up left its loss windows one by one, at the idle probe pace); `back`
+// is the fraction of the peer's last lossWindow probes that never reached us (gaps in its sequence,
+// onPeerProbe). Coming back up clears the loss history and srtt restarts from the first new sample: the outage
+// says nothing about the link that returns.
 
 import { checkOption } from './errors.js'
 import { LossWindow } from './loss-window.js'

@@ -26,8 +26,8 @@
 // sends a PING, and if that too goes unanswered for LANE_ECHO_MS it is closed (a path that drops TCP while the
 // link's UDP still flows would otherwise swallow small messages for the kernel's many minutes of
 // retransmission). A lane whose writes stay blocked for LANE_STALL_MS, or whose TCP keepalive goes unanswered
-// (LANE_KEEPALIVE_MS, idle lanes, from the dialler), is closed; the bulk channels go back to the link at once and the dialer
-// tries again later. Frames in flight on a lane that closes are lost, as they would be with a link that
+// (LANE_KEEPALIVE_MS, idle lanes, from the dialler), is closed; the bulk channels go back to the link at once
+// and the dialer tries again later. Frames in flight on a lane that closes are lost, as they would be with a link that
 // closes: at-most-once messages are gone, at-least-once ones are retried by the bus.
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net'
