@@ -171,6 +171,51 @@ export class FrameOut {
     this.len += b.length
   }
 
+  /**
+   * Appends `count` MSG frames (rid 0) that differ only in their payloads, `src[offs[2i], offs[2i+1])`: a run
+   * of messages (bus runs.ts). The part before the payload is encoded once and copied within the buffer for
+   * the others. Payloads are at most a bus payload, so every frame is within MAX_FRAME_BYTES.
+   */
+  msgRun(
+    sid: number,
+    subject: string,
+    fromNode: string,
+    fromAgent: string,
+    src: Uint8Array,
+    offs: Int32Array,
+    count: number,
+  ): void {
+    if (count === 0) return
+    const first = this.len
+    this.room(64)
+    this.len += 4
+    this.u8(Kind.MSG)
+    this.u32(sid)
+    this.u32(0)
+    this.str(subject)
+    this.str(fromNode)
+    this.str(fromAgent)
+    const head = this.len - first - 4
+    let total = 0
+    for (let i = 0; i < count; i++) total += 4 + head + (offs[2 * i + 1]! - offs[2 * i]!)
+    // Room past the first frame's head, which must survive a regrowth (room() keeps bytes up to len).
+    this.room(total)
+    const buf = this.buf
+    // Views of a plain Uint8Array: Buffer's own subarray builds a Buffer, at several times the cost.
+    const from = new Uint8Array(src.buffer, src.byteOffset, src.length)
+    let p = first
+    for (let i = 0; i < count; i++) {
+      const s = offs[2 * i]!
+      const e = offs[2 * i + 1]!
+      buf.writeUInt32BE(head + e - s, p)
+      if (p !== first) buf.copyWithin(p + 4, first + 4, first + 4 + head)
+      p += 4 + head
+      buf.set(from.subarray(s, e), p)
+      p += e - s
+    }
+    this.len = p
+  }
+
   /** Appends one frame. Throws RangeError when it would exceed MAX_FRAME_BYTES (nothing is appended). */
   write(f: Frame): void {
     const start = this.len

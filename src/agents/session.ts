@@ -15,10 +15,18 @@
 // prefix cannot be resynchronised, so that connection is closed after the ERROR frame.
 
 import type { Socket } from 'node:net'
-import { BusError, type BusRouter, type Envelope, Flag, SENT, type Subscription } from '../bus/index.js'
+import {
+  BusError,
+  type BusRouter,
+  type Envelope,
+  Flag,
+  type Run,
+  SENT,
+  type Subscription,
+} from '../bus/index.js'
 import { isDecodeError } from '../wire/index.js'
 import { type AgentDirectory, checkLabel } from './directory.js'
-import { decodeFrame, type Frame, FrameOut, FrameSplitter, MAX_FRAME_BYTES } from './frames.js'
+import { decodeFrame, type Frame, FrameOut, FrameSplitter, Kind, MAX_FRAME_BYTES } from './frames.js'
 import type { StreamMetrics } from './metrics.js'
 
 export interface SessionLimits {
@@ -53,6 +61,17 @@ export interface SessionContext {
 
 const EMPTY = new Uint8Array(0)
 const FLUSH_BYTES = 256 * 1024
+/** A run (addToRun) holds at most this many messages and payload bytes; larger payloads go alone. */
+const RUN_MAX = 1024
+const RUN_BYTES = 60 * 1024
+const RUN_PAYLOAD_MAX = 8 * 1024
+
+/** Are buf[a, a + an) and buf[b, b + bn) the same bytes? */
+function sameBytes(buf: Buffer, a: number, b: number, bn: number, an: number): boolean {
+  if (an !== bn) return false
+  for (let i = 0; i < an; i++) if (buf[a + i] !== buf[b + i]) return false
+  return true
+}
 /** Why the socket is not being read (bits; it is read again when none is left). */
 const HOLD_IN_FLIGHT = 1
 const HOLD_CONGESTED = 2
@@ -75,6 +94,16 @@ export class StreamSession {
   private framesIn = 0
   private closed = false
   private readonly each = (buf: Buffer, start: number, end: number) => this.frame(buf, start, end)
+  // The run being built from this read's publishes (addToRun): where its subject and payloads lie in runBuf.
+  private runBuf: Buffer | null = null
+  private runCount = 0
+  private runPriority = 0
+  private runSubject = 0
+  private runSubjectLen = 0
+  private runBytes = 0
+  private readonly runOffs = new Int32Array(2 * RUN_MAX)
+  private readonly runFrames = new Int32Array(RUN_MAX)
+  private readonly refusedFn = (err: BusError) => this.fail(0, err)
 
   constructor(
     readonly id: number,
@@ -107,8 +136,11 @@ export class StreamSession {
     this.ctx.bus.beginBurst()
     try {
       this.splitter.push(chunk, this.each)
+      this.endRun()
     } catch (err) {
       if (!isDecodeError(err)) throw err
+      // What came before the broken length goes out; the connection then closes.
+      this.endRun()
       this.ctx.metrics.disconnected('MALFORMED_FRAME')
       this.fatal('MALFORMED_FRAME', `unreadable frame length: ${err.message}; closing the connection`)
     } finally {
@@ -121,6 +153,12 @@ export class StreamSession {
   private frame(buf: Buffer, start: number, end: number): void {
     if (this.closed) return
     this.framesIn++
+    if (buf[start] === Kind.PUB && this.addToRun(buf, start, end)) return
+    this.endRun()
+    this.decodeAndHandle(buf, start, end)
+  }
+
+  private decodeAndHandle(buf: Buffer, start: number, end: number): void {
     let f: Frame
     try {
       f = decodeFrame(buf, start, end)
@@ -210,7 +248,11 @@ export class StreamSession {
           )
         const responder = f.responder
         const sid = f.sid
-        const sub = bus.subscribe(f.pattern, (env) => this.deliver(sid, env, responder))
+        const sub = bus.subscribe(
+          f.pattern,
+          (env) => this.deliver(sid, env, responder),
+          (run) => this.deliverRun(sid, run),
+        )
         this.subs.set(sid, { sub, responder })
         this.push({ kind: 'ok', id: sid, payload: EMPTY })
         return
@@ -258,33 +300,120 @@ export class StreamSession {
     }
   }
 
+  /**
+   * Collects a PUB frame that wants no answer into the run being built (consecutive publishes of this read
+   * to one subject at one priority), which goes to the bus as one run (bus runs.ts) when something else
+   * comes, or at the end of the read. False: the frame is not one for a run, handle it alone.
+   */
+  private addToRun(buf: Buffer, start: number, end: number): boolean {
+    // PUB = u8 kind | u32 id | u8 priority | u16 subject length | subject | payload
+    if (end - start < 8 || buf[start + 1]! | buf[start + 2]! | buf[start + 3]! | buf[start + 4]!) return false
+    const priority = buf[start + 5]!
+    const subjectStart = start + 8
+    const subjectLen = (buf[start + 6]! << 8) | buf[start + 7]!
+    const payloadStart = subjectStart + subjectLen
+    if (subjectLen === 0 || payloadStart > end || end - payloadStart > RUN_PAYLOAD_MAX) return false
+    let n = this.runCount
+    if (
+      n > 0 &&
+      (n === RUN_MAX ||
+        buf !== this.runBuf ||
+        priority !== this.runPriority ||
+        this.runBytes + end - payloadStart > RUN_BYTES ||
+        !sameBytes(buf, this.runSubject, subjectStart, subjectLen, this.runSubjectLen))
+    ) {
+      this.endRun()
+      n = 0
+    }
+    if (n === 0) {
+      this.runBuf = buf
+      this.runPriority = priority
+      this.runSubject = subjectStart
+      this.runSubjectLen = subjectLen
+      this.runBytes = 0
+    }
+    this.runOffs[2 * n] = payloadStart
+    this.runOffs[2 * n + 1] = end
+    this.runFrames[n] = start
+    this.runBytes += end - payloadStart
+    this.runCount = n + 1
+    return true
+  }
+
+  /** Hands the run being built to the bus (a single message, or one the bus refuses whole, frame by frame). */
+  private endRun(): void {
+    const n = this.runCount
+    if (n === 0) return
+    this.runCount = 0
+    const buf = this.runBuf!
+    this.runBuf = null
+    if (this.closed) return
+    const offs = this.runOffs
+    if (n > 1) {
+      const subject = buf.toString('latin1', this.runSubject, this.runSubject + this.runSubjectLen)
+      let p: Promise<void> | null = null
+      try {
+        p = this.ctx.bus.publishRun(
+          subject,
+          buf,
+          offs.slice(0, 2 * n),
+          n,
+          { priority: this.runPriority || undefined, from: this.from() },
+          this.refusedFn,
+        )
+      } catch {
+        // Not a valid run (the subject, a priority, a size): each frame gets its own answer below.
+      }
+      if (p !== null) {
+        this.track(p, 0)
+        return
+      }
+    }
+    for (let i = 0; i < n; i++) this.decodeAndHandle(buf, this.runFrames[i]!, offs[2 * i + 1]!)
+  }
+
   /** The sending agent: the first agent this connection registered, else the router (''). */
   private from(): string {
     for (const name of this.agents.values()) return name
     return ''
   }
 
-  private deliver(sid: number, env: Envelope, answerable: boolean): void {
-    if (this.closed) return
+  /** A run of messages for subscription `sid`: its MSG frames are written from the run's bytes. */
+  private deliverRun(sid: number, run: Run): void {
+    if (this.closed || this.overLimit(run.count)) return
+    const h = run.head
+    this.out.msgRun(sid, h.subject, h.srcNode, h.srcAgent, run.buf, run.offs, run.count)
+    this.outFrames += run.count
+    this.flushSoon()
+  }
+
+  /**
+   * True (and `n` messages dropped) when the client has more unread than maxOutBytes: it is a slow consumer,
+   * and disconnected if it stays one for slowConsumerMs.
+   */
+  private overLimit(n: number): boolean {
     const queued = this.out.length + this.socket.writableLength
-    if (queued > this.ctx.limits.maxOutBytes) {
-      this.ctx.metrics.drop('slow_consumer')
-      if (this.slowTimer === null) {
-        const since = this.ctx.now()
-        // Still unread after slowConsumerMs (not even drained to half): the client is gone in all but name.
-        this.slowTimer = setTimeout(() => {
-          this.slowTimer = null
-          if (this.out.length + this.socket.writableLength <= this.ctx.limits.maxOutBytes >> 1) return
-          this.ctx.metrics.disconnected('SLOW_CONSUMER')
-          this.fatal(
-            'SLOW_CONSUMER',
-            `the client read too little for ${this.ctx.now() - since} ms while messages waited`,
-          )
-        }, this.ctx.limits.slowConsumerMs)
-        this.slowTimer.unref()
-      }
-      return
+    if (queued <= this.ctx.limits.maxOutBytes) return false
+    this.ctx.metrics.drop('slow_consumer', n)
+    if (this.slowTimer === null) {
+      const since = this.ctx.now()
+      // Still unread after slowConsumerMs (not even drained to half): the client is gone in all but name.
+      this.slowTimer = setTimeout(() => {
+        this.slowTimer = null
+        if (this.out.length + this.socket.writableLength <= this.ctx.limits.maxOutBytes >> 1) return
+        this.ctx.metrics.disconnected('SLOW_CONSUMER')
+        this.fatal(
+          'SLOW_CONSUMER',
+          `the client read too little for ${this.ctx.now() - since} ms while messages waited`,
+        )
+      }, this.ctx.limits.slowConsumerMs)
+      this.slowTimer.unref()
     }
+    return true
+  }
+
+  private deliver(sid: number, env: Envelope, answerable: boolean): void {
+    if (this.closed || this.overLimit(1)) return
     let rid = 0
     if (answerable && (env.flags & Flag.REQUEST) !== 0) {
       rid = this.ridSeq = this.ridSeq >= 0xffffffff ? 1 : this.ridSeq + 1
@@ -361,6 +490,10 @@ export class StreamSession {
     if (this.closed) return
     this.out.write(f)
     this.outFrames++
+    this.flushSoon()
+  }
+
+  private flushSoon(): void {
     if (this.out.length >= FLUSH_BYTES) this.flush()
     else if (!this.flushing) {
       // After this event-loop turn's I/O: every link batch (or data chunk) the turn brought goes in one write.

@@ -9,11 +9,13 @@ import type { AckTracker, RequestTable } from './pending.js'
 import type { LinkPort } from './ports.js'
 import type { Clock, Scheduler } from './scheduler.js'
 import type { SubjectIndex } from './subjects.js'
-import type { BusLimits, MessageHandler, NextHop, PolicyHook } from './types.js'
+import type { BusLimits, MessageHandler, NextHop, PolicyHook, RunHandler } from './types.js'
 
 export interface LocalSub {
   readonly pattern: string
   readonly handler: MessageHandler
+  /** Takes runs whole; without it a run is handed to `handler` message by message. */
+  readonly runs: RunHandler | undefined
 }
 
 export interface RouterCore {

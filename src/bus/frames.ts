@@ -6,11 +6,12 @@
 //   frame     = u8 type, then by type:
 //   ENVELOPES 1 = varint n (1..MAX_BATCH_COUNT) | n × (varint length | envelope, see envelope.ts)
 //   INTEREST  2 = interest records (interest.ts)
+//   RUN       3 = messages of one sender to one subject under one header (runs.ts)
 
 import { DecodeError, varintLength } from '../wire/index.js'
 import { type Envelope, writeEnvelope } from './envelope.js'
 
-export const FrameKind = { ENVELOPES: 1, INTEREST: 2 } as const
+export const FrameKind = { ENVELOPES: 1, INTEREST: 2, RUN: 3 } as const
 export const MAX_BATCH_COUNT = 4096
 
 /**
@@ -60,7 +61,8 @@ export function writeBatch(
   return out
 }
 
-function putVarint(out: Uint8Array, p: number, v: number): number {
+/** Writes `v` as a minimal LEB128 varint at `out[p]`; returns the offset after it. */
+export function putVarint(out: Uint8Array, p: number, v: number): number {
   while (v >= 0x80) {
     out[p++] = (v & 0x7f) | 0x80
     v >>>= 7

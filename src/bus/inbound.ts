@@ -14,6 +14,7 @@ import { BusError } from './errors.js'
 import { forEachInBatch } from './frames.js'
 import { errorFromPayload, errorPayload } from './names.js'
 import type { Outbound } from './outbound.js'
+import { decodeRun, type Run, seqAt } from './runs.js'
 import { type MessageHandler, policyRefusal } from './types.js'
 
 export class Inbound {
@@ -60,12 +61,18 @@ export class Inbound {
       r.drop('malformed', null)
       return
     }
+    this.route(env, buf.subarray(start, end))
+  }
+
+  /** A received message: forwarded towards its other destinations, delivered if this node is one. */
+  private route(env: Envelope, raw: Uint8Array | null): void {
+    const r = this.r
     r.metrics.in(this.peer, r.label(env))
     const to = env.to
     const self = r.nodeId
     if (to.length === 1) {
       if (to[0] === self) this.deliverRemote(env)
-      else this.out.forward(env, to, buf.subarray(start, end))
+      else this.out.forward(env, to, raw)
       return
     }
     let mine = false
@@ -74,9 +81,70 @@ export class Inbound {
       if (node === self) mine = true
       else others.push(node)
     }
-    if (others.length > 0)
-      this.out.forward(env, others.length === to.length ? to : others, mine ? null : buf.subarray(start, end))
+    if (others.length > 0) this.out.forward(env, others.length === to.length ? to : others, mine ? null : raw)
     if (mine) this.deliverRemote(env)
+  }
+
+  /**
+   * A run frame (runs.ts) from the link to `peerId`. Addressed to this node alone, it is checked message by
+   * message where that is per message (duplicates, the egress policy) and delivered to each subscriber at
+   * once; anything else (a run to forward, or to fan out from here) goes on as its messages, one by one.
+   */
+  run(peerId: string, frame: Uint8Array): void {
+    const r = this.r
+    let run: Run
+    try {
+      run = decodeRun(frame, this.limits)
+    } catch (err) {
+      if (!isDecodeError(err)) throw err
+      r.drop('malformed', null)
+      return
+    }
+    const head = run.head
+    const outer = this.peer
+    this.peer = peerId
+    try {
+      if (head.to.length !== 1 || head.to[0] !== r.nodeId) {
+        for (let i = 0; i < run.count; i++) this.route(run.message(i), null)
+        return
+      }
+      const label = r.label(head)
+      r.metrics.in(peerId, label, run.count)
+      let keep: number[] | null = null
+      for (let i = 0; i < run.count; i++) {
+        let pass = !this.recent.seen(head.srcNode, head.epoch, seqAt(head.seq, i))
+        if (!pass) r.drop('duplicate', head)
+        else if (r.policy !== undefined) {
+          const d = r.policy(head, 'egress')
+          if (!d.allow) {
+            pass = false
+            r.drop(policyRefusal(d).drop, head)
+          }
+        }
+        if (pass) keep?.push(i)
+        else if (keep === null) keep = Array.from({ length: i }, (_, k) => k)
+      }
+      if (keep !== null) {
+        if (keep.length === 0) return
+        run = run.subset(keep, true)
+      }
+      const subs = r.subs.match(head.subject)
+      if (subs.length === 0) r.drop('no_interest', head, run.count)
+      for (const s of subs) {
+        if (s.runs === undefined) {
+          for (let i = 0; i < run.count; i++) this.call(s.handler, run.message(i), peerId)
+          continue
+        }
+        try {
+          s.runs(run, peerId)
+          r.metrics.out('local', label, run.count)
+        } catch {
+          r.drop('handler_error', head, run.count)
+        }
+      }
+    } finally {
+      this.peer = outer
+    }
   }
 
   /** A message from another node that is addressed (also) to this one. */

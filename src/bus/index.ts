@@ -38,6 +38,7 @@ export { checkName, intern } from './names.js'
 export { SENT } from './outbound.js'
 export { PriorityQueue } from './queue.js'
 export { BusRouter } from './router.js'
+export { decodeRun, MAX_RUN_COUNT, Run, seqAt, writeRunFrame } from './runs.js'
 export {
   type Clock,
   type Rng,
@@ -72,6 +73,7 @@ export {
   type PublishOptions,
   policyRefusal,
   type RequestOptions,
+  type RunHandler,
   type SendOptions,
   type Subscription,
 } from './types.js'

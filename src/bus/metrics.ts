@@ -69,12 +69,12 @@ export class BusMetrics {
     return label
   }
 
-  in(link: string, prefix: string): void {
-    bump(this.inTally, link, prefix)
+  in(link: string, prefix: string, n = 1): void {
+    bump(this.inTally, link, prefix, n)
   }
 
-  out(link: string, prefix: string): void {
-    bump(this.outTally, link, prefix)
+  out(link: string, prefix: string, n = 1): void {
+    bump(this.outTally, link, prefix, n)
   }
 
   dropped(reason: DropReason, prefix: string, n = 1): void {

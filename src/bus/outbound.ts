@@ -14,8 +14,9 @@ import type { RouterCore } from './core.js'
 import { type Envelope, envelopeSize, Flag, MAX_PRIORITY, makeEnvelope, TTL_OFFSET } from './envelope.js'
 import { BusError } from './errors.js'
 import { errorPayload } from './names.js'
-import type { LinkPort, QueueItem } from './ports.js'
+import { type LinkPort, messagesIn, type QueueItem } from './ports.js'
 import { Deque } from './queue.js'
+import type { Run } from './runs.js'
 import type { TimerHandle } from './scheduler.js'
 import { policyRefusal } from './types.js'
 
@@ -28,6 +29,8 @@ export const SENT: Promise<void> = Promise.resolve()
 
 interface Blocked {
   readonly env: Envelope
+  /** Messages per copy (a run's count, else 1). */
+  readonly weight: number
   ports: LinkPort[]
   items: QueueItem[]
   sizes: number[]
@@ -76,6 +79,60 @@ export class Outbound {
       return SENT
     }
     return this.dispatch(env, remote, reliable, false)
+  }
+
+  /**
+   * A run of local publishes (runs.ts) to `remote` nodes (and local subscribers when `localHit`): the same
+   * rules as originate, applied per message where they are per message (policy, counters) and once for the
+   * rest. A message the ingress policy refuses is left out of the run and reported to `refused`.
+   */
+  originateRun(
+    run: Run,
+    remote: readonly string[],
+    localHit: boolean,
+    refused: (err: BusError) => void,
+  ): Promise<void> {
+    const r = this.r
+    const head = run.head
+    r.metrics.in('local', r.label(head), run.count)
+    if (r.policy !== undefined) {
+      let keep: number[] | null = null
+      for (let i = 0; i < run.count; i++) {
+        const denied = this.ingress(head)
+        if (denied === null) keep?.push(i)
+        else {
+          if (keep === null) keep = Array.from({ length: i }, (_, k) => k)
+          refused(denied)
+        }
+      }
+      if (keep !== null) {
+        if (keep.length === 0) return SENT
+        run = run.subset(keep, false)
+      }
+    }
+    if (localHit) for (let i = 0; i < run.count; i++) r.deliverLocal(run.message(i))
+    if (remote.length === 0) {
+      if (!localHit) r.drop('no_interest', head, run.count)
+      return SENT
+    }
+    const n = this.route(head, remote, null)
+    // route() made a head per next hop; each becomes the run under that head, if the link takes its frame.
+    let m = 0
+    for (let i = 0; i < n; i++) {
+      const h = this.items[i] as Envelope
+      const copy = h === head ? run : run.withHead(h)
+      this.items[i] = EMPTY
+      if (copy.frameBytes > this.ports[i]!.maxEnvelope) {
+        this.problems.tooLarge++
+        continue
+      }
+      this.ports[m] = this.ports[i]!
+      this.items[m] = copy
+      this.sizes[m++] = copy.frameBytes
+    }
+    this.countProblems(head, run.count)
+    if (m === 0) return SENT
+    return this.enqueueLocal(head, m, remote, false, run.count)
   }
 
   /** A local direct send (or agent request). Local destinations are delivered at once. */
@@ -245,8 +302,9 @@ export class Outbound {
       const size = this.sizes[i]!
       const q = port.queue
       while (!q.fits(size)) {
-        if (q.evictBelow(env.priority) === undefined) break
-        r.drop('queue_full', null)
+        const evicted = q.evictBelow(env.priority)
+        if (evicted === undefined) break
+        r.drop('queue_full', null, messagesIn(evicted))
       }
       if (q.fits(size)) {
         port.enqueue(this.items[i]!, size, env.priority)
@@ -256,11 +314,11 @@ export class Outbound {
     this.clearScratch(n)
   }
 
-  private countProblems(env: Envelope): void {
+  private countProblems(env: Envelope, weight = 1): void {
     const pr = this.problems
-    if (pr.expired) this.r.drop('ttl_expired', env)
-    if (pr.unroutable.length > 0) this.r.drop('no_route', env, pr.unroutable.length)
-    if (pr.tooLarge > 0) this.r.drop('too_large', env, pr.tooLarge)
+    if (pr.expired) this.r.drop('ttl_expired', env, weight)
+    if (pr.unroutable.length > 0) this.r.drop('no_route', env, pr.unroutable.length * weight)
+    if (pr.tooLarge > 0) this.r.drop('too_large', env, pr.tooLarge * weight)
   }
 
   private clearScratch(n: number): void {
@@ -297,8 +355,23 @@ export class Outbound {
       this.clearScratch(n)
       return Promise.reject(new BusError('LIMIT', `at most ${r.limits.maxPendingAcks} unacked messages`))
     }
+    return this.enqueueLocal(env, n, targets, reliable, 1)
+  }
+
+  /**
+   * Queues the `n` copies route() left in the scratch arrays, all now or, when a queue is full or sends
+   * already wait, together later (a blocked send); `weight` messages per copy.
+   */
+  private enqueueLocal(
+    env: Envelope,
+    n: number,
+    targets: readonly string[],
+    reliable: boolean,
+    weight: number,
+  ): Promise<void> {
+    const r = this.r
     if (this.blocked.length === 0 && this.allFit(n)) {
-      this.admit(env, this.ports, this.items, this.sizes, n)
+      this.admit(env, this.ports, this.items, this.sizes, n, weight)
       this.clearScratch(n)
       return reliable ? r.acks.track(env, targets) : SENT
     }
@@ -316,6 +389,7 @@ export class Outbound {
     return new Promise<void>((resolve, reject) => {
       const b: Blocked = {
         env,
+        weight,
         ports,
         items,
         sizes,
@@ -345,12 +419,19 @@ export class Outbound {
     return true
   }
 
-  private admit(env: Envelope, ports: LinkPort[], items: QueueItem[], sizes: number[], n: number): void {
+  private admit(
+    env: Envelope,
+    ports: LinkPort[],
+    items: QueueItem[],
+    sizes: number[],
+    n: number,
+    weight: number,
+  ): void {
     const label = this.r.label(env)
     for (let i = 0; i < n; i++) {
       const port = ports[i]!
       port.enqueue(items[i]!, sizes[i]!, env.priority)
-      this.r.metrics.out(port.peerId, label)
+      this.r.metrics.out(port.peerId, label, weight)
       if (port.backloggedFor(env.priority)) this.met.add(port)
     }
   }
@@ -410,7 +491,7 @@ export class Outbound {
       this.blocked.shift()
       b.done = true
       this.r.scheduler.clearTimer(b.timer)
-      this.admit(b.env, b.ports, b.items, b.sizes, b.ports.length)
+      this.admit(b.env, b.ports, b.items, b.sizes, b.ports.length, b.weight)
       if (b.reliable) this.r.acks.track(b.env, b.nodes).then(b.resolve, b.reject)
       else b.resolve()
     }
@@ -421,7 +502,7 @@ export class Outbound {
     this.blocked.removeWhere((b) => {
       const keep = b.ports.map((p) => p !== port)
       if (keep.every(Boolean)) return false
-      this.r.drop('link_down', b.env, keep.filter((k) => !k).length)
+      this.r.drop('link_down', b.env, keep.filter((k) => !k).length * b.weight)
       b.ports = b.ports.filter((_, i) => keep[i])
       b.items = b.items.filter((_, i) => keep[i])
       b.sizes = b.sizes.filter((_, i) => keep[i])

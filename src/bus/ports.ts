@@ -8,11 +8,20 @@ import { varintLength } from '../wire/index.js'
 import { DEFAULT_PRIORITY, type Envelope } from './envelope.js'
 import { writeBatch } from './frames.js'
 import { PriorityQueue, type QueueBounds } from './queue.js'
+import { Run, writeRunFrame } from './runs.js'
 import type { Scheduler } from './scheduler.js'
 import type { BusLink } from './types.js'
 
-/** What waits in a link queue: forwarded bytes (ttl already decremented) or an envelope to encode. */
-export type QueueItem = Uint8Array | Envelope
+/**
+ * What waits in a link queue: forwarded bytes (ttl already decremented), an envelope to encode, or a run of
+ * messages (runs.ts) that goes out as a frame of its own.
+ */
+export type QueueItem = Uint8Array | Envelope | Run
+
+/** How many messages an item holds (queue bounds count items; drops are counted in messages). */
+export function messagesIn(item: QueueItem): number {
+  return item instanceof Run ? item.count : 1
+}
 
 export interface PortOptions extends QueueBounds {
   maxBatchBytes: number
@@ -96,18 +105,25 @@ export class LinkPort {
     let sent = false
     const q = this.queue
     while (this.writable && q.count > 0) {
+      const first = q.peek()
+      if (first instanceof Run) {
+        q.shift()
+        sent = true
+        this.writable = this.link.send(writeRunFrame(first, first.head.ttl - 1))
+        continue
+      }
       let n = 0
       let size = 4
       while (n < this.opts.maxBatchCount) {
         const next = q.peekSize()
-        if (next < 0) break
+        if (next < 0 || (n > 0 && q.peek() instanceof Run)) break
         const cost = varintLength(next) + next
         if (n > 0 && size + cost > this.batchBytes) break
         this.sizes[n] = next
         this.batch[n++] = q.shift()!
         size += cost
       }
-      const frame = writeBatch(this.batch, this.sizes, n)
+      const frame = writeBatch(this.batch as (Uint8Array | Envelope)[], this.sizes, n)
       for (let i = 0; i < n; i++) this.batch[i] = EMPTY
       sent = true
       this.writable = this.link.send(frame)
@@ -124,10 +140,10 @@ export class LinkPort {
     }
   }
 
-  /** Stops the port; returns how many queued envelopes were dropped. */
+  /** Stops the port; returns how many queued messages were dropped. */
   close(): number {
     this.closed = true
-    return this.queue.clear()
+    return this.queue.clear(messagesIn)
   }
 }
 

@@ -56,6 +56,11 @@ export class Deque<T> {
     return removed
   }
 
+  /** Calls `fn` on every item, oldest first. */
+  forEach(fn: (v: T) => void): void {
+    for (let i = 0; i < this.len; i++) fn(this.items[(this.head + i) & (this.items.length - 1)] as T)
+  }
+
   clear(): void {
     this.items = new Array(16)
     this.head = 0
@@ -132,6 +137,11 @@ export class PriorityQueue<T> {
     return -1
   }
 
+  /** The item shift() would return next, left in place. */
+  peek(): T | undefined {
+    return this.peekSize() < 0 ? undefined : this.levels[this.top]!.peek()
+  }
+
   /** Highest-priority, oldest item. */
   shift(): T | undefined {
     const bytes = this.peekSize()
@@ -158,9 +168,16 @@ export class PriorityQueue<T> {
     return undefined
   }
 
-  /** Empties the queue; returns how many items were dropped. */
-  clear(): number {
-    const dropped = this.n
+  /** Empties the queue; returns the sum of `weight` over the items dropped (by default, how many). */
+  clear(weight?: (item: T) => number): number {
+    let dropped = this.n
+    if (weight !== undefined) {
+      dropped = 0
+      for (const level of this.levels)
+        level.forEach((v) => {
+          dropped += weight(v)
+        })
+    }
     for (const level of this.levels) level.clear()
     for (const level of this.sizes) level.clear()
     this.n = 0

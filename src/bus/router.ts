@@ -30,6 +30,7 @@ import { checkName, errorPayload } from './names.js'
 import { Outbound } from './outbound.js'
 import { AckTracker, RequestTable } from './pending.js'
 import { LinkPort } from './ports.js'
+import { MAX_RUN_COUNT, Run, seqAt } from './runs.js'
 import { type Clock, type Rng, type Scheduler, systemClock, systemRng, systemScheduler } from './scheduler.js'
 import { SubjectIndex, validatePattern, validateSubject } from './subjects.js'
 import {
@@ -43,12 +44,14 @@ import {
   type PolicyHook,
   type PublishOptions,
   type RequestOptions,
+  type RunHandler,
   resolveLimits,
   type SendOptions,
   type Subscription,
 } from './types.js'
 
 const TWO_POW_32 = 2 ** 32
+const EMPTY = new Uint8Array(0)
 
 export class BusRouter implements RouterCore {
   readonly nodeId: string
@@ -135,6 +138,7 @@ export class BusRouter implements RouterCore {
   receive(peerId: string, frame: Uint8Array): void {
     if (this.closed) return
     if (frame[0] === FrameKind.INTEREST) this.flood.receive(peerId, frame)
+    else if (frame[0] === FrameKind.RUN) this.inbound.run(peerId, frame)
     else this.inbound.frame(peerId, frame)
   }
 
@@ -166,14 +170,17 @@ export class BusRouter implements RouterCore {
 
   // ---- local receivers ------------------------------------------------------------------------------
 
-  /** Receives messages published (anywhere in the mesh) to subjects matching `pattern`. */
-  subscribe(pattern: string, handler: MessageHandler): Subscription {
+  /**
+   * Receives messages published (anywhere in the mesh) to subjects matching `pattern`; runs of messages
+   * (runs.ts) go to `runs` whole when given, else to `handler` one by one.
+   */
+  subscribe(pattern: string, handler: MessageHandler, runs?: RunHandler): Subscription {
     this.assertOpen()
     validatePattern(pattern)
     if (this.subscriptions >= this.limits.maxSubscriptions)
       throw new BusError('LIMIT', `at most ${this.limits.maxSubscriptions} subscriptions`)
     this.flood.addPattern(pattern)
-    const sub: LocalSub = { pattern, handler }
+    const sub: LocalSub = { pattern, handler, runs }
     this.subs.add(pattern, sub)
     this.subscriptions++
     let active = true
@@ -225,6 +232,40 @@ export class BusRouter implements RouterCore {
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+
+  /**
+   * Publishes `count` messages to one subject at once, as a run (runs.ts): message i's payload is
+   * `buf[offs[2i], offs[2i+1])`, kept as a view until its link writes it. The same rules and promise as
+   * `count` publish() calls with these options (at-most-once), except that a message the ingress policy
+   * refuses is reported to `refused` instead of failing the promise (the others go on).
+   */
+  publishRun(
+    subject: string,
+    buf: Uint8Array,
+    offs: Int32Array,
+    count: number,
+    opts: { priority?: number; from?: string },
+    refused: (err: BusError) => void,
+  ): Promise<void> {
+    validateSubject(subject)
+    if (!(count >= 1 && count <= MAX_RUN_COUNT && offs.length >= 2 * count))
+      throw new BusError('INVALID_OPTIONS', `a run holds 1..${MAX_RUN_COUNT} messages, got ${count}`)
+    let bytes = 0
+    for (let i = 0; i < count; i++) {
+      const n = offs[2 * i + 1]! - offs[2 * i]!
+      if (!(n >= 0) || offs[2 * i]! < 0 || offs[2 * i + 1]! > buf.length)
+        throw new BusError('INVALID_OPTIONS', `run message ${i} lies outside its buffer`)
+      if (n > this.limits.maxPayloadBytes)
+        throw new BusError('TOO_LARGE', `payload of ${n} bytes exceeds ${this.limits.maxPayloadBytes}`)
+      bytes += n
+    }
+    const remote = this.interest.match(subject)
+    const head = this.envelope(0, remote.length > 0 ? remote : [this.nodeId], '', subject, EMPTY, opts)
+    // The run's messages take sequence numbers head.seq .. head.seq + count - 1.
+    this.seq = seqAt(head.seq, count - 1)
+    const local = this.subs.match(subject).length > 0
+    return this.out.originateRun(new Run(head, buf, offs, count, bytes), remote, local, refused)
   }
 
   /** Sends to one agent (or, with agent '', the router) on a node. Same promise rules as publish. */

@@ -7,6 +7,7 @@ import type { Envelope } from './envelope.js'
 import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_TTL, maxEnvelopeBytes } from './envelope.js'
 import { BusError } from './errors.js'
 import { MAX_PATTERNS_PER_NODE } from './interest.js'
+import type { Run } from './runs.js'
 import type { Clock, Rng, Scheduler } from './scheduler.js'
 
 /**
@@ -65,6 +66,12 @@ export type PolicyHook = (envelope: Envelope, direction: PolicyDirection) => Pol
  * when it equals `msg.srcNode`, the link's handshake authenticated the source.
  */
 export type MessageHandler = (msg: Envelope, via: string | null) => void
+
+/**
+ * Takes a run of messages (runs.ts) at once: what a receiver that writes messages out in bulk (a stream
+ * connection) gives besides its MessageHandler. The run's buffers are the link's: copy what is kept.
+ */
+export type RunHandler = (run: Run, via: string | null) => void
 
 /** Routing's answer: the peer to send towards `node` through, or null when it is unreachable. */
 export type NextHop = (node: string) => string | null

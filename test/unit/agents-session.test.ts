@@ -12,8 +12,8 @@ import { AgentDirectory } from '../../src/agents/directory.js'
 import { decodeFrame, encodeFrame, type Frame, FrameOut, FrameSplitter } from '../../src/agents/frames.js'
 import { StreamMetrics } from '../../src/agents/metrics.js'
 import { DEFAULT_SESSION_LIMITS, StreamSession } from '../../src/agents/session.js'
-import { BusRouter } from '../../src/bus/index.js'
-import { buildMesh } from './bus-harness.js'
+import { BusRouter, FrameKind } from '../../src/bus/index.js'
+import { buildMesh, dec, enc } from './bus-harness.js'
 
 /** Enough of a net.Socket for a session: chunks fed while paused wait, as a paused socket's would. */
 class FakeSocket extends EventEmitter {
@@ -224,8 +224,9 @@ describe('a stream session publishing faster than its link', () => {
     await m.sched.advance(10)
     const a = m.r('a')
     const socket = openSession(a, () => m.sched.now)
-    // The router's pump has not run yet: all 40 wait in the link queue (64 at most), which is congested.
-    socket.feed(pubs('load', 40, () => new Uint8Array(100)))
+    // The router's pump has not run yet: all 100 (one run of 40 KB) wait in the link queue, past the
+    // backlog mark of 8 batches of 4 KiB.
+    socket.feed(pubs('load', 100, () => new Uint8Array(400)))
     assert.ok(socket.paused)
     a.close()
     assert.ok(!socket.paused)
@@ -271,5 +272,80 @@ describe('a stream session writing to its client', () => {
       ['x.1', 'x.2'],
     )
     bus.close()
+  })
+})
+
+describe('a stream session publishing as runs', () => {
+  test('the publishes of one read go out as runs, in order with the frames around them', async () => {
+    const m = buildMesh(['a', 'b'], [['a', 'b']])
+    const got: string[] = []
+    m.r('b').subscribe('*', (env) => got.push(`${env.subject}:${dec(env.payload)}`))
+    await m.sched.advance(5)
+    m.link('a', 'b').keepLog = true
+    const socket = openSession(m.r('a'), () => m.sched.now)
+    const out = new FrameOut()
+    const pub = (subject: string, text: string, id = 0) =>
+      out.write({ kind: 'pub', id, priority: 0, subject, payload: enc(text) })
+    for (let i = 0; i < 5; i++) pub('s', String(i))
+    pub('s', '5', 9) // an answer wanted: handled alone
+    for (let i = 6; i < 9; i++) pub('t', String(i))
+    pub('s', '9')
+    pub('s', '10')
+    socket.feed(out.take())
+    await m.sched.advance(5)
+    assert.deepEqual(got, [
+      ...['0', '1', '2', '3', '4', '5'].map((x) => `s:${x}`),
+      ...['6', '7', '8'].map((x) => `t:${x}`),
+      's:9',
+      's:10',
+    ])
+    const kinds = m
+      .link('a', 'b')
+      .log.map((f) => f[0])
+      .filter((k) => k !== FrameKind.INTEREST)
+    assert.deepEqual(kinds, [FrameKind.RUN, FrameKind.ENVELOPES, FrameKind.RUN, FrameKind.RUN])
+    await turn()
+    assert.deepEqual(frames(socket.written), [{ kind: 'ok', id: 9, payload: new Uint8Array(0) }])
+  })
+
+  test('a run the bus refuses whole gets an answer per message', async () => {
+    const { bus, socket } = standalone()
+    socket.feed(pubs('bad subject', 4, () => new Uint8Array(1)))
+    await turn()
+    await turn()
+    const errors = frames(socket.written)
+    assert.equal(errors.length, 4)
+    for (const f of errors) assert.ok(f.kind === 'error' && f.id === 0 && f.code === 'INVALID_SUBJECT')
+    bus.close()
+  })
+
+  test('a run delivered to a subscriber is written as the MSG frames of its messages', async () => {
+    const m = buildMesh(['a', 'b'], [['a', 'b']])
+    const socket = openSession(m.r('b'), () => m.sched.now)
+    socket.feed(encodeFrame({ kind: 'sub', sid: 3, responder: false, pattern: 'load' }))
+    await m.sched.advance(5)
+    await turn()
+    socket.written.length = 0
+    const parts = Array.from({ length: 300 }, (_, i) => enc(`message ${i}`))
+    const buf = Buffer.concat(parts)
+    const offs = new Int32Array(600)
+    let p = 0
+    parts.forEach((x, i) => {
+      offs[2 * i] = p
+      p += x.length
+      offs[2 * i + 1] = p
+    })
+    await m.r('a').publishRun('load', buf, offs, 300, {}, () => {})
+    await m.sched.advance(5)
+    await turn()
+    const got = frames(socket.written)
+    assert.equal(got.length, 300)
+    got.forEach((f, i) => {
+      assert.ok(f.kind === 'msg')
+      assert.deepEqual(
+        { sid: f.sid, rid: f.rid, subject: f.subject, from: f.fromNode, text: dec(f.payload) },
+        { sid: 3, rid: 0, subject: 'load', from: 'a', text: `message ${i}` },
+      )
+    })
   })
 })
