@@ -172,9 +172,13 @@ export class FrameOut {
   }
 
   /**
-   * Appends `count` MSG frames (rid 0) that differ only in their payloads, `src[offs[2i], offs[2i+1])`: a run
-   * of messages (bus runs.ts). The part before the payload is encoded once and copied within the buffer for
-   * the others. Payloads are at most a bus payload, so every frame is within MAX_FRAME_BYTES.
+   * Appends `count` MSG frames (rid 0) that differ only in their payloads, `src[offs[2i], offs[2i+1])`, at
+   * increasing offsets (a run of messages, bus runs.ts). Per message it makes no object and no view: the
+   * source region holding all payloads is copied in once, right after the first frame's head, where every
+   * payload lies at or before its final place (a frame's head is longer than the length prefix between
+   * payloads in a run); then, from the last payload back, each is moved to its place within the buffer and
+   * given its length and a copy of the head. Payloads are at most a bus payload, so every frame is within
+   * MAX_FRAME_BYTES.
    */
   msgRun(
     sid: number,
@@ -196,24 +200,55 @@ export class FrameOut {
     this.str(fromNode)
     this.str(fromAgent)
     const head = this.len - first - 4
+    const frame0 = 4 + head
+    const lo = offs[0]!
+    const hi = offs[2 * count - 1]!
     let total = 0
-    for (let i = 0; i < count; i++) total += 4 + head + (offs[2 * i + 1]! - offs[2 * i]!)
-    // Room past the first frame's head, which must survive a regrowth (room() keeps bytes up to len).
-    this.room(total)
-    const buf = this.buf
-    // Views of a plain Uint8Array: Buffer's own subarray builds a Buffer, at several times the cost.
-    const from = new Uint8Array(src.buffer, src.byteOffset, src.length)
-    let p = first
+    // How far ahead of its copy-in place each payload's final place is; a gap between payloads longer
+    // than a frame head (a run with messages left out) can make it negative: then one copy per payload.
+    let slack = 0
+    let inPlace = true
     for (let i = 0; i < count; i++) {
       const s = offs[2 * i]!
       const e = offs[2 * i + 1]!
-      buf.writeUInt32BE(head + e - s, p)
-      if (p !== first) buf.copyWithin(p + 4, first + 4, first + 4 + head)
-      p += 4 + head
-      buf.set(from.subarray(s, e), p)
-      p += e - s
+      total += frame0 + (e - s)
+      if (i > 0) {
+        slack += frame0 - (s - offs[2 * i - 1]!)
+        if (slack < 0) inPlace = false
+      }
     }
-    this.len = p
+    // Room past the first frame's head, which must survive a regrowth (room() keeps bytes up to len).
+    this.room(total)
+    const buf = this.buf
+    if (!inPlace) {
+      const from = new Uint8Array(src.buffer, src.byteOffset, src.length)
+      let p = first
+      for (let i = 0; i < count; i++) {
+        const s = offs[2 * i]!
+        const n = offs[2 * i + 1]! - s
+        buf.writeUInt32BE(head + n, p)
+        if (i > 0) buf.copyWithin(p + 4, first + 4, first + frame0)
+        buf.set(from.subarray(s, s + n), p + frame0)
+        p += frame0 + n
+      }
+      this.len = p
+      return
+    }
+    const base = first + frame0
+    buf.set(new Uint8Array(src.buffer, src.byteOffset + lo, hi - lo), base)
+    let end = first + total
+    for (let i = count - 1; i >= 0; i--) {
+      const s = offs[2 * i]!
+      const n = offs[2 * i + 1]! - s
+      const at = end - n
+      if (i > 0) {
+        buf.copyWithin(at, base + s - lo, base + s - lo + n)
+        buf.copyWithin(at - head, first + 4, first + frame0)
+      }
+      buf.writeUInt32BE(head + n, at - frame0)
+      end = at - frame0
+    }
+    this.len = first + total
   }
 
   /** Appends one frame. Throws RangeError when it would exceed MAX_FRAME_BYTES (nothing is appended). */

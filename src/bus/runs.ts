@@ -102,26 +102,41 @@ export class Run {
   }
 }
 
-/** The RUN frame for `run`, its head carrying hop count `ttl`. One allocation of the exact size. */
+/**
+ * The RUN frame for `run`, its head carrying hop count `ttl`. No object or view per message: the region of
+ * `run.buf` holding the payloads is copied in once, at the first payload's place (a sender's framing between
+ * payloads is longer than the length prefixes between them here, so every payload then lies at or after its
+ * place), and each payload is moved down to its place within the frame, first to last, behind its length.
+ * The frame may be a view of a slightly larger buffer.
+ */
 export function writeRunFrame(run: Run, ttl: number): Uint8Array {
   if (run.index !== null) throw new EncodeError('a subset of a received run has no contiguous numbering')
-  const out = new Uint8Array(run.frameBytes)
   const { head, buf, offs, count } = run
+  const lo = offs[0]!
+  const hi = offs[2 * count - 1]!
+  const headBytes = envelopeSize(head)
+  const start = 1 + varintLength(headBytes) + headBytes + varintLength(count)
+  const base = start + varintLength(offs[1]! - lo)
+  const out = new Uint8Array(Math.max(run.frameBytes, base + hi - lo))
   out[0] = FrameKind.RUN
-  let p = putVarint(out, 1, envelopeSize(head))
+  let p = putVarint(out, 1, headBytes)
   p = writeEnvelope(out, p, head, ttl)
   p = putVarint(out, p, count)
-  // One set() per payload (a sender's payloads are separated by its own framing), each from a view of a
-  // plain Uint8Array: a Buffer's subarray builds a Buffer, at several times the cost.
-  const from = new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
+  // In place only while no payload's copy-in place lies before its final place (gaps never shorter
+  // than the length prefixes); otherwise one copy per payload.
+  let inPlace = true
+  for (let i = 1; i < count && inPlace; i++) if (offs[2 * i]! - offs[2 * i - 1]! < 4) inPlace = false
+  if (inPlace) out.set(new Uint8Array(buf.buffer, buf.byteOffset + lo, hi - lo), base)
+  const from = inPlace ? null : new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
   for (let i = 0; i < count; i++) {
     const s = offs[2 * i]!
-    const e = offs[2 * i + 1]!
-    p = putVarint(out, p, e - s)
-    out.set(from.subarray(s, e), p)
-    p += e - s
+    const n = offs[2 * i + 1]! - s
+    p = putVarint(out, p, n)
+    if (from !== null) out.set(from.subarray(s, s + n), p)
+    else if (i > 0) out.copyWithin(p, base + s - lo, base + s - lo + n)
+    p += n
   }
-  return out
+  return out.length === p ? out : out.subarray(0, p)
 }
 
 let cursor = 0

@@ -285,3 +285,77 @@ describe('stream frame properties', () => {
     )
   })
 })
+
+describe('MSG frames of a run (FrameOut.msgRun)', () => {
+  /** Payloads of the given sizes in one buffer, `gap(i)` bytes of filler before payload i. */
+  function laidOut(sizes: number[], gap: (i: number) => number) {
+    const parts: number[] = []
+    const offs = new Int32Array(2 * sizes.length)
+    sizes.forEach((n, i) => {
+      for (let k = 0; k < gap(i); k++) parts.push(0xee)
+      offs[2 * i] = parts.length
+      for (let k = 0; k < n; k++) parts.push((i * 7 + k) & 0xff)
+      offs[2 * i + 1] = parts.length
+    })
+    return { src: Buffer.from(parts), offs }
+  }
+
+  const sameAsOneByOne = (sizes: number[], gap: (i: number) => number, before = 0) => {
+    const { src, offs } = laidOut(sizes, gap)
+    const a = new FrameOut(256)
+    const b = new FrameOut(256)
+    // Something already in the buffer, so the run starts at an offset and makes it grow.
+    for (let k = 0; k < before; k++) {
+      a.write({ kind: 'pong', id: k })
+      b.write({ kind: 'pong', id: k })
+    }
+    a.msgRun(9, 'jobs.new', 'node-a', 'agent-x', src, offs, sizes.length)
+    sizes.forEach((_, i) => {
+      const payload = src.subarray(offs[2 * i]!, offs[2 * i + 1]!)
+      b.write({
+        kind: 'msg',
+        sid: 9,
+        rid: 0,
+        subject: 'jobs.new',
+        fromNode: 'node-a',
+        fromAgent: 'agent-x',
+        payload,
+      })
+    })
+    assert.deepEqual([...a.take()], [...b.take()])
+  }
+
+  test('payloads next to each other or behind short length prefixes (a received run)', () => {
+    sameAsOneByOne([3, 0, 300, 1, 64], () => 0)
+    sameAsOneByOne([3, 0, 300, 1, 64], (i) => (i === 0 ? 5 : 2), 3)
+    sameAsOneByOne(
+      Array.from({ length: 500 }, (_, i) => (i * 37) % 260),
+      () => 1,
+      40,
+    )
+  })
+
+  test('payloads with long gaps between them (messages left out of a run)', () => {
+    sameAsOneByOne([10, 10, 10, 10], (i) => (i === 2 ? 500 : 1))
+    sameAsOneByOne([0, 0, 0], () => 100, 2)
+  })
+
+  test('10,000 random layouts', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ size: fc.nat({ max: 80 }), gap: fc.nat({ max: 60 }) }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.nat({ max: 5 }),
+        (items, before) =>
+          sameAsOneByOne(
+            items.map((x) => x.size),
+            (i) => items[i]!.gap,
+            before,
+          ),
+      ),
+      { numRuns: 10_000 },
+    )
+  })
+})

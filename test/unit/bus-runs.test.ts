@@ -22,15 +22,15 @@ import {
 import { DecodeError, EncodeError } from '../../src/wire/index.js'
 import { buildMesh, dec, enc } from './bus-harness.js'
 
-/** A run of `payloads` laid out in one buffer with a 3-byte gap before each (like a sender's framing). */
-function runOf(head: Envelope, payloads: Uint8Array[]): Run {
-  const buf = new Uint8Array(payloads.reduce((n, p) => n + 3 + p.length, 0))
+/** A run of `payloads` laid out in one buffer with a `gap`-byte gap before each (like a sender's framing). */
+function runOf(head: Envelope, payloads: Uint8Array[], gap = 3): Run {
+  const buf = new Uint8Array(payloads.reduce((n, p) => n + gap + p.length, 0))
   const offs = new Int32Array(2 * payloads.length)
   let p = 0
   let bytes = 0
   payloads.forEach((pl, i) => {
-    buf.fill(0xee, p, p + 3)
-    p += 3
+    buf.fill(0xee, p, p + gap)
+    p += gap
     buf.set(pl, p)
     offs[2 * i] = p
     offs[2 * i + 1] = p + pl.length
@@ -53,23 +53,25 @@ function decodeOrDecodeError(bytes: Uint8Array): void {
 }
 
 describe('RUN frames', () => {
-  test('round-trip: the head with one hop consumed, each payload, consecutive sequence numbers', () => {
-    const payloads = [enc('one'), new Uint8Array(0), new Uint8Array(300).fill(5), enc('last')]
-    const frame = writeRunFrame(runOf(head(), payloads), 8)
-    assert.equal(frame[0], FrameKind.RUN)
-    const run = decodeRun(frame)
-    assert.equal(run.count, 4)
-    assert.equal(run.head.ttl, 8)
-    assert.equal(run.head.subject, 'jobs.new')
-    assert.equal(run.frameBytes, frame.length)
-    for (let i = 0; i < 4; i++) {
-      const m = run.message(i)
-      assert.deepEqual([...m.payload], [...payloads[i]!])
-      assert.equal(m.seq, 100 + i)
-      assert.equal(m.srcNode, 'a')
-      assert.deepEqual(m.to, ['b'])
-    }
-  })
+  // Gaps of 0 and 3 bytes are written payload by payload, longer ones by moving payloads within the frame.
+  for (const gap of [0, 3, 4, 20])
+    test(`round-trip: the head with one hop consumed, each payload, consecutive numbers (gaps of ${gap})`, () => {
+      const payloads = [enc('one'), new Uint8Array(0), new Uint8Array(300).fill(5), enc('last')]
+      const frame = writeRunFrame(runOf(head(), payloads, gap), 8)
+      assert.equal(frame[0], FrameKind.RUN)
+      const run = decodeRun(frame)
+      assert.equal(run.count, 4)
+      assert.equal(run.head.ttl, 8)
+      assert.equal(run.head.subject, 'jobs.new')
+      assert.equal(run.frameBytes, frame.length)
+      for (let i = 0; i < 4; i++) {
+        const m = run.message(i)
+        assert.deepEqual([...m.payload], [...payloads[i]!])
+        assert.equal(m.seq, 100 + i)
+        assert.equal(m.srcNode, 'a')
+        assert.deepEqual(m.to, ['b'])
+      }
+    })
 
   test('sequence numbers wrap as the router numbers messages: never 0', () => {
     assert.equal(seqAt(2 ** 32 - 1, 0), 2 ** 32 - 1)
@@ -118,6 +120,23 @@ describe('RUN frames', () => {
     // Count 0.
     const h = encodeEnvelope(head())
     bad(Uint8Array.from([FrameKind.RUN, h.length, ...h, 0]), 'invalid-value')
+  })
+
+  test('1,000 round trips of random payloads at random gaps', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 200 }), { minLength: 1, maxLength: 20 }),
+        fc.nat({ max: 24 }),
+        (ps, gap) => {
+          const run = decodeRun(writeRunFrame(runOf(head(), ps, gap), 5))
+          assert.deepEqual(
+            Array.from({ length: run.count }, (_, i) => [...run.message(i).payload]),
+            ps.map((p) => [...p]),
+          )
+        },
+      ),
+      { numRuns: 1000 },
+    )
   })
 
   test('10,000 random frames give a Run or a DecodeError', () => {
