@@ -15,6 +15,7 @@ import {
   MAX_FRAME_BYTES,
 } from '../../src/agents/frames.js'
 import { DecodeError } from '../../src/wire/index.js'
+import { mutate, mutationsArb } from './mutations.js'
 
 const u32 = fc.nat({ max: 0xffffffff })
 const str = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 10 }))
@@ -221,22 +222,9 @@ describe('stream frame properties', () => {
   })
 
   test('10,000 mutations of valid frames give a frame or a DecodeError', () => {
-    const mutation = fc.record({
-      at: fc.nat(),
-      kind: fc.constantFrom('flip', 'set', 'cut', 'insert', 'delete'),
-      value: fc.nat({ max: 255 }),
-    })
     fc.assert(
-      fc.property(frameArb, fc.array(mutation, { minLength: 1, maxLength: 4 }), (f, muts) => {
-        let b: Uint8Array = encodeFrame(f).subarray(4)
-        for (const m of muts) {
-          const i = b.length === 0 ? 0 : m.at % b.length
-          if (m.kind === 'flip') b[i]! ^= 1 << (m.value % 8)
-          else if (m.kind === 'set') b[i] = m.value
-          else if (m.kind === 'cut') b = b.subarray(0, i)
-          else if (m.kind === 'insert') b = Uint8Array.from([...b.subarray(0, i), m.value, ...b.subarray(i)])
-          else b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)])
-        }
+      fc.property(frameArb, mutationsArb, (f, muts) => {
+        const b = mutate(encodeFrame(f).subarray(4), muts)
         frameOrDecodeError(() => decodeFrame(b, 0, b.length))
       }),
       { numRuns: 10_000 },

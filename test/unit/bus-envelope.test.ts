@@ -21,6 +21,7 @@ import {
   maxEnvelopeBytes,
 } from '../../src/bus/index.js'
 import { DecodeError, decodeWith, EncodeError, encodeWith } from '../../src/wire/index.js'
+import { mutate, mutationsArb } from './mutations.js'
 
 const NAME_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:@/+=!~'.split('')
 const nameArb = (min: number) =>
@@ -270,22 +271,9 @@ describe('envelope properties', () => {
   })
 
   test('10,000 mutations of valid envelopes give a value or a DecodeError', () => {
-    const mutation = fc.record({
-      at: fc.nat(),
-      kind: fc.constantFrom('flip', 'set', 'cut', 'insert', 'delete'),
-      value: fc.nat({ max: 255 }),
-    })
     fc.assert(
-      fc.property(envelopeArb, fc.array(mutation, { minLength: 1, maxLength: 4 }), (e, muts) => {
-        let b = encodeEnvelope(e)
-        for (const m of muts) {
-          const i = b.length === 0 ? 0 : m.at % b.length
-          if (m.kind === 'flip') b[i]! ^= 1 << (m.value % 8)
-          else if (m.kind === 'set') b[i] = m.value
-          else if (m.kind === 'cut') b = b.subarray(0, i)
-          else if (m.kind === 'insert') b = Uint8Array.from([...b.subarray(0, i), m.value, ...b.subarray(i)])
-          else b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)])
-        }
+      fc.property(envelopeArb, mutationsArb, (e, muts) => {
+        const b = mutate(encodeEnvelope(e), muts)
         decodeOrDecodeError(b)
       }),
       { numRuns: 10_000 },

@@ -21,6 +21,7 @@ import {
 } from '../../src/bus/index.js'
 import { DecodeError, EncodeError } from '../../src/wire/index.js'
 import { buildMesh, dec, enc } from './bus-harness.js'
+import { mutate, mutationsArb } from './mutations.js'
 
 /** A run of `payloads` laid out in one buffer with a `gap`-byte gap before each (like a sender's framing). */
 function runOf(head: Envelope, payloads: Uint8Array[], gap = 3): Run {
@@ -150,23 +151,10 @@ describe('RUN frames', () => {
   })
 
   test('10,000 mutations of valid frames give a Run or a DecodeError', () => {
-    const mutation = fc.record({
-      at: fc.nat(),
-      kind: fc.constantFrom('flip', 'set', 'cut', 'insert', 'delete'),
-      value: fc.nat({ max: 255 }),
-    })
     const payloads = fc.array(fc.uint8Array({ maxLength: 40 }), { minLength: 1, maxLength: 6 })
     fc.assert(
-      fc.property(payloads, fc.array(mutation, { minLength: 1, maxLength: 4 }), (ps, muts) => {
-        let b = writeRunFrame(runOf(head(), ps), 4)
-        for (const m of muts) {
-          const i = b.length === 0 ? 0 : m.at % b.length
-          if (m.kind === 'flip') b[i]! ^= 1 << (m.value % 8)
-          else if (m.kind === 'set') b[i] = m.value
-          else if (m.kind === 'cut') b = b.subarray(0, i)
-          else if (m.kind === 'insert') b = Uint8Array.from([...b.subarray(0, i), m.value, ...b.subarray(i)])
-          else b = Uint8Array.from([...b.subarray(0, i), ...b.subarray(i + 1)])
-        }
+      fc.property(payloads, mutationsArb, (ps, muts) => {
+        const b = mutate(writeRunFrame(runOf(head(), ps), 4), muts)
         decodeOrDecodeError(b)
       }),
       { numRuns: 10_000 },
