@@ -1,7 +1,7 @@
 // The installed `blackroad` command (copied to dist/bin/blackroad.mjs by bundle.mjs, behind a shebang with the
 // daemon's V8 flags). It runs the bundle dist/bin/blackroad.cjs, compiled with the V8 code cache the build made
 // from it (blackroad.cjs.cache): start-up then deserialises compiled code instead of parsing and compiling the
-// bundle's 1.7 MB, about a third of the CPU a daemon spends before it reads its config (Node 20 has no module
+// bundle's 2.4 MB, about a third of the CPU a daemon spends before it reads its config (Node 20 has no module
 // compile cache of its own). V8 itself refuses a cache made by another Node version or with other V8 flags
 // (cachedDataRejected), and the bundle is then compiled as usual.
 //
