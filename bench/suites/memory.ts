@@ -10,7 +10,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Lab } from '../../netns-tests/lib/lab.js'
 import { Lab as LabClass } from '../../netns-tests/lib/lab.js'
-import { repoPaths, repoRoot, shebangFlags } from '../../netns-tests/lib/repo.js'
+import { repoPaths, repoRoot, shebangEnv, shebangFlags } from '../../netns-tests/lib/repo.js'
 import type { Host } from '../../netns-tests/lib/topology.js'
 import { waitFor } from '../../netns-tests/lib/wait.js'
 import type { Figure } from '../lib/report.js'
@@ -52,9 +52,11 @@ async function pingAll(hosts: Host[], ips: string[]): Promise<number> {
 function nodeFloorKiB(): { bare: number; modules: number } {
   const daemonMain = pathToFileURL(path.join(repoRoot(), 'dist', 'src', 'daemon', 'main.js')).href
   const flags = shebangFlags(repoPaths.cliMain())
+  const env = { ...process.env, ...shebangEnv(repoPaths.cliMain()) }
   const rss = (code: string) =>
     Number(
       execFileSync(process.execPath, [...flags, '--input-type=module', '-e', code], {
+        env,
         encoding: 'utf8',
         timeout: 60_000,
       }).trim(),

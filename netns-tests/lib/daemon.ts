@@ -17,7 +17,7 @@ import { HarnessError } from './errors.js'
 import type { ExecResult } from './exec.js'
 import type { Lab } from './lab.js'
 import { describeExit, type ExitStatus, type Proc } from './proc.js'
-import { repoPaths, shebangFlags } from './repo.js'
+import { repoPaths, shebangEnv, shebangFlags } from './repo.js'
 import type { Host } from './topology.js'
 import { sleepMs } from './wait.js'
 
@@ -127,7 +127,7 @@ export class DaemonHandle {
       ],
       {
         logName: this.name === this.host.name ? 'daemon' : `daemon-${this.name}`,
-        env: this.opts.env,
+        env: { ...shebangEnv(cli), ...this.opts.env },
       },
     )
     if (!this.opts.noWait) await this.waitReady(this.opts.readyTimeoutMs ?? 30_000)
@@ -142,9 +142,7 @@ export class DaemonHandle {
     const cli = repoPaths.cliMain()
     const r: ExecResult = await this.host.exec(
       [process.execPath, ...shebangFlags(cli), cli, ...args, '--socket', this.socketPath],
-      {
-        timeoutMs,
-      },
+      { timeoutMs, env: shebangEnv(cli) },
     )
     return { code: r.code, stdout: r.stdout, stderr: r.stderr }
   }

@@ -38,12 +38,28 @@ export const repoPaths = {
   cliMain: () => process.env.BRT_CLI ?? path.join(repoRoot(), 'dist', 'bin', 'blackroad.mjs'),
 }
 
+/** A script's `#!/usr/bin/env -S [VAR=value ...] node <flags>` line: the environment and node flags it asks for. */
+function shebangOf(script: string): { env: Record<string, string>; flags: string[] } {
+  const head = readFileSync(script, 'utf8').slice(0, 300).split('\n', 1)[0] ?? ''
+  const m = /^#!\S*env -S ((?:[A-Z_][A-Z0-9_]*=\S* )*)node((?: --?[\w-]+(?:=\S+)?)*)\s*$/.exec(head)
+  if (m === null) return { env: {}, flags: [] }
+  const env: Record<string, string> = {}
+  for (const a of m[1]!.trim().split(/\s+/).filter(Boolean)) {
+    const eq = a.indexOf('=')
+    env[a.slice(0, eq)] = a.slice(eq + 1)
+  }
+  return { env, flags: m[2] ? m[2].trim().split(/\s+/) : [] }
+}
+
 /**
- * The node flags a script's `#!/usr/bin/env -S node <flags>` line asks for, so a daemon spawned as
- * `node <flags> <cli>` runs exactly as the installed command does. None for a script without such a line.
+ * The node flags a script's shebang line asks for, so a daemon spawned as `node <flags> <cli>` runs exactly
+ * as the installed command does (with shebangEnv). None for a script without such a line.
  */
 export function shebangFlags(script: string): string[] {
-  const head = readFileSync(script, 'utf8').slice(0, 300).split('\n', 1)[0] ?? ''
-  const m = /^#!\S*env -S node((?: --?[\w-]+(?:=\S+)?)*)\s*$/.exec(head)
-  return m?.[1] ? m[1].trim().split(/\s+/) : []
+  return shebangOf(script).flags
+}
+
+/** The environment variables a script's shebang line sets before node starts (e.g. MALLOC_ARENA_MAX). */
+export function shebangEnv(script: string): Record<string, string> {
+  return shebangOf(script).env
 }
