@@ -17,7 +17,15 @@
 // socket, so the daemon sees a slow consumer (and drops for it, counted) instead of this process growing.
 
 import net from 'node:net'
-import { decodeFrame, type Frame, FrameOut, FrameSplitter, PROTOCOL, STREAM_PATH } from '../agents/frames.js'
+import {
+  decodeFrame,
+  type Frame,
+  FrameOut,
+  FrameSplitter,
+  Kind,
+  PROTOCOL,
+  STREAM_PATH,
+} from '../agents/frames.js'
 
 export class StreamError extends Error {
   override readonly name = 'StreamError'
@@ -513,8 +521,41 @@ export class BusStream {
     for (const w of this.drainWaiters.splice(0)) w()
   }
 
-  private readonly each = (buf: Buffer, start: number, end: number) =>
-    this.frame(decodeFrame(buf, start, end))
+  private readonly each = (buf: Buffer, start: number, end: number) => {
+    if (buf[start] === Kind.MSG && this.sameHead(buf, start, end)) return
+    const f = decodeFrame(buf, start, end)
+    if (f.kind === 'msg') this.rememberHead(buf, start, end, f)
+    this.frame(f)
+  }
+
+  // A MSG frame's bytes after its kind, sid and rid up to its payload (subject, from node, from agent) as in
+  // the last MSG frame decoded, and the strings they held: messages of one publisher come frame after frame
+  // with the same three, and a frame that repeats them needs only its ids and payload read.
+  private head: Buffer = Buffer.alloc(0)
+  private headStrings: [string, string, string] = ['', '', '']
+
+  /** Handles a MSG frame whose head repeats the last one's; false: decode it in full. */
+  private sameHead(buf: Buffer, start: number, end: number): boolean {
+    const h = this.head
+    const n = h.length
+    const at = start + 9
+    if (n === 0 || end - at < n) return false
+    for (let i = 0; i < n; i++) if (buf[at + i] !== h[i]) return false
+    const inbox = this.inboxes.get(buf.readUInt32BE(start + 1))
+    if (inbox === undefined) return true
+    const [subject, fromNode, fromAgent] = this.headStrings
+    const payload = new Uint8Array(buf.buffer, buf.byteOffset + at + n, end - at - n)
+    inbox.put(new Message(this, subject, fromNode, fromAgent, payload, buf.readUInt32BE(start + 5)))
+    return true
+  }
+
+  private rememberHead(buf: Buffer, start: number, end: number, f: Extract<Frame, { kind: 'msg' }>): void {
+    const n = end - start - 9 - f.payload.length
+    const h = this.head
+    if (h.length === n && buf.compare(h, 0, n, start + 9, start + 9 + n) === 0) return
+    this.head = Buffer.from(buf.subarray(start + 9, start + 9 + n))
+    this.headStrings = [f.subject, f.fromNode, f.fromAgent]
+  }
 
   private data(chunk: Buffer): void {
     try {
