@@ -19,6 +19,7 @@ import {
   BusError,
   type BusRouter,
   type Envelope,
+  envelopeWith,
   Flag,
   type Run,
   SENT,
@@ -418,7 +419,7 @@ export class StreamSession {
     if (answerable && (env.flags & Flag.REQUEST) !== 0) {
       rid = this.ridSeq = this.ridSeq >= 0xffffffff ? 1 : this.ridSeq + 1
       // Kept without its payload: a view into a link's batch buffer would pin the whole batch.
-      this.replies.set(rid, { ...env, payload: EMPTY })
+      this.replies.set(rid, envelopeWith(env, env.seq, env.to, EMPTY))
       if (this.replies.size > this.ctx.limits.maxPendingReplies) {
         const oldest = this.replies.keys().next().value
         if (oldest !== undefined) this.replies.delete(oldest)

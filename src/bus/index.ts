@@ -14,6 +14,7 @@ export {
   encodeEnvelope,
   envelopeCodec,
   envelopeSize,
+  envelopeWith,
   Flag,
   MAX_DESTINATIONS,
   MAX_NAME_BYTES,

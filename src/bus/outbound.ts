@@ -11,7 +11,15 @@
 // still has to cross a link is dropped (ttl_expired).
 
 import type { RouterCore } from './core.js'
-import { type Envelope, envelopeSize, Flag, MAX_PRIORITY, makeEnvelope, TTL_OFFSET } from './envelope.js'
+import {
+  type Envelope,
+  envelopeSize,
+  envelopeWith,
+  Flag,
+  MAX_PRIORITY,
+  makeEnvelope,
+  TTL_OFFSET,
+} from './envelope.js'
 import { BusError } from './errors.js'
 import { errorPayload } from './names.js'
 import { type LinkPort, messagesIn, type QueueItem } from './ports.js'
@@ -279,7 +287,7 @@ export class Outbound {
       item = copy
       size = copy.length
     } else {
-      item = sameTo ? env : { ...env, to: group }
+      item = sameTo ? env : envelopeWith(env, env.seq, group, env.payload)
       size = envelopeSize(item)
     }
     if (size > port.maxEnvelope) {

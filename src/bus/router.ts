@@ -297,8 +297,14 @@ export class BusRouter implements RouterCore {
         throw new BusError('LIMIT', `at most ${this.limits.maxPendingRequests} requests in flight`)
       const reliable = opts?.reliable === true
       const flags = Flag.REQUEST | (reliable ? Flag.ACK_REQUESTED : 0)
-      const replyTo = { node: this.nodeId, agent: '' }
-      const priority = opts?.priority ?? REQUEST_PRIORITY
+      // The options envelope() reads, as a literal of one shape: spreading the caller's options into a new
+      // object with more fields took the slow path of object cloning, half of a request's own cost.
+      const fields = {
+        priority: opts?.priority ?? REQUEST_PRIORITY,
+        ttl: opts?.ttl,
+        from: opts?.from,
+        replyTo: { node: this.nodeId, agent: '' },
+      }
       let env: Envelope
       let sent: () => Promise<void>
       if (typeof target === 'string') {
@@ -307,21 +313,13 @@ export class BusRouter implements RouterCore {
         const local = this.subs.match(target).length > 0
         if (remote.length === 0 && !local)
           throw new BusError('NO_RESPONDERS', `nobody subscribes to ${target}`)
-        env = this.envelope(flags, remote.length > 0 ? remote : [this.nodeId], '', target, payload, {
-          ...opts,
-          priority,
-          replyTo,
-        })
+        env = this.envelope(flags, remote.length > 0 ? remote : [this.nodeId], '', target, payload, fields)
         sent = () => this.out.originate(env, remote, local, reliable)
       } else {
         checkName(target.node, 'destination node', true)
         checkName(target.agent, 'destination agent', false)
         if (opts?.subject) validateSubject(opts.subject)
-        env = this.envelope(flags, [target.node], target.agent, opts?.subject ?? '', payload, {
-          ...opts,
-          priority,
-          replyTo,
-        })
+        env = this.envelope(flags, [target.node], target.agent, opts?.subject ?? '', payload, fields)
         sent = () => this.out.originateDirect(env, reliable)
       }
       const what = typeof target === 'string' ? target : `${target.agent}@${target.node}`

@@ -22,6 +22,7 @@ import {
   type Envelope,
   type EnvelopeLimits,
   envelopeSize,
+  envelopeWith,
   writeEnvelope,
 } from './envelope.js'
 import { FrameKind, MAX_BATCH_COUNT, putVarint } from './frames.js'
@@ -94,11 +95,8 @@ export class Run {
 
   /** Message `i` as an envelope (payload: a view, not a copy). */
   message(i: number): Envelope {
-    return {
-      ...this.head,
-      seq: this.seqOf(i),
-      payload: this.buf.subarray(this.offs[2 * i]!, this.offs[2 * i + 1]!),
-    }
+    const h = this.head
+    return envelopeWith(h, this.seqOf(i), h.to, this.buf.subarray(this.offs[2 * i]!, this.offs[2 * i + 1]!))
   }
 }
 
@@ -117,7 +115,8 @@ export function writeRunFrame(run: Run, ttl: number): Uint8Array {
   const headBytes = envelopeSize(head)
   const start = 1 + varintLength(headBytes) + headBytes + varintLength(count)
   const base = start + varintLength(offs[1]! - lo)
-  const out = new Uint8Array(Math.max(run.frameBytes, base + hi - lo))
+  // Not zero-filled: every byte up to the frame's end is written below.
+  const out = Buffer.allocUnsafe(Math.max(run.frameBytes, base + hi - lo))
   out[0] = FrameKind.RUN
   let p = putVarint(out, 1, headBytes)
   p = writeEnvelope(out, p, head, ttl)
