@@ -30,12 +30,22 @@ function isWellFormed(s: string): boolean {
   return (s as unknown as { isWellFormed(): boolean }).isWellFormed()
 }
 
+/**
+ * A plain Uint8Array of `n` bytes that need not be zeroed (only what is written is handed out): small ones
+ * are views of Node's buffer pool, where a new Uint8Array would be a zero-filled allocation of its own per
+ * encoded value (link frames, records), which showed in the daemon's profile on every message.
+ */
+function uninitialised(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(n)
+  return new Uint8Array(b.buffer, b.byteOffset, n)
+}
+
 export class Writer {
   private buf: Uint8Array
   private pos = 0
 
   constructor(initialCapacity = 64) {
-    this.buf = initialCapacity > 0 ? new Uint8Array(initialCapacity) : EMPTY
+    this.buf = initialCapacity > 0 ? uninitialised(initialCapacity) : EMPTY
   }
 
   /** Bytes written so far. */
@@ -48,7 +58,7 @@ export class Writer {
     if (need <= this.buf.length) return
     let cap = Math.max(64, this.buf.length * 2)
     while (cap < need) cap *= 2
-    const next = new Uint8Array(cap)
+    const next = uninitialised(cap)
     next.set(this.buf.subarray(0, this.pos))
     this.buf = next
   }

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import { describe, test } from 'node:test'
+import { Registry } from 'prom-client'
 import { AgentDirectory } from '../../src/agents/directory.js'
 import { decodeFrame, encodeFrame, type Frame, FrameOut, FrameSplitter } from '../../src/agents/frames.js'
 import { StreamMetrics } from '../../src/agents/metrics.js'
@@ -348,4 +349,17 @@ describe('a stream session publishing as runs', () => {
       )
     })
   })
+})
+
+test('stream frame counters reach Prometheus when scraped', async () => {
+  const registry = new Registry()
+  const m = new StreamMetrics(registry)
+  m.framesIn(3)
+  m.framesIn(4)
+  m.framesOut(5)
+  const text = await registry.metrics()
+  assert.match(text, /blackroad_bus_stream_frames_total\{direction="in"\} 7\n/)
+  assert.match(text, /blackroad_bus_stream_frames_total\{direction="out"\} 5\n/)
+  m.framesOut(1)
+  assert.match(await registry.metrics(), /blackroad_bus_stream_frames_total\{direction="out"\} 6\n/)
 })
