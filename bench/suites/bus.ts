@@ -159,6 +159,13 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         })
         ca.close()
         const connect = async (socketPath: string) => new BlackroadClient({ socketPath }).connect()
+        /** Fresh clients: ours on A and B, then NATS on the cluster's A and B. */
+        const sides = async (nats: { portA: number; portB: number }): Promise<BusSide[]> => [
+          ourSide(await connect(na!.daemon!.socketPath)),
+          ourSide(await connect(nb!.daemon!.socketPath)),
+          natsSide(await NatsConn.connect(nats.portA)),
+          natsSide(await NatsConn.connect(nats.portB)),
+        ]
         // One unmeasured throughput pass each before the runs: the first pass of a process runs code the JIT has
         // not compiled yet (our daemons stay up for the suite, and this process's clients serve both systems),
         // which is start-up, not throughput; request/reply has its own warm-up round trips.
@@ -166,14 +173,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           log(`bus: warm-up, ${warmupCount} messages each`)
           const nats = await startNatsCluster(path.join(lab.scratchDir, 'nats-warmup'))
           try {
-            const [oa, ob] = [
-              ourSide(await connect(na!.daemon!.socketPath)),
-              ourSide(await connect(nb!.daemon!.socketPath)),
-            ]
-            const [xa, xb] = [
-              natsSide(await NatsConn.connect(nats.portA)),
-              natsSide(await NatsConn.connect(nats.portB)),
-            ]
+            const [oa, ob, xa, xb] = (await sides(nats)) as [BusSide, BusSide, BusSide, BusSide]
             try {
               await throughput(oa, ob, warmupCount, SIZE)
               await throughput(xa, xb, warmupCount, SIZE)
@@ -188,10 +188,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           log(`bus: run ${i + 1}/${opts.runs}`)
           const nats = await startNatsCluster(path.join(lab.scratchDir, `nats-${i}`))
           try {
-            const oa = ourSide(await connect(na!.daemon!.socketPath))
-            const ob = ourSide(await connect(nb!.daemon!.socketPath))
-            const xa = natsSide(await NatsConn.connect(nats.portA))
-            const xb = natsSide(await NatsConn.connect(nats.portB))
+            const [oa, ob, xa, xb] = (await sides(nats)) as [BusSide, BusSide, BusSide, BusSide]
             try {
               const pids = [na!.daemon!.pid, nb!.daemon!.pid]
               await sleep(SETTLE_MS)

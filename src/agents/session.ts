@@ -68,7 +68,7 @@ const RUN_BYTES = 60 * 1024
 const RUN_PAYLOAD_MAX = 8 * 1024
 
 /** Are buf[a, a + an) and buf[b, b + bn) the same bytes? */
-function sameBytes(buf: Buffer, a: number, b: number, bn: number, an: number): boolean {
+function sameBytes(buf: Buffer, a: number, an: number, b: number, bn: number): boolean {
   if (an !== bn) return false
   for (let i = 0; i < an; i++) if (buf[a + i] !== buf[b + i]) return false
   return true
@@ -321,7 +321,7 @@ export class StreamSession {
         buf !== this.runBuf ||
         priority !== this.runPriority ||
         this.runBytes + end - payloadStart > RUN_BYTES ||
-        !sameBytes(buf, this.runSubject, subjectStart, subjectLen, this.runSubjectLen))
+        !sameBytes(buf, this.runSubject, this.runSubjectLen, subjectStart, subjectLen))
     ) {
       this.endRun()
       n = 0

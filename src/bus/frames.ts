@@ -73,26 +73,41 @@ export function putVarint(out: Uint8Array, p: number, v: number): number {
   return p
 }
 
-let cursor = 0
+/**
+ * Reads the minimal LEB128 lengths (at most 4 bytes) of a frame from `pos` on: batch frames here, run frames
+ * (runs.ts). Errors name the frame kind (`what`) and the field, with the offset of the length.
+ */
+export class LengthReader {
+  constructor(
+    readonly frame: Uint8Array,
+    public pos: number,
+    private readonly what: string,
+  ) {}
 
-/** A minimal LEB128 length at `cursor` (at most 4 bytes, at most `max`); advances `cursor`. */
-function readLength(frame: Uint8Array, max: number): number {
-  let value = 0
-  let shift = 0
-  const start = cursor
-  for (let i = 0; i < 4; i++) {
-    if (cursor >= frame.length) throw new DecodeError('truncated', 'batch: length runs past the end', start)
-    const b = frame[cursor++]!
-    value |= (b & 0x7f) << shift
-    if (b < 0x80) {
-      if (b === 0 && i > 0) throw new DecodeError('overlong-varint', 'batch: length not minimal', start)
-      if (value > max)
-        throw new DecodeError('length-exceeds-max', `batch: length ${value} exceeds ${max}`, start)
-      return value
+  /** The length at `pos` (at most `max`); advances `pos` past it. */
+  next(max: number, field: string): number {
+    const frame = this.frame
+    let value = 0
+    let shift = 0
+    const start = this.pos
+    let p = start
+    for (let i = 0; i < 4; i++) {
+      if (p >= frame.length)
+        throw new DecodeError('truncated', `${this.what}: ${field} runs past the end`, start)
+      const b = frame[p++]!
+      value |= (b & 0x7f) << shift
+      if (b < 0x80) {
+        if (b === 0 && i > 0)
+          throw new DecodeError('overlong-varint', `${this.what}: ${field} not minimal`, start)
+        if (value > max)
+          throw new DecodeError('length-exceeds-max', `${this.what}: ${field} ${value} exceeds ${max}`, start)
+        this.pos = p
+        return value
+      }
+      shift += 7
     }
-    shift += 7
+    throw new DecodeError('length-exceeds-max', `${this.what}: ${field} too large`, start)
   }
-  throw new DecodeError('length-exceeds-max', 'batch: length too large', start)
 }
 
 /**
@@ -107,27 +122,25 @@ export function forEachInBatch(
 ): void {
   if (frame.length === 0) throw new DecodeError('truncated', 'empty frame', 0)
   if (frame[0] !== FrameKind.ENVELOPES) throw new DecodeError('unknown-tag', 'not an envelope batch frame', 0)
-  cursor = 1
-  const n = readLength(frame, MAX_BATCH_COUNT)
+  const r = new LengthReader(frame, 1, 'batch')
+  const n = r.next(MAX_BATCH_COUNT, 'length')
   if (n === 0) throw new DecodeError('invalid-value', 'empty envelope batch', 1)
-  const first = cursor
+  const first = r.pos
   // Pass 1 checks the framing, pass 2 hands out: both are short loops over a few length bytes.
   for (let i = 0; i < n; i++) {
-    const len = readLength(frame, maxEnvelopeBytes)
-    if (len > frame.length - cursor)
-      throw new DecodeError('truncated', `batch: envelope of ${len} bytes runs past the end`, cursor)
-    cursor += len
+    const len = r.next(maxEnvelopeBytes, 'length')
+    if (len > frame.length - r.pos)
+      throw new DecodeError('truncated', `batch: envelope of ${len} bytes runs past the end`, r.pos)
+    r.pos += len
   }
-  if (cursor !== frame.length)
-    throw new DecodeError('trailing-bytes', 'batch: bytes after the last envelope', cursor)
-  cursor = first
+  if (r.pos !== frame.length)
+    throw new DecodeError('trailing-bytes', 'batch: bytes after the last envelope', r.pos)
+  r.pos = first
   for (let i = 0; i < n; i++) {
-    const len = readLength(frame, maxEnvelopeBytes)
-    const start = cursor
-    cursor += len
-    // `each` may re-enter (a handler that publishes and a loopback link); keep our place across the call.
-    const resume = cursor
+    const len = r.next(maxEnvelopeBytes, 'length')
+    const start = r.pos
+    r.pos += len
+    // The reader is this call's own: `each` may re-enter (a handler that publishes, a loopback link).
     each(frame, start, start + len)
-    cursor = resume
   }
 }

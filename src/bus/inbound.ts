@@ -110,24 +110,19 @@ export class Inbound {
       }
       const label = r.label(head)
       r.metrics.in(peerId, label, run.count)
-      let keep: number[] | null = null
-      for (let i = 0; i < run.count; i++) {
-        let pass = !this.recent.seen(head.srcNode, head.epoch, seqAt(head.seq, i))
-        if (!pass) r.drop('duplicate', head)
-        else if (r.policy !== undefined) {
-          const d = r.policy(head, 'egress')
-          if (!d.allow) {
-            pass = false
-            r.drop(policyRefusal(d).drop, head)
-          }
+      const policy = r.policy
+      const passed = run.filter((i) => {
+        if (this.recent.seen(head.srcNode, head.epoch, seqAt(head.seq, i))) {
+          r.drop('duplicate', head)
+          return false
         }
-        if (pass) keep?.push(i)
-        else if (keep === null) keep = Array.from({ length: i }, (_, k) => k)
-      }
-      if (keep !== null) {
-        if (keep.length === 0) return
-        run = run.subset(keep, true)
-      }
+        const d = policy?.(head, 'egress')
+        if (d === undefined || d.allow) return true
+        r.drop(policyRefusal(d).drop, head)
+        return false
+      }, true)
+      if (passed === null) return
+      run = passed
       const subs = r.subs.match(head.subject)
       if (subs.length === 0) r.drop('no_interest', head, run.count)
       for (const s of subs) {

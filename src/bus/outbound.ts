@@ -104,19 +104,13 @@ export class Outbound {
     const head = run.head
     r.metrics.in('local', r.label(head), run.count)
     if (r.policy !== undefined) {
-      let keep: number[] | null = null
-      for (let i = 0; i < run.count; i++) {
+      const passed = run.filter(() => {
         const denied = this.ingress(head)
-        if (denied === null) keep?.push(i)
-        else {
-          if (keep === null) keep = Array.from({ length: i }, (_, k) => k)
-          refused(denied)
-        }
-      }
-      if (keep !== null) {
-        if (keep.length === 0) return SENT
-        run = run.subset(keep, false)
-      }
+        if (denied !== null) refused(denied)
+        return denied === null
+      }, false)
+      if (passed === null) return SENT
+      run = passed
     }
     if (localHit) for (let i = 0; i < run.count; i++) r.deliverLocal(run.message(i))
     if (remote.length === 0) {

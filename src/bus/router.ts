@@ -251,21 +251,19 @@ export class BusRouter implements RouterCore {
     validateSubject(subject)
     if (!(count >= 1 && count <= MAX_RUN_COUNT && offs.length >= 2 * count))
       throw new BusError('INVALID_OPTIONS', `a run holds 1..${MAX_RUN_COUNT} messages, got ${count}`)
-    let bytes = 0
     for (let i = 0; i < count; i++) {
       const n = offs[2 * i + 1]! - offs[2 * i]!
       if (!(n >= 0) || offs[2 * i]! < 0 || offs[2 * i + 1]! > buf.length)
         throw new BusError('INVALID_OPTIONS', `run message ${i} lies outside its buffer`)
       if (n > this.limits.maxPayloadBytes)
         throw new BusError('TOO_LARGE', `payload of ${n} bytes exceeds ${this.limits.maxPayloadBytes}`)
-      bytes += n
     }
     const remote = this.interest.match(subject)
     const head = this.envelope(0, remote.length > 0 ? remote : [this.nodeId], '', subject, EMPTY, opts)
     // The run's messages take sequence numbers head.seq .. head.seq + count - 1.
     this.seq = seqAt(head.seq, count - 1)
     const local = this.subs.match(subject).length > 0
-    return this.out.originateRun(new Run(head, buf, offs, count, bytes), remote, local, refused)
+    return this.out.originateRun(new Run(head, buf, offs, count), remote, local, refused)
   }
 
   /** Sends to one agent (or, with agent '', the router) on a node. Same promise rules as publish. */

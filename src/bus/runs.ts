@@ -25,7 +25,7 @@ import {
   envelopeWith,
   writeEnvelope,
 } from './envelope.js'
-import { FrameKind, MAX_BATCH_COUNT, putVarint } from './frames.js'
+import { FrameKind, LengthReader, MAX_BATCH_COUNT, putVarint } from './frames.js'
 
 export const MAX_RUN_COUNT = MAX_BATCH_COUNT
 const TWO_POW_32 = 2 ** 32
@@ -42,25 +42,33 @@ export function seqAt(first: number, i: number): number {
 export class Run {
   /** Encoded size of the whole frame. */
   readonly frameBytes: number
+  /** Encoded size of the payloads with their lengths: what a run under another head keeps. */
+  private readonly section: number
 
   constructor(
     readonly head: Envelope,
     readonly buf: Uint8Array,
     readonly offs: Int32Array,
     readonly count: number,
-    payloadBytes: number,
     /** For a subset of a received run: message i's place in the original (its sequence number). */
     readonly index: Int32Array | null = null,
+    section?: number,
   ) {
-    let size = 1 + varintLength(count) + payloadBytes
-    for (let i = 0; i < count; i++) size += varintLength(offs[2 * i + 1]! - offs[2 * i]!)
+    if (section === undefined) {
+      section = 0
+      for (let i = 0; i < count; i++) {
+        const n = offs[2 * i + 1]! - offs[2 * i]!
+        section += varintLength(n) + n
+      }
+    }
+    this.section = section
     const h = envelopeSize(head)
-    this.frameBytes = size + varintLength(h) + h
+    this.frameBytes = 1 + varintLength(h) + h + varintLength(count) + section
   }
 
   /** The run with another head (the same messages towards a subset of the destinations). */
   withHead(head: Envelope): Run {
-    return new Run(head, this.buf, this.offs, this.count, this.payloadBytes(), this.index)
+    return new Run(head, this.buf, this.offs, this.count, this.index, this.section)
   }
 
   /**
@@ -71,26 +79,32 @@ export class Run {
   subset(keep: readonly number[], keepIds: boolean): Run {
     const offs = new Int32Array(2 * keep.length)
     const index = keepIds ? new Int32Array(keep.length) : null
-    let bytes = 0
     for (let k = 0; k < keep.length; k++) {
       const i = keep[k]!
       offs[2 * k] = this.offs[2 * i]!
       offs[2 * k + 1] = this.offs[2 * i + 1]!
-      bytes += offs[2 * k + 1]! - offs[2 * k]!
       if (index !== null) index[k] = this.index === null ? i : this.index[i]!
     }
-    return new Run(this.head, this.buf, offs, keep.length, bytes, index)
+    return new Run(this.head, this.buf, offs, keep.length, index)
+  }
+
+  /**
+   * The messages `pass(i)` accepts, asked once each in order: this run when all pass, null when none does,
+   * else their subset (`keepIds` as in subset).
+   */
+  filter(pass: (i: number) => boolean, keepIds: boolean): Run | null {
+    let keep: number[] | null = null
+    for (let i = 0; i < this.count; i++) {
+      if (pass(i)) keep?.push(i)
+      else if (keep === null) keep = Array.from({ length: i }, (_, k) => k)
+    }
+    if (keep === null) return this
+    return keep.length === 0 ? null : this.subset(keep, keepIds)
   }
 
   /** Sequence number of message `i`. */
   seqOf(i: number): number {
     return seqAt(this.head.seq, this.index === null ? i : this.index[i]!)
-  }
-
-  payloadBytes(): number {
-    let n = 0
-    for (let i = 0; i < this.count; i++) n += this.offs[2 * i + 1]! - this.offs[2 * i]!
-    return n
   }
 
   /** Message `i` as an envelope (payload: a view, not a copy). */
@@ -138,28 +152,6 @@ export function writeRunFrame(run: Run, ttl: number): Uint8Array {
   return out.length === p ? out : out.subarray(0, p)
 }
 
-let cursor = 0
-
-/** A minimal LEB128 length at `cursor` (at most 4 bytes, at most `max`); advances `cursor`. */
-function readLength(frame: Uint8Array, max: number, what: string): number {
-  let value = 0
-  let shift = 0
-  const start = cursor
-  for (let i = 0; i < 4; i++) {
-    if (cursor >= frame.length) throw new DecodeError('truncated', `run: ${what} runs past the end`, start)
-    const b = frame[cursor++]!
-    value |= (b & 0x7f) << shift
-    if (b < 0x80) {
-      if (b === 0 && i > 0) throw new DecodeError('overlong-varint', `run: ${what} not minimal`, start)
-      if (value > max)
-        throw new DecodeError('length-exceeds-max', `run: ${what} ${value} exceeds ${max}`, start)
-      return value
-    }
-    shift += 7
-  }
-  throw new DecodeError('length-exceeds-max', `run: ${what} too large`, start)
-}
-
 /**
  * Decodes a RUN frame: the head (a plain publish with an empty payload) and the payloads' places, as views of
  * `frame`. Throws DecodeError (and nothing else) on anything malformed, before anything is handed out.
@@ -168,28 +160,26 @@ export function decodeRun(frame: Uint8Array, limits?: EnvelopeLimits): Run {
   if (frame.length === 0 || frame[0] !== FrameKind.RUN)
     throw new DecodeError('unknown-tag', 'not a run frame', 0)
   const maxPayload = limits?.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES
-  cursor = 1
-  const h = readLength(frame, frame.length, 'head length')
-  if (h > frame.length - cursor) throw new DecodeError('truncated', 'run: head runs past the end', cursor)
-  const head = decodeEnvelopeAt(frame, cursor, cursor + h, limits)
-  if (head.payload.length !== 0) throw new DecodeError('invalid-value', 'run: the head has a payload', cursor)
+  const r = new LengthReader(frame, 1, 'run')
+  const h = r.next(frame.length, 'head length')
+  if (h > frame.length - r.pos) throw new DecodeError('truncated', 'run: head runs past the end', r.pos)
+  const head = decodeEnvelopeAt(frame, r.pos, r.pos + h, limits)
+  if (head.payload.length !== 0) throw new DecodeError('invalid-value', 'run: the head has a payload', r.pos)
   if (head.flags !== 0 || head.subject === '' || head.agent !== '')
-    throw new DecodeError('invalid-value', 'run: only plain publishes travel as runs', cursor)
-  cursor += h
-  const n = readLength(frame, MAX_RUN_COUNT, 'count')
-  if (n === 0) throw new DecodeError('invalid-value', 'run: no messages', cursor - 1)
+    throw new DecodeError('invalid-value', 'run: only plain publishes travel as runs', r.pos)
+  r.pos += h
+  const n = r.next(MAX_RUN_COUNT, 'count')
+  if (n === 0) throw new DecodeError('invalid-value', 'run: no messages', r.pos - 1)
   const offs = new Int32Array(2 * n)
-  let bytes = 0
   for (let i = 0; i < n; i++) {
-    const len = readLength(frame, maxPayload, 'payload length')
-    if (len > frame.length - cursor)
-      throw new DecodeError('truncated', `run: payload ${i} runs past the end`, cursor)
-    offs[2 * i] = cursor
-    cursor += len
-    offs[2 * i + 1] = cursor
-    bytes += len
+    const len = r.next(maxPayload, 'payload length')
+    if (len > frame.length - r.pos)
+      throw new DecodeError('truncated', `run: payload ${i} runs past the end`, r.pos)
+    offs[2 * i] = r.pos
+    r.pos += len
+    offs[2 * i + 1] = r.pos
   }
-  if (cursor !== frame.length)
-    throw new DecodeError('trailing-bytes', 'run: bytes after the last payload', cursor)
-  return new Run(head, frame, offs, n, bytes)
+  if (r.pos !== frame.length)
+    throw new DecodeError('trailing-bytes', 'run: bytes after the last payload', r.pos)
+  return new Run(head, frame, offs, n)
 }

@@ -28,7 +28,6 @@ function runOf(head: Envelope, payloads: Uint8Array[], gap = 3): Run {
   const buf = new Uint8Array(payloads.reduce((n, p) => n + gap + p.length, 0))
   const offs = new Int32Array(2 * payloads.length)
   let p = 0
-  let bytes = 0
   payloads.forEach((pl, i) => {
     buf.fill(0xee, p, p + gap)
     p += gap
@@ -36,9 +35,8 @@ function runOf(head: Envelope, payloads: Uint8Array[], gap = 3): Run {
     offs[2 * i] = p
     offs[2 * i + 1] = p + pl.length
     p += pl.length
-    bytes += pl.length
   })
-  return new Run(head, buf, offs, payloads.length, bytes)
+  return new Run(head, buf, offs, payloads.length)
 }
 
 const head = (over: Partial<Envelope> = {}) =>
