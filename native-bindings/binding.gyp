@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "blackroad_native",
-      "sources": ["src/addon.c", "src/notify.c", "src/udp.c"],
+      "sources": ["src/addon.c", "src/notify.c", "src/udp.c", "src/malloc.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
       "conditions": [["OS!='linux'", {"sources!": ["src/udp.c"]}]]

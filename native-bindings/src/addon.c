@@ -1,5 +1,5 @@
 // blackroad_native: the few things Node lacks that the router needs (sd_notify over a datagram socket, batched
-// UDP I/O for the mesh DNS server). Loaded lazily by src/os/native.ts; every export has a pure-JS fallback.
+// UDP I/O for the mesh DNS server, malloc_trim). Loaded lazily by src/os/native.ts; every export has a pure-JS fallback.
 
 #include "addon.h"
 
@@ -58,6 +58,7 @@ void br_export(napi_env env, napi_value exports, const char *name, napi_callback
 static napi_value init(napi_env env, napi_value exports) {
   br_init_notify(env, exports);
   br_init_udp(env, exports);
+  br_init_malloc(env, exports);
   return exports;
 }
 

@@ -27,6 +27,7 @@ import type {
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
+import { nativeAddon } from '../os/native.js'
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
 import { ControlNode } from './control-node.js'
@@ -42,6 +43,13 @@ import { policyRoutes } from './policy-routes.js'
 import { loadTrust } from './trust.js'
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
+/**
+ * How often the idle heap trimmer checks. The first check that finds the loop idle collects (start-up's garbage:
+ * config parsing, compiled-and-dropped code, the join's floods) and later ones only after the heap grew 8 MiB, so
+ * a check is a memoryUsage() call.
+ */
+const TRIM_CHECK_MS = 10_000
+
 export const CAPABILITIES = [
   'identity',
   'config',
@@ -242,10 +250,12 @@ export class Daemon {
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
     }
 
+    const trim = nativeAddon()?.mallocTrim
     const trimmer = new HeapTrimmer({
-      intervalMs: 30_000,
+      intervalMs: TRIM_CHECK_MS,
       minGarbageBytes: 8 << 20,
       trims: this.metrics.heapTrims,
+      ...(trim !== undefined ? { releaseC: trim, releases: this.metrics.heapReleases } : {}),
     })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })

@@ -12,6 +12,7 @@ export interface DaemonMetrics {
   info: Gauge<'version' | 'node_id' | 'cluster'>
   clustersTotal: Gauge<string>
   heapTrims: Counter<string>
+  heapReleases: Counter<string>
 }
 
 export function createMetrics(): DaemonMetrics {
@@ -46,6 +47,11 @@ export function createMetrics(): DaemonMetrics {
     heapTrims: new Counter({
       name: 'blackroad_heap_trims_total',
       help: 'Full heap collections the daemon ran while idle to return memory (see src/daemon/heap-trim.ts)',
+      registers: [registry],
+    }),
+    heapReleases: new Counter({
+      name: 'blackroad_heap_c_releases_total',
+      help: 'Idle collections after which malloc_trim gave free pages of the C heap back to the kernel',
       registers: [registry],
     }),
   }

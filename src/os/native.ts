@@ -35,6 +35,8 @@ export interface NativeAddon {
   udpPeer(handle: UdpHandle, i: number): Buffer
   udpSendTo(handle: UdpHandle, data: Uint8Array, peer: Buffer): number
   udpClose(handle: UdpHandle): void
+  /** glibc's malloc_trim(0): whether free pages of the C heap went back to the kernel (absent off glibc). */
+  mallocTrim?: () => boolean
 }
 
 declare const udpHandleBrand: unique symbol

@@ -38,3 +38,37 @@ test('heap trimmer: skips while the event loop was busy, collects once it is idl
   assert.equal(t.tick(), true)
   t.stop()
 })
+
+test('heap trimmer: hands the C heap back after each collection it runs, and counts the times it gave memory back', async () => {
+  const registry = new Registry()
+  const releases = new Counter({ name: 't_releases_total', help: 'h', registers: [registry] })
+  let calls = 0
+  let gives = true
+  const t = new HeapTrimmer({
+    intervalMs: 60_000,
+    minGarbageBytes: 64 << 20,
+    busy: () => 0,
+    releaseC: () => {
+      calls++
+      return gives
+    },
+    releases,
+  })
+  assert.equal(t.tick(), true)
+  assert.equal(calls, 1, 'released after the collection')
+  assert.equal(t.tick(), false, 'no collection: nothing to release')
+  assert.equal(calls, 1)
+  gives = false
+  let keep: number[][] = []
+  for (let i = 0; i < 10_000; i++) keep.push(new Array(1_000).fill(i))
+  keep = []
+  assert.equal(keep.length, 0)
+  assert.equal(t.tick(), true)
+  assert.equal(calls, 2)
+  assert.equal(
+    (await releases.get()).values[0]?.value,
+    1,
+    'only the release that gave memory back is counted',
+  )
+  t.stop()
+})
