@@ -118,6 +118,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
   const requests = Number(opts.args.requests ?? 5000)
   const warmup = Number(opts.args.warmup ?? 500)
   const warmupCount = Number(opts.args['warmup-count'] ?? 50_000)
+  const warmupRequests = Number(opts.args['warmup-requests'] ?? 5000)
   ensureHarness(log)
   ensurePackages(['nats-server', 'wireguard-go', 'wireguard-tools'], log)
   return Lab.run(
@@ -166,17 +167,25 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           natsSide(await NatsConn.connect(nats.portA)),
           natsSide(await NatsConn.connect(nats.portB)),
         ]
-        // One unmeasured throughput pass each before the runs: the first pass of a process runs code the JIT has
-        // not compiled yet (our daemons stay up for the suite, and this process's clients serve both systems),
-        // which is start-up, not throughput; request/reply has its own warm-up round trips.
-        if (warmupCount > 0) {
-          log(`bus: warm-up, ${warmupCount} messages each`)
+        // One unmeasured throughput pass and one request/reply pass each before the runs: the first pass of a
+        // process runs code the JIT has not compiled yet (our daemons stay up for the suite, and this process's
+        // clients serve both systems), which is start-up, not steady state. Measured: the daemons' first 5,500
+        // round trips cost 410-440 us of CPU each against 190-240 after, which the per-run warm-up round trips
+        // alone did not cover.
+        if (warmupCount > 0 || warmupRequests > 0) {
+          log(`bus: warm-up, ${warmupCount} messages and ${warmupRequests} round trips each`)
           const nats = await startNatsCluster(path.join(lab.scratchDir, 'nats-warmup'))
           try {
             const [oa, ob, xa, xb] = (await sides(nats)) as [BusSide, BusSide, BusSide, BusSide]
             try {
-              await throughput(oa, ob, warmupCount, SIZE)
-              await throughput(xa, xb, warmupCount, SIZE)
+              if (warmupCount > 0) {
+                await throughput(oa, ob, warmupCount, SIZE)
+                await throughput(xa, xb, warmupCount, SIZE)
+              }
+              if (warmupRequests > 0) {
+                await requestReply(oa, ob, warmupRequests, 0, SIZE)
+                await requestReply(xa, xb, warmupRequests, 0, SIZE)
+              }
             } finally {
               for (const s of [oa, ob, xa, xb]) s.close()
             }
@@ -219,11 +228,24 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               tp.ours.push(Math.round(o.rate))
               tp.nats.push(Math.round(x.rate))
               await sleep(SETTLE_MS)
+              // CPU per round trip (warm-up included): this process's clients, and our daemons.
+              const perRt = (us: number) => round1(us / (requests + warmup))
+              const rc0 = pids.map(cpuTicks)
+              const ro0 = process.cpuUsage()
               const or = await requestReply(oa, ob, requests, warmup, SIZE)
+              const ro = process.cpuUsage(ro0)
+              const rd = pids.map((p, k) => perRt((cpuTicks(p) - rc0[k]!) * (1e6 / CLK_TCK)))
               log(`  ours: request/reply p50 ${round1(or.p50)} µs p99 ${round1(or.p99)} µs`)
               await sleep(SETTLE_MS)
+              const rs0 = nats.pids.map(cpuTicks)
+              const rx0 = process.cpuUsage()
               const xr = await requestReply(xa, xb, requests, warmup, SIZE)
+              const rx = process.cpuUsage(rx0)
+              const rs = nats.pids.map((p, k) => perRt((cpuTicks(p) - rs0[k]!) * (1e6 / CLK_TCK)))
               log(`  nats: request/reply p50 ${round1(xr.p50)} µs p99 ${round1(xr.p99)} µs`)
+              cpuNotes.push(
+                `run ${i + 1}: cpu per request/reply round trip: ours daemon A ${rd[0]} µs B ${rd[1]} µs, bench clients ${perRt(ro.user + ro.system)} µs; nats-server A ${rs[0]} µs B ${rs[1]} µs, bench clients ${perRt(rx.user + rx.system)} µs`,
+              )
               p50.ours.push(round1(or.p50))
               p50.nats.push(round1(xr.p50))
               p99.ours.push(round1(or.p99))
@@ -272,7 +294,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           `${SIZE}-byte messages; throughput: ${count} messages published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
           `ours: 2 daemons in namespaces on one bridge (api.stream_max_pending_bytes 512MB), the bus ${opts.args.lane === 'off' ? "on their encrypted peer link's UDX stream (--lane off)" : 'over a TCP lane beside their encrypted peer link (src/transport/lane.ts)'}, clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)`,
           `${NATS_SETTINGS}; ${versionOf(['nats-server', '--version'])}`,
-          `runs interleaved per run: ours tp, nats tp, ours req/rep, nats req/rep, each after ${SETTLE_MS} ms of quiet, after one unmeasured throughput pass of ${warmupCount} messages each (--warmup-count); the publisher yields every 256 messages and waits on a full buffer (both)`,
+          `runs interleaved per run: ours tp, nats tp, ours req/rep, nats req/rep, each after ${SETTLE_MS} ms of quiet, after one unmeasured throughput pass of ${warmupCount} messages (--warmup-count) and one of ${warmupRequests} round trips (--warmup-requests) each; the publisher yields every 256 messages and waits on a full buffer (both)`,
         ],
       }
     },
