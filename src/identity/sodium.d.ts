@@ -11,6 +11,7 @@ declare module 'sodium-native' {
     crypto_hash_sha256_BYTES: number
     crypto_box_PUBLICKEYBYTES: number
     crypto_box_SECRETKEYBYTES: number
+    crypto_secretstream_xchacha20poly1305_ABYTES: number
 
     crypto_sign_keypair(publicKey: Uint8Array, secretKey: Uint8Array): void
     crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void

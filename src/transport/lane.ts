@@ -36,6 +36,7 @@ import type { Logger } from 'pino'
 import type { KeyPair } from '../identity/index.js'
 import { DecodeError } from '../wire/index.js'
 import { decodeFrame, encodeFrame } from './frames.js'
+import { type DirectPath, directPath } from './lane-direct.js'
 import type { TransportMetrics } from './metrics.js'
 import type { RawConnection } from './types.js'
 
@@ -134,6 +135,15 @@ export class Lane {
   private echoFrom = 0
   private pinged = false
   private readonly echoFn = () => this.echo()
+  /**
+   * Frames sealed and opened on the TCP socket itself (lane-direct.ts), null on connections that are not a
+   * secret stream of the expected shape. Writes take it once the stream's writer has nothing queued (soon after
+   * attaching: what was written before, BIND or ACCEPT, goes first); reads once the peer switched and the
+   * stream's reader has nothing queued.
+   */
+  private readonly direct: DirectPath | null
+  private directWrites = false
+  private directReads = false
 
   constructor(
     readonly conn: LaneConnection,
@@ -150,12 +160,46 @@ export class Lane {
       (
         conn.rawStream as { setKeepAlive?: (on: boolean, ms: number) => void } | null | undefined
       )?.setKeepAlive?.(true, LANE_KEEPALIVE_MS)
+    this.direct = directPath(conn)
+    if (this.direct !== null) {
+      this.direct.socket.on('drain', () => {
+        if (this.directWrites) this.onDrain()
+      })
+      setImmediate(() => this.tryDirectWrites())
+    }
+  }
+
+  /** Whether frames go straight to and from the socket (both ways), for tests and logs. */
+  get isDirect(): boolean {
+    return this.directWrites && this.directReads
+  }
+
+  private tryDirectWrites(): void {
+    if (this.closed || this.directWrites || this.direct === null) return
+    // Still queued (the socket was full): the stream's 'drain' calls this again.
+    if (this.direct.writerIdle()) this.directWrites = true
+  }
+
+  private tryDirectReads(tries = 0): void {
+    if (this.closed || this.directReads || this.direct === null || !this.switched) return
+    if (!this.direct.readerIdle()) {
+      // The stream is still handing out what it queued while the lane was held; look again after that.
+      if (tries < 100) setImmediate(() => this.tryDirectReads(tries + 1))
+      return
+    }
+    this.directReads = true
+    this.direct.takeReads((d) => this.onData(d))
+  }
+
+  /** One frame out, on the direct path once it is on. */
+  private send(frame: Uint8Array): boolean {
+    return this.directWrites ? this.direct!.write(frame) : this.conn.write(frame)
   }
 
   /** Sends one encoded DATA frame; false = buffer full (a 'drained' follows). */
   write(frame: Uint8Array): boolean {
     if (this.closed) return false
-    const ok = this.conn.write(frame)
+    const ok = this.send(frame)
     if (!ok && this.stallTimer === null) {
       this.stallTimer = setTimeout(() => this.close('lane_stalled'), LANE_STALL_MS)
     }
@@ -181,7 +225,7 @@ export class Lane {
       return
     }
     this.pinged = true
-    this.conn.write(encodeFrame({ type: 'ping', nonce: 1 }))
+    this.send(encodeFrame({ type: 'ping', nonce: 1 }))
     this.armEcho()
   }
 
@@ -195,6 +239,7 @@ export class Lane {
     this.held = []
     for (const [channel, payload] of held) this.host.deliver(channel, payload)
     this.conn.resume?.()
+    if (this.direct !== null) setImmediate(() => this.tryDirectReads())
   }
 
   close(reason: string): void {
@@ -225,7 +270,7 @@ export class Lane {
     try {
       const f = decodeFrame(d)
       if (f.type === 'ping') {
-        this.conn.write(encodeFrame({ type: 'pong', nonce: f.nonce }))
+        this.send(encodeFrame({ type: 'pong', nonce: f.nonce }))
         return
       }
       if (f.type === 'pong') return
@@ -253,6 +298,7 @@ export class Lane {
   private onDrain(): void {
     if (this.stallTimer) clearTimeout(this.stallTimer)
     this.stallTimer = null
+    this.tryDirectWrites()
     this.host.drained()
   }
 }

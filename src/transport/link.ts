@@ -263,6 +263,11 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     return this.lane !== null
   }
 
+  /** Whether the lane's frames go straight to and from its socket both ways (lane-direct.ts). */
+  get laneDirect(): boolean {
+    return this.lane?.isDirect ?? false
+  }
+
   /** Tells the peer that this end could not reach its lane port: the peer dials this end's from now on. */
   askLaneReverse(): void {
     if (this.state === 'up') this.sendLaneControl(encodeLaneControl({ op: 'reverse' }))

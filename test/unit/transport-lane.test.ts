@@ -77,8 +77,10 @@ describe('TCP lanes', () => {
     assert.ok(got.ordered, 'in order across the switch')
     assert.equal(await counterValue(la.metrics.lanes, { result: 'up' }), 1, 'the initiator dialled once')
     assert.equal(await counterValue(lb.metrics.lanes, { result: 'up' }), 1, 'the listener accepted once')
+    await until(() => toA.laneDirect && toB.laneDirect)
 
-    // 1 MB of bus data after the switch does not touch the link's UDX stream; routing data does.
+    // 1 MB of bus data after the switch (on the lanes' direct path) does not touch the link's UDX stream;
+    // routing data does.
     const before = udxBytesWritten(toB)
     const big = Buffer.alloc(100_000)
     for (let i = 0; i < 10; i++) {

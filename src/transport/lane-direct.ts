@@ -1,0 +1,100 @@
+// The lane's direct path: once a lane carries only bulk frames, they are sealed and opened with the secret
+// stream's own secretstream states and go straight to and from its TCP socket, without the streamx Duplex the
+// secret stream wraps them in. Same bytes on the wire (uint24le length | secretstream ciphertext, the format
+// @hyperswarm/secret-stream writes and reads), so a peer that still uses the stream path reads them unchanged.
+//
+// Why: a request/reply round trip crosses each router's lane twice, and every crossing went through streamx's
+// queue, a microtask and an event on each side (write: Writable.write -> update -> _write; read: push -> queue
+// -> microtask -> 'data'), on top of Node's own socket stream. The profile of the bus suite's daemons put that
+// among the larger shares of their per-message time.
+//
+// It uses three fields of the pinned secret-stream (6.9) that are not its public API: `_encrypt` (the
+// secretstream Push state, `next(plain, cipher)`), `_writableState.buffered` / `_readableState.buffered` (streamx:
+// bytes queued) and the instance's `push` (which its decrypting reader calls once per message). directPath()
+// checks that they are there and have the expected shapes, and returns null otherwise: the lane then stays on the
+// stream path, as it does with test doubles.
+
+import type { Socket } from 'node:net'
+import sodium from 'sodium-native'
+
+/** Bytes a secretstream message adds (tag + MAC). */
+const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
+/** The largest ciphertext a uint24 length prefix can carry. */
+const MAX_MESSAGE = 0xffffff
+
+interface StreamxState {
+  buffered: number
+}
+
+/** The parts of a NoiseSecretStream the direct path touches (see the header). */
+interface SecretStreamInternals {
+  rawStream: Socket
+  _encrypt: { next(message: Uint8Array, cipher: Uint8Array): unknown } | null
+  _writableState: StreamxState | null
+  _readableState: StreamxState | null
+  push(data: Uint8Array | null): boolean
+  destroyed: boolean
+}
+
+export interface DirectPath {
+  /** Seals `frame` and writes it to the socket; false = the socket's buffer is full ('drain' follows). */
+  write(frame: Uint8Array): boolean
+  /** Nothing is queued in the stream's writer: direct writes now keep the order of everything written before. */
+  writerIdle(): boolean
+  /** Nothing is queued in the stream's reader: messages handed over directly from now on keep their order. */
+  readerIdle(): boolean
+  /** From now on every message the stream decrypts goes to `deliver` at once instead of into the stream. */
+  takeReads(deliver: (message: Uint8Array) => void): void
+  /** The TCP socket, for its 'drain'. */
+  readonly socket: Socket
+}
+
+/** The direct path over `conn`, or null when conn is not a secret stream of the expected shape. */
+export function directPath(conn: unknown): DirectPath | null {
+  const s = conn as Partial<SecretStreamInternals> | null
+  if (s === null || typeof s !== 'object') return null
+  const raw = s.rawStream
+  const enc = s._encrypt
+  if (
+    raw === undefined ||
+    raw === null ||
+    typeof (raw as Partial<Socket>).write !== 'function' ||
+    enc === undefined ||
+    enc === null ||
+    typeof enc.next !== 'function' ||
+    typeof s._writableState?.buffered !== 'number' ||
+    typeof s._readableState?.buffered !== 'number' ||
+    typeof s.push !== 'function'
+  ) {
+    return null
+  }
+  const stream = s as SecretStreamInternals
+  return {
+    socket: raw,
+    write(frame) {
+      const n = frame.byteLength
+      if (n + ABYTES > MAX_MESSAGE) throw new RangeError(`lane frame of ${n} bytes is too large`)
+      // uint24le(ciphertext length) | ciphertext; the plaintext is copied one byte past the tag's place and
+      // sealed in place, as secret-stream does.
+      const out = Buffer.allocUnsafe(3 + ABYTES + n)
+      const len = n + ABYTES
+      out[0] = len & 0xff
+      out[1] = (len >>> 8) & 0xff
+      out[2] = len >>> 16
+      out.set(frame, 4)
+      enc.next(out.subarray(4, 4 + n), out.subarray(3))
+      return raw.write(out)
+    },
+    writerIdle: () => stream._writableState !== null && stream._writableState.buffered === 0,
+    readerIdle: () => stream._readableState !== null && stream._readableState.buffered === 0,
+    takeReads(deliver) {
+      const push = stream.push.bind(stream)
+      stream.push = (data) => {
+        // The end of the stream (and anything after a destroy) still goes the stream's way.
+        if (data === null || stream.destroyed) return push(data)
+        deliver(data)
+        return true
+      }
+    },
+  }
+}
