@@ -42,7 +42,6 @@ import { PolicyNode } from './policy-node.js'
 import { policyRoutes } from './policy-routes.js'
 import { loadTrust } from './trust.js'
 
-/** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
 /**
  * How often the idle heap trimmer checks. The first check that finds the loop idle collects (start-up's garbage:
  * config parsing, compiled-and-dropped code, the join's floods) and later ones only after the heap grew 8 MiB, so
@@ -50,6 +49,7 @@ import { loadTrust } from './trust.js'
  */
 const TRIM_CHECK_MS = 10_000
 
+/** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
 export const CAPABILITIES = [
   'identity',
   'config',
