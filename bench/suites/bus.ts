@@ -228,7 +228,8 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               tp.ours.push(Math.round(o.rate))
               tp.nats.push(Math.round(x.rate))
               await sleep(SETTLE_MS)
-              // CPU per round trip (warm-up included): this process's clients, and our daemons.
+              // CPU per round trip (the run's warm-up round trips included): our daemons or nats-server, and this
+              // process's clients.
               const perRt = (us: number) => round1(us / (requests + warmup))
               const rc0 = pids.map(cpuTicks)
               const ro0 = process.cpuUsage()
