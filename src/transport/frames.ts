@@ -125,6 +125,22 @@ export function encodeFrame(f: Frame): Uint8Array {
   return encodeWith(frameCodec, f, size)
 }
 
+const dataHeads = new Map<string, Uint8Array>()
+
+/**
+ * The bytes a DATA frame on `channel` starts with (type, channel name): a DATA frame is these followed by its
+ * payload, so a sender can write the two parts without building the frame first. One per channel, kept.
+ */
+export function dataFrameHead(channel: string): Uint8Array {
+  let head = dataHeads.get(channel)
+  if (head === undefined) {
+    const f = encodeFrame({ type: 'data', channel, payload: new Uint8Array(0) })
+    head = new Uint8Array(f)
+    dataHeads.set(channel, head)
+  }
+  return head
+}
+
 /** Exactly one frame; DecodeError on unknown types, truncation, bad values or trailing bytes. */
 export function decodeFrame(bytes: Uint8Array): Frame {
   return decodeWith(frameCodec, bytes)

@@ -37,8 +37,11 @@ interface SecretStreamInternals {
 }
 
 export interface DirectPath {
-  /** Seals `frame` and writes it to the socket; false = the socket's buffer is full ('drain' follows). */
-  write(frame: Uint8Array): boolean
+  /**
+   * Seals `head` followed by `body` as one message and writes it to the socket (one buffer, one copy of each);
+   * false = the socket's buffer is full ('drain' follows).
+   */
+  write(head: Uint8Array, body?: Uint8Array): boolean
   /** Nothing is queued in the stream's writer: direct writes now keep the order of everything written before. */
   writerIdle(): boolean
   /** Nothing is queued in the stream's reader: messages handed over directly from now on keep their order. */
@@ -71,8 +74,9 @@ export function directPath(conn: unknown): DirectPath | null {
   const stream = s as SecretStreamInternals
   return {
     socket: raw,
-    write(frame) {
-      const n = frame.byteLength
+    write(head, body) {
+      const h = head.byteLength
+      const n = h + (body?.byteLength ?? 0)
       if (n + ABYTES > MAX_MESSAGE) throw new RangeError(`lane frame of ${n} bytes is too large`)
       // uint24le(ciphertext length) | ciphertext; the plaintext is copied one byte past the tag's place and
       // sealed in place, as secret-stream does.
@@ -81,7 +85,8 @@ export function directPath(conn: unknown): DirectPath | null {
       out[0] = len & 0xff
       out[1] = (len >>> 8) & 0xff
       out[2] = len >>> 16
-      out.set(frame, 4)
+      out.set(head, 4)
+      if (body !== undefined) out.set(body, 4 + h)
       enc.next(out.subarray(4, 4 + n), out.subarray(3))
       return raw.write(out)
     },

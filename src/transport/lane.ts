@@ -144,6 +144,9 @@ export class Lane {
   private readonly direct: DirectPath | null
   private directWrites = false
   private directReads = false
+  /** The head (type and channel name) of the last DATA frame read, and its channel. */
+  private inHead: Uint8Array | null = null
+  private inChannel = ''
 
   constructor(
     readonly conn: LaneConnection,
@@ -199,7 +202,24 @@ export class Lane {
   /** Sends one encoded DATA frame; false = buffer full (a 'drained' follows). */
   write(frame: Uint8Array): boolean {
     if (this.closed) return false
-    const ok = this.send(frame)
+    return this.wrote(this.send(frame))
+  }
+
+  /**
+   * Sends the DATA frame `head` (dataFrameHead of its channel) + `payload`; on the direct path the two are
+   * sealed from where they are, without building the frame first. False = buffer full (a 'drained' follows).
+   */
+  writeData(head: Uint8Array, payload: Uint8Array): boolean {
+    if (this.closed) return false
+    if (this.directWrites) return this.wrote(this.direct!.write(head, payload))
+    const frame = Buffer.allocUnsafe(head.length + payload.length)
+    frame.set(head, 0)
+    frame.set(payload, head.length)
+    return this.wrote(this.conn.write(frame))
+  }
+
+  /** After a write: the stall and echo checks. */
+  private wrote(ok: boolean): boolean {
     if (!ok && this.stallTimer === null) {
       this.stallTimer = setTimeout(() => this.close('lane_stalled'), LANE_STALL_MS)
     }
@@ -267,6 +287,12 @@ export class Lane {
     }
     let channel: string
     let payload: Uint8Array
+    const head = this.inHead
+    if (head !== null && startsWith(d, head)) {
+      // A DATA frame on the channel of the one before (the lane's usual traffic): its payload is the rest.
+      this.deliverData(this.inChannel, d.subarray(head.length))
+      return
+    }
     try {
       const f = decodeFrame(d)
       if (f.type === 'ping') {
@@ -280,11 +306,17 @@ export class Lane {
       }
       channel = f.channel
       payload = f.payload
+      this.inHead = Uint8Array.from(d.subarray(0, d.length - payload.length))
+      this.inChannel = channel
     } catch (err) {
       if (!(err instanceof DecodeError)) throw err
       this.close('lane_malformed_frame') // counted as the lane's close reason
       return
     }
+    this.deliverData(channel, payload)
+  }
+
+  private deliverData(channel: string, payload: Uint8Array): void {
     if (this.switched) {
       this.host.deliver(channel, payload)
       return
@@ -301,6 +333,14 @@ export class Lane {
     this.tryDirectWrites()
     this.host.drained()
   }
+}
+
+/** Whether `d` begins with the bytes of `head`. */
+function startsWith(d: Uint8Array, head: Uint8Array): boolean {
+  const n = head.length
+  if (d.length < n) return false
+  for (let i = 0; i < n; i++) if (d[i] !== head[i]) return false
+  return true
 }
 
 function laneId(conn: LaneConnection): string {

@@ -27,6 +27,7 @@ import { LinkError, type LinkReason } from './errors.js'
 import {
   CHANNEL_NAME,
   DEFAULT_MAX_FRAME_BYTES,
+  dataFrameHead,
   decodeFrame,
   encodeFrame,
   type Frame,
@@ -238,19 +239,20 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     }
     if (!this.channels.has(channel))
       throw new LinkError('UNKNOWN_CHANNEL', `channel "${channel}" is not registered`)
-    const frame = encodeFrame({ type: 'data', channel, payload })
-    if (frame.length > this.remoteMaxFrameBytes) {
+    const head = dataFrameHead(channel)
+    const size = head.length + payload.length
+    if (size > this.remoteMaxFrameBytes) {
       throw new LinkError(
         'FRAME_TOO_LARGE',
-        `frame of ${frame.length} bytes exceeds the peer's limit of ${this.remoteMaxFrameBytes}`,
+        `frame of ${size} bytes exceeds the peer's limit of ${this.remoteMaxFrameBytes}`,
       )
     }
     if (this.lane !== null && LANE_CHANNELS.has(channel)) {
-      const ok = this.lane.write(frame)
+      const ok = this.lane.writeData(head, payload)
       if (!ok) this.needDrain = true
       return ok
     }
-    return this.write(frame)
+    return this.write(encodeFrame({ type: 'data', channel, payload }))
   }
 
   /** The TCP port the peer offered for a lane (null: none, e.g. an older peer or lanes off there). */

@@ -271,6 +271,33 @@ describe('Lane (no sockets)', () => {
     assert.equal(lane.id, '09'.repeat(8))
   })
 
+  it('frames repeating the last channel are read by their head; other channels, PINGs and bad frames still decode', () => {
+    const conn = new FakeConn()
+    const { lane, delivered, lost } = fakeLane(conn)
+    lane.peerSwitched()
+    const data = (ch: string, s: string) => encodeFrame({ type: 'data', channel: ch, payload: Buffer.from(s) })
+    for (const [ch, p] of [
+      ['bus', 'a'],
+      ['bus', 'b'],
+      ['busy', 'c'], // the same first bytes as "bus", another channel
+      ['bus', ''],
+      ['events', 'd'],
+      ['bus', 'e'],
+    ] as const)
+      conn.emit('data', data(ch, p))
+    conn.emit('data', encodeFrame({ type: 'ping', nonce: 3 }))
+    assert.deepEqual(delivered, ['bus:a', 'bus:b', 'busy:c', 'bus:', 'events:d', 'bus:e'])
+    assert.deepEqual(
+      conn.written.map((w) => decodeFrame(w)),
+      [{ type: 'pong', nonce: 3 }],
+      'the PING was answered, not taken for data',
+    )
+    // The head of a "bus" frame cut short after its type and length byte: malformed, the lane closes.
+    conn.emit('data', data('bus', 'f').subarray(0, 3))
+    assert.deepEqual(lost, ['lane_malformed_frame'])
+    assert.deepEqual(delivered.length, 6)
+  })
+
   it('a lane written to that hears nothing sends one PING, and closes if that goes unanswered too', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] })
     const frame = encodeFrame({ type: 'data', channel: 'bus', payload: Buffer.from('x') })
