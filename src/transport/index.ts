@@ -6,6 +6,7 @@ export { LinkError, type LinkErrorCode, type LinkReason } from './errors.js'
 export {
   CHANNEL_NAME,
   DEFAULT_MAX_FRAME_BYTES,
+  dataFrameHead,
   decodeFrame,
   encodeFrame,
   type Frame,

@@ -199,12 +199,6 @@ export class Lane {
     return this.directWrites ? this.direct!.write(frame) : this.conn.write(frame)
   }
 
-  /** Sends one encoded DATA frame; false = buffer full (a 'drained' follows). */
-  write(frame: Uint8Array): boolean {
-    if (this.closed) return false
-    return this.wrote(this.send(frame))
-  }
-
   /**
    * Sends the DATA frame `head` (dataFrameHead of its channel) + `payload`; on the direct path the two are
    * sealed from where they are, without building the frame first. False = buffer full (a 'drained' follows).
@@ -212,10 +206,7 @@ export class Lane {
   writeData(head: Uint8Array, payload: Uint8Array): boolean {
     if (this.closed) return false
     if (this.directWrites) return this.wrote(this.direct!.write(head, payload))
-    const frame = Buffer.allocUnsafe(head.length + payload.length)
-    frame.set(head, 0)
-    frame.set(payload, head.length)
-    return this.wrote(this.conn.write(frame))
+    return this.wrote(this.conn.write(Buffer.concat([head, payload])))
   }
 
   /** After a write: the stall and echo checks. */

@@ -10,7 +10,13 @@ import { connect } from 'node:net'
 import { describe, it } from 'node:test'
 import pino from 'pino'
 import { Registry } from 'prom-client'
-import { decodeFrame, encodeFrame, type LinkManager, type PeerLink } from '../../src/transport/index.js'
+import {
+  dataFrameHead,
+  decodeFrame,
+  encodeFrame,
+  type LinkManager,
+  type PeerLink,
+} from '../../src/transport/index.js'
 import {
   decodeLaneControl,
   dialLane,
@@ -275,7 +281,8 @@ describe('Lane (no sockets)', () => {
     const conn = new FakeConn()
     const { lane, delivered, lost } = fakeLane(conn)
     lane.peerSwitched()
-    const data = (ch: string, s: string) => encodeFrame({ type: 'data', channel: ch, payload: Buffer.from(s) })
+    const data = (ch: string, s: string) =>
+      encodeFrame({ type: 'data', channel: ch, payload: Buffer.from(s) })
     for (const [ch, p] of [
       ['bus', 'a'],
       ['bus', 'b'],
@@ -300,12 +307,12 @@ describe('Lane (no sockets)', () => {
 
   it('a lane written to that hears nothing sends one PING, and closes if that goes unanswered too', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] })
-    const frame = encodeFrame({ type: 'data', channel: 'bus', payload: Buffer.from('x') })
+    const send = (l: Lane) => l.writeData(dataFrameHead('bus'), Buffer.from('x'))
     const kinds = (c: FakeConn) => c.written.map((w) => decodeFrame(w).type)
     // Nothing ever comes back: PING after LANE_ECHO_MS, closed after as long again.
     const silent = new FakeConn()
     const { lane: silentLane, lost: lostSilent } = fakeLane(silent, true)
-    silentLane.write(frame)
+    send(silentLane)
     t.mock.timers.tick(LANE_ECHO_MS)
     assert.deepEqual(kinds(silent), ['data', 'ping'])
     assert.deepEqual(lostSilent, [])
@@ -315,7 +322,7 @@ describe('Lane (no sockets)', () => {
     // The PONG comes: the lane stays, and a peer that answers a PING gets its PONG.
     const answering = new FakeConn()
     const { lane: answeringLane, lost: lostAnswering } = fakeLane(answering, true)
-    answeringLane.write(frame)
+    send(answeringLane)
     t.mock.timers.tick(LANE_ECHO_MS)
     answering.emit('data', encodeFrame({ type: 'pong', nonce: 1 }))
     answering.emit('data', encodeFrame({ type: 'ping', nonce: 7 }))
