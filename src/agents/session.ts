@@ -25,7 +25,7 @@ import {
   SENT,
   type Subscription,
 } from '../bus/index.js'
-import { isDecodeError } from '../wire/index.js'
+import { bytesEqualAt, isDecodeError } from '../wire/index.js'
 import { type AgentDirectory, checkLabel } from './directory.js'
 import { decodeFrame, type Frame, FrameOut, FrameSplitter, Kind, MAX_FRAME_BYTES } from './frames.js'
 import type { StreamMetrics } from './metrics.js'
@@ -67,12 +67,6 @@ const RUN_MAX = 1024
 const RUN_BYTES = 60 * 1024
 const RUN_PAYLOAD_MAX = 8 * 1024
 
-/** Are buf[a, a + an) and buf[b, b + bn) the same bytes? */
-function sameBytes(buf: Buffer, a: number, an: number, b: number, bn: number): boolean {
-  if (an !== bn) return false
-  for (let i = 0; i < an; i++) if (buf[a + i] !== buf[b + i]) return false
-  return true
-}
 /** Why the socket is not being read (bits; it is read again when none is left). */
 const HOLD_IN_FLIGHT = 1
 const HOLD_CONGESTED = 2
@@ -321,7 +315,8 @@ export class StreamSession {
         buf !== this.runBuf ||
         priority !== this.runPriority ||
         this.runBytes + end - payloadStart > RUN_BYTES ||
-        !sameBytes(buf, this.runSubject, this.runSubjectLen, subjectStart, subjectLen))
+        subjectLen !== this.runSubjectLen ||
+        !bytesEqualAt(buf, this.runSubject, buf, subjectStart, subjectLen))
     ) {
       this.endRun()
       n = 0

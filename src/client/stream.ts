@@ -26,6 +26,7 @@ import {
   PROTOCOL,
   STREAM_PATH,
 } from '../agents/frames.js'
+import { bytesEqualAt } from '../wire/index.js'
 
 export class StreamError extends Error {
   override readonly name = 'StreamError'
@@ -539,8 +540,7 @@ export class BusStream {
     const h = this.head
     const n = h.length
     const at = start + 9
-    if (n === 0 || end - at < n) return false
-    for (let i = 0; i < n; i++) if (buf[at + i] !== h[i]) return false
+    if (n === 0 || end - at < n || !bytesEqualAt(buf, at, h, 0, n)) return false
     const inbox = this.inboxes.get(buf.readUInt32BE(start + 1))
     if (inbox === undefined) return true
     const [subject, fromNode, fromAgent] = this.headStrings
@@ -552,7 +552,7 @@ export class BusStream {
   private rememberHead(buf: Buffer, start: number, end: number, f: Extract<Frame, { kind: 'msg' }>): void {
     const n = end - start - 9 - f.payload.length
     const h = this.head
-    if (h.length === n && buf.compare(h, 0, n, start + 9, start + 9 + n) === 0) return
+    if (h.length === n && bytesEqualAt(buf, start + 9, h, 0, n)) return
     this.head = Buffer.from(buf.subarray(start + 9, start + 9 + n))
     this.headStrings = [f.subject, f.fromNode, f.fromAgent]
   }

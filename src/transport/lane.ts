@@ -34,7 +34,7 @@ import { createServer, type Server, type Socket, connect as tcpConnect } from 'n
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import type { Logger } from 'pino'
 import type { KeyPair } from '../identity/index.js'
-import { DecodeError } from '../wire/index.js'
+import { bytesEqualAt, DecodeError } from '../wire/index.js'
 import { decodeFrame, encodeFrame } from './frames.js'
 import { type DirectPath, directPath } from './lane-direct.js'
 import type { TransportMetrics } from './metrics.js'
@@ -279,7 +279,7 @@ export class Lane {
     let channel: string
     let payload: Uint8Array
     const head = this.inHead
-    if (head !== null && startsWith(d, head)) {
+    if (head !== null && bytesEqualAt(d, 0, head, 0, head.length)) {
       // A DATA frame on the channel of the one before (the lane's usual traffic): its payload is the rest.
       this.deliverData(this.inChannel, d.subarray(head.length))
       return
@@ -324,14 +324,6 @@ export class Lane {
     this.tryDirectWrites()
     this.host.drained()
   }
-}
-
-/** Whether `d` begins with the bytes of `head`. */
-function startsWith(d: Uint8Array, head: Uint8Array): boolean {
-  const n = head.length
-  if (d.length < n) return false
-  for (let i = 0; i < n; i++) if (d[i] !== head[i]) return false
-  return true
 }
 
 function laneId(conn: LaneConnection): string {

@@ -9,6 +9,7 @@ import {
   base32Encode,
   base64urlDecode,
   base64urlEncode,
+  bytesEqualAt,
   type Codec,
   DecodeError,
   decodeWith,
@@ -301,4 +302,15 @@ describe('text forms', () => {
     assert.throws(() => utf8Decode(bytes(0xe2, 0x82)), decodeErr('invalid-utf8'))
     assert.equal(utf8Decode(Buffer.from('ok ✓')), 'ok ✓')
   })
+})
+
+test('bytesEqualAt compares ranges in place, and a range past either end is not equal', () => {
+  const a = Uint8Array.of(1, 2, 3, 4, 5)
+  const b = Uint8Array.of(9, 3, 4, 5)
+  assert.equal(bytesEqualAt(a, 2, b, 1, 3), true)
+  assert.equal(bytesEqualAt(a, 1, b, 1, 3), false)
+  assert.equal(bytesEqualAt(a, 2, b, 1, 4), false, 'runs past b')
+  assert.equal(bytesEqualAt(a, -1, b, 0, 1), false)
+  assert.equal(bytesEqualAt(a, 0, a, 0, 0), true, 'empty ranges are equal')
+  assert.equal(bytesEqualAt(a, 1, a, 1, 4), true, 'one buffer, same range')
 })
