@@ -171,6 +171,7 @@ export function decodeRun(frame: Uint8Array, limits?: EnvelopeLimits): Run {
   const n = r.next(MAX_RUN_COUNT, 'count')
   if (n === 0) throw new DecodeError('invalid-value', 'run: no messages', r.pos - 1)
   const offs = new Int32Array(2 * n)
+  const section = r.pos
   for (let i = 0; i < n; i++) {
     const len = r.next(maxPayload, 'payload length')
     if (len > frame.length - r.pos)
@@ -181,5 +182,6 @@ export function decodeRun(frame: Uint8Array, limits?: EnvelopeLimits): Run {
   }
   if (r.pos !== frame.length)
     throw new DecodeError('trailing-bytes', 'run: bytes after the last payload', r.pos)
-  return new Run(head, frame, offs, n)
+  // The payloads with their lengths are the rest of the frame: the Run need not count them again.
+  return new Run(head, frame, offs, n, null, frame.length - section)
 }
