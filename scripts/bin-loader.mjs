@@ -6,7 +6,8 @@
 // (cachedDataRejected), and the bundle is then compiled as usual.
 //
 // With BLACKROAD_BUILD_CODE_CACHE=1 (bundle.mjs, at build time) it loads every module without running a command
-// and writes the cache.
+// and writes the cache. With BLACKROAD_LOAD_ONLY=1 it loads the bundle as always (cache included) and exits
+// without running a command: the memory bench's floor, measured on this loader rather than a copy of it.
 
 import { readFileSync, writeFileSync } from 'node:fs'
 import Module, { createRequire } from 'node:module'
@@ -39,6 +40,8 @@ if (building) {
   await bundle.exports.warm()
   writeFileSync(cacheFile, script.createCachedData())
   // Some modules start timers or handles when loaded; nothing else is to run here.
+  process.exit(0)
+} else if (process.env.BLACKROAD_LOAD_ONLY === '1') {
   process.exit(0)
 } else {
   bundle.exports.runMain()

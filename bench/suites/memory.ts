@@ -5,8 +5,7 @@
 // (the bootstrap daemon / lighthouse is printed apart); wireguard-go's RSS, which our data plane adds, is
 // printed as a comment. Target: < 60 MiB absolute; the ratio target is 60/13 (Nebula measured ~13 MiB here).
 
-import { execFileSync } from 'node:child_process'
-import path from 'node:path'
+import { spawnSync } from 'node:child_process'
 import type { Lab } from '../../netns-tests/lib/lab.js'
 import { Lab as LabClass } from '../../netns-tests/lib/lab.js'
 import { repoPaths, shebangEnv, shebangFlags } from '../../netns-tests/lib/repo.js'
@@ -48,37 +47,27 @@ async function pingAll(hosts: Host[], ips: string[]): Promise<number> {
 }
 
 /**
- * RSS (KiB) of a bare `node` process and of one that loaded the command's bundle the way the command does (with
- * its V8 code cache, every module evaluated) without running anything: the floor under the daemon's figure.
+ * RSS (KiB) of a bare `node` process and of the command with BLACKROAD_LOAD_ONLY=1: it loads its bundle as it
+ * always does (code cache, every module evaluated) and exits without running anything. Both report their RSS
+ * as they exit (the command through a preloaded module): the floor under the daemon's figure.
  */
 function nodeFloorKiB(): { bare: number; modules: number } {
   const cli = repoPaths.cliMain()
-  const bundle = path.join(path.dirname(cli), 'blackroad.cjs')
-  const flags = shebangFlags(cli)
-  const env = { ...process.env, ...shebangEnv(cli) }
-  const rss = (code: string) =>
-    Number(
-      execFileSync(process.execPath, [...flags, '--input-type=module', '-e', code], {
-        env,
-        encoding: 'utf8',
-        timeout: 60_000,
-      }).trim(),
-    ) / 1024
-  const load = [
-    "import { readFileSync } from 'node:fs'",
-    "import Module, { createRequire } from 'node:module'",
-    "import { Script } from 'node:vm'",
-    `const file = ${JSON.stringify(bundle)}`,
-    "let cachedData; try { cachedData = readFileSync(file + '.cache') } catch {}",
-    "const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, ...(cachedData ? { cachedData } : {}) })",
-    'cachedData = undefined',
-    `script.runInThisContext()({}, createRequire(file), { exports: {} }, file, ${JSON.stringify(path.dirname(bundle))})`,
-    // Modules that start timers when loaded would keep the process alive.
-    'console.log(process.memoryUsage().rss); process.exit(0)',
-  ].join('\n')
+  const hook = 'process.on("exit",()=>process.stderr.write("rss "+process.memoryUsage().rss+"\\n"))'
+  const rss = (args: string[], extraEnv: Record<string, string> = {}) => {
+    const r = spawnSync(process.execPath, [...shebangFlags(cli), ...args], {
+      env: { ...process.env, ...shebangEnv(cli), ...extraEnv },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    const m = /^rss (\d+)$/m.exec(r.stderr ?? '')
+    if (m === null) throw new Error(`no RSS from ${args.join(' ')}: ${r.stderr}`)
+    return Number(m[1]) / 1024
+  }
   return {
-    bare: rss('console.log(process.memoryUsage().rss)'),
-    modules: rss(load),
+    bare: rss(['-e', hook]),
+    // The command is an ES module, so the hook's module costs it nothing the loader had not paid already.
+    modules: rss(['--import', `data:text/javascript,${hook}`, cli], { BLACKROAD_LOAD_ONLY: '1' }),
   }
 }
 

@@ -2,6 +2,7 @@
 // command's shebang line (netns-tests/lib/repo.ts), which the build writes from package.json.
 
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -36,4 +37,20 @@ test("the built command carries package.json's node environment and flags", () =
   const cli = path.join(repoRoot(), 'dist', 'bin', 'blackroad.mjs')
   assert.deepEqual(shebangEnv(cli), pkg.blackroad.nodeEnv)
   assert.deepEqual(shebangFlags(cli), pkg.blackroad.nodeFlags)
+})
+
+test('BLACKROAD_LOAD_ONLY=1: the command loads its bundle and exits without running the command it was given', () => {
+  const cli = path.join(repoRoot(), 'dist', 'bin', 'blackroad.mjs')
+  const run = (env: Record<string, string>) =>
+    spawnSync(process.execPath, [...shebangFlags(cli), cli, '--version'], {
+      env: { ...process.env, ...shebangEnv(cli), ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+  const normal = run({})
+  assert.equal(normal.status, 0)
+  assert.match(normal.stdout, /^\d+\.\d+\.\d+/, 'without it, --version prints the version')
+  const loaded = run({ BLACKROAD_LOAD_ONLY: '1' })
+  assert.equal(loaded.status, 0, loaded.stderr)
+  assert.equal(loaded.stdout, '', 'with it, nothing runs')
 })
