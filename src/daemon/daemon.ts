@@ -45,7 +45,7 @@ import { loadTrust } from './trust.js'
 /**
  * How often the idle heap trimmer checks. The first check that finds the loop idle collects (start-up's garbage:
  * config parsing, compiled-and-dropped code, the join's floods) and later ones only after the heap grew 8 MiB, so
- * a check is a memoryUsage() call.
+ * a check is one read of V8's heap statistics.
  */
 const TRIM_CHECK_MS = 10_000
 
