@@ -12,7 +12,10 @@
 // whatever its size. A router may be gone when another router's record shows a link to it gone, or when its
 // TCP lane closed (the daemon calls suspect(): the kernel of a killed daemon closes its lanes at once); each
 // router then checks its own link to it at once (probes asking for immediate answers), so a dead router is
-// marked down everywhere within about the dead-link timeout of its last answer. A link that is not up asks for
+// marked down everywhere within about the dead-link timeout of its last answer. A router whose record shows
+// its link to US gone is suspected the same way: the link may have failed for both ends while ours was idle,
+// and at the idle pace this end would hold it up for the idle dead interval (and keep the outage's losses in
+// its loss window after the link healed, with nothing to clear them). A link that is not up asks for
 // an immediate answer (ANSWER_NOW), so a new or recovering link is measured in round trips rather than
 // intervals. Silence is checked after every probe round and at the instant a link could be declared dead
 // (LinkMonitor.downDeadline), so detection takes the dead interval, not that plus up to a round. Records are
@@ -275,7 +278,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       for (const n of this.neighbours)
         if (n !== peer && n !== origin && !sentByOrigin?.has(n))
           this.opts.transport.sendRecord(n, origin, r.signed.bytes)
-      if (r.previous) this.suspectLost(upPeers(r.previous), upNow)
+      if (r.previous) this.suspectLost(origin, upPeers(r.previous), upNow)
       this.scheduleRecompute()
     }
     return r.status
@@ -311,8 +314,10 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
    * routers may have died. Ours to it is checked at once (suspect), instead of at its slow idle pace, so a dead
    * router is marked down everywhere shortly after its watcher noticed.
    */
-  private suspectLost(previousUp: ReadonlySet<string>, upNow: ReadonlySet<string>): void {
-    for (const lost of previousUp) if (!upNow.has(lost)) this.suspect(lost)
+  private suspectLost(origin: string, previousUp: ReadonlySet<string>, upNow: ReadonlySet<string>): void {
+    for (const lost of previousUp) {
+      if (!upNow.has(lost)) this.suspect(lost === this.opts.localId ? origin : lost)
+    }
   }
 
   /**
@@ -323,9 +328,11 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
    */
   suspect(peer: string): void {
     const pace = this.paces.get(peer)
-    if (!pace || pace.interval === this.opts.probeIntervalMs || this.monitor.state(peer) !== 'up') return
+    if (!pace || this.monitor.state(peer) !== 'up') return
     const t = performance.now()
+    // A link fast for traffic already is checked at the dead-link timeout; it stays fast long enough for that.
     pace.fastUntil = Math.max(pace.fastUntil, t + this.watchIntervalMs)
+    if (pace.interval === this.opts.probeIntervalMs) return
     this.applyPace(peer, pace, t)
     this.probe(peer, t, true)
     for (const delay of SUSPECT_BURST_MS) {

@@ -23,11 +23,15 @@ const IDLE = 1000
 const DEAD = 250
 /** The dead interval of an idle watch link: DEAD scaled like the interval. */
 const WATCH_DEAD = (DEAD * WATCH) / FAST
+/** The dead interval of an idle link. */
+const IDLE_DEAD = (DEAD * IDLE) / FAST
 
 function mesh(n: number, delayMs = 1) {
   const keys: KeyPair[] = Array.from({ length: n }, () => generateKeyPair())
   const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
   const dead = new Set<string>()
+  /** Links ("a|b", both directions) whose probes are dropped; records still go through (they ride the stream). */
+  const cut = new Set<string>()
   const timers = new Set<NodeJS.Timeout>()
   /** "from|to" → probes sent. */
   const probes = new Map<string, number>()
@@ -54,7 +58,7 @@ function mesh(n: number, delayMs = 1) {
       transport: {
         sendProbe: (peer, datagram) => {
           probes.set(`${id}|${peer}`, (probes.get(`${id}|${peer}`) ?? 0) + 1)
-          if (dead.has(id) || dead.has(peer)) return true
+          if (dead.has(id) || dead.has(peer) || cut.has(`${id}|${peer}`)) return true
           later(() => drivers.get(peer)?.onProbeDatagram(id, datagram))
           return true
         },
@@ -80,6 +84,10 @@ function mesh(n: number, delayMs = 1) {
     kill(id: string) {
       dead.add(id)
       drivers.get(id)!.stop()
+    },
+    /** Drops (or, with `on` false, passes again) the probes between two routers, as a filter on their link. */
+    cutLink(a: string, b: string, on = true) {
+      for (const k of [`${a}|${b}`, `${b}|${a}`]) on ? cut.add(k) : cut.delete(k)
     },
     stop() {
       for (const d of drivers.values()) d.stop()
@@ -253,6 +261,47 @@ test('a suspected router is marked down within about the dead-link timeout when 
       others.every((u) => others.every((v) => u === v || m.drivers.get(u)!.metrics(v)?.state === 'up')),
       'the others keep their links',
     )
+  })
+})
+
+test('a link failing while one end is idle: both ends mark it down, and it comes back with no loss counted', async () => {
+  await withMesh(4, WATCH + 2 * FAST, async (m) => {
+    // A pair that is not a watch link: idle at both ends, so the idle end alone would take IDLE_DEAD.
+    const [a] = m.ids as [string]
+    const da = m.drivers.get(a)!
+    const b = m.ids.find((x) => x !== a && !da.watching().includes(x))!
+    const db = m.drivers.get(b)!
+    assert.equal(db.probeIntervalOf(a), IDLE, 'b -> a idle before')
+    // Traffic at A's end only (A routes through the link, B's replies take another path), then the link's
+    // probes are lost both ways.
+    const traffic = setInterval(() => da.noteTraffic(b), FAST)
+    try {
+      da.noteTraffic(b)
+      m.cutLink(a, b)
+      await until('A marks the link down', () => da.metrics(b)?.state === 'down', 4 * DEAD)
+      // B reads A's record without the link: that is its cue to check its own end at once.
+      const ms = await until('B marks it down too', () => db.metrics(a)?.state === 'down', IDLE_DEAD)
+      assert.ok(ms < 2 * DEAD + 4 * FAST, `B followed ${ms} ms after A (idle dead interval ${IDLE_DEAD} ms)`)
+      await sleep(IDLE)
+      m.cutLink(a, b, false)
+      await until(
+        'both ends up again',
+        () => db.metrics(a)?.state === 'up' && da.metrics(b)?.state === 'up',
+        2000,
+      )
+      // The outage's lost probes went with the down state: the link returns with its loss history cleared.
+      await sleep(4 * FAST)
+      for (const [x, y] of [
+        [da, b],
+        [db, a],
+      ] as const)
+        assert.ok(
+          x.metrics(y)!.lossPermille < 100,
+          `loss after the heal: ${x.metrics(y)!.lossPermille} permille`,
+        )
+    } finally {
+      clearInterval(traffic)
+    }
   })
 })
 
