@@ -15,5 +15,6 @@ void br_export(napi_env env, napi_value exports, const char *name, napi_callback
 void br_init_notify(napi_env env, napi_value exports);
 void br_init_udp(napi_env env, napi_value exports);
 void br_init_malloc(napi_env env, napi_value exports);
+void br_init_heap(napi_env env, napi_value exports);
 
 #endif

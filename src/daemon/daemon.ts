@@ -44,10 +44,13 @@ import { loadTrust } from './trust.js'
 
 /**
  * How often the idle heap trimmer checks. The first check that finds the loop idle collects (start-up's garbage:
- * config parsing, compiled-and-dropped code, the join's floods) and later ones only after the heap grew 8 MiB, so
- * a check is one read of V8's heap statistics.
+ * config parsing, compiled-and-dropped code, the join's floods, and the young generation they grew) and later
+ * ones only after the heap grew 8 MiB or the young generation grew again, so a check is one read of V8's heap
+ * statistics. Checks every 2 s let an idle daemon trim within seconds of going quiet; collections stay at least
+ * TRIM_SPACING_MS apart.
  */
-const TRIM_CHECK_MS = 10_000
+const TRIM_CHECK_MS = 2_000
+const TRIM_SPACING_MS = 10_000
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
 export const CAPABILITIES = [
@@ -251,11 +254,15 @@ export class Daemon {
     }
 
     const trim = nativeAddon()?.mallocTrim
+    const lowMemory = nativeAddon()?.lowMemory
     const trimmer = new HeapTrimmer({
       intervalMs: TRIM_CHECK_MS,
+      minSpacingMs: TRIM_SPACING_MS,
       minGarbageBytes: 8 << 20,
       trims: this.metrics.heapTrims,
       ...(trim !== undefined ? { releaseC: trim, releases: this.metrics.heapReleases } : {}),
+      // Young generation past 4 MiB: it has grown at least twice from its 1 MiB minimum.
+      ...(lowMemory !== undefined ? { collect: lowMemory, youngLimitBytes: 4 << 20 } : {}),
     })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })

@@ -37,6 +37,11 @@ export interface NativeAddon {
   udpClose(handle: UdpHandle): void
   /** glibc's malloc_trim(0): whether free pages of the C heap went back to the kernel (absent off glibc). */
   mallocTrim?: () => boolean
+  /**
+   * V8's Isolate::LowMemoryNotification(): collects everything collectable in memory-reducing mode, which also
+   * shrinks the young generation back to its minimum (absent from an addon built before it existed).
+   */
+  lowMemory?: () => void
 }
 
 declare const udpHandleBrand: unique symbol

@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Counter, Registry } from 'prom-client'
-import { HeapTrimmer } from '../../src/daemon/heap-trim.js'
+import { HeapTrimmer, youngGenerationBytes } from '../../src/daemon/heap-trim.js'
+import { nativeAddon, nativeProblem } from '../../src/os/native.js'
 
 test('heap trimmer: collects only after the heap grew by the threshold, and the collection frees garbage', async () => {
   const registry = new Registry()
   const trims = new Counter({ name: 't_trims_total', help: 'h', registers: [registry] })
-  const t = new HeapTrimmer({ intervalMs: 60_000, minGarbageBytes: 4 * 1024 * 1024, trims, busy: () => 0 })
+  const t = new HeapTrimmer({
+    intervalMs: 60_000,
+    minSpacingMs: 0,
+    minGarbageBytes: 4 * 1024 * 1024,
+    trims,
+    busy: () => 0,
+  })
   assert.equal(t.available, true, 'gc() is obtainable at run time')
   assert.equal(t.tick(), true, 'the first check collects and sets the baseline')
   assert.equal(t.tick(), false, 'nothing allocated since: no collection')
@@ -24,7 +31,7 @@ test('heap trimmer: collects only after the heap grew by the threshold, and the 
 
 test('heap trimmer: skips while the event loop was busy, collects once it is idle again', () => {
   let load = 0.9
-  const t = new HeapTrimmer({ intervalMs: 60_000, minGarbageBytes: 1024, busy: () => load })
+  const t = new HeapTrimmer({ intervalMs: 60_000, minSpacingMs: 0, minGarbageBytes: 1024, busy: () => load })
   assert.equal(t.tick(), false, 'busy: no forced pause in the middle of traffic')
   load = 0.05
   assert.equal(t.tick(), true, 'idle: collects')
@@ -46,6 +53,7 @@ test('heap trimmer: hands the C heap back after each collection it runs, and cou
   let gives = true
   const t = new HeapTrimmer({
     intervalMs: 60_000,
+    minSpacingMs: 0,
     minGarbageBytes: 64 << 20,
     busy: () => 0,
     releaseC: () => {
@@ -71,4 +79,84 @@ test('heap trimmer: hands the C heap back after each collection it runs, and cou
     'only the release that gave memory back is counted',
   )
   t.stop()
+})
+
+test('heap trimmer: collections stay minSpacingMs apart however often it checks', () => {
+  let now = 0
+  const t = new HeapTrimmer({
+    intervalMs: 2_000,
+    minSpacingMs: 10_000,
+    minGarbageBytes: 1,
+    busy: () => 0,
+    now: () => now,
+  })
+  assert.equal(t.tick(), true, 'first idle check collects')
+  let keep: number[][] = []
+  for (let i = 0; i < 200; i++) keep.push(new Array(1_000).fill(i))
+  keep = []
+  assert.equal(keep.length, 0)
+  now = 2_000
+  assert.equal(t.tick(), false, 'garbage, but 2 s after the last collection')
+  now = 10_000
+  assert.equal(t.tick(), true, '10 s after: collects')
+  t.stop()
+})
+
+test('heap trimmer: with a collect that shrinks it, a grown young generation alone triggers, once per youngSpacingMs', () => {
+  let now = 0
+  let collections = 0
+  const t = new HeapTrimmer({
+    intervalMs: 2_000,
+    minSpacingMs: 0,
+    // A limit of 0: the young generation always counts as grown, so only the spacing decides.
+    youngLimitBytes: 0,
+    youngSpacingMs: 30_000,
+    minGarbageBytes: 1 << 30,
+    collect: () => collections++,
+    busy: () => 0,
+    now: () => now,
+  })
+  assert.equal(t.available, true)
+  assert.equal(t.tick(), true, 'first check: the start-up collection')
+  now = 2_000
+  assert.equal(t.tick(), true, 'no garbage to speak of, but the young generation is past its limit')
+  now = 4_000
+  assert.equal(t.tick(), false, 'young generation again, within youngSpacingMs')
+  now = 32_000
+  assert.equal(t.tick(), true, 'youngSpacingMs later')
+  assert.equal(collections, 3, 'each collection ran the given collect, not gc()')
+  t.stop()
+  // Without a collect of its own (gc() does not shrink the young generation) the young generation is ignored.
+  const plain = new HeapTrimmer({
+    intervalMs: 2_000,
+    minSpacingMs: 0,
+    youngLimitBytes: 0,
+    minGarbageBytes: 1 << 30,
+    busy: () => 0,
+  })
+  assert.equal(plain.tick(), true)
+  assert.equal(plain.tick(), false)
+})
+
+const nativeOff = (process.env.BLACKROAD_NATIVE ?? '').toLowerCase() === 'off'
+
+test('lowMemory (native addon) shrinks a grown young generation back to its minimum', {
+  skip: nativeOff,
+}, () => {
+  const addon = nativeAddon()
+  assert.ok(addon !== null, `native addon not loaded: ${nativeProblem()}`)
+  assert.equal(typeof addon.lowMemory, 'function', 'the addon exports lowMemory')
+  // Objects that survive a few scavenges each make V8 grow the young generation (this process runs with V8's
+  // default limit of 16 MiB per semi-space).
+  const keep: { i: number; s: string }[] = []
+  for (let i = 0; i < 400_000 && youngGenerationBytes() <= 8 << 20; i++) {
+    keep.push({ i, s: `x${i}` })
+    if (keep.length > 30_000) keep.splice(0, 15_000)
+  }
+  const grown = youngGenerationBytes()
+  assert.ok(grown > 8 << 20, `young generation grew to ${grown} bytes`)
+  keep.length = 0
+  addon.lowMemory!()
+  const after = youngGenerationBytes()
+  assert.ok(after <= 2 << 20, `young generation after lowMemory: ${after} bytes (was ${grown})`)
 })
