@@ -87,8 +87,6 @@ const SUSPECT_BURST_MS = [40, 80]
 interface Pace {
   /** Our probe interval on this link, ms. */
   interval: number
-  /** The peer's, from its latest probe (the fast interval until one arrives). */
-  peerInterval: number
   /** The link stays fast until then (monotonic ms): traffic, a fresh link-up or a suspicion. */
   fastUntil: number
   lastSentAt: number
@@ -197,7 +195,6 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     const t = performance.now()
     this.paces.set(peer, {
       interval: this.opts.probeIntervalMs,
-      peerInterval: this.opts.probeIntervalMs,
       // A new link is measured at the fast pace for a while: its first routes depend on those samples.
       fastUntil: t + this.watchIntervalMs,
       lastSentAt: Number.NEGATIVE_INFINITY,
@@ -240,10 +237,6 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     }
     const at = performance.now()
     const pace = this.paces.get(peer)
-    if (pace && pace.peerInterval !== d.intervalMs) {
-      pace.peerInterval = d.intervalMs
-      this.applyPace(peer, pace, at)
-    }
     const missing = echo.received(d.seq, at)
     if (missing !== null) this.monitor.onPeerProbe(peer, missing)
     if (d.echo !== 0) {
@@ -355,11 +348,13 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     const fast = t < pace.fastUntil || this.monitor.state(peer) !== 'up'
     const watched = this.watch.has(peer)
     pace.interval = fast ? this.opts.probeIntervalMs : watched ? this.watchIntervalMs : this.idleIntervalMs
-    // A peer that probes more slowly than we do answers at once, one as fast or faster with its next probe;
-    // but the peer's interval we know is the one of its last probe, and both ends of a link often change pace
-    // together (the watch matching, traffic): a peer that just sped up to our pace holds our probe for up to
-    // an interval instead of answering at once. Allowing min(ours, its) covers both.
-    const replyDelayMs = Math.min(pace.interval, pace.peerInterval)
+    // A peer that probes more slowly than we do answers at once, one as fast or faster with its next probe,
+    // so it holds ours for at most our interval. Its own interval would be a tighter bound only if we knew it:
+    // what we know is the interval of its last probe, and both ends of a link often change pace together (the
+    // watch matching, traffic, a fast period ending): a peer that just slowed down to our idle pace holds our
+    // probe for up to that interval, and min(ours, its last) counted each such held answer as a lost probe
+    // (a loss flooded in records, routes moved to relays at idle, until its next probe forgave it).
+    const replyDelayMs = pace.interval
     const deadLinkTimeoutMs = fast ? undefined : watched ? this.watchDeadMs : this.idleDeadMs
     if (replyDelayMs === pace.replyDelayMs && deadLinkTimeoutMs === pace.deadLinkTimeoutMs) return
     pace.replyDelayMs = replyDelayMs

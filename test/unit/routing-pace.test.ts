@@ -205,6 +205,30 @@ test('idle links are probed at the idle interval, watch links at the watch one, 
   })
 })
 
+test('links slowing down at both ends at once count no loss: a held answer is not a lost probe', async () => {
+  // Every link starts fast and slows to its watch or idle pace when its fast period ends, at both ends within a
+  // round of each other. The first slow probes meet a peer that, slow as well now, holds its answer for up to
+  // its own slow interval; the prober must allow for that rather than for the fast interval of the peer's last
+  // probe. Nothing is dropped in this mesh, so any loss reported is a wrong one (and it would flood records and
+  // move routes onto relays at idle).
+  await withMesh(4, WATCH + 2 * FAST, async (m) => {
+    const worst = () => {
+      let w = 0
+      for (const a of m.ids)
+        for (const b of m.ids) if (a !== b) w = Math.max(w, m.drivers.get(a)!.metrics(b)?.lossPermille ?? 0)
+      return w
+    }
+    let seen = 0
+    const until = Date.now() + 3 * IDLE
+    while (Date.now() < until) {
+      seen = Math.max(seen, worst())
+      await sleep(FAST)
+    }
+    assert.equal(seen, 0, `loss reported on a mesh that drops nothing: ${seen} permille`)
+    assert.ok(m.allUp())
+  })
+})
+
 test('a silently dead router is marked down by every other router within about its watch dead interval', async () => {
   await withMesh(7, WATCH + 2 * FAST, async (m) => {
     const victim = m.ids[2]!
