@@ -39,7 +39,8 @@ export class WireMap<V> {
 
   /** Adds (or replaces) the value for a lower-case wire name and type (-1: the name itself). */
   set(wireKey: string, type: number, value: V): void {
-    const name = Uint8Array.from(wireKey, (c) => c.charCodeAt(0))
+    const name = new Uint8Array(wireKey.length)
+    for (let i = 0; i < name.length; i++) name[i] = wireKey.charCodeAt(i)
     const hash = withType(hashWireKey(wireKey), type)
     const found = this.find(hash, type, name, 0, name.length)
     if (found >= 0) {
