@@ -65,7 +65,7 @@ const args = [nodeGyp, 'rebuild', `--directory=${dir}`]
 if (existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`)
 else if (!process.env.npm_config_nodedir) done(false, `not built: no Node headers in ${prefix}/include/node`)
 
-for (const tool of ['make', 'cc', 'c++', 'python3']) {
+for (const tool of ['make', 'cc', 'python3']) {
   const r = spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' })
   if (r.status !== 0) done(false, `not built: '${tool}' is missing (scripts/ensure-deps.sh installs it)`)
 }

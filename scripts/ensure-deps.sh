@@ -33,7 +33,6 @@ PACKAGES=(
   iperf3                # throughput tests
   procps                # ps, used in failure diagnostics
   gcc                   # builds nfqdelay and the native addon (native-bindings/)
-  g++                   # the addon's one C++ file (native-bindings/src/heap.cc)
   make                  # node-gyp drives the addon's build with make
   python3               # node-gyp (gyp) is Python
   libc6-dev             # headers for nfqdelay
@@ -60,7 +59,7 @@ else
   log "all ${#PACKAGES[@]} packages already installed"
 fi
 
-for b in ip iptables ip6tables wg wireguard-go dig kdig ping iperf3 gcc g++ make python3; do
+for b in ip iptables ip6tables wg wireguard-go dig kdig ping iperf3 gcc make python3; do
   command -v "$b" >/dev/null 2>&1 || die "'$b' still not on PATH after installing packages"
 done
 

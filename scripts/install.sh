@@ -29,7 +29,7 @@ cp -r native-bindings/binding.gyp native-bindings/src "$dest.new/native-bindings
 (cd "$dest.new" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts=false >/dev/null)
 # The unit is Type=notify: without the addon systemd would never hear READY=1 and would stop the daemon.
 node "$dest.new/scripts/build-native.mjs" --require ||
-  { echo "install.sh: the native addon is required under systemd; install gcc, g++, make and python3" >&2; exit 1; }
+  { echo "install.sh: the native addon is required under systemd; install gcc, make and python3" >&2; exit 1; }
 rm -rf "$dest.old"; [ -d "$dest" ] && mv "$dest" "$dest.old"
 mv "$dest.new" "$dest"; rm -rf "$dest.old"
 chmod 0755 "$dest/dist/bin/blackroad.mjs"
