@@ -39,7 +39,8 @@ export interface NativeAddon {
   mallocTrim?: () => boolean
   /**
    * V8's Isolate::LowMemoryNotification(): collects everything collectable in memory-reducing mode, which also
-   * shrinks the young generation back to its minimum (absent from an addon built before it existed).
+   * shrinks the young generation back to its minimum (absent when the running node does not export it, or from an
+   * addon built before it existed).
    */
   lowMemory?: () => void
 }
