@@ -253,8 +253,9 @@ export class Daemon {
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
     }
 
-    const trim = nativeAddon()?.mallocTrim
-    const lowMemory = nativeAddon()?.lowMemory
+    const addon = nativeAddon()
+    const trim = addon?.mallocTrim
+    const lowMemory = addon?.lowMemory
     const trimmer = new HeapTrimmer({
       intervalMs: TRIM_CHECK_MS,
       minSpacingMs: TRIM_SPACING_MS,

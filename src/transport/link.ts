@@ -252,7 +252,8 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
       if (!ok) this.needDrain = true
       return ok
     }
-    return this.write(encodeFrame({ type: 'data', channel, payload }))
+    // The head already holds the encoded type and channel: the frame is it and the payload.
+    return this.write(Buffer.concat([head, payload]))
   }
 
   /** The TCP port the peer offered for a lane (null: none, e.g. an older peer or lanes off there). */
