@@ -5,11 +5,12 @@
 // them. Packages with native addons stay in node_modules.
 //
 // dist/bin/blackroad.mjs, the command itself, is scripts/bin-loader.mjs behind `#!/usr/bin/env -S [VAR=value ...] node <flags>`:
-// the V8 flags the daemon is measured and shipped with (package.json "blackroad.nodeFlags": a 1 MiB young
-// generation halves its idle heap, see bench suite memory; --single-threaded-gc keeps V8's collections on the
-// main thread instead of waking helper threads for every scavenge, which on a 2-core machine shared with the
-// bus's clients and the other router contended for the cores: bus suite throughput 136-235k -> 205-317k msgs/s,
-// 10 runs each, same hour). It compiles the bundle with the V8 code cache made
+// the V8 flags the daemon is measured and shipped with (package.json "blackroad.nodeFlags": --single-threaded-gc
+// keeps V8's collections on the main thread instead of waking helper threads for every scavenge, which on a
+// 2-core machine shared with the bus's clients and the other router contended for the cores: bus suite
+// throughput 136-235k -> 205-317k msgs/s, 10 runs each, same hour). Keep this list short: most V8 flags change
+// V8's flag hash, and V8 then refuses Node's own code cache for its built-in modules (the young-generation limit
+// the daemon wants is therefore set at run time, see src/daemon/heap-trim.ts). It compiles the bundle with the V8 code cache made
 // here, by running the loader once with those same flags (V8 accepts a cache only under the flags it was made
 // with).
 

@@ -50,6 +50,12 @@ import { loadTrust } from './trust.js'
  * TRIM_SPACING_MS apart.
  */
 const TRIM_CHECK_MS = 2_000
+/**
+ * The young-generation pin (heap-trim.ts) sets V8's semi-space growth factor to 1 after start-up, a value V8
+ * only refuses at start (it clamps it to 2 there). V8 11 and 12 (Node 20 and 22) then grow it by nothing, which
+ * is what the pin wants; on another V8 the daemon leaves the factor alone and relies on the collections alone.
+ */
+const PIN_YOUNG_GENERATION = ['11', '12'].includes(process.versions.v8.split('.')[0] ?? '')
 const TRIM_SPACING_MS = 10_000
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
@@ -262,8 +268,11 @@ export class Daemon {
       minGarbageBytes: 8 << 20,
       trims: this.metrics.heapTrims,
       ...(trim !== undefined ? { releaseC: trim, releases: this.metrics.heapReleases } : {}),
-      // Young generation past 4 MiB: it has grown at least twice from its 1 MiB minimum.
-      ...(lowMemory !== undefined ? { collect: lowMemory, youngLimitBytes: 4 << 20 } : {}),
+      // Young generation past 4 MiB: it has grown at least twice from its 1 MiB minimum. Pinned from here on
+      // (start-up is over and the built-in modules are loaded): the first collection shrinks it for good.
+      ...(lowMemory !== undefined
+        ? { collect: lowMemory, youngLimitBytes: 4 << 20, pinYoungGeneration: PIN_YOUNG_GENERATION }
+        : {}),
     })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })
