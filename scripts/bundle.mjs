@@ -25,9 +25,40 @@ const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'))
 const flags = pkg.blackroad?.nodeFlags ?? []
 const outdir = path.join(root, 'dist', 'bin')
 
-// Loaded at run time from node_modules: native addons (prebuilt .node files found relative to the package)
-// and pino-pretty, which is only used on a terminal.
-const external = ['sodium-native', 'udx-native', 'pino-pretty']
+// Loaded at run time from node_modules: pino-pretty, which is only used on a terminal.
+const external = ['pino-pretty', ...['sodium-native', 'udx-native'].map((p) => `${p}/package.json`)]
+
+// The packages with native addons (sodium-native, udx-native) are bundled like the rest, so their JavaScript
+// comes compiled from the code cache; only the addons themselves load from node_modules. Each package's
+// binding.js finds its addon with require-addon relative to its own file, which in the bundle would be the
+// bundle's, so the bundle gets its own binding module per package: the prebuilt addon for this platform from
+// the package's directory, or, when that is missing or does not load (an addon built from source, a musl
+// system), whatever require-addon finds there, as the package itself would. Loaded from node_modules instead,
+// the two packages took 30 ms of a daemon's start-up here, 25 of them in resolving and compiling JavaScript.
+const addonPackages = ['sodium-native', 'udx-native']
+const addonBindings = {
+  name: 'addon-bindings',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\/binding(\.js)?$/ }, (args) => {
+      const pkgName = addonPackages.find((p) => args.importer.includes(`${path.sep}node_modules${path.sep}${p}${path.sep}`))
+      return pkgName === undefined ? undefined : { path: pkgName, namespace: 'addon-binding' }
+    })
+    b.onLoad({ filter: /.*/, namespace: 'addon-binding' }, (args) => ({
+      resolveDir: root,
+      loader: 'js',
+      contents: `const { dirname, join } = require('node:path')
+const dir = dirname(require.resolve(${JSON.stringify(`${args.path}/package.json`)}))
+let binding
+try {
+  binding = require(join(dir, 'prebuilds', process.platform + '-' + process.arch, ${JSON.stringify(`${args.path}.node`)}))
+} catch {
+  binding = require('require-addon')('.', join(dir, 'binding.js'))
+}
+module.exports = binding
+`,
+    }))
+  },
+}
 
 await rm(outdir, { recursive: true, force: true })
 const result = await build({
@@ -45,6 +76,7 @@ const result = await build({
   minifySyntax: true,
   legalComments: 'none',
   external,
+  plugins: [addonBindings],
   // Our modules locate the package and the native addon from import.meta.url: the bundle's own URL.
   define: { 'import.meta.url': '__brImportMetaUrl' },
   banner: { js: "const __brImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

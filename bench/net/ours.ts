@@ -20,6 +20,8 @@ export interface StartTimes {
   /** The daemon's own log: first line ("blackroad daemon starting", i.e. Node and modules loaded) and "ready". */
   startingAt: number
   readyAt: number
+  /** CPU the daemon had used when it logged "ready" (its own figure; NaN from a daemon that does not log it). */
+  startupCpuMs: number
 }
 
 /** One parsed line of a daemon's JSON log (pino), with its time as epoch ms. */
@@ -118,10 +120,11 @@ export class OurMesh {
   /** Start-up times from the daemon's log, once it logged "ready". */
   times(n: MeshNode): StartTimes | null {
     const ev = this.events(n)
-    const readyAt = ev.find((e) => e.msg === 'blackroad daemon ready')?.t
-    if (readyAt === undefined) return null
+    const ready = ev.find((e) => e.msg === 'blackroad daemon ready')
+    if (ready === undefined) return null
     const startingAt = ev.find((e) => e.msg === 'blackroad daemon starting')?.t ?? Number.NaN
-    return { spawnedAt: this.spawnedAt.get(n)!, startingAt, readyAt }
+    const cpu = typeof ready.startup_cpu_ms === 'number' ? ready.startup_cpu_ms : Number.NaN
+    return { spawnedAt: this.spawnedAt.get(n)!, startingAt, readyAt: ready.t, startupCpuMs: cpu }
   }
 
   /** The daemon's JSON log lines of this run with their time (epoch ms), oldest first. */

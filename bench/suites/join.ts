@@ -51,7 +51,7 @@ async function oursOnce(
   boot: Host,
   hosts: Host[],
   log: (m: string) => void,
-): Promise<JoinSample & { readyMs: number[]; loadMs: number[]; afterReady: number }> {
+): Promise<JoinSample & { readyMs: number[]; loadMs: number[]; cpuMs: number[]; afterReady: number }> {
   const ours = new OurMesh(lab)
   try {
     const [bootNode, ...members] = await ours.enrol(
@@ -75,12 +75,13 @@ async function oursOnce(
     const times = await Promise.all(members.map((n) => ours.waitReady(n)))
     const readyMs = times.map((t) => t.readyAt - t.spawnedAt)
     const loadMs = times.map((t) => t.startingAt - t.spawnedAt)
+    const cpuMs = times.map((t) => t.startupCpuMs)
     log(
-      `  ours: all pairs ${sample.all} ms, first reply ${sample.first} ms, spawn->ready ${readyMs.join('/')} ms (Node+modules ${loadMs.join('/')} ms)`,
+      `  ours: all pairs ${sample.all} ms, first reply ${sample.first} ms, spawn->ready ${readyMs.join('/')} ms (Node+modules ${loadMs.join('/')} ms), CPU to ready ${cpuMs.join('/')} ms`,
     )
     // The part of the join that is not process start-up: last daemon ready -> every pair pinging.
     const afterReady = Math.round(t0 + sample.all - Math.max(...times.map((t) => t.readyAt)))
-    return { ...sample, readyMs, loadMs, afterReady }
+    return { ...sample, readyMs, loadMs, cpuMs, afterReady }
   } finally {
     await ours.stopAll(log)
   }
@@ -127,6 +128,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
       const oursFirst: number[] = []
       const oursReady: number[] = []
       const oursLoad: number[] = []
+      const oursCpu: number[] = []
       const oursAfter: number[] = []
       const nebAll: number[] = []
       const nebFirst: number[] = []
@@ -137,6 +139,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         oursFirst.push(o.first)
         oursReady.push(...o.readyMs)
         oursLoad.push(...o.loadMs)
+        oursCpu.push(...o.cpuMs)
         oursAfter.push(o.afterReady)
         const n = await nebulaOnce(lab, boot, members, log)
         nebAll.push(n.all)
@@ -155,6 +158,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
             `ours first reply (any pair): median ${round1(median(oursFirst))} ms runs=[${oursFirst.join(', ')}]; nebula first reply: median ${round1(median(nebFirst))} ms runs=[${nebFirst.join(', ')}]`,
             `ours daemon spawn -> "ready" (API up, WireGuard up, DHT starting): median ${round1(median(oursReady))} ms of ${oursReady.length} starts [${oursReady.join(', ')}]`,
             `  of which spawn -> first log line (Node start-up + module loading): median ${round1(median(oursLoad))} ms [${oursLoad.join(', ')}]`,
+            `  CPU a daemon used from its start to "ready" (its own figure; 3 daemons share 2 cores): median ${round1(median(oursCpu))} ms [${oursCpu.join(', ')}]`,
             `ours last daemon "ready" -> all pairs pinging: median ${round1(median(oursAfter))} ms runs=[${oursAfter.join(', ')}]`,
           ],
         },

@@ -6,7 +6,16 @@
 import { DEFAULT_CONFIG_PATH } from '../config/index.js'
 import { plainDaemonArgs } from './daemon-args.js'
 
-async function main(): Promise<void> {
+/** What the bundle's loader (scripts/bin-loader.mjs) hands the command. */
+export interface LoaderHooks {
+  /**
+   * Writes the V8 code cache of everything compiled so far, for later `blackroad daemon` starts (present only
+   * for a daemon that started without one). Throws when it cannot write.
+   */
+  saveCodeCache?: () => void
+}
+
+async function main(hooks: LoaderHooks): Promise<void> {
   const daemon = plainDaemonArgs(process.argv.slice(2))
   if (daemon === null) {
     const cli = await import('./commands.js')
@@ -17,12 +26,13 @@ async function main(): Promise<void> {
   process.exitCode = await runDaemon({
     configPath: daemon.config ?? DEFAULT_CONFIG_PATH,
     skipPrivilegeCheck: daemon.skipPrivilegeCheck,
+    ...(hooks.saveCodeCache !== undefined ? { saveCodeCache: hooks.saveCodeCache } : {}),
   })
 }
 
 /** Runs the command line of this process; a failure that escapes the command is reported and exits 1. */
-export function runMain(): void {
-  main().catch((err: Error) => {
+export function runMain(hooks: LoaderHooks = {}): void {
+  main(hooks).catch((err: Error) => {
     process.stderr.write(`blackroad: ${err.message}\n`)
     process.exit(1)
   })
