@@ -80,6 +80,9 @@ const result = await build({
   // Our modules locate the package and the native addon from import.meta.url: the bundle's own URL.
   define: { 'import.meta.url': '__brImportMetaUrl' },
   banner: { js: "const __brImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // For reading CPU profiles of the daemon by source file: BLACKROAD_BUNDLE_SOURCEMAP=1 npm run build writes
+  // blackroad.cjs.map beside the bundle (node:module's SourceMap reads it).
+  sourcemap: process.env.BLACKROAD_BUNDLE_SOURCEMAP === '1' ? 'external' : false,
   logLevel: 'warning',
 })
 if (result.errors.length > 0) process.exit(1)

@@ -1,13 +1,13 @@
 // Local API routes of the federation lifecycle: join a federation, revoke a node. Separate from routes.ts so the
 // control-plane work stays additive; the daemon adds these next to the core table.
 
-import { z } from 'zod'
 import type {
   FederationJoinRequest,
   FederationJoinResponse,
   RevokeNodeRequest,
   RevokeNodeResponse,
 } from '../client/control-types.js'
+import { z } from '../config/zod.js'
 import type { Route } from './server.js'
 
 export interface ControlApi {

@@ -2,7 +2,6 @@
 // calling into the daemon through the ApiSystem interface (so this file knows nothing of how the daemon is
 // wired, and tests can serve it over a fake system).
 
-import { z } from 'zod'
 import type {
   CreateClusterRequest,
   CreateClusterResponse,
@@ -15,6 +14,7 @@ import type {
   RouteInfo,
   StatusResponse,
 } from '../client/types.js'
+import { z } from '../config/zod.js'
 import type { Route } from './server.js'
 
 export interface ApiSystem {

@@ -10,7 +10,7 @@ import path from 'node:path'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { Counter } from 'prom-client'
-import type { z } from 'zod'
+import type { z } from '../config/zod.js'
 import { ApiError } from './errors.js'
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'

@@ -2,9 +2,9 @@
 // Each registers a human type name so describeSchema() can print "duration" rather than "unknown -> number".
 
 import { isIP } from 'node:net'
-import { z } from 'zod'
 import { parseDuration } from './duration.js'
 import { DurationError } from './errors.js'
+import { z } from './zod.js'
 
 interface FieldDoc {
   type?: string

@@ -2,9 +2,9 @@
 // description, and schemaAt() finds the schema behind a path so error messages can name the keys that exist.
 // zod keeps its definition on `_zod.def`; only the wrapper kinds this schema uses are unwrapped here.
 
-import type { z } from 'zod'
 import { fieldDoc } from './fields.js'
 import { configSchema } from './schema.js'
+import type { z } from './zod.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: zod's internal definition objects are untyped at this level
 type Def = any

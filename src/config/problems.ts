@@ -13,10 +13,10 @@ import {
   visit,
   type YAMLError,
 } from 'yaml'
-import type { z } from 'zod'
 import type { ConfigProblem } from './errors.js'
 import { describeValue } from './fields.js'
 import { knownKeys, schemaAt, typeName } from './introspect.js'
+import type { z } from './zod.js'
 
 type Issue = z.core.$ZodIssue
 type Path = readonly PropertyKey[]

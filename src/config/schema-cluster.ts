@@ -2,7 +2,6 @@
 // guide's edge setup) and federation. Descriptions here are the reference documentation (see describeSchema()).
 
 import { hostname } from 'node:os'
-import { z } from 'zod'
 import {
   absPath,
   defaultText,
@@ -14,6 +13,7 @@ import {
   MAX_TIMER_MS,
   typed,
 } from './fields.js'
+import { z } from './zod.js'
 
 /** The hostname reduced to a DNS label, so a default never fails the rule the user did not write. */
 export function defaultNodeName(): string {

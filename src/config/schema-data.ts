@@ -2,8 +2,8 @@
 // Cross-field rules that the replication engine relies on (strong consistency needs quorum writes, region counts
 // fit in the replica count) are checked here so a bad file fails at load, not at the first write.
 
-import { z } from 'zod'
 import { absPath, duration, MAX_TIMER_MS, typed } from './fields.js'
+import { z } from './zod.js'
 
 const strategy = z.enum(['local_only', 'async_replicate', 'sync_replicate', 'geo_replicate'])
 type Strategy = z.infer<typeof strategy>

@@ -2,7 +2,6 @@
 // dns (the mesh zone; the guide's dns.yaml) and mesh (the guide's mesh.yaml). Descriptions are the reference docs.
 
 import { isIPv4, isIPv6 } from 'node:net'
-import { z } from 'zod'
 import {
   absPath,
   defaultText,
@@ -14,6 +13,7 @@ import {
   staticPeer,
   typed,
 } from './fields.js'
+import { z } from './zod.js'
 
 export const networkSchema = z
   .strictObject({

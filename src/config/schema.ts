@@ -4,17 +4,12 @@
 // mtls.yaml) live side by side here; where two of them name the same setting, the root transform reconciles them.
 
 import path from 'node:path'
-import { z } from 'zod'
 import { formatDuration } from './duration.js'
 import { absPath, duration, fileMode, hostPort, MAX_TIMER_MS, typed } from './fields.js'
 import { clusterSchema, federationSchema, nodeSchema, resourcesSchema } from './schema-cluster.js'
 import { replicationSchema, tlsSchema } from './schema-data.js'
 import { discoverySchema, dnsSchema, meshSchema, networkSchema, wireguardSchema } from './schema-network.js'
-
-// zod compiles a fast path for each object schema with new Function() on its first parse. Our schemas parse
-// a config file once per process and API bodies a few times a second, so that compile is never paid back:
-// measured here, the daemon's first config parse took 37-45 ms with it and 25 ms without, in start-up time.
-z.config({ jitless: true })
+import { z } from './zod.js'
 
 export const DEFAULT_CONFIG_PATH = '/etc/blackroad/config.yaml'
 const DEFAULT_KEY_ROTATION_MS = 24 * 3_600_000

@@ -20,7 +20,6 @@
 
 import type { Logger } from 'pino'
 import type { Registry as PromRegistry } from 'prom-client'
-import { z } from 'zod'
 import { ApiError } from '../api/errors.js'
 import type { Route } from '../api/server.js'
 import type { BusRouter } from '../bus/index.js'
@@ -34,6 +33,7 @@ import type {
 } from '../client/control-types.js'
 import type { CreateClusterRequest, CreateClusterResponse } from '../client/types.js'
 import type { Config } from '../config/index.js'
+import { z } from '../config/zod.js'
 import { RaftMetrics } from '../control/metrics.js'
 import type { ControlReplicaOptions } from '../control/replica.js'
 import { ControlReplica } from '../control/replica.js'

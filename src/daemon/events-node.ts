@@ -6,13 +6,13 @@
 import type http from 'node:http'
 import type { Logger } from 'pino'
 import { Counter, type Registry } from 'prom-client'
-import { z } from 'zod'
 import { ApiError } from '../api/errors.js'
 import { openNdjson, writeNdjson } from '../api/ndjson.js'
 import type { Route } from '../api/server.js'
 import { type BusRouter, type Envelope, systemRng } from '../bus/index.js'
 import type { EventView } from '../client/types.js'
 import type { Config } from '../config/index.js'
+import { z } from '../config/zod.js'
 import {
   EVENT_SCOPES,
   EventError,

@@ -6,10 +6,10 @@
 // Writes need a control plane (federation.voters or node.control_plane); every router enforces the registry's
 // policies from its own copy (policy-node.ts).
 
-import { z } from 'zod'
 import { ApiError } from '../api/errors.js'
 import type { Route } from '../api/server.js'
 import type { PolicyListResponse, PolicyView } from '../client/control-types.js'
+import { z } from '../config/zod.js'
 import { PolicyError } from '../policy/index.js'
 import { compileRegistryPolicy } from '../policy/registry-policies.js'
 import type { NetworkPolicy, RegistryCommand, RegistryState } from '../protocols/registry/index.js'
