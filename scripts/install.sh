@@ -32,8 +32,8 @@ node "$dest.new/scripts/build-native.mjs" --require ||
   { echo "install.sh: the native addon is required under systemd; install gcc, make and python3" >&2; exit 1; }
 rm -rf "$dest.old"; [ -d "$dest" ] && mv "$dest" "$dest.old"
 mv "$dest.new" "$dest"; rm -rf "$dest.old"
-chmod 0755 "$dest/dist/bin/blackroad.mjs"
-ln -sf "$dest/dist/bin/blackroad.mjs" /usr/bin/blackroad
+chmod 0755 "$dest/dist/bin/blackroad-cli.cjs"
+ln -sf "$dest/dist/bin/blackroad-cli.cjs" /usr/bin/blackroad
 
 getent group blackroad >/dev/null || groupadd --system blackroad
 install -d -m 0755 /etc/blackroad

@@ -4,7 +4,7 @@
 //     to 107 bytes) unless the test set them; api.group defaults to root (test machines have no blackroad group);
 //     wireguard.interface defaults to a name unique on the machine (wireguard-go's UAPI sockets in
 //     /var/run/wireguard are shared by all namespaces, so every daemon's 'brmesh0' would collide);
-//   - started as `node <flags> dist/bin/blackroad.mjs daemon --config <file>` inside the host's namespace (npm run build
+//   - started as `node <flags> dist/bin/blackroad-cli.cjs daemon --config <file>` inside the host's namespace (npm run build
 //     first), output captured in <host>.daemon.log;
 //   - ready when the socket exists and `blackroad status --json --socket <sock>` exits 0 (bounded wait; a daemon
 //     that exits meanwhile fails at once, with its log tail in the error);

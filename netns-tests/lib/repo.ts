@@ -35,7 +35,7 @@ export const repoPaths = {
    * The `blackroad` command as installed: the bundle npm run build writes (env BRT_CLI overrides, e.g. with
    * a tsc-only build's dist/src/cli/main.js); netns tests run the real daemon from it.
    */
-  cliMain: () => process.env.BRT_CLI ?? path.join(repoRoot(), 'dist', 'bin', 'blackroad.mjs'),
+  cliMain: () => process.env.BRT_CLI ?? path.join(repoRoot(), 'dist', 'bin', 'blackroad-cli.cjs'),
 }
 
 /** A script's `#!/usr/bin/env -S [VAR=value ...] node <flags>` line: the environment and node flags it asks for. */

@@ -1,12 +1,12 @@
 // What the `blackroad` command runs, without running it: main.ts calls runMain(), and so does the installed
-// bundle's loader (scripts/bin-loader.mjs), which also calls warm() once at build time to make its code cache.
+// bundle's loader (scripts/bin-loader.cjs), which also calls warm() once at build time to make its code cache.
 // A plain `blackroad daemon` (daemon-args.ts) starts the daemon without loading the command-line parser;
 // everything else goes to the full command line in commands.ts. Both load only when needed.
 
 import { DEFAULT_CONFIG_PATH } from '../config/index.js'
 import { plainDaemonArgs } from './daemon-args.js'
 
-/** What the bundle's loader (scripts/bin-loader.mjs) hands the command. */
+/** What the bundle's loader (scripts/bin-loader.cjs) hands the command. */
 export interface LoaderHooks {
   /**
    * Writes the V8 code cache of everything compiled so far, for later `blackroad daemon` starts (present only

@@ -17,7 +17,7 @@ export interface RunDaemonOptions {
   configPath: string
   /** Skip the capability check (only for running the API layers unprivileged, e.g. in development). */
   skipPrivilegeCheck?: boolean
-  /** The loader's hook that saves the V8 code cache for later daemon starts (see scripts/bin-loader.mjs). */
+  /** The loader's hook that saves the V8 code cache for later daemon starts (see scripts/bin-loader.cjs). */
   saveCodeCache?: () => void
 }
 

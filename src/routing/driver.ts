@@ -205,7 +205,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     // A new link needs several answered probes to count as up; a short burst (each asking for an answer at
     // once) gets there in tens of ms instead of waiting for the regular probe rounds.
     this.probe(peer, performance.now())
-    for (const delay of [15, 30, 45]) {
+    for (const delay of [5, 10, 20]) {
       setTimeout(() => {
         if (!this.stopped && this.neighbours.has(peer)) this.probe(peer, performance.now())
       }, delay).unref()

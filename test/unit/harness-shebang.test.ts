@@ -34,13 +34,13 @@ test('shebang lines: environment assignments before node, flags after it', () =>
 
 test("the built command carries package.json's node environment and flags", () => {
   const pkg = JSON.parse(readFileSync(path.join(repoRoot(), 'package.json'), 'utf8'))
-  const cli = path.join(repoRoot(), 'dist', 'bin', 'blackroad.mjs')
+  const cli = path.join(repoRoot(), 'dist', 'bin', 'blackroad-cli.cjs')
   assert.deepEqual(shebangEnv(cli), pkg.blackroad.nodeEnv)
   assert.deepEqual(shebangFlags(cli), pkg.blackroad.nodeFlags)
 })
 
 test('BLACKROAD_LOAD_ONLY=1: the command loads its bundle and exits without running the command it was given', () => {
-  const cli = path.join(repoRoot(), 'dist', 'bin', 'blackroad.mjs')
+  const cli = path.join(repoRoot(), 'dist', 'bin', 'blackroad-cli.cjs')
   const run = (env: Record<string, string>) =>
     spawnSync(process.execPath, [...shebangFlags(cli), cli, '--version'], {
       env: { ...process.env, ...shebangEnv(cli), ...env },

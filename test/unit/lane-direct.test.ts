@@ -56,7 +56,9 @@ function collect(s: Stream, n: number): Promise<Buffer[]> {
   })
 }
 
-test('direct writes are read unchanged and in order by a stream-path reader, after stream writes', { timeout: 20_000 }, async () => {
+test('direct writes are read unchanged and in order by a stream-path reader, after stream writes', {
+  timeout: 20_000,
+}, async () => {
   const { a, b, close } = await pair()
   try {
     const d = directPath(a)
@@ -79,7 +81,9 @@ test('direct writes are read unchanged and in order by a stream-path reader, aft
   }
 })
 
-test('takeReads hands every decrypted message over at once; the end of the stream still ends it', { timeout: 20_000 }, async () => {
+test('takeReads hands every decrypted message over at once; the end of the stream still ends it', {
+  timeout: 20_000,
+}, async () => {
   const { a, b, close } = await pair()
   try {
     const d = directPath(b)
@@ -116,7 +120,9 @@ test('takeReads hands every decrypted message over at once; the end of the strea
   }
 })
 
-test('a tampered ciphertext is refused by the reader: the stream is destroyed, nothing is delivered', { timeout: 20_000 }, async () => {
+test('a tampered ciphertext is refused by the reader: the stream is destroyed, nothing is delivered', {
+  timeout: 20_000,
+}, async () => {
   const { a, b, close } = await pair()
   try {
     const d = directPath(b)!
@@ -137,7 +143,9 @@ test('a tampered ciphertext is refused by the reader: the stream is destroyed, n
   }
 })
 
-test('no direct path for anything that is not an open secret stream; oversize frames are refused', { timeout: 20_000 }, async () => {
+test('no direct path for anything that is not an open secret stream; oversize frames are refused', {
+  timeout: 20_000,
+}, async () => {
   assert.equal(directPath(null), null)
   assert.equal(directPath({}), null)
   assert.equal(directPath(new EventEmitter()), null)

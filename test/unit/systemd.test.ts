@@ -38,6 +38,8 @@ test('unit keeps its promises', async () => {
   assert.deepEqual(get('RestartPreventExitStatus'), ['77 78'])
   assert.deepEqual(get('StateDirectory'), ['blackroad'])
   assert.deepEqual(get('RuntimeDirectory'), ['blackroad'])
+  // The daemon's code cache (scripts/bin-loader.cjs): /usr/lib is read-only under ProtectSystem=strict.
+  assert.deepEqual(get('CacheDirectory'), ['blackroad'])
   assert.deepEqual(get('ConfigurationDirectory'), ['blackroad'])
   assert.deepEqual(get('CapabilityBoundingSet'), ['CAP_NET_ADMIN CAP_NET_BIND_SERVICE'])
   assert.deepEqual(get('AmbientCapabilities'), ['CAP_NET_ADMIN CAP_NET_BIND_SERVICE'])

@@ -1,0 +1,58 @@
+// The daemon's own V8 code cache (scripts/bin-loader.cjs): the first daemon started without one writes it into
+// systemd's cache directory (CACHE_DIRECTORY) once it is up; the next start loads it and writes nothing; a cache
+// V8 refuses (here: garbage under the right name) is written over by the daemon that found it.
+// Every start must still come up.
+
+import assert from 'node:assert/strict'
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+import { Lab } from './lib/index.js'
+import { requireRoot } from './lib/mesh-inspect.js'
+
+const SAVED = 'code cache for daemon start-up saved'
+const READY = 'blackroad daemon ready'
+
+test('the daemon writes its code cache once, uses it, and replaces one V8 refuses', async (t) => {
+  if (!requireRoot(t)) return
+  const lab = await Lab.create(t)
+  const host = await lab.host('cache')
+  const cacheDir = path.join(lab.scratchDir, 'code-cache')
+  mkdirSync(cacheDir, { mode: 0o700 })
+  const caches = () => readdirSync(cacheDir).filter((f) => f.startsWith('blackroad.cjs.daemon-cache-'))
+  const d = await lab.startDaemon(
+    host,
+    {
+      node: { name: 'cache' },
+      cluster: { name: 'edge-home', region: 'local', type: 'edge' },
+      metrics: { enabled: false },
+    },
+    { env: { CACHE_DIRECTORY: cacheDir } },
+  )
+
+  // First start: no cache yet, so the daemon writes one.
+  await d.proc.waitForLog(READY, 30_000)
+  assert.ok(d.proc.logText().includes(SAVED), 'the first daemon saved its code cache')
+  const [first] = caches()
+  assert.equal(caches().length, 1, `one cache file: ${caches().join(', ')}`)
+  const file = path.join(cacheDir, first!)
+  const written = statSync(file)
+  assert.ok(written.size > 100_000, `the cache holds compiled code (${written.size} bytes)`)
+
+  // Second start: it loads that cache (had V8 refused it, the daemon would write another) and writes nothing.
+  await d.restart()
+  await d.proc.waitForLog(READY, 30_000)
+  assert.ok(!d.proc.logText().includes(SAVED), 'a daemon started with a cache does not write another')
+  assert.deepEqual(caches(), [first])
+  assert.equal(statSync(file).mtimeMs, written.mtimeMs, 'the cache file is untouched')
+
+  // A cache V8 refuses: the daemon that found it compiles as without one and writes a good one over it.
+  writeFileSync(file, Buffer.alloc(4096, 0x5a))
+  await d.restart()
+  await d.proc.waitForLog(READY, 30_000)
+  assert.ok(d.proc.logText().includes(SAVED), 'the refused cache was replaced')
+  assert.deepEqual(caches(), [first])
+  assert.ok(readFileSync(file).length > 100_000, 'the replacement holds compiled code again')
+  assert.equal((await d.cli(['status', '--json'])).code, 0)
+  await d.stop()
+})
