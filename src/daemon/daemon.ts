@@ -50,12 +50,6 @@ import { loadTrust } from './trust.js'
  * TRIM_SPACING_MS apart.
  */
 const TRIM_CHECK_MS = 2_000
-/**
- * The young-generation pin (heap-trim.ts) sets V8's semi-space growth factor to 1 after start-up, a value V8
- * only refuses at start (it clamps it to 2 there). V8 11 and 12 (Node 20 and 22) then grow it by nothing, which
- * is what the pin wants; on another V8 the daemon leaves the factor alone and relies on the collections alone.
- */
-const PIN_YOUNG_GENERATION = ['11', '12'].includes(process.versions.v8.split('.')[0] ?? '')
 const TRIM_SPACING_MS = 10_000
 
 /** What this build runs; `blackroad status` shows it and the CLI names what a command still waits for. */
@@ -79,7 +73,7 @@ export interface DaemonOptions {
   logger: Logger
   /**
    * Saves the V8 code cache of what start-up compiled (the bundle's loader, for a daemon started without one);
-   * called once, at the end of start(), before anything changes V8's flags.
+   * called once, at the end of start().
    */
   saveCodeCache?: () => void
 }
@@ -266,8 +260,7 @@ export class Daemon {
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
     }
 
-    // Start-up is over: what it compiled goes into the daemon's code cache, before the heap trimmer changes V8's
-    // flags (V8 only accepts a cache made under the flags it runs with).
+    // Start-up is over: what it compiled goes into the daemon's code cache.
     if (this.saveCodeCache !== undefined) {
       try {
         this.saveCodeCache()
@@ -286,11 +279,8 @@ export class Daemon {
       minGarbageBytes: 8 << 20,
       trims: this.metrics.heapTrims,
       ...(trim !== undefined ? { releaseC: trim, releases: this.metrics.heapReleases } : {}),
-      // Young generation past 4 MiB: it has grown at least twice from its 1 MiB minimum. Pinned from here on
-      // (start-up is over and the built-in modules are loaded): the first collection shrinks it for good.
-      ...(lowMemory !== undefined
-        ? { collect: lowMemory, youngLimitBytes: 4 << 20, pinYoungGeneration: PIN_YOUNG_GENERATION }
-        : {}),
+      // Young generation past 4 MiB: it has grown at least twice from its 1 MiB minimum.
+      ...(lowMemory !== undefined ? { collect: lowMemory, youngLimitBytes: 4 << 20 } : {}),
     })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })

@@ -10,16 +10,14 @@
 // The young generation: without a limit on it V8 grows it to 2 x 16 MiB under a burst of allocation (start-up, a
 // join, bus traffic) and, in Node 20, only its memory reducer shrinks it again, a minute or more into an idle
 // period; gc() leaves it as it is. With the native addon the collection is V8's low-memory notification instead
-// (`collect`), which shrinks it to its minimum (1 MiB per semi-space) and compacts in memory-reducing mode, and a
-// check also collects when it has grown past `youngLimitBytes`.
-// Once start-up is over the daemon also pins it (`pinYoungGeneration`): V8's semi-space growth factor set to 1,
-// so after the first collection has shrunk it to its minimum it stays there, as under --max-semi-space-size=1.
-// A 1 MiB young generation keeps the bus's request/reply latency down (its allocations stay in cache; measured
-// here without it: p50 ratio to NATS 1.11-1.22 against 0.92-1.09 with it). It is set at run time and not on the
-// command line because any V8 flag given at start changes V8's flag hash, and V8 then refuses Node's code cache
-// for every built-in module the daemon loads: 55 ms more CPU per daemon to require them here, join 1.25 s
-// against 1.5 s. Set after start-up, the hash changes too, but by then the built-ins are loaded; start-up also
-// runs with V8's default young generation, which scavenges less often.
+// (`collect`), which shrinks it to its minimum and compacts in memory-reducing mode, and a check also collects
+// when it has grown past `youngLimitBytes`. The young generation is otherwise V8's to size. Kept at 1 MiB
+// (--max-semi-space-size=1, and later V8's semi-space growth factor set to 1 at run time, which keeps it where
+// a collection left it), the bus suite's request/reply p50 ratio to NATS was 1.085-1.121 against 0.944-0.972
+// without (3 runs each, interleaved; V8's default lets it grow to 16 MiB, so scavenges come far less often),
+// for 2.4 MiB less in an idle daemon (memory suite 76.1 against 78.5 MiB). Given on the command line the flag
+// also cost every start-up: any V8 flag there changes V8's flag hash, and V8 then refuses Node's code cache
+// for the built-in modules (55 ms more CPU per daemon to require them here).
 // Idle means idle: a full collection stops the event loop for 10-30 ms, so a check is skipped while the loop
 // was busy (utilisation above `maxBusy` since the previous check) — under load V8 collects on its own, and a
 // forced pause would land in the middle of bus traffic or a Raft commit.
@@ -64,11 +62,6 @@ export interface HeapTrimOptions {
   youngSpacingMs?: number
   /** Monotonic ms (tests inject it); default performance.now. */
   now?: () => number
-  /**
-   * From start() on, the young generation never grows (V8's semi-space growth factor set to 1): once a
-   * collection has shrunk it, it stays at its minimum. Use with a `collect` that shrinks it (see the header).
-   */
-  pinYoungGeneration?: boolean
 }
 
 /** Bytes V8's young generation (new space) holds reserved now. */
@@ -120,7 +113,6 @@ export class HeapTrimmer {
 
   start(): void {
     if (this.gc === null || this.timer !== null) return
-    if (this.opts.pinYoungGeneration === true) setFlagsFromString('--semi-space-growth-factor=1')
     this.timer = setInterval(() => this.tick(), this.opts.intervalMs)
     this.timer.unref()
   }

@@ -160,30 +160,3 @@ test('lowMemory (native addon) shrinks a grown young generation back to its mini
   const after = youngGenerationBytes()
   assert.ok(after <= 2 << 20, `young generation after lowMemory: ${after} bytes (was ${grown})`)
 })
-
-// Last in this file: the pin changes V8's semi-space growth factor for the rest of this process.
-test('pinned, the young generation stays at its minimum once a collection has shrunk it', {
-  skip: nativeOff,
-}, () => {
-  const addon = nativeAddon()
-  assert.ok(addon?.lowMemory !== undefined, `native addon without lowMemory: ${nativeProblem()}`)
-  const t = new HeapTrimmer({
-    intervalMs: 60_000,
-    minGarbageBytes: 0,
-    collect: addon.lowMemory,
-    pinYoungGeneration: true,
-    busy: () => 0,
-  })
-  t.start()
-  assert.equal(t.tick(), true, 'the first check collects')
-  const shrunk = youngGenerationBytes()
-  // The same load that grew it past 8 MiB in the test above (V8's default limit, no pin).
-  const keep: { i: number; s: string }[] = []
-  for (let i = 0; i < 400_000; i++) {
-    keep.push({ i, s: `x${i}` })
-    if (keep.length > 30_000) keep.splice(0, 15_000)
-  }
-  const after = youngGenerationBytes()
-  t.stop()
-  assert.ok(after <= 2 << 20, `young generation under load: ${after} bytes (after the collection: ${shrunk})`)
-})
