@@ -54,38 +54,64 @@ function runs(pid: number, command: string): boolean {
   }
 }
 
+/** An idle `sleep` in a host's namespace, through which firstReplyAt reads that namespace's routing table. */
+export interface RouteWatch {
+  readonly host: Host
+  readonly proc: Proc
+}
+
+/**
+ * Starts a RouteWatch for firstReplyAt and waits until it runs in its namespace (before its exec, `ip netns
+ * exec` may not be in the namespace yet); null if it did not within deadlineMs. A bench that times a start-up
+ * starts these before its clock: spawning six of them through `ip netns exec` is CPU the timed daemons would
+ * otherwise share their cores with.
+ */
+export async function watchRoutes(
+  host: Host,
+  deadlineMs: number,
+  logName = 'route-wait',
+): Promise<RouteWatch | null> {
+  const secs = Math.max(1, Math.ceil(deadlineMs / 1000))
+  const proc = host.spawn(['sleep', String(secs + 5)], { logName })
+  const until = Date.now() + deadlineMs
+  while (!runs(proc.pid, 'sleep')) {
+    if (Date.now() >= until) {
+      await proc.stop(1_000)
+      return null
+    }
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  return { host, proc }
+}
+
 /**
  * The wall-clock time (epoch ms) of the first echo reply from dst, pinging from host every 10 ms once the
  * route to routeNetwork (the overlay's IPv4 network address, e.g. 100.64.0.0) exists; null at the deadline.
  * ping exits at once while there is no route (tunnel device not up yet), so the route is awaited first: by
- * reading the namespace's table from here, through /proc/<pid>/net/route of an idle `sleep` started in it,
- * every 5 ms. (A shell loop per pair did the same with one `sleep` process a tick: six pairs forked 600
- * processes a second, about a third of this 2-core machine, during the very start-up being timed.)
+ * reading the namespace's table from here, through /proc/<pid>/net/route of a RouteWatch (given, or started
+ * here), every 5 ms. (A shell loop per pair did the same with one `sleep` process a tick: six pairs forked 600
+ * processes a second, about a third of this 2-core machine, during the very start-up being timed.) The watch
+ * is stopped either way.
  */
 export async function firstReplyAt(
   host: Host,
   dst: string,
   routeNetwork: string,
   deadlineMs: number,
+  watch?: RouteWatch,
 ): Promise<number | null> {
   const until = Date.now() + deadlineMs
-  const secs = Math.max(1, Math.ceil(deadlineMs / 1000))
-  const anchor = host.spawn(['sleep', String(secs + 5)], { logName: `route-wait-${dst}` })
+  const anchor = watch ?? (await watchRoutes(host, deadlineMs, `route-wait-${dst}`))
+  if (anchor === null) return null
   let stopped: Promise<unknown> | null = null
   try {
     const hex = routeHex(routeNetwork)
-    /** Polls `cond` every 5 ms; false at the deadline. */
-    const reached = async (cond: () => boolean) => {
-      while (!cond()) {
-        if (Date.now() >= until) return false
-        await new Promise((r) => setTimeout(r, 5))
-      }
-      return true
+    while (!hasRoute(anchor.proc.pid, hex)) {
+      if (Date.now() >= until) return null
+      await new Promise((r) => setTimeout(r, 5))
     }
-    if (!(await reached(() => runs(anchor.pid, 'sleep')))) return null
-    if (!(await reached(() => hasRoute(anchor.pid, hex)))) return null
     // The anchor goes while ping starts: its exit is not part of the time measured.
-    stopped = anchor.stop(1_000)
+    stopped = anchor.proc.stop(1_000)
     const left = Math.max(1, Math.ceil((until - Date.now()) / 1000))
     const r = await host.exec(
       ['ping', '-n', '-D', '-i', '0.01', '-W', '1', '-c', '1', '-w', String(left), dst],
@@ -93,7 +119,7 @@ export async function firstReplyAt(
     )
     return parseReplies(r.stdout)[0]?.rxMs ?? null
   } finally {
-    await (stopped ?? anchor.stop(1_000))
+    await (stopped ?? anchor.proc.stop(1_000))
   }
 }
 

@@ -13,7 +13,7 @@ import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
 import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
 import { NEBULA_SETTINGS, NebulaNet } from '../net/nebula.js'
 import { dhtAddress, OurMesh, ourSettings } from '../net/ours.js'
-import { firstReplyAt } from '../net/ping.js'
+import { firstReplyAt, type RouteWatch, watchRoutes } from '../net/ping.js'
 import { hostNote, round1 } from '../net/sys.js'
 
 const DEADLINE_MS = 60_000
@@ -25,19 +25,37 @@ interface JoinSample {
   first: number
 }
 
-/** Pings every ordered pair (src host, dst overlay address) from t0 on; throws if a pair never answers. */
+/** One RouteWatch per ordered pair (the pairs pairsFrom pings), started before the clock. */
+async function watchPairs(hosts: readonly Host[]): Promise<RouteWatch[]> {
+  const watches: RouteWatch[] = []
+  for (const a of hosts)
+    for (const b of hosts) {
+      if (a === b) continue
+      const w = await watchRoutes(a, DEADLINE_MS)
+      if (w === null) throw new Error(`route watch in ${a.name} did not start`)
+      watches.push(w)
+    }
+  return watches
+}
+
+/**
+ * Pings every ordered pair (src host, dst overlay address) from t0 on, through the watches of watchPairs(the
+ * same hosts, in the same order); throws if a pair never answers.
+ */
 async function pairsFrom(
   t0: number,
   nodes: Array<{ host: Host; ip: string }>,
   routeNetwork: string,
+  watches: RouteWatch[],
 ): Promise<JoinSample> {
   const jobs: Promise<number | null>[] = []
   const names: string[] = []
+  let k = 0
   for (const a of nodes)
     for (const b of nodes) {
       if (a === b) continue
       names.push(`${a.host.name}->${b.ip}`)
-      jobs.push(firstReplyAt(a.host, b.ip, routeNetwork, DEADLINE_MS))
+      jobs.push(firstReplyAt(a.host, b.ip, routeNetwork, DEADLINE_MS, watches[k++]))
     }
   const at = await Promise.all(jobs)
   const missing = names.filter((_, i) => at[i] === null)
@@ -65,12 +83,14 @@ async function oursOnce(
         ((await ours.client(bootNode!).network()).discovery as { state?: string } | null)?.state === 'online',
       { timeoutMs: 30_000, what: 'bootstrap daemon discovery online' },
     )
+    const watches = await watchPairs(members.map((n) => n.host))
     const t0 = Date.now()
     for (const n of members) await ours.start(n)
     const sample = await pairsFrom(
       t0,
       members.map((n) => ({ host: n.host, ip: n.node.ipv4 })),
       '100.64.0.0',
+      watches,
     )
     const times = await Promise.all(members.map((n) => ours.waitReady(n)))
     const readyMs = times.map((t) => t.readyAt - t.spawnedAt)
@@ -96,12 +116,14 @@ async function nebulaOnce(
   const neb = new NebulaNet(lab, boot, hosts)
   try {
     await neb.startLighthouse()
+    const watches = await watchPairs(neb.members.map((n) => n.host))
     const t0 = Date.now()
     for (const n of neb.members) neb.start(n)
     const sample = await pairsFrom(
       t0,
       neb.members.map((n) => ({ host: n.host, ip: n.ip })),
       '10.232.0.0',
+      watches,
     )
     log(`  nebula: all pairs ${sample.all} ms, first reply ${sample.first} ms`)
     return sample
