@@ -1,10 +1,11 @@
 // The daemon's own V8 code cache (scripts/bin-loader.cjs): the first daemon started without one writes it into
 // systemd's cache directory (CACHE_DIRECTORY) once it is up; the next start loads it and writes nothing; a cache
-// V8 refuses (here: garbage under the right name) is written over by the daemon that found it.
+// V8 refuses (here: garbage under the right name), or one that others may write, is written over by the daemon
+// that found it.
 // Every start must still come up.
 
 import assert from 'node:assert/strict'
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { Lab } from './lib/index.js'
@@ -53,6 +54,14 @@ test('the daemon writes its code cache once, uses it, and replaces one V8 refuse
   assert.ok(d.proc.logText().includes(SAVED), 'the refused cache was replaced')
   assert.deepEqual(caches(), [first])
   assert.ok(readFileSync(file).length > 100_000, 'the replacement holds compiled code again')
+  // One that others may write is not even read: written over like a refused one.
+  const good = readFileSync(file)
+  chmodSync(file, 0o666)
+  await d.restart()
+  await d.proc.waitForLog(READY, 30_000)
+  assert.ok(d.proc.logText().includes(SAVED), 'a world-writable cache was replaced, not used')
+  assert.equal(statSync(file).mode & 0o022, 0, 'the replacement is not writable by group or others')
+  assert.ok(readFileSync(file).length > 100_000 && good.length > 100_000)
   assert.equal((await d.cli(['status', '--json'])).code, 0)
   await d.stop()
 })

@@ -18,7 +18,8 @@
 // installed bundle is read-only to the daemon) or else beside the bundle, and is named after the bundle's size,
 // modification time and inode: V8 checks only a script's length before it takes a cache, so a cache of another
 // build of the same length must never be offered. A cache V8 refuses anyway (another Node, other V8 flags) is
-// written over by the daemon that found it. Measured here, one daemon at a time: CPU from spawn to
+// written over by the daemon that found it, and so is one that neither root nor this user owns or that group or
+// others may write (it is compiled code the daemon would run). Measured here, one daemon at a time: CPU from spawn to
 // "ready" about 560 -> 485 ms.
 
 'use strict'
@@ -62,7 +63,21 @@ function removeQuietly(f) {
 }
 
 const daemonCacheFile = !building && process.argv[2] === 'daemon' ? daemonCachePath() : null
-let daemonCache = daemonCacheFile !== null ? readCache(daemonCacheFile) : undefined
+/**
+ * A code cache is compiled code the daemon (root, normally) will run: one that someone other than root or this
+ * user owns, or that group or others may write, is not read (a fresh one is written over it).
+ */
+function trusted(f) {
+  try {
+    const st = statSync(f)
+    const uid = process.getuid?.() ?? 0
+    return (st.uid === 0 || st.uid === uid) && (st.mode & 0o022) === 0
+  } catch {
+    return false
+  }
+}
+
+let daemonCache = daemonCacheFile !== null && trusted(daemonCacheFile) ? readCache(daemonCacheFile) : undefined
 let cachedData = building ? undefined : (daemonCache ?? readCache(cacheFile))
 // Latin-1: the bundle is ASCII (bundle.mjs), and decoding it as such is a copy, not a UTF-8 decode.
 const script = new Script(Module.wrap(readFileSync(file, 'latin1')), {
