@@ -60,6 +60,29 @@ module.exports = binding
   },
 }
 
+// prom-client's index loads its Pushgateway client (node:https, so TLS; node:zlib) and its cluster aggregator
+// (node:cluster) whenever it is required, and the daemon and the CLI use neither. In the bundle both are stubs
+// that throw if constructed, so a daemon does not load those built-in modules for nothing.
+const promClientUnused = {
+  name: 'prom-client-unused',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/lib\/(pushgateway|cluster)$/ }, (args) =>
+      args.importer.includes(`${path.sep}node_modules${path.sep}prom-client${path.sep}`)
+        ? { path: args.path.slice('./lib/'.length), namespace: 'prom-client-unused' }
+        : undefined,
+    )
+    b.onLoad({ filter: /.*/, namespace: 'prom-client-unused' }, (args) => ({
+      loader: 'js',
+      contents: `module.exports = class {
+  constructor() {
+    throw new Error('prom-client ${args.path} is left out of the blackroad bundle')
+  }
+}
+`,
+    }))
+  },
+}
+
 await rm(outdir, { recursive: true, force: true })
 const result = await build({
   absWorkingDir: root,
@@ -79,7 +102,7 @@ const result = await build({
   // skips UTF-8 decoding of 2.5 MB at every start.
   charset: 'ascii',
   external,
-  plugins: [addonBindings],
+  plugins: [addonBindings, promClientUnused],
   // Our modules locate the package and the native addon from import.meta.url: the bundle's own URL.
   define: { 'import.meta.url': '__brImportMetaUrl' },
   banner: { js: "const __brImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
