@@ -135,6 +135,7 @@ export function federationCommands(y: Argv<GlobalArgs>, run: Run): Argv<GlobalAr
                     ['Term', String(st.term)],
                     ['Commit index', String(st.commit_index)],
                     ['Applied index', String(st.applied_index)],
+                    ['Log', `${st.last_index} entries, ${st.durable_index} written`],
                     [
                       'Voters',
                       st.voters.map((v) => `${v.name ?? v.node_id}${v.leader ? '*' : ''}`).join(', '),

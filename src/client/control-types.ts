@@ -21,8 +21,13 @@ export interface ControlStatusResponse {
   leader_name: string | null
   commit_index: number
   applied_index: number
-  /** Last index in this node's durable log (entries held, committed or not). */
+  /** Last index in this node's log (entries held, committed or not); the newest may still be being written. */
   last_index: number
+  /**
+   * Last index this node's log holds durably (written and synced): what survives a crash of this node. Both
+   * last_index and, on a follower, commit_index may be ahead of it while a write is in flight.
+   */
+  durable_index: number
   /** Leader first, then by configured priority. */
   voters: ControlVoterInfo[]
   learners: number

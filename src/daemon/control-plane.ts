@@ -308,6 +308,7 @@ export class ControlNode {
         commit_index: 0,
         applied_index: 0,
         last_index: 0,
+        durable_index: 0,
         voters: [],
         learners: 0,
       }
@@ -324,6 +325,7 @@ export class ControlNode {
       commit_index: st.commitIndex,
       applied_index: st.appliedIndex,
       last_index: v.lastIndex,
+      durable_index: v.durableMatch(),
       voters: this.voterViews(),
       learners: v.membership.learners.length,
     }

@@ -229,6 +229,12 @@ export interface RaftView<SM extends StateMachine = StateMachine> {
   readonly firstIndex: number
   readonly lastIndex: number
   readonly lastTerm: number
+  /**
+   * How far this node's own log is known durable (a completed write confirmed it): lastIndex may run ahead
+   * while a write is in flight, and so may commit on a follower (the leader's commit index arrives with the
+   * entries), since committed means held durably by a majority, not necessarily by this node yet.
+   */
+  durableMatch(): number
   readonly snapshotIndex: number
   readonly snapshotTerm: number
   readonly membership: Membership
