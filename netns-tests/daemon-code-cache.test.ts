@@ -20,6 +20,12 @@ test('the daemon writes its code cache once, uses it, and replaces one V8 refuse
   const host = await lab.host('cache')
   const cacheDir = path.join(lab.scratchDir, 'code-cache')
   mkdirSync(cacheDir, { mode: 0o700 })
+  // Up and past the point where it saves: the daemon saves right after logging "ready", in the same tick, so an
+  // API request answered after that line means the decision is made and its log line written (synchronously).
+  const started = async () => {
+    await d.proc.waitForLog(READY, 30_000)
+    assert.equal((await d.cli(['status', '--json'])).code, 0)
+  }
   const caches = () => readdirSync(cacheDir).filter((f) => f.startsWith('blackroad.cjs.daemon-cache-'))
   const d = await lab.startDaemon(
     host,
@@ -32,7 +38,7 @@ test('the daemon writes its code cache once, uses it, and replaces one V8 refuse
   )
 
   // First start: no cache yet, so the daemon writes one.
-  await d.proc.waitForLog(READY, 30_000)
+  await started()
   assert.ok(d.proc.logText().includes(SAVED), 'the first daemon saved its code cache')
   const [first] = caches()
   assert.equal(caches().length, 1, `one cache file: ${caches().join(', ')}`)
@@ -42,7 +48,7 @@ test('the daemon writes its code cache once, uses it, and replaces one V8 refuse
 
   // Second start: it loads that cache (had V8 refused it, the daemon would write another) and writes nothing.
   await d.restart()
-  await d.proc.waitForLog(READY, 30_000)
+  await started()
   assert.ok(!d.proc.logText().includes(SAVED), 'a daemon started with a cache does not write another')
   assert.deepEqual(caches(), [first])
   assert.equal(statSync(file).mtimeMs, written.mtimeMs, 'the cache file is untouched')
@@ -50,7 +56,7 @@ test('the daemon writes its code cache once, uses it, and replaces one V8 refuse
   // A cache V8 refuses: the daemon that found it compiles as without one and writes a good one over it.
   writeFileSync(file, Buffer.alloc(4096, 0x5a))
   await d.restart()
-  await d.proc.waitForLog(READY, 30_000)
+  await started()
   assert.ok(d.proc.logText().includes(SAVED), 'the refused cache was replaced')
   assert.deepEqual(caches(), [first])
   assert.ok(readFileSync(file).length > 100_000, 'the replacement holds compiled code again')
@@ -58,7 +64,7 @@ test('the daemon writes its code cache once, uses it, and replaces one V8 refuse
   const good = readFileSync(file)
   chmodSync(file, 0o666)
   await d.restart()
-  await d.proc.waitForLog(READY, 30_000)
+  await started()
   assert.ok(d.proc.logText().includes(SAVED), 'a world-writable cache was replaced, not used')
   assert.equal(statSync(file).mode & 0o022, 0, 'the replacement is not writable by group or others')
   assert.ok(readFileSync(file).length > 100_000 && good.length > 100_000)

@@ -19,12 +19,12 @@
 // modification time and inode: V8 checks only a script's length before it takes a cache, so a cache of another
 // build of the same length must never be offered. A cache V8 refuses anyway (another Node, other V8 flags) is
 // written over by the daemon that found it, and so is one that neither root nor this user owns or that group or
-// others may write (it is compiled code the daemon would run). Measured here, one daemon at a time: CPU from spawn to
-// "ready" about 560 -> 485 ms.
+// others may write (it is compiled code the daemon would run). Measured here, one daemon at a time: CPU from
+// spawn to "ready" about 560 -> 485 ms.
 
 'use strict'
 
-const { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } = require('node:fs')
+const fs = require('node:fs')
 const Module = require('node:module')
 const path = require('node:path')
 const { Script } = require('node:vm')
@@ -36,7 +36,7 @@ const DAEMON_CACHE_PREFIX = 'blackroad.cjs.daemon-cache-'
 
 function readCache(f) {
   try {
-    return readFileSync(f)
+    return fs.readFileSync(f)
   } catch {
     // No cache (a build without one, not written yet, or removed).
     return undefined
@@ -46,7 +46,7 @@ function readCache(f) {
 /** Where the daemon cache for this very bundle is, or null when the bundle cannot be examined. */
 function daemonCachePath() {
   try {
-    const st = statSync(file)
+    const st = fs.statSync(file)
     const dir = process.env.CACHE_DIRECTORY?.split(':')[0] || __dirname
     return path.join(dir, `${DAEMON_CACHE_PREFIX}${st.size}-${Math.trunc(st.mtimeMs)}-${st.ino}`)
   } catch {
@@ -56,31 +56,36 @@ function daemonCachePath() {
 
 function removeQuietly(f) {
   try {
-    unlinkSync(f)
+    fs.unlinkSync(f)
   } catch {
     // Gone already, or a read-only directory.
   }
 }
 
-const daemonCacheFile = !building && process.argv[2] === 'daemon' ? daemonCachePath() : null
 /**
- * A code cache is compiled code the daemon (root, normally) will run: one that someone other than root or this
- * user owns, or that group or others may write, is not read (a fresh one is written over it).
+ * The daemon cache, read through one open file: undefined when there is none, or when it is not to be trusted.
+ * It is compiled code the daemon (root, normally) will run, so one that someone other than root or this user
+ * owns, or that group or others may write, is not read (a fresh one is written over it).
  */
-function trusted(f) {
+function readDaemonCache(f) {
+  let fd
   try {
-    const st = statSync(f)
+    fd = fs.openSync(f, 'r')
+    const st = fs.fstatSync(fd)
     const uid = process.getuid?.() ?? 0
-    return (st.uid === 0 || st.uid === uid) && (st.mode & 0o022) === 0
+    return (st.uid === 0 || st.uid === uid) && (st.mode & 0o022) === 0 ? fs.readFileSync(fd) : undefined
   } catch {
-    return false
+    return undefined
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd)
   }
 }
 
-let daemonCache = daemonCacheFile !== null && trusted(daemonCacheFile) ? readCache(daemonCacheFile) : undefined
+const daemonCacheFile = !building && process.argv[2] === 'daemon' ? daemonCachePath() : null
+let daemonCache = daemonCacheFile !== null ? readDaemonCache(daemonCacheFile) : undefined
 let cachedData = building ? undefined : (daemonCache ?? readCache(cacheFile))
 // Latin-1: the bundle is ASCII (bundle.mjs), and decoding it as such is a copy, not a UTF-8 decode.
-const script = new Script(Module.wrap(readFileSync(file, 'latin1')), {
+const script = new Script(Module.wrap(fs.readFileSync(file, 'latin1')), {
   filename: file,
   ...(cachedData !== undefined ? { cachedData } : {}),
 })
@@ -94,20 +99,21 @@ script.runInThisContext()(bundle.exports, Module.createRequire(file), bundle, fi
 /** Writes the daemon cache and removes those of other builds beside it (see the header). */
 function saveCodeCache() {
   const tmp = `${daemonCacheFile}.${process.pid}`
-  writeFileSync(tmp, script.createCachedData(), { flag: 'wx', mode: 0o644 })
-  renameSync(tmp, daemonCacheFile)
+  fs.writeFileSync(tmp, script.createCachedData(), { flag: 'wx', mode: 0o644 })
+  fs.renameSync(tmp, daemonCacheFile)
   const dir = path.dirname(daemonCacheFile)
-  for (const f of readdirSync(dir)) {
-    if (f.startsWith(DAEMON_CACHE_PREFIX) && path.join(dir, f) !== daemonCacheFile && !f.includes('.', DAEMON_CACHE_PREFIX.length)) {
-      removeQuietly(path.join(dir, f))
-    }
+  for (const f of fs.readdirSync(dir)) {
+    // Others' caches, not the one just written nor another daemon's write in progress (NAME.pid).
+    const other = path.join(dir, f)
+    const ours = f.startsWith(DAEMON_CACHE_PREFIX) && !f.includes('.', DAEMON_CACHE_PREFIX.length)
+    if (ours && other !== daemonCacheFile) removeQuietly(other)
   }
 }
 
 if (building) {
   bundle.exports.warm().then(
     () => {
-      writeFileSync(cacheFile, script.createCachedData())
+      fs.writeFileSync(cacheFile, script.createCachedData())
       // Some modules start timers or handles when loaded; nothing else is to run here.
       process.exit(0)
     },

@@ -2,15 +2,15 @@
 // instead of ~700 modules, which takes the daemon's start-up from resolving, reading and
 // compiling hundreds of files to one; most of the join time on a Pi or a busy machine is start-up. Modules load
 // lazily inside it: the daemon's code is initialised only by `blackroad daemon`, the operator commands' only by
-// them. Packages with native addons stay in node_modules.
+// them. Only the native addons themselves (.node files) load from node_modules (see addonBindings).
 //
-// dist/bin/blackroad-cli.cjs, the command itself, is scripts/bin-loader.cjs behind `#!/usr/bin/env -S [VAR=value ...] node <flags>`:
-// the V8 flags the daemon is measured and shipped with (package.json "blackroad.nodeFlags": --single-threaded-gc
-// keeps V8's collections on the main thread instead of waking helper threads for every scavenge, which on a
-// 2-core machine shared with the bus's clients and the other router contended for the cores: bus suite
-// throughput 136-235k -> 205-317k msgs/s, 10 runs each, same hour). Keep this list short: most V8 flags change
-// V8's flag hash, and V8 then refuses Node's own code cache for its built-in modules (the young-generation limit
-// the daemon wants is therefore set at run time, see src/daemon/heap-trim.ts). It compiles the bundle with the V8 code cache made
+// dist/bin/blackroad-cli.cjs, the command itself, is scripts/bin-loader.cjs behind
+// `#!/usr/bin/env -S [VAR=value ...] node <flags>`: the V8 flags the daemon is measured and shipped with
+// (package.json "blackroad.nodeFlags": --single-threaded-gc keeps V8's collections on the main thread instead
+// of waking helper threads for every scavenge, which on a 2-core machine shared with the bus's clients and the
+// other router contended for the cores: bus suite throughput 136-235k -> 205-317k msgs/s, 10 runs each, same
+// hour). Keep this list short: most V8 flags change V8's flag hash, and V8 then refuses Node's own code cache
+// for its built-in modules (see src/daemon/heap-trim.ts). It compiles the bundle with the V8 code cache made
 // here, by running the loader once with those same flags (V8 accepts a cache only under the flags it was made
 // with).
 
@@ -25,9 +25,6 @@ const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'))
 const flags = pkg.blackroad?.nodeFlags ?? []
 const outdir = path.join(root, 'dist', 'bin')
 
-// Loaded at run time from node_modules: pino-pretty, which is only used on a terminal.
-const external = ['pino-pretty', ...['sodium-native', 'udx-native'].map((p) => `${p}/package.json`)]
-
 // The packages with native addons (sodium-native, udx-native) are bundled like the rest, so their JavaScript
 // comes compiled from the code cache; only the addons themselves load from node_modules. Each package's
 // binding.js finds its addon with require-addon relative to its own file, which in the bundle would be the
@@ -36,11 +33,19 @@ const external = ['pino-pretty', ...['sodium-native', 'udx-native'].map((p) => `
 // system), whatever require-addon finds there, as the package itself would. Loaded from node_modules instead,
 // the two packages took 30 ms of a daemon's start-up here, 25 of them in resolving and compiling JavaScript.
 const addonPackages = ['sodium-native', 'udx-native']
+
+// Loaded at run time from node_modules: pino-pretty, which is only used on a terminal, and the addon packages'
+// package.json, which the binding modules resolve to find the package's directory.
+const external = ['pino-pretty', ...addonPackages.map((p) => `${p}/package.json`)]
+
+/** Whether a module esbuild resolves from belongs to the npm package `name`. */
+const inPackage = (importer, name) => importer.includes(`${path.sep}node_modules${path.sep}${name}${path.sep}`)
+
 const addonBindings = {
   name: 'addon-bindings',
   setup(b) {
     b.onResolve({ filter: /^\.\.?\/binding(\.js)?$/ }, (args) => {
-      const pkgName = addonPackages.find((p) => args.importer.includes(`${path.sep}node_modules${path.sep}${p}${path.sep}`))
+      const pkgName = addonPackages.find((p) => inPackage(args.importer, p))
       return pkgName === undefined ? undefined : { path: pkgName, namespace: 'addon-binding' }
     })
     b.onLoad({ filter: /.*/, namespace: 'addon-binding' }, (args) => ({
@@ -48,9 +53,10 @@ const addonBindings = {
       loader: 'js',
       contents: `const { dirname, join } = require('node:path')
 const dir = dirname(require.resolve(${JSON.stringify(`${args.path}/package.json`)}))
+const prebuilt = join(dir, 'prebuilds', process.platform + '-' + process.arch, ${JSON.stringify(`${args.path}.node`)})
 let binding
 try {
-  binding = require(join(dir, 'prebuilds', process.platform + '-' + process.arch, ${JSON.stringify(`${args.path}.node`)}))
+  binding = require(prebuilt)
 } catch {
   binding = require('require-addon')('.', join(dir, 'binding.js'))
 }
@@ -67,7 +73,7 @@ const promClientUnused = {
   name: 'prom-client-unused',
   setup(b) {
     b.onResolve({ filter: /^\.\/lib\/(pushgateway|cluster)$/ }, (args) =>
-      args.importer.includes(`${path.sep}node_modules${path.sep}prom-client${path.sep}`)
+      inPackage(args.importer, 'prom-client')
         ? { path: args.path.slice('./lib/'.length), namespace: 'prom-client-unused' }
         : undefined,
     )

@@ -25,40 +25,32 @@ interface JoinSample {
   first: number
 }
 
-/** One RouteWatch per ordered pair (the pairs pairsFrom pings), started before the clock. */
-async function watchPairs(hosts: readonly Host[]): Promise<RouteWatch[]> {
-  const watches: RouteWatch[] = []
-  for (const a of hosts)
-    for (const b of hosts) {
-      if (a === b) continue
-      const w = await watchRoutes(a, DEADLINE_MS)
-      if (w === null) throw new Error(`route watch in ${a.name} did not start`)
-      watches.push(w)
-    }
-  return watches
+/** One ordered pair: pings go from host to ip, its route awaited through watch. */
+interface Pair {
+  host: Host
+  ip: string
+  watch: RouteWatch
 }
 
-/**
- * Pings every ordered pair (src host, dst overlay address) from t0 on, through the watches of watchPairs(the
- * same hosts, in the same order); throws if a pair never answers.
- */
-async function pairsFrom(
-  t0: number,
-  nodes: Array<{ host: Host; ip: string }>,
-  routeNetwork: string,
-  watches: RouteWatch[],
-): Promise<JoinSample> {
-  const jobs: Promise<number | null>[] = []
-  const names: string[] = []
-  let k = 0
+/** Every ordered pair of nodes (src host, dst overlay address), each with its RouteWatch started: before the clock. */
+async function watchPairs(nodes: Array<{ host: Host; ip: string }>): Promise<Pair[]> {
+  const pairs: Pair[] = []
   for (const a of nodes)
     for (const b of nodes) {
       if (a === b) continue
-      names.push(`${a.host.name}->${b.ip}`)
-      jobs.push(firstReplyAt(a.host, b.ip, routeNetwork, DEADLINE_MS, watches[k++]))
+      const watch = await watchRoutes(a.host, DEADLINE_MS)
+      if (watch === null) throw new Error(`route watch in ${a.host.name} did not start`)
+      pairs.push({ host: a.host, ip: b.ip, watch })
     }
-  const at = await Promise.all(jobs)
-  const missing = names.filter((_, i) => at[i] === null)
+  return pairs
+}
+
+/** Pings every pair from t0 on; throws if a pair never answers. */
+async function pairsFrom(t0: number, pairs: readonly Pair[], routeNetwork: string): Promise<JoinSample> {
+  const at = await Promise.all(
+    pairs.map((p) => firstReplyAt(p.host, p.ip, routeNetwork, DEADLINE_MS, p.watch)),
+  )
+  const missing = pairs.filter((_, i) => at[i] === null).map((p) => `${p.host.name}->${p.ip}`)
   if (missing.length > 0) throw new Error(`no reply within ${DEADLINE_MS} ms for ${missing.join(', ')}`)
   const ms = (at as number[]).map((x) => Math.round(x - t0))
   return { all: Math.max(...ms), first: Math.min(...ms) }
@@ -83,15 +75,10 @@ async function oursOnce(
         ((await ours.client(bootNode!).network()).discovery as { state?: string } | null)?.state === 'online',
       { timeoutMs: 30_000, what: 'bootstrap daemon discovery online' },
     )
-    const watches = await watchPairs(members.map((n) => n.host))
+    const pairs = await watchPairs(members.map((n) => ({ host: n.host, ip: n.node.ipv4 })))
     const t0 = Date.now()
     for (const n of members) await ours.start(n)
-    const sample = await pairsFrom(
-      t0,
-      members.map((n) => ({ host: n.host, ip: n.node.ipv4 })),
-      '100.64.0.0',
-      watches,
-    )
+    const sample = await pairsFrom(t0, pairs, '100.64.0.0')
     const times = await Promise.all(members.map((n) => ours.waitReady(n)))
     const readyMs = times.map((t) => t.readyAt - t.spawnedAt)
     const loadMs = times.map((t) => t.startingAt - t.spawnedAt)
@@ -116,15 +103,10 @@ async function nebulaOnce(
   const neb = new NebulaNet(lab, boot, hosts)
   try {
     await neb.startLighthouse()
-    const watches = await watchPairs(neb.members.map((n) => n.host))
+    const pairs = await watchPairs(neb.members.map((n) => ({ host: n.host, ip: n.ip })))
     const t0 = Date.now()
     for (const n of neb.members) neb.start(n)
-    const sample = await pairsFrom(
-      t0,
-      neb.members.map((n) => ({ host: n.host, ip: n.ip })),
-      '10.232.0.0',
-      watches,
-    )
+    const sample = await pairsFrom(t0, pairs, '10.232.0.0')
     log(`  nebula: all pairs ${sample.all} ms, first reply ${sample.first} ms`)
     return sample
   } finally {

@@ -26,7 +26,7 @@ async function main(hooks: LoaderHooks): Promise<void> {
   process.exitCode = await runDaemon({
     configPath: daemon.config ?? DEFAULT_CONFIG_PATH,
     skipPrivilegeCheck: daemon.skipPrivilegeCheck,
-    ...(hooks.saveCodeCache !== undefined ? { saveCodeCache: hooks.saveCodeCache } : {}),
+    saveCodeCache: hooks.saveCodeCache,
   })
 }
 

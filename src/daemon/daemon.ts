@@ -71,11 +71,6 @@ export interface DaemonOptions {
   config: Config
   configPath: string
   logger: Logger
-  /**
-   * Saves the V8 code cache of what start-up compiled (the bundle's loader, for a daemon started without one);
-   * called once, at the end of start().
-   */
-  saveCodeCache?: () => void
 }
 
 export class Daemon {
@@ -96,14 +91,12 @@ export class Daemon {
   private networkReason: string | null = null
   private control: ControlNode | null = null
   private startedAt = 0
-  private readonly saveCodeCache: (() => void) | undefined
   /** Undo steps for what start() created, run in reverse by stop(). */
   private readonly cleanups: Array<{ what: string; run: () => Promise<void> }> = []
 
   constructor(opts: DaemonOptions) {
     this.config = opts.config
     this.logger = opts.logger
-    this.saveCodeCache = opts.saveCodeCache
     this.metrics = createMetrics()
     this.federation = new LocalFederation(
       this.config.node.state_dir,
@@ -258,16 +251,6 @@ export class Daemon {
       const addr = await ms.start()
       this.cleanups.push({ what: 'metrics server', run: () => ms.close() })
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
-    }
-
-    // Start-up is over: what it compiled goes into the daemon's code cache.
-    if (this.saveCodeCache !== undefined) {
-      try {
-        this.saveCodeCache()
-        this.logger.info('code cache for daemon start-up saved')
-      } catch (err) {
-        this.logger.debug({ err }, 'code cache for daemon start-up not saved')
-      }
     }
 
     const addon = nativeAddon()

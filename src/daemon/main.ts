@@ -50,12 +50,7 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
     'blackroad daemon starting',
   )
   const notifier = SystemdNotifier.fromEnv(logger)
-  const daemon = new Daemon({
-    config,
-    configPath: opts.configPath,
-    logger,
-    ...(opts.saveCodeCache !== undefined ? { saveCodeCache: opts.saveCodeCache } : {}),
-  })
+  const daemon = new Daemon({ config, configPath: opts.configPath, logger })
   try {
     await daemon.start()
   } catch (err) {
@@ -77,6 +72,15 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
   )
   // Only now: the API socket answers and every listener is bound, which is what READY promises systemd.
   notifier.ready(`serving node ${config.node.name}, API on ${config.api.socket}`)
+  // Start-up is over, and announced: what it compiled goes into the daemon's code cache (once per build).
+  if (opts.saveCodeCache) {
+    try {
+      opts.saveCodeCache()
+      logger.info('code cache for daemon start-up saved')
+    } catch (err) {
+      logger.debug({ err }, 'code cache for daemon start-up not saved')
+    }
+  }
   try {
     return await waitForShutdown(daemon, logger, opts.configPath, notifier)
   } finally {

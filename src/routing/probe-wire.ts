@@ -51,6 +51,10 @@ export interface ProbeDatagram {
   /** ms, at 0.1 ms precision up to 6553.5 and 1 ms above (to MAX_HELD_MS). */
   heldMs: number
   mask: number
+  /**
+   * The sender's probe interval. Not read since a prober bounds a peer's hold by its own interval (driver.ts,
+   * applyPace); still sent and checked, so the datagram stays what routers of earlier builds expect.
+   */
   intervalMs: number
 }
 

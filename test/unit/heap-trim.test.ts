@@ -4,6 +4,12 @@ import { Counter, Registry } from 'prom-client'
 import { HeapTrimmer, youngGenerationBytes } from '../../src/daemon/heap-trim.js'
 import { nativeAddon, nativeProblem } from '../../src/os/native.js'
 
+/** About 1.6 MiB of arrays that are garbage once this returns. */
+function makeGarbage(): void {
+  const keep: number[][] = []
+  for (let i = 0; i < 200; i++) keep.push(new Array(1_000).fill(i))
+}
+
 test('heap trimmer: collects only after the heap grew by the threshold, and the collection frees garbage', async () => {
   const registry = new Registry()
   const trims = new Counter({ name: 't_trims_total', help: 'h', registers: [registry] })
@@ -35,10 +41,7 @@ test('heap trimmer: skips while the event loop was busy, collects once it is idl
   assert.equal(t.tick(), false, 'busy: no forced pause in the middle of traffic')
   load = 0.05
   assert.equal(t.tick(), true, 'idle: collects')
-  let keep: number[][] = []
-  for (let i = 0; i < 200; i++) keep.push(new Array(1_000).fill(i))
-  keep = []
-  assert.equal(keep.length, 0)
+  makeGarbage()
   load = 0.3
   assert.equal(t.tick(), false, 'grown, but above the default 25 % utilisation')
   load = 0.1
@@ -91,10 +94,7 @@ test('heap trimmer: collections stay minSpacingMs apart however often it checks'
     now: () => now,
   })
   assert.equal(t.tick(), true, 'first idle check collects')
-  let keep: number[][] = []
-  for (let i = 0; i < 200; i++) keep.push(new Array(1_000).fill(i))
-  keep = []
-  assert.equal(keep.length, 0)
+  makeGarbage()
   now = 2_000
   assert.equal(t.tick(), false, 'garbage, but 2 s after the last collection')
   now = 10_000
