@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "blackroad_native",
-      "sources": ["src/addon.c", "src/notify.c", "src/udp.c", "src/malloc.c", "src/heap.c"],
+      "sources": ["src/addon.c", "src/notify.c", "src/udp.c", "src/malloc.c", "src/heap.c", "src/pages.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
       "libraries": ["-ldl"],

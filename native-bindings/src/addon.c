@@ -1,5 +1,6 @@
 // blackroad_native: the few things Node lacks that the router needs (sd_notify over a datagram socket, batched
-// UDP I/O for the mesh DNS server, malloc_trim, V8's low-memory notification). Loaded lazily by src/os/native.ts;
+// UDP I/O for the mesh DNS server, malloc_trim, V8's low-memory notification,
+// unmapping idle file pages). Loaded lazily by src/os/native.ts;
 // every export has a pure-JS fallback.
 
 #include "addon.h"
@@ -61,6 +62,7 @@ static napi_value init(napi_env env, napi_value exports) {
   br_init_udp(env, exports);
   br_init_malloc(env, exports);
   br_init_heap(env, exports);
+  br_init_pages(env, exports);
   return exports;
 }
 

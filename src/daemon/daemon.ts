@@ -256,6 +256,7 @@ export class Daemon {
     const addon = nativeAddon()
     const trim = addon?.mallocTrim
     const lowMemory = addon?.lowMemory
+    const dropFiles = addon?.dropFilePages
     const trimmer = new HeapTrimmer({
       intervalMs: TRIM_CHECK_MS,
       minSpacingMs: TRIM_SPACING_MS,
@@ -264,6 +265,9 @@ export class Daemon {
       ...(trim !== undefined ? { releaseC: trim, releases: this.metrics.heapReleases } : {}),
       // Young generation past 4 MiB: it has grown at least twice from its 1 MiB minimum.
       ...(lowMemory !== undefined ? { collect: lowMemory, youngLimitBytes: 4 << 20 } : {}),
+      ...(dropFiles !== undefined
+        ? { releaseFiles: dropFiles, filesReleased: this.metrics.filePagesUnmapped }
+        : {}),
     })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })

@@ -18,6 +18,11 @@
 // for 2.4 MiB less in an idle daemon (memory suite 76.1 against 78.5 MiB). Given on the command line the flag
 // also cost every start-up: any V8 flag there changes V8's flag hash, and V8 then refuses Node's code cache
 // for the built-in modules (55 ms more CPU per daemon to require them here).
+// File pages: start-up maps far more of /usr/bin/node than an idle daemon uses (V8's deserialiser and
+// compilers, built-in modules' sources, ICU), and they stay in the resident set until the kernel's reclaim takes
+// them. `releaseFiles` (the native addon's dropFilePages, see native-bindings/src/pages.c) unmaps the resident
+// pages of read-only file mappings holding no private copy; they stay in the page cache and map again on use.
+// It runs on an idle check at most every `filesSpacingMs`, collection or not.
 // Idle means idle: a full collection stops the event loop for 10-30 ms, so a check is skipped while the loop
 // was busy (utilisation above `maxBusy` since the previous check) — under load V8 collects on its own, and a
 // forced pause would land in the middle of bus traffic or a Raft commit.
@@ -60,6 +65,15 @@ export interface HeapTrimOptions {
   minSpacingMs?: number
   /** At most one collection for the young generation alone per this many ms (default 30 s): see tick(). */
   youngSpacingMs?: number
+  /**
+   * Unmaps the resident pages of read-only file mappings (the native addon's dropFilePages); returns the kB
+   * they held, or a negative errno.
+   */
+  releaseFiles?: () => number
+  /** At most one releaseFiles per this many ms (default: minSpacingMs, else intervalMs). */
+  filesSpacingMs?: number
+  /** Counts the bytes releaseFiles unmapped. */
+  filesReleased?: Counter
   /** Monotonic ms (tests inject it); default performance.now. */
   now?: () => number
 }
@@ -91,6 +105,7 @@ export class HeapTrimmer {
   private readonly now: () => number
   private lastAt = Number.NEGATIVE_INFINITY
   private lastYoungAt = Number.NEGATIVE_INFINITY
+  private lastFilesAt = Number.NEGATIVE_INFINITY
 
   constructor(private readonly opts: HeapTrimOptions) {
     this.gc = opts.collect ?? exposeGc()
@@ -126,13 +141,30 @@ export class HeapTrimmer {
    * One check: collect when the loop was idle enough and the heap grew by minGarbageBytes since the last
    * collection, or the young generation grew past youngLimitBytes. A loop that stays moderately busy would
    * grow the young generation again after each shrink, so that reason alone counts once per youngSpacingMs.
-   * Returns whether it collected.
+   * Then, idle and past filesSpacingMs since the last time, unmaps idle file pages (releaseFiles). Returns
+   * whether it collected.
    */
   tick(): boolean {
     if (this.gc === null) return false
     if (this.busy() > (this.opts.maxBusy ?? 0.25)) return false
     const now = this.now()
-    if (now - this.lastAt < (this.opts.minSpacingMs ?? this.opts.intervalMs)) return false
+    const collected = this.maybeCollect(now)
+    const files = this.opts.releaseFiles
+    if (files !== undefined && now - this.lastFilesAt >= (this.opts.filesSpacingMs ?? this.spacing)) {
+      this.lastFilesAt = now
+      const kb = files()
+      if (kb > 0) this.opts.filesReleased?.inc(kb * 1024)
+    }
+    return collected
+  }
+
+  private get spacing(): number {
+    return this.opts.minSpacingMs ?? this.opts.intervalMs
+  }
+
+  private maybeCollect(now: number): boolean {
+    if (this.gc === null) return false
+    if (now - this.lastAt < this.spacing) return false
     // V8's own figure: process.memoryUsage() would also read /proc for the RSS on every check.
     const used = getHeapStatistics().used_heap_size
     const garbage = this.baseline === 0 || used - this.baseline >= this.opts.minGarbageBytes

@@ -13,6 +13,7 @@ export interface DaemonMetrics {
   clustersTotal: Gauge<string>
   heapTrims: Counter<string>
   heapReleases: Counter<string>
+  filePagesUnmapped: Counter<string>
 }
 
 export function createMetrics(): DaemonMetrics {
@@ -52,6 +53,11 @@ export function createMetrics(): DaemonMetrics {
     heapReleases: new Counter({
       name: 'blackroad_heap_c_releases_total',
       help: 'Idle collections after which malloc_trim gave free pages of the C heap back to the kernel',
+      registers: [registry],
+    }),
+    filePagesUnmapped: new Counter({
+      name: 'blackroad_file_pages_unmapped_bytes_total',
+      help: 'Resident bytes of read-only file mappings (node code, libraries) unmapped while idle; they map again on use',
       registers: [registry],
     }),
   }

@@ -43,6 +43,11 @@ export interface NativeAddon {
    * addon built before it existed).
    */
   lowMemory?: () => void
+  /**
+   * Unmaps the resident pages of private, read-only file mappings that hold no private copy (node's code and
+   * data, shared libraries; native-bindings/src/pages.c): kB unmapped, or -errno (absent in an older addon).
+   */
+  dropFilePages?: () => number
 }
 
 declare const udpHandleBrand: unique symbol

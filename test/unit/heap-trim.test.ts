@@ -102,6 +102,49 @@ test('heap trimmer: collections stay minSpacingMs apart however often it checks'
   t.stop()
 })
 
+test('heap trimmer: unmaps idle file pages on idle checks filesSpacingMs apart, collection or not, and counts the bytes', async () => {
+  const registry = new Registry()
+  const filesReleased = new Counter({ name: 't_files_total', help: 'h', registers: [registry] })
+  let now = 0
+  let load = 0
+  let calls = 0
+  const t = new HeapTrimmer({
+    intervalMs: 2_000,
+    minSpacingMs: 10_000,
+    filesSpacingMs: 20_000,
+    minGarbageBytes: 1 << 30,
+    busy: () => load,
+    now: () => now,
+    releaseFiles: () => {
+      calls++
+      return calls === 2 ? -2 : 1000
+    },
+    filesReleased,
+  })
+  assert.equal(t.tick(), true, 'first idle check collects')
+  assert.equal(calls, 1, 'and unmaps')
+  now = 12_000
+  assert.equal(t.tick(), false, 'no garbage: no collection')
+  assert.equal(calls, 1, '12 s after the last: too soon')
+  now = 20_000
+  load = 0.9
+  t.tick()
+  assert.equal(calls, 1, 'busy: not while traffic runs')
+  load = 0
+  now = 22_000
+  assert.equal(t.tick(), false, 'still no collection')
+  assert.equal(calls, 2, 'idle, 22 s after: unmaps without a collection')
+  now = 42_000
+  t.tick()
+  assert.equal(calls, 3)
+  assert.equal(
+    (await filesReleased.get()).values[0]?.value,
+    2000 * 1024,
+    'bytes counted from kB; the errno result (-2) adds nothing',
+  )
+  t.stop()
+})
+
 test('heap trimmer: with a collect that shrinks it, a grown young generation alone triggers, once per youngSpacingMs', () => {
   let now = 0
   let collections = 0
