@@ -2,6 +2,11 @@
 // daemons, WireGuard via wireguard-go) vs Nebula (lighthouse + 2 nodes) and vs a hand-configured wireguard-go
 // pair, interleaved per run. Each system is up only during its own test. CPU of the tunnel processes during
 // the test is printed as a comment: on 2 cores the test is CPU-bound, so CPU is what the numbers compare.
+// Every system gets SETTLE_MS after its first ping before iperf3 starts: the figure is a tunnel's throughput,
+// not the contest between a transfer and the end of a start-up. Measured without it, our daemons spent 6-7 %
+// of a core each during a transfer begun at the first ping (the rest of their start-up: the first idle heap
+// collection, lanes, DHT announces), against 2-3 % in one begun after 12 s; on 2 saturated cores that
+// difference alone is about 4 % of the throughput.
 
 import { Lab } from '../../netns-tests/lib/lab.js'
 import type { Host } from '../../netns-tests/lib/topology.js'
@@ -17,6 +22,9 @@ import { hostNote, round1 } from '../net/sys.js'
 import { WGGO_SETTINGS, WgGoPair } from '../net/wggo.js'
 
 const SECONDS = 3
+const SETTLE_MS = 5_000
+
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS))
 
 interface Sample {
   mbits: number
@@ -31,6 +39,7 @@ async function ours(lab: Lab, a: Host, b: Host, log: (m: string) => void): Promi
     await Promise.all([mesh.start(na!, true), mesh.start(nb!, true)])
     if ((await firstReplyAt(a, nb!.node.ipv4, '100.64.0.0', 60_000)) === null)
       throw new Error('ours: no ping a->b')
+    await settle()
     const wa = mesh.wireguardGoPid(na!)
     const wb = mesh.wireguardGoPid(nb!)
     const pids = [na!.daemon!.pid, wa ?? -1, nb!.daemon!.pid, wb ?? -1]
@@ -58,6 +67,7 @@ async function nebula(lab: Lab, lh: Host, a: Host, b: Host, log: (m: string) => 
     net.start(na)
     net.start(nb)
     if ((await firstReplyAt(a, nb.ip, '10.232.0.0', 60_000)) === null) throw new Error('nebula: no ping a->b')
+    await settle()
     const r = await iperfTcp(b, nb.ip, a, SECONDS, [na.proc!.pid, nb.proc!.pid])
     log(
       `  nebula: ${Math.round(r.mbits)} Mbit/s; cpu % sender ${Math.round(r.cpuPct[0]!)} receiver ${Math.round(r.cpuPct[1]!)}`,
@@ -75,6 +85,7 @@ async function wggo(lab: Lab, a: Host, b: Host, log: (m: string) => void): Promi
     const [ea, eb] = pair.ends
     if ((await firstReplyAt(a, eb.ip, '10.233.0.0', 30_000)) === null)
       throw new Error('wireguard-go: no ping a->b')
+    await settle()
     const r = await iperfTcp(b, eb.ip, a, SECONDS, [ea.proc!.pid, eb.proc!.pid])
     log(
       `  wireguard-go: ${Math.round(r.mbits)} Mbit/s; cpu % sender ${Math.round(r.cpuPct[0]!)} receiver ${Math.round(r.cpuPct[1]!)}`,
@@ -140,7 +151,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         figures,
         comments: [
           hostNote(),
-          `topology: 3 namespaces on one bridge (nebula's lighthouse on the third); iperf3 -t ${SECONDS} TCP a -> b over the overlay, receiver's rate; runs interleaved ours, nebula, wireguard-go`,
+          `topology: 3 namespaces on one bridge (nebula's lighthouse on the third); iperf3 -t ${SECONDS} TCP a -> b over the overlay, receiver's rate, started ${SETTLE_MS / 1000} s after the first ping; runs interleaved ours, nebula, wireguard-go`,
           `same bridge without a tunnel (reference, run 1): ${Math.round(under[0]!)} Mbit/s`,
           `${ourSettings()}; ${versionOf(['wireguard-go', '--version'])}`,
           `nebula ${versionOf(['nebula', '-version']).replace('Version: ', '')}; ${NEBULA_SETTINGS}`,
