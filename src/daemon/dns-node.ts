@@ -27,6 +27,8 @@ export class DnsNode {
   private os: OsDnsConfigurator | null = null
   private net: NetworkCore | null = null
   private timer: NodeJS.Timeout | null = null
+  /** The view the zone was last built from (JSON), so a plan that changed only routes costs no rebuild. */
+  private lastView = ''
   /** Mesh "address:port" entries bound beyond dns.listen. */
   private readonly meshBound = new Set<string>()
   private meshSync: Promise<void> = Promise.resolve()
@@ -157,8 +159,17 @@ export class DnsNode {
     }, 100)
   }
 
+  /**
+   * Rebuilds the zone when its inputs changed. Routing plans come many times a second while links settle (every
+   * metric change is one) and the zone depends on none of what they change: comparing the view first kept an
+   * 11-node mesh's daemons from rebuilding and fingerprinting the zone on each (about 8 % of their CPU then).
+   */
   private update(): void {
-    const r = this.zone.update(this.view())
+    const view = this.view()
+    const key = JSON.stringify(view)
+    if (key === this.lastView) return
+    this.lastView = key
+    const r = this.zone.update(view)
     for (const p of r.problems) this.log.warn(p, 'mesh DNS: record skipped')
     if (r.changed) this.log.debug({ serial: r.serial }, 'mesh DNS zone updated')
   }
