@@ -79,8 +79,11 @@ export class InterestFlood {
       return
     }
     if (rec.node === this.nodeId) {
-      // A record of ours from a previous life still circulating: outrank it.
-      if (rec.version >= this.version) {
+      // Our own current record coming back (a neighbour that did not know we reach its neighbours passed it on):
+      // the flood ends here. Announcing again on it, as this once did, started a new flood per echo for as
+      // long as routing's view was incomplete, i.e. all through a mesh's start. A record of ours from a
+      // previous life still circulating, newer than ours or as new with other patterns: outrank it.
+      if (rec.version > this.version || (rec.version === this.version && !this.holdsExactly(rec.patterns))) {
         this.version = rec.version
         this.announce()
       }
@@ -109,6 +112,10 @@ export class InterestFlood {
   close(): void {
     this.closed = true
     if (this.timer !== null) this.scheduler.clearTimer(this.timer)
+  }
+
+  private holdsExactly(patterns: readonly string[]): boolean {
+    return patterns.length === this.patterns.size && patterns.every((p) => this.patterns.has(p))
   }
 
   private own(): InterestRecord {

@@ -4,7 +4,14 @@
 
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { BusError, type Envelope, encodeBatch, encodeEnvelope, makeEnvelope } from '../../src/bus/index.js'
+import {
+  BusError,
+  type Envelope,
+  encodeBatch,
+  encodeEnvelope,
+  encodeInterest,
+  makeEnvelope,
+} from '../../src/bus/index.js'
 import { buildMesh, dec, enc } from './bus-harness.js'
 
 const line = () =>
@@ -125,6 +132,44 @@ test('an interest record from its own node is not passed on to the nodes that no
   // a's record: 3 sends from a; without routing's view each of b, c, d passes it to the two others.
   assert.equal(await announce(false), 9)
   assert.equal(await announce(true), 3)
+})
+
+test("a node's own interest record coming back to it ends the flood (no echo storm while routing's view is incomplete)", async () => {
+  // a—b and b—c are fast, a—c slow: c hears a's record from b first (not from its node), passes it on to a,
+  // and a gets its own current record back. That must not make a announce again: with a re-announcement on an
+  // equal version each echo started a new flood, for as long as some neighbour forwarded back (seen in an
+  // 11-node mesh while links came up: interest frames were most of what the daemons wrote).
+  const m = buildMesh(
+    ['a', 'b', 'c'],
+    [
+      ['a', 'b', { latencyMs: 1 }],
+      ['b', 'c', { latencyMs: 1 }],
+      ['a', 'c', { latencyMs: 10 }],
+    ],
+  )
+  await m.sched.advance(100)
+  const sent = () => [...m.links.values()].reduce((n, l) => n + l.framesSent, 0)
+  const before = sent()
+  m.r('a').subscribe('t.*', () => {})
+  await m.sched.advance(1000)
+  for (const n of ['b', 'c']) assert.deepEqual(m.r(n).interest.match('t.x'), ['a'], `${n} knows`)
+  // a's 2 sends, b's and c's forwards, and the record c passes back to a: a handful, not one flood per echo.
+  assert.ok(sent() - before <= 6, `${sent() - before} frames for one change`)
+})
+
+test("a record of a node's previous life with its current version but other patterns is outranked", async () => {
+  const m = buildMesh(['a', 'b'], [['a', 'b']])
+  m.r('a').subscribe('t.*', () => {})
+  await m.sched.advance(10)
+  const own = m.r('a').interest.version('a')
+  assert.equal(own, undefined, 'a does not hold its own record')
+  const bHeld = m.r('b').interest.version('a')!
+  // b hands a a record naming a at a's current version, with patterns a no longer has (its previous life).
+  m.r('a').receive('b', encodeInterest({ node: 'a', version: bHeld, patterns: ['old.*'] }))
+  await m.sched.advance(10)
+  assert.ok(m.r('b').interest.version('a')! > bHeld, 'a announced a newer version')
+  assert.deepEqual(m.r('b').interest.match('t.x'), ['a'])
+  assert.deepEqual(m.r('b').interest.match('old.x'), [])
 })
 
 describe('request/reply', () => {
