@@ -80,7 +80,9 @@ export class BlackroadClient {
   constructor(opts: ClientOptions = {}) {
     this.socketPath = opts.socketPath ?? DEFAULT_SOCKET_PATH
     this.timeoutMs = opts.timeoutMs ?? 30_000
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+    // An agent timeout makes Node's agent take the server's "Keep-Alive: timeout=5" hint (it then drops an idle
+    // connection a second before the daemon closes it); without one, Node 20 ignores the hint.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 4, timeout: 60_000 })
   }
 
   status(): Promise<StatusResponse> {
@@ -273,6 +275,16 @@ export class BlackroadClient {
   /** Low-level call: JSON in, JSON out; non-2xx answers become ClientErrors carrying the daemon's code. */
   request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    return this.attempt<T>(method, path, payload, true)
+  }
+
+  /**
+   * One HTTP exchange. A kept-alive connection the daemon closes while idle can cross the next request written
+   * on it (EPIPE, ECONNRESET) before the daemon read any of it: that request is sent once more on a new
+   * connection (a reset one only when it is a GET). Any other failure, or one on a fresh connection, is the
+   * caller's.
+   */
+  private attempt<T>(method: string, path: string, payload: Buffer | undefined, retry: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const req = http.request(
         {
@@ -326,7 +338,14 @@ export class BlackroadClient {
       req.setTimeout(this.timeoutMs, () => {
         req.destroy(new ClientError('TIMEOUT', `no answer from the daemon within ${this.timeoutMs} ms`))
       })
-      req.on('error', (err: NodeJS.ErrnoException) => reject(this.transportError(err)))
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // A write that failed (EPIPE) never reached the daemon; a reset (ECONNRESET) may come after it read the
+        // request, so only a GET, which changes nothing, is sent again then.
+        const again = err.code === 'EPIPE' || (err.code === 'ECONNRESET' && method === 'GET')
+        if (retry && req.reusedSocket && again)
+          this.attempt<T>(method, path, payload, false).then(resolve, reject)
+        else reject(this.transportError(err))
+      })
       req.end(payload)
     })
   }
