@@ -24,6 +24,13 @@
 // and otherwise every REFRESH_MS, a third of their maximum age. Flooding is reliable (peer-link streams), a
 // record that came from its origin is not passed to routers the origin lists as linked (it sent them the
 // record itself), and a new neighbour gets every record on link-up.
+// A link whose reported RTT rose above the lowest it reported since it came up is re-measured at the fast pace
+// (sampling only: its dead interval stays its pace's) until its price is back within a quarter and a
+// millisecond of that floor, for at most REMEASURE_MS per rise. A link's price is the smallest of its recent
+// samples, so a rise is either real or every sample of a window was delayed by loaded event loops (a start of
+// many daemons on few cores: 50-400 ms on a 1 ms bridge); at the idle pace a loaded window outlived the load
+// by up to the idle interval, and traffic went through relays all that while (an 11-node mesh on 2 cores: 2 to
+// 9 of 10 routes per node relayed 5 s after its pings, all direct 20 s later).
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -82,6 +89,8 @@ const REFRESH_MS = DEFAULT_REFRESH_INTERVAL_MS
 const METRIC_HOLD_MS = 2_000
 /** Delays of the extra probes that check a suspected link (each asks for an answer at once). */
 const SUSPECT_BURST_MS = [40, 80]
+/** A link whose price rose is re-measured fast for at most this long per rise (see the header). */
+const REMEASURE_MS = 30_000
 
 /** How one link is probed now (see the header). */
 interface Pace {
@@ -92,6 +101,10 @@ interface Pace {
   lastSentAt: number
   replyDelayMs: number | undefined
   deadLinkTimeoutMs: number | undefined
+  /** Lowest base RTT (µs) the link reported since it came up: what a risen price is judged against. */
+  floorRtt: number | null
+  /** Sampled at the fast pace until then: its price rose (see the header); 0 when it has not. */
+  remeasureUntil: number
 }
 
 export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
@@ -197,6 +210,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       interval: this.opts.probeIntervalMs,
       // A new link is measured at the fast pace for a while: its first routes depend on those samples.
       fastUntil: t + this.watchIntervalMs,
+      floorRtt: null,
+      remeasureUntil: 0,
       lastSentAt: Number.NEGATIVE_INFINITY,
       replyDelayMs: undefined,
       deadLinkTimeoutMs: undefined,
@@ -347,7 +362,12 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private applyPace(peer: string, pace: Pace, t: number): void {
     const fast = t < pace.fastUntil || this.monitor.state(peer) !== 'up'
     const watched = this.watch.has(peer)
-    pace.interval = fast ? this.opts.probeIntervalMs : watched ? this.watchIntervalMs : this.idleIntervalMs
+    const sampling = fast || t < pace.remeasureUntil
+    pace.interval = sampling
+      ? this.opts.probeIntervalMs
+      : watched
+        ? this.watchIntervalMs
+        : this.idleIntervalMs
     // A peer that probes more slowly than we do answers at once, one as fast or faster with its next probe,
     // so it holds ours for at most our interval. Its own interval would be a tighter bound only if we knew it:
     // what we know is the interval of its last probe, and both ends of a link often change pace together (the
@@ -417,9 +437,30 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
 
   private handleLinkEvents(events: LinkEvent[]): void {
     if (events.length === 0) return
-    for (const e of events) this.emit('link', e)
+    for (const e of events) {
+      this.remeasure(e)
+      this.emit('link', e)
+    }
     if (events.some((e) => e.type !== 'metric-changed')) this.originate()
     else this.originateSoon()
+  }
+
+  /** Follows a link's reported price against its floor: re-measured fast while it sits above (see the header). */
+  private remeasure(e: LinkEvent): void {
+    const pace = this.paces.get(e.peer)
+    const base = e.metrics.baseRttMicros
+    if (!pace || base === null) return
+    if (e.type === 'link-up') {
+      pace.floorRtt = base
+      pace.remeasureUntil = 0
+      return
+    }
+    if (e.type !== 'metric-changed') return
+    if (pace.floorRtt === null || base < pace.floorRtt) pace.floorRtt = base
+    const t = performance.now()
+    if (base <= pace.floorRtt * 1.25 + 1000) pace.remeasureUntil = 0
+    else if (pace.remeasureUntil === 0) pace.remeasureUntil = t + REMEASURE_MS
+    this.applyPace(e.peer, pace, t)
   }
 
   /** Originates for metric changes now, or once METRIC_HOLD_MS has passed since the last origination. */

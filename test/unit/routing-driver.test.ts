@@ -123,7 +123,14 @@ test('diamond: best path, silent cut, recovery', async () => {
  * dropped while dropProbes() says so (records still flow, like a peer link whose stream works). Counts what
  * each side sends.
  */
-function pair(opts: { probeIntervalMs: number; deadLinkTimeoutMs: number; delayMs: number }) {
+function pair(opts: {
+  probeIntervalMs: number
+  deadLinkTimeoutMs: number
+  delayMs: number
+  /** Idle and watch probe interval (default: probeIntervalMs, every link probed alike). */
+  idleProbeIntervalMs?: number
+}) {
+  let delayMs = opts.delayMs
   const keys = [generateKeyPair(), generateKeyPair()]
   const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
   const timers = new Set<NodeJS.Timeout>()
@@ -134,7 +141,7 @@ function pair(opts: { probeIntervalMs: number; deadLinkTimeoutMs: number; delayM
     const t = setTimeout(() => {
       timers.delete(t)
       fn()
-    }, opts.delayMs)
+    }, delayMs)
     timers.add(t)
   }
   const datagrams: Uint8Array[][] = [[], []]
@@ -148,8 +155,9 @@ function pair(opts: { probeIntervalMs: number; deadLinkTimeoutMs: number; delayM
         addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
         probeIntervalMs: opts.probeIntervalMs,
         deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
-        // Every link at the probe interval, idle or not (traffic-aware pacing: routing-pace.test.ts).
-        idleProbeIntervalMs: opts.probeIntervalMs,
+        // Every link at the probe interval, idle or not, unless asked (traffic-aware pacing: routing-pace.test.ts).
+        idleProbeIntervalMs: opts.idleProbeIntervalMs ?? opts.probeIntervalMs,
+        watchProbeIntervalMs: opts.idleProbeIntervalMs ?? opts.probeIntervalMs,
         transport: {
           sendProbe: (_peer, datagram) => {
             sent.probes[i]!++
@@ -175,6 +183,9 @@ function pair(opts: { probeIntervalMs: number; deadLinkTimeoutMs: number; delayM
     datagrams,
     setDropProbes: (v: boolean) => {
       dropProbes = v
+    },
+    setDelay: (ms: number) => {
+      delayMs = ms
     },
     start() {
       for (const d of drivers) d.start()
@@ -219,6 +230,46 @@ async function until(what: string, cond: () => boolean, ms: number): Promise<num
   }
   return Date.now() - start
 }
+
+test('a link whose price rose under load is re-measured fast, so it is back at its floor soon after the load', async () => {
+  // Two routers (each other's watch link) probe an idle link every 5 s; the test takes ~15 s. A suspicion makes
+  // A probe fast for one interval while every round trip is slow (40 ms each way: the event loops of a loaded
+  // machine), and the slowness lasts 1.5 s beyond it. At the idle pace A's slow price would stand until its
+  // next idle probe, ~3.5 s after the load ended; re-measured, it is back within about a second.
+  await withPair(
+    { probeIntervalMs: 50, deadLinkTimeoutMs: 1000, delayMs: 1, idleProbeIntervalMs: 5000 },
+    async (p) => {
+      await p.bothEnds('up', 3000)
+      const a = p.drivers[0]!
+      const b = p.ids[1]!
+      const reported: { at: number; rtt: number }[] = []
+      a.on('link', (e) => {
+        if (e.peer === b && e.metrics.baseRttMicros !== null)
+          reported.push({ at: Date.now(), rtt: e.metrics.baseRttMicros })
+      })
+      // A new link is measured fast for a watch interval (5 s here), then idles.
+      await until('idle pace before the load', () => a.probeIntervalOf(b) === 5000, 8000)
+      p.setDelay(40)
+      a.suspect(b)
+      await sleep(6500)
+      assert.ok(
+        reported.some((r) => r.rtt > 60_000),
+        `the slow round trips were reported: ${reported.map((r) => r.rtt).join(' ')}`,
+      )
+      assert.equal(a.probeIntervalOf(b), 50, 'sampled fast past the suspicion: the price is above its floor')
+      p.setDelay(1)
+      const healed = Date.now()
+      const ms = await until(
+        'price back at the floor',
+        () => reported.at(-1)!.rtt < 10_000 && reported.at(-1)!.at >= healed,
+        6000,
+      )
+      assert.ok(ms < 2000, `back after ${ms} ms`)
+      await sleep(300)
+      assert.equal(a.probeIntervalOf(b), 5000, 'idle pace again')
+    },
+  )
+})
 
 test("one probe datagram per neighbour and interval; it answers the neighbour's", async () => {
   await withPair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 }, async (p) => {
