@@ -25,7 +25,7 @@
 #include <sys/mman.h>
 
 struct mapping {
-  unsigned long start, end, inode;
+  unsigned long start, end;
   int readonly_file;
   long rss_kb, anon_kb;
 };
@@ -67,7 +67,6 @@ static long drop_file_pages(void) {
     if (sscanf(line, "%lx-%lx %7s %lx %31s %lu", &start, &end, perms, &offset, dev, &inode) != 6) continue;
     m.start = start;
     m.end = end;
-    m.inode = inode;
     m.readonly_file = perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p' && inode != 0;
     m.rss_kb = -1;
     m.anon_kb = -1;

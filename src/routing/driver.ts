@@ -27,10 +27,11 @@
 // A link whose reported RTT rose above the lowest it reported since it came up is re-measured at the fast pace
 // (sampling only: its dead interval stays its pace's) until its price is back within a quarter and a
 // millisecond of that floor, for at most REMEASURE_MS per rise. A link's price is the smallest of its recent
-// samples, so a rise is either real or every sample of a window was delayed by loaded event loops (a start of
-// many daemons on few cores: 50-400 ms on a 1 ms bridge); at the idle pace a loaded window outlived the load
-// by up to the idle interval, and traffic went through relays all that while (an 11-node mesh on 2 cores: 2 to
-// 9 of 10 routes per node relayed 5 s after its pings, all direct 20 s later).
+// samples, so a rise is either real or every sample of a window was delayed by loaded event loops (a CPU
+// spike; 11 daemons starting on 2 cores: 50-400 ms on a 1 ms bridge); at the idle pace a loaded window
+// outlived the load by up to the idle interval, with traffic relayed all that while. A link that came up
+// during the load has no clean floor to compare with and still waits for its idle probes (in an 11-node mesh
+// started on 2 cores, 2 to 9 of 10 routes per node were relayed 5 s after its pings, all direct 20 s later).
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
