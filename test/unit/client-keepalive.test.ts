@@ -13,6 +13,26 @@ import { BlackroadClient } from '../../src/client/index.js'
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
+ * Runs `body` with a socket path in a fresh directory and a client for it; afterwards closes the client, the
+ * servers `body` registered with `closing`, and removes the directory, whatever happened.
+ */
+async function withClient(
+  body: (file: string, client: BlackroadClient, closing: (s: { close(): void }) => void) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'brt-ka-'))
+  const file = path.join(dir, 'api.sock')
+  const client = new BlackroadClient({ socketPath: file, timeoutMs: 2_000 })
+  const servers: { close(): void }[] = []
+  try {
+    await body(file, client, (srv) => servers.push(srv))
+  } finally {
+    client.close()
+    for (const srv of servers) srv.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
  * A minimal HTTP/1.1 server on a Unix socket that answers the first request of each connection, keeps the
  * connection open without a Keep-Alive hint, and closes it when a second request arrives on it, unanswered:
  * the race of a daemon closing an idle connection just as the client writes its next request. Counts the
@@ -46,51 +66,37 @@ async function idleClosingServer(file: string) {
 }
 
 test('a GET crossing the close of its kept-alive connection is sent again on a new one', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'brt-ka-'))
-  const file = path.join(dir, 'api.sock')
-  const s = await idleClosingServer(file)
-  const client = new BlackroadClient({ socketPath: file, timeoutMs: 2_000 })
-  try {
+  await withClient(async (file, client, closing) => {
+    const s = await idleClosingServer(file)
+    closing(s.server)
     assert.deepEqual(await client.routes(), [])
     assert.deepEqual(await client.routes(), [], 'the second request succeeds')
     assert.deepEqual(await client.routes(), [])
     assert.equal(s.answered(), 3)
-  } finally {
-    client.close()
-    s.server.close()
-    rmSync(dir, { recursive: true, force: true })
-  }
+  })
 })
 
 test('a POST reset after it was written is not sent twice: the caller gets the error', async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'brt-ka-'))
-  const file = path.join(dir, 'api.sock')
-  const s = await idleClosingServer(file)
-  const client = new BlackroadClient({ socketPath: file, timeoutMs: 2_000 })
-  try {
+  await withClient(async (file, client, closing) => {
+    const s = await idleClosingServer(file)
+    closing(s.server)
     await client.sendToAgent({ to: 'a', data: 'x' })
     await assert.rejects(client.sendToAgent({ to: 'a', data: 'y' }), { code: 'TRANSPORT' })
     assert.equal(s.answered(), 1)
-  } finally {
-    client.close()
-    s.server.close()
-    rmSync(dir, { recursive: true, force: true })
-  }
+  })
 })
 
 test("the client drops an idle connection before the daemon's announced keep-alive timeout", async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'brt-ka-'))
-  const file = path.join(dir, 'api.sock')
-  let connections = 0
-  const server = http.createServer((_req, res) => {
-    res.setHeader('content-type', 'application/json')
-    res.end('[]')
-  })
-  server.keepAliveTimeout = 2_000
-  server.on('connection', () => connections++)
-  await new Promise<void>((r) => server.listen(file, r))
-  const client = new BlackroadClient({ socketPath: file, timeoutMs: 2_000 })
-  try {
+  await withClient(async (file, client, closing) => {
+    let connections = 0
+    const server = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json')
+      res.end('[]')
+    })
+    server.keepAliveTimeout = 2_000
+    server.on('connection', () => connections++)
+    await new Promise<void>((r) => server.listen(file, r))
+    closing(server)
     await client.routes()
     await client.routes()
     assert.equal(connections, 1, 'back-to-back requests share one connection')
@@ -98,9 +104,5 @@ test("the client drops an idle connection before the daemon's announced keep-ali
     await sleep(1_300)
     await client.routes()
     assert.equal(connections, 2, 'a new connection after the hinted idle time')
-  } finally {
-    client.close()
-    server.close()
-    rmSync(dir, { recursive: true, force: true })
-  }
+  })
 })
