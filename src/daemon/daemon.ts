@@ -253,21 +253,21 @@ export class Daemon {
       this.logger.info({ listen: `${addr.host}:${addr.port}` }, 'metrics listening')
     }
 
+    // Without the native addon (or with one lacking an export) these are undefined and the trimmer falls back
+    // to gc() and skips the C heap and file pages.
     const addon = nativeAddon()
-    const trim = addon?.mallocTrim
-    const lowMemory = addon?.lowMemory
-    const dropFiles = addon?.dropFilePages
     const trimmer = new HeapTrimmer({
       intervalMs: TRIM_CHECK_MS,
       minSpacingMs: TRIM_SPACING_MS,
       minGarbageBytes: 8 << 20,
       trims: this.metrics.heapTrims,
-      ...(trim !== undefined ? { releaseC: trim, releases: this.metrics.heapReleases } : {}),
-      // Young generation past 4 MiB: it has grown at least twice from its 1 MiB minimum.
-      ...(lowMemory !== undefined ? { collect: lowMemory, youngLimitBytes: 4 << 20 } : {}),
-      ...(dropFiles !== undefined
-        ? { releaseFiles: dropFiles, filesReleased: this.metrics.filePagesUnmapped }
-        : {}),
+      releaseC: addon?.mallocTrim,
+      releases: this.metrics.heapReleases,
+      // Young generation past 4 MiB (it counts only with lowMemory): it has grown at least twice from 1 MiB.
+      collect: addon?.lowMemory,
+      youngLimitBytes: 4 << 20,
+      releaseFiles: addon?.dropFilePages,
+      filesReleased: this.metrics.filePagesUnmapped,
     })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })

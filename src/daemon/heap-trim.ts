@@ -148,7 +148,7 @@ export class HeapTrimmer {
     if (this.gc === null) return false
     if (this.busy() > (this.opts.maxBusy ?? 0.25)) return false
     const now = this.now()
-    const collected = this.maybeCollect(now)
+    const collected = this.maybeCollect(this.gc, now)
     const files = this.opts.releaseFiles
     if (files !== undefined && now - this.lastFilesAt >= (this.opts.filesSpacingMs ?? this.spacing)) {
       this.lastFilesAt = now
@@ -162,8 +162,7 @@ export class HeapTrimmer {
     return this.opts.minSpacingMs ?? this.opts.intervalMs
   }
 
-  private maybeCollect(now: number): boolean {
-    if (this.gc === null) return false
+  private maybeCollect(gc: () => void, now: number): boolean {
     if (now - this.lastAt < this.spacing) return false
     // V8's own figure: process.memoryUsage() would also read /proc for the RSS on every check.
     const used = getHeapStatistics().used_heap_size
@@ -177,7 +176,7 @@ export class HeapTrimmer {
     if (!garbage && !young) return false
     this.lastAt = now
     if (young) this.lastYoungAt = now
-    this.gc()
+    gc()
     this.baseline = getHeapStatistics().used_heap_size
     this.opts.trims?.inc()
     if (this.opts.releaseC?.() === true) this.opts.releases?.inc()
