@@ -218,6 +218,8 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       deadLinkTimeoutMs: undefined,
     })
     for (const s of this.lsdb.signedRecords()) this.opts.transport.sendRecord(peer, s.record.origin, s.bytes)
+    // The new neighbour gets its WireGuard entry now, so its first handshake runs while probes bring the link up.
+    this.scheduleRecompute()
     // A new link needs several answered probes to count as up; a short burst (each asking for an answer at
     // once) gets there in tens of ms instead of waiting for the regular probe rounds.
     this.probe(peer, performance.now())
@@ -514,7 +516,9 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       this.current = planRoutes({
         localId: this.opts.localId,
         routes: table,
-        neighbours: graph.adj.get(this.opts.localId)?.keys() ?? [],
+        // Every router with an up peer link keeps its WireGuard entry, also while probes hold the routing link
+        // down: its session survives, and the route coming back only moves addresses (plan.ts).
+        neighbours: this.neighbours,
         addressesOf: this.opts.addressesOf,
       })
       this.emit('plan', this.current, changes)

@@ -5,7 +5,8 @@
 // So a router reached over a direct link gets a peer entry with its own addresses, and a router reached only
 // through relays has its addresses added to the entry of the FIRST relay. That relay decrypts, routes by its
 // own table and re-encrypts toward its next hop, so paths of any length work hop by hop. Every router with an
-// up link to us keeps an entry even when no route uses it, so switching to it needs no new handshake.
+// up peer link to us keeps an entry even when no route uses it (a new link before its probes make it usable, a
+// link whose probes are lost), so switching to it needs no new handshake.
 //
 // Addresses are canonicalised and checked here because allowed-ips must not overlap exactly: if two routers
 // claim one prefix, WireGuard silently gives it to whichever peer was configured last. A claimed prefix that
@@ -19,7 +20,7 @@ import { compareText } from './record.js'
 export interface PlanInput {
   localId: string
   routes: RouteTable
-  /** Routers with an up link to us (the local node's neighbours in the graph). */
+  /** Routers with an up peer link to us, whether or not probes hold their routing link up. */
   neighbours?: Iterable<string>
   /** A router's mesh prefixes; the driver takes them from certificates/registry, falling back to records. */
   addressesOf: (nodeId: string) => readonly string[]

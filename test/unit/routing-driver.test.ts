@@ -308,6 +308,41 @@ test('a link whose probe datagrams are lost goes down and stays down while recor
   })
 })
 
+test('a router with an up peer link keeps its WireGuard peer entry while probes hold the link down', async () => {
+  const p = pair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 })
+  const entry = (i: number) => p.drivers[i]!.plan.peers.find((x) => x.nodeId === p.ids[1 - i])
+  try {
+    // Probes lost from the start: the peer link is up, the routing link never is. The entry is there at once
+    // (its first handshake can run while probes bring the link up), with no addresses and no route.
+    p.setDropProbes(true)
+    p.start()
+    await until(
+      'both plans name the other router',
+      () => entry(0) !== undefined && entry(1) !== undefined,
+      1000,
+    )
+    await sleep(300)
+    for (const i of [0, 1]) {
+      assert.notEqual(p.drivers[i]!.metrics(p.ids[1 - i]!)?.state, 'up')
+      assert.deepEqual(entry(i)?.allowedIps, [], 'no addresses before the link is up')
+      assert.equal(p.drivers[i]!.plan.routes.length, 0)
+    }
+    p.setDropProbes(false)
+    await p.bothEnds('up', 3000)
+    await until('addresses on the entry', () => entry(0)?.allowedIps.length === 1, 1000)
+    // Probes lost again: the route goes, the entry (and so the WireGuard session) stays.
+    p.setDropProbes(true)
+    await p.bothEnds('down', 3000)
+    await until('no route', () => p.drivers.every((d) => d.plan.routes.length === 0), 1000)
+    for (const i of [0, 1]) assert.deepEqual(entry(i)?.allowedIps, [], 'entry kept, without addresses')
+    // The peer link closes: now the entry goes.
+    p.drivers[0]!.neighbourDown(p.ids[1]!)
+    await until('entry removed', () => entry(0) === undefined, 1000)
+  } finally {
+    p.stop()
+  }
+})
+
 test('a new link is measured in round trips, with a bounded burst', async () => {
   // A 2 s probe interval: coming up within 300 ms needs the burst and its immediate answers.
   await withPair({ probeIntervalMs: 2000, deadLinkTimeoutMs: 5000, delayMs: 2 }, async (p) => {
