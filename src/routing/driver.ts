@@ -30,8 +30,12 @@
 // samples, so a rise is either real or every sample of a window was delayed by loaded event loops (a CPU
 // spike; 11 daemons starting on 2 cores: 50-400 ms on a 1 ms bridge); at the idle pace a loaded window
 // outlived the load by up to the idle interval, with traffic relayed all that while. A link that came up
-// during the load has no clean floor to compare with and still waits for its idle probes (in an 11-node mesh
-// started on 2 cores, 2 to 9 of 10 routes per node were relayed 5 s after its pings, all direct 20 s later).
+// during the load has no clean floor to compare with: a link younger than REMEASURE_MS is also sampled fast
+// until its recent samples agree (at least half a window, the largest at most twice the smallest plus 20 ms: a
+// loaded window spreads far wider, timer noise on a quiet LAN does not), which on a quiet LAN is within its
+// first fast period and after a load a few rounds after the load ended.
+// Without it, in an 11-node mesh started on 2 cores, 6 to 9 of 10 routes per node were still relayed 5 s
+// after every pair had pinged, all direct only 20 s later.
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -73,6 +77,11 @@ export interface RoutingDriverOptions {
    * probeIntervalMs; its dead-link timeout scales the same way.
    */
   watchProbeIntervalMs?: number
+  /**
+   * For how long after it came up a link is sampled at the fast pace while its samples disagree (see the
+   * header). Default REMEASURE_MS; 0 turns it off.
+   */
+  settleMs?: number
   /** Wall clock for record ages (ms since epoch). */
   now?: () => number
 }
@@ -106,6 +115,8 @@ interface Pace {
   floorRtt: number | null
   /** Sampled at the fast pace until then: its price rose (see the header); 0 when it has not. */
   remeasureUntil: number
+  /** Monotonic ms of the link's last link-up; a young link is sampled fast while its samples disagree. */
+  upAt: number
 }
 
 export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
@@ -213,6 +224,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       fastUntil: t + this.watchIntervalMs,
       floorRtt: null,
       remeasureUntil: 0,
+      upAt: Number.NEGATIVE_INFINITY,
       lastSentAt: Number.NEGATIVE_INFINITY,
       replyDelayMs: undefined,
       deadLinkTimeoutMs: undefined,
@@ -365,7 +377,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private applyPace(peer: string, pace: Pace, t: number): void {
     const fast = t < pace.fastUntil || this.monitor.state(peer) !== 'up'
     const watched = this.watch.has(peer)
-    const sampling = fast || t < pace.remeasureUntil
+    const sampling = fast || t < pace.remeasureUntil || this.unsettled(peer, pace, t)
     pace.interval = sampling
       ? this.opts.probeIntervalMs
       : watched
@@ -456,6 +468,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     if (e.type === 'link-up') {
       pace.floorRtt = base
       pace.remeasureUntil = 0
+      pace.upAt = performance.now()
       return
     }
     if (e.type !== 'metric-changed') return
@@ -464,6 +477,15 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     if (base <= pace.floorRtt * 1.25 + 1000) pace.remeasureUntil = 0
     else if (pace.remeasureUntil === 0) pace.remeasureUntil = t + REMEASURE_MS
     this.applyPace(e.peer, pace, t)
+  }
+
+  /**
+   * A link that came up less than settleMs ago without recent samples that agree (half a window at least,
+   * the largest at most twice the smallest plus 20 ms): its price may be a loaded window's, so it is sampled fast
+   * until they do (see the header).
+   */
+  private unsettled(peer: string, pace: Pace, t: number): boolean {
+    return t - pace.upAt < (this.opts.settleMs ?? REMEASURE_MS) && !this.monitor.samplesAgree(peer, 1, 20_000)
   }
 
   /** Originates for metric changes now, or once METRIC_HOLD_MS has passed since the last origination. */

@@ -391,6 +391,22 @@ export class LinkMonitor {
     return this.peers.get(peer)?.state
   }
 
+  /**
+   * Whether a link's price is settled: at least half a window of recent samples, the largest of which is
+   * within `ratio` of the smallest (the price) plus `slackMicros`.
+   */
+  samplesAgree(peer: string, ratio: number, slackMicros: number): boolean {
+    const recent = this.peers.get(peer)?.recent
+    if (!recent || recent.length < RTT_WINDOW / 2) return false
+    let min = recent[0]!
+    let max = min
+    for (const x of recent) {
+      if (x < min) min = x
+      else if (x > max) max = x
+    }
+    return max <= min * (1 + ratio) + slackMicros
+  }
+
   metrics(peer: string): LinkMetrics | undefined {
     const p = this.peers.get(peer)
     return p ? this.snapshot(peer, p) : undefined

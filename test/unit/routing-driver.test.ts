@@ -130,18 +130,22 @@ function pair(opts: {
   /** Idle and watch probe interval (default: probeIntervalMs, every link probed alike). */
   idleProbeIntervalMs?: number
 }) {
-  let delayMs = opts.delayMs
+  /** A fixed delay, or one chosen for each message by its sender (0 or 1). */
+  let delayMs: number | ((from: number) => number) = opts.delayMs
   const keys = [generateKeyPair(), generateKeyPair()]
   const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
   const timers = new Set<NodeJS.Timeout>()
   let dropProbes = false
   const sent = { probes: [0, 0], records: [0, 0], recordsIn: [0, 0] }
   const drivers: RoutingDriver[] = []
-  const later = (fn: () => void) => {
-    const t = setTimeout(() => {
-      timers.delete(t)
-      fn()
-    }, delayMs)
+  const later = (from: number, fn: () => void) => {
+    const t = setTimeout(
+      () => {
+        timers.delete(t)
+        fn()
+      },
+      typeof delayMs === 'function' ? delayMs(from) : delayMs,
+    )
     timers.add(t)
   }
   const datagrams: Uint8Array[][] = [[], []]
@@ -162,12 +166,12 @@ function pair(opts: {
           sendProbe: (_peer, datagram) => {
             sent.probes[i]!++
             datagrams[i]!.push(datagram)
-            if (!dropProbes) later(() => drivers[other]!.onProbeDatagram(ids[i]!, datagram))
+            if (!dropProbes) later(i, () => drivers[other]!.onProbeDatagram(ids[i]!, datagram))
             return true
           },
           sendRecord: (_peer, _origin, bytes) => {
             sent.records[i]!++
-            later(() => {
+            later(i, () => {
               sent.recordsIn[other]!++
               drivers[other]!.onRecord(ids[i]!, bytes)
             })
@@ -184,7 +188,7 @@ function pair(opts: {
     setDropProbes: (v: boolean) => {
       dropProbes = v
     },
-    setDelay: (ms: number) => {
+    setDelay: (ms: number | ((from: number) => number)) => {
       delayMs = ms
     },
     start() {
@@ -266,10 +270,41 @@ test('a link whose price rose under load is re-measured fast, so it is back at i
         () => reported.at(-1)!.rtt < 10_000 && reported.at(-1)!.at >= healed,
         5000,
       )
-      await sleep(300)
-      assert.equal(a.probeIntervalOf(b), 5000, 'idle pace again')
+      // The link is young (it came up less than 30 s ago): it idles once a full window of samples agrees.
+      await until('idle pace again', () => a.probeIntervalOf(b) === 5000, 3000)
     },
   )
+})
+
+test('a link that came up under load is sampled fast until its samples agree', async () => {
+  // B's event loop stalls for 150 ms of every 300 (a loaded machine): its datagrams to A take 5 ms, or until
+  // the stall ends, in order; A's to B 5 ms. That from before the link comes up until 3 s later, past the new
+  // link's fast period (the 2 s watch interval here); then 5 ms. A's samples range from ~10 to ~160 ms: its
+  // price is the low end and does not rise above its floor, so only their disagreement keeps it sampled fast.
+  const p = pair({ probeIntervalMs: 50, deadLinkTimeoutMs: 1000, delayMs: 5, idleProbeIntervalMs: 2000 })
+  const a = p.drivers[0]!
+  const b = p.ids[1]!
+  p.setDelay((from) => {
+    if (from === 0) return 5
+    const phase = (Date.now() + 5) % 300
+    return phase < 150 ? 5 + 150 - phase : 5
+  })
+  try {
+    p.start()
+    await p.bothEnds('up', 3000)
+    const upAt = Date.now()
+    await sleep(2100)
+    // Past the fast period, with the load on: sampled fast (about 18 probes in 0.9 s); idle, at most one.
+    const before = p.sent.probes[0]!
+    await sleep(Math.max(0, 3000 - (Date.now() - upAt)))
+    const sent = p.sent.probes[0]! - before
+    assert.ok(sent >= 9, `${sent} probes from 2.1 s to 3 s after the link came up`)
+    p.setDelay(5)
+    // Half a window (4 samples at 50 ms) of agreeing samples within a few rounds; then the link idles.
+    await until('idle pace once the samples agree', () => a.probeIntervalOf(b) === 2000, 3000)
+  } finally {
+    p.stop()
+  }
 })
 
 test("one probe datagram per neighbour and interval; it answers the neighbour's", async () => {
