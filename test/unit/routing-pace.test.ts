@@ -25,8 +25,6 @@ const DEAD = 250
 const WATCH_DEAD = (DEAD * WATCH) / FAST
 /** The dead interval of an idle link. */
 const IDLE_DEAD = (DEAD * IDLE) / FAST
-/** Until every link has its slower pace: a new link is fast for a watch interval. */
-const SETTLE = WATCH + 2 * FAST
 
 function mesh(n: number, delayMs = 1) {
   const keys: KeyPair[] = Array.from({ length: n }, () => generateKeyPair())
@@ -169,7 +167,7 @@ test('watch links: a matching in id order; every router with a link has a partne
 
 test('idle links are probed at the idle interval, watch links at the watch one, links with traffic fast', async () => {
   // A fresh link stays fast for one watch interval; then the watch links slow to theirs and the others to idle.
-  await withMesh(4, SETTLE, async (m) => {
+  await withMesh(4, WATCH + 2 * FAST, async (m) => {
     const [a] = m.ids as [string]
     const da = m.drivers.get(a)!
     const watch = da.watching()
@@ -216,7 +214,7 @@ test('links slowing down at both ends at once count no loss: a held answer is no
   // its own slow interval; the prober must allow for that rather than for the fast interval of the peer's last
   // probe. Nothing is dropped in this mesh, so any loss reported is a wrong one (and it would flood records and
   // move routes onto relays at idle).
-  await withMesh(4, SETTLE, async (m) => {
+  await withMesh(4, WATCH + 2 * FAST, async (m) => {
     const worst = () => {
       let w = 0
       for (const a of m.ids)
@@ -235,7 +233,7 @@ test('links slowing down at both ends at once count no loss: a held answer is no
 })
 
 test('a silently dead router is marked down by every other router within about its watch dead interval', async () => {
-  await withMesh(7, SETTLE, async (m) => {
+  await withMesh(7, WATCH + 2 * FAST, async (m) => {
     const victim = m.ids[2]!
     const others = m.ids.filter((x) => x !== victim)
     // Most links to the victim are idle: on their own they would take the idle dead interval (20 x DEAD).
@@ -260,7 +258,7 @@ test('a silently dead router is marked down by every other router within about i
 })
 
 test('a suspected router is marked down within about the dead-link timeout when gone, and stays up when not', async () => {
-  await withMesh(5, SETTLE, async (m) => {
+  await withMesh(5, WATCH + 2 * FAST, async (m) => {
     const [a, b] = m.ids as [string, string]
     const da = m.drivers.get(a)!
     // A live router suspected: probed fast for a while, answers, and goes back to its slower pace.
@@ -294,7 +292,7 @@ test('a suspected router is marked down within about the dead-link timeout when 
 })
 
 test('a link failing while one end is idle: both ends mark it down, and it comes back with no loss counted', async () => {
-  await withMesh(4, SETTLE, async (m) => {
+  await withMesh(4, WATCH + 2 * FAST, async (m) => {
     // A pair that is not a watch link: idle at both ends, so the idle end alone would take IDLE_DEAD.
     const [a] = m.ids as [string]
     const da = m.drivers.get(a)!
