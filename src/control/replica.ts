@@ -281,6 +281,9 @@ export class ControlReplica implements ControlPlane {
   /**
    * An operator's reshaping of the voter set on this replica, which must be the leader: a membership change
    * (one at a time) or a leadership transfer. Resolves with Raft's answer; NOT_LEADER names the leader.
+   * A leader that has not committed an entry of its own term yet (just elected, e.g. by a transfer a moment
+   * ago), or has a change or a transfer in flight, refuses for that moment (CHANGE_PENDING, TRANSFERRING): the
+   * request is tried again until the deadline instead of handing the operator a retry.
    */
   async reconfigure(
     req: { type: 'changeMembership'; change: MembershipChange } | { type: 'transferLeadership'; to: NodeId },
@@ -289,7 +292,13 @@ export class ControlReplica implements ControlPlane {
     if (this.closed || this.driver.stoppedReason !== null) {
       throw new ControlPlaneError('NOT_RUNNING', 'the control plane is not running')
     }
-    return this.driver.request(req, timeoutMs)
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      const res = await this.driver.request(req, Math.max(1, Math.round(deadline - performance.now())))
+      if (res.ok || (res.code !== 'CHANGE_PENDING' && res.code !== 'TRANSFERRING')) return res
+      if (deadline - performance.now() <= CONTROL_DEFAULTS.retryMs || this.closed) return res
+      await new Promise((r) => setTimeout(r, CONTROL_DEFAULTS.retryMs))
+    }
   }
 
   /**

@@ -455,6 +455,26 @@ test('a learner that wants to vote is promoted only once caught up, and only if 
   }
 })
 
+test('membership changes asked for at once run one after the other: the second waits for the first', async () => {
+  const net = new Net()
+  const { voters } = await net.openVoters(3)
+  try {
+    const leader = await net.settledLeader(voters)
+    const [x, y] = voters.filter((v) => v !== leader) as [Node, Node]
+    // Raft takes one change at a time: the second arrives while the first is uncommitted (CHANGE_PENDING).
+    const [first, second] = await Promise.all(
+      [x, y].map((v) =>
+        leader.replica!.reconfigure({ type: 'changeMembership', change: { type: 'remove', node: v.id } }),
+      ),
+    )
+    assert.equal(first!.ok, true, JSON.stringify(first))
+    assert.equal(second!.ok, true, JSON.stringify(second))
+    assert.deepEqual(leader.replica!.view().membership.voters, [leader.id])
+  } finally {
+    for (const v of voters) await v.replica?.close()
+  }
+})
+
 test('an operator removes a voter and hands leadership over, on the leader only', async () => {
   const net = new Net()
   const { voters } = await net.openVoters(3)
