@@ -30,12 +30,12 @@
 // samples, so a rise is either real or every sample of a window was delayed by loaded event loops (a CPU
 // spike; 11 daemons starting on 2 cores: 50-400 ms on a 1 ms bridge); at the idle pace a loaded window
 // outlived the load by up to the idle interval, with traffic relayed all that while. A link that came up
-// during the load has no clean floor to compare with: a link younger than REMEASURE_MS is also sampled fast
-// until its recent samples agree (at least half a window, the largest at most twice the smallest plus 20 ms: a
-// loaded window spreads far wider, timer noise on a quiet LAN does not), which on a quiet LAN is within its
-// first fast period and after a load a few rounds after the load ended.
-// Without it, in an 11-node mesh started on 2 cores, 6 to 9 of 10 routes per node were still relayed 5 s
-// after every pair had pinged, all direct only 20 s later.
+// during the load has no clean floor to compare with: a link younger than settleMs (default REMEASURE_MS) is
+// also sampled fast until its recent samples agree (at least half a window, the largest at most twice the
+// smallest plus 20 ms: a loaded window spreads far wider, timer noise on a quiet LAN does not), which on a
+// quiet LAN is within its first fast period and after a load a few rounds after the load ended. Without it, in
+// an 11-node mesh started on 2 cores, 6 to 9 of 10 routes per node were still relayed 5 s after every pair had
+// pinged, all direct only 20 s later.
 
 import { EventEmitter } from 'node:events'
 import { performance } from 'node:perf_hooks'

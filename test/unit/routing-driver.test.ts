@@ -118,6 +118,9 @@ test('diamond: best path, silent cut, recovery', async () => {
   }
 })
 
+/** A fixed delay (ms), or one chosen for each message by its sender (router 0 or 1). */
+type Delay = number | ((from: number) => number)
+
 /**
  * Two routers over an in-memory network: datagrams (probes) and records each delayed by `delayMs`, probes
  * dropped while dropProbes() says so (records still flow, like a peer link whose stream works). Counts what
@@ -126,16 +129,17 @@ test('diamond: best path, silent cut, recovery', async () => {
 function pair(opts: {
   probeIntervalMs: number
   deadLinkTimeoutMs: number
-  delayMs: number
+  delayMs: Delay
   /** Idle and watch probe interval (default: probeIntervalMs, every link probed alike). */
   idleProbeIntervalMs?: number
+  /** Probes dropped from the start (default false). */
+  dropProbes?: boolean
 }) {
-  /** A fixed delay, or one chosen for each message by its sender (0 or 1). */
-  let delayMs: number | ((from: number) => number) = opts.delayMs
+  let delayMs = opts.delayMs
   const keys = [generateKeyPair(), generateKeyPair()]
   const ids = keys.map((k) => nodeIdFromPublicKey(k.publicKey))
   const timers = new Set<NodeJS.Timeout>()
-  let dropProbes = false
+  let dropProbes = opts.dropProbes ?? false
   const sent = { probes: [0, 0], records: [0, 0], recordsIn: [0, 0] }
   const drivers: RoutingDriver[] = []
   const later = (from: number, fn: () => void) => {
@@ -188,7 +192,7 @@ function pair(opts: {
     setDropProbes: (v: boolean) => {
       dropProbes = v
     },
-    setDelay: (ms: number | ((from: number) => number)) => {
+    setDelay: (ms: Delay) => {
       delayMs = ms
     },
     start() {
@@ -270,7 +274,7 @@ test('a link whose price rose under load is re-measured fast, so it is back at i
         () => reported.at(-1)!.rtt < 10_000 && reported.at(-1)!.at >= healed,
         5000,
       )
-      // The link is young (it came up less than 30 s ago): it idles once a full window of samples agrees.
+      // The link is young (it came up less than 30 s ago): it idles once its recent samples agree.
       await until('idle pace again', () => a.probeIntervalOf(b) === 5000, 3000)
     },
   )
@@ -281,30 +285,29 @@ test('a link that came up under load is sampled fast until its samples agree', a
   // the stall ends, in order; A's to B 5 ms. That from before the link comes up until 3 s later, past the new
   // link's fast period (the 2 s watch interval here); then 5 ms. A's samples range from ~10 to ~160 ms: its
   // price is the low end and does not rise above its floor, so only their disagreement keeps it sampled fast.
-  const p = pair({ probeIntervalMs: 50, deadLinkTimeoutMs: 1000, delayMs: 5, idleProbeIntervalMs: 2000 })
-  const a = p.drivers[0]!
-  const b = p.ids[1]!
-  p.setDelay((from) => {
+  const stalling: Delay = (from) => {
     if (from === 0) return 5
     const phase = (Date.now() + 5) % 300
     return phase < 150 ? 5 + 150 - phase : 5
-  })
-  try {
-    p.start()
-    await p.bothEnds('up', 3000)
-    const upAt = Date.now()
-    await sleep(2100)
-    // Past the fast period, with the load on: sampled fast (about 18 probes in 0.9 s); idle, at most one.
-    const before = p.sent.probes[0]!
-    await sleep(Math.max(0, 3000 - (Date.now() - upAt)))
-    const sent = p.sent.probes[0]! - before
-    assert.ok(sent >= 9, `${sent} probes from 2.1 s to 3 s after the link came up`)
-    p.setDelay(5)
-    // Half a window (4 samples at 50 ms) of agreeing samples within a few rounds; then the link idles.
-    await until('idle pace once the samples agree', () => a.probeIntervalOf(b) === 2000, 3000)
-  } finally {
-    p.stop()
   }
+  await withPair(
+    { probeIntervalMs: 50, deadLinkTimeoutMs: 1000, delayMs: stalling, idleProbeIntervalMs: 2000 },
+    async (p) => {
+      const a = p.drivers[0]!
+      const b = p.ids[1]!
+      await p.bothEnds('up', 3000)
+      const upAt = Date.now()
+      await sleep(2100)
+      // Past the fast period, with the load on: sampled fast (about 18 probes in 0.9 s); idle, at most one.
+      const before = p.sent.probes[0]!
+      await sleep(Math.max(0, 3000 - (Date.now() - upAt)))
+      const sent = p.sent.probes[0]! - before
+      assert.ok(sent >= 9, `${sent} probes from 2.1 s to 3 s after the link came up`)
+      p.setDelay(5)
+      // Half a window (4 samples at 50 ms) of agreeing samples within a few rounds; then the link idles.
+      await until('idle pace once the samples agree', () => a.probeIntervalOf(b) === 2000, 3000)
+    },
+  )
 })
 
 test("one probe datagram per neighbour and interval; it answers the neighbour's", async () => {
@@ -344,38 +347,36 @@ test('a link whose probe datagrams are lost goes down and stays down while recor
 })
 
 test('a router with an up peer link keeps its WireGuard peer entry while probes hold the link down', async () => {
-  const p = pair({ probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2 })
-  const entry = (i: number) => p.drivers[i]!.plan.peers.find((x) => x.nodeId === p.ids[1 - i])
-  try {
-    // Probes lost from the start: the peer link is up, the routing link never is. The entry is there at once
-    // (its first handshake can run while probes bring the link up), with no addresses and no route.
-    p.setDropProbes(true)
-    p.start()
-    await until(
-      'both plans name the other router',
-      () => entry(0) !== undefined && entry(1) !== undefined,
-      1000,
-    )
-    await sleep(300)
-    for (const i of [0, 1]) {
-      assert.notEqual(p.drivers[i]!.metrics(p.ids[1 - i]!)?.state, 'up')
-      assert.deepEqual(entry(i)?.allowedIps, [], 'no addresses before the link is up')
-      assert.equal(p.drivers[i]!.plan.routes.length, 0)
-    }
-    p.setDropProbes(false)
-    await p.bothEnds('up', 3000)
-    await until('addresses on the entry', () => entry(0)?.allowedIps.length === 1, 1000)
-    // Probes lost again: the route goes, the entry (and so the WireGuard session) stays.
-    p.setDropProbes(true)
-    await p.bothEnds('down', 3000)
-    await until('no route', () => p.drivers.every((d) => d.plan.routes.length === 0), 1000)
-    for (const i of [0, 1]) assert.deepEqual(entry(i)?.allowedIps, [], 'entry kept, without addresses')
-    // The peer link closes: now the entry goes.
-    p.drivers[0]!.neighbourDown(p.ids[1]!)
-    await until('entry removed', () => entry(0) === undefined, 1000)
-  } finally {
-    p.stop()
-  }
+  // Probes lost from the start: the peer link is up, the routing link never is. The entry is there at once
+  // (its first handshake can run while probes bring the link up), with no addresses and no route.
+  await withPair(
+    { probeIntervalMs: 100, deadLinkTimeoutMs: 500, delayMs: 2, dropProbes: true },
+    async (p) => {
+      const entry = (i: number) => p.drivers[i]!.plan.peers.find((x) => x.nodeId === p.ids[1 - i])
+      await until(
+        'both plans name the other router',
+        () => entry(0) !== undefined && entry(1) !== undefined,
+        1000,
+      )
+      await sleep(300)
+      for (const i of [0, 1]) {
+        assert.notEqual(p.drivers[i]!.metrics(p.ids[1 - i]!)?.state, 'up')
+        assert.deepEqual(entry(i)?.allowedIps, [], 'no addresses before the link is up')
+        assert.equal(p.drivers[i]!.plan.routes.length, 0)
+      }
+      p.setDropProbes(false)
+      await p.bothEnds('up', 3000)
+      await until('addresses on the entry', () => entry(0)?.allowedIps.length === 1, 1000)
+      // Probes lost again: the route goes, the entry (and so the WireGuard session) stays.
+      p.setDropProbes(true)
+      await p.bothEnds('down', 3000)
+      await until('no route', () => p.drivers.every((d) => d.plan.routes.length === 0), 1000)
+      for (const i of [0, 1]) assert.deepEqual(entry(i)?.allowedIps, [], 'entry kept, without addresses')
+      // The peer link closes: now the entry goes.
+      p.drivers[0]!.neighbourDown(p.ids[1]!)
+      await until('entry removed', () => entry(0) === undefined, 1000)
+    },
+  )
 })
 
 test('a new link is measured in round trips, with a bounded burst', async () => {
