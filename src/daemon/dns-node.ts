@@ -1,6 +1,9 @@
 // The mesh DNS of this node: a DnsServer over a MeshZone built from what the node knows — its own identity and,
-// once it is in a mesh, every certified router (name, cluster, region, mesh addresses). The zone is rebuilt
-// when the routing plan or the set of certificates changes, so answers follow nodes as they join and leave.
+// once it is in a mesh, every certified router (name, cluster, region, mesh addresses). The zone follows the
+// node's view lazily (zone.ts): every routing plan, agent or leader change marks it stale, a query rebuilds it
+// if the view changed, and so does a background refresh once changes pause for REFRESH_QUIET_MS (at most
+// REFRESH_MAX_MS after the first), so answers follow nodes as they join and leave while a join's burst of
+// changes costs one rebuild, after it, instead of one per certificate during it.
 // Where systemd-resolved runs, the zone is routed to this server on the WireGuard interface, and undone on stop.
 // With dns.listen_mesh (the default) the server also answers on the node's mesh IPv4/IPv6 once the interface holds
 // them, following the certificate's addresses on every applied network state.
@@ -21,14 +24,20 @@ import {
 import { nativeProblem, systemExec } from '../os/index.js'
 import type { NetworkCore } from './network.js'
 
+/** A stale zone is rebuilt in the background once its inputs were quiet this long... */
+const REFRESH_QUIET_MS = 500
+/** ...or this long after they first changed, whichever comes first. */
+const REFRESH_MAX_MS = 2000
+
 export class DnsNode {
   private readonly zone: MeshZone
   private readonly server: DnsServer
   private os: OsDnsConfigurator | null = null
   private net: NetworkCore | null = null
   private timer: NodeJS.Timeout | null = null
-  /** The view the zone was last built from (JSON), so a plan that changed only routes costs no rebuild. */
-  private lastView = ''
+  /** When the zone's inputs first changed since the last background refresh, and last changed. */
+  private staleSince = 0
+  private changedAt = 0
   /** Mesh "address:port" entries bound beyond dns.listen. */
   private readonly meshBound = new Set<string>()
   private meshSync: Promise<void> = Promise.resolve()
@@ -43,7 +52,15 @@ export class DnsNode {
     registry: Registry,
     private readonly log: Logger,
   ) {
-    this.zone = new MeshZone(zoneOptionsFromConfig(config), this.view(), Math.floor(Date.now() / 1000))
+    this.zone = new MeshZone(
+      zoneOptionsFromConfig(config),
+      () => this.view(),
+      Math.floor(Date.now() / 1000),
+      (r) => {
+        for (const p of r.problems) this.log.warn(p, 'mesh DNS: record skipped')
+        if (r.changed) this.log.debug({ serial: r.serial }, 'mesh DNS zone updated')
+      },
+    )
     this.server = new DnsServer(serverOptionsFromConfig(config, this.zone, registry, log))
   }
 
@@ -65,12 +82,14 @@ export class DnsNode {
   async attach(net: NetworkCore): Promise<void> {
     this.net = net
     net.routing.on('plan', () => this.scheduleUpdate())
-    this.update()
+    this.scheduleUpdate()
     net.on('applied', () => this.syncMeshListen())
     await this.syncMeshListen()
     try {
       this.os = await detectOsDnsConfigurator({ exec: systemExec })
-      await this.os.apply(osDnsSettings(this.config, this.zone, this.config.wireguard.interface))
+      // Its settings read the zone's apexes (a build): only for a resolver that takes them.
+      if (this.os.kind !== 'none')
+        await this.os.apply(osDnsSettings(this.config, this.zone, this.config.wireguard.interface))
     } catch (err) {
       this.log.warn({ err }, 'could not route the mesh zone to this server in the OS resolver')
     }
@@ -146,32 +165,41 @@ export class DnsNode {
     this.scheduleUpdate()
   }
 
-  /** Rebuilds the zone soon (debounced), e.g. when an agent registers or the leader changes. */
+  /** The zone's inputs may have changed, e.g. an agent registered or the leader changed. */
   refresh(): void {
     this.scheduleUpdate()
   }
 
+  /**
+   * Marks the zone stale (the next query rebuilds it if its view changed) and arms the background refresh:
+   * REFRESH_QUIET_MS after the last change, at most REFRESH_MAX_MS after the first. Routing plans come many
+   * times a second while links settle; the zone depends on none of what they change but the set of routers,
+   * and the view comparison in the zone keeps the rest from rebuilding it.
+   */
   private scheduleUpdate(): void {
+    this.zone.invalidate()
+    const now = Date.now()
+    this.changedAt = now
     if (this.timer) return
-    this.timer = setTimeout(() => {
-      this.timer = null
-      this.update()
-    }, 100)
+    this.staleSince = now
+    this.armRefresh(REFRESH_QUIET_MS)
   }
 
-  /**
-   * Rebuilds the zone when its inputs changed. Routing plans come many times a second while links settle (every
-   * metric change is one) and the zone depends on none of what they change: comparing the view first kept an
-   * 11-node mesh's daemons from rebuilding and fingerprinting the zone on each (about 8 % of their CPU then).
-   */
-  private update(): void {
-    const view = this.view()
-    const key = JSON.stringify(view)
-    if (key === this.lastView) return
-    this.lastView = key
-    const r = this.zone.update(view)
-    for (const p of r.problems) this.log.warn(p, 'mesh DNS: record skipped')
-    if (r.changed) this.log.debug({ serial: r.serial }, 'mesh DNS zone updated')
+  private armRefresh(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null
+      if (this.stopped) return
+      const now = Date.now()
+      const wait = Math.min(this.changedAt + REFRESH_QUIET_MS, this.staleSince + REFRESH_MAX_MS) - now
+      if (wait > 0) return this.armRefresh(wait)
+      try {
+        this.zone.refresh()
+      } catch (err) {
+        // The next query tries again (the zone stays stale); nothing else depends on this refresh.
+        this.log.warn({ err }, 'mesh DNS: rebuilding the zone failed')
+      }
+    }, ms)
+    this.timer.unref()
   }
 
   /** Every certified router (or just this node before it joins). Control voters and agents come with Raft. */

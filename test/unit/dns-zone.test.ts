@@ -319,3 +319,56 @@ describe('MeshZone name lengths', () => {
     for (const name of zone.snapshot.names.keys()) assert.ok(name.length + 2 <= 255, name)
   })
 })
+
+describe('MeshZone following a source', () => {
+  test('builds on first read, rebuilds after invalidate only when the view changed', () => {
+    let current = view()
+    let reads = 0
+    const rebuilds: { changed: boolean; serial: number }[] = []
+    const zone = new MeshZone(
+      OPTIONS,
+      () => {
+        reads++
+        return current
+      },
+      7,
+      (u) => rebuilds.push({ changed: u.changed, serial: u.serial }),
+    )
+    assert.equal(reads, 0, 'nothing is built before the zone is read')
+    assert.deepEqual(addrs(answer(zone.lookup(`pi2.${D}`, RRType.A))), ['100.64.0.2'])
+    assert.equal(zone.serial, 7)
+    assert.deepEqual(rebuilds, [{ changed: true, serial: 7 }])
+
+    // Reads without invalidate() do not consult the source, even when it moved.
+    current = { ...view(), nodes: view().nodes.filter((n) => n.name !== 'pi2') }
+    assert.equal(zone.lookup(`pi2.${D}`, RRType.A).kind, 'answer')
+    assert.equal(reads, 1)
+
+    // After invalidate() the next read sees the new view: pi2 is gone, the serial moved once.
+    zone.invalidate()
+    zone.invalidate()
+    assert.equal(zone.lookup(`pi2.${D}`, RRType.A).kind, 'nxdomain')
+    assert.equal(reads, 2, 'one rebuild for two invalidations')
+    assert.deepEqual(rebuilds.at(-1), { changed: true, serial: 8 })
+
+    // An invalidation with an unchanged view reads the source and keeps the zone (and its answer table).
+    const table = zone.answers
+    zone.invalidate()
+    zone.refresh()
+    assert.equal(reads, 3)
+    assert.equal(zone.answers, table)
+    assert.equal(zone.serial, 8)
+    assert.equal(rebuilds.length, 2)
+  })
+
+  test('a source that throws leaves the zone stale, and the next read tries again', () => {
+    let fail = true
+    const zone = new MeshZone(OPTIONS, () => {
+      if (fail) throw new Error('view not ready')
+      return view()
+    })
+    assert.throws(() => zone.serial, /view not ready/)
+    fail = false
+    assert.equal(zone.lookup(`pi1.${D}`, RRType.A).kind, 'answer')
+  })
+})
