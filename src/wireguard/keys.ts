@@ -46,9 +46,7 @@ export function publicKeyOf(privateKey: string | Buffer | Uint8Array): string {
 export function generatePrivateKey(): Buffer {
   const raw = Buffer.alloc(KEY_BYTES)
   sodium.randombytes_buf(raw)
-  raw[0] = (raw[0] ?? 0) & 248
-  raw[31] = ((raw[31] ?? 0) & 127) | 64
-  return raw
+  return clampInPlace(raw)
 }
 
 /**
@@ -57,9 +55,13 @@ export function generatePrivateKey(): Buffer {
  * on every reconfigure, and setting it again would needlessly reset sessions.
  */
 export function clampPrivateKey(privateKey: string | Buffer | Uint8Array): string {
-  const raw = Buffer.from(keyToBase64(privateKey, 'private key'), 'base64')
+  return clampInPlace(Buffer.from(keyToBase64(privateKey, 'private key'), 'base64')).toString('base64')
+}
+
+/** RFC 7748's clamping of an X25519 scalar, on the bytes given. */
+function clampInPlace(raw: Buffer): Buffer {
   raw[0]! &= 248
   raw[31]! &= 127
   raw[31]! |= 64
-  return raw.toString('base64')
+  return raw
 }

@@ -108,6 +108,19 @@ class Net {
     return { voters, ids }
   }
 
+  /** Opens `n` voters, runs `body` with them, and closes the replica each one holds then, whatever happened. */
+  async withVoters(
+    n: number,
+    body: (opened: { voters: Node[]; ids: string[] }) => Promise<void>,
+  ): Promise<void> {
+    const opened = await this.openVoters(n)
+    try {
+      await body(opened)
+    } finally {
+      for (const v of opened.voters) await v.replica?.close()
+    }
+  }
+
   /** The leader among `voters`, once it has written the federation record. */
   async settledLeader(voters: Node[]): Promise<Node> {
     const leader = await until('a leader', () => this.leader(voters))
@@ -145,8 +158,7 @@ function cluster(name: string): Cluster {
 
 test('three voters elect a leader; a write through a follower commits on all; a learner gets the registry', async () => {
   const net = new Net()
-  const { voters, ids } = await net.openVoters(3)
-  try {
+  await net.withVoters(3, async ({ voters, ids }) => {
     const leader = await until('a leader', () => net.leader(voters))
     // The first leader writes the federation record; until then cluster commands are refused NO_FEDERATION.
     await until('federation record', () => leader.replica!.local()?.federation?.name === 'test-fed')
@@ -192,15 +204,12 @@ test('three voters elect a leader; a write through a follower commits on all; a 
     await until('onApplied fired', () => seen.includes('removeCluster:true'))
     off()
     await learner.replica!.close()
-  } finally {
-    for (const v of voters) await v.replica?.close()
-  }
+  })
 })
 
 test('forged and undecodable frames are dropped and counted; the minority side commits nothing', async () => {
   const net = new Net()
-  const { voters } = await net.openVoters(3)
-  try {
+  await net.withVoters(3, async ({ voters }) => {
     const leader = await net.settledLeader(voters)
     const victim = voters.find((v) => v !== leader)!
     const term = victim.replica!.view().term
@@ -261,15 +270,12 @@ test('forged and undecodable frames are dropped and counted; the minority side c
       await until('same registry', () => v.replica!.view().applied === next.replica!.view().applied)
       assert.equal(v.replica!.local()!.clusterByName.has('minority'), false)
     }
-  } finally {
-    for (const v of voters) await v.replica?.close()
-  }
+  })
 })
 
 test('a replica reopened from its state directory keeps what committed', async () => {
   const net = new Net()
-  const { voters, ids } = await net.openVoters(3)
-  try {
+  await net.withVoters(3, async ({ voters, ids }) => {
     const leader = await net.settledLeader(voters)
     for (let i = 0; i < 5; i++) {
       assert.equal(
@@ -287,16 +293,13 @@ test('a replica reopened from its state directory keeps what committed', async (
     net.cut.clear()
     for (const o of others) await net.open(o, ids)
     await until('all five clusters after restart', () => again.local()?.clusterByName.size === 5)
-  } finally {
-    for (const v of voters) await v.replica?.close()
-  }
+  })
 })
 
 test('over direct links frames go unsigned and commit; the same frames arriving relayed are refused', async () => {
   const net = new Net()
   net.links = true
-  const { voters } = await net.openVoters(3)
-  try {
+  await net.withVoters(3, async ({ voters }) => {
     const leader = await net.settledLeader(voters)
     const res = await leader.replica!.propose({ type: 'addCluster', cluster: cluster('linked') })
     assert.equal(res.ok, true)
@@ -318,16 +321,13 @@ test('over direct links frames go unsigned and commit; the same frames arriving 
     assert.ok(unauth > 0, `unauthenticated drops counted (${unauth})`)
     net.relayed.delete(victim.id)
     await until('victim catches up', () => victim.replica!.local()?.clusterByName.has('after'))
-  } finally {
-    for (const v of voters) await v.replica?.close()
-  }
+  })
 })
 
 test('a learner catches up from a snapshot larger than one bus message (sent in chunks)', async () => {
   const net = new Net()
   net.raft = { ...RAFT, snapshotEntries: 50 }
-  const { voters, ids } = await net.openVoters(3)
-  try {
+  await net.withVoters(3, async ({ voters, ids }) => {
     const leader = await net.settledLeader(voters)
     // 200 clusters with 30 labels of 250 bytes each: a registry of about 1.6 MiB.
     const value = 'v'.repeat(250)
@@ -350,9 +350,7 @@ test('a learner catches up from a snapshot larger than one bus message (sent in 
     assert.ok(learner.replica!.view().snapshotIndex > 0, 'it installed a snapshot')
     assert.equal(net.oversize, 0, 'no frame above the bus payload limit was sent')
     await learner.replica!.close()
-  } finally {
-    for (const v of voters) await v.replica?.close()
-  }
+  })
 })
 
 /** Drop counter `reason` of a node's metrics. */
@@ -457,8 +455,7 @@ test('a learner that wants to vote is promoted only once caught up, and only if 
 
 test('membership changes asked for at once run one after the other: the second waits for the first', async () => {
   const net = new Net()
-  const { voters } = await net.openVoters(3)
-  try {
+  await net.withVoters(3, async ({ voters }) => {
     const leader = await net.settledLeader(voters)
     const [x, y] = voters.filter((v) => v !== leader) as [Node, Node]
     // Raft takes one change at a time: the second arrives while the first is uncommitted (CHANGE_PENDING).
@@ -470,15 +467,12 @@ test('membership changes asked for at once run one after the other: the second w
     assert.equal(first!.ok, true, JSON.stringify(first))
     assert.equal(second!.ok, true, JSON.stringify(second))
     assert.deepEqual(leader.replica!.view().membership.voters, [leader.id])
-  } finally {
-    for (const v of voters) await v.replica?.close()
-  }
+  })
 })
 
 test('an operator removes a voter and hands leadership over, on the leader only', async () => {
   const net = new Net()
-  const { voters } = await net.openVoters(3)
-  try {
+  await net.withVoters(3, async ({ voters }) => {
     const leader = await net.settledLeader(voters)
     const [heir, gone] = voters.filter((v) => v !== leader) as [Node, Node]
     const onFollower = await heir.replica!.reconfigure({ type: 'transferLeadership', to: heir.id })
@@ -507,7 +501,5 @@ test('an operator removes a voter and hands leadership over, on the leader only'
       change: { type: 'remove', node: gone.id },
     })
     assert.equal(again.ok, false, 'not a member any more')
-  } finally {
-    for (const v of voters) await v.replica?.close()
-  }
+  })
 })
