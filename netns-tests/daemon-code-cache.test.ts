@@ -1,7 +1,8 @@
 // The daemon's own V8 code cache (scripts/bin-loader.cjs): the first daemon started without one writes it into
 // systemd's cache directory (CACHE_DIRECTORY) once it is up; the next start loads it and writes nothing; a cache
 // V8 refuses (here: garbage under the right name), or one that others may write, is written over by the daemon
-// that found it.
+// that found it. A stop right after "ready", while the cache is being written, is a clean stop. The validated
+// config is kept beside it (src/config/cached.ts): a restart takes it, a changed file is validated again.
 // Every start must still come up.
 
 import assert from 'node:assert/strict'
@@ -69,5 +70,36 @@ test('the daemon writes its code cache once, uses it, and replaces one V8 refuse
   assert.equal(statSync(file).mode & 0o022, 0, 'the replacement is not writable by group or others')
   assert.ok(readFileSync(file).length > 100_000 && good.length > 100_000)
   assert.equal((await d.cli(['status', '--json'])).code, 0)
+
+  // SIGTERM as soon as "ready" shows, while the daemon writes a cache (garbage again, so it writes one): the
+  // signal handlers are in place before that write, so stop() sees exit code 0 (it throws otherwise).
+  writeFileSync(file, Buffer.alloc(4096, 0x5a))
+  await d.restart()
+  await d.proc.waitForLog(READY, 30_000)
+  await d.stop()
+  assert.ok(d.proc.logText().includes('shutting down'), 'the signal was handled')
+
+  // The config: validated on a start after it changed, taken from the cache while it did not.
+  const fromCache = () => {
+    const line = d.proc
+      .logText()
+      .split('\n')
+      .find((l) => l.includes('"blackroad daemon starting"'))
+    assert.ok(line, 'a "starting" line')
+    return (JSON.parse(line) as { config_from_cache?: boolean }).config_from_cache
+  }
+  await d.start()
+  await started()
+  assert.equal(fromCache(), true, 'unchanged config: from the cache')
+  const configCaches = () => readdirSync(cacheDir).filter((f) => f.startsWith('blackroad.config-cache-'))
+  assert.equal(configCaches().length, 1, `one config cache entry: ${configCaches().join(', ')}`)
+  // (start() writes the config file from d.config.)
+  ;(d.config.node as Record<string, unknown>).labels = { edited: 'yes' }
+  await d.restart()
+  await started()
+  assert.equal(fromCache(), false, 'edited config: validated again')
+  await d.restart()
+  await started()
+  assert.equal(fromCache(), true, 'and cached again')
   await d.stop()
 })

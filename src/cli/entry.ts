@@ -3,7 +3,8 @@
 // A plain `blackroad daemon` (daemon-args.ts) starts the daemon without loading the command-line parser;
 // everything else goes to the full command line in commands.ts. Both load only when needed.
 
-import { DEFAULT_CONFIG_PATH } from '../config/index.js'
+import type { ConfigCache } from '../config/cached.js'
+import { DEFAULT_CONFIG_PATH } from '../config/paths.js'
 import { plainDaemonArgs } from './daemon-args.js'
 
 /** What the bundle's loader (scripts/bin-loader.cjs) hands the command. */
@@ -13,6 +14,8 @@ export interface LoaderHooks {
    * for a daemon that started without one). Throws when it cannot write.
    */
   saveCodeCache?: () => void
+  /** Where `blackroad daemon` keeps its validated config between starts (config/cached.ts). */
+  configCache?: ConfigCache
 }
 
 async function main(hooks: LoaderHooks): Promise<void> {
@@ -27,6 +30,7 @@ async function main(hooks: LoaderHooks): Promise<void> {
     configPath: daemon.config ?? DEFAULT_CONFIG_PATH,
     skipPrivilegeCheck: daemon.skipPrivilegeCheck,
     saveCodeCache: hooks.saveCodeCache,
+    configCache: hooks.configCache,
   })
 }
 

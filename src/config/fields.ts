@@ -4,7 +4,10 @@
 import { isIP } from 'node:net'
 import { parseDuration } from './duration.js'
 import { DurationError } from './errors.js'
+import { splitHostPort } from './hostport.js'
 import { z } from './zod.js'
+
+export { splitHostPort }
 
 interface FieldDoc {
   type?: string
@@ -124,16 +127,6 @@ export function isHostname(host: string): boolean {
 export interface HostPortOptions {
   /** Listen addresses must be IP literals: binding to a name depends on resolution at boot. */
   ipOnly?: boolean
-}
-
-/** Splits "host:port" / "[v6]:port"; null when malformed. The host comes back without brackets. */
-export function splitHostPort(s: string): { host: string; port: number } | null {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s)
-  if (m === null) return null
-  const host = (m[1] ?? m[2]) as string
-  const p = Number(m[3])
-  if (m[1] !== undefined && isIP(host) !== 6) return null
-  return { host, port: p }
 }
 
 /** A "host:port" string; IPv6 hosts in brackets. Kept as text, validated here so users of it can trust it. */

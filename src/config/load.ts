@@ -1,66 +1,18 @@
 // Reading a config file: bytes -> UTF-8 text -> YAML document (with source positions) -> schema -> Config.
 // Every failure becomes a ConfigError with a stable code; nothing else escapes, whatever the file holds.
 
-import { promises as fs } from 'node:fs'
 import { isScalar, LineCounter, parseDocument, Scalar } from 'yaml'
 import { ConfigError, type ConfigProblem } from './errors.js'
 import { complexKeyProblems, issueProblems, yamlProblems } from './problems.js'
+import { readConfigText } from './read.js'
 import { type Config, configSchema, DEFAULT_CONFIG_PATH } from './schema.js'
 
-/** A config is a few kilobytes; anything this large is the wrong file. */
-const MAX_CONFIG_BYTES = 1024 * 1024
 /** Aliases can expand exponentially ("billion laughs"); a config has no need for many. */
 const MAX_ALIAS_COUNT = 100
 
 /** Reads and validates the config at `file` (default /etc/blackroad/config.yaml). */
 export async function loadConfig(file: string = DEFAULT_CONFIG_PATH): Promise<Config> {
-  let bytes: Buffer
-  try {
-    const handle = await fs.open(file, 'r')
-    try {
-      const st = await handle.stat()
-      if (!st.isFile()) throw fileError('CONFIG_UNREADABLE', file, 'is not a regular file')
-      if (st.size > MAX_CONFIG_BYTES)
-        throw fileError(
-          'CONFIG_UNREADABLE',
-          file,
-          `is larger than ${MAX_CONFIG_BYTES} bytes; is it the right file?`,
-        )
-      bytes = await handle.readFile()
-    } finally {
-      await handle.close()
-    }
-  } catch (err) {
-    if (err instanceof ConfigError) throw err
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') {
-      throw fileError(
-        'CONFIG_NOT_FOUND',
-        file,
-        'does not exist; create it (an empty file means all defaults) or pass --config',
-        err,
-      )
-    }
-    if (code === 'EISDIR')
-      throw fileError('CONFIG_UNREADABLE', file, 'is a directory, not a config file', err)
-    const reason =
-      code === 'EACCES' || code === 'EPERM' ? 'permission denied' : ((err as Error).message ?? String(err))
-    throw fileError('CONFIG_UNREADABLE', file, `cannot be read: ${reason}`, err)
-  }
-  let text: string
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-  } catch (err) {
-    throw fileError('CONFIG_UNREADABLE', file, 'is not valid UTF-8 text', err)
-  }
-  return parseConfig(text, file)
-}
-
-function fileError(code: ConfigError['code'], file: string, what: string, cause?: unknown): ConfigError {
-  // Line 0 marks a problem with the file as a whole; formatProblem then prints no position.
-  return new ConfigError(code, [{ file, line: 0, column: 0, path: '', message: `config file ${what}` }], {
-    cause,
-  })
+  return parseConfig(await readConfigText(file), file)
 }
 
 /** Validates config text; `file` only labels the problems. An empty or comment-only text gives all defaults. */

@@ -6,12 +6,14 @@
 import path from 'node:path'
 import { formatDuration } from './duration.js'
 import { absPath, duration, fileMode, hostPort, MAX_TIMER_MS, typed } from './fields.js'
+import { DEFAULT_CONFIG_PATH } from './paths.js'
 import { clusterSchema, federationSchema, nodeSchema, resourcesSchema } from './schema-cluster.js'
 import { replicationSchema, tlsSchema } from './schema-data.js'
 import { discoverySchema, dnsSchema, meshSchema, networkSchema, wireguardSchema } from './schema-network.js'
 import { z } from './zod.js'
 
-export const DEFAULT_CONFIG_PATH = '/etc/blackroad/config.yaml'
+export { DEFAULT_CONFIG_PATH }
+
 const DEFAULT_KEY_ROTATION_MS = 24 * 3_600_000
 const DEFAULT_DOMAIN = 'mesh.blackroad.local'
 /** sockaddr_un.sun_path is 108 bytes including the terminating NUL. */

@@ -10,7 +10,8 @@
 
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
-import { type Config, splitHostPort } from '../config/index.js'
+import { splitHostPort } from '../config/hostport.js'
+import type { Config } from '../config/index.js'
 import {
   DnsServer,
   detectOsDnsConfigurator,

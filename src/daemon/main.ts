@@ -3,7 +3,9 @@
 // config, 77 (EX_NOPERM) for missing privileges, 1 for any other failure to start, 0 after a clean stop.
 
 import type { Logger } from 'pino'
-import { ConfigError, loadConfig } from '../config/index.js'
+import { type ConfigCache, loadConfigCached } from '../config/cached.js'
+import { ConfigError } from '../config/errors.js'
+import type { Config } from '../config/index.js'
 import { missingRouterPrivileges } from '../os/privileges.js'
 import { SystemdNotifier } from '../os/sd-notify.js'
 import { VERSION } from '../version.js'
@@ -19,12 +21,14 @@ export interface RunDaemonOptions {
   skipPrivilegeCheck?: boolean
   /** The loader's hook that saves the V8 code cache for later daemon starts (see scripts/bin-loader.cjs). */
   saveCodeCache?: () => void
+  /** Where the loader keeps the validated config between starts (see config/cached.ts); none: always parsed. */
+  configCache?: ConfigCache
 }
 
 export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
-  let config: Awaited<ReturnType<typeof loadConfig>>
+  let loaded: { config: Config; fromCache: boolean }
   try {
-    config = await loadConfig(opts.configPath)
+    loaded = await loadConfigCached(opts.configPath, opts.configCache)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`blackroad: invalid configuration, not starting:\n${err.message}\n`)
@@ -32,6 +36,7 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
     }
     throw err
   }
+  const { config, fromCache } = loaded
 
   if (!opts.skipPrivilegeCheck) {
     const missing = missingRouterPrivileges()
@@ -46,7 +51,7 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
 
   const logger = createLogger(config.logging.level, config.logging.format as LogFormat)
   logger.info(
-    { version: VERSION, config: opts.configPath, node: config.node.name },
+    { version: VERSION, config: opts.configPath, config_from_cache: fromCache, node: config.node.name },
     'blackroad daemon starting',
   )
   const notifier = SystemdNotifier.fromEnv(logger)
@@ -72,6 +77,9 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
   )
   // Only now: the API socket answers and every listener is bound, which is what READY promises systemd.
   notifier.ready(`serving node ${config.node.name}, API on ${config.api.socket}`)
+  // The signal handlers first (waitForShutdown installs them at once): a stop that comes right after READY, while
+  // the code cache below is written (100-200 ms of CPU), must shut down cleanly, not kill the process.
+  const shutdown = waitForShutdown(daemon, logger, opts.configPath, opts.configCache, notifier)
   // Start-up is over, and announced: what it compiled goes into the daemon's code cache (once per build).
   if (opts.saveCodeCache) {
     try {
@@ -82,16 +90,21 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
     }
   }
   try {
-    return await waitForShutdown(daemon, logger, opts.configPath, notifier)
+    return await shutdown
   } finally {
     notifier.close()
   }
 }
 
 /** SIGHUP: re-reads the config and applies what can change at run time (today: mesh.policies). */
-async function reload(daemon: Daemon, logger: Logger, configPath: string): Promise<void> {
+async function reload(
+  daemon: Daemon,
+  logger: Logger,
+  configPath: string,
+  cache: ConfigCache | undefined,
+): Promise<void> {
   try {
-    const fresh = await loadConfig(configPath)
+    const fresh = (await loadConfigCached(configPath, cache)).config
     const n = daemon.reloadPolicies(fresh.mesh)
     logger.info(
       { config: configPath, policies: n },
@@ -109,6 +122,7 @@ function waitForShutdown(
   daemon: Daemon,
   logger: Logger,
   configPath: string,
+  configCache: ConfigCache | undefined,
   notifier: SystemdNotifier,
 ): Promise<number> {
   return new Promise<number>((resolve) => {
@@ -149,7 +163,7 @@ function waitForShutdown(
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
-    process.on('SIGHUP', () => void reload(daemon, logger, configPath))
+    process.on('SIGHUP', () => void reload(daemon, logger, configPath, configCache))
     process.on('uncaughtException', (err) => {
       logger.fatal({ err }, 'uncaught exception')
       notifier.stopping(`uncaught exception: ${(err as Error).message}`)

@@ -2,8 +2,8 @@
 // glue from the typed config. The daemon imports from here only.
 
 import type { Registry } from 'prom-client'
+import { splitHostPort } from '../config/hostport.js'
 import type { Config } from '../config/index.js'
-import { splitHostPort } from '../config/index.js'
 import type { DnsLogger, DnsServerOptions } from './server.js'
 import type { ZoneOptions } from './view.js'
 import type { MeshZone } from './zone.js'

@@ -6,7 +6,7 @@
 
 import net from 'node:net'
 import type { Registry } from 'prom-client'
-import { splitHostPort } from '../config/index.js'
+import { splitHostPort } from '../config/hostport.js'
 import { headerOnlyError, refused } from './answers.js'
 import { AnswerCache } from './cache.js'
 import { MAX_MESSAGE, Rcode, UDP_MAX_PAYLOAD, UDP_MIN_PAYLOAD } from './constants.js'
