@@ -225,7 +225,11 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
 
   async start(): Promise<void> {
     const { config, trust, nodeKey } = this.opts
-    await this.device.up({
+    // The interface comes up (wireguard-go started, addresses and routes set) while discovery finds the peers
+    // and their links come up: nothing on a peer link needs the tunnel, and the device runs every later
+    // reconfigure (the first peers) behind up(). Every router may relay for others (multi-hop paths), so
+    // forwarding is on for the mesh, queued behind up() too. Both are awaited once discovery started.
+    const up = this.device.up({
       name: config.wireguard.interface,
       privateKey: this.wgKey.secretKey,
       listenPort: config.wireguard.listen_port,
@@ -233,10 +237,9 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
       addresses: this.addressesOf(this.opts.nodeId),
       routes: this.routesIntoMesh,
     })
-    // Every router may relay for others (multi-hop paths), so forwarding is on for the mesh. Only relayed
-    // packets need it, so discovery starts meanwhile; the device queues its first reconfigure behind it.
+    up.catch(() => {})
     const forwarding = this.device.enableForwarding({ ipv4: true, ipv6: true })
-    forwarding.catch(() => {}) // awaited below, after discovery started
+    forwarding.catch(() => {})
 
     const links = new LinkManager({
       localPublicKey: nodeKey.publicKey,
@@ -292,7 +295,7 @@ export class NetworkCore extends EventEmitter<{ applied: []; 'link-down': [peer:
     // discovery dials again at once instead of after the keepalive's dead interval.
     discovery.on('network-change', () => void links.checkLinks())
     this.routing.start()
-    await Promise.all([discovery.start(), links.listenLanes()])
+    await Promise.all([up, discovery.start(), links.listenLanes()])
     await forwarding
     this.rotationTimer = setInterval(() => {
       this.rotateKey().catch((err) => this.log.error({ err }, 'scheduled WireGuard key rotation failed'))
