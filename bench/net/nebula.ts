@@ -98,6 +98,13 @@ export class NebulaNet {
     n.proc = n.host.spawn(['nebula', '-config', n.configPath], { logName: 'nebula' })
   }
 
+  /** Spawns a node held (see Host.spawnHeld); it starts on the returned release(). */
+  prepare(n: NebulaNode): () => void {
+    const held = n.host.spawnHeld(['nebula', '-config', n.configPath], { logName: 'nebula' })
+    n.proc = held.proc
+    return held.release
+  }
+
   /** Starts the lighthouse and waits until it listens on UDP 4242 (the anchor's "lighthouse already up"). */
   async startLighthouse(): Promise<void> {
     const lh = this.lighthouseNode

@@ -105,6 +105,17 @@ export class OurMesh {
     n.daemon = await this.lab.startDaemon(n.host, n.config, { noWait: !wait, readyTimeoutMs: 60_000 })
   }
 
+  /** Spawns a node's daemon held: it starts on launch(n) (see Host.spawnHeld). */
+  async prepare(n: MeshNode): Promise<void> {
+    n.daemon = await this.lab.startDaemon(n.host, n.config, { held: true })
+  }
+
+  /** Starts a daemon prepare() spawned held. */
+  launch(n: MeshNode): void {
+    this.spawnedAt.set(n, Date.now())
+    n.daemon!.release()
+  }
+
   /** Waits until the daemon logged "ready" (or throws if it exited) and returns its start-up times. */
   async waitReady(n: MeshNode, timeoutMs = 60_000): Promise<StartTimes> {
     const r = await waitFor(() => (n.daemon!.alive ? (this.times(n) ?? false) : 'exited'), {

@@ -2,7 +2,6 @@
 // figures, taken from `ping -D` timestamps like the overlay anchors do), and a continuous prober whose reply
 // log gives the outage around a link failure (failover figures).
 
-import { readFileSync } from 'node:fs'
 import type { Proc } from '../../netns-tests/lib/proc.js'
 import type { Host } from '../../netns-tests/lib/topology.js'
 
@@ -25,102 +24,122 @@ export function parseReplies(text: string): Reply[] {
   return out
 }
 
-/** /proc/net/route's Destination column for an IPv4 network address (little-endian hex). */
-export function routeHex(network: string): string {
-  return network
-    .split('.')
-    .map((o) => Number(o).toString(16).toUpperCase().padStart(2, '0'))
-    .reverse()
-    .join('')
-}
-
-/** Whether the IPv4 routing table that /proc/<pid>/net/route shows has a route to the network `hex` (routeHex). */
-function hasRoute(pid: number, hex: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/net/route`, 'utf8')
-      .split('\n')
-      .some((line) => line.split('\t')[1] === hex)
-  } catch {
-    return false
-  }
-}
-
-/** Whether `pid` runs `command` (before its exec, `ip netns exec` may not be in the namespace yet). */
-function runs(pid: number, command: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8') === `${command}\n`
-  } catch {
-    return false
-  }
-}
-
-/** An idle `sleep` in a host's namespace, through which firstReplyAt reads that namespace's routing table. */
-export interface RouteWatch {
-  readonly host: Host
-  readonly proc: Proc
-}
+// One bash process per source host, started before a bench's clock: it watches the routing table through
+// `ip monitor` (netlink events: no polling) until the overlay's route exists, then starts one `ping -D` per
+// destination (after startDelayS), each every 10 ms until its first reply. ping exits at once while there is no route (the tunnel
+// device is not up yet), so the route is awaited first. Each ping writes its output at its exit, in one piece
+// (stdout is a file), so the log holds whole lines. A timeout of `read` rechecks the table every 200 ms, which
+// covers a route that came between the watcher's start and its subscription.
+//
+// Forking from the bench process itself (a large Node process: 10-20 ms of CPU per spawn here) or polling the
+// namespace's route table every 5 ms from it cost ~250 ms of CPU inside a join's ~1.2 s window, on the two
+// cores the timed daemons share.
+const PING_AFTER_ROUTE = `
+net=$1; end=$((SECONDS + $2)); delay=$3; shift 3
+has() { local l; while IFS= read -r l; do [[ $l == "$net/"* ]] && return 0; done < <(ip -4 route show); return 1; }
+coproc MON { exec ip -o -4 monitor route; }
+echo armed
+found=
+has && found=1
+until [[ -n $found ]]; do
+  if IFS= read -r -t 0.2 -u "\${MON[0]}" l; then
+    [[ $l == "$net/"* ]] && found=1
+  else
+    (( $? <= 128 )) && sleep 0.2
+    has && found=1
+    [[ -z $found ]] && (( SECONDS >= end )) && { echo "no route to $net"; kill "$MON_PID"; exit 3; }
+  fi
+done
+kill "$MON_PID" 2>/dev/null
+sleep "$delay"
+left=$(( end - SECONDS )); (( left < 1 )) && left=1
+for d in "$@"; do ping -n -D -i 0.01 -W 1 -c 1 -w "$left" "$d" & done
+wait
+`
 
 /**
- * Starts a RouteWatch for firstReplyAt and waits until it runs in its namespace (before its exec, `ip netns
- * exec` may not be in the namespace yet); null if it did not within deadlineMs. A bench that times a start-up
- * starts these before its clock: spawning six of them through `ip netns exec` is CPU the timed daemons would
- * otherwise share their cores with.
+ * Seconds between the route's appearance and the first pings. Nebula creates its tun device before it has
+ * reached its lighthouse, and a packet to a peer sent in that moment costs it a lookup retry: its join took
+ * 600-700 ms instead of 40-70 ms when pinged within a millisecond of the route. Every harness that timed it
+ * before started its pings later: the anchor's polls the tun device every 50 ms, this bench's polled the route
+ * every 5 ms and then forked ping from its own process (~20 ms). Ours configures no peer until its link is up,
+ * hundreds of ms after its route, so the delay does not touch its figure.
  */
-export async function watchRoutes(
-  host: Host,
-  deadlineMs: number,
-  logName = 'route-wait',
-): Promise<RouteWatch | null> {
-  const secs = Math.max(1, Math.ceil(deadlineMs / 1000))
-  const proc = host.spawn(['sleep', String(secs + 5)], { logName })
-  const until = Date.now() + deadlineMs
-  while (!runs(proc.pid, 'sleep')) {
-    if (Date.now() >= until) {
+const PING_START_DELAY_S = 0.02
+
+const REPLY_FROM = /^\[(\d+\.\d+)\] \d+ bytes from ([^:\s]+):/
+
+/**
+ * Pings from host to each of dsts once the route to routeNetwork (the overlay's IPv4 network address, e.g.
+ * 100.64.0.0) exists, until each answered once or the deadline passed. Start it (and await start()) before the
+ * clock; firstReplies() then gives the wall-clock time (epoch ms, ping's -D stamp) of each destination's first
+ * reply.
+ */
+export class ReplyWatch {
+  private constructor(
+    private readonly proc: Proc,
+    private readonly dsts: readonly string[],
+    private readonly until: number,
+  ) {}
+
+  static async start(
+    host: Host,
+    dsts: readonly string[],
+    routeNetwork: string,
+    deadlineMs: number,
+    logName = 'route-wait',
+  ): Promise<ReplyWatch> {
+    const secs = Math.max(1, Math.ceil(deadlineMs / 1000))
+    const proc = host.spawn(
+      [
+        'bash',
+        '-c',
+        PING_AFTER_ROUTE,
+        'ping-after-route',
+        routeNetwork,
+        String(secs),
+        String(PING_START_DELAY_S),
+        ...dsts,
+      ],
+      {
+        logName,
+      },
+    )
+    try {
+      await proc.waitForLog('armed', 10_000)
+    } catch (err) {
       await proc.stop(1_000)
-      return null
+      throw err
     }
-    await new Promise((r) => setTimeout(r, 5))
+    return new ReplyWatch(proc, dsts, Date.now() + secs * 1000)
   }
-  return { host, proc }
+
+  /** Each destination's first reply (epoch ms), or null if it gave none before the deadline. */
+  async firstReplies(): Promise<Map<string, number | null>> {
+    try {
+      await this.proc.waitExit(Math.max(0, this.until - Date.now()) + 5_000)
+    } finally {
+      await this.proc.stop(1_000)
+    }
+    const first = new Map<string, number | null>(this.dsts.map((d) => [d, null]))
+    for (const line of this.proc.logText().split('\n')) {
+      const m = REPLY_FROM.exec(line)
+      if (m === null || !first.has(m[2]!) || first.get(m[2]!) !== null) continue
+      first.set(m[2]!, Number(m[1]) * 1000)
+    }
+    return first
+  }
 }
 
-/**
- * The wall-clock time (epoch ms) of the first echo reply from dst, pinging from host every 10 ms once the
- * route to routeNetwork (the overlay's IPv4 network address, e.g. 100.64.0.0) exists; null at the deadline.
- * ping exits at once while there is no route (tunnel device not up yet), so the route is awaited first: by
- * reading the namespace's table from here, through /proc/<pid>/net/route of a RouteWatch (given, or started
- * here), every 5 ms. (A shell loop per pair did the same with one `sleep` process a tick: six pairs forked 600
- * processes a second, about a third of this 2-core machine, during the very start-up being timed.) The watch
- * is stopped either way.
- */
+/** The wall-clock time (epoch ms) of the first echo reply from dst, once the route exists (ReplyWatch). */
 export async function firstReplyAt(
   host: Host,
   dst: string,
   routeNetwork: string,
   deadlineMs: number,
-  watch?: RouteWatch,
 ): Promise<number | null> {
-  const until = Date.now() + deadlineMs
-  const anchor = watch ?? (await watchRoutes(host, deadlineMs, `route-wait-${dst}`))
-  if (anchor === null) return null
-  let stopped: Promise<unknown> | null = null
-  try {
-    const hex = routeHex(routeNetwork)
-    while (!hasRoute(anchor.proc.pid, hex)) {
-      if (Date.now() >= until) return null
-      await new Promise((r) => setTimeout(r, 5))
-    }
-    // The anchor goes while ping starts: its exit is not part of the time measured.
-    stopped = anchor.proc.stop(1_000)
-    const left = Math.max(1, Math.ceil((until - Date.now()) / 1000))
-    const r = await host.exec(
-      ['ping', '-n', '-D', '-i', '0.01', '-W', '1', '-c', '1', '-w', String(left), dst],
-      { timeoutMs: 2 * left * 1000 + 5_000 },
-    )
-    return parseReplies(r.stdout)[0]?.rxMs ?? null
-  } finally {
-    await (stopped ?? anchor.proc.stop(1_000))
-  }
+  const watch = await ReplyWatch.start(host, [dst], routeNetwork, deadlineMs, `route-wait-${dst}`)
+  return (await watch.firstReplies()).get(dst) ?? null
 }
 
 /** A long-running `ping -D -i <interval>` in host, logging every reply; read it with replies(). */

@@ -1,4 +1,4 @@
-// Suite `join`: time from starting 3 nodes on one LAN bridge to every ordered pair answering a ping over the
+// Suite `join`: time from starting 3 nodes on one LAN bridge to every pair answering a ping over the
 // overlay, ours vs Nebula 1.6. Both have their rendezvous node already up before the clock starts: Nebula its
 // lighthouse, ours a 4th daemon that runs the federation's DHT bootstrap node (what a control-plane node is).
 // Comments: ours' first reply of any pair, and the daemon's own start-up (spawn → "ready", of which Node start
@@ -13,47 +13,53 @@ import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
 import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
 import { NEBULA_SETTINGS, NebulaNet } from '../net/nebula.js'
 import { dhtAddress, OurMesh, ourSettings } from '../net/ours.js'
-import { firstReplyAt, type RouteWatch, watchRoutes } from '../net/ping.js'
+import { ReplyWatch } from '../net/ping.js'
 import { hostNote, round1 } from '../net/sys.js'
 
 const DEADLINE_MS = 60_000
 
 interface JoinSample {
-  /** ms from t0 until every ordered pair got a reply. */
+  /** ms from t0 until every pair got a reply. */
   all: number
   /** ms from t0 until the first reply of any pair. */
   first: number
 }
 
-/** One ordered pair: pings go from host to ip, its route awaited through watch. */
-interface Pair {
-  host: Host
-  ip: string
-  watch: RouteWatch
+/**
+ * Every pair of nodes pinging, one direction each (an echo reply crosses the tunnel both ways): one ReplyWatch
+ * per node but the last, started before the clock. Not both directions at once: two Nebula nodes whose first
+ * packets to each other leave at the same instant race their handshakes and settle it only after ~300 ms.
+ */
+interface Pairs {
+  watches: ReplyWatch[]
+  count: number
 }
 
-/** Every ordered pair of nodes (src host, dst overlay address), each with its RouteWatch started: before the clock. */
-async function watchPairs(nodes: Array<{ host: Host; ip: string }>): Promise<Pair[]> {
-  const pairs: Pair[] = []
-  for (const a of nodes)
-    for (const b of nodes) {
-      if (a === b) continue
-      const watch = await watchRoutes(a.host, DEADLINE_MS)
-      if (watch === null) throw new Error(`route watch in ${a.host.name} did not start`)
-      pairs.push({ host: a.host, ip: b.ip, watch })
+async function watchPairs(nodes: Array<{ host: Host; ip: string }>, routeNetwork: string): Promise<Pairs> {
+  const watches: ReplyWatch[] = []
+  let count = 0
+  for (const [i, a] of nodes.entries()) {
+    const dsts = nodes.slice(i + 1).map((b) => b.ip)
+    if (dsts.length === 0) continue
+    watches.push(await ReplyWatch.start(a.host, dsts, routeNetwork, DEADLINE_MS))
+    count += dsts.length
+  }
+  return { watches, count }
+}
+
+/** Waits for every pair's first reply from t0 on; throws if a pair never answers. */
+async function pairsFrom(t0: number, pairs: Pairs): Promise<JoinSample> {
+  const at: number[] = []
+  const missing: string[] = []
+  for (const [i, w] of pairs.watches.entries()) {
+    for (const [dst, t] of await w.firstReplies()) {
+      if (t === null) missing.push(`#${i + 1}->${dst}`)
+      else at.push(Math.round(t - t0))
     }
-  return pairs
-}
-
-/** Pings every pair from t0 on; throws if a pair never answers. */
-async function pairsFrom(t0: number, pairs: readonly Pair[], routeNetwork: string): Promise<JoinSample> {
-  const at = await Promise.all(
-    pairs.map((p) => firstReplyAt(p.host, p.ip, routeNetwork, DEADLINE_MS, p.watch)),
-  )
-  const missing = pairs.filter((_, i) => at[i] === null).map((p) => `${p.host.name}->${p.ip}`)
+  }
   if (missing.length > 0) throw new Error(`no reply within ${DEADLINE_MS} ms for ${missing.join(', ')}`)
-  const ms = (at as number[]).map((x) => Math.round(x - t0))
-  return { all: Math.max(...ms), first: Math.min(...ms) }
+  if (at.length !== pairs.count) throw new Error(`${at.length} of ${pairs.count} pairs measured`)
+  return { all: Math.max(...at), first: Math.min(...at) }
 }
 
 async function oursOnce(
@@ -75,10 +81,14 @@ async function oursOnce(
         ((await ours.client(bootNode!).network()).discovery as { state?: string } | null)?.state === 'online',
       { timeoutMs: 30_000, what: 'bootstrap daemon discovery online' },
     )
-    const pairs = await watchPairs(members.map((n) => ({ host: n.host, ip: n.node.ipv4 })))
+    const pairs = await watchPairs(
+      members.map((n) => ({ host: n.host, ip: n.node.ipv4 })),
+      '100.64.0.0',
+    )
+    for (const n of members) await ours.prepare(n)
     const t0 = Date.now()
-    for (const n of members) await ours.start(n)
-    const sample = await pairsFrom(t0, pairs, '100.64.0.0')
+    for (const n of members) ours.launch(n)
+    const sample = await pairsFrom(t0, pairs)
     const times = await Promise.all(members.map((n) => ours.waitReady(n)))
     const readyMs = times.map((t) => t.readyAt - t.spawnedAt)
     const loadMs = times.map((t) => t.startingAt - t.spawnedAt)
@@ -103,10 +113,14 @@ async function nebulaOnce(
   const neb = new NebulaNet(lab, boot, hosts)
   try {
     await neb.startLighthouse()
-    const pairs = await watchPairs(neb.members.map((n) => ({ host: n.host, ip: n.ip })))
+    const pairs = await watchPairs(
+      neb.members.map((n) => ({ host: n.host, ip: n.ip })),
+      '10.232.0.0',
+    )
+    const release = neb.members.map((n) => neb.prepare(n))
     const t0 = Date.now()
-    for (const n of neb.members) neb.start(n)
-    const sample = await pairsFrom(t0, pairs, '10.232.0.0')
+    for (const r of release) r()
+    const sample = await pairsFrom(t0, pairs)
     log(`  nebula: all pairs ${sample.all} ms, first reply ${sample.first} ms`)
     return sample
   } finally {
@@ -171,7 +185,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         figures,
         comments: [
           hostNote(),
-          `topology: 4 namespaces on one bridge; rendezvous node up before t0 (nebula lighthouse / our DHT bootstrap daemon), t0 = just before spawning the 3 nodes; each of the 6 ordered pairs pings every 10 ms (ping -D) once its overlay route exists`,
+          `topology: 4 namespaces on one bridge; rendezvous node up before t0 (nebula lighthouse / our DHT bootstrap daemon), t0 = just before starting the 3 nodes (each spawned beforehand as a shell in its namespace that execs the node when told: no fork of the bench process in the timed window); each of the 3 pairs pings one way (n1->n2, n1->n3, n2->n3; an echo reply crosses the tunnel both ways) every 10 ms (ping -D) from the moment its overlay route exists (watched through ip monitor)`,
           `nebula ${versionOf(['nebula', '-version']).replace('Version: ', '')}; ${NEBULA_SETTINGS}`,
           `${ourSettings()}; log level info, metrics off`,
         ],

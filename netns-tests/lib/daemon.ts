@@ -18,7 +18,7 @@ import type { ExecResult } from './exec.js'
 import type { Lab } from './lab.js'
 import { describeExit, type ExitStatus, type Proc } from './proc.js'
 import { repoPaths, shebangEnv, shebangFlags } from './repo.js'
-import type { Host } from './topology.js'
+import type { HeldProc, Host } from './topology.js'
 import { sleepMs } from './wait.js'
 
 export interface DaemonOptions {
@@ -33,6 +33,8 @@ export interface DaemonOptions {
   env?: Record<string, string>
   /** SIGTERM grace before SIGKILL in stop() (default 10 s). */
   stopTimeoutMs?: number
+  /** Spawn held (Host.spawnHeld): the daemon starts on release(); implies noWait. For timing start-ups. */
+  held?: boolean
 }
 
 export interface CliResult {
@@ -67,6 +69,7 @@ export class DaemonHandle {
   readonly config: Config
   private readonly opts: DaemonOptions
   private current: Proc | undefined
+  private held: HeldProc | undefined
 
   /** The WireGuard interface the daemon creates (also its UAPI socket name). */
   readonly wgInterface: string
@@ -113,24 +116,36 @@ export class DaemonHandle {
     if (!existsSync(cli)) throw new HarnessError('DEPS_MISSING', `${cli} is missing: run npm run build first`)
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
     writeFileSync(this.configPath, stringify(this.config))
-    this.current = this.host.spawn(
-      [
-        process.execPath,
-        ...shebangFlags(cli),
-        // For profiling a run (e.g. BRT_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"); unset in tests.
-        ...(process.env.BRT_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
-        cli,
-        'daemon',
-        '--config',
-        this.configPath,
-        ...(this.opts.extraArgs ?? []),
-      ],
-      {
-        logName: this.name === this.host.name ? 'daemon' : `daemon-${this.name}`,
-        env: { ...shebangEnv(cli), ...this.opts.env },
-      },
-    )
+    const argv = [
+      process.execPath,
+      ...shebangFlags(cli),
+      // For profiling a run (e.g. BRT_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof"); unset in tests.
+      ...(process.env.BRT_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
+      cli,
+      'daemon',
+      '--config',
+      this.configPath,
+      ...(this.opts.extraArgs ?? []),
+    ]
+    const opts = {
+      logName: this.name === this.host.name ? 'daemon' : `daemon-${this.name}`,
+      env: { ...shebangEnv(cli), ...this.opts.env },
+    }
+    if (this.opts.held) {
+      const held = this.host.spawnHeld(argv, opts)
+      this.current = held.proc
+      this.held = held
+      return
+    }
+    this.current = this.host.spawn(argv, opts)
     if (!this.opts.noWait) await this.waitReady(this.opts.readyTimeoutMs ?? 30_000)
+  }
+
+  /** Starts a daemon spawned with `held` (once). */
+  release(): void {
+    if (this.held === undefined) throw new HarnessError('DAEMON', `daemon ${this.name} is not held`)
+    this.held.release()
+    this.held = undefined
   }
 
   /**

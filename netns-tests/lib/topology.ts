@@ -8,6 +8,12 @@ import type { ExecOptions, ExecResult } from './exec.js'
 import type { DirectionState, FaultDirection, LinkFaults } from './faults.js'
 import type { Proc, SpawnOptions } from './proc.js'
 
+/** A process spawned held (Host.spawnHeld): it runs its command once released. */
+export interface HeldProc {
+  readonly proc: Proc
+  release(): void
+}
+
 /** What hosts need from their lab: running commands in a namespace and tracking processes. */
 export interface HostContext {
   execIn(ns: string, argv: readonly string[], opts?: ExecOptions, where?: string): Promise<ExecResult>
@@ -54,6 +60,26 @@ export class Host {
   /** Starts a long-lived process in this namespace; its output goes to <host>.<logName>.log in the lab's log dir. */
   spawn(argv: readonly string[], opts: SpawnOptions = {}): Proc {
     return this.ctx.spawnIn(this.ns, this.name, argv, opts)
+  }
+
+  /**
+   * Like spawn, but held: a shell waits in the namespace, and release() makes it exec argv (same process, same
+   * log). For timing start-ups: the fork of this test process (a large Node process: 10-20 ms of CPU each here)
+   * then happens before the clock starts, not on the cores the timed processes share.
+   */
+  spawnHeld(argv: readonly string[], opts: Omit<SpawnOptions, 'stdin'> = {}): HeldProc {
+    const proc = this.spawn(['bash', '-c', 'read -r _ && exec "$@"', 'held', ...argv], {
+      ...opts,
+      stdin: 'pipe',
+    })
+    return {
+      proc,
+      release: () => {
+        if (proc.stdin === null || !proc.alive)
+          throw new HarnessError('SPAWN_FAILED', `${proc.name} is not held`)
+        proc.stdin.write('\n')
+      },
+    }
   }
 
   /** The interface on a bridge or link (the first interface when none is given). */
