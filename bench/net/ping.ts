@@ -25,11 +25,11 @@ export function parseReplies(text: string): Reply[] {
 }
 
 // One bash process per source host, started before a bench's clock: it watches the routing table through
-// `ip monitor` (netlink events: no polling) until the overlay's route exists, then starts one `ping -D` per
-// destination (after startDelayS), each every 10 ms until its first reply. ping exits at once while there is no route (the tunnel
-// device is not up yet), so the route is awaited first. Each ping writes its output at its exit, in one piece
-// (stdout is a file), so the log holds whole lines. A timeout of `read` rechecks the table every 200 ms, which
-// covers a route that came between the watcher's start and its subscription.
+// `ip monitor` (netlink events: no polling) until the overlay's route exists, then, PING_START_DELAY_S later,
+// starts one `ping -D` per destination, each every 10 ms until its first reply. ping exits at once while there
+// is no route (the tunnel device is not up yet), so the route is awaited first. Each ping writes its output at
+// its exit, in one piece (stdout is a file), so the log holds whole lines. A timeout of `read` rechecks the
+// table every 200 ms, which covers a route that came between the watcher's start and its subscription.
 //
 // Forking from the bench process itself (a large Node process: 10-20 ms of CPU per spawn here) or polling the
 // namespace's route table every 5 ms from it cost ~250 ms of CPU inside a join's ~1.2 s window, on the two

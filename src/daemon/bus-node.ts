@@ -76,10 +76,14 @@ export class BusNode {
       const held = net.routing.lsdb.get(node)
       return held ? upPeers(held.record) : undefined
     })
-    net.routing.on('plan', (plan) => {
+    // The plan in force now, then every new one: links (and so routes) can come up before the bus attaches (the
+    // network starts discovery while its WireGuard interface comes up), and a stable mesh sends no new plan.
+    const take = (plan: NetworkCore['routing']['plan']) => {
       this.nextHops = new Map(plan.routes.map((r) => [r.destination, r.nextHop]))
       this.bus.setKnownNodes(plan.routes.map((r) => r.destination))
-    })
+    }
+    take(net.routing.plan)
+    net.routing.on('plan', take)
   }
 
   close(): void {
