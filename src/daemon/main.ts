@@ -79,7 +79,9 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
   notifier.ready(`serving node ${config.node.name}, API on ${config.api.socket}`)
   // The signal handlers first (waitForShutdown installs them at once): a stop that comes right after READY, while
   // the code cache below is written (100-200 ms of CPU), must shut down cleanly, not kill the process.
-  const shutdown = waitForShutdown(daemon, logger, opts.configPath, opts.configCache, notifier)
+  const shutdown = waitForShutdown(daemon, logger, notifier, () =>
+    reload(daemon, logger, opts.configPath, opts.configCache),
+  )
   // Start-up is over, and announced: what it compiled goes into the daemon's code cache (once per build).
   if (opts.saveCodeCache) {
     try {
@@ -118,12 +120,12 @@ async function reload(
   }
 }
 
+/** Runs until SIGTERM/SIGINT (then stops the daemon); SIGHUP calls onHangup. Installs the handlers at once. */
 function waitForShutdown(
   daemon: Daemon,
   logger: Logger,
-  configPath: string,
-  configCache: ConfigCache | undefined,
   notifier: SystemdNotifier,
+  onHangup: () => Promise<void>,
 ): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false
@@ -163,7 +165,7 @@ function waitForShutdown(
     }
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
-    process.on('SIGHUP', () => void reload(daemon, logger, configPath, configCache))
+    process.on('SIGHUP', () => void onHangup())
     process.on('uncaughtException', (err) => {
       logger.fatal({ err }, 'uncaught exception')
       notifier.stopping(`uncaught exception: ${(err as Error).message}`)

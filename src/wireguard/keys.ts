@@ -4,6 +4,7 @@
 // key objects cost ~3.5 ms on their first use here, in every daemon's start-up.
 
 import sodium from 'sodium-native'
+import { randomBytes } from '../identity/index.js'
 import { configInvalid } from './errors.js'
 
 export const KEY_BYTES = 32
@@ -44,9 +45,7 @@ export function publicKeyOf(privateKey: string | Buffer | Uint8Array): string {
 
 /** A fresh private key (32 bytes, clamped), as `wg genkey` would make. */
 export function generatePrivateKey(): Buffer {
-  const raw = Buffer.alloc(KEY_BYTES)
-  sodium.randombytes_buf(raw)
-  return clampInPlace(raw)
+  return clampInPlace(randomBytes(KEY_BYTES))
 }
 
 /**
