@@ -26,6 +26,7 @@ import {
   waitFor,
 } from './lib/index.js'
 import { MAX_IFNAME, makeRunId } from './lib/names.js'
+import { repoPaths, serviceEnv } from './lib/repo.js'
 
 const isRoot = process.getuid?.() === 0
 
@@ -251,6 +252,42 @@ function registerTests(): void {
 
     const clean = a.spawn(['sleep', '600'], { logName: 'polite' })
     assert.equal((await clean.stop()).signal, 'SIGTERM')
+  })
+
+  test('a held process runs with the service environment only, started by a shell that reads no startup files', async (t) => {
+    const lab = await Lab.create(t)
+    const a = await lab.host('a')
+    // Set here, so the check does not depend on what the machine's environment holds.
+    process.env.BRT_HARNESS_LEAK = 'from the test process'
+    process.env.BLACKROAD_HARNESS_SWITCH = 'kept'
+    try {
+      const env = serviceEnv(repoPaths.cliMain(), { EXTRA: 'given' })
+      assert.equal(env.BRT_HARNESS_LEAK, undefined)
+      const held = a.spawnHeld(['env'], { logName: 'env', env, envOnly: true })
+      held.release()
+      await held.proc.waitExit(10_000)
+      const seen = new Map(
+        held.proc
+          .logText()
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+      )
+      assert.equal(
+        seen.get('BRT_HARNESS_LEAK'),
+        undefined,
+        'a variable of the test process reached the child',
+      )
+      assert.equal(seen.get('BLACKROAD_HARNESS_SWITCH'), 'kept')
+      assert.equal(seen.get('EXTRA'), 'given')
+      // The command's shebang variables (MALLOC_ARENA_MAX=1) come with it.
+      assert.equal(seen.get('MALLOC_ARENA_MAX'), env.MALLOC_ARENA_MAX)
+      // A shell that ran startup files (bash on a socket stdin runs ~/.bashrc) would have changed PATH here.
+      assert.equal(seen.get('PATH'), process.env.PATH)
+    } finally {
+      delete process.env.BRT_HARNESS_LEAK
+      delete process.env.BLACKROAD_HARNESS_SWITCH
+    }
   })
 
   test('cleanup removes everything, also when the test body throws', async () => {

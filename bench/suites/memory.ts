@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process'
 import type { Lab } from '../../netns-tests/lib/lab.js'
 import { Lab as LabClass } from '../../netns-tests/lib/lab.js'
-import { repoPaths, shebangEnv, shebangFlags } from '../../netns-tests/lib/repo.js'
+import { repoPaths, serviceEnv, shebangFlags } from '../../netns-tests/lib/repo.js'
 import type { Host } from '../../netns-tests/lib/topology.js'
 import { waitFor } from '../../netns-tests/lib/wait.js'
 import type { Figure } from '../lib/report.js'
@@ -56,7 +56,7 @@ function nodeFloorKiB(): { bare: number; modules: number } {
   const hook = 'process.on("exit",()=>process.stderr.write("rss "+process.memoryUsage().rss+"\\n"))'
   const rss = (args: string[], extraEnv: Record<string, string> = {}) => {
     const r = spawnSync(process.execPath, [...shebangFlags(cli), ...args], {
-      env: { ...process.env, ...shebangEnv(cli), ...extraEnv },
+      env: serviceEnv(cli, extraEnv),
       encoding: 'utf8',
       timeout: 60_000,
     })

@@ -17,7 +17,7 @@ import { HarnessError } from './errors.js'
 import type { ExecResult } from './exec.js'
 import type { Lab } from './lab.js'
 import { describeExit, type ExitStatus, type Proc } from './proc.js'
-import { repoPaths, shebangEnv, shebangFlags } from './repo.js'
+import { repoPaths, serviceEnv, shebangFlags } from './repo.js'
 import type { HeldProc, Host } from './topology.js'
 import { sleepMs } from './wait.js'
 
@@ -129,7 +129,8 @@ export class DaemonHandle {
     ]
     const opts = {
       logName: this.name === this.host.name ? 'daemon' : `daemon-${this.name}`,
-      env: { ...shebangEnv(cli), ...this.opts.env },
+      env: serviceEnv(cli, this.opts.env),
+      envOnly: true,
     }
     if (this.opts.held) {
       const held = this.host.spawnHeld(argv, opts)
@@ -157,7 +158,7 @@ export class DaemonHandle {
     const cli = repoPaths.cliMain()
     const r: ExecResult = await this.host.exec(
       [process.execPath, ...shebangFlags(cli), cli, ...args, '--socket', this.socketPath],
-      { timeoutMs, env: shebangEnv(cli) },
+      { timeoutMs, env: serviceEnv(cli), envOnly: true },
     )
     return { code: r.code, stdout: r.stdout, stderr: r.stderr }
   }

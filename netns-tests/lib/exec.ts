@@ -10,8 +10,10 @@ export interface ExecOptions {
   timeoutMs?: number
   /** Written to the command's stdin, which is then closed. Without it stdin is /dev/null. */
   input?: string
-  /** Extra environment variables (merged over the test process's environment). */
+  /** Extra environment variables (merged over the test process's environment, unless envOnly). */
   env?: Record<string, string>
+  /** The command's environment is exactly `env`: nothing of the test process's (e.g. serviceEnv in repo.ts). */
+  envOnly?: boolean
   cwd?: string
   /** Throw HarnessError EXEC_FAILED / EXEC_TIMEOUT instead of returning an unsuccessful result. */
   check?: boolean
@@ -68,7 +70,7 @@ export function execCommand(
     // detached: the command leads its own process group, so a timeout kills what it started too (sh -c ...).
     const child = spawn(file, args, {
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      env: childEnv(opts),
       cwd: opts.cwd,
       detached: true,
     })
@@ -146,4 +148,10 @@ export function pidAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** A child's environment: the test process's with `env` over it, or only `env` when envOnly is set. */
+export function childEnv(opts: { env?: Record<string, string>; envOnly?: boolean }): NodeJS.ProcessEnv {
+  if (opts.envOnly) return { ...opts.env }
+  return opts.env ? { ...process.env, ...opts.env } : process.env
 }

@@ -7,13 +7,15 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import { HarnessError } from './errors.js'
-import { formatArgv, killGroup } from './exec.js'
+import { childEnv, formatArgv, killGroup } from './exec.js'
 import { sleepMs } from './wait.js'
 
 export interface SpawnOptions {
   /** Base name of the log file (<logName>.log in the lab's log dir); defaults to the program's name. */
   logName?: string
   env?: Record<string, string>
+  /** The process's environment is exactly `env` (see ExecOptions.envOnly). */
+  envOnly?: boolean
   cwd?: string
   /** 'pipe' gives the test a writable stdin (proc.stdin); default: /dev/null. */
   stdin?: 'ignore' | 'pipe'
@@ -81,7 +83,7 @@ export class Proc {
       // detached: the process leads its own group, so stop() also reaches whatever it forks (wireguard-go...)
       child = spawn(file, args, {
         stdio: [opts.stdin ?? 'ignore', fd, fd],
-        env: opts.env ? { ...process.env, ...opts.env } : process.env,
+        env: childEnv(opts),
         cwd: opts.cwd,
         detached: true,
       })

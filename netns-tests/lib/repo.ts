@@ -63,3 +63,23 @@ export function shebangFlags(script: string): string[] {
 export function shebangEnv(script: string): Record<string, string> {
   return shebangOf(script).env
 }
+
+/** What serviceEnv keeps of the test process's environment. */
+const SERVICE_ENV_KEPT = ['PATH', 'LANG', 'LC_ALL', 'TZ']
+
+/**
+ * The environment the `blackroad` command gets as the installed service runs it (use with envOnly): systemd
+ * gives a unit its own few variables, not the environment of whoever started it. So the netns tests, the demo
+ * and the benches run the daemon and the CLI with PATH, LANG, LC_ALL and TZ from the test's environment, its
+ * BLACKROAD_* switches (e.g. BLACKROAD_NATIVE=off), the script's shebang variables and `extra`, and nothing
+ * else. What this leaves out changes what is measured: NODE_EXTRA_CA_CERTS, set on this machine for the npm
+ * proxy, makes every Node process parse the whole CA bundle before any JavaScript runs, ~90 ms of CPU per start
+ * here (`node -e 0`: 0.12 s of CPU with it, 0.03 s without), which an installed daemon never pays.
+ */
+export function serviceEnv(script: string, extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && (SERVICE_ENV_KEPT.includes(k) || k.startsWith('BLACKROAD_'))) env[k] = v
+  }
+  return { ...env, ...shebangEnv(script), ...extra }
+}

@@ -65,10 +65,13 @@ export class Host {
   /**
    * Like spawn, but held: a shell waits in the namespace, and release() makes it exec argv (same process, same
    * log). For timing start-ups: the fork of this test process (a large Node process: 10-20 ms of CPU each here)
-   * then happens before the clock starts, not on the cores the timed processes share.
+   * then happens before the clock starts, not on the cores the timed processes share. The shell is sh, not
+   * bash: its stdin is the pipe release() writes to, a socketpair under Node, and bash on a socket stdin takes
+   * itself for an ssh session and runs ~/.bashrc first (here pyenv's init: 6-180 ms of CPU, depending on the
+   * environment, and with it the PATH the command gets).
    */
   spawnHeld(argv: readonly string[], opts: Omit<SpawnOptions, 'stdin'> = {}): HeldProc {
-    const proc = this.spawn(['bash', '-c', 'read -r _ && exec "$@"', 'held', ...argv], {
+    const proc = this.spawn(['sh', '-c', 'read -r _ && exec "$@"', 'held', ...argv], {
       ...opts,
       stdin: 'pipe',
     })
