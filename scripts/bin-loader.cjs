@@ -13,7 +13,8 @@
 // The build's cache holds what loading the modules compiles, not what the daemon then runs while it starts
 // (parsing its config, bringing up WireGuard, DNS, discovery...): V8 compiles each of those functions the first
 // time it runs. So `blackroad daemon` has a second cache, which the first daemon started after a build or an
-// upgrade writes once it is up (the saveCodeCache hook below; atomically, by rename), and later daemon starts
+// upgrade writes a few seconds after it is up, with what joining the mesh compiled (the saveCodeCache hook below,
+// called by src/daemon/main.ts after CODE_CACHE_DELAY_MS; atomically, by rename), and later daemon starts
 // load instead. It lives in systemd's cache directory for the unit (CacheDirectory=, /var/cache/blackroad: the
 // installed bundle is read-only to the daemon) or else beside the bundle, and is named after the bundle's size,
 // modification time and inode: V8 checks only a script's length before it takes a cache, so a cache of another
@@ -129,8 +130,8 @@ if (building) {
 } else if (process.env.BLACKROAD_LOAD_ONLY === '1') {
   process.exit(0)
 } else {
-  // A daemon without a cache of its own gets the hook; it calls it once it is up. A daemon keeps its validated
-  // config beside its code cache, for this very bundle (src/config/cached.ts).
+  // A daemon without a cache of its own gets the hook; it calls it once it has been up a while. A daemon keeps
+  // its validated config beside its code cache, for this very bundle (src/config/cached.ts).
   const hooks = {}
   if (daemonCacheFile !== null) {
     if (daemonCache === undefined) hooks.saveCodeCache = saveCodeCache

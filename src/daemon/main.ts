@@ -12,6 +12,17 @@ import { VERSION } from '../version.js'
 import { Daemon } from './daemon.js'
 import { createLogger, type LogFormat } from './logger.js'
 
+/**
+ * How long after "ready" a daemon without a code cache of its own writes one (scripts/bin-loader.cjs). V8 puts in
+ * a cache the functions compiled so far; written at "ready", it held start-up's but not what a daemon compiles
+ * next, as it finds its peers (links, certificates, probes, routing, WireGuard peers, DNS zone): every later start
+ * compiled those again, ~20 ms of CPU per daemon in the join bench's window (perf: parser and bytecode generator).
+ * A few seconds are enough for a join on a LAN, and short enough that V8 has not yet flushed start-up's bytecode
+ * (it does so for functions left unused through several full GCs). A daemon stopped sooner writes none: the
+ * next one does.
+ */
+export const CODE_CACHE_DELAY_MS = 5_000
+
 export const EXIT_CONFIG = 78
 export const EXIT_NOPERM = 77
 
@@ -82,18 +93,24 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
   const shutdown = waitForShutdown(daemon, logger, notifier, () =>
     reload(daemon, logger, opts.configPath, opts.configCache),
   )
-  // Start-up is over, and announced: what it compiled goes into the daemon's code cache (once per build).
-  if (opts.saveCodeCache) {
-    try {
-      opts.saveCodeCache()
-      logger.info('code cache for daemon start-up saved')
-    } catch (err) {
-      logger.debug({ err }, 'code cache for daemon start-up not saved')
-    }
-  }
+  // Start-up is over, and announced: what it compiled goes into the daemon's code cache (once per build), a few
+  // seconds later (CODE_CACHE_DELAY_MS), so that it also holds what joining the mesh compiles.
+  const save = opts.saveCodeCache
+  const cacheTimer =
+    save &&
+    setTimeout(() => {
+      try {
+        save()
+        logger.info('code cache for daemon start-up saved')
+      } catch (err) {
+        logger.debug({ err }, 'code cache for daemon start-up not saved')
+      }
+    }, CODE_CACHE_DELAY_MS)
+  cacheTimer?.unref()
   try {
     return await shutdown
   } finally {
+    if (cacheTimer) clearTimeout(cacheTimer)
     notifier.close()
   }
 }
