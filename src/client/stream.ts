@@ -214,6 +214,9 @@ interface Pending {
   reject: (err: StreamError) => void
 }
 
+/** The stream's read buffer (see connect): a read takes at most this much of what the socket holds. */
+const READ_BUFFER_BYTES = 64 * 1024
+
 export class BusStream {
   private readonly out = new FrameOut()
   private scheduled = false
@@ -236,7 +239,6 @@ export class BusStream {
   ) {
     this.maxQueued = opts.maxQueued ?? 10_000
     this.highWater = opts.highWaterBytes ?? 4 * 1024 * 1024
-    socket.on('data', (chunk: Buffer) => this.data(chunk))
     socket.on('drain', () => this.wakeDrain())
     socket.on('close', () => this.fail(new StreamError('CLOSED', 'the connection to the daemon closed')))
     socket.on('error', (err: NodeJS.ErrnoException) => this.fail(new StreamError('TRANSPORT', err.message)))
@@ -245,7 +247,22 @@ export class BusStream {
   /** Connects to the daemon at `socketPath` and upgrades the connection to the bus stream protocol. */
   static connect(socketPath: string, opts: StreamOptions = {}): Promise<BusStream> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(socketPath)
+      // Reads land in one buffer of ours and go straight to `onBytes` (the upgrade answer's parser, then the
+      // stream's frame splitter), not through the socket's Readable (push, 'data', a nextTick per read): a
+      // round trip is two reads on the clients' side. Each read is copied out of the buffer (the next read
+      // overwrites it; frames and messages keep slices of what they were given).
+      let onBytes: (chunk: Buffer) => void = () => {}
+      const socket = net.connect({
+        path: socketPath,
+        onread: {
+          buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+          // true: keep reading (the stream pauses the socket itself when an inbox backs up, see backlog).
+          callback: (n: number, buf: Uint8Array) => {
+            onBytes(Buffer.from(buf.subarray(0, n)))
+            return true
+          },
+        },
+      })
       let head = Buffer.alloc(0)
       const timer = setTimeout(() => {
         socket.destroy()
@@ -264,7 +281,7 @@ export class BusStream {
           return
         }
         clearTimeout(timer)
-        socket.off('data', onData)
+        onBytes = () => {}
         socket.off('error', onError)
         const text = head.subarray(0, end).toString('latin1')
         if (!/^HTTP\/1\.1 101 /.test(text)) {
@@ -279,11 +296,12 @@ export class BusStream {
         }
         socket.setNoDelay(true)
         const s = new BusStream(socket, opts)
+        onBytes = (chunk) => s.data(chunk)
         const rest = head.subarray(end + 4)
         if (rest.length > 0) s.data(rest)
         resolve(s)
       }
-      socket.on('data', onData)
+      onBytes = onData
       socket.on('error', onError)
       socket.on('connect', () => {
         socket.write(

@@ -98,3 +98,54 @@ test('MSG frames with repeated heads arrive whole, each with its own ids and pay
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('an inbox nobody reads stops the socket past maxQueued; reading it takes the rest, in order', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'brt-client-'))
+  const d = await scriptedDaemon(dir)
+  try {
+    const s = await BusStream.connect(d.path, { maxQueued: 10 })
+    const inbox = s.subscribe('x.*')
+    await s.subscribed(inbox)
+    const sock = await d.conn
+    const batch = (from: number) => {
+      const out = new FrameOut()
+      for (let i = from; i < from + 50; i++)
+        out.write({
+          kind: 'msg',
+          sid: 1,
+          rid: 0,
+          subject: 'x.1',
+          fromNode: 'n1',
+          fromAgent: '',
+          payload: Buffer.from(`p${i}`),
+        })
+      sock.write(out.take())
+    }
+    const until = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 5000
+      while (!ok()) {
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (queued ${inbox.queued})`)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    }
+    batch(0)
+    await until('the first 50', () => inbox.queued === 50)
+    // Over maxQueued: the client reads no more, however long the second batch waits in the socket.
+    batch(50)
+    await new Promise((r) => setTimeout(r, 300))
+    assert.equal(inbox.queued, 50, 'read past maxQueued while the inbox was full')
+    const got: string[] = []
+    for (let i = 0; i < 45; i++) got.push(Buffer.from((await inbox.next()).value!.data).toString())
+    // Down to 5 queued: reading resumes and the second batch arrives behind the first.
+    await until('the second 50', () => inbox.queued === 55)
+    for (let i = 0; i < 55; i++) got.push(Buffer.from((await inbox.next()).value!.data).toString())
+    assert.deepEqual(
+      got,
+      Array.from({ length: 100 }, (_, i) => `p${i}`),
+    )
+    s.close()
+  } finally {
+    d.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
