@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
-import { CODE_CACHE_DELAY_MS } from '../src/daemon/main.js'
+import { CODE_CACHE_DELAY_MS } from '../src/daemon/code-cache.js'
 import { Lab, sleepMs } from './lib/index.js'
 import { requireRoot } from './lib/mesh-inspect.js'
 

@@ -14,7 +14,7 @@
 // (parsing its config, bringing up WireGuard, DNS, discovery...): V8 compiles each of those functions the first
 // time it runs. So `blackroad daemon` has a second cache, which the first daemon started after a build or an
 // upgrade writes a few seconds after it is up, with what joining the mesh compiled (the saveCodeCache hook below,
-// called by src/daemon/main.ts after CODE_CACHE_DELAY_MS; atomically, by rename), and later daemon starts
+// called after CODE_CACHE_DELAY_MS, src/daemon/code-cache.ts; atomically, by rename), and later daemon starts
 // load instead. It lives in systemd's cache directory for the unit (CacheDirectory=, /var/cache/blackroad: the
 // installed bundle is read-only to the daemon) or else beside the bundle, and is named after the bundle's size,
 // modification time and inode: V8 checks only a script's length before it takes a cache, so a cache of another

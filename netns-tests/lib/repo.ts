@@ -53,7 +53,7 @@ function shebangOf(script: string): { env: Record<string, string>; flags: string
 
 /**
  * The node flags a script's shebang line asks for, so a daemon spawned as `node <flags> <cli>` runs exactly
- * as the installed command does (with shebangEnv). None for a script without such a line.
+ * as the installed command does (with serviceEnv). None for a script without such a line.
  */
 export function shebangFlags(script: string): string[] {
   return shebangOf(script).flags

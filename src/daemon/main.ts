@@ -9,19 +9,9 @@ import type { Config } from '../config/index.js'
 import { missingRouterPrivileges } from '../os/privileges.js'
 import { SystemdNotifier } from '../os/sd-notify.js'
 import { VERSION } from '../version.js'
+import { scheduleCodeCacheSave } from './code-cache.js'
 import { Daemon } from './daemon.js'
 import { createLogger, type LogFormat } from './logger.js'
-
-/**
- * How long after "ready" a daemon without a code cache of its own writes one (scripts/bin-loader.cjs). V8 puts in
- * a cache the functions compiled so far; written at "ready", it held start-up's but not what a daemon compiles
- * next, as it finds its peers (links, certificates, probes, routing, WireGuard peers, DNS zone): every later start
- * compiled those again, ~20 ms of CPU per daemon in the join bench's window (perf: parser and bytecode generator).
- * A few seconds are enough for a join on a LAN, and short enough that V8 has not yet flushed start-up's bytecode
- * (it does so for functions left unused through several full GCs). A daemon stopped sooner writes none: the
- * next one does.
- */
-export const CODE_CACHE_DELAY_MS = 5_000
 
 export const EXIT_CONFIG = 78
 export const EXIT_NOPERM = 77
@@ -88,25 +78,14 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
   )
   // Only now: the API socket answers and every listener is bound, which is what READY promises systemd.
   notifier.ready(`serving node ${config.node.name}, API on ${config.api.socket}`)
-  // The signal handlers first (waitForShutdown installs them at once): a stop that comes right after READY, while
-  // the code cache below is written (100-200 ms of CPU), must shut down cleanly, not kill the process.
+  // The signal handlers at once (waitForShutdown installs them): a stop that comes right after READY must shut
+  // down cleanly, not kill the process.
   const shutdown = waitForShutdown(daemon, logger, notifier, () =>
     reload(daemon, logger, opts.configPath, opts.configCache),
   )
   // Start-up is over, and announced: what it compiled goes into the daemon's code cache (once per build), a few
   // seconds later (CODE_CACHE_DELAY_MS), so that it also holds what joining the mesh compiles.
-  const save = opts.saveCodeCache
-  const cacheTimer =
-    save &&
-    setTimeout(() => {
-      try {
-        save()
-        logger.info('code cache for daemon start-up saved')
-      } catch (err) {
-        logger.debug({ err }, 'code cache for daemon start-up not saved')
-      }
-    }, CODE_CACHE_DELAY_MS)
-  cacheTimer?.unref()
+  const cacheTimer = opts.saveCodeCache && scheduleCodeCacheSave(opts.saveCodeCache, logger)
   try {
     return await shutdown
   } finally {
