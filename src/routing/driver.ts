@@ -84,6 +84,8 @@ export interface RoutingDriverOptions {
   settleMs?: number
   /** Wall clock for record ages (ms since epoch). */
   now?: () => number
+  /** Monotonic clock (ms) for probes, paces and link timers; default performance.now. */
+  monotonicNow?: () => number
 }
 
 export interface RoutingDriverEvents {
@@ -145,11 +147,13 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   private recomputeQueued = false
   private current: RoutePlan = { peers: [], routes: [], issues: [] }
   private readonly now: () => number
+  private readonly mono: () => number
   private stopped = false
 
   constructor(private readonly opts: RoutingDriverOptions) {
     super()
     this.now = opts.now ?? Date.now
+    this.mono = opts.monotonicNow ?? (() => performance.now())
     this.idleIntervalMs = Math.max(
       opts.probeIntervalMs,
       opts.idleProbeIntervalMs ?? 50 * opts.probeIntervalMs,
@@ -217,7 +221,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.neighbours.add(peer)
     this.echoes.set(peer, new ProbeEcho())
     this.monitor.addPeer(peer)
-    const t = performance.now()
+    const t = this.mono()
     this.paces.set(peer, {
       interval: this.opts.probeIntervalMs,
       // A new link is measured at the fast pace for a while: its first routes depend on those samples.
@@ -234,10 +238,10 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.scheduleRecompute()
     // A new link needs several answered probes to count as up; a short burst (each asking for an answer at
     // once) gets there in tens of ms instead of waiting for the regular probe rounds.
-    this.probe(peer, performance.now())
+    this.probe(peer, this.mono())
     for (const delay of [5, 10, 20]) {
       setTimeout(() => {
-        if (!this.stopped && this.neighbours.has(peer)) this.probe(peer, performance.now())
+        if (!this.stopped && this.neighbours.has(peer)) this.probe(peer, this.mono())
       }, delay).unref()
     }
   }
@@ -265,7 +269,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
       if (isDecodeError(err)) return 'malformed'
       throw err
     }
-    const at = performance.now()
+    const at = this.mono()
     const pace = this.paces.get(peer)
     const missing = echo.received(d.seq, at)
     if (missing !== null) this.monitor.onPeerProbe(peer, missing)
@@ -314,7 +318,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   noteTraffic(peer: string): void {
     const pace = this.paces.get(peer)
     if (!pace) return
-    const t = performance.now()
+    const t = this.mono()
     pace.fastUntil = Math.max(pace.fastUntil, t + Math.max(5_000, 2 * this.watchIntervalMs))
     if (pace.interval !== this.opts.probeIntervalMs) {
       this.applyPace(peer, pace, t)
@@ -352,7 +356,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   suspect(peer: string): void {
     const pace = this.paces.get(peer)
     if (!pace || this.monitor.state(peer) !== 'up') return
-    const t = performance.now()
+    const t = this.mono()
     // A link fast for traffic already is checked at the dead-link timeout; it stays fast long enough for that.
     pace.fastUntil = Math.max(pace.fastUntil, t + this.watchIntervalMs)
     if (pace.interval === this.opts.probeIntervalMs) return
@@ -361,7 +365,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     for (const delay of SUSPECT_BURST_MS) {
       setTimeout(() => {
         if (this.stopped || !this.neighbours.has(peer)) return
-        const at = performance.now()
+        const at = this.mono()
         this.probe(peer, at, true)
         // With this probe out, silence may be declarable before the next round: wake up then.
         this.armDownCheck(at)
@@ -403,7 +407,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
   }
 
   private probeRound(): void {
-    const t = performance.now()
+    const t = this.mono()
     for (const peer of this.neighbours) {
       const pace = this.paces.get(peer)
       if (!pace) continue
@@ -424,7 +428,7 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     this.downTimer = setTimeout(
       () => {
         this.downTimer = null
-        const t = performance.now()
+        const t = this.mono()
         this.handleLinkEvents(this.monitor.tick(t))
         this.armDownCheck(t)
       },
@@ -468,12 +472,12 @@ export class RoutingDriver extends EventEmitter<RoutingDriverEvents> {
     if (e.type === 'link-up') {
       pace.floorRtt = base
       pace.remeasureUntil = 0
-      pace.upAt = performance.now()
+      pace.upAt = this.mono()
       return
     }
     if (e.type !== 'metric-changed') return
     if (pace.floorRtt === null || base < pace.floorRtt) pace.floorRtt = base
-    const t = performance.now()
+    const t = this.mono()
     if (base <= pace.floorRtt * 1.25 + 1000) pace.remeasureUntil = 0
     else if (pace.remeasureUntil === 0) pace.remeasureUntil = t + REMEASURE_MS
     this.applyPace(e.peer, pace, t)

@@ -1,9 +1,9 @@
-// The routing driver over an in-memory network with real timers: four routers in a diamond with 5 ms links
-// on the B side and 20 ms on the C side. A reaches D via B; a silently dropped A–B link moves D to C within
-// the dead-link timeout; restoring it moves D back. Probes, records and plans are the real code. Then two
-// routers: one probe datagram per interval each way, a link whose probes are lost goes down although its
-// records still flow, a new link comes up in round trips, and bad or replayed datagrams change nothing; metric
-// changes of several links cost one flood per 2 s.
+// The routing driver over an in-memory network in virtual time (test/helpers/virtual-time.ts), so a loaded test
+// machine changes no outcome: four routers in a diamond with 5 ms links on the B side and 20 ms on the C side.
+// A reaches D via B; a silently dropped A–B link moves D to C within the dead-link timeout; restoring it moves D
+// back. Probes, records and plans are the real code. Then two routers: one probe datagram per interval each way,
+// a link whose probes are lost goes down although its records still flow, a new link comes up in round trips,
+// and bad or replayed datagrams change nothing; metric changes of several links cost one flood per 2 s.
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -11,6 +11,9 @@ import { generateKeyPair, type KeyPair, nodeIdFromPublicKey } from '../../src/id
 import { RoutingDriver } from '../../src/routing/driver.js'
 import type { RoutePlan } from '../../src/routing/index.js'
 import { decodeProbe, encodeProbe } from '../../src/routing/probe-wire.js'
+import { advance as sleep, until, useVirtualTime, virtualNow } from '../helpers/virtual-time.js'
+
+useVirtualTime()
 
 interface Node {
   id: string
@@ -72,6 +75,7 @@ test('diamond: best path, silent cut, recovery', async () => {
       addressesOf: addr,
       probeIntervalMs: 100,
       deadLinkTimeoutMs: 500,
+      monotonicNow: virtualNow,
       transport: {
         sendProbe: (peer, datagram) => deliver(id, peer, (p) => void p.driver.onProbeDatagram(id, datagram)),
         sendRecord: (peer, _origin, bytes) => void deliver(id, peer, (p) => p.driver.onRecord(id, bytes)),
@@ -82,21 +86,13 @@ test('diamond: best path, silent cut, recovery', async () => {
   }
   const a = nodes.get(ids.a!)!
   const routeTo = (n: Node, dest: string) => n.plan.routes.find((r) => r.destination === ids[dest])
-  const waitFor = async (what: string, cond: () => boolean, ms: number) => {
-    const start = Date.now()
-    while (!cond()) {
-      if (Date.now() - start > ms) throw new Error(`timed out waiting for ${what}`)
-      await new Promise((r) => setTimeout(r, 10))
-    }
-    return Date.now() - start
-  }
   try {
     for (const n of nodes.values()) n.driver.start()
     for (const [key] of delayMs) {
       const [x, y] = key.split('|')
       nodes.get(x!)!.driver.neighbourUp(y!)
     }
-    await waitFor('A routes to D via B', () => routeTo(a, 'd')?.nextHop === ids.b, 5000)
+    await until('A routes to D via B', () => routeTo(a, 'd')?.nextHop === ids.b, 5000)
     const viaB = routeTo(a, 'd')!
     assert.deepEqual(viaB.path, [ids.b, ids.d])
     assert.equal(viaB.kind, 'relayed')
@@ -106,12 +102,12 @@ test('diamond: best path, silent cut, recovery', async () => {
     // Silent failure: packets on A–B dropped both ways, no link-down from the transport.
     cut.add(`${ids.a}|${ids.b}`)
     cut.add(`${ids.b}|${ids.a}`)
-    const moved = await waitFor('A moves D to C', () => routeTo(a, 'd')?.nextHop === ids.c, 3000)
+    const moved = await until('A moves D to C', () => routeTo(a, 'd')?.nextHop === ids.c, 3000)
     assert.ok(moved < 1500, `rerouted after ${moved} ms`)
     assert.ok(a.plan.peers.find((p) => p.nodeId === ids.c)!.allowedIps.includes('100.64.0.4/32'))
 
     cut.clear()
-    await waitFor('A moves D back to B', () => routeTo(a, 'd')?.nextHop === ids.b, 5000)
+    await until('A moves D back to B', () => routeTo(a, 'd')?.nextHop === ids.b, 5000)
   } finally {
     for (const n of nodes.values()) n.driver.stop()
     for (const t of timers) clearTimeout(t)
@@ -165,6 +161,7 @@ function pair(opts: {
         addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
         probeIntervalMs: opts.probeIntervalMs,
         deadLinkTimeoutMs: opts.deadLinkTimeoutMs,
+        monotonicNow: virtualNow,
         // Every link at the probe interval, idle or not, unless asked (traffic-aware pacing: routing-pace.test.ts).
         idleProbeIntervalMs: opts.idleProbeIntervalMs ?? opts.probeIntervalMs,
         watchProbeIntervalMs: opts.idleProbeIntervalMs ?? opts.probeIntervalMs,
@@ -232,28 +229,13 @@ async function withPair(
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-/** Waits (at most `ms`) for `cond`; `what` names it in the timeout error (a function: read at the timeout). */
-async function until(what: string | (() => string), cond: () => boolean, ms: number): Promise<number> {
-  const start = Date.now()
-  while (!cond()) {
-    if (Date.now() - start > ms)
-      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`)
-    await sleep(5)
-  }
-  return Date.now() - start
-}
-
 test('a link whose price rose under load is re-measured fast, so it is back at its floor soon after the load', async () => {
   // Two routers (each other's watch link) probe an idle link every 5 s; the test takes ~15 s. A suspicion makes
   // A probe fast for one interval while every round trip is slow (100 ms each way instead of 20: the event
   // loops of a loaded machine), and the slowness lasts 1.5 s beyond it. At the idle pace A's slow price would
   // stand until its next idle probe, ~3.5 s after the load ended; re-measured, it is back within a second or two.
-  // The link's own delay is 20 ms each way, not 1: back at its floor means within 25 % + 1 ms of it, and a loaded
-  // test machine's timers add a millisecond or more to a 2 ms round trip (CI: a 2.8 ms price against a ~1.5 ms
-  // floor kept the link sampled fast), a small part of a 40 ms one. The rule for young links (settleMs) is off:
-  // its samples must agree, which a loaded test machine's timers can deny for seconds (its own test is the
-  // next); this one is about the rise alone.
+  // Back at its floor means within 25 % + 1 ms of the link's 40 ms round trip. The rule for young links
+  // (settleMs) is off: this test is about the rise alone (the young-link rule has the next one).
   await withPair(
     { probeIntervalMs: 50, deadLinkTimeoutMs: 1000, delayMs: 20, idleProbeIntervalMs: 5000, settleMs: 0 },
     async (p) => {
@@ -283,8 +265,8 @@ test('a link whose price rose under load is re-measured fast, so it is back at i
       assert.equal(a.probeIntervalOf(b), 50, 'sampled fast past the suspicion: the price is above its floor')
       p.setDelay(20)
       const healed = Date.now()
-      // Sampled fast, a clean sample comes within a round and is reported within the monitor's 1 s spacing
-      // (2.1 s seen in CI under load); what fails without re-measuring is the pace check above.
+      // Sampled fast, a clean sample comes within a round and is reported within the monitor's 1 s spacing;
+      // what fails without re-measuring is the pace check above.
       await until(
         () => `price back at the floor (reported: ${seen()})`,
         () => reported.at(-1)!.rtt < 60_000 && reported.at(-1)!.at >= healed,
@@ -325,7 +307,6 @@ test('a link that came up under load is sampled fast until its samples agree', a
       assert.ok(sent >= 9, `${sent} probes from 2.1 s to 3 s after the link came up`)
       p.setDelay(5)
       // A window of agreeing samples (8 at 50 ms flush the stalled ones) within a few rounds; then the link idles.
-      // The bound is generous: a loaded test machine's timers can spoil a window now and then (see the rise test).
       await until(
         () => `idle pace once the samples agree (interval now ${a.probeIntervalOf(b)} ms)`,
         () => a.probeIntervalOf(b) === 2000,
@@ -453,6 +434,7 @@ test('a probe asking for an answer gets one at once, which never asks back, even
     addressesOf: () => [],
     probeIntervalMs: 200,
     deadLinkTimeoutMs: 750,
+    monotonicNow: virtualNow,
     transport: { sendProbe: (_p, d) => out.push(d) > 0, sendRecord: () => {} },
   })
   try {
@@ -512,6 +494,7 @@ test('metric changes of several links re-originate the record at most once per 2
         probeIntervalMs: 100,
         deadLinkTimeoutMs: 500,
         idleProbeIntervalMs: 100,
+        monotonicNow: virtualNow,
         transport: {
           sendProbe: (peer, d) => {
             send(ids.indexOf(peer), (x) => x.onProbeDatagram(ids[i]!, d))
@@ -589,6 +572,7 @@ test('routers with different probe intervals keep their link up: the slower one 
         keyOf: (x) => keys[ids.indexOf(x)]?.publicKey,
         addressesOf: (x) => [`100.64.0.${ids.indexOf(x) + 1}/32`],
         ...settings[i]!,
+        monotonicNow: virtualNow,
         transport: {
           sendProbe: (_p, d) => {
             later(() => drivers[1 - i]!.onProbeDatagram(ids[i]!, d))

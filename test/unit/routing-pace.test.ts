@@ -1,4 +1,4 @@
-// Traffic-aware probing (routing/driver.ts, routing/watch.ts) over an in-memory full mesh with real timers:
+// Traffic-aware probing (routing/driver.ts, routing/watch.ts) over an in-memory full mesh in virtual time:
 // idle links are probed at the idle interval, watch links at the watch interval, links with traffic at the fast
 // one; every router has a watch link; a router that dies silently is marked down by every other one within
 // about the watch link's dead interval (its watcher notices, the others check at once) although their own
@@ -16,6 +16,9 @@ import { RoutingDriver } from '../../src/routing/driver.js'
 import { graphFromEdges } from '../../src/routing/graph.js'
 import { LinkMonitor } from '../../src/routing/probe.js'
 import { watchPartners } from '../../src/routing/watch.js'
+import { advance as sleep, until, useVirtualTime, virtualNow } from '../helpers/virtual-time.js'
+
+useVirtualTime()
 
 const FAST = 50
 const WATCH = 250
@@ -55,9 +58,9 @@ function mesh(n: number, delayMs = 1) {
       deadLinkTimeoutMs: DEAD,
       idleProbeIntervalMs: IDLE,
       watchProbeIntervalMs: WATCH,
-      // Pacing by traffic, watch and suspicion only: a young link whose samples disagree (which this process's
-      // timers, loaded by other tests, can make them) is sampled fast too (routing-driver.test.ts).
+      // Pacing by traffic, watch and suspicion only (the young-link rule has its test in routing-driver.test.ts).
       settleMs: 0,
+      monotonicNow: virtualNow,
       transport: {
         sendProbe: (peer, datagram) => {
           probes.set(`${id}|${peer}`, (probes.get(`${id}|${peer}`) ?? 0) + 1)
@@ -99,17 +102,6 @@ function mesh(n: number, delayMs = 1) {
     allUp: () => ids.every((a) => ids.every((b) => a === b || drivers.get(a)!.metrics(b)?.state === 'up')),
   }
 }
-
-async function until(what: string, cond: () => boolean, ms: number): Promise<number> {
-  const start = Date.now()
-  while (!cond()) {
-    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-  return Date.now() - start
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Runs `body` on a started mesh of `n` routers once every link is up and `settleMs` more passed; stops it after. */
 async function withMesh(n: number, settleMs: number, body: (m: ReturnType<typeof mesh>) => Promise<void>) {
