@@ -25,6 +25,7 @@ import {
   SENT,
   type Subscription,
 } from '../bus/index.js'
+import { beginBurst, deferToTurnEnd, endBurst } from '../os/turn.js'
 import { bytesEqualAt, isDecodeError } from '../wire/index.js'
 import { type AgentDirectory, checkLabel } from './directory.js'
 import { decodeFrame, type Frame, FrameOut, FrameSplitter, Kind, MAX_FRAME_BYTES } from './frames.js'
@@ -129,6 +130,7 @@ export class StreamSession {
     if (this.closed) return
     this.framesIn = 0
     this.ctx.bus.beginBurst()
+    beginBurst()
     try {
       this.splitter.push(chunk, this.each)
       this.endRun()
@@ -140,6 +142,7 @@ export class StreamSession {
       this.fatal('MALFORMED_FRAME', `unreadable frame length: ${err.message}; closing the connection`)
     } finally {
       this.ctx.metrics.framesIn(this.framesIn)
+      endBurst()
     }
     if ((this.holds & HOLD_CONGESTED) === 0 && !this.closed && this.ctx.bus.holdOff(this.relievedFn))
       this.hold(HOLD_CONGESTED)
@@ -193,25 +196,26 @@ export class StreamSession {
       case 'req': {
         const timeoutMs = Math.min(f.timeoutMs || 5000, this.ctx.limits.maxTimeoutMs)
         const from = this.from()
-        const p =
-          f.to === ''
-            ? bus.request(f.subject, f.payload, { timeoutMs, from })
-            : bus.request(directory.resolve(f.to), f.payload, {
-                timeoutMs,
-                from,
-                subject: f.subject === '' ? undefined : f.subject,
-              })
+        const id = f.id
+        // The reply is written in the turn it arrives in (at the end of the lane read that brought it).
+        const done = (err: BusError | null, reply: Envelope | null) => {
+          this.end()
+          if (err === null) this.push({ kind: 'ok', id, payload: reply!.payload })
+          else this.fail(id, err)
+        }
+        // Counted before sending: a local responder may answer inside requestWith.
         this.begin()
-        p.then(
-          (reply) => {
-            this.end()
-            this.push({ kind: 'ok', id: f.id, payload: reply.payload })
-          },
-          (err: unknown) => {
-            this.end()
-            this.fail(f.id, err)
-          },
-        )
+        try {
+          if (f.to === '') bus.requestWith(f.subject, f.payload, { timeoutMs, from }, done)
+          else {
+            const opts = { timeoutMs, from, subject: f.subject === '' ? undefined : f.subject }
+            bus.requestWith(directory.resolve(f.to), f.payload, opts, done)
+          }
+        } catch (err) {
+          // Refused at once (bad subject, no responders, limits): done is not called; handle() reports it.
+          this.end()
+          throw err
+        }
         return
       }
       case 'reply': {
@@ -492,12 +496,13 @@ export class StreamSession {
   private flushSoon(): void {
     if (this.out.length >= FLUSH_BYTES) this.flush()
     else if (!this.flushing) {
-      // After this event-loop turn's I/O: every link batch (or data chunk) the turn brought goes in one write.
-      // Not a microtask: one UDX read turn completes several link batches, each in its own microtask drain,
-      // and a write per batch wakes the client (often preempting us) several times per turn. A lone message
-      // still goes out in the turn it arrived in.
+      // At the end of the read that brought it (a lane's chunk, this client's), else after this event-loop
+      // turn's I/O (os/turn.ts): every link batch (or data chunk) goes in one write. Not a microtask: one UDX
+      // read turn completes several link batches, each in its own microtask drain, and a write per batch wakes
+      // the client (often preempting us) several times per turn. A lone message still goes out in the turn it
+      // arrived in.
       this.flushing = true
-      setImmediate(this.flushFn)
+      deferToTurnEnd(this.flushFn)
     }
   }
 

@@ -3,6 +3,7 @@
 // clock and a seeded Rng and get the same run every time, the daemon passes the system ones below.
 
 import { randomBytes, randomInt } from 'node:crypto'
+import { deferToTurnEnd } from '../os/turn.js'
 import type { Clock, Rng } from '../protocols/core/index.js'
 
 export type { Clock, Rng }
@@ -34,10 +35,11 @@ export const systemScheduler: Scheduler = {
   clearTimer(handle) {
     clearTimeout(handle as NodeJS.Timeout)
   },
-  // setImmediate rather than a microtask: a publisher awaiting each publish() yields to microtasks after
-  // every message, which would flush one message per link write; setImmediate waits for the I/O phase.
+  // At the end of the read that brought the messages in (a client's chunk, a lane's), else after the turn's
+  // I/O (os/turn.ts); never a microtask: a publisher awaiting each publish() yields to microtasks after every
+  // message, which would flush one message per link write.
   defer(fn) {
-    setImmediate(fn)
+    deferToTurnEnd(fn)
   },
 }
 

@@ -16,6 +16,7 @@
 
 import type { Socket } from 'node:net'
 import sodium from 'sodium-native'
+import { beginBurst, endBurst } from '../os/turn.js'
 
 /** Bytes a secretstream message adds (tag + MAC). */
 const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
@@ -93,6 +94,10 @@ export function directPath(conn: unknown): DirectPath | null {
     writerIdle: () => stream._writableState !== null && stream._writableState.buffered === 0,
     readerIdle: () => stream._readableState !== null && stream._readableState.buffered === 0,
     takeReads(deliver) {
+      // Each socket read is one burst (os/turn.ts): what its messages make the router send goes out when the
+      // secret stream has handed over every message of the chunk (its 'data' listener came first).
+      raw.prependListener('data', beginBurst)
+      raw.on('data', endBurst)
       const push = stream.push.bind(stream)
       stream.push = (data) => {
         // The end of the stream (and anything after a destroy) still goes the stream's way.
