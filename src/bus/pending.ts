@@ -118,13 +118,18 @@ export class AckTracker {
   }
 }
 
+/** How a request ends: with its reply, or with an error (TIMEOUT, the peer's error, CLOSED). */
+export type RequestDone = (err: BusError | null, reply: Envelope | null) => void
+
 interface PendingRequest {
-  readonly resolve: (reply: Envelope) => void
-  readonly reject: (e: BusError) => void
+  readonly done: RequestDone
   timer: TimerHandle
 }
 
-/** Requests awaiting their reply, by request sequence number. */
+/**
+ * Requests awaiting their reply, by request sequence number. Each ends through its callback, called at once
+ * when the reply is handed in (no promise and no microtask between a reply and what answers the requester).
+ */
 export class RequestTable {
   private readonly pending = new Map<number, PendingRequest>()
 
@@ -138,28 +143,26 @@ export class RequestTable {
     return this.pending.has(seq)
   }
 
-  add(seq: number, timeoutMs: number, what: string): Promise<Envelope> {
-    return new Promise((resolve, reject) => {
-      const p: PendingRequest = { resolve, reject, timer: 0 }
-      p.timer = this.scheduler.setTimer(timeoutMs, () => {
-        if (this.pending.get(seq) !== p) return
-        this.pending.delete(seq)
-        reject(new BusError('TIMEOUT', `no reply to ${what} within ${timeoutMs} ms`))
-      })
-      this.pending.set(seq, p)
+  add(seq: number, timeoutMs: number, what: string, done: RequestDone): void {
+    const p: PendingRequest = { done, timer: 0 }
+    p.timer = this.scheduler.setTimer(timeoutMs, () => {
+      if (this.pending.get(seq) !== p) return
+      this.pending.delete(seq)
+      end(done, new BusError('TIMEOUT', `no reply to ${what} within ${timeoutMs} ms`), null)
     })
+    this.pending.set(seq, p)
   }
 
   /** Hands the reply to the waiting request; false when none waits (late or duplicate reply). */
   resolve(seq: number, reply: Envelope): boolean {
     const p = this.take(seq)
-    p?.resolve(reply)
+    if (p !== undefined) end(p.done, null, reply)
     return p !== undefined
   }
 
   reject(seq: number, err: BusError): boolean {
     const p = this.take(seq)
-    p?.reject(err)
+    if (p !== undefined) end(p.done, err, null)
     return p !== undefined
   }
 
@@ -172,10 +175,25 @@ export class RequestTable {
   }
 
   failAll(err: BusError): void {
-    for (const p of this.pending.values()) {
-      this.scheduler.clearTimer(p.timer)
-      p.reject(err)
-    }
+    const all = [...this.pending.values()]
     this.pending.clear()
+    for (const p of all) {
+      this.scheduler.clearTimer(p.timer)
+      end(p.done, err, null)
+    }
+  }
+}
+
+/**
+ * Calls a request's callback; an exception from it is the requester's bug, not the router's: it is thrown
+ * again outside the router (as an uncaught exception), so the router's own state stays whole.
+ */
+function end(done: RequestDone, err: BusError | null, reply: Envelope | null): void {
+  try {
+    done(err, reply)
+  } catch (thrown) {
+    queueMicrotask(() => {
+      throw thrown
+    })
   }
 }

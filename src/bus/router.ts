@@ -27,8 +27,8 @@ import { Inbound } from './inbound.js'
 import type { InterestTable } from './interest.js'
 import { BusMetrics } from './metrics.js'
 import { checkName, errorPayload } from './names.js'
-import { Outbound } from './outbound.js'
-import { AckTracker, RequestTable } from './pending.js'
+import { Outbound, SENT } from './outbound.js'
+import { AckTracker, type RequestDone, RequestTable } from './pending.js'
 import { LinkPort } from './ports.js'
 import { MAX_RUN_COUNT, Run, seqAt } from './runs.js'
 import { type Clock, type Rng, type Scheduler, systemClock, systemRng, systemScheduler } from './scheduler.js'
@@ -287,51 +287,65 @@ export class BusRouter implements RouterCore {
    * that is dropped and counted as late_reply), NO_RESPONDERS when nobody can answer.
    */
   request(target: string | Address, payload: Uint8Array, opts?: RequestOptions): Promise<Envelope> {
-    try {
-      const timeoutMs = opts?.timeoutMs ?? this.limits.requestTimeoutMs
-      if (!(timeoutMs > 0))
-        throw new BusError('INVALID_OPTIONS', `timeoutMs must be positive, got ${timeoutMs}`)
-      if (this.requests.size >= this.limits.maxPendingRequests)
-        throw new BusError('LIMIT', `at most ${this.limits.maxPendingRequests} requests in flight`)
-      const reliable = opts?.reliable === true
-      const flags = Flag.REQUEST | (reliable ? Flag.ACK_REQUESTED : 0)
-      // The options envelope() reads, as a literal of one shape: spreading the caller's options into a new
-      // object with more fields took the slow path of object cloning, half of a request's own cost.
-      const fields = {
-        priority: opts?.priority ?? REQUEST_PRIORITY,
-        ttl: opts?.ttl,
-        from: opts?.from,
-        replyTo: { node: this.nodeId, agent: '' },
-      }
-      let env: Envelope
-      let sent: () => Promise<void>
-      if (typeof target === 'string') {
-        validateSubject(target)
-        const remote = this.interest.match(target)
-        const local = this.subs.match(target).length > 0
-        if (remote.length === 0 && !local)
-          throw new BusError('NO_RESPONDERS', `nobody subscribes to ${target}`)
-        env = this.envelope(flags, remote.length > 0 ? remote : [this.nodeId], '', target, payload, fields)
-        sent = () => this.out.originate(env, remote, local, reliable)
-      } else {
-        checkName(target.node, 'destination node', true)
-        checkName(target.agent, 'destination agent', false)
-        if (opts?.subject) validateSubject(opts.subject)
-        env = this.envelope(flags, [target.node], target.agent, opts?.subject ?? '', payload, fields)
-        sent = () => this.out.originateDirect(env, reliable)
-      }
-      const what = typeof target === 'string' ? target : `${target.agent}@${target.node}`
-      // Registered before sending: a local responder may reply synchronously, inside the send.
-      const reply = this.requests.add(env.seq, timeoutMs, what)
-      sent().catch((err: unknown) => {
-        this.requests.reject(
-          env.seq,
-          err instanceof BusError ? err : new BusError('REMOTE_ERROR', String(err)),
-        )
+    return new Promise((resolve, reject) => {
+      this.requestWith(target, payload, opts, (err, reply) => (err === null ? resolve(reply!) : reject(err)))
+    })
+  }
+
+  /**
+   * request() with a callback: `done` gets the reply (or the error) the moment it is handed in, so whoever
+   * answers a local client (a session) writes in the same turn, without a promise in between. Bad input
+   * throws (BusError) instead of reaching `done`.
+   */
+  requestWith(
+    target: string | Address,
+    payload: Uint8Array,
+    opts: RequestOptions | undefined,
+    done: RequestDone,
+  ): void {
+    const timeoutMs = opts?.timeoutMs ?? this.limits.requestTimeoutMs
+    if (!(timeoutMs > 0))
+      throw new BusError('INVALID_OPTIONS', `timeoutMs must be positive, got ${timeoutMs}`)
+    if (this.requests.size >= this.limits.maxPendingRequests)
+      throw new BusError('LIMIT', `at most ${this.limits.maxPendingRequests} requests in flight`)
+    const reliable = opts?.reliable === true
+    const flags = Flag.REQUEST | (reliable ? Flag.ACK_REQUESTED : 0)
+    // The options envelope() reads, as a literal of one shape: spreading the caller's options into a new
+    // object with more fields took the slow path of object cloning, half of a request's own cost.
+    const fields = {
+      priority: opts?.priority ?? REQUEST_PRIORITY,
+      ttl: opts?.ttl,
+      from: opts?.from,
+      replyTo: { node: this.nodeId, agent: '' },
+    }
+    let env: Envelope
+    let remote: readonly string[] = []
+    let local = false
+    if (typeof target === 'string') {
+      validateSubject(target)
+      remote = this.interest.match(target)
+      local = this.subs.match(target).length > 0
+      if (remote.length === 0 && !local) throw new BusError('NO_RESPONDERS', `nobody subscribes to ${target}`)
+      env = this.envelope(flags, remote.length > 0 ? remote : [this.nodeId], '', target, payload, fields)
+    } else {
+      checkName(target.node, 'destination node', true)
+      checkName(target.agent, 'destination agent', false)
+      if (opts?.subject) validateSubject(opts.subject)
+      env = this.envelope(flags, [target.node], target.agent, opts?.subject ?? '', payload, fields)
+    }
+    const what = typeof target === 'string' ? target : `${target.agent}@${target.node}`
+    // Registered before sending: a local responder may reply synchronously, inside the send.
+    this.requests.add(env.seq, timeoutMs, what, done)
+    const sent =
+      typeof target === 'string'
+        ? this.out.originate(env, remote, local, reliable)
+        : this.out.originateDirect(env, reliable)
+    // Queued (the usual case) is the settled SENT: nothing to wait for.
+    if (sent !== SENT) {
+      const seq = env.seq
+      sent.catch((err: unknown) => {
+        this.requests.reject(seq, err instanceof BusError ? err : new BusError('REMOTE_ERROR', String(err)))
       })
-      return reply
-    } catch (err) {
-      return Promise.reject(err)
     }
   }
 

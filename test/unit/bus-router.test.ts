@@ -184,6 +184,34 @@ describe('request/reply', () => {
     assert.equal(r.srcNode, 'c')
   })
 
+  test('requestWith: the callback runs inside the call that hands in the reply; bad input throws', async () => {
+    const m = line()
+    m.r('c').subscribe('svc.echo', (req) => void m.r('c').reply(req, enc(`echo:${dec(req.payload)}`)))
+    await m.sched.advance(10)
+    const got: string[] = []
+    const table = m.r('a').requests
+    const resolve = table.resolve.bind(table)
+    let seenByResolve = -1
+    table.resolve = (seq, env) => {
+      const ok = resolve(seq, env)
+      seenByResolve = got.length
+      return ok
+    }
+    m.r('a').requestWith('svc.echo', enc('ping'), { timeoutMs: 100 }, (err, reply) =>
+      got.push(err === null ? dec(reply!.payload) : err.code),
+    )
+    await m.sched.advance(10)
+    assert.deepEqual(got, ['echo:ping'])
+    assert.equal(seenByResolve, 1, 'answered before resolve() returned: no promise in between')
+    assert.throws(
+      () => m.r('a').requestWith('nobody', enc(''), undefined, () => got.push('called')),
+      rejectsWith('NO_RESPONDERS'),
+    )
+    assert.equal(m.r('a').requests.size, 0)
+    await m.sched.advance(10)
+    assert.deepEqual(got, ['echo:ping'], 'a refused request never calls back')
+  })
+
   test('no reply within the timeout fails with TIMEOUT; the late reply is dropped and counted', async () => {
     const m = line()
     const held: Envelope[] = []
