@@ -89,6 +89,30 @@ export async function requestReply(
   warmup: number,
   size: number,
 ): Promise<LatencyResult> {
+  const rr = await openRequestReply(req, resp, size)
+  await rr.run(warmup, null)
+  const lat: number[] = []
+  await rr.run(n, lat)
+  return latencyOf(lat)
+}
+
+/** p50 and p99 of round-trip times (µs); sorts `lat`. */
+export function latencyOf(lat: number[]): LatencyResult {
+  lat.sort((a, b) => a - b)
+  const at = (p: number) => lat[Math.min(lat.length - 1, Math.floor((lat.length * p) / 100))]!
+  return { p50: at(50), p99: at(99), n: lat.length }
+}
+
+/**
+ * A responder on `resp` and a requester on `req` that answer each other; run(n, into) makes n sequential
+ * round trips and appends their times (µs) to `into` (null: unmeasured). Lets a suite alternate blocks of
+ * two systems' round trips, so both meet the same machine.
+ */
+export async function openRequestReply(
+  req: BusSide,
+  resp: BusSide,
+  size: number,
+): Promise<{ run(n: number, into: number[] | null): Promise<void> }> {
   const subject = `bench.rr.${Math.floor(Math.random() * 1e9)}`
   await resp.respond(subject)
   const payload = new Uint8Array(size).fill(0x62)
@@ -102,14 +126,14 @@ export async function requestReply(
       await sleep(50)
     }
   }
-  const lat: number[] = []
-  const deadline = Date.now() + 120_000
-  for (let i = 0; i < warmup + n && Date.now() < deadline; i++) {
-    const t = performance.now()
-    await req.request(subject, payload, 5000)
-    if (i >= warmup) lat.push((performance.now() - t) * 1000)
+  return {
+    async run(n, into) {
+      const deadline = Date.now() + 120_000
+      for (let i = 0; i < n && Date.now() < deadline; i++) {
+        const t = performance.now()
+        await req.request(subject, payload, 5000)
+        into?.push((performance.now() - t) * 1000)
+      }
+    },
   }
-  lat.sort((a, b) => a - b)
-  const at = (p: number) => lat[Math.min(lat.length - 1, Math.floor((lat.length * p) / 100))]!
-  return { p50: at(50), p99: at(99), n: lat.length }
 }

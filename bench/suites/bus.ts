@@ -1,8 +1,8 @@
 // Suite `bus`: the message bus end to end, client -> router A -> router B -> client, 256-byte messages.
 // Ours: two real daemons in namespaces on one bridge (peer link between them), clients on each daemon's Unix
 // socket with a bus stream session (client.connect()). Anchor: a two-server nats-server cluster on loopback,
-// clients on each server. Per run, interleaved: ours throughput, NATS throughput, ours request/reply, NATS
-// request/reply; the NATS cluster is fresh each run, our two daemons stay up for the whole suite (their start-up
+// clients on each server. Per run, interleaved: ours throughput, NATS throughput, then request/reply in blocks
+// alternating between the two (so both meet the same stretch of a shared machine); the NATS cluster is fresh each run, our two daemons stay up for the whole suite (their start-up
 // belongs to the `join` suite). Figures: throughput (msgs/s received by B's subscriber), sequential
 // request/reply p50 and p99 (µs).
 
@@ -14,7 +14,7 @@ import type { Host } from '../../netns-tests/lib/topology.js'
 import { waitFor } from '../../netns-tests/lib/wait.js'
 import { BlackroadClient, type BusStream } from '../../src/client/index.js'
 import { NATS_SETTINGS, NatsConn, startNatsCluster } from '../bus/nats.js'
-import { type BusSide, requestReply, throughput } from '../bus/workload.js'
+import { type BusSide, latencyOf, openRequestReply, requestReply, throughput } from '../bus/workload.js'
 import type { Figure } from '../lib/report.js'
 import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
 import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
@@ -120,6 +120,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
   const warmupCount = Number(opts.args['warmup-count'] ?? 50_000)
   const warmupRequests = Number(opts.args['warmup-requests'] ?? 5000)
   const warmupPasses = Number(opts.args['warmup-passes'] ?? 2)
+  const rrBlocks = Math.max(1, Number(opts.args['rr-blocks'] ?? 10))
   ensureHarness(log)
   ensurePackages(['nats-server', 'wireguard-go', 'wireguard-tools'], log)
   return Lab.run(
@@ -236,24 +237,49 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               tp.ours.push(Math.round(o.rate))
               tp.nats.push(Math.round(x.rate))
               await sleep(SETTLE_MS)
-              // CPU per round trip (the run's warm-up round trips included): our daemons or nats-server, and this
-              // process's clients.
+              // Request/reply in alternating blocks (ours, nats, nats, ours, ...): a run's round trips of both
+              // systems are spread over the same seconds, so a slower or faster stretch of this shared machine
+              // (round-trip times of one system move 20-30 % between back-to-back runs here) meets both alike.
+              // CPU per round trip (the warm-up round trips included): our daemons or nats-server, and this
+              // process's clients, summed over each system's blocks.
               const perRt = (us: number) => round1(us / (requests + warmup))
-              const rc0 = pids.map(cpuTicks)
-              const ro0 = process.cpuUsage()
-              const or = await requestReply(oa, ob, requests, warmup, SIZE)
-              const ro = process.cpuUsage(ro0)
-              const rd = pids.map((p, k) => perRt((cpuTicks(p) - rc0[k]!) * (1e6 / CLK_TCK)))
+              const ourRr = await openRequestReply(oa, ob, SIZE)
+              const natsRr = await openRequestReply(xa, xb, SIZE)
+              const ourLat: number[] = []
+              const natsLat: number[] = []
+              const ourCpu = [0, 0]
+              const natsCpu = [0, 0]
+              let ourOwn = 0
+              let natsOwn = 0
+              const block = async (ours: boolean, n: number, measured: boolean) => {
+                const ps = ours ? pids : nats.pids
+                const c0 = ps.map(cpuTicks)
+                const u0 = process.cpuUsage()
+                await (ours ? ourRr : natsRr).run(n, measured ? (ours ? ourLat : natsLat) : null)
+                const u = process.cpuUsage(u0)
+                const sums = ours ? ourCpu : natsCpu
+                ps.forEach((p, k) => {
+                  sums[k]! += (cpuTicks(p) - c0[k]!) * (1e6 / CLK_TCK)
+                })
+                if (ours) ourOwn += u.user + u.system
+                else natsOwn += u.user + u.system
+              }
+              await block(true, warmup, false)
+              await block(false, warmup, false)
+              for (let b = 0; b < rrBlocks; b++) {
+                const n = Math.floor(requests / rrBlocks) + (b < requests % rrBlocks ? 1 : 0)
+                const oursFirst = b % 2 === 0
+                await block(oursFirst, n, true)
+                await block(!oursFirst, n, true)
+              }
+              const or = latencyOf(ourLat)
+              const xr = latencyOf(natsLat)
+              const rd = ourCpu.map(perRt)
+              const rs = natsCpu.map(perRt)
               log(`  ours: request/reply p50 ${round1(or.p50)} µs p99 ${round1(or.p99)} µs`)
-              await sleep(SETTLE_MS)
-              const rs0 = nats.pids.map(cpuTicks)
-              const rx0 = process.cpuUsage()
-              const xr = await requestReply(xa, xb, requests, warmup, SIZE)
-              const rx = process.cpuUsage(rx0)
-              const rs = nats.pids.map((p, k) => perRt((cpuTicks(p) - rs0[k]!) * (1e6 / CLK_TCK)))
               log(`  nats: request/reply p50 ${round1(xr.p50)} µs p99 ${round1(xr.p99)} µs`)
               cpuNotes.push(
-                `run ${i + 1}: cpu per request/reply round trip: ours daemon A ${rd[0]} µs B ${rd[1]} µs, bench clients ${perRt(ro.user + ro.system)} µs; nats-server A ${rs[0]} µs B ${rs[1]} µs, bench clients ${perRt(rx.user + rx.system)} µs`,
+                `run ${i + 1}: cpu per request/reply round trip: ours daemon A ${rd[0]} µs B ${rd[1]} µs, bench clients ${perRt(ourOwn)} µs; nats-server A ${rs[0]} µs B ${rs[1]} µs, bench clients ${perRt(natsOwn)} µs`,
               )
               p50.ours.push(round1(or.p50))
               p50.nats.push(round1(xr.p50))
@@ -303,7 +329,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           `${SIZE}-byte messages; throughput: ${count} messages published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
           `ours: 2 daemons in namespaces on one bridge (api.stream_max_pending_bytes 512MB), the bus ${opts.args.lane === 'off' ? "on their encrypted peer link's UDX stream (--lane off)" : 'over a TCP lane beside their encrypted peer link (src/transport/lane.ts)'}, clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)`,
           `${NATS_SETTINGS}; ${versionOf(['nats-server', '--version'])}`,
-          `runs interleaved per run: ours tp, nats tp, ours req/rep, nats req/rep, each after ${SETTLE_MS} ms of quiet, after ${warmupPasses} unmeasured passes (--warmup-passes) of ${warmupCount} messages (--warmup-count) and ${warmupRequests} round trips (--warmup-requests) each; the publisher yields every 256 messages and waits on a full buffer (both)`,
+          `runs interleaved per run: ours tp, nats tp, then request/reply in ${rrBlocks} alternating blocks per system (--rr-blocks; ours, nats, nats, ours, ...), each part after ${SETTLE_MS} ms of quiet, after ${warmupPasses} unmeasured passes (--warmup-passes) of ${warmupCount} messages (--warmup-count) and ${warmupRequests} round trips (--warmup-requests) each; the publisher yields every 256 messages and waits on a full buffer (both)`,
         ],
       }
     },
