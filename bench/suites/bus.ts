@@ -35,7 +35,7 @@ function clientCpu(from: NodeJS.CpuUsage, t0: number): number {
   return Math.round((u.user + u.system) / 10 / (Date.now() - t0))
 }
 
-function ourSide(s: BusStream): BusSide {
+export function ourSide(s: BusStream): BusSide {
   return {
     publish: (subject, payload) => s.publish(subject, payload),
     shouldDrain: () => s.needsDrain,

@@ -1,0 +1,134 @@
+// Two builds of the router side by side on the bus: a pair of daemons of this build and a pair of another
+// (a copied bundle: its blackroad-cli.cjs, blackroad.cjs beside it), each pair on its own bridge, measured in
+// alternating batches (this, other, other, this, ...) so both meet the same stretch of a shared machine, whose
+// speed moves 20-30 % between back-to-back runs (one run per build says little about a 5 % change). Prints each
+// build's per-batch figures, their medians and the median of the paired ratios. Root; a few minutes.
+//
+//   node dist/bench/tools/bus-ab.js --other /path/to/copy/blackroad-cli.cjs [--mode rr|tp] [--rounds 12]
+//     [--batch 2000]
+// rr: sequential request/reply, p50 (µs) per batch; tp: one-way throughput (msgs/s) per batch of messages.
+// Both with the daemons' CPU (µs) per round trip or message.
+
+import { readFileSync } from 'node:fs'
+import { Lab } from '../../netns-tests/lib/lab.js'
+import { waitFor } from '../../netns-tests/lib/wait.js'
+import { BlackroadClient } from '../../src/client/index.js'
+import { type BusSide, requestReply, throughput } from '../bus/workload.js'
+import { median } from '../lib/report.js'
+import { dhtAddress, OurMesh } from '../net/ours.js'
+import { CLK_TCK, cpuTicks } from '../net/sys.js'
+import { ourSide } from '../suites/bus.js'
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+const other = arg('other')
+if (other === undefined || !readFileSync(other, 'utf8').startsWith('#!')) {
+  console.error('usage: bus-ab.js --other /path/to/blackroad-cli.cjs [--mode rr|tp] [--rounds N] [--batch N]')
+  process.exit(64)
+}
+const mode = arg('mode') ?? 'rr'
+const rounds = Number(arg('rounds') ?? 12)
+const batch = Number(arg('batch') ?? (mode === 'tp' ? 100_000 : 2000))
+const SIZE = 256
+
+interface Pair {
+  name: string
+  a: BusSide
+  b: BusSide
+  pids: number[]
+  figure: number[]
+  cpu: number[]
+}
+
+await Lab.run(
+  async (lab) => {
+    const pairs: Pair[] = []
+    const meshes: OurMesh[] = []
+    const cliBefore = process.env.BRT_CLI
+    try {
+      for (const [k, cli] of [
+        ['t', undefined],
+        ['o', other],
+      ] as const) {
+        // The harness starts daemons with the bundle BRT_CLI names (netns-tests/lib/repo.ts).
+        if (cli === undefined) delete process.env.BRT_CLI
+        else process.env.BRT_CLI = cli
+        const lan = await lab.bridge(`ab${k}`)
+        const hosts = [await lab.host(`${k}a`), await lab.host(`${k}b`)]
+        for (const h of hosts) await lab.attach(h, lan)
+        const mesh = new OurMesh(lab, { logLevel: 'warn' })
+        meshes.push(mesh)
+        const config = { api: { stream_max_pending_bytes: 512 * 1024 * 1024 } }
+        const [na, nb] = await mesh.enrol(
+          [
+            { host: hosts[0]!, config },
+            { host: hosts[1]!, config },
+          ],
+          [dhtAddress(hosts[0]!)],
+        )
+        await Promise.all([mesh.start(na!, true), mesh.start(nb!, true)])
+        const c = new BlackroadClient({ socketPath: na!.daemon!.socketPath })
+        await waitFor(async () => (await c.routes()).some((r) => r.destination === nb!.node.nodeId), {
+          timeoutMs: 60_000,
+          intervalMs: 100,
+          what: `${k}: a route from a to b`,
+        })
+        c.close()
+        const a = ourSide(await new BlackroadClient({ socketPath: na!.daemon!.socketPath }).connect())
+        const b = ourSide(await new BlackroadClient({ socketPath: nb!.daemon!.socketPath }).connect())
+        pairs.push({
+          name: cli === undefined ? 'this' : 'other',
+          a,
+          b,
+          pids: [na!.daemon!.pid, nb!.daemon!.pid],
+          figure: [],
+          cpu: [],
+        })
+      }
+      if (cliBefore === undefined) delete process.env.BRT_CLI
+      else process.env.BRT_CLI = cliBefore
+      // Warm-up, unmeasured: JIT and heaps of both builds.
+      for (const p of pairs) {
+        await throughput(p.a, p.b, 50_000, SIZE)
+        await requestReply(p.a, p.b, 5000, 500, SIZE)
+      }
+      for (let i = 0; i < rounds; i++) {
+        for (const p of i % 2 === 0 ? pairs : [...pairs].reverse()) {
+          const c0 = p.pids.map(cpuTicks)
+          let items: number
+          if (mode === 'tp') {
+            const t = await throughput(p.a, p.b, batch, SIZE)
+            p.figure.push(Math.round(t.rate))
+            items = batch
+          } else {
+            const r = await requestReply(p.a, p.b, batch, 100, SIZE)
+            p.figure.push(Math.round(r.p50))
+            items = batch + 100
+          }
+          const ticks = p.pids.reduce((s, pid, k) => s + cpuTicks(pid) - c0[k]!, 0)
+          p.cpu.push(Math.round(((ticks * 1e6) / CLK_TCK / items) * 10) / 10)
+        }
+      }
+      const unit = mode === 'tp' ? 'msgs/s' : 'p50 µs'
+      for (const p of pairs)
+        console.log(
+          `${p.name}: ${unit} median ${median(p.figure)} [${p.figure.join(' ')}]; daemons' cpu µs per ${mode === 'tp' ? 'message' : 'round trip'} median ${median(p.cpu)} [${p.cpu.join(' ')}]`,
+        )
+      const [t, o] = pairs as [Pair, Pair]
+      const ratio = (xs: number[], ys: number[]) =>
+        Math.round(median(xs.map((x, i) => x / ys[i]!)) * 1000) / 1000
+      console.log(
+        `this/other, median of the paired batches: ${unit} ${ratio(t.figure, o.figure)}, cpu ${ratio(t.cpu, o.cpu)}`,
+      )
+      for (const p of pairs) {
+        p.a.close()
+        p.b.close()
+      }
+    } finally {
+      for (const m of meshes) await m.stopAll(() => {})
+    }
+  },
+  { name: 'bus-ab' },
+)
