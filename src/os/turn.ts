@@ -5,9 +5,10 @@
 // after the turn's I/O, as before.
 //
 // Why not always setImmediate: a request/reply round trip crosses each router twice, and every crossing paid
-// for a trip through the immediate queue plus one more event-loop iteration (an epoll_wait that finds nothing)
-// after its write. All processes of a round trip run one after another on one core here (the kernel wakes a
-// socket's reader on the writer's core), so that tail is latency too. Measured against the build before
+// for the immediate queue (the check phase, Node's idle handle started and stopped) before its write, and the
+// reply path for a promise and a microtask too. All processes of a round trip run one after another on one
+// core here (the kernel wakes a socket's reader on the writer's core), so every microsecond a router spends
+// per message, before or after its write, is latency. Measured against the build before
 // (bench/tools/bus-ab.ts, two router pairs in alternating batches), with the callback request path
 // (router.requestWith): request/reply p50 -4 to -10 %, daemon CPU per round trip -1 to -4 %; throughput +3 to
 // +19 %, daemon CPU per message -14 %.
