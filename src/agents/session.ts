@@ -511,7 +511,7 @@ export class StreamSession {
     if (this.closed || this.out.length === 0) return
     this.ctx.metrics.framesOut(this.outFrames)
     this.outFrames = 0
-    this.socket.write(this.out.take())
+    this.out.writeTo(this.socket)
   }
 
   /** Sends a last ERROR frame and closes the connection. */

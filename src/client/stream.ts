@@ -532,7 +532,7 @@ export class BusStream {
   private flushNow(): void {
     this.scheduled = false
     if (this.out.length === 0 || this.socket.destroyed) return
-    this.socket.write(this.out.take())
+    this.out.writeTo(this.socket)
   }
 
   private wakeDrain(): void {

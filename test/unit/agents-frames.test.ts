@@ -3,6 +3,10 @@
 // DecodeError and never anything else, and the splitter cuts any chunking of a stream into the same frames.
 
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import {
@@ -347,3 +351,93 @@ describe('MSG frames of a run (FrameOut.msgRun)', () => {
     )
   })
 })
+
+describe('FrameOut.writeTo over a real Unix socket', () => {
+  // 60 outputs of 8 PUB frames with 16 KiB payloads (128 KiB each, past the copy-out size), each payload filled
+  // with its own byte. The reader is paused at first, so the kernel's buffer fills and the socket queues writes:
+  // a working buffer reused while the socket still holds it would send later bytes in place of earlier ones.
+  test('what the socket still holds is never overwritten; what it took at once is reused', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'frameout-'))
+    const sock = path.join(dir, 's')
+    const received: number[] = []
+    const splitter = new FrameSplitter()
+    let reader: Socket | null = null
+    const server = createServer((s) => {
+      reader = s
+      s.pause()
+      s.on('data', (chunk: Buffer) =>
+        splitter.push(chunk, (buf, start, end) => {
+          const f = decodeFrame(buf, start, end)
+          assert.equal(f.kind, 'pub')
+          if (f.kind === 'pub') {
+            assert.ok(
+              f.payload.every((b) => b === f.payload[0]),
+              `payload ${f.id} is one byte throughout`,
+            )
+            received.push(f.payload[0]!)
+          }
+        }),
+      )
+    })
+    await new Promise<void>((r) => server.listen(sock, r))
+    const client = connect(sock)
+    await new Promise<void>((r) => client.on('connect', r))
+    try {
+      const out = new FrameOut()
+      const sent: number[] = []
+      let queuedWrites = 0
+      let reusedWrites = 0
+      for (let i = 0; i < 60; i++) {
+        for (let k = 0; k < 8; k++) {
+          const fill = (i * 8 + k) & 0xff
+          out.write({
+            kind: 'pub',
+            id: i * 8 + k,
+            priority: 5,
+            subject: 's',
+            payload: new Uint8Array(16384).fill(fill),
+          })
+          sent.push(fill)
+        }
+        const before = (out as unknown as { buf: Buffer }).buf
+        out.writeTo(client)
+        if (client.writableLength > 0) queuedWrites++
+        else if ((out as unknown as { buf: Buffer }).buf === before) reusedWrites++
+      }
+      assert.ok(queuedWrites > 0, 'the paused reader made the socket queue writes')
+      await until(() => reader !== null)
+      reader!.resume()
+      await until(() => received.length === sent.length)
+      assert.deepEqual(received, sent)
+      // Once the reader drains, later writes go out at once and keep the working buffer.
+      for (let i = 0; i < 20; i++) {
+        out.write({
+          kind: 'pub',
+          id: 1000 + i,
+          priority: 5,
+          subject: 's',
+          payload: new Uint8Array(65536).fill(i),
+        })
+        sent.push(i)
+        const before = (out as unknown as { buf: Buffer }).buf
+        out.writeTo(client)
+        if (client.writableLength === 0 && (out as unknown as { buf: Buffer }).buf === before) reusedWrites++
+        await until(() => received.length === sent.length)
+      }
+      assert.deepEqual(received, sent)
+      assert.ok(reusedWrites > 0, 'writes the socket took at once kept the working buffer')
+    } finally {
+      client.destroy()
+      server.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
