@@ -1,8 +1,8 @@
 // Suite `bus`: the message bus end to end, client -> router A -> router B -> client, 256-byte messages.
 // Ours: two real daemons in namespaces on one bridge (peer link between them), clients on each daemon's Unix
 // socket with a bus stream session (client.connect()). Anchor: a two-server nats-server cluster on loopback,
-// clients on each server. Per run, interleaved: ours throughput, NATS throughput, then request/reply in blocks
-// alternating between the two (so both meet the same stretch of a shared machine); the NATS cluster is fresh each run, our two daemons stay up for the whole suite (their start-up
+// clients on each server. Per run, interleaved: throughput, then request/reply, each in blocks alternating
+// between the two systems (so both meet the same stretch of a shared machine); the NATS cluster is fresh each run, our two daemons stay up for the whole suite (their start-up
 // belongs to the `join` suite). Figures: throughput (msgs/s received by B's subscriber), sequential
 // request/reply p50 and p99 (µs).
 
@@ -28,12 +28,6 @@ const SIZE = 256
  * ours always ran right after NATS's burst, NATS's after our quiet request/reply run.
  */
 const SETTLE_MS = 1000
-
-/** This process's CPU (both clients of a pair) since `from`, as % of one core over the wall time since `t0`. */
-function clientCpu(from: NodeJS.CpuUsage, t0: number): number {
-  const u = process.cpuUsage(from)
-  return Math.round((u.user + u.system) / 10 / (Date.now() - t0))
-}
 
 export function ourSide(s: BusStream): BusSide {
   return {
@@ -121,6 +115,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
   const warmupRequests = Number(opts.args['warmup-requests'] ?? 5000)
   const warmupPasses = Number(opts.args['warmup-passes'] ?? 2)
   const rrBlocks = Math.max(1, Number(opts.args['rr-blocks'] ?? 10))
+  const tpBlocks = Math.max(1, Number(opts.args['tp-blocks'] ?? 4))
   ensureHarness(log)
   ensurePackages(['nats-server', 'wireguard-go', 'wireguard-tools'], log)
   return Lab.run(
@@ -209,23 +204,45 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
             const [oa, ob, xa, xb] = (await sides(nats)) as [BusSide, BusSide, BusSide, BusSide]
             try {
               const pids = [na!.daemon!.pid, nb!.daemon!.pid]
+              // Throughput in alternating blocks too (ours, nats, nats, ours, ...; --tp-blocks), each block
+              // after throughput()'s own 300 ms of quiet: both systems' messages are spread over the same
+              // seconds. A system's rate is all it received over the time its blocks took.
               await sleep(SETTLE_MS)
-              const t0 = Date.now()
-              const c0 = pids.map(cpuTicks)
-              const own0 = process.cpuUsage()
-              const o = await throughput(oa, ob, count, SIZE)
-              const own = clientCpu(own0, t0)
-              const cpu = pids.map((p, k) =>
-                Math.round(((cpuTicks(p) - c0[k]!) * (1000 / CLK_TCK) * 100) / (Date.now() - t0)),
-              )
+              const tpOf = () => ({ received: 0, sent: 0, secs: 0, wall: 0, cpu: [0, 0], own: 0 })
+              const ourTp = tpOf()
+              const natsTp = tpOf()
+              const tpBlock = async (ours: boolean, n: number) => {
+                const acc = ours ? ourTp : natsTp
+                const t0 = Date.now()
+                const c0 = pids.map(cpuTicks)
+                const u0 = process.cpuUsage()
+                const r = ours ? await throughput(oa, ob, n, SIZE) : await throughput(xa, xb, n, SIZE)
+                const u = process.cpuUsage(u0)
+                acc.wall += Date.now() - t0
+                acc.own += u.user + u.system
+                if (ours)
+                  pids.forEach((p, k) => {
+                    acc.cpu[k]! += cpuTicks(p) - c0[k]!
+                  })
+                acc.received += r.received
+                acc.sent += r.sent
+                if (r.received > 0) acc.secs += r.received / r.rate
+              }
+              for (let b = 0; b < tpBlocks; b++) {
+                const n = Math.floor(count / tpBlocks) + (b < count % tpBlocks ? 1 : 0)
+                const oursFirst = b % 2 === 0
+                await tpBlock(oursFirst, n)
+                await tpBlock(!oursFirst, n)
+              }
+              const o = { rate: ourTp.received / ourTp.secs, received: ourTp.received, sent: ourTp.sent }
+              const x = { rate: natsTp.received / natsTp.secs, received: natsTp.received, sent: natsTp.sent }
+              const pct = (us: number, wallMs: number) => Math.round(us / 10 / wallMs)
+              const cpu = ourTp.cpu.map((t) => Math.round((t * (1000 / CLK_TCK) * 100) / ourTp.wall))
+              const own = pct(ourTp.own, ourTp.wall)
+              const xown = pct(natsTp.own, natsTp.wall)
               log(
                 `  ours: ${Math.round(o.rate)} msgs/s (${o.received}/${o.sent} received); cpu % daemon A ${cpu[0]} B ${cpu[1]}, clients ${own}`,
               )
-              await sleep(SETTLE_MS)
-              const t1 = Date.now()
-              const x0 = process.cpuUsage()
-              const x = await throughput(xa, xb, count, SIZE)
-              const xown = clientCpu(x0, t1)
               log(
                 `  nats: ${Math.round(x.rate)} msgs/s (${x.received}/${x.sent} received); cpu % clients ${xown}`,
               )
@@ -326,10 +343,10 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         ],
         comments: [
           hostNote(),
-          `${SIZE}-byte messages; throughput: ${count} messages published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
+          `${SIZE}-byte messages; throughput: ${count} messages per run (in ${tpBlocks} blocks) published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
           `ours: 2 daemons in namespaces on one bridge (api.stream_max_pending_bytes 512MB), the bus ${opts.args.lane === 'off' ? "on their encrypted peer link's UDX stream (--lane off)" : 'over a TCP lane beside their encrypted peer link (src/transport/lane.ts)'}, clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)`,
           `${NATS_SETTINGS}; ${versionOf(['nats-server', '--version'])}`,
-          `runs interleaved per run: ours tp, nats tp, then request/reply in ${rrBlocks} alternating blocks per system (--rr-blocks; ours, nats, nats, ours, ...), each part after ${SETTLE_MS} ms of quiet, after ${warmupPasses} unmeasured passes (--warmup-passes) of ${warmupCount} messages (--warmup-count) and ${warmupRequests} round trips (--warmup-requests) each; the publisher yields every 256 messages and waits on a full buffer (both)`,
+          `runs interleaved per run: throughput in ${tpBlocks} alternating blocks per system (--tp-blocks; ours, nats, nats, ours, ...; rate = messages received / time of the system's blocks), then request/reply in ${rrBlocks} alternating blocks per system (--rr-blocks), each part after ${SETTLE_MS} ms of quiet, after ${warmupPasses} unmeasured passes (--warmup-passes) of ${warmupCount} messages (--warmup-count) and ${warmupRequests} round trips (--warmup-requests) each; the publisher yields every 256 messages and waits on a full buffer (both)`,
         ],
       }
     },
