@@ -81,6 +81,40 @@ test('direct writes are read unchanged and in order by a stream-path reader, aft
   }
 })
 
+test('large direct writes the socket still holds are never overwritten by the next one', {
+  timeout: 30_000,
+}, async () => {
+  // Frames past the pool size are sealed in one reused buffer while the socket takes each write at once. Here
+  // the reader stops reading first, so the kernel's buffers fill and writes queue: a buffer reused while queued
+  // would put later bytes in place of earlier ones (and fail authentication at the reader).
+  const { a, b, close } = await pair()
+  try {
+    const d = directPath(a)!
+    await new Promise((r) => setImmediate(r))
+    assert.equal(d.writerIdle(), true)
+    const raw = b.rawStream as unknown as import('node:net').Socket
+    raw.pause()
+    const n = 120
+    const got = collect(b, n)
+    let queued = 0
+    for (let i = 0; i < n; i++) {
+      d.write(msg(i, 20_000 + (i % 7) * 6000))
+      if (d.socket.writableLength > 0) queued++
+    }
+    assert.ok(queued > 0, 'some writes stayed queued behind the paused reader')
+    raw.resume()
+    // A reader that failed to authenticate a frame destroys its stream: fail then, not at the timeout.
+    const closed = new Promise<never>((_, reject) =>
+      b.once('close', () => reject(new Error('the reader closed: a frame failed to authenticate'))),
+    )
+    const all = await Promise.race([got, closed])
+    for (let i = 0; i < n; i++)
+      assert.ok(all[i]!.equals(msg(i, 20_000 + (i % 7) * 6000)), `message ${i} unchanged`)
+  } finally {
+    close()
+  }
+})
+
 test('takeReads hands every decrypted message over at once; the end of the stream still ends it', {
   timeout: 20_000,
 }, async () => {
