@@ -116,6 +116,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
   const warmupPasses = Number(opts.args['warmup-passes'] ?? 2)
   const rrBlocks = Math.max(1, Number(opts.args['rr-blocks'] ?? 10))
   const tpBlocks = Math.max(1, Number(opts.args['tp-blocks'] ?? 1))
+  const tpBursts = Math.max(1, Number(opts.args['tp-bursts'] ?? 2))
   ensureHarness(log)
   ensurePackages(['nats-server', 'wireguard-go', 'wireguard-tools'], log)
   return Lab.run(
@@ -204,11 +205,14 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
             const [oa, ob, xa, xb] = (await sides(nats)) as [BusSide, BusSide, BusSide, BusSide]
             try {
               const pids = [na!.daemon!.pid, nb!.daemon!.pid]
-              // Throughput: one burst of `count` per system by default, as the anchor measures it. --tp-blocks N
-              // splits it into N alternating blocks (ours, nats, nats, ours, ...), each after throughput()'s 300 ms
-              // of quiet; a system's rate is then all it received over its blocks' time. Not the default: ours
-              // moves more messages per second in short bursts than in a long one (50,000-message blocks gave
-              // 1.46-1.62 of NATS where single bursts gave 1.31 the same hour), so blocks would flatter us.
+              // Throughput: bursts of `count` messages, as the anchor measures them, --tp-bursts of them per system
+              // (default 2) in alternating order (ours, nats, nats, ours), each after throughput()'s 300 ms of
+              // quiet; a system's rate is all it received over the time its bursts took. One burst each (ours, then
+              // nats) left the ratio to whichever stretch of this shared machine each burst met: 1.03 to 1.78 in
+              // three runs of the same build, each system's own rate moving up to 2x between rounds.
+              // --tp-blocks N splits each burst into N blocks. Not the default: ours moves more messages per
+              // second in short bursts than in a long one (50,000-message blocks gave 1.46-1.62 of NATS where
+              // single bursts gave 1.31 the same hour), so blocks would flatter us.
               await sleep(SETTLE_MS)
               const tpOf = () => ({ received: 0, sent: 0, secs: 0, wall: 0, cpu: [0, 0], own: 0 })
               const ourTp = tpOf()
@@ -230,8 +234,9 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
                 acc.sent += r.sent
                 if (r.received > 0) acc.secs += r.received / r.rate
               }
-              for (let b = 0; b < tpBlocks; b++) {
-                const n = Math.floor(count / tpBlocks) + (b < count % tpBlocks ? 1 : 0)
+              for (let b = 0; b < tpBursts * tpBlocks; b++) {
+                const k = b % tpBlocks
+                const n = Math.floor(count / tpBlocks) + (k < count % tpBlocks ? 1 : 0)
                 const oursFirst = b % 2 === 0
                 await tpBlock(oursFirst, n)
                 await tpBlock(!oursFirst, n)
@@ -345,10 +350,10 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         ],
         comments: [
           hostNote(),
-          `${SIZE}-byte messages; throughput: ${count} messages per run (in ${tpBlocks} blocks) published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
+          `${SIZE}-byte messages; throughput: ${tpBursts} bursts of ${count} messages per system and run${tpBlocks > 1 ? ` (each in ${tpBlocks} blocks)` : ''} published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
           `ours: 2 daemons in namespaces on one bridge (api.stream_max_pending_bytes 512MB), the bus ${opts.args.lane === 'off' ? "on their encrypted peer link's UDX stream (--lane off)" : 'over a TCP lane beside their encrypted peer link (src/transport/lane.ts)'}, clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)`,
           `${NATS_SETTINGS}; ${versionOf(['nats-server', '--version'])}`,
-          `runs interleaved per run: throughput in ${tpBlocks} alternating blocks per system (--tp-blocks; ours, nats, nats, ours, ...; rate = messages received / time of the system's blocks), then request/reply in ${rrBlocks} alternating blocks per system (--rr-blocks), each part after ${SETTLE_MS} ms of quiet, after ${warmupPasses} unmeasured passes (--warmup-passes) of ${warmupCount} messages (--warmup-count) and ${warmupRequests} round trips (--warmup-requests) each; the publisher yields every 256 messages and waits on a full buffer (both)`,
+          `runs interleaved per run: throughput in ${tpBursts * tpBlocks} alternating bursts per system (--tp-bursts, --tp-blocks; ours, nats, nats, ours, ...; rate = messages received / time of the system's bursts), then request/reply in ${rrBlocks} alternating blocks per system (--rr-blocks), each part after ${SETTLE_MS} ms of quiet, after ${warmupPasses} unmeasured passes (--warmup-passes) of ${warmupCount} messages (--warmup-count) and ${warmupRequests} round trips (--warmup-requests) each; the publisher yields every 256 messages and waits on a full buffer (both)`,
         ],
       }
     },
