@@ -384,25 +384,28 @@ describe('FrameOut.writeTo over a real Unix socket', () => {
     await new Promise<void>((r) => client.on('connect', r))
     try {
       const out = new FrameOut()
+      const pub = (id: number, size: number, fill: number): Frame => ({
+        kind: 'pub',
+        id,
+        priority: 5,
+        subject: 's',
+        payload: new Uint8Array(size).fill(fill),
+      })
+      /** FrameOut's working buffer (private). */
+      const working = () => (out as unknown as { buf: Buffer }).buf
       const sent: number[] = []
       let queuedWrites = 0
       let reusedWrites = 0
       for (let i = 0; i < 60; i++) {
         for (let k = 0; k < 8; k++) {
           const fill = (i * 8 + k) & 0xff
-          out.write({
-            kind: 'pub',
-            id: i * 8 + k,
-            priority: 5,
-            subject: 's',
-            payload: new Uint8Array(16384).fill(fill),
-          })
+          out.write(pub(i * 8 + k, 16384, fill))
           sent.push(fill)
         }
-        const before = (out as unknown as { buf: Buffer }).buf
+        const before = working()
         out.writeTo(client)
         if (client.writableLength > 0) queuedWrites++
-        else if ((out as unknown as { buf: Buffer }).buf === before) reusedWrites++
+        else if (working() === before) reusedWrites++
       }
       assert.ok(queuedWrites > 0, 'the paused reader made the socket queue writes')
       await until(() => reader !== null)
@@ -411,17 +414,11 @@ describe('FrameOut.writeTo over a real Unix socket', () => {
       assert.deepEqual(received, sent)
       // Once the reader drains, later writes go out at once and keep the working buffer.
       for (let i = 0; i < 20; i++) {
-        out.write({
-          kind: 'pub',
-          id: 1000 + i,
-          priority: 5,
-          subject: 's',
-          payload: new Uint8Array(65536).fill(i),
-        })
+        out.write(pub(1000 + i, 65536, i))
         sent.push(i)
-        const before = (out as unknown as { buf: Buffer }).buf
+        const before = working()
         out.writeTo(client)
-        if (client.writableLength === 0 && (out as unknown as { buf: Buffer }).buf === before) reusedWrites++
+        if (client.writableLength === 0 && working() === before) reusedWrites++
         await until(() => received.length === sent.length)
       }
       assert.deepEqual(received, sent)
