@@ -96,14 +96,20 @@ const COPY_OUT_MAX = 16 * 1024
 /** A growable output buffer frames are appended to; the connection writes what `take()` returns. */
 /** Where FrameOut.writeTo writes: a socket, or anything that reports what it still holds the same way. */
 export interface FrameSink {
-  write(chunk: Buffer): boolean
+  /** `done` runs once the sink no longer holds `chunk` (net.Socket's write callback). */
+  write(chunk: Buffer, done?: (err?: Error | null) => void): boolean
   /** Bytes written but not yet handed to the kernel (net.Socket's writableLength). */
   readonly writableLength: number
 }
 
+/** Working buffers FrameOut keeps for reuse once queued writes give them back. */
+const MAX_SPARES = 4
+
 export class FrameOut {
   private buf: Buffer
   private len = 0
+  /** Working buffers whose queued writes completed (writeTo). */
+  private readonly spares: Buffer[] = []
 
   constructor(private readonly initial = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initial)
@@ -133,18 +139,25 @@ export class FrameOut {
 
   /**
    * Writes the bytes framed so far to `sink` (a socket) and starts over; returns what sink.write returned. A
-   * large output goes out from the working buffer itself, which is kept for the next frames when the sink took
-   * it all at once (nothing left queued after the write: the kernel has the bytes and nothing holds the
-   * buffer), and replaced otherwise. So a steady stream of large writes allocates nothing per write, where
-   * take() made a new working buffer each time: off-heap bytes that, at hundreds of MB/s, kept V8's
-   * external-memory limit starting full collections several times a second.
+   * large output goes out from the working buffer itself. When the sink took it all at once (nothing left
+   * queued after the write: the kernel has the bytes and nothing holds the buffer) it stays the working buffer;
+   * when it stays queued, the next working buffer is one an earlier queued write gave back (its write callback
+   * ran), or a new one. So a steady stream of large writes allocates nothing per write, where take() made a
+   * new working buffer each time: off-heap bytes that, at hundreds of MB/s, kept V8's external-memory limit
+   * starting full collections several times a second.
    */
   writeTo(sink: FrameSink): boolean {
     const n = this.len
     if (n <= COPY_OUT_MAX) return sink.write(this.take())
     this.len = 0
-    const ok = sink.write(this.buf.subarray(0, n))
-    if (!ok || sink.writableLength !== 0) this.buf = Buffer.allocUnsafe(Math.max(this.initial, n))
+    const buf = this.buf
+    let queued = false
+    const ok = sink.write(buf.subarray(0, n), () => {
+      if (queued && this.spares.length < MAX_SPARES) this.spares.push(buf)
+    })
+    if (ok && sink.writableLength === 0) return ok
+    queued = true
+    this.buf = this.spares.pop() ?? Buffer.allocUnsafe(Math.max(this.initial, n))
     return ok
   }
 

@@ -78,7 +78,8 @@ export function directPath(conn: unknown): DirectPath | null {
   }
   const stream = s as SecretStreamInternals
   // Where the next frame is sealed: kept from write to write while the socket takes each write at once (nothing
-  // left queued after it: the kernel has the bytes, nothing holds the buffer), replaced when one stays queued. A
+  // left queued after it: the kernel has the bytes, nothing holds the buffer); when one stays queued, the next
+  // frame gets a new one, and the queued one comes back once its write is done (unless a new one took over). A
   // new buffer per frame was off-heap memory at the bus's full rate, and V8 starts a full collection every
   // 64 MB of that (measured in the bus suite's throughput: daemon A collected every 100-150 ms).
   let scratch: Buffer | null = null
@@ -104,9 +105,17 @@ export function directPath(conn: unknown): DirectPath | null {
       out.set(head, 4)
       if (body !== undefined) out.set(body, 4 + h)
       enc.next(out.subarray(4, 4 + n), out.subarray(3))
-      const ok = raw.write(out)
-      if (scratch !== null && out.buffer === scratch.buffer && (!ok || raw.writableLength !== 0))
+      if (scratch === null || out.buffer !== scratch.buffer) return raw.write(out)
+      const sealed = scratch
+      let queued = false
+      const ok = raw.write(out, () => {
+        // A queued write is done with the buffer: it seals frames again if no other buffer took its place.
+        if (queued && scratch === null) scratch = sealed
+      })
+      if (!ok || raw.writableLength !== 0) {
+        queued = true
         scratch = null
+      }
       return ok
     },
     writerIdle: () => stream._writableState !== null && stream._writableState.buffered === 0,
