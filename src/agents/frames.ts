@@ -26,6 +26,7 @@
 // the session, which answers them with ERROR frames carrying the bus's error codes.
 
 import { intern } from '../bus/index.js'
+import { WriteBuffers, type WriteSink } from '../os/write-buffers.js'
 import { DecodeError } from '../wire/index.js'
 
 /** Largest frame body: a maximal bus payload (1 MiB) plus room for the names around it. */
@@ -93,26 +94,19 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 /** Output up to this size is copied out of the working buffer by take(); more is handed over whole. */
 const COPY_OUT_MAX = 16 * 1024
 
-/** A growable output buffer frames are appended to; the connection writes what `take()` returns. */
-/** Where FrameOut.writeTo writes: a socket, or anything that reports what it still holds the same way. */
-export interface FrameSink {
-  /** `done` runs once the sink no longer holds `chunk` (net.Socket's write callback). */
-  write(chunk: Buffer, done?: (err?: Error | null) => void): boolean
-  /** Bytes written but not yet handed to the kernel (net.Socket's writableLength). */
-  readonly writableLength: number
-}
-
-/** Working buffers FrameOut keeps for reuse once queued writes give them back. */
-const MAX_SPARES = 4
-
+/**
+ * A growable output buffer frames are appended to; the connection writes it with writeTo() (or takes the bytes
+ * with take()).
+ */
 export class FrameOut {
   private buf: Buffer
   private len = 0
-  /** Working buffers whose queued writes completed (writeTo). */
-  private readonly spares: Buffer[] = []
+  /** Where working buffers come from once a queued write holds the current one (writeTo). */
+  private readonly buffers: WriteBuffers
 
   constructor(private readonly initial = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initial)
+    this.buffers = new WriteBuffers(initial)
   }
 
   get length(): number {
@@ -139,25 +133,16 @@ export class FrameOut {
 
   /**
    * Writes the bytes framed so far to `sink` (a socket) and starts over; returns what sink.write returned. A
-   * large output goes out from the working buffer itself. When the sink took it all at once (nothing left
-   * queued after the write: the kernel has the bytes and nothing holds the buffer) it stays the working buffer;
-   * when it stays queued, the next working buffer is one an earlier queued write gave back (its write callback
-   * ran), or a new one. So a steady stream of large writes allocates nothing per write, where take() made a
-   * new working buffer each time: off-heap bytes that, at hundreds of MB/s, kept V8's external-memory limit
-   * starting full collections several times a second.
+   * large output goes out from the working buffer itself, which stays the working buffer when the sink took it
+   * at once; else the next one comes from WriteBuffers (os/write-buffers.ts: a spare a completed write gave
+   * back, or a new one). take() made a new working buffer for every large output.
    */
-  writeTo(sink: FrameSink): boolean {
+  writeTo(sink: WriteSink): boolean {
     const n = this.len
     if (n <= COPY_OUT_MAX) return sink.write(this.take())
     this.len = 0
-    const buf = this.buf
-    let queued = false
-    const ok = sink.write(buf.subarray(0, n), () => {
-      if (queued && this.spares.length < MAX_SPARES) this.spares.push(buf)
-    })
-    if (ok && sink.writableLength === 0) return ok
-    queued = true
-    this.buf = this.spares.pop() ?? Buffer.allocUnsafe(Math.max(this.initial, n))
+    const ok = this.buffers.write(sink, this.buf, n)
+    if (!this.buffers.taken) this.buf = this.buffers.fresh(n)
     return ok
   }
 

@@ -17,6 +17,7 @@
 import type { Socket } from 'node:net'
 import sodium from 'sodium-native'
 import { beginBurst, endBurst } from '../os/turn.js'
+import { WriteBuffers } from '../os/write-buffers.js'
 
 /** Bytes a secretstream message adds (tag + MAC). */
 const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
@@ -77,11 +78,10 @@ export function directPath(conn: unknown): DirectPath | null {
     return null
   }
   const stream = s as SecretStreamInternals
-  // Where the next frame is sealed: kept from write to write while the socket takes each write at once (nothing
-  // left queued after it: the kernel has the bytes, nothing holds the buffer); when one stays queued, the next
-  // frame gets a new one, and the queued one comes back once its write is done (unless a new one took over). A
-  // new buffer per frame was off-heap memory at the bus's full rate, and V8 starts a full collection every
-  // 64 MB of that (measured in the bus suite's throughput: daemon A collected every 100-150 ms).
+  // Where the next frame is sealed: kept from write to write while the socket takes each write at once; when one
+  // stays queued, the next frame is sealed in a spare a completed write gave back, or a new buffer
+  // (os/write-buffers.ts). A new buffer per frame made a router collect every 100-150 ms under bus throughput.
+  const buffers = new WriteBuffers(SCRATCH_BYTES)
   let scratch: Buffer | null = null
   return {
     socket: raw,
@@ -92,12 +92,9 @@ export function directPath(conn: unknown): DirectPath | null {
       // uint24le(ciphertext length) | ciphertext; the plaintext is copied one byte past the tag's place and
       // sealed in place, as secret-stream does.
       const size = 3 + ABYTES + n
-      let out: Buffer
-      if (size > SCRATCH_MIN) {
-        if (scratch === null || scratch.length < size)
-          scratch = Buffer.allocUnsafe(Math.max(size, SCRATCH_BYTES))
-        out = scratch.subarray(0, size)
-      } else out = Buffer.allocUnsafe(size)
+      const pooled = size > SCRATCH_MIN
+      if (pooled && (scratch === null || scratch.length < size)) scratch = buffers.fresh(size)
+      const out = pooled ? scratch!.subarray(0, size) : Buffer.allocUnsafe(size)
       const len = n + ABYTES
       out[0] = len & 0xff
       out[1] = (len >>> 8) & 0xff
@@ -105,17 +102,9 @@ export function directPath(conn: unknown): DirectPath | null {
       out.set(head, 4)
       if (body !== undefined) out.set(body, 4 + h)
       enc.next(out.subarray(4, 4 + n), out.subarray(3))
-      if (scratch === null || out.buffer !== scratch.buffer) return raw.write(out)
-      const sealed = scratch
-      let queued = false
-      const ok = raw.write(out, () => {
-        // A queued write is done with the buffer: it seals frames again if no other buffer took its place.
-        if (queued && scratch === null) scratch = sealed
-      })
-      if (!ok || raw.writableLength !== 0) {
-        queued = true
-        scratch = null
-      }
+      if (!pooled) return raw.write(out)
+      const ok = buffers.write(raw, scratch!, size)
+      if (!buffers.taken) scratch = null
       return ok
     },
     writerIdle: () => stream._writableState !== null && stream._writableState.buffered === 0,

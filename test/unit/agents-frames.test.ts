@@ -412,7 +412,7 @@ describe('FrameOut.writeTo over a real Unix socket', () => {
       reader!.resume()
       await until(() => received.length === sent.length)
       assert.deepEqual(received, sent)
-      const spares = (out as unknown as { spares: Buffer[] }).spares
+      const spares = (out as unknown as { buffers: { spares: Buffer[] } }).buffers.spares
       assert.ok(spares.length > 0, 'queued writes gave their buffers back once done')
       // Once the reader drains, later writes go out at once and keep the working buffer.
       for (let i = 0; i < 20; i++) {
