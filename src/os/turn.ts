@@ -13,7 +13,7 @@
 // (router.requestWith): request/reply p50 -4 to -10 %, daemon CPU per round trip -1 to -4 %; throughput +3 to
 // +19 %, daemon CPU per message -14 %.
 //
-// Bursts do not nest (a read handler does not run another socket's read handler); begin() after a burst that
+// Bursts do not nest (a read handler does not run another socket's read handler); beginBurst() after a burst that
 // never ended (its handler threw) first runs what that burst left.
 
 const pending: Array<() => void> = []
@@ -61,14 +61,4 @@ export function beginBurst(): void {
 export function endBurst(): void {
   inBurst = false
   if (pending.length > 0) runPending()
-}
-
-/** Runs `fn` as one burst. */
-export function inBurstOf<T>(fn: () => T): T {
-  beginBurst()
-  try {
-    return fn()
-  } finally {
-    endBurst()
-  }
 }

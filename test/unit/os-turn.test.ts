@@ -5,9 +5,19 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { beginBurst, deferToTurnEnd, endBurst, inBurstOf } from '../../src/os/turn.js'
+import { beginBurst, deferToTurnEnd, endBurst } from '../../src/os/turn.js'
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/** Runs `fn` as a read handler does: one burst, ended also when it throws. */
+function inBurstOf<T>(fn: () => T): T {
+  beginBurst()
+  try {
+    return fn()
+  } finally {
+    endBurst()
+  }
+}
 
 test('outside a burst, deferred work waits for the turn after microtasks', async () => {
   const log: string[] = []
