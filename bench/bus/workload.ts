@@ -137,3 +137,24 @@ export async function openRequestReply(
     },
   }
 }
+
+/**
+ * Runs `blocks` rounds of one block per system, alternating which goes first (ours, nats, nats, ours, ...): both
+ * systems' blocks are spread over the same stretch of a shared machine, whose speed moves between back-to-back
+ * runs by more than the differences measured.
+ */
+export async function alternate(
+  blocks: number,
+  step: (ours: boolean, block: number) => Promise<void>,
+): Promise<void> {
+  for (let b = 0; b < blocks; b++) {
+    const oursFirst = b % 2 === 0
+    await step(oursFirst, b)
+    await step(!oursFirst, b)
+  }
+}
+
+/** The size of block `b` when `total` is split into `blocks` near-equal parts. */
+export function blockSize(total: number, blocks: number, b: number): number {
+  return Math.floor(total / blocks) + (b < total % blocks ? 1 : 0)
+}

@@ -2,50 +2,58 @@
 // Ours: two real daemons in namespaces on one bridge (peer link between them), clients on each daemon's Unix
 // socket with a bus stream session (client.connect()). Anchor: a two-server nats-server cluster on loopback,
 // clients on each server. Per run, interleaved: throughput, then request/reply, each in blocks alternating
-// between the two systems (so both meet the same stretch of a shared machine); the NATS cluster is fresh each run, our two daemons stay up for the whole suite (their start-up
-// belongs to the `join` suite). Figures: throughput (msgs/s received by B's subscriber), sequential
+// between the two systems (so both meet the same stretch of a shared machine); the NATS cluster is fresh each
+// run, our two daemons stay up for the whole suite (their start-up belongs to the `join` suite). Figures: throughput (msgs/s received by B's subscriber), sequential
 // request/reply p50 and p99 (µs).
 
 import path from 'node:path'
 import type { DaemonHandle } from '../../netns-tests/lib/daemon.js'
 import { Lab } from '../../netns-tests/lib/lab.js'
 import { fetchMetrics } from '../../netns-tests/lib/mesh-inspect.js'
-import type { Host } from '../../netns-tests/lib/topology.js'
-import { waitFor } from '../../netns-tests/lib/wait.js'
-import { BlackroadClient, type BusStream } from '../../src/client/index.js'
 import { NATS_SETTINGS, NatsConn, startNatsCluster } from '../bus/nats.js'
-import { type BusSide, latencyOf, openRequestReply, requestReply, throughput } from '../bus/workload.js'
+import { ourClient, startRouterPair } from '../bus/ours.js'
+import {
+  alternate,
+  type BusSide,
+  blockSize,
+  latencyOf,
+  openRequestReply,
+  requestReply,
+  throughput,
+} from '../bus/workload.js'
 import type { Figure } from '../lib/report.js'
 import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
 import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
-import { dhtAddress, OurMesh } from '../net/ours.js'
+import { OurMesh } from '../net/ours.js'
 import { CLK_TCK, cpuTicks, hostNote, round1, sleep } from '../net/sys.js'
 
 const SIZE = 256
+
+/** CPU a system's measurements took: its servers' (µs each, from /proc, in pid order) and this process's (µs). */
+interface CpuSum {
+  servers: number[]
+  own: number
+}
+const cpuSum = (): CpuSum => ({ servers: [], own: 0 })
+
+/** Runs `fn`, adding what it cost to `into`: each of `pids` (the system's servers) and this process's clients. */
+async function metered<T>(pids: number[], into: CpuSum, fn: () => Promise<T>): Promise<T> {
+  const c0 = pids.map(cpuTicks)
+  const u0 = process.cpuUsage()
+  const r = await fn()
+  const u = process.cpuUsage(u0)
+  pids.forEach((p, k) => {
+    into.servers[k] = (into.servers[k] ?? 0) + (cpuTicks(p) - c0[k]!) * (1e6 / CLK_TCK)
+  })
+  into.own += u.user + u.system
+  return r
+}
 /**
  * Quiet time before each measurement. Without it a request/reply run started the moment the other system's
  * 200,000-message burst was delivered, while that system (servers and this process) still freed its buffers:
  * ours always ran right after NATS's burst, NATS's after our quiet request/reply run.
  */
 const SETTLE_MS = 1000
-
-export function ourSide(s: BusStream): BusSide {
-  return {
-    publish: (subject, payload) => s.publish(subject, payload),
-    shouldDrain: () => s.needsDrain,
-    drain: () => s.drain(),
-    subscribe: async (subject, onMessage) => {
-      await s.subscribed(s.subscribe(subject, onMessage))
-    },
-    respond: async (subject) => {
-      await s.subscribed(s.respond(subject, (m) => m.data))
-    },
-    request: async (subject, payload, timeoutMs) => {
-      await s.request(subject, payload, { timeoutMs })
-    },
-    close: () => s.close(),
-  }
-}
 
 function natsSide(c: NatsConn): BusSide {
   const inbox = `_INBOX.${Math.floor(Math.random() * 1e12)}`
@@ -121,14 +129,6 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
   ensurePackages(['nats-server', 'wireguard-go', 'wireguard-tools'], log)
   return Lab.run(
     async (lab) => {
-      const lan = await lab.bridge('lan')
-      const hosts: Host[] = []
-      for (const name of ['a', 'b']) {
-        const h = await lab.host(name)
-        await lab.attach(h, lan)
-        hosts.push(h)
-      }
-      const [a, b] = hosts as [Host, Host]
       const mesh = new OurMesh(lab, { logLevel: 'warn', metrics: true })
       const tp = { ours: [] as number[], nats: [] as number[] }
       const p50 = { ours: [] as number[], nats: [] as number[] }
@@ -142,26 +142,11 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           api: { stream_max_pending_bytes: 512 * 1024 * 1024 },
           ...(opts.args.lane === 'off' ? { network: { tcp_lane: false } } : {}),
         }
-        const [na, nb] = await mesh.enrol(
-          [
-            { host: a, config },
-            { host: b, config },
-          ],
-          [dhtAddress(a)],
-        )
-        await Promise.all([mesh.start(na!, true), mesh.start(nb!, true)])
-        const ca = new BlackroadClient({ socketPath: na!.daemon!.socketPath })
-        await waitFor(async () => (await ca.routes()).some((r) => r.destination === nb!.node.nodeId), {
-          timeoutMs: 60_000,
-          intervalMs: 100,
-          what: 'a route from A to B',
-        })
-        ca.close()
-        const connect = async (socketPath: string) => new BlackroadClient({ socketPath }).connect()
+        const [na, nb] = await startRouterPair(lab, mesh, { bridge: 'lan', prefix: '', config })
         /** Fresh clients: ours on A and B, then NATS on the cluster's A and B. */
         const sides = async (nats: { portA: number; portB: number }): Promise<BusSide[]> => [
-          ourSide(await connect(na!.daemon!.socketPath)),
-          ourSide(await connect(nb!.daemon!.socketPath)),
+          await ourClient(na),
+          await ourClient(nb),
           natsSide(await NatsConn.connect(nats.portA)),
           natsSide(await NatsConn.connect(nats.portB)),
         ]
@@ -204,7 +189,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           try {
             const [oa, ob, xa, xb] = (await sides(nats)) as [BusSide, BusSide, BusSide, BusSide]
             try {
-              const pids = [na!.daemon!.pid, nb!.daemon!.pid]
+              const pids = [na.daemon!.pid, nb.daemon!.pid]
               // Throughput: bursts of `count` messages, as the anchor measures them, --tp-bursts of them per system
               // (default 2) in alternating order (ours, nats, nats, ours), each after throughput()'s 300 ms of
               // quiet; a system's rate is all it received over the time its bursts took. One burst each (ours, then
@@ -214,39 +199,28 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               // second in short bursts than in a long one (50,000-message blocks gave 1.46-1.62 of NATS where
               // single bursts gave 1.31 the same hour), so blocks would flatter us.
               await sleep(SETTLE_MS)
-              const tpOf = () => ({ received: 0, sent: 0, secs: 0, wall: 0, cpu: [0, 0], own: 0 })
+              const tpOf = () => ({ received: 0, sent: 0, secs: 0, wall: 0, cpu: cpuSum() })
               const ourTp = tpOf()
               const natsTp = tpOf()
-              const tpBlock = async (ours: boolean, n: number) => {
+              await alternate(tpBursts * tpBlocks, async (ours, b) => {
                 const acc = ours ? ourTp : natsTp
+                const n = blockSize(count, tpBlocks, b % tpBlocks)
                 const t0 = Date.now()
-                const c0 = pids.map(cpuTicks)
-                const u0 = process.cpuUsage()
-                const r = ours ? await throughput(oa, ob, n, SIZE) : await throughput(xa, xb, n, SIZE)
-                const u = process.cpuUsage(u0)
+                const r = await metered(ours ? pids : nats.pids, acc.cpu, () =>
+                  ours ? throughput(oa, ob, n, SIZE) : throughput(xa, xb, n, SIZE),
+                )
                 acc.wall += Date.now() - t0
-                acc.own += u.user + u.system
-                if (ours)
-                  pids.forEach((p, k) => {
-                    acc.cpu[k]! += cpuTicks(p) - c0[k]!
-                  })
                 acc.received += r.received
                 acc.sent += r.sent
                 if (r.received > 0) acc.secs += r.received / r.rate
-              }
-              for (let b = 0; b < tpBursts * tpBlocks; b++) {
-                const k = b % tpBlocks
-                const n = Math.floor(count / tpBlocks) + (k < count % tpBlocks ? 1 : 0)
-                const oursFirst = b % 2 === 0
-                await tpBlock(oursFirst, n)
-                await tpBlock(!oursFirst, n)
-              }
+              })
               const o = { rate: ourTp.received / ourTp.secs, received: ourTp.received, sent: ourTp.sent }
               const x = { rate: natsTp.received / natsTp.secs, received: natsTp.received, sent: natsTp.sent }
+              // µs of CPU over a system's wall ms, as % of one core.
               const pct = (us: number, wallMs: number) => Math.round(us / 10 / wallMs)
-              const cpu = ourTp.cpu.map((t) => Math.round((t * (1000 / CLK_TCK) * 100) / ourTp.wall))
-              const own = pct(ourTp.own, ourTp.wall)
-              const xown = pct(natsTp.own, natsTp.wall)
+              const cpu = ourTp.cpu.servers.map((us) => pct(us, ourTp.wall))
+              const own = pct(ourTp.cpu.own, ourTp.wall)
+              const xown = pct(natsTp.cpu.own, natsTp.wall)
               log(
                 `  ours: ${Math.round(o.rate)} msgs/s (${o.received}/${o.sent} received); cpu % daemon A ${cpu[0]} B ${cpu[1]}, clients ${own}`,
               )
@@ -271,39 +245,23 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               const natsRr = await openRequestReply(xa, xb, SIZE)
               const ourLat: number[] = []
               const natsLat: number[] = []
-              const ourCpu = [0, 0]
-              const natsCpu = [0, 0]
-              let ourOwn = 0
-              let natsOwn = 0
-              const block = async (ours: boolean, n: number, measured: boolean) => {
-                const ps = ours ? pids : nats.pids
-                const c0 = ps.map(cpuTicks)
-                const u0 = process.cpuUsage()
-                await (ours ? ourRr : natsRr).run(n, measured ? (ours ? ourLat : natsLat) : null)
-                const u = process.cpuUsage(u0)
-                const sums = ours ? ourCpu : natsCpu
-                ps.forEach((p, k) => {
-                  sums[k]! += (cpuTicks(p) - c0[k]!) * (1e6 / CLK_TCK)
-                })
-                if (ours) ourOwn += u.user + u.system
-                else natsOwn += u.user + u.system
-              }
+              const ourCpu = cpuSum()
+              const natsCpu = cpuSum()
+              const block = (ours: boolean, n: number, measured: boolean) =>
+                metered(ours ? pids : nats.pids, ours ? ourCpu : natsCpu, () =>
+                  (ours ? ourRr : natsRr).run(n, measured ? (ours ? ourLat : natsLat) : null),
+                )
               await block(true, warmup, false)
               await block(false, warmup, false)
-              for (let b = 0; b < rrBlocks; b++) {
-                const n = Math.floor(requests / rrBlocks) + (b < requests % rrBlocks ? 1 : 0)
-                const oursFirst = b % 2 === 0
-                await block(oursFirst, n, true)
-                await block(!oursFirst, n, true)
-              }
+              await alternate(rrBlocks, (ours, b) => block(ours, blockSize(requests, rrBlocks, b), true))
               const or = latencyOf(ourLat)
               const xr = latencyOf(natsLat)
-              const rd = ourCpu.map(perRt)
-              const rs = natsCpu.map(perRt)
+              const rd = ourCpu.servers.map(perRt)
+              const rs = natsCpu.servers.map(perRt)
               log(`  ours: request/reply p50 ${round1(or.p50)} µs p99 ${round1(or.p99)} µs`)
               log(`  nats: request/reply p50 ${round1(xr.p50)} µs p99 ${round1(xr.p99)} µs`)
               cpuNotes.push(
-                `run ${i + 1}: cpu per request/reply round trip: ours daemon A ${rd[0]} µs B ${rd[1]} µs, bench clients ${perRt(ourOwn)} µs; nats-server A ${rs[0]} µs B ${rs[1]} µs, bench clients ${perRt(natsOwn)} µs`,
+                `run ${i + 1}: cpu per request/reply round trip: ours daemon A ${rd[0]} µs B ${rd[1]} µs, bench clients ${perRt(ourCpu.own)} µs; nats-server A ${rs[0]} µs B ${rs[1]} µs, bench clients ${perRt(natsCpu.own)} µs`,
               )
               p50.ours.push(round1(or.p50))
               p50.nats.push(round1(xr.p50))
@@ -318,8 +276,8 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         }
         // Where messages that never reached B's subscriber went (a figure with losses is not comparable).
         for (const [name, n] of [
-          ['A', na!],
-          ['B', nb!],
+          ['A', na],
+          ['B', nb],
         ] as const) {
           const drops = await droppedOn(n.daemon!)
           if (drops.length > 0) notes.push(`ours daemon ${name} counters: ${drops.join(', ')}`)

@@ -11,13 +11,11 @@
 
 import { readFileSync } from 'node:fs'
 import { Lab } from '../../netns-tests/lib/lab.js'
-import { waitFor } from '../../netns-tests/lib/wait.js'
-import { BlackroadClient } from '../../src/client/index.js'
-import { type BusSide, requestReply, throughput } from '../bus/workload.js'
+import { ourClient, startRouterPair } from '../bus/ours.js'
+import { alternate, type BusSide, requestReply, throughput } from '../bus/workload.js'
 import { median } from '../lib/report.js'
-import { dhtAddress, OurMesh } from '../net/ours.js'
-import { CLK_TCK, cpuTicks } from '../net/sys.js'
-import { ourSide } from '../suites/bus.js'
+import { OurMesh } from '../net/ours.js'
+import { CLK_TCK, cpuTicks, round1 } from '../net/sys.js'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
@@ -55,34 +53,15 @@ await Lab.run(
         // The harness starts daemons with the bundle BRT_CLI names (netns-tests/lib/repo.ts).
         if (cli === undefined) delete process.env.BRT_CLI
         else process.env.BRT_CLI = cli
-        const lan = await lab.bridge(`ab${k}`)
-        const hosts = [await lab.host(`${k}a`), await lab.host(`${k}b`)]
-        for (const h of hosts) await lab.attach(h, lan)
         const mesh = new OurMesh(lab, { logLevel: 'warn' })
         meshes.push(mesh)
         const config = { api: { stream_max_pending_bytes: 512 * 1024 * 1024 } }
-        const [na, nb] = await mesh.enrol(
-          [
-            { host: hosts[0]!, config },
-            { host: hosts[1]!, config },
-          ],
-          [dhtAddress(hosts[0]!)],
-        )
-        await Promise.all([mesh.start(na!, true), mesh.start(nb!, true)])
-        const c = new BlackroadClient({ socketPath: na!.daemon!.socketPath })
-        await waitFor(async () => (await c.routes()).some((r) => r.destination === nb!.node.nodeId), {
-          timeoutMs: 60_000,
-          intervalMs: 100,
-          what: `${k}: a route from a to b`,
-        })
-        c.close()
-        const a = ourSide(await new BlackroadClient({ socketPath: na!.daemon!.socketPath }).connect())
-        const b = ourSide(await new BlackroadClient({ socketPath: nb!.daemon!.socketPath }).connect())
+        const [na, nb] = await startRouterPair(lab, mesh, { bridge: `ab${k}`, prefix: k, config })
         pairs.push({
           name: cli === undefined ? 'this' : 'other',
-          a,
-          b,
-          pids: [na!.daemon!.pid, nb!.daemon!.pid],
+          a: await ourClient(na),
+          b: await ourClient(nb),
+          pids: [na.daemon!.pid, nb.daemon!.pid],
           figure: [],
           cpu: [],
         })
@@ -94,27 +73,27 @@ await Lab.run(
         await throughput(p.a, p.b, 50_000, SIZE)
         await requestReply(p.a, p.b, 5000, 500, SIZE)
       }
-      for (let i = 0; i < rounds; i++) {
-        for (const p of i % 2 === 0 ? pairs : [...pairs].reverse()) {
-          const c0 = p.pids.map(cpuTicks)
-          let items: number
-          if (mode === 'tp') {
-            const t = await throughput(p.a, p.b, batch, SIZE)
-            p.figure.push(Math.round(t.rate))
-            items = batch
-          } else {
-            const r = await requestReply(p.a, p.b, batch, 100, SIZE)
-            p.figure.push(Math.round(r.p50))
-            items = batch + 100
-          }
-          const ticks = p.pids.reduce((s, pid, k) => s + cpuTicks(pid) - c0[k]!, 0)
-          p.cpu.push(Math.round(((ticks * 1e6) / CLK_TCK / items) * 10) / 10)
+      // "this" plays the part of ours in alternate(): this, other, other, this, ...
+      await alternate(rounds, async (first) => {
+        const p = first ? pairs[0]! : pairs[1]!
+        const c0 = p.pids.map(cpuTicks)
+        let items: number
+        if (mode === 'tp') {
+          const t = await throughput(p.a, p.b, batch, SIZE)
+          p.figure.push(Math.round(t.rate))
+          items = batch
+        } else {
+          const r = await requestReply(p.a, p.b, batch, 100, SIZE)
+          p.figure.push(Math.round(r.p50))
+          items = batch + 100
         }
-      }
+        const ticks = p.pids.reduce((s, pid, k) => s + cpuTicks(pid) - c0[k]!, 0)
+        p.cpu.push(Math.round(((ticks * 1e6) / CLK_TCK / items) * 10) / 10)
+      })
       const unit = mode === 'tp' ? 'msgs/s' : 'p50 µs'
       for (const p of pairs)
         console.log(
-          `${p.name}: ${unit} median ${median(p.figure)} [${p.figure.join(' ')}]; daemons' cpu µs per ${mode === 'tp' ? 'message' : 'round trip'} median ${median(p.cpu)} [${p.cpu.join(' ')}]`,
+          `${p.name}: ${unit} median ${round1(median(p.figure))} [${p.figure.join(' ')}]; daemons' cpu µs per ${mode === 'tp' ? 'message' : 'round trip'} median ${round1(median(p.cpu))} [${p.cpu.join(' ')}]`,
         )
       const [t, o] = pairs as [Pair, Pair]
       const ratio = (xs: number[], ys: number[]) =>
