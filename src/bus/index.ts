@@ -39,7 +39,15 @@ export { checkName, intern } from './names.js'
 export { SENT } from './outbound.js'
 export { PriorityQueue } from './queue.js'
 export { BusRouter } from './router.js'
-export { decodeRun, MAX_RUN_COUNT, Run, seqAt, writeRunFrame } from './runs.js'
+export {
+  decodeRun,
+  MAX_RUN_COUNT,
+  Run,
+  runFrameRoom,
+  seqAt,
+  writeRunFrame,
+  writeRunFrameInto,
+} from './runs.js'
 export {
   type Clock,
   type Rng,

@@ -8,7 +8,7 @@ import { varintLength } from '../wire/index.js'
 import { DEFAULT_PRIORITY, type Envelope } from './envelope.js'
 import { writeBatch } from './frames.js'
 import { PriorityQueue, type QueueBounds } from './queue.js'
-import { Run, writeRunFrame } from './runs.js'
+import { Run, runFrameRoom, writeRunFrame, writeRunFrameInto } from './runs.js'
 import type { Scheduler } from './scheduler.js'
 import type { BusLink } from './types.js'
 
@@ -109,7 +109,13 @@ export class LinkPort {
       if (first instanceof Run) {
         q.shift()
         sent = true
-        this.writable = this.link.send(writeRunFrame(first, first.head.ttl - 1))
+        const ttl = first.head.ttl - 1
+        this.writable =
+          this.link.sendWith !== undefined
+            ? this.link.sendWith(first.frameBytes, runFrameRoom(first), (out, at) =>
+                writeRunFrameInto(first, ttl, out, at),
+              )
+            : this.link.send(writeRunFrame(first, ttl))
         continue
       }
       let n = 0

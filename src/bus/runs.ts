@@ -115,24 +115,46 @@ export class Run {
 }
 
 /**
- * The RUN frame for `run`, its head carrying hop count `ttl`. No object or view per message: the region of
- * `run.buf` holding the payloads is copied in once, at the first payload's place (a sender's framing between
- * payloads is longer than the length prefixes between them here, so every payload then lies at or after its
- * place), and each payload is moved down to its place within the frame, first to last, behind its length.
- * The frame may be a view of a slightly larger buffer.
+ * The RUN frame for `run`, its head carrying hop count `ttl`, in a buffer of its own (the frame may be a view of
+ * a slightly larger one). writeRunFrameInto writes it where it is to go.
  */
 export function writeRunFrame(run: Run, ttl: number): Uint8Array {
+  const out = Buffer.allocUnsafe(runFrameRoom(run))
+  writeRunFrameInto(run, ttl, out, 0)
+  return out.length === run.frameBytes ? out : out.subarray(0, run.frameBytes)
+}
+
+/**
+ * Bytes writeRunFrameInto needs at its offset: the frame, or more when the payloads' region as the sender
+ * framed it is longer (it is copied in whole before the payloads are moved into place).
+ */
+export function runFrameRoom(run: Run): number {
+  if (run.index !== null) throw new EncodeError('a subset of a received run has no contiguous numbering')
+  const { offs, count } = run
+  const lo = offs[0]!
+  const hi = offs[2 * count - 1]!
+  const headBytes = envelopeSize(run.head)
+  const base = 1 + varintLength(headBytes) + headBytes + varintLength(count) + varintLength(offs[1]! - lo)
+  return Math.max(run.frameBytes, base + hi - lo)
+}
+
+/**
+ * Writes the RUN frame for `run` (run.frameBytes bytes; runFrameRoom(run) of space used) at `out[at]`, its head
+ * carrying hop count `ttl`. No object or view per message: the region of `run.buf` holding the payloads is
+ * copied in once, at the first payload's place (a sender's framing between payloads is longer than the length
+ * prefixes between them here, so every payload then lies at or after its place), and each payload is moved
+ * down to its place within the frame, first to last, behind its length.
+ */
+export function writeRunFrameInto(run: Run, ttl: number, out: Buffer, at: number): void {
   if (run.index !== null) throw new EncodeError('a subset of a received run has no contiguous numbering')
   const { head, buf, offs, count } = run
   const lo = offs[0]!
   const hi = offs[2 * count - 1]!
   const headBytes = envelopeSize(head)
-  const start = 1 + varintLength(headBytes) + headBytes + varintLength(count)
+  const start = at + 1 + varintLength(headBytes) + headBytes + varintLength(count)
   const base = start + varintLength(offs[1]! - lo)
-  // Not zero-filled: every byte up to the frame's end is written below.
-  const out = Buffer.allocUnsafe(Math.max(run.frameBytes, base + hi - lo))
-  out[0] = FrameKind.RUN
-  let p = putVarint(out, 1, headBytes)
+  out[at] = FrameKind.RUN
+  let p = putVarint(out, at + 1, headBytes)
   p = writeEnvelope(out, p, head, ttl)
   p = putVarint(out, p, count)
   // In place only while no payload's copy-in place lies before its final place (gaps never shorter
@@ -149,7 +171,8 @@ export function writeRunFrame(run: Run, ttl: number): Uint8Array {
     else if (i > 0) out.copyWithin(p, base + s - lo, base + s - lo + n)
     p += n
   }
-  return out.length === p ? out : out.subarray(0, p)
+  if (p - at !== run.frameBytes)
+    throw new EncodeError(`run frame of ${p - at} bytes, ${run.frameBytes} expected`)
 }
 
 /**

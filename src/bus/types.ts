@@ -24,6 +24,11 @@ export interface BusLink {
    * nothing more until the link calls the onDrain callback.
    */
   send(frame: Uint8Array): boolean
+  /**
+   * Optional: as send, for a frame of `n` bytes that `fill` writes at `out[at]` (with up to `room` bytes there
+   * as its working space), so a link that seals frames into a buffer of its own can have them written there.
+   */
+  sendWith?(n: number, room: number, fill: (out: Buffer, at: number) => void): boolean
   /** Registers the callback the link calls when it can take frames again after send returned false. */
   onDrain(cb: () => void): void
 }

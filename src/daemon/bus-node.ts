@@ -59,6 +59,7 @@ export class BusNode {
       this.bus.addLink({
         peerId: peer,
         send: (frame) => link.send('bus', frame),
+        sendWith: (n, room, fill) => link.sendWith('bus', n, room, fill),
         onDrain: (cb) => link.on('drain', cb),
       })
       link.on('message', (channel, payload) => {

@@ -141,6 +141,23 @@ export function dataFrameHead(channel: string): Uint8Array {
   return head
 }
 
+/**
+ * A DATA frame built from `head` (dataFrameHead) and a payload of `n` bytes that `fill` writes at `out[at]`,
+ * with up to `room` bytes there as its working space: for senders that write payloads in place (a link's
+ * sendWith) when the frame cannot be written where it is sealed.
+ */
+export function frameFilled(
+  head: Uint8Array,
+  n: number,
+  room: number,
+  fill: (out: Buffer, at: number) => void,
+): Buffer {
+  const out = Buffer.allocUnsafe(head.length + Math.max(n, room))
+  out.set(head, 0)
+  fill(out, head.length)
+  return out.length === head.length + n ? out : out.subarray(0, head.length + n)
+}
+
 /** Exactly one frame; DecodeError on unknown types, truncation, bad values or trailing bytes. */
 export function decodeFrame(bytes: Uint8Array): Frame {
   return decodeWith(frameCodec, bytes)

@@ -48,6 +48,11 @@ export interface DirectPath {
    * false = the socket's buffer is full ('drain' follows).
    */
   write(head: Uint8Array, body?: Uint8Array): boolean
+  /**
+   * As write, for a body of `n` bytes that `fill` writes at `out[at]` (it may use up to `room` bytes there as
+   * working space): the body is built where it is sealed, without a buffer of its own.
+   */
+  writeWith(head: Uint8Array, n: number, room: number, fill: (out: Buffer, at: number) => void): boolean
   /** Nothing is queued in the stream's writer: direct writes now keep the order of everything written before. */
   writerIdle(): boolean
   /** Nothing is queued in the stream's reader: messages handed over directly from now on keep their order. */
@@ -83,29 +88,45 @@ export function directPath(conn: unknown): DirectPath | null {
   // (os/write-buffers.ts). A new buffer per frame made a router collect every 100-150 ms under bus throughput.
   const buffers = new WriteBuffers(SCRATCH_BYTES)
   let scratch: Buffer | null = null
+  // Seals head + body (n bytes: `body`, or what `fill` writes) as one message and writes it to the socket.
+  const seal = (
+    head: Uint8Array,
+    n: number,
+    room: number,
+    body: Uint8Array | undefined,
+    fill: ((out: Buffer, at: number) => void) | null,
+  ): boolean => {
+    const h = head.byteLength
+    const total = h + n
+    if (total + ABYTES > MAX_MESSAGE) throw new RangeError(`lane frame of ${total} bytes is too large`)
+    // uint24le(ciphertext length) | ciphertext; the plaintext is written one byte past the tag's place and
+    // sealed in place, as secret-stream does.
+    const size = 3 + ABYTES + total
+    const space = size + room - n
+    const pooled = space > SCRATCH_MIN
+    if (pooled && (scratch === null || scratch.length < space)) scratch = buffers.fresh(space)
+    const out = pooled ? scratch! : Buffer.allocUnsafe(space)
+    const len = total + ABYTES
+    out[0] = len & 0xff
+    out[1] = (len >>> 8) & 0xff
+    out[2] = len >>> 16
+    out.set(head, 4)
+    if (fill !== null) fill(out, 4 + h)
+    else if (body !== undefined) out.set(body, 4 + h)
+    enc.next(out.subarray(4, 4 + total), out.subarray(3, size))
+    if (!pooled) return raw.write(out.length === size ? out : out.subarray(0, size))
+    const ok = buffers.write(raw, scratch!, size)
+    if (!buffers.taken) scratch = null
+    return ok
+  }
   return {
     socket: raw,
     write(head, body) {
-      const h = head.byteLength
-      const n = h + (body?.byteLength ?? 0)
-      if (n + ABYTES > MAX_MESSAGE) throw new RangeError(`lane frame of ${n} bytes is too large`)
-      // uint24le(ciphertext length) | ciphertext; the plaintext is copied one byte past the tag's place and
-      // sealed in place, as secret-stream does.
-      const size = 3 + ABYTES + n
-      const pooled = size > SCRATCH_MIN
-      if (pooled && (scratch === null || scratch.length < size)) scratch = buffers.fresh(size)
-      const out = pooled ? scratch!.subarray(0, size) : Buffer.allocUnsafe(size)
-      const len = n + ABYTES
-      out[0] = len & 0xff
-      out[1] = (len >>> 8) & 0xff
-      out[2] = len >>> 16
-      out.set(head, 4)
-      if (body !== undefined) out.set(body, 4 + h)
-      enc.next(out.subarray(4, 4 + n), out.subarray(3))
-      if (!pooled) return raw.write(out)
-      const ok = buffers.write(raw, scratch!, size)
-      if (!buffers.taken) scratch = null
-      return ok
+      const n = body?.byteLength ?? 0
+      return seal(head, n, n, body, null)
+    },
+    writeWith(head, n, room, fill) {
+      return seal(head, n, Math.max(n, room), undefined, fill)
     },
     writerIdle: () => stream._writableState !== null && stream._writableState.buffered === 0,
     readerIdle: () => stream._readableState !== null && stream._readableState.buffered === 0,

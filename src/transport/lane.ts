@@ -35,7 +35,7 @@ import NoiseSecretStream from '@hyperswarm/secret-stream'
 import type { Logger } from 'pino'
 import type { KeyPair } from '../identity/index.js'
 import { bytesEqualAt, DecodeError } from '../wire/index.js'
-import { decodeFrame, encodeFrame } from './frames.js'
+import { decodeFrame, encodeFrame, frameFilled } from './frames.js'
 import { type DirectPath, directPath } from './lane-direct.js'
 import type { TransportMetrics } from './metrics.js'
 import type { RawConnection } from './types.js'
@@ -207,6 +207,16 @@ export class Lane {
     if (this.closed) return false
     if (this.directWrites) return this.wrote(this.direct!.write(head, payload))
     return this.wrote(this.conn.write(Buffer.concat([head, payload])))
+  }
+
+  /**
+   * As writeData, for a payload of `n` bytes that `fill` writes at `out[at]` (with up to `room` bytes there as
+   * working space): on the direct path it is written where it is sealed, else into a frame buffer first.
+   */
+  writeDataWith(head: Uint8Array, n: number, room: number, fill: (out: Buffer, at: number) => void): boolean {
+    if (this.closed) return false
+    if (this.directWrites) return this.wrote(this.direct!.writeWith(head, n, room, fill))
+    return this.wrote(this.conn.write(frameFilled(head, n, room, fill)))
   }
 
   /** After a write: the stall and echo checks. */

@@ -31,6 +31,7 @@ import {
   decodeFrame,
   encodeFrame,
   type Frame,
+  frameFilled,
   LINK_VERSION,
   MAX_DATAGRAM_BYTES,
   MAX_FRAME_LIMIT,
@@ -232,6 +233,33 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
    * is not up, the channel is unknown, or the frame exceeds the peer's limit.
    */
   send(channel: string, payload: Uint8Array): boolean {
+    const head = this.dataHead(channel, payload.length)
+    if (this.lane !== null && LANE_CHANNELS.has(channel)) {
+      const ok = this.lane.writeData(head, payload)
+      if (!ok) this.needDrain = true
+      return ok
+    }
+    // The head already holds the encoded type and channel: the frame is it and the payload.
+    return this.write(Buffer.concat([head, payload]))
+  }
+
+  /**
+   * As send, for a payload of `n` bytes that `fill` writes at `out[at]` (with up to `room` bytes there as its
+   * working space). On a lane's direct path the payload is written where it is sealed: a bus frame of a
+   * router's throughput is built in the sealing buffer instead of a buffer of its own per frame.
+   */
+  sendWith(channel: string, n: number, room: number, fill: (out: Buffer, at: number) => void): boolean {
+    const head = this.dataHead(channel, n)
+    if (this.lane !== null && LANE_CHANNELS.has(channel)) {
+      const ok = this.lane.writeDataWith(head, n, room, fill)
+      if (!ok) this.needDrain = true
+      return ok
+    }
+    return this.write(frameFilled(head, n, room, fill))
+  }
+
+  /** The DATA frame head for a payload of `n` bytes on `channel`, after the checks send makes. */
+  private dataHead(channel: string, n: number): Uint8Array {
     if (this.state !== 'up') {
       throw this.state === 'closed'
         ? this.closedError('LINK_CLOSED')
@@ -240,20 +268,14 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
     if (!this.channels.has(channel))
       throw new LinkError('UNKNOWN_CHANNEL', `channel "${channel}" is not registered`)
     const head = dataFrameHead(channel)
-    const size = head.length + payload.length
+    const size = head.length + n
     if (size > this.remoteMaxFrameBytes) {
       throw new LinkError(
         'FRAME_TOO_LARGE',
         `frame of ${size} bytes exceeds the peer's limit of ${this.remoteMaxFrameBytes}`,
       )
     }
-    if (this.lane !== null && LANE_CHANNELS.has(channel)) {
-      const ok = this.lane.writeData(head, payload)
-      if (!ok) this.needDrain = true
-      return ok
-    }
-    // The head already holds the encoded type and channel: the frame is it and the payload.
-    return this.write(Buffer.concat([head, payload]))
+    return head
   }
 
   /** The TCP port the peer offered for a lane (null: none, e.g. an older peer or lanes off there). */

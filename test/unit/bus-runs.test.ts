@@ -16,8 +16,10 @@ import {
   type PolicyDecision,
   type PolicyDirection,
   Run,
+  runFrameRoom,
   seqAt,
   writeRunFrame,
+  writeRunFrameInto,
 } from '../../src/bus/index.js'
 import { DecodeError, EncodeError } from '../../src/wire/index.js'
 import { buildMesh, dec, enc } from './bus-harness.js'
@@ -71,6 +73,34 @@ describe('RUN frames', () => {
         assert.deepEqual(m.to, ['b'])
       }
     })
+
+  test('written in place at an offset: the same bytes, within runFrameRoom, nothing around them touched', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 120 }), { minLength: 1, maxLength: 12 }),
+        fc.nat({ max: 24 }),
+        fc.nat({ max: 40 }),
+        (ps, gap, at) => {
+          const run = runOf(head(), ps, gap)
+          const frame = writeRunFrame(run, 5)
+          const room = runFrameRoom(run)
+          assert.ok(room >= run.frameBytes)
+          const out = Buffer.alloc(at + room + 16, 0xcc)
+          writeRunFrameInto(run, 5, out, at)
+          assert.deepEqual([...out.subarray(at, at + run.frameBytes)], [...frame])
+          assert.ok(
+            out.subarray(0, at).every((b) => b === 0xcc),
+            'nothing before the offset',
+          )
+          assert.ok(
+            out.subarray(at + room).every((b) => b === 0xcc),
+            'nothing past the room',
+          )
+        },
+      ),
+      { numRuns: 1000 },
+    )
+  })
 
   test('sequence numbers wrap as the router numbers messages: never 0', () => {
     assert.equal(seqAt(2 ** 32 - 1, 0), 2 ** 32 - 1)

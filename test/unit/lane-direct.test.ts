@@ -115,6 +115,44 @@ test('large direct writes the socket still holds are never overwritten by the ne
   }
 })
 
+test('writeWith: a body written in place where it is sealed arrives as write() sends it, also while writes queue', {
+  timeout: 30_000,
+}, async () => {
+  // Bodies built by a fill callback that uses working space past the body (as a RUN frame's in-place build
+  // does), small (a buffer of their own) and large (the reused sealing buffer), alternating with write(); the
+  // reader is paused first, so the socket queues writes.
+  const { a, b, close } = await pair()
+  try {
+    const d = directPath(a)!
+    await new Promise((r) => setImmediate(r))
+    assert.equal(d.writerIdle(), true)
+    const raw = b.rawStream as unknown as import('node:net').Socket
+    raw.pause()
+    const n = 80
+    const head = Buffer.from([0xab, 0xcd])
+    const sizeOf = (i: number) => (i % 3 === 0 ? 100 : 9000 + (i % 5) * 7000)
+    const got = collect(b, n)
+    for (let i = 0; i < n; i++) {
+      const body = msg(i, sizeOf(i))
+      if (i % 2 === 0) d.write(head, body)
+      else
+        d.writeWith(head, body.length, body.length + 500, (out, at) => {
+          out.fill(0xee, at + body.length, at + body.length + 500)
+          body.copy(out, at)
+        })
+    }
+    raw.resume()
+    const closed = new Promise<never>((_, reject) =>
+      b.once('close', () => reject(new Error('the reader closed: a frame failed to authenticate'))),
+    )
+    const all = await Promise.race([got, closed])
+    for (let i = 0; i < n; i++)
+      assert.ok(all[i]!.equals(Buffer.concat([head, msg(i, sizeOf(i))])), `message ${i} unchanged`)
+  } finally {
+    close()
+  }
+})
+
 test('takeReads hands every decrypted message over at once; the end of the stream still ends it', {
   timeout: 20_000,
 }, async () => {
