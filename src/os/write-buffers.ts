@@ -17,19 +17,35 @@ export interface WriteSink {
 
 /** Spare buffers kept at most: a few queued writes' worth. */
 const MAX_SPARES = 4
+/** Buffers up to this size are kept for reuse; a larger output gets a buffer of its own. */
+const MAX_KEPT_BYTES = 1024 * 1024
 
 export class WriteBuffers {
   private readonly spares: Buffer[] = []
   /** Whether the last write() was taken at once: its buffer may be written into again. */
   taken = false
 
-  /** `minBytes`: the size of a new buffer (larger when a larger one is asked for). */
-  constructor(private readonly minBytes: number) {}
+  /**
+   * The size new buffers get: `minBytes` at first, then the largest size asked for rounded up to a power of two
+   * (at most MAX_KEPT_BYTES), so that spares fit what is written and buffers made before a growth drop out.
+   * Sized by each request instead, an output a little larger than the last found the spare too small: a router
+   * delivering bursts of 70-130 KiB to a client that read slower than it wrote made a new buffer for most writes.
+   */
+  private size: number
+
+  constructor(minBytes: number) {
+    this.size = minBytes
+  }
 
   /** A buffer of at least `n` bytes: a spare a completed write gave back, or a new one. */
   fresh(n: number): Buffer {
-    const spare = this.spares.pop()
-    return spare !== undefined && spare.length >= n ? spare : Buffer.allocUnsafe(Math.max(this.minBytes, n))
+    if (n > MAX_KEPT_BYTES) return Buffer.allocUnsafe(n)
+    if (n > this.size) this.size = Math.min(MAX_KEPT_BYTES, 2 ** Math.ceil(Math.log2(n)))
+    // A spare smaller than n is older than the last growth: it would not fit the next output either.
+    for (let spare = this.spares.pop(); spare !== undefined; spare = this.spares.pop()) {
+      if (spare.length >= n) return spare
+    }
+    return Buffer.allocUnsafe(this.size)
   }
 
   /**
@@ -39,7 +55,7 @@ export class WriteBuffers {
   write(sink: WriteSink, buf: Buffer, n: number): boolean {
     let queued = false
     const ok = sink.write(buf.subarray(0, n), () => {
-      if (queued && this.spares.length < MAX_SPARES) this.spares.push(buf)
+      if (queued && this.spares.length < MAX_SPARES && buf.length <= MAX_KEPT_BYTES) this.spares.push(buf)
     })
     this.taken = ok && sink.writableLength === 0
     queued = !this.taken

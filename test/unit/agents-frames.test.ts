@@ -18,6 +18,7 @@ import {
   Kind,
   MAX_FRAME_BYTES,
 } from '../../src/agents/frames.js'
+import { WriteBuffers, type WriteSink } from '../../src/os/write-buffers.js'
 import { DecodeError } from '../../src/wire/index.js'
 import { mutate, mutationsArb } from './mutations.js'
 
@@ -260,6 +261,40 @@ describe('stream frame properties', () => {
     )
   })
 
+  test('frames within a chunk are views of it; only a frame that spans chunks is copied', () => {
+    // Five PUB frames with 1000-byte payloads, cut so that frame 1 spans three chunks, frame 3 starts with
+    // two bytes of its length in one chunk, and the others lie within one.
+    const out = new FrameOut()
+    for (let i = 0; i < 5; i++)
+      out.write({ kind: 'pub', id: i, priority: 0, subject: 's', payload: new Uint8Array(1000).fill(i) })
+    const stream = out.take()
+    const size = stream.length / 5
+    const cuts = [0, size + 10, size + 500, 3 * size + 2, stream.length]
+    // Each chunk in an ArrayBuffer of its own (small Buffers share Node's pool).
+    const chunks = cuts
+      .slice(1)
+      .map((c, i) => Buffer.from(new Uint8Array(stream.subarray(cuts[i]!, c)).buffer))
+    const split = new FrameSplitter()
+    const got: { id: number; view: boolean }[] = []
+    const held: number[] = []
+    for (const chunk of chunks) {
+      split.push(chunk, (buf, s, e) => {
+        const f = decodeFrame(buf, s, e)
+        assert.ok(f.kind === 'pub' && f.payload.every((b) => b === f.id))
+        got.push({ id: (f as { id: number }).id, view: buf.buffer === chunk.buffer })
+      })
+      held.push(split.buffered)
+    }
+    assert.deepEqual(got, [
+      { id: 0, view: true },
+      { id: 1, view: false },
+      { id: 2, view: true },
+      { id: 3, view: false },
+      { id: 4, view: true },
+    ])
+    assert.deepEqual(held, [10, 500, 2, 0])
+  })
+
   test('a zero or oversized length is a DecodeError the connection cannot get past', () => {
     const split = new FrameSplitter(1000)
     assert.throws(() => split.push(Buffer.from([0, 0, 0, 0]), () => {}), DecodeError)
@@ -430,6 +465,48 @@ describe('FrameOut.writeTo over a real Unix socket', () => {
       server.close()
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('WriteBuffers', () => {
+  test('once outputs have grown, the spares queued writes give back fit them: nothing more is allocated', () => {
+    // A sink that holds every write until released (as a socket behind a slow reader), and outputs of
+    // 70-125 KiB: sized by each request, a spare smaller than the next output was dropped and a new buffer
+    // made, round after round.
+    const held: (() => void)[] = []
+    let holding = 0
+    const sink: WriteSink = {
+      write(chunk, done) {
+        holding += chunk.length
+        held.push(() => {
+          holding -= chunk.length
+          done?.()
+        })
+        return true
+      },
+      get writableLength() {
+        return holding
+      },
+    }
+    const wb = new WriteBuffers(64 * 1024)
+    const seen = new Set<Buffer>()
+    const made: number[] = []
+    for (let round = 0; round < 10; round++) {
+      let fresh = 0
+      for (let k = 0; k < 4; k++) {
+        const kib = 70 + (((round * 4 + k) * 37) % 56)
+        const buf = wb.fresh(kib * 1024)
+        assert.ok(buf.length >= kib * 1024)
+        if (!seen.has(buf)) fresh++
+        seen.add(buf)
+        wb.write(sink, buf, kib * 1024)
+        assert.equal(wb.taken, false)
+      }
+      made.push(fresh)
+      for (const release of held.splice(0)) release()
+    }
+    assert.deepEqual(made.slice(2), [0, 0, 0, 0, 0, 0, 0, 0], `buffers made per round: ${made.join(' ')}`)
+    assert.ok(seen.size <= 6, `${seen.size} buffers in all`)
   })
 })
 
