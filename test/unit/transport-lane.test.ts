@@ -101,6 +101,35 @@ describe('TCP lanes', () => {
     assert.ok(udxBytesWritten(toB) - before >= big.length, 'routing travelled on the link')
   })
 
+  it('sendWith: payloads written in place arrive as sent, on the link (no lanes) and on the lane', async () => {
+    // The fill callback uses working space past the payload (as a RUN frame's in-place build does); that space
+    // never reaches the peer.
+    const payloadOf = (i: number, n: number) => {
+      const b = Buffer.alloc(n, i & 0xff)
+      b.writeUInt32BE(i, 0)
+      return b
+    }
+    for (const lanes of [false, true]) {
+      const { toB, toA } = await laned(lanes ? 'with-lane' : 'with-link', { a: lanes, b: lanes })
+      if (lanes) await until(() => toA.laneDirect && toB.laneDirect)
+      const got: Buffer[] = []
+      toA.channel('bus').on('message', (p) => got.push(Buffer.from(p)))
+      const sizes = [10, 5000, 60_000, 300]
+      for (let i = 0; i < 40; i++) {
+        const body = payloadOf(i, sizes[i % sizes.length]!)
+        const ok = toB.sendWith('bus', body.length, body.length + 64, (out, at) => {
+          out.fill(0xee, at + body.length, at + body.length + 64)
+          body.copy(out, at)
+        })
+        if (!ok) await toB.drained()
+      }
+      await until(() => got.length === 40)
+      for (let i = 0; i < 40; i++)
+        assert.ok(got[i]!.equals(payloadOf(i, sizes[i % sizes.length]!)), `message ${i} (lanes ${lanes})`)
+      assert.equal(toB.hasLane, lanes)
+    }
+  })
+
   it('a lost lane sends the bus back to the link at once, and the initiator dials a new one', async () => {
     const { la, toB, toA } = await laned('lost')
     await until(() => toB.hasLane && toA.hasLane)
