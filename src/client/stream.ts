@@ -330,7 +330,9 @@ export class BusStream {
 
   /** Publishes on a subject; fire and forget (errors arrive in `notices`). Use publishAck to wait. */
   publish(subject: string, data: Data = EMPTY, opts: { priority?: number } = {}): void {
-    this.write({ kind: 'pub', id: 0, priority: opts.priority ?? 0, subject, payload: toBytes(data) })
+    if (this.closedWith !== null) throw this.closedWith
+    this.out.pub(0, opts.priority ?? 0, subject, toBytes(data))
+    this.written()
   }
 
   /** Publishes and resolves once the daemon took the message (queued on every link it needs). */
@@ -520,6 +522,11 @@ export class BusStream {
   private write(f: Frame): void {
     if (this.closedWith !== null) throw this.closedWith
     this.out.write(f)
+    this.written()
+  }
+
+  /** After a frame was appended: flush now past 256 KiB, else once the caller's synchronous code is done. */
+  private written(): void {
     if (this.out.length >= 256 * 1024) this.flushNow()
     else if (!this.scheduled) {
       this.scheduled = true

@@ -236,6 +236,37 @@ describe('stream frame properties', () => {
     )
   })
 
+  test('pub() writes the bytes write() writes for the same PUB frame, its subject cache across other frames', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            id: fc.nat({ max: 0xffffffff }),
+            priority: fc.nat({ max: 255 }),
+            subject: fc.constantFrom('a', 'jobs.new', 'é.ü', 'a'.repeat(300)),
+            payload: fc.uint8Array({ maxLength: 300 }),
+            other: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        (pubs) => {
+          const viaPub = new FrameOut(16)
+          const viaWrite = new FrameOut(16)
+          for (const m of pubs) {
+            viaPub.pub(m.id, m.priority, m.subject, m.payload)
+            viaWrite.write({ kind: 'pub', ...m })
+            if (m.other) {
+              for (const out of [viaPub, viaWrite]) out.write({ kind: 'ping', id: m.id })
+            }
+          }
+          assert.deepEqual([...viaPub.take()], [...viaWrite.take()])
+        },
+      ),
+      { numRuns: 1000 },
+    )
+    assert.throws(() => new FrameOut().pub(1, 0, 's', new Uint8Array(MAX_FRAME_BYTES)), RangeError)
+  })
+
   test('the splitter gives the same frames however the stream is cut', () => {
     fc.assert(
       fc.property(
