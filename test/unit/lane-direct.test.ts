@@ -8,7 +8,7 @@ import { createServer, connect as tcpConnect } from 'node:net'
 import { test } from 'node:test'
 import NoiseSecretStream from '@hyperswarm/secret-stream'
 import { generateKeyPair } from '../../src/identity/index.js'
-import { directPath } from '../../src/transport/lane-direct.js'
+import { type DirectPath, directPath } from '../../src/transport/lane-direct.js'
 
 type Stream = InstanceType<typeof NoiseSecretStream>
 
@@ -81,12 +81,16 @@ test('direct writes are read unchanged and in order by a stream-path reader, aft
   }
 })
 
-test('large direct writes the socket still holds are never overwritten by the next one', {
-  timeout: 30_000,
-}, async () => {
-  // Frames past the pool size are sealed in one reused buffer while the socket takes each write at once. Here
-  // the reader stops reading first, so the kernel's buffers fill and writes queue: a buffer reused while queued
-  // would put later bytes in place of earlier ones (and fail authentication at the reader).
+/**
+ * `n` direct writes made while the reader's socket is paused (the kernel's buffers fill and writes queue), then
+ * read: message i must arrive as expected(i). A reader that fails to authenticate a frame destroys its stream,
+ * which fails the test at once rather than at its timeout. Returns how many writes stayed queued.
+ */
+async function writeBehindPausedReader(
+  n: number,
+  write: (d: DirectPath, i: number) => void,
+  expected: (i: number) => Buffer,
+): Promise<number> {
   const { a, b, close } = await pair()
   try {
     const d = directPath(a)!
@@ -94,63 +98,56 @@ test('large direct writes the socket still holds are never overwritten by the ne
     assert.equal(d.writerIdle(), true)
     const raw = b.rawStream as unknown as import('node:net').Socket
     raw.pause()
-    const n = 120
     const got = collect(b, n)
     let queued = 0
     for (let i = 0; i < n; i++) {
-      d.write(msg(i, 20_000 + (i % 7) * 6000))
+      write(d, i)
       if (d.socket.writableLength > 0) queued++
     }
-    assert.ok(queued > 0, 'some writes stayed queued behind the paused reader')
     raw.resume()
-    // A reader that failed to authenticate a frame destroys its stream: fail then, not at the timeout.
     const closed = new Promise<never>((_, reject) =>
       b.once('close', () => reject(new Error('the reader closed: a frame failed to authenticate'))),
     )
     const all = await Promise.race([got, closed])
-    for (let i = 0; i < n; i++)
-      assert.ok(all[i]!.equals(msg(i, 20_000 + (i % 7) * 6000)), `message ${i} unchanged`)
+    for (let i = 0; i < n; i++) assert.ok(all[i]!.equals(expected(i)), `message ${i} unchanged`)
+    return queued
   } finally {
     close()
   }
+}
+
+test('large direct writes the socket still holds are never overwritten by the next one', {
+  timeout: 30_000,
+}, async () => {
+  // Frames past the pool size are sealed in one reused buffer while the socket takes each write at once. Behind
+  // a paused reader writes queue: a buffer reused while queued would put later bytes in place of earlier ones
+  // (and fail authentication at the reader).
+  const sized = (i: number) => msg(i, 20_000 + (i % 7) * 6000)
+  const queued = await writeBehindPausedReader(120, (d, i) => d.write(sized(i)), sized)
+  assert.ok(queued > 0, 'some writes stayed queued behind the paused reader')
 })
 
 test('writeWith: a body written in place where it is sealed arrives as write() sends it, also while writes queue', {
   timeout: 30_000,
 }, async () => {
   // Bodies built by a fill callback that uses working space past the body (as a RUN frame's in-place build
-  // does), small (a buffer of their own) and large (the reused sealing buffer), alternating with write(); the
-  // reader is paused first, so the socket queues writes.
-  const { a, b, close } = await pair()
-  try {
-    const d = directPath(a)!
-    await new Promise((r) => setImmediate(r))
-    assert.equal(d.writerIdle(), true)
-    const raw = b.rawStream as unknown as import('node:net').Socket
-    raw.pause()
-    const n = 80
-    const head = Buffer.from([0xab, 0xcd])
-    const sizeOf = (i: number) => (i % 3 === 0 ? 100 : 9000 + (i % 5) * 7000)
-    const got = collect(b, n)
-    for (let i = 0; i < n; i++) {
-      const body = msg(i, sizeOf(i))
-      if (i % 2 === 0) d.write(head, body)
+  // does), small (a buffer of their own) and large (the reused sealing buffer), alternating with write().
+  const head = Buffer.from([0xab, 0xcd])
+  const body = (i: number) => msg(i, i % 3 === 0 ? 100 : 20_000 + (i % 5) * 9000)
+  const queued = await writeBehindPausedReader(
+    160,
+    (d, i) => {
+      const b = body(i)
+      if (i % 2 === 0) d.write(head, b)
       else
-        d.writeWith(head, body.length, body.length + 500, (out, at) => {
-          out.fill(0xee, at + body.length, at + body.length + 500)
-          body.copy(out, at)
+        d.writeWith(head, b.length, b.length + 500, (out, at) => {
+          out.fill(0xee, at + b.length, at + b.length + 500)
+          b.copy(out, at)
         })
-    }
-    raw.resume()
-    const closed = new Promise<never>((_, reject) =>
-      b.once('close', () => reject(new Error('the reader closed: a frame failed to authenticate'))),
-    )
-    const all = await Promise.race([got, closed])
-    for (let i = 0; i < n; i++)
-      assert.ok(all[i]!.equals(Buffer.concat([head, msg(i, sizeOf(i))])), `message ${i} unchanged`)
-  } finally {
-    close()
-  }
+    },
+    (i) => Buffer.concat([head, body(i)]),
+  )
+  assert.ok(queued > 0, 'some writes stayed queued behind the paused reader')
 })
 
 test('takeReads hands every decrypted message over at once; the end of the stream still ends it', {
