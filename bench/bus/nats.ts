@@ -1,15 +1,22 @@
-// The NATS anchor of the `bus` suite: a two-server nats-server cluster on loopback (server A and B routed
-// together, like router A -> router B) and a small client for the NATS text protocol (CONNECT, PUB, SUB, MSG,
-// PING/PONG), written here so the bench needs no npm package beyond the project's. Writes are coalesced into one
-// socket write per event-loop turn, as a production client does.
+// The NATS anchor of the `bus` suite: a two-server nats-server cluster (server A and B routed together, like router
+// A -> router B) and a small client for the NATS text protocol (CONNECT, PUB, SUB, MSG, PING/PONG), written here so
+// the bench needs no npm package beyond the project's. Writes are coalesced into one socket write per event-loop
+// turn, as a production client does.
+//
+// Where the servers run: in the namespaces of the suite's two hosts (the ones our routers run in), routed over the
+// same bridge our routers' lane crosses, each server's clients connecting to it over its namespace's loopback
+// (connectIn). Both systems then cross the same network between their two servers. The servers used to run side
+// by side on the root namespace's loopback, which spared NATS the veth and bridge hops every message of ours
+// crosses (--nats-loopback runs that set-up for comparison).
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import type { Host } from '../../netns-tests/lib/topology.js'
 
 export const NATS_SETTINGS =
-  'nats: 2 nats-server routed on 127.0.0.1 (cluster "bench", no_advertise), max_pending 512MB, write_deadline 10s; client: this bench\'s NATS protocol client, echo off'
+  'nats: 2 nats-server (cluster "bench", no_advertise), max_pending 512MB, write_deadline 10s; client: this bench\'s NATS protocol client, echo off'
 
 /** A free TCP port on 127.0.0.1 (bound then released). */
 export function freePort(): Promise<number> {
@@ -24,9 +31,11 @@ export function freePort(): Promise<number> {
 }
 
 export interface NatsCluster {
-  portA: number
-  portB: number
+  /** Opens a client connection to server A or B (in its namespace, when the servers run in hosts'). */
+  connect(server: 'a' | 'b'): Promise<NatsConn>
   pids: number[]
+  /** Where the servers run, for the suite's settings line. */
+  where: string
   stop(): Promise<void>
 }
 
@@ -35,56 +44,70 @@ process.once('exit', () => {
   for (const c of running) c.kill('SIGKILL')
 })
 
-/** Starts two routed nats-servers in `dir`; resolves once both accept clients. */
-export async function startNatsCluster(dir: string): Promise<NatsCluster> {
+/** The ports of the servers in hosts' namespaces (fresh namespaces: nothing else listens there). */
+const NS_CLIENT_PORT = 14222
+const NS_CLUSTER_PORT = 16222
+
+/**
+ * Starts two routed nats-servers, their configuration in `dir`: in the namespaces of `hosts` (server A in the
+ * first, B in the second, routed over the hosts' addresses), or on this namespace's loopback when hosts is
+ * null. Resolves once both accept clients.
+ */
+export async function startNatsCluster(
+  dir: string,
+  hosts: readonly [Host, Host] | null,
+): Promise<NatsCluster> {
   mkdirSync(dir, { recursive: true })
-  const [pa, pb, ca, cb] = [await freePort(), await freePort(), await freePort(), await freePort()]
-  const conf = (client: number, cluster: number, route: number) =>
+  const conf = (client: string, cluster: string, route: string) =>
     [
-      `listen: 127.0.0.1:${client}`,
+      `listen: ${client}`,
       'max_pending: 512MB',
       'write_deadline: "10s"',
       'cluster {',
       '  name: bench',
-      `  listen: 127.0.0.1:${cluster}`,
-      `  routes: ["nats-route://127.0.0.1:${route}"]`,
+      `  listen: ${cluster}`,
+      `  routes: ["nats-route://${route}"]`,
       '  no_advertise: true',
       '}',
     ].join('\n')
-  const procs: ChildProcess[] = []
-  for (const [name, c] of [
-    ['a', conf(pa, ca, cb)],
-    ['b', conf(pb, cb, ca)],
-  ] as const) {
-    const file = path.join(dir, `${name}.conf`)
-    writeFileSync(file, c)
-    const p = spawn('nats-server', ['-c', file], { stdio: 'ignore' })
-    running.add(p)
-    p.once('exit', () => running.delete(p))
-    procs.push(p)
+  let confs: [string, string]
+  let ports: [number, number]
+  if (hosts === null) {
+    const [pa, pb, ca, cb] = [await freePort(), await freePort(), await freePort(), await freePort()]
+    const at = (port: number) => `127.0.0.1:${port}`
+    confs = [conf(at(pa), at(ca), at(cb)), conf(at(pb), at(cb), at(ca))]
+    ports = [pa, pb]
+  } else {
+    const [a, b] = hosts
+    const client = `127.0.0.1:${NS_CLIENT_PORT}`
+    confs = [
+      conf(client, `${a.addr()}:${NS_CLUSTER_PORT}`, `${b.addr()}:${NS_CLUSTER_PORT}`),
+      conf(client, `${b.addr()}:${NS_CLUSTER_PORT}`, `${a.addr()}:${NS_CLUSTER_PORT}`),
+    ]
+    ports = [NS_CLIENT_PORT, NS_CLIENT_PORT]
   }
+  const servers: { pid: number; stop(): Promise<void> }[] = []
   const stop = async () => {
-    await Promise.all(
-      procs.map(
-        (p) =>
-          new Promise<void>((resolve) => {
-            if (p.exitCode !== null || p.signalCode !== null) return resolve()
-            const t = setTimeout(() => p.kill('SIGKILL'), 2000)
-            p.once('exit', () => {
-              clearTimeout(t)
-              resolve()
-            })
-            p.kill('SIGTERM')
-          }),
-      ),
-    )
+    await Promise.all(servers.map((p) => p.stop()))
+  }
+  const connect = async (server: 'a' | 'b') => {
+    const i = server === 'a' ? 0 : 1
+    const socket =
+      hosts === null ? net.connect(ports[i], '127.0.0.1') : await connectIn(hosts[i].ns, ports[i])
+    return NatsConn.over(socket)
   }
   try {
-    for (const port of [pa, pb]) {
+    for (const i of [0, 1] as const) {
+      const name = i === 0 ? 'a' : 'b'
+      const file = path.join(dir, `${name}.conf`)
+      writeFileSync(file, confs[i])
+      servers.push(hosts === null ? spawnHere(file) : hostServer(hosts[i], file, name))
+    }
+    for (const name of ['a', 'b'] as const) {
       const deadline = Date.now() + 10_000
       for (;;) {
         try {
-          ;(await NatsConn.connect(port)).close()
+          ;(await connect(name)).close()
           break
         } catch (err) {
           if (Date.now() > deadline) throw err
@@ -96,7 +119,80 @@ export async function startNatsCluster(dir: string): Promise<NatsCluster> {
     await stop()
     throw err
   }
-  return { portA: pa, portB: pb, pids: procs.map((p) => p.pid ?? -1), stop }
+  const where =
+    hosts === null
+      ? 'both on 127.0.0.1'
+      : `A in ${hosts[0].name}'s namespace and B in ${hosts[1].name}'s (where our routers run), routed over their bridge; clients over each namespace's loopback`
+  return { connect, pids: servers.map((p) => p.pid), where, stop }
+}
+
+function spawnHere(file: string): { pid: number; stop(): Promise<void> } {
+  const p = spawn('nats-server', ['-c', file], { stdio: 'ignore' })
+  running.add(p)
+  p.once('exit', () => running.delete(p))
+  return {
+    pid: p.pid ?? -1,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (p.exitCode !== null || p.signalCode !== null) return resolve()
+        const t = setTimeout(() => p.kill('SIGKILL'), 2000)
+        p.once('exit', () => {
+          clearTimeout(t)
+          resolve()
+        })
+        p.kill('SIGTERM')
+      }),
+  }
+}
+
+/** nats-server in `host`'s namespace (ip netns exec runs it in place: the pid is the server's). */
+function hostServer(host: Host, file: string, name: string): { pid: number; stop(): Promise<void> } {
+  const p = host.spawn(['nats-server', '-c', file], { logName: `nats-server-${name}` })
+  return {
+    pid: p.pid,
+    stop: async () => {
+      await p.stop()
+    },
+  }
+}
+
+/**
+ * A TCP connection to `port` on the loopback of network namespace `ns`, made there and handed to this process:
+ * a small Node process started in the namespace connects (paused, so it reads nothing) and sends the socket
+ * over its IPC channel, as Node passes handles between processes. A socket belongs to the namespace it was
+ * made in wherever its descriptor goes.
+ */
+export function connectIn(ns: string, port: number): Promise<net.Socket> {
+  const script = [
+    "const net = require('node:net')",
+    `const s = net.connect(${port}, '127.0.0.1')`,
+    's.pause()',
+    "s.once('connect', () => process.send('socket', s, () => process.disconnect()))",
+    "s.once('error', (e) => process.send({ error: e.message }, () => process.disconnect()))",
+  ].join('\n')
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`no connection to 127.0.0.1:${port} in ${ns} within 10 s`))
+    }, 10_000)
+    child.once('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    child.once('message', (m: unknown, handle: unknown) => {
+      clearTimeout(timer)
+      if (handle instanceof net.Socket) resolve(handle)
+      else
+        reject(new Error(`cannot connect to 127.0.0.1:${port} in ${ns}: ${(m as { error?: string }).error}`))
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`the connecting process in ${ns} exited (${code}) without a socket`))
+    })
+  })
 }
 
 type MsgHandler = (subject: string, reply: string, payload: Buffer) => void
@@ -114,9 +210,9 @@ export class NatsConn {
     socket.on('data', (c: Buffer) => this.data(c))
   }
 
-  static connect(port: number): Promise<NatsConn> {
+  /** A client over `socket` (connected, or connecting, to a server): resolves after the handshake. */
+  static over(socket: net.Socket): Promise<NatsConn> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1')
       socket.setNoDelay(true)
       socket.once('error', reject)
       let head = ''
@@ -132,6 +228,7 @@ export class NatsConn {
         conn.ping().then(() => resolve(conn), reject)
       }
       socket.on('data', onInfo)
+      socket.resume()
     })
   }
 
@@ -192,10 +289,36 @@ export class NatsConn {
     this.outBytes = 0
   }
 
+  /**
+   * A read: the message the last read ended in is completed with as little of this one as it needs (its first
+   * JOIN_BYTES joined to the held bytes), the rest is parsed in place. Joining the held bytes to the whole read
+   * copied every byte this client took, as ours did before (agents/frames.ts FrameSplitter).
+   */
   private data(chunk: Buffer): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
+    let start = 0
+    const held = this.buf.length
+    if (held > 0) {
+      const joined = Buffer.concat([this.buf, chunk.subarray(0, Math.min(chunk.length, JOIN_BYTES))])
+      const used = this.parse(joined)
+      if (used < held) {
+        // Nothing completed (used is 0): the whole read is in `joined`, or the held message is longer than the
+        // joined bytes (rare here), and the read is joined whole.
+        if (joined.length === held + chunk.length) this.buf = joined
+        else {
+          const all = Buffer.concat([this.buf, chunk])
+          this.buf = all.subarray(this.parse(all))
+        }
+        return
+      }
+      start = used - held
+    }
+    const used = start + this.parse(chunk.subarray(start))
+    this.buf = used >= chunk.length ? EMPTY_BUF : chunk.subarray(used)
+  }
+
+  /** Handles the complete messages at the start of `b`; returns where the first incomplete one starts. */
+  private parse(b: Buffer): number {
     let pos = 0
-    const b = this.buf
     for (;;) {
       const eol = b.indexOf(CRLF, pos)
       if (eol < 0) break
@@ -216,8 +339,11 @@ export class NatsConn {
       else if (op === '-ERR') throw new Error(`NATS error: ${b.toString('latin1', pos, eol)}`)
       pos = eol + 2
     }
-    this.buf = pos >= b.length ? Buffer.alloc(0) : b.subarray(pos)
+    return pos
   }
 }
 
+/** Bytes of a read joined to a held partial message: a MSG line and a bench payload fit many times over. */
+const JOIN_BYTES = 4096
+const EMPTY_BUF = Buffer.alloc(0)
 const CRLF = Buffer.from('\r\n')

@@ -10,7 +10,7 @@ import path from 'node:path'
 import type { DaemonHandle } from '../../netns-tests/lib/daemon.js'
 import { Lab } from '../../netns-tests/lib/lab.js'
 import { fetchMetrics } from '../../netns-tests/lib/mesh-inspect.js'
-import { NATS_SETTINGS, NatsConn, startNatsCluster } from '../bus/nats.js'
+import { NATS_SETTINGS, type NatsCluster, type NatsConn, startNatsCluster } from '../bus/nats.js'
 import { ourClient, startRouterPair } from '../bus/ours.js'
 import {
   alternate,
@@ -134,6 +134,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
       const p50 = { ours: [] as number[], nats: [] as number[] }
       const p99 = { ours: [] as number[], nats: [] as number[] }
       const notes: string[] = []
+      let natsWhere = '(not started)'
       const cpuNotes: string[] = []
       try {
         // --lane off: the bus on the peer link's UDX stream, as before lanes (for comparison).
@@ -144,12 +145,20 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         }
         const [na, nb] = await startRouterPair(lab, mesh, { bridge: 'lan', prefix: '', config })
         /** Fresh clients: ours on A and B, then NATS on the cluster's A and B. */
-        const sides = async (nats: { portA: number; portB: number }): Promise<BusSide[]> => [
+        const sides = async (nats: NatsCluster): Promise<BusSide[]> => [
           await ourClient(na),
           await ourClient(nb),
-          natsSide(await NatsConn.connect(nats.portA)),
-          natsSide(await NatsConn.connect(nats.portB)),
+          natsSide(await nats.connect('a')),
+          natsSide(await nats.connect('b')),
         ]
+        // NATS's servers in the namespaces our routers run in (bus/nats.ts), or --nats-loopback: both on this
+        // namespace's loopback, without the bridge between them.
+        const natsHosts = opts.args['nats-loopback'] !== undefined ? null : ([na.host, nb.host] as const)
+        const startNats = async (name: string) => {
+          const c = await startNatsCluster(path.join(lab.scratchDir, name), natsHosts)
+          natsWhere = c.where
+          return c
+        }
         // One unmeasured throughput pass and one request/reply pass each before the runs: the first pass of a
         // process runs code the JIT has not compiled yet (our daemons stay up for the suite, and this process's
         // clients serve both systems), which is start-up, not steady state. Measured: the daemons' first 5,500
@@ -162,7 +171,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           log(
             `bus: warm-up, ${warmupPasses} x (${warmupCount} messages and ${warmupRequests} round trips) each`,
           )
-          const nats = await startNatsCluster(path.join(lab.scratchDir, 'nats-warmup'))
+          const nats = await startNats('nats-warmup')
           try {
             const [oa, ob, xa, xb] = (await sides(nats)) as [BusSide, BusSide, BusSide, BusSide]
             try {
@@ -185,7 +194,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
         }
         for (let i = 0; i < opts.runs; i++) {
           log(`bus: run ${i + 1}/${opts.runs}`)
-          const nats = await startNatsCluster(path.join(lab.scratchDir, `nats-${i}`))
+          const nats = await startNats(`nats-${i}`)
           try {
             const [oa, ob, xa, xb] = (await sides(nats)) as [BusSide, BusSide, BusSide, BusSide]
             try {
@@ -310,7 +319,7 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
           hostNote(),
           `${SIZE}-byte messages; throughput: ${tpBursts} bursts of ${count} messages per system and run${tpBlocks > 1 ? ` (each in ${tpBlocks} blocks)` : ''} published on A, received by a subscriber on B; request/reply: ${requests} sequential round trips after ${warmup} warm-up, echo responder on B`,
           `ours: 2 daemons in namespaces on one bridge (api.stream_max_pending_bytes 512MB), the bus ${opts.args.lane === 'off' ? "on their encrypted peer link's UDX stream (--lane off)" : 'over a TCP lane beside their encrypted peer link (src/transport/lane.ts)'}, clients on each daemon socket via client.connect() (bus stream, blackroad-bus/1)`,
-          `${NATS_SETTINGS}; ${versionOf(['nats-server', '--version'])}`,
+          `${NATS_SETTINGS}; servers: ${natsWhere}; ${versionOf(['nats-server', '--version'])}`,
           `runs interleaved per run: throughput in ${tpBursts * tpBlocks} alternating bursts per system (--tp-bursts, --tp-blocks; ours, nats, nats, ours, ...; rate = messages received / time of the system's bursts), then request/reply in ${rrBlocks} alternating blocks per system (--rr-blocks), each part after ${SETTLE_MS} ms of quiet, after ${warmupPasses} unmeasured passes (--warmup-passes) of ${warmupCount} messages (--warmup-count) and ${warmupRequests} round trips (--warmup-requests) each; the publisher yields every 256 messages and waits on a full buffer (both)`,
         ],
       }
