@@ -100,6 +100,13 @@ export class StreamSession {
   private readonly runOffs = new Int32Array(2 * RUN_MAX)
   private readonly runFrames = new Int32Array(RUN_MAX)
   private readonly refusedFn = (err: BusError) => this.fail(0, err)
+  /**
+   * Output made while the socket waits for 'drain', in order, not yet encoded (deliverRun, push), from index
+   * heldAt on; what it costs in heldBytes.
+   */
+  private held: ({ sid: number; run: Run; bytes: number } | { frame: Frame; bytes: number })[] = []
+  private heldAt = 0
+  private heldBytes = 0
 
   constructor(
     readonly id: number,
@@ -108,6 +115,7 @@ export class StreamSession {
   ) {
     ctx.metrics.opened()
     socket.on('data', (chunk: Buffer) => this.data(chunk))
+    socket.on('drain', () => this.drained())
     socket.on('close', () => this.close())
     // The API server allows half-open sockets: a client's end() arrives as 'end' and is the end of the session.
     socket.on('end', () => this.close())
@@ -122,7 +130,7 @@ export class StreamSession {
       agents: [...this.agents.values()],
       pending_replies: this.replies.size,
       in_flight: this.inFlight,
-      queued_bytes: this.out.length + this.socket.writableLength,
+      queued_bytes: this.queuedBytes,
     }
   }
 
@@ -378,13 +386,66 @@ export class StreamSession {
     return ''
   }
 
-  /** A run of messages for subscription `sid`: its MSG frames are written from the run's bytes. */
+  /**
+   * A run of messages for subscription `sid`: its MSG frames are written from the run's bytes. While the socket
+   * is still writing earlier output and has asked to be waited for (a client reading slower than this router
+   * delivers), the run is held as it is and encoded when the socket drains: encoded at once, its frames waited in
+   * the socket's queue in a copy of their own (FrameOut.writeTo), and router B of the bus suite allocated a byte
+   * per byte it delivered.
+   */
   private deliverRun(sid: number, run: Run): void {
     if (this.closed || this.overLimit(run.count)) return
+    if (this.held.length > 0 || this.socket.writableNeedDrain) {
+      // A held run keeps the memory it is a view of (the read that brought it): that is what it costs, whole.
+      const bytes = run.buf.buffer.byteLength
+      this.held.push({ sid, run, bytes })
+      this.heldBytes += bytes
+      return
+    }
+    this.encodeRun(sid, run)
+    this.flushSoon()
+  }
+
+  private encodeRun(sid: number, run: Run): void {
     const h = run.head
     this.out.msgRun(sid, h.subject, h.srcNode, h.srcAgent, run.buf, run.offs, run.count)
     this.outFrames += run.count
-    this.flushSoon()
+  }
+
+  /** Encodes what was held, in order, behind what is in the output buffer, until that holds `limit` bytes. */
+  private encodeHeld(limit: number): void {
+    const held = this.held
+    let i = this.heldAt
+    for (; i < held.length && this.out.length < limit; i++) {
+      const h = held[i]!
+      held[i] = undefined as never
+      this.heldBytes -= h.bytes
+      if ('run' in h) this.encodeRun(h.sid, h.run)
+      else {
+        this.out.write(h.frame)
+        this.outFrames++
+      }
+    }
+    if (i === held.length) {
+      this.held = []
+      this.heldAt = 0
+    } else this.heldAt = i
+  }
+
+  /**
+   * The socket wrote everything it held: what was held meanwhile goes out, a flush's worth at a time, until the
+   * socket asks to be waited for again. Encoded all at once, a client far behind made one output of many MB.
+   */
+  private drained(): void {
+    while (!this.closed && this.held.length > this.heldAt && !this.socket.writableNeedDrain) {
+      this.encodeHeld(FLUSH_BYTES)
+      this.flush()
+    }
+  }
+
+  /** Bytes waiting for the client: encoded (here and in the socket) and held. */
+  private get queuedBytes(): number {
+    return this.out.length + this.socket.writableLength + this.heldBytes
   }
 
   /**
@@ -392,15 +453,14 @@ export class StreamSession {
    * and disconnected if it stays one for slowConsumerMs.
    */
   private overLimit(n: number): boolean {
-    const queued = this.out.length + this.socket.writableLength
-    if (queued <= this.ctx.limits.maxOutBytes) return false
+    if (this.queuedBytes <= this.ctx.limits.maxOutBytes) return false
     this.ctx.metrics.drop('slow_consumer', n)
     if (this.slowTimer === null) {
       const since = this.ctx.now()
       // Still unread after slowConsumerMs (not even drained to half): the client is gone in all but name.
       this.slowTimer = setTimeout(() => {
         this.slowTimer = null
-        if (this.out.length + this.socket.writableLength <= this.ctx.limits.maxOutBytes >> 1) return
+        if (this.queuedBytes <= this.ctx.limits.maxOutBytes >> 1) return
         this.ctx.metrics.disconnected('SLOW_CONSUMER')
         this.fatal(
           'SLOW_CONSUMER',
@@ -488,6 +548,15 @@ export class StreamSession {
 
   private push(f: Frame): void {
     if (this.closed) return
+    if (this.held.length > 0 || this.socket.writableNeedDrain) {
+      // Held behind what waits, in order. A payload is copied: as a view it would keep a whole link batch.
+      const payload = 'payload' in f ? f.payload : null
+      const frame = payload !== null && payload.length > 0 ? { ...f, payload: Buffer.from(payload) } : f
+      const bytes = 64 + (payload?.length ?? 0)
+      this.held.push({ frame: frame as Frame, bytes })
+      this.heldBytes += bytes
+      return
+    }
     this.out.write(f)
     this.outFrames++
     this.flushSoon()
@@ -536,6 +605,9 @@ export class StreamSession {
     for (const name of this.agents.values()) this.ctx.directory.unregister(name)
     this.agents.clear()
     this.replies.clear()
+    this.held = []
+    this.heldAt = 0
+    this.heldBytes = 0
     this.ctx.metrics.closed()
     if (!this.socket.destroyed && this.socket.writableLength === 0) this.socket.end()
   }

@@ -6,7 +6,10 @@
 
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
-import type { Socket } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { describe, test } from 'node:test'
 import { Registry } from 'prom-client'
 import { AgentDirectory } from '../../src/agents/directory.js'
@@ -348,6 +351,89 @@ describe('a stream session publishing as runs', () => {
         { sid: 3, rid: 0, subject: 'load', from: 'a', text: `message ${i}` },
       )
     })
+  })
+})
+
+describe('a stream session writing to a client that reads slower than it delivers', () => {
+  test('runs and frames made while the socket waits are held, then written in the order they were made', {
+    timeout: 30_000,
+  }, async () => {
+    // A real Unix socket whose client stops reading: the kernel's buffer fills, the socket asks to be waited
+    // for, and what the session makes meanwhile (runs from router a, single messages, pongs) is held unencoded
+    // until it drains. The client then reads everything back.
+    const m = buildMesh(['a', 'b'], [['a', 'b']])
+    const dir = mkdtempSync(path.join(tmpdir(), 'session-held-'))
+    const server = createServer()
+    await new Promise<void>((r) => server.listen(path.join(dir, 's'), r))
+    const accepted = new Promise<Socket>((r) => server.once('connection', r))
+    const client = connect(path.join(dir, 's'))
+    const serverSide = await accepted
+    const metrics = new StreamMetrics()
+    const session = new StreamSession(1, serverSide, {
+      bus: m.r('b'),
+      directory: new AgentDirectory(m.r('b')),
+      metrics,
+      limits: { ...DEFAULT_SESSION_LIMITS, maxOutBytes: 256 * 1024 * 1024 },
+      dnsName: (n) => n,
+      now: () => m.sched.now,
+    })
+    const held = () => (session as unknown as { held: unknown[] }).held.length
+    try {
+      const got: Frame[] = []
+      const split = new FrameSplitter()
+      client.on('data', (c: Buffer) => split.push(c, (b, s0, e) => got.push(decodeFrame(b, s0, e))))
+      client.write(encodeFrame({ kind: 'sub', sid: 3, responder: false, pattern: 'load' }))
+      for (let i = 0; i < 200 && got.length === 0; i++) {
+        await m.sched.advance(5)
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      assert.deepEqual(got, [{ kind: 'ok', id: 3, payload: new Uint8Array(0) }])
+      got.length = 0
+      client.pause()
+      const expected: string[] = []
+      let sawHeld = 0
+      for (let k = 0; k < 60; k++) {
+        const parts = Array.from({ length: 100 }, (_, i) => enc(`${k}.${i}.${'x'.repeat(900)}`))
+        const offs = new Int32Array(200)
+        let p = 0
+        parts.forEach((x, i) => {
+          offs[2 * i] = p
+          p += x.length
+          offs[2 * i + 1] = p
+        })
+        await m.r('a').publishRun('load', Buffer.concat(parts), offs, 100, {}, () => {})
+        for (let i = 0; i < 100; i++) expected.push(`${k}.${i}`)
+        await m.r('a').publish('load', enc(`${k}.single`))
+        expected.push(`${k}.single`)
+        await m.sched.advance(5)
+        await turn()
+        // A ping from the client: its pong is made after everything delivered so far.
+        client.write(encodeFrame({ kind: 'ping', id: 1000 + k }))
+        // Read by the session before anything more is delivered (frames in: the sub and k + 1 pings).
+        for (let w = 0; w < 1000 && metrics.totals.frames_in < k + 2; w++)
+          await new Promise((r) => setTimeout(r, 1))
+        expected.push(`pong ${1000 + k}`)
+        if (held() > 0) sawHeld++
+      }
+      assert.ok(sawHeld > 0, 'some output was held while the socket waited')
+      client.resume()
+      const end = Date.now() + 20_000
+      while (got.length < expected.length && Date.now() < end) await new Promise((r) => setTimeout(r, 5))
+      const seen = got.map((f) =>
+        f.kind === 'msg'
+          ? dec(f.payload).split('.').slice(0, 2).join('.')
+          : f.kind === 'pong'
+            ? `pong ${f.id}`
+            : f.kind,
+      )
+      assert.deepEqual(seen, expected)
+      assert.equal(held(), 0)
+    } finally {
+      client.destroy()
+      serverSide.destroy()
+      server.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
