@@ -246,6 +246,18 @@ function frames(written: Buffer[]): Frame[] {
   return out
 }
 
+/** Publishes `parts` on `subject` from `bus` as one run (the payloads laid out back to back in one buffer). */
+function publishRunOf(bus: BusRouter, subject: string, parts: Uint8Array[]): Promise<void> {
+  const offs = new Int32Array(2 * parts.length)
+  let p = 0
+  parts.forEach((x, i) => {
+    offs[2 * i] = p
+    p += x.length
+    offs[2 * i + 1] = p
+  })
+  return bus.publishRun(subject, Buffer.concat(parts), offs, parts.length, {}, () => {})
+}
+
 function standalone(): { bus: BusRouter; socket: FakeSocket } {
   const bus = new BusRouter({ nodeId: 'a', nextHop: () => null })
   return { bus, socket: openSession(bus, Date.now) }
@@ -330,16 +342,11 @@ describe('a stream session publishing as runs', () => {
     await m.sched.advance(5)
     await turn()
     socket.written.length = 0
-    const parts = Array.from({ length: 300 }, (_, i) => enc(`message ${i}`))
-    const buf = Buffer.concat(parts)
-    const offs = new Int32Array(600)
-    let p = 0
-    parts.forEach((x, i) => {
-      offs[2 * i] = p
-      p += x.length
-      offs[2 * i + 1] = p
-    })
-    await m.r('a').publishRun('load', buf, offs, 300, {}, () => {})
+    await publishRunOf(
+      m.r('a'),
+      'load',
+      Array.from({ length: 300 }, (_, i) => enc(`message ${i}`)),
+    )
     await m.sched.advance(5)
     await turn()
     const got = frames(socket.written)
@@ -393,15 +400,11 @@ describe('a stream session writing to a client that reads slower than it deliver
       const expected: string[] = []
       let sawHeld = 0
       for (let k = 0; k < 60; k++) {
-        const parts = Array.from({ length: 100 }, (_, i) => enc(`${k}.${i}.${'x'.repeat(900)}`))
-        const offs = new Int32Array(200)
-        let p = 0
-        parts.forEach((x, i) => {
-          offs[2 * i] = p
-          p += x.length
-          offs[2 * i + 1] = p
-        })
-        await m.r('a').publishRun('load', Buffer.concat(parts), offs, 100, {}, () => {})
+        await publishRunOf(
+          m.r('a'),
+          'load',
+          Array.from({ length: 100 }, (_, i) => enc(`${k}.${i}.${'x'.repeat(900)}`)),
+        )
         for (let i = 0; i < 100; i++) expected.push(`${k}.${i}`)
         await m.r('a').publish('load', enc(`${k}.single`))
         expected.push(`${k}.single`)
