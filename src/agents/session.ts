@@ -395,7 +395,7 @@ export class StreamSession {
    */
   private deliverRun(sid: number, run: Run): void {
     if (this.closed || this.overLimit(run.count)) return
-    if (this.held.length > 0 || this.socket.writableNeedDrain) {
+    if (this.holding) {
       // A held run keeps the memory it is a view of (the read that brought it): that is what it costs, whole.
       const bytes = run.buf.buffer.byteLength
       this.held.push({ sid, run, bytes })
@@ -441,6 +441,14 @@ export class StreamSession {
       this.encodeHeld(FLUSH_BYTES)
       this.flush()
     }
+  }
+
+  /**
+   * Whether new output is held: the socket asked to be waited for (a write of it returned false), or output is
+   * held already and goes first.
+   */
+  private get holding(): boolean {
+    return this.held.length > 0 || this.socket.writableNeedDrain
   }
 
   /** Bytes waiting for the client: encoded (here and in the socket) and held. */
@@ -548,7 +556,7 @@ export class StreamSession {
 
   private push(f: Frame): void {
     if (this.closed) return
-    if (this.held.length > 0 || this.socket.writableNeedDrain) {
+    if (this.holding) {
       // Held behind what waits, in order. A payload is copied: as a view it would keep a whole link batch.
       const payload = 'payload' in f ? f.payload : null
       const frame = payload !== null && payload.length > 0 ? { ...f, payload: Buffer.from(payload) } : f

@@ -125,16 +125,24 @@ export function writeRunFrame(run: Run, ttl: number): Uint8Array {
 }
 
 /**
+ * Where a run's frame puts things, from the frame's start: the payloads' region (run.buf[lo, hi)) is copied in
+ * at `base`, behind the head's `headBytes` and the count.
+ */
+function runLayout(run: Run): { headBytes: number; base: number; lo: number; hi: number } {
+  if (run.index !== null) throw new EncodeError('a subset of a received run has no contiguous numbering')
+  const { offs, count } = run
+  const lo = offs[0]!
+  const headBytes = envelopeSize(run.head)
+  const base = 1 + varintLength(headBytes) + headBytes + varintLength(count) + varintLength(offs[1]! - lo)
+  return { headBytes, base, lo, hi: offs[2 * count - 1]! }
+}
+
+/**
  * Bytes writeRunFrameInto needs at its offset: the frame, or more when the payloads' region as the sender
  * framed it is longer (it is copied in whole before the payloads are moved into place).
  */
 export function runFrameRoom(run: Run): number {
-  if (run.index !== null) throw new EncodeError('a subset of a received run has no contiguous numbering')
-  const { offs, count } = run
-  const lo = offs[0]!
-  const hi = offs[2 * count - 1]!
-  const headBytes = envelopeSize(run.head)
-  const base = 1 + varintLength(headBytes) + headBytes + varintLength(count) + varintLength(offs[1]! - lo)
+  const { base, lo, hi } = runLayout(run)
   return Math.max(run.frameBytes, base + hi - lo)
 }
 
@@ -146,16 +154,13 @@ export function runFrameRoom(run: Run): number {
  * down to its place within the frame, first to last, behind its length.
  */
 export function writeRunFrameInto(run: Run, ttl: number, out: Buffer, at: number): void {
-  if (run.index !== null) throw new EncodeError('a subset of a received run has no contiguous numbering')
-  const { head, buf, offs, count } = run
-  const lo = offs[0]!
-  const hi = offs[2 * count - 1]!
-  const headBytes = envelopeSize(head)
-  const start = at + 1 + varintLength(headBytes) + headBytes + varintLength(count)
-  const base = start + varintLength(offs[1]! - lo)
+  const { buf, offs, count } = run
+  const layout = runLayout(run)
+  const { headBytes, lo, hi } = layout
+  const base = at + layout.base
   out[at] = FrameKind.RUN
   let p = putVarint(out, at + 1, headBytes)
-  p = writeEnvelope(out, p, head, ttl)
+  p = writeEnvelope(out, p, run.head, ttl)
   p = putVarint(out, p, count)
   // In place only while no payload's copy-in place lies before its final place (gaps never shorter
   // than the length prefixes); otherwise one copy per payload.

@@ -141,6 +141,11 @@ export function dataFrameHead(channel: string): Uint8Array {
   return head
 }
 
+/** A fill (as frameFilled's, sendWith's) that copies `payload` in: what send() writes. */
+export function copyFill(payload: Uint8Array): (out: Buffer, at: number) => void {
+  return (out, at) => out.set(payload, at)
+}
+
 /**
  * A DATA frame built from `head` (dataFrameHead) and a payload of `n` bytes that `fill` writes at `out[at]`,
  * with up to `room` bytes there as its working space: for senders that write payloads in place (a link's

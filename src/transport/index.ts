@@ -5,6 +5,7 @@ export { Channel } from './channel.js'
 export { LinkError, type LinkErrorCode, type LinkReason } from './errors.js'
 export {
   CHANNEL_NAME,
+  copyFill,
   DEFAULT_MAX_FRAME_BYTES,
   dataFrameHead,
   decodeFrame,

@@ -18,6 +18,7 @@ import type { Socket } from 'node:net'
 import sodium from 'sodium-native'
 import { beginBurst, endBurst } from '../os/turn.js'
 import { WriteBuffers } from '../os/write-buffers.js'
+import { copyFill } from './frames.js'
 
 /** Bytes a secretstream message adds (tag + MAC). */
 const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
@@ -88,12 +89,11 @@ export function directPath(conn: unknown): DirectPath | null {
   // (os/write-buffers.ts). A new buffer per frame made a router collect every 100-150 ms under bus throughput.
   const buffers = new WriteBuffers(SCRATCH_BYTES)
   let scratch: Buffer | null = null
-  // Seals head + body (n bytes: `body`, or what `fill` writes) as one message and writes it to the socket.
+  // Seals head + the n bytes `fill` writes (none without one) as one message and writes it to the socket.
   const seal = (
     head: Uint8Array,
     n: number,
     room: number,
-    body: Uint8Array | undefined,
     fill: ((out: Buffer, at: number) => void) | null,
   ): boolean => {
     const h = head.byteLength
@@ -111,8 +111,7 @@ export function directPath(conn: unknown): DirectPath | null {
     out[1] = (len >>> 8) & 0xff
     out[2] = len >>> 16
     out.set(head, 4)
-    if (fill !== null) fill(out, 4 + h)
-    else if (body !== undefined) out.set(body, 4 + h)
+    fill?.(out, 4 + h)
     enc.next(out.subarray(4, 4 + total), out.subarray(3, size))
     if (!pooled) return raw.write(out.length === size ? out : out.subarray(0, size))
     const ok = buffers.write(raw, scratch!, size)
@@ -122,11 +121,11 @@ export function directPath(conn: unknown): DirectPath | null {
   return {
     socket: raw,
     write(head, body) {
-      const n = body?.byteLength ?? 0
-      return seal(head, n, n, body, null)
+      if (body === undefined) return seal(head, 0, 0, null)
+      return seal(head, body.byteLength, body.byteLength, copyFill(body))
     },
     writeWith(head, n, room, fill) {
-      return seal(head, n, Math.max(n, room), undefined, fill)
+      return seal(head, n, Math.max(n, room), fill)
     },
     writerIdle: () => stream._writableState !== null && stream._writableState.buffered === 0,
     readerIdle: () => stream._readableState !== null && stream._readableState.buffered === 0,

@@ -200,20 +200,11 @@ export class Lane {
   }
 
   /**
-   * Sends the DATA frame `head` (dataFrameHead of its channel) + `payload`; on the direct path the two are
-   * sealed from where they are, without building the frame first. False = buffer full (a 'drained' follows).
+   * Sends the DATA frame `head` (dataFrameHead of its channel) + a payload of `n` bytes that `fill` writes at
+   * `out[at]` (with up to `room` bytes there as working space): on the direct path it is written where it is
+   * sealed, else into a frame buffer first. False = buffer full (a 'drained' follows).
    */
-  writeData(head: Uint8Array, payload: Uint8Array): boolean {
-    if (this.closed) return false
-    if (this.directWrites) return this.wrote(this.direct!.write(head, payload))
-    return this.wrote(this.conn.write(Buffer.concat([head, payload])))
-  }
-
-  /**
-   * As writeData, for a payload of `n` bytes that `fill` writes at `out[at]` (with up to `room` bytes there as
-   * working space): on the direct path it is written where it is sealed, else into a frame buffer first.
-   */
-  writeDataWith(head: Uint8Array, n: number, room: number, fill: (out: Buffer, at: number) => void): boolean {
+  writeData(head: Uint8Array, n: number, room: number, fill: (out: Buffer, at: number) => void): boolean {
     if (this.closed) return false
     if (this.directWrites) return this.wrote(this.direct!.writeWith(head, n, room, fill))
     return this.wrote(this.conn.write(frameFilled(head, n, room, fill)))

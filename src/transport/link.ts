@@ -26,6 +26,7 @@ import { Channel } from './channel.js'
 import { LinkError, type LinkReason } from './errors.js'
 import {
   CHANNEL_NAME,
+  copyFill,
   DEFAULT_MAX_FRAME_BYTES,
   dataFrameHead,
   decodeFrame,
@@ -233,14 +234,7 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
    * is not up, the channel is unknown, or the frame exceeds the peer's limit.
    */
   send(channel: string, payload: Uint8Array): boolean {
-    const head = this.dataHead(channel, payload.length)
-    if (this.lane !== null && LANE_CHANNELS.has(channel)) {
-      const ok = this.lane.writeData(head, payload)
-      if (!ok) this.needDrain = true
-      return ok
-    }
-    // The head already holds the encoded type and channel: the frame is it and the payload.
-    return this.write(Buffer.concat([head, payload]))
+    return this.sendWith(channel, payload.length, payload.length, copyFill(payload))
   }
 
   /**
@@ -249,17 +243,6 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
    * router's throughput is built in the sealing buffer instead of a buffer of its own per frame.
    */
   sendWith(channel: string, n: number, room: number, fill: (out: Buffer, at: number) => void): boolean {
-    const head = this.dataHead(channel, n)
-    if (this.lane !== null && LANE_CHANNELS.has(channel)) {
-      const ok = this.lane.writeDataWith(head, n, room, fill)
-      if (!ok) this.needDrain = true
-      return ok
-    }
-    return this.write(frameFilled(head, n, room, fill))
-  }
-
-  /** The DATA frame head for a payload of `n` bytes on `channel`, after the checks send makes. */
-  private dataHead(channel: string, n: number): Uint8Array {
     if (this.state !== 'up') {
       throw this.state === 'closed'
         ? this.closedError('LINK_CLOSED')
@@ -275,7 +258,13 @@ export class PeerLink extends EventEmitter<PeerLinkEvents> implements Link {
         `frame of ${size} bytes exceeds the peer's limit of ${this.remoteMaxFrameBytes}`,
       )
     }
-    return head
+    if (this.lane !== null && LANE_CHANNELS.has(channel)) {
+      const ok = this.lane.writeData(head, n, room, fill)
+      if (!ok) this.needDrain = true
+      return ok
+    }
+    // The head already holds the encoded type and channel: the frame is it and the payload.
+    return this.write(frameFilled(head, n, room, fill))
   }
 
   /** The TCP port the peer offered for a lane (null: none, e.g. an older peer or lanes off there). */

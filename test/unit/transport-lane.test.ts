@@ -11,6 +11,7 @@ import { describe, it } from 'node:test'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import {
+  copyFill,
   dataFrameHead,
   decodeFrame,
   encodeFrame,
@@ -336,7 +337,7 @@ describe('Lane (no sockets)', () => {
 
   it('a lane written to that hears nothing sends one PING, and closes if that goes unanswered too', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] })
-    const send = (l: Lane) => l.writeData(dataFrameHead('bus'), Buffer.from('x'))
+    const send = (l: Lane) => l.writeData(dataFrameHead('bus'), 1, 1, copyFill(Buffer.from('x')))
     const kinds = (c: FakeConn) => c.written.map((w) => decodeFrame(w).type)
     // Nothing ever comes back: PING after LANE_ECHO_MS, closed after as long again.
     const silent = new FakeConn()
