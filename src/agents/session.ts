@@ -25,6 +25,7 @@ import {
   SENT,
   type Subscription,
 } from '../bus/index.js'
+import { readDirect } from '../os/direct-reads.js'
 import { beginBurst, deferToTurnEnd, endBurst } from '../os/turn.js'
 import { bytesEqualAt, isDecodeError } from '../wire/index.js'
 import { type AgentDirectory, checkLabel } from './directory.js'
@@ -114,7 +115,9 @@ export class StreamSession {
     private readonly ctx: SessionContext,
   ) {
     ctx.metrics.opened()
-    socket.on('data', (chunk: Buffer) => this.data(chunk))
+    // Reads go to data() directly where the socket allows it (os/direct-reads.ts), else through 'data'.
+    const onChunk = (chunk: Buffer) => this.data(chunk)
+    if (!readDirect(socket, onChunk)) socket.on('data', onChunk)
     socket.on('drain', () => this.drained())
     socket.on('close', () => this.close())
     // The API server allows half-open sockets: a client's end() arrives as 'end' and is the end of the session.

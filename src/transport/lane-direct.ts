@@ -8,14 +8,16 @@
 // -> microtask -> 'data'), on top of Node's own socket stream. The profile of the bus suite's daemons put that
 // among the larger shares of their per-message time.
 //
-// It uses three fields of the pinned secret-stream (6.9) that are not its public API: `_encrypt` (the
+// It uses four fields of the pinned secret-stream (6.9) that are not its public API: `_encrypt` (the
 // secretstream Push state, `next(plain, cipher)`), `_writableState.buffered` / `_readableState.buffered` (streamx:
-// bytes queued) and the instance's `push` (which its decrypting reader calls once per message). directPath()
+// bytes queued), the instance's `push` (which its decrypting reader calls once per message) and that reader,
+// `_onrawdata` (its TCP socket's 'data' listener, called here with the socket's reads directly). directPath()
 // checks that they are there and have the expected shapes, and returns null otherwise: the lane then stays on the
 // stream path, as it does with test doubles.
 
 import type { Socket } from 'node:net'
 import sodium from 'sodium-native'
+import { readDirect } from '../os/direct-reads.js'
 import { beginBurst, endBurst } from '../os/turn.js'
 import { WriteBuffers } from '../os/write-buffers.js'
 import { copyFill } from './frames.js'
@@ -40,6 +42,8 @@ interface SecretStreamInternals {
   _writableState: StreamxState | null
   _readableState: StreamxState | null
   push(data: Uint8Array | null): boolean
+  /** Its reader: parses and decrypts what the TCP socket read (its 'data' listener). */
+  _onrawdata(data: Uint8Array): void
   destroyed: boolean
 }
 
@@ -79,7 +83,8 @@ export function directPath(conn: unknown): DirectPath | null {
     typeof enc.next !== 'function' ||
     typeof s._writableState?.buffered !== 'number' ||
     typeof s._readableState?.buffered !== 'number' ||
-    typeof s.push !== 'function'
+    typeof s.push !== 'function' ||
+    typeof s._onrawdata !== 'function'
   ) {
     return null
   }
@@ -131,9 +136,22 @@ export function directPath(conn: unknown): DirectPath | null {
     readerIdle: () => stream._readableState !== null && stream._readableState.buffered === 0,
     takeReads(deliver) {
       // Each socket read is one burst (os/turn.ts): what its messages make the router send goes out when the
-      // secret stream has handed over every message of the chunk (its 'data' listener came first).
-      raw.prependListener('data', beginBurst)
-      raw.on('data', endBurst)
+      // secret stream has handed over every message of the chunk. The socket's reads go to the stream's reader
+      // directly (os/direct-reads.ts), or, where that is not possible, through 'data' (the stream's listener
+      // came first).
+      const onrawdata = stream._onrawdata.bind(stream)
+      const direct = readDirect(raw, (chunk) => {
+        beginBurst()
+        try {
+          onrawdata(chunk)
+        } finally {
+          endBurst()
+        }
+      })
+      if (!direct) {
+        raw.prependListener('data', beginBurst)
+        raw.on('data', endBurst)
+      }
       const push = stream.push.bind(stream)
       stream.push = (data) => {
         // The end of the stream (and anything after a destroy) still goes the stream's way.
