@@ -26,7 +26,9 @@ import {
   type Subscription,
 } from '../bus/index.js'
 import { readDirect } from '../os/direct-reads.js'
+import { DirectWriter } from '../os/direct-writes.js'
 import { beginBurst, deferToTurnEnd, endBurst } from '../os/turn.js'
+import type { WriteSink } from '../os/write-buffers.js'
 import { bytesEqualAt, isDecodeError } from '../wire/index.js'
 import { type AgentDirectory, checkLabel } from './directory.js'
 import { decodeFrame, type Frame, FrameOut, FrameSplitter, Kind, MAX_FRAME_BYTES } from './frames.js'
@@ -108,6 +110,8 @@ export class StreamSession {
   private held: ({ sid: number; run: Run; bytes: number } | { frame: Frame; bytes: number })[] = []
   private heldAt = 0
   private heldBytes = 0
+  /** Where output is written: the socket, directly while nothing waits in its queue. */
+  private readonly sink: WriteSink
 
   constructor(
     readonly id: number,
@@ -115,6 +119,8 @@ export class StreamSession {
     private readonly ctx: SessionContext,
   ) {
     ctx.metrics.opened()
+    // Output goes straight to the kernel while the socket holds nothing queued (os/direct-writes.ts).
+    this.sink = DirectWriter.over(socket)
     // Reads go to data() directly where the socket allows it (os/direct-reads.ts), else through 'data'.
     const onChunk = (chunk: Buffer) => this.data(chunk)
     if (!readDirect(socket, onChunk)) socket.on('data', onChunk)
@@ -591,7 +597,7 @@ export class StreamSession {
     if (this.closed || this.out.length === 0) return
     this.ctx.metrics.framesOut(this.outFrames)
     this.outFrames = 0
-    this.out.writeTo(this.socket)
+    this.out.writeTo(this.sink)
   }
 
   /** Sends a last ERROR frame and closes the connection. */

@@ -18,6 +18,7 @@
 import type { Socket } from 'node:net'
 import sodium from 'sodium-native'
 import { readDirect } from '../os/direct-reads.js'
+import { DirectWriter } from '../os/direct-writes.js'
 import { beginBurst, endBurst } from '../os/turn.js'
 import { WriteBuffers } from '../os/write-buffers.js'
 import { copyFill } from './frames.js'
@@ -93,6 +94,8 @@ export function directPath(conn: unknown): DirectPath | null {
   // stays queued, the next frame is sealed in a spare a completed write gave back, or a new buffer
   // (os/write-buffers.ts). A new buffer per frame made a router collect every 100-150 ms under bus throughput.
   const buffers = new WriteBuffers(SCRATCH_BYTES)
+  // Sealed frames go straight to the kernel while the socket holds nothing queued (os/direct-writes.ts).
+  const sink = DirectWriter.over(raw)
   let scratch: Buffer | null = null
   // Seals head + the n bytes `fill` writes (none without one) as one message and writes it to the socket.
   const seal = (
@@ -118,8 +121,8 @@ export function directPath(conn: unknown): DirectPath | null {
     out.set(head, 4)
     fill?.(out, 4 + h)
     enc.next(out.subarray(4, 4 + total), out.subarray(3, size))
-    if (!pooled) return raw.write(out.length === size ? out : out.subarray(0, size))
-    const ok = buffers.write(raw, scratch!, size)
+    if (!pooled) return sink.write(out.length === size ? out : out.subarray(0, size))
+    const ok = buffers.write(sink, scratch!, size)
     if (!buffers.taken) scratch = null
     return ok
   }
