@@ -1,7 +1,7 @@
 // The NATS anchor of the `bus` suite: a two-server nats-server cluster (server A and B routed together, like router
 // A -> router B) and a small client for the NATS text protocol (CONNECT, PUB, SUB, MSG, PING/PONG), written here so
-// the bench needs no npm package beyond the project's. Writes are coalesced into one socket write per event-loop
-// turn, as a production client does.
+// the bench needs no npm package beyond the project's. Writes are coalesced into one socket write once the
+// caller's synchronous code is done (a microtask), as our client's are.
 //
 // Where the servers run: in the namespaces of the suite's two hosts (the ones our routers run in), routed over the
 // same bridge our routers' lane crosses, each server's clients connecting to it over its namespace's loopback

@@ -65,6 +65,6 @@ export class DirectWriter implements WriteSink {
       }
       if (n > 0) rest = chunk.subarray(n)
     }
-    return done === undefined ? s.write(rest) : s.write(rest, done)
+    return s.write(rest, done)
   }
 }

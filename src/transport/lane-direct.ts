@@ -21,7 +21,6 @@ import { readDirect } from '../os/direct-reads.js'
 import { DirectWriter } from '../os/direct-writes.js'
 import { beginBurst, endBurst } from '../os/turn.js'
 import { WriteBuffers } from '../os/write-buffers.js'
-import { copyFill } from './frames.js'
 
 /** Bytes a secretstream message adds (tag + MAC). */
 const ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
@@ -49,14 +48,11 @@ interface SecretStreamInternals {
 }
 
 export interface DirectPath {
+  /** Seals `frame` as one message and writes it to the socket; false = its buffer is full ('drain' follows). */
+  write(frame: Uint8Array): boolean
   /**
-   * Seals `head` followed by `body` as one message and writes it to the socket (one buffer, one copy of each);
-   * false = the socket's buffer is full ('drain' follows).
-   */
-  write(head: Uint8Array, body?: Uint8Array): boolean
-  /**
-   * As write, for a body of `n` bytes that `fill` writes at `out[at]` (it may use up to `room` bytes there as
-   * working space): the body is built where it is sealed, without a buffer of its own.
+   * As write, for the frame `head` + a body of `n` bytes that `fill` writes at `out[at]` (it may use up to `room`
+   * bytes there as working space): the body is built where it is sealed, without a buffer of its own.
    */
   writeWith(head: Uint8Array, n: number, room: number, fill: (out: Buffer, at: number) => void): boolean
   /** Nothing is queued in the stream's writer: direct writes now keep the order of everything written before. */
@@ -128,10 +124,7 @@ export function directPath(conn: unknown): DirectPath | null {
   }
   return {
     socket: raw,
-    write(head, body) {
-      if (body === undefined) return seal(head, 0, 0, null)
-      return seal(head, body.byteLength, body.byteLength, copyFill(body))
-    },
+    write: (frame) => seal(frame, 0, 0, null),
     writeWith(head, n, room, fill) {
       return seal(head, n, Math.max(n, room), fill)
     },

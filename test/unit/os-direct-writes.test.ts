@@ -2,7 +2,8 @@
 // sockets: bytes arrive whole and in order when a paused reader makes the kernel's buffer fill (the rest then
 // queues in the socket and later writes wait behind it); a write taken at once runs its callback and leaves nothing
 // queued; socket.write's false (wait for 'drain') comes through; a destroyed socket's writer writes nothing, also
-// when a new connection got the same descriptor number, and its write fails as socket.write's does.
+// when a new connection got the same descriptor number, and its write fails as socket.write's does; a socket
+// connected again after a destroy gets its writes on the new connection, never on the old descriptor.
 
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -134,5 +135,45 @@ test("a destroyed socket's writer writes nothing, also to a new connection on th
     await sleep(50)
     assert.equal(Buffer.concat(got).length, 0, 'nothing reached the connection that reused the descriptor')
     assert.ok(failed instanceof Error, 'the write failed as a write to a destroyed socket does')
+  })
+})
+
+test('a socket connected again after a destroy: its writer never writes to the old descriptor', async () => {
+  await withServer(async (connect) => {
+    const first = await connect()
+    const socket = first.client
+    const fdOf = (s: net.Socket) => (s as unknown as { _handle: { fd: number } })._handle.fd
+    const oldFd = fdOf(socket)
+    const w = DirectWriter.over(socket)
+    socket.destroy()
+    first.accepted.destroy()
+    await new Promise((resolve) => socket.once('close', resolve))
+    // Another connection takes the old descriptor number (bounded tries).
+    let other: { client: net.Socket; accepted: net.Socket } | null = null
+    for (let i = 0; i < 20 && other === null; i++) {
+      const c = await connect()
+      if (fdOf(c.client) === oldFd) other = c
+    }
+    assert.ok(other !== null, `no new connection got descriptor ${oldFd}`)
+    const leaked: Buffer[] = []
+    other.accepted.on('data', (c: Buffer) => leaked.push(c))
+    // The same Socket object connects again (Node allows it): a new handle and descriptor.
+    const server = (first.accepted as unknown as { server: net.Server }).server
+    const again = new Promise<net.Socket>((resolve) => server.once('connection', resolve))
+    socket.connect(server.address() as string)
+    await new Promise((resolve) => socket.once('connect', resolve))
+    assert.notEqual(fdOf(socket), oldFd)
+    const accepted = await again
+    const got: Buffer[] = []
+    accepted.on('data', (c: Buffer) => got.push(c))
+    assert.equal(w.write(Buffer.from('fresh')), true)
+    await sleep(50)
+    assert.equal(
+      Buffer.concat(leaked).length,
+      0,
+      'nothing reached the connection that has the old descriptor',
+    )
+    assert.equal(Buffer.concat(got).toString(), 'fresh')
+    accepted.destroy()
   })
 })
