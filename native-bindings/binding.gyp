@@ -4,11 +4,11 @@
   "targets": [
     {
       "target_name": "blackroad_native",
-      "sources": ["src/addon.c", "src/notify.c", "src/udp.c", "src/malloc.c", "src/heap.c", "src/pages.c"],
+      "sources": ["src/addon.c", "src/notify.c", "src/udp.c", "src/malloc.c", "src/heap.c", "src/pages.c", "src/busypoll.c"],
       "defines": ["NAPI_VERSION=8"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
-      "libraries": ["-ldl"],
-      "conditions": [["OS!='linux'", {"sources!": ["src/udp.c"]}]]
+      "libraries": ["-ldl", "-lpthread"],
+      "conditions": [["OS!='linux'", {"sources!": ["src/udp.c", "src/busypoll.c"]}]]
     }
   ]
 }

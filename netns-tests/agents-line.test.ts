@@ -2,15 +2,29 @@
 // only, so everything between A and C is forwarded by B): an agent registered on C over C's socket is listed on
 // A, named in A's DNS, and reached from A by name and by node/agent; a responder on C answers requests from A,
 // to its subject and to the agent; unknown agents are clear errors; when C's session closes the agent leaves
-// every node's list.
+// every node's list. Busy polling (src/os/busy-poll.ts) runs in the daemons where `auto` turns it on, at
+// SCHED_IDLE, and its CPU shows in the metrics.
 
 import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { BlackroadClient, type BusStream, type StreamError } from '../src/client/index.js'
+import { chooseBusyPoll, readHostFacts } from '../src/os/busy-poll.js'
 import { Lab, waitFor } from './lib/index.js'
 import { Mesh, type MeshNode } from './lib/mesh.js'
-import { requireRoot } from './lib/mesh-inspect.js'
+import { fetchMetrics, METRICS_LISTEN, requireRoot, sampleValue } from './lib/mesh-inspect.js'
 import { routedLinks } from './lib/routed-links.js'
+
+/** Scheduling policies of the threads of `pid` named br-busypoll (field 41 of their stat). */
+function busyPollThreads(pid: number): number[] {
+  const out: number[] = []
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'br-busypoll') continue
+    out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]))
+  }
+  return out
+}
 
 test('line A-B-C: A reaches an agent and a responder registered on C', async (t) => {
   if (!requireRoot(t)) return
@@ -22,7 +36,7 @@ test('line A-B-C: A reaches an agent and a responder registered on C', async (t)
   const { bootstrap } = await routedLinks(lab, hosts, links, b)
   const mesh = new Mesh(lab)
   const [na, nb, nc] = (await mesh.start(
-    hosts.map((host) => ({ host })),
+    hosts.map((host) => ({ host, config: { metrics: { enabled: true, listen: METRICS_LISTEN } } })),
     bootstrap,
   )) as [MeshNode, MeshNode, MeshNode]
   const C = nc.node.nodeId
@@ -91,6 +105,30 @@ test('line A-B-C: A reaches an agent and a responder registered on C', async (t)
   assert.equal(Buffer.from(summary).toString(), 'summary of the report')
   // The plain HTTP request route on A reaches C's responder too.
   assert.equal((await httpA.busRequest({ subject: 'math.double', data: '5' })).data, '10')
+
+  // Back-to-back requests keep A's busy-poll window open where it runs: this machine is a VM with two CPUs, so
+  // `auto` is on here; on bare metal it is off and nothing spins.
+  const poll = chooseBusyPoll('auto', readHostFacts())
+  t.diagnostic(`busy polling: ${poll.us} µs (${poll.reason})`)
+  for (let i = 0; i < 300; i++) await sa.request('math.double', String(i), { timeoutMs: 2000 })
+  const spun = sampleValue(await fetchMetrics(na.daemon!), 'blackroad_busy_poll_seconds_total')
+  assert.match(
+    na.daemon!.proc.logText(),
+    poll.us > 0 ? /"busy polling after each message/ : /"no busy polling"/,
+  )
+  if (poll.us > 0) {
+    assert.ok(spun > 0, `A's busy-poll thread spun ${spun} s`)
+    assert.deepEqual(busyPollThreads(na.daemon!.pid), [5], 'one busy-poll thread, at SCHED_IDLE (5)')
+    // No traffic, no spinning: the window closes (probes and floods come far further apart than 300 µs).
+    await new Promise((r) => setTimeout(r, 500))
+    const idle0 = sampleValue(await fetchMetrics(na.daemon!), 'blackroad_busy_poll_seconds_total')
+    await new Promise((r) => setTimeout(r, 2000))
+    const idle1 = sampleValue(await fetchMetrics(na.daemon!), 'blackroad_busy_poll_seconds_total')
+    assert.ok(idle1 - idle0 < 0.001, `idle A spun ${((idle1 - idle0) * 1e3).toFixed(3)} ms in 2 s`)
+  } else {
+    assert.equal(spun, 0)
+    assert.deepEqual(busyPollThreads(na.daemon!.pid), [])
+  }
 
   // Unknown agents: refused on A by name, and by C for an address on C.
   await assert.rejects(sa.send('nobody', 'x'), (e: StreamError) => e.code === 'NO_RESPONDERS')

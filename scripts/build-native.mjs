@@ -23,7 +23,7 @@ const required = process.argv.includes('--require')
 function done(ok, line) {
   const msg = `blackroad native addon: ${line}`
   if (ok) console.log(msg)
-  else console.error(`${msg}; continuing without it (pure-JS fallbacks: no sd_notify, dgram DNS path)`)
+  else console.error(`${msg}; continuing without it (pure-JS fallbacks: no sd_notify, dgram DNS path, no busy polling)`)
   process.exit(ok || !required ? 0 : 1)
 }
 

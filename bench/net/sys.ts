@@ -33,6 +33,22 @@ export function cpuTicks(pid: number): number {
   }
 }
 
+/** utime + stime, in clock ticks, of the threads of pid named comm (0 when there are none or pid is gone). */
+export function threadCpuTicks(pid: number, comm: string): number {
+  let sum = 0
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      sum += Number(rest[11]) + Number(rest[12])
+    }
+  } catch {
+    // gone
+  }
+  return sum
+}
+
 /** Clock ticks per second (USER_HZ; 100 on every Linux this runs on). */
 export const CLK_TCK = 100
 

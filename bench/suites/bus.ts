@@ -25,25 +25,33 @@ import type { Figure } from '../lib/report.js'
 import type { Suite, SuiteOptions, SuiteResult } from '../lib/suite.js'
 import { ensureHarness, ensurePackages, versionOf } from '../net/deps.js'
 import { OurMesh } from '../net/ours.js'
-import { CLK_TCK, cpuTicks, hostNote, round1, sleep } from '../net/sys.js'
+import { CLK_TCK, cpuTicks, hostNote, round1, sleep, threadCpuTicks } from '../net/sys.js'
 
 const SIZE = 256
 
-/** CPU a system's measurements took: its servers' (µs each, from /proc, in pid order) and this process's (µs). */
+/**
+ * CPU a system's measurements took: its servers' (µs each, from /proc, in pid order), the part of that spent by
+ * our daemons' busy-poll threads (network.busy_poll_us, src/os/busy-poll.ts), and this process's (µs).
+ */
 interface CpuSum {
   servers: number[]
+  busyPoll: number[]
   own: number
 }
-const cpuSum = (): CpuSum => ({ servers: [], own: 0 })
+const cpuSum = (): CpuSum => ({ servers: [], busyPoll: [], own: 0 })
+const BUSY_POLL_THREAD = 'br-busypoll'
 
 /** Runs `fn`, adding what it cost to `into`: each of `pids` (the system's servers) and this process's clients. */
 async function metered<T>(pids: number[], into: CpuSum, fn: () => Promise<T>): Promise<T> {
   const c0 = pids.map(cpuTicks)
+  const p0 = pids.map((p) => threadCpuTicks(p, BUSY_POLL_THREAD))
   const u0 = process.cpuUsage()
   const r = await fn()
   const u = process.cpuUsage(u0)
   pids.forEach((p, k) => {
     into.servers[k] = (into.servers[k] ?? 0) + (cpuTicks(p) - c0[k]!) * (1e6 / CLK_TCK)
+    into.busyPoll[k] =
+      (into.busyPoll[k] ?? 0) + (threadCpuTicks(p, BUSY_POLL_THREAD) - p0[k]!) * (1e6 / CLK_TCK)
   })
   into.own += u.user + u.system
   return r
@@ -266,11 +274,12 @@ async function run(opts: SuiteOptions): Promise<SuiteResult> {
               const or = latencyOf(ourLat)
               const xr = latencyOf(natsLat)
               const rd = ourCpu.servers.map(perRt)
+              const rp = ourCpu.busyPoll.map(perRt)
               const rs = natsCpu.servers.map(perRt)
               log(`  ours: request/reply p50 ${round1(or.p50)} µs p99 ${round1(or.p99)} µs`)
               log(`  nats: request/reply p50 ${round1(xr.p50)} µs p99 ${round1(xr.p99)} µs`)
               cpuNotes.push(
-                `run ${i + 1}: cpu per request/reply round trip: ours daemon A ${rd[0]} µs B ${rd[1]} µs, bench clients ${perRt(ourCpu.own)} µs; nats-server A ${rs[0]} µs B ${rs[1]} µs, bench clients ${perRt(natsCpu.own)} µs`,
+                `run ${i + 1}: cpu per request/reply round trip: ours daemon A ${rd[0]} µs (busy poll ${rp[0]}) B ${rd[1]} µs (busy poll ${rp[1]}), bench clients ${perRt(ourCpu.own)} µs; nats-server A ${rs[0]} µs B ${rs[1]} µs, bench clients ${perRt(natsCpu.own)} µs`,
               )
               p50.ours.push(round1(or.p50))
               p50.nats.push(round1(xr.p50))

@@ -1,7 +1,7 @@
 // blackroad_native: the few things Node lacks that the router needs (sd_notify over a datagram socket, batched
 // UDP I/O for the mesh DNS server, malloc_trim, V8's low-memory notification,
-// unmapping idle file pages). Loaded lazily by src/os/native.ts;
-// every export has a pure-JS fallback.
+// unmapping idle file pages, a busy-poll thread at idle priority). Loaded lazily by src/os/native.ts; every
+// export has a pure-JS fallback (or, for busy polling, none is needed: the daemon just does not spin).
 
 #include "addon.h"
 
@@ -63,6 +63,9 @@ static napi_value init(napi_env env, napi_value exports) {
   br_init_malloc(env, exports);
   br_init_heap(env, exports);
   br_init_pages(env, exports);
+#if defined(__linux__)
+  br_init_busypoll(env, exports);
+#endif
   return exports;
 }
 

@@ -17,5 +17,6 @@ void br_init_udp(napi_env env, napi_value exports);
 void br_init_malloc(napi_env env, napi_value exports);
 void br_init_heap(napi_env env, napi_value exports);
 void br_init_pages(napi_env env, napi_value exports);
+void br_init_busypoll(napi_env env, napi_value exports);
 
 #endif

@@ -64,6 +64,21 @@ export const networkSchema = z
       .describe(
         'TCP port to accept lanes on (all addresses); when taken, any free port is used and offered instead.',
       ),
+    busy_poll_us: typed(
+      z.union([
+        z
+          .string()
+          .refine((v): v is 'auto' => v === 'auto', {
+            message: 'expected "auto" or a number of microseconds',
+          }),
+        z.number().int().min(0).max(10_000),
+      ]),
+      '"auto" or microseconds',
+    )
+      .prefault('auto')
+      .describe(
+        "After the bus hands a message on, a helper thread at the lowest CPU priority keeps a CPU busy for up to this long (adapting to the traffic: it stops when messages come further apart), so the next process woken there, such as the reply's reader, starts without waiting for a halted CPU. Halves request/reply latency in a virtual machine, for CPU time that nothing else wanted; 0 turns it off. auto: 300 in a virtual machine with more than one CPU and no CPU quota, otherwise 0 (on bare metal, a Raspberry Pi included, waking an idle CPU is cheap).",
+      ),
   })
   .superRefine((n, ctx) => {
     for (const key of ['watch_probe_interval', 'idle_probe_interval'] as const) {

@@ -27,6 +27,7 @@ import type {
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
+import { chooseBusyPoll, readHostFacts, startBusyPoll } from '../os/busy-poll.js'
 import { nativeAddon } from '../os/native.js'
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
@@ -271,6 +272,13 @@ export class Daemon {
     })
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })
+
+    const poll = startBusyPoll(chooseBusyPoll(this.config.network.busy_poll_us, readHostFacts()))
+    const polled = { us: poll.us, reason: poll.reason }
+    if (poll.running) this.logger.info(polled, 'busy polling after each message, at the lowest CPU priority')
+    else this.logger.info(polled, 'no busy polling')
+    this.metrics.busyPoll.spunSeconds = () => poll.stats().spunSeconds
+    this.cleanups.push({ what: 'busy polling', run: async () => poll.stop() })
   }
 
   /** Joins the mesh when this node holds a certificate of its federation; otherwise runs standalone. */

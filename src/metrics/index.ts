@@ -14,16 +14,29 @@ export interface DaemonMetrics {
   heapTrims: Counter<string>
   heapReleases: Counter<string>
   filePagesUnmapped: Counter<string>
+  /** Where blackroad_busy_poll_seconds_total reads from when scraped (the daemon sets it). */
+  busyPoll: { spunSeconds: () => number }
 }
 
 export function createMetrics(): DaemonMetrics {
   const registry = new Registry()
+  const busyPoll = { spunSeconds: () => 0 }
+  new Counter({
+    name: 'blackroad_busy_poll_seconds_total',
+    help: 'CPU time the busy-poll thread spent spinning at idle priority after messages (network.busy_poll_us)',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(busyPoll.spunSeconds())
+    },
+  })
   // The event-loop delay histogram samples with a timer of this period (ms). prom-client's default, 10 ms, woke
   // an idle daemon 100 times a second for it alone; at 100 ms a stalled loop still shows in the lag figures
   // (a stall delays the next sample by its length), for a tenth of the wake-ups.
   collectDefaultMetrics({ register: registry, prefix: 'blackroad_', eventLoopMonitoringPrecision: 100 })
   return {
     registry,
+    busyPoll,
     apiRequests: new Counter({
       name: 'blackroad_api_requests_total',
       help: 'Local API requests by route and HTTP status',

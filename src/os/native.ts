@@ -48,6 +48,16 @@ export interface NativeAddon {
    * data, shared libraries; native-bindings/src/pages.c): kB unmapped, or -errno (absent in an older addon).
    */
   dropFilePages?: () => number
+  /**
+   * Busy polling (native-bindings/src/busypoll.c, src/os/busy-poll.ts): sets the maximum window in microseconds
+   * (0: off) and starts the SCHED_IDLE helper thread once. 0 when it runs, -1 when only one CPU is usable, else
+   * pthread_create's errno. Absent off Linux and in an older addon.
+   */
+  busyPollStart?: (maxUs: number) => number
+  /** A burst's output went out: adapts the window and opens it. */
+  busyPoll: () => void
+  /** [calls, calls inside an open window, nanoseconds spun, window in nanoseconds]. */
+  busyPollStats: () => number[]
 }
 
 declare const udpHandleBrand: unique symbol

@@ -6,18 +6,21 @@
 //
 // Why not always setImmediate: a request/reply round trip crosses each router twice, and every crossing paid
 // for the immediate queue (the check phase, Node's idle handle started and stopped) before its write, and the
-// reply path for a promise and a microtask too. All processes of a round trip run one after another on one
-// core here (the kernel wakes a socket's reader on the writer's core), so every microsecond a router spends
-// per message, before or after its write, is latency. Measured against the build before
+// reply path for a promise and a microtask too. The processes of a round trip run one after another (often on
+// one core: the kernel tends to wake a socket's reader on the writer's core), so every microsecond a router
+// spends per message, before or after its write, is latency. Measured against the build before
 // (bench/tools/bus-ab.ts, two router pairs in alternating batches), with the callback request path
 // (router.requestWith): request/reply p50 -4 to -10 %, daemon CPU per round trip -1 to -4 %; throughput +3 to
 // +19 %, daemon CPU per message -14 %.
+//
+// A burst's end also opens the busy-poll window where that runs (setBurstEndHook, src/os/busy-poll.ts).
 //
 // Bursts do not nest (a read handler does not run another socket's read handler); beginBurst() after a burst that
 // never ended (its handler threw) first runs what that burst left.
 
 const pending: Array<() => void> = []
 let inBurst = false
+let burstEndHook: (() => void) | null = null
 let immediateScheduled = false
 
 function runPending(): void {
@@ -61,4 +64,13 @@ export function beginBurst(): void {
 export function endBurst(): void {
   inBurst = false
   if (pending.length > 0) runPending()
+  if (burstEndHook !== null) burstEndHook()
+}
+
+/**
+ * Runs `fn` after each burst's deferred work, i.e. after a read's output went out (src/os/busy-poll.ts); null
+ * removes it.
+ */
+export function setBurstEndHook(fn: (() => void) | null): void {
+  burstEndHook = fn
 }

@@ -92,6 +92,20 @@ describe('config errors', () => {
     assertAt(only('network:\n  probe_interval: 200 ms\n'), 2, 19, 'network.probe_interval', /not a duration/)
   })
 
+  it('busy_poll_us takes "auto" or whole microseconds up to 10000, and says what is wrong', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['fast', /expected "auto" or a number of microseconds/],
+      ['-1', /must be >= 0, got number -1/],
+      ['20000', /must be <= 10000, got number 20000/],
+      ['2.5', /expected "auto" or microseconds, got number 2.5/],
+    ]
+    for (const [bad, message] of cases) {
+      assertAt(only(`network:\n  busy_poll_us: ${bad}\n`), 2, 17, 'network.busy_poll_us', message)
+    }
+    assert.equal(parseConfig('network:\n  busy_poll_us: 0\n', FILE).network.busy_poll_us, 0)
+    assert.equal(parseConfig('network:\n  busy_poll_us: 500\n', FILE).network.busy_poll_us, 500)
+  })
+
   it('a bare number for a duration is an error with a hint', () => {
     const p = only('api:\n  request_timeout: 30\n')
     assertAt(p, 2, 20, 'api.request_timeout', /bare number 30; write "30s" or "30ms"/)

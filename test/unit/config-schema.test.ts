@@ -55,6 +55,7 @@ describe('defaults', () => {
       idle_probe_interval: 10_000,
       tcp_lane: true,
       tcp_lane_port: 51821,
+      busy_poll_us: 'auto',
     })
     assert.equal(c.dns.domain, 'mesh.blackroad.local')
     assert.deepEqual(c.dns.listen, ['127.0.0.153:53'])

@@ -1,0 +1,163 @@
+// Busy polling after the bus hands a message on (config network.busy_poll_us; the thread itself is in
+// native-bindings/src/busypoll.c).
+//
+// A request/reply round trip through two routers wakes six processes one after another (client, router A,
+// router B, the responder, B, A, the client). When the CPU a process is woken on is halted, waking it costs an
+// interrupt and, in a virtual machine, a VM exit and entry: on this 2-vCPU KVM guest that was about half of the
+// round trip. Measured with `node dist/bench/main.js bus`: p50 ours 310-494 µs, NATS 304-492 µs; with two
+// SCHED_IDLE busy loops keeping both vCPUs out of their idle state, ours 208 µs and NATS 238 µs. Go's runtime
+// spins before it parks a thread, which is part of why NATS pays less for its wake-ups (and why its servers
+// spend more CPU per round trip than ours did).
+//
+// So after each burst of input whose output went out (src/os/turn.ts endBurst), the router opens a window in
+// which a helper thread at SCHED_IDLE spins; the window adapts to the gaps between bursts and closes when traffic
+// thins out, so an idle daemon never spins. The CPU time is real (the bench prints it with the daemons' CPU per
+// round trip) but only what nothing else wanted: a SCHED_IDLE task is preempted by any task woken on its CPU.
+// On by default only where it pays: in a virtual machine with more than one usable CPU and no CPU quota (a quota
+// would charge the spinning to the daemon's own budget). On bare metal, a Raspberry Pi included, waking an idle
+// core is cheap and spinning would cost power for little.
+
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { nativeAddon, nativeProblem } from './native.js'
+import { setBurstEndHook } from './turn.js'
+
+/** The window `auto` picks where busy polling pays: covers a round trip's gap at a router on this machine. */
+export const AUTO_BUSY_POLL_US = 300
+
+export type BusyPollSetting = 'auto' | number
+
+/** What decides `auto`, read from the host (readHostFacts) or given by a test. */
+export interface HostFacts {
+  /** /proc/cpuinfo ('' when unreadable). */
+  cpuinfo: string
+  /** /sys/class/dmi/id/sys_vendor, trimmed ('' when absent). */
+  sysVendor: string
+  /** cpu.max of this process's cgroup and of each parent, innermost first (cgroup v2; empty elsewhere). */
+  cpuMax: string[]
+  /** CPUs this process may run on. */
+  cpus: number
+}
+
+export interface BusyPollChoice {
+  /** Maximum window in microseconds; 0 is off. */
+  us: number
+  /** Why, in a few words (logged at start). */
+  reason: string
+}
+
+// Vendors of hypervisors' virtual firmware (DMI), for CPUs without the x86 hypervisor flag (arm64 guests).
+const VM_VENDORS = /^(QEMU|KVM|VMware|innotek GmbH|Xen|Parallels|BHYVE)/i
+
+/** Why this looks like a virtual machine, or null. */
+export function virtualMachine(facts: HostFacts): string | null {
+  if (/^flags\s*:.*\bhypervisor\b/m.test(facts.cpuinfo)) return 'the CPU reports a hypervisor'
+  if (VM_VENDORS.test(facts.sysVendor)) return `firmware vendor ${facts.sysVendor}`
+  return null
+}
+
+/** The window for a setting on this host. */
+export function chooseBusyPoll(setting: BusyPollSetting, facts: HostFacts): BusyPollChoice {
+  if (setting !== 'auto')
+    return { us: setting, reason: setting === 0 ? 'off (busy_poll_us: 0)' : 'busy_poll_us' }
+  if (facts.cpus < 2) return { us: 0, reason: 'off: one CPU' }
+  const quota = facts.cpuMax.map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('max'))
+  if (quota !== undefined) return { us: 0, reason: `off: CPU quota (cpu.max ${quota})` }
+  const vm = virtualMachine(facts)
+  if (vm === null) return { us: 0, reason: 'off: not a virtual machine' }
+  return { us: AUTO_BUSY_POLL_US, reason: `virtual machine (${vm})` }
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/** cpu.max from this process's cgroup up to the root of the cgroup v2 tree. */
+function cgroupCpuMax(): string[] {
+  const line = readText('/proc/self/cgroup')
+    .split('\n')
+    .find((l) => l.startsWith('0::'))
+  if (line === undefined) return []
+  const out: string[] = []
+  let dir = path.join('/sys/fs/cgroup', line.slice(3))
+  for (let i = 0; i < 64 && dir.startsWith('/sys/fs/cgroup'); i++) {
+    const v = readText(path.join(dir, 'cpu.max'))
+    if (v !== '') out.push(v)
+    if (dir === '/sys/fs/cgroup') break
+    dir = path.dirname(dir)
+  }
+  return out
+}
+
+export function readHostFacts(): HostFacts {
+  return {
+    cpuinfo: readText('/proc/cpuinfo'),
+    sysVendor: readText('/sys/class/dmi/id/sys_vendor').trim(),
+    cpuMax: cgroupCpuMax(),
+    cpus: os.availableParallelism(),
+  }
+}
+
+export interface BusyPollStats {
+  /** Bursts that opened (or kept open) a window. */
+  calls: number
+  /** Of those, bursts that came while the window was open. */
+  hits: number
+  /** CPU time the helper thread spent spinning. */
+  spunSeconds: number
+  /** The current window. */
+  windowUs: number
+}
+
+export interface BusyPoller {
+  /** Whether the helper thread runs (false: off, or it could not start; `reason` says which). */
+  readonly running: boolean
+  readonly us: number
+  readonly reason: string
+  stats(): BusyPollStats
+  /** Closes the window for good and unhooks from the bursts (the thread stays parked). */
+  stop(): void
+}
+
+const NOT_RUNNING: BusyPollStats = { calls: 0, hits: 0, spunSeconds: 0, windowUs: 0 }
+
+/** Starts busy polling as chosen; never throws (a missing addon or thread is a reason, not an error). */
+export function startBusyPoll(choice: BusyPollChoice): BusyPoller {
+  const off = (reason: string): BusyPoller => ({
+    running: false,
+    us: 0,
+    reason,
+    stats: () => NOT_RUNNING,
+    stop: () => {},
+  })
+  if (choice.us === 0) return off(choice.reason)
+  const addon = nativeAddon()
+  if (addon === null) return off(`off: no native addon (${nativeProblem()})`)
+  if (addon.busyPollStart === undefined) return off('off: the native addon predates busy polling')
+  const setMax = addon.busyPollStart
+  const err = setMax(choice.us)
+  if (err === -1) return off('off: one CPU usable')
+  if (err !== 0)
+    return off(
+      `off: its thread did not start (${os.constants.errno.EPERM === err ? 'EPERM' : `errno ${err}`})`,
+    )
+  setBurstEndHook(addon.busyPoll)
+  return {
+    running: true,
+    us: choice.us,
+    reason: choice.reason,
+    stats: () => {
+      const [calls = 0, hits = 0, ns = 0, windowNs = 0] = addon.busyPollStats()
+      return { calls, hits, spunSeconds: ns / 1e9, windowUs: windowNs / 1000 }
+    },
+    stop: () => {
+      setBurstEndHook(null)
+      setMax(0)
+    },
+  }
+}

@@ -1,0 +1,170 @@
+// Busy polling after bursts (src/os/busy-poll.ts, native-bindings/src/busypoll.c): `auto` turns it on only in a
+// virtual machine with more than one CPU and no CPU quota; the helper thread runs at SCHED_IDLE, spins only
+// while a window is open, opens its window only for bursts that come less than the maximum apart, and parks
+// (spins no more) once they stop; a burst's end opens the window through the turn's hook.
+
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { test } from 'node:test'
+import {
+  AUTO_BUSY_POLL_US,
+  chooseBusyPoll,
+  type HostFacts,
+  readHostFacts,
+  startBusyPoll,
+} from '../../src/os/busy-poll.js'
+import { nativeAddon, nativeProblem } from '../../src/os/native.js'
+import { beginBurst, endBurst } from '../../src/os/turn.js'
+
+const off = (process.env.BLACKROAD_NATIVE ?? '').toLowerCase() === 'off'
+
+const x86Guest = 'processor\t: 0\nflags\t\t: fpu vme de pse tsc msr hypervisor lahf_lm\n'
+const x86Metal = 'processor\t: 0\nflags\t\t: fpu vme de pse tsc msr lahf_lm\n'
+const arm = 'processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n'
+const facts = (f: Partial<HostFacts>): HostFacts => ({
+  cpuinfo: x86Guest,
+  sysVendor: '',
+  cpuMax: [],
+  cpus: 2,
+  ...f,
+})
+
+test('busy_poll_us auto: on in a virtual machine, off on bare metal, on one CPU and under a CPU quota', () => {
+  assert.equal(chooseBusyPoll('auto', facts({})).us, AUTO_BUSY_POLL_US, 'x86 guest (hypervisor flag)')
+  assert.match(chooseBusyPoll('auto', facts({})).reason, /hypervisor/)
+  assert.equal(
+    chooseBusyPoll('auto', facts({ cpuinfo: arm, sysVendor: 'QEMU' })).us,
+    AUTO_BUSY_POLL_US,
+    'arm64 guest',
+  )
+  assert.equal(
+    chooseBusyPoll('auto', facts({ cpuinfo: x86Metal, sysVendor: 'Dell Inc.' })).us,
+    0,
+    'x86 metal',
+  )
+  const pi = chooseBusyPoll('auto', facts({ cpuinfo: arm, sysVendor: '', cpus: 4 }))
+  assert.deepEqual(pi, { us: 0, reason: 'off: not a virtual machine' }, 'a Raspberry Pi')
+  assert.equal(chooseBusyPoll('auto', facts({ cpus: 1 })).us, 0, 'one CPU')
+  const quota = chooseBusyPoll('auto', facts({ cpuMax: ['max 100000\n', '150000 100000\n'] }))
+  assert.deepEqual(
+    quota,
+    { us: 0, reason: 'off: CPU quota (cpu.max 150000 100000)' },
+    'a parent cgroup has a quota',
+  )
+  assert.equal(
+    chooseBusyPoll('auto', facts({ cpuMax: ['max 100000\n', 'max 100000\n'] })).us,
+    AUTO_BUSY_POLL_US,
+  )
+  // A number is used as given, anywhere.
+  assert.equal(chooseBusyPoll(150, facts({ cpuinfo: x86Metal })).us, 150)
+  assert.equal(chooseBusyPoll(0, facts({})).us, 0)
+})
+
+test('readHostFacts reads this host', () => {
+  const f = readHostFacts()
+  assert.ok(f.cpus >= 1)
+  assert.match(f.cpuinfo, /^processor\s*:/m)
+  for (const l of f.cpuMax) assert.match(l, /^(max|\d+) \d+\n?$/)
+})
+
+/** The helper thread's task id in this process, by its name. */
+function pollerTid(): string | undefined {
+  return readdirSync('/proc/self/task').find((tid) => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'br-busypoll'
+    } catch {
+      return false
+    }
+  })
+}
+
+/** Scheduling policy and CPU time (ns) of a thread of this process, from /proc/self/task/TID/stat. */
+function threadStat(tid: string): { policy: number; cpuNs: number } {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // f[0] is field 3 (state)
+  const ticks = Number(f[11]) + Number(f[12]) // utime + stime
+  return { policy: Number(f[38]), cpuNs: (ticks * 1e9) / 100 }
+}
+
+/** Busy-waits `us` microseconds (the thread must not sleep: a sleep would be a gap). */
+function spinFor(us: number): void {
+  const end = process.hrtime.bigint() + BigInt(Math.round(us * 1000))
+  while (process.hrtime.bigint() < end) {}
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts closer than its maximum, then parks', {
+  skip: off,
+}, async () => {
+  const addon = nativeAddon()
+  assert.ok(addon !== null, `native addon not loaded: ${nativeProblem()}`)
+  const poller = startBusyPoll({ us: 300, reason: 'test' })
+  if (readHostFacts().cpus < 2) {
+    assert.equal(poller.running, false)
+    assert.match(poller.reason, /one CPU/)
+    return
+  }
+  assert.equal(poller.running, true, poller.reason)
+  try {
+    const tid = pollerTid()
+    assert.ok(tid !== undefined, 'a thread named br-busypoll')
+    assert.equal(threadStat(tid).policy, 5, 'SCHED_IDLE (5)')
+
+    const burst = () => {
+      beginBurst()
+      endBurst()
+    }
+    // Bursts 2 ms apart, beyond the 300 µs maximum: the window never opens.
+    const s0 = poller.stats()
+    for (let i = 0; i < 20; i++) {
+      burst()
+      spinFor(2000)
+    }
+    const s1 = poller.stats()
+    assert.equal(s1.calls - s0.calls, 20, 'every burst end reached the poller')
+    assert.equal(s1.windowUs, 0)
+    assert.equal(s1.spunSeconds, s0.spunSeconds, 'no spinning for sparse bursts')
+
+    // Bursts 100 µs apart: the window grows past the gap and stays open, and the thread spins through it
+    // (at idle priority: another test's process on the other CPU can starve it for a while, so up to 10 rounds).
+    let s2 = s1
+    let spun = 0
+    for (let round = 0; round < 10 && spun === 0; round++) {
+      const before = poller.stats()
+      for (let i = 0; i < 200; i++) {
+        burst()
+        spinFor(100)
+      }
+      s2 = poller.stats()
+      assert.ok(s2.windowUs >= 100 && s2.windowUs <= 300, `window ${s2.windowUs} µs`)
+      assert.ok(s2.hits - before.hits >= 150, `bursts inside the window: ${s2.hits - before.hits} of 200`)
+      await sleep(20)
+      spun = poller.stats().spunSeconds - before.spunSeconds
+    }
+    // 200 bursts x 100 µs = 20 ms; it can spin through them and 300 µs past the last, no longer.
+    assert.ok(spun > 0 && spun < 0.025, `spun ${(spun * 1e3).toFixed(2)} ms of CPU`)
+    const s3 = poller.stats()
+
+    // Bursts stopped: it parks. Its CPU time and spin time stay put.
+    const cpu3 = threadStat(tid).cpuNs
+    await sleep(100)
+    assert.equal(poller.stats().spunSeconds, s3.spunSeconds, 'no spinning without bursts')
+    assert.ok(threadStat(tid).cpuNs - cpu3 <= 10e6, 'parked: at most one clock tick of CPU in 100 ms')
+    assert.match(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'), /\) S /, 'sleeping')
+
+    // A later, sparse burst halves the window; sparse bursts close it.
+    for (let i = 0; i < 6; i++) {
+      burst()
+      spinFor(1000)
+    }
+    assert.equal(poller.stats().windowUs, 0)
+  } finally {
+    poller.stop()
+  }
+  // Stopped: burst ends no longer reach it.
+  const calls = poller.stats().calls
+  beginBurst()
+  endBurst()
+  assert.equal(poller.stats().calls, calls)
+})
