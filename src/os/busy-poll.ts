@@ -34,7 +34,10 @@ export interface HostFacts {
   cpuinfo: string
   /** /sys/class/dmi/id/sys_vendor, trimmed ('' when absent). */
   sysVendor: string
-  /** cpu.max of this process's cgroup and of each parent, innermost first (cgroup v2; empty elsewhere). */
+  /**
+   * CPU quotas of this process's cgroup and of each parent, innermost first, as cgroup v2's cpu.max reads
+   * ("max 100000": none); v1's cfs quota is given the same way. Empty without cgroups.
+   */
   cpuMax: string[]
   /** CPUs this process may run on. */
   cpus: number
@@ -77,19 +80,41 @@ function readText(file: string): string {
   }
 }
 
-/** cpu.max from this process's cgroup up to the root of the cgroup v2 tree. */
-function cgroupCpuMax(): string[] {
-  const line = readText('/proc/self/cgroup')
-    .split('\n')
-    .find((l) => l.startsWith('0::'))
-  if (line === undefined) return []
+/** Each file `file` from `dir` up to `root`, innermost first, through `read` ('' when absent: skipped). */
+function upTo(root: string, dir: string, read: (dir: string) => string): string[] {
   const out: string[] = []
-  let dir = path.join('/sys/fs/cgroup', line.slice(3))
-  for (let i = 0; i < 64 && dir.startsWith('/sys/fs/cgroup'); i++) {
-    const v = readText(path.join(dir, 'cpu.max'))
+  for (let i = 0; i < 64 && dir.startsWith(root); i++) {
+    const v = read(dir)
     if (v !== '') out.push(v)
-    if (dir === '/sys/fs/cgroup') break
+    if (dir === root) break
     dir = path.dirname(dir)
+  }
+  return out
+}
+
+/**
+ * CPU quotas of this process's cgroup and its parents, as cgroup v2's cpu.max ("max 100000" or "quota period"):
+ * from cpu.max in a v2 tree, or from cpu.cfs_quota_us / cpu.cfs_period_us under a v1 cpu controller.
+ */
+function cgroupCpuMax(): string[] {
+  const out: string[] = []
+  for (const line of readText('/proc/self/cgroup').split('\n')) {
+    const [, controllers, rel] = /^\d+:([^:]*):(.*)$/.exec(line) ?? []
+    if (controllers === undefined || rel === undefined) continue
+    if (controllers === '') {
+      const root = '/sys/fs/cgroup'
+      out.push(...upTo(root, path.join(root, rel), (d) => readText(path.join(d, 'cpu.max'))))
+    } else if (controllers.split(',').includes('cpu')) {
+      const root = path.join('/sys/fs/cgroup', controllers)
+      out.push(
+        ...upTo(root, path.join(root, rel), (d) => {
+          const quota = readText(path.join(d, 'cpu.cfs_quota_us')).trim()
+          const period = readText(path.join(d, 'cpu.cfs_period_us')).trim()
+          if (quota === '' || period === '') return ''
+          return `${quota === '-1' ? 'max' : quota} ${period}\n`
+        }),
+      )
+    }
   }
   return out
 }
