@@ -77,7 +77,7 @@ export const networkSchema = z
     )
       .prefault('auto')
       .describe(
-        "After the bus hands a message on, a helper thread at the lowest CPU priority keeps a CPU busy for up to this long (adapting to the traffic: it stops when messages come further apart), so the next process woken there, such as the reply's reader, starts without waiting for a halted CPU. Halves request/reply latency in a virtual machine, for CPU time that nothing else wanted; 0 turns it off. auto: 300 in a virtual machine with more than one CPU and no CPU quota, otherwise 0 (on bare metal, a Raspberry Pi included, waking an idle CPU is cheap).",
+        "After the bus hands a message on, a helper thread at the lowest CPU priority keeps a CPU busy for up to this long (adapting to the traffic: it stops when messages come further apart), so the next process woken there, such as the reply's reader, starts without waiting for a halted CPU. Cuts request/reply latency by a fifth to a half in a virtual machine, for CPU time that nothing else wanted; 0 turns it off. auto: 300 in a virtual machine with more than one CPU and no CPU quota, otherwise 0 (on bare metal, a Raspberry Pi included, waking an idle CPU is cheap).",
       ),
   })
   .superRefine((n, ctx) => {
