@@ -27,7 +27,13 @@ import type {
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
-import { chooseBusyPoll, readHostFacts, startBusyPoll } from '../os/busy-poll.js'
+import {
+  type BusyPoller,
+  busyPollSpunSeconds,
+  chooseBusyPoll,
+  readHostFacts,
+  startBusyPoll,
+} from '../os/busy-poll.js'
 import { nativeAddon } from '../os/native.js'
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
@@ -85,6 +91,7 @@ export class Daemon {
   private net: NetworkCore | null = null
   private busNode: BusNode | null = null
   private policyNode: PolicyNode | null = null
+  private busyPoll: BusyPoller | null = null
   private eventsNode: EventsNode | null = null
   private dnsNode: DnsNode | null = null
   private agentsNode: AgentsNode | null = null
@@ -273,12 +280,9 @@ export class Daemon {
     trimmer.start()
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })
 
-    const poll = startBusyPoll(chooseBusyPoll(this.config.network.busy_poll_us, readHostFacts()))
-    const polled = { us: poll.us, reason: poll.reason }
-    if (poll.running) this.logger.info(polled, 'busy polling after each message, at the lowest CPU priority')
-    else this.logger.info(polled, 'no busy polling')
-    this.metrics.busyPoll.spunSeconds = () => poll.stats().spunSeconds
-    this.cleanups.push({ what: 'busy polling', run: async () => poll.stop() })
+    this.reloadBusyPoll(this.config.network.busy_poll_us)
+    this.metrics.busyPoll.spunSeconds = busyPollSpunSeconds
+    this.cleanups.push({ what: 'busy polling', run: async () => this.busyPoll?.stop() })
   }
 
   /** Joins the mesh when this node holds a certificate of its federation; otherwise runs standalone. */
@@ -333,6 +337,20 @@ export class Daemon {
       { ipv4: c.addresses.ipv4, ipv6: c.addresses.ipv6, interface: this.config.wireguard.interface },
       'mesh network up',
     )
+  }
+
+  /** Starts busy polling as `setting` asks on this host, or changes it (SIGHUP); logs the choice and why. */
+  reloadBusyPoll(setting: Config['network']['busy_poll_us']): BusyPoller {
+    const choice = chooseBusyPoll(setting, readHostFacts())
+    const old = this.busyPoll
+    if (old !== null && old.us === choice.us) return old
+    old?.stop()
+    const poll = startBusyPoll(choice)
+    this.busyPoll = poll
+    const polled = { us: poll.us, reason: poll.reason }
+    if (poll.running) this.logger.info(polled, 'busy polling after each message, at the lowest CPU priority')
+    else this.logger.info(polled, 'no busy polling')
+    return poll
   }
 
   /** Replaces the network policies (SIGHUP); returns how many are in force. Throws on policies that do not compile. */

@@ -94,7 +94,7 @@ export async function runDaemon(opts: RunDaemonOptions): Promise<number> {
   }
 }
 
-/** SIGHUP: re-reads the config and applies what can change at run time (today: mesh.policies). */
+/** SIGHUP: re-reads the config and applies what can change at run time (mesh.policies, network.busy_poll_us). */
 async function reload(
   daemon: Daemon,
   logger: Logger,
@@ -104,9 +104,10 @@ async function reload(
   try {
     const fresh = (await loadConfigCached(configPath, cache)).config
     const n = daemon.reloadPolicies(fresh.mesh)
+    const poll = daemon.reloadBusyPoll(fresh.network.busy_poll_us)
     logger.info(
-      { config: configPath, policies: n },
-      'SIGHUP: network policies reloaded; other changes need a restart',
+      { config: configPath, policies: n, busy_poll_us: poll.us },
+      'SIGHUP: network policies and busy polling reloaded; other changes need a restart',
     )
   } catch (err) {
     logger.error(

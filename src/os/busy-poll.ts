@@ -149,6 +149,12 @@ export interface BusyPoller {
   stop(): void
 }
 
+/** CPU time this process's busy-poll thread has spun, over its life (0 without the addon). */
+export function busyPollSpunSeconds(): number {
+  const stats = nativeAddon()?.busyPollStats
+  return stats === undefined ? 0 : (stats()[2] ?? 0) / 1e9
+}
+
 const NOT_RUNNING: BusyPollStats = { calls: 0, hits: 0, spunSeconds: 0, windowUs: 0 }
 
 /** Starts busy polling as chosen; never throws (a missing addon or thread is a reason, not an error). */
@@ -163,21 +169,22 @@ export function startBusyPoll(choice: BusyPollChoice): BusyPoller {
   if (choice.us === 0) return off(choice.reason)
   const addon = nativeAddon()
   if (addon === null) return off(`off: no native addon (${nativeProblem()})`)
-  if (addon.busyPollStart === undefined) return off('off: the native addon predates busy polling')
-  const setMax = addon.busyPollStart
+  const { busyPollStart: setMax, busyPoll, busyPollStats } = addon
+  if (setMax === undefined || busyPoll === undefined || busyPollStats === undefined)
+    return off('off: the native addon predates busy polling')
   const err = setMax(choice.us)
   if (err === -1) return off('off: one CPU usable')
   if (err !== 0)
     return off(
       `off: its thread did not start (${os.constants.errno.EPERM === err ? 'EPERM' : `errno ${err}`})`,
     )
-  setBurstEndHook(addon.busyPoll)
+  setBurstEndHook(busyPoll)
   return {
     running: true,
     us: choice.us,
     reason: choice.reason,
     stats: () => {
-      const [calls = 0, hits = 0, ns = 0, windowNs = 0] = addon.busyPollStats()
+      const [calls = 0, hits = 0, ns = 0, windowNs = 0] = busyPollStats()
       return { calls, hits, spunSeconds: ns / 1e9, windowUs: windowNs / 1000 }
     },
     stop: () => {

@@ -55,9 +55,9 @@ export interface NativeAddon {
    */
   busyPollStart?: (maxUs: number) => number
   /** A burst's output went out: adapts the window and opens it. */
-  busyPoll: () => void
+  busyPoll?: () => void
   /** [calls, calls inside an open window, nanoseconds spun, window in nanoseconds]. */
-  busyPollStats: () => number[]
+  busyPollStats?: () => number[]
 }
 
 declare const udpHandleBrand: unique symbol

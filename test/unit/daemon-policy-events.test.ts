@@ -69,6 +69,8 @@ describe('policies and events in a standalone daemon', () => {
       `  socket: ${sock}`,
       'metrics:',
       '  enabled: false',
+      'network:',
+      '  busy_poll_us: 0',
       'dns:',
       '  enabled: false',
       'logging:',
@@ -162,7 +164,7 @@ describe('policies and events in a standalone daemon', () => {
     assert.ok((JSON.parse(status.stdout) as { capabilities: string[] }).capabilities.includes('events'))
   })
 
-  test('SIGHUP reloads the policies: without the rate limit the sender is served again', async () => {
+  test('SIGHUP reloads the policies (without the rate limit the sender is served again) and busy polling', async () => {
     const client = new BlackroadClient({ socketPath: sock })
     try {
       // Empty the bucket (it holds one message; it may have refilled while the previous test ran).
@@ -177,7 +179,10 @@ describe('policies and events in a standalone daemon', () => {
       assert.ok(codes.includes('RATE_LIMITED'), codes.join(','))
       const file = path.join(dir, 'config.yaml')
       const text = await fs.readFile(file, 'utf8')
-      await fs.writeFile(file, text.replace(/\nmesh:[\s\S]*$/, '\n'))
+      await fs.writeFile(
+        file,
+        text.replace(/\nmesh:[\s\S]*$/, '\n').replace('busy_poll_us: 0', 'busy_poll_us: 150'),
+      )
       daemon.kill('SIGHUP')
       let served = false
       for (let i = 0; i < 100 && !served; i++) {
@@ -199,6 +204,10 @@ describe('policies and events in a standalone daemon', () => {
     daemon.kill('SIGTERM')
     const r = await exited
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /SIGHUP: network policies reloaded/)
+    assert.match(r.stdout, /"busy_poll_us":150,"msg":"SIGHUP: network policies and busy polling reloaded/)
+    // Busy polling: off as configured at start, on at 150 µs after the reload (where a second CPU allows it).
+    assert.match(r.stdout, /"us":0,"reason":"off \(busy_poll_us: 0\)","msg":"no busy polling"/)
+    if (os.availableParallelism() > 1)
+      assert.match(r.stdout, /"us":150,"reason":"busy_poll_us","msg":"busy polling after each message/)
   })
 })
