@@ -5,7 +5,9 @@
 // build's per-batch figures, their medians and the median of the paired ratios. Root; a few minutes.
 //
 //   node dist/bench/tools/bus-ab.js --other /path/to/copy/blackroad-cli.cjs [--mode rr|tp] [--rounds 12]
-//     [--batch 2000]
+//     [--batch 2000] [--config-this JSON] [--config-other JSON]
+// --config-*: config sections for one side's daemons, e.g. --config-other '{"network":{"busy_poll_us":0}}' with
+// --other a copy of this build compares a setting rather than two builds.
 // rr: sequential request/reply, p50 (µs) per batch; tp: one-way throughput (msgs/s) per batch of messages.
 // Both with the daemons' CPU (µs) per round trip or message.
 
@@ -21,6 +23,16 @@ function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? process.argv[i + 1] : undefined
 }
+/** --config-this / --config-other: JSON of config sections for that side's daemons (e.g. {"network":{...}}). */
+function extraConfig(name: string): Record<string, Record<string, unknown>> {
+  const text = arg(name)
+  if (text === undefined) return {}
+  const v = JSON.parse(text) as unknown
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new Error(`--${name}: expected a JSON object`)
+  return v as Record<string, Record<string, unknown>>
+}
+
 const other = arg('other')
 if (other === undefined || !readFileSync(other, 'utf8').startsWith('#!')) {
   console.error('usage: bus-ab.js --other /path/to/blackroad-cli.cjs [--mode rr|tp] [--rounds N] [--batch N]')
@@ -55,7 +67,10 @@ await Lab.run(
         else process.env.BRT_CLI = cli
         const mesh = new OurMesh(lab, { logLevel: 'warn' })
         meshes.push(mesh)
-        const config = { api: { stream_max_pending_bytes: 512 * 1024 * 1024 } }
+        const config = {
+          api: { stream_max_pending_bytes: 512 * 1024 * 1024 },
+          ...extraConfig(k === 't' ? 'config-this' : 'config-other'),
+        }
         const [na, nb] = await startRouterPair(lab, mesh, { bridge: `ab${k}`, prefix: k, config })
         pairs.push({
           name: cli === undefined ? 'this' : 'other',

@@ -27,7 +27,7 @@ import {
 } from '../bus/index.js'
 import { readDirect } from '../os/direct-reads.js'
 import { DirectWriter } from '../os/direct-writes.js'
-import { beginBurst, deferToTurnEnd, endBurst } from '../os/turn.js'
+import { beginBurst, burstItems, deferToTurnEnd, endBurst } from '../os/turn.js'
 import type { WriteSink } from '../os/write-buffers.js'
 import { bytesEqualAt, isDecodeError } from '../wire/index.js'
 import { type AgentDirectory, checkLabel } from './directory.js'
@@ -159,6 +159,7 @@ export class StreamSession {
       this.fatal('MALFORMED_FRAME', `unreadable frame length: ${err.message}; closing the connection`)
     } finally {
       this.ctx.metrics.framesIn(this.framesIn)
+      burstItems(this.framesIn)
       endBurst()
     }
     if ((this.holds & HOLD_CONGESTED) === 0 && !this.closed && this.ctx.bus.holdOff(this.relievedFn))

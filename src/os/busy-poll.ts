@@ -10,8 +10,9 @@
 // spend more CPU per round trip than ours did).
 //
 // So after each burst of input whose output went out (src/os/turn.ts endBurst), the router opens a window in
-// which a helper thread at SCHED_IDLE spins; the window adapts to the gaps between bursts and closes when traffic
-// thins out, so an idle daemon never spins. The CPU time is real (the bench prints it with the daemons' CPU per
+// which a helper thread at SCHED_IDLE spins; the window adapts to the gaps between bursts that the event loop
+// spent waiting, and closes when traffic thins out (an idle daemon never spins) or when the loop is saturated
+// (its next input is already there when it looks: nothing is woken, spinning would be waste). The CPU time is real (the bench prints it with the daemons' CPU per
 // round trip) but only what nothing else wanted: a SCHED_IDLE task is preempted by any task woken on its CPU.
 // On by default only where it pays: in a virtual machine with more than one usable CPU and no CPU quota (a quota
 // would charge the spinning to the daemon's own budget). On bare metal, a Raspberry Pi included, waking an idle
@@ -131,7 +132,7 @@ export function readHostFacts(): HostFacts {
 export interface BusyPollStats {
   /** Bursts that opened (or kept open) a window. */
   calls: number
-  /** Of those, bursts that came while the window was open. */
+  /** Of those, bursts that came while the window was open, after the loop had waited for them. */
   hits: number
   /** CPU time the helper thread spent spinning. */
   spunSeconds: number
@@ -174,6 +175,7 @@ export function startBusyPoll(choice: BusyPollChoice): BusyPoller {
     return off('off: the native addon predates busy polling')
   const err = setMax(choice.us)
   if (err === -1) return off('off: one CPU usable')
+  if (err === -2) return off('off: no libuv loop to read idle time from')
   if (err !== 0)
     return off(
       `off: its thread did not start (${os.constants.errno.EPERM === err ? 'EPERM' : `errno ${err}`})`,

@@ -50,12 +50,13 @@ export interface NativeAddon {
   dropFilePages?: () => number
   /**
    * Busy polling (native-bindings/src/busypoll.c, src/os/busy-poll.ts): sets the maximum window in microseconds
-   * (0: off) and starts the SCHED_IDLE helper thread once. 0 when it runs, -1 when only one CPU is usable, else
-   * pthread_create's errno. Absent off Linux and in an older addon.
+   * (0: off) and starts the SCHED_IDLE helper thread once. 0 when it runs, -1 when only one CPU is usable, -2
+   * without a libuv loop, else the errno of pthread_create or of taking SCHED_IDLE. Absent off Linux and in an
+   * older addon.
    */
   busyPollStart?: (maxUs: number) => number
-  /** A burst's output went out: adapts the window and opens it. */
-  busyPoll?: () => void
+  /** A burst of `items` messages and its output went out: adapts the window and opens it. */
+  busyPoll?: (items: number) => void
   /** [calls, calls inside an open window, nanoseconds spun, window in nanoseconds]. */
   busyPollStats?: () => number[]
 }

@@ -20,7 +20,8 @@
 
 const pending: Array<() => void> = []
 let inBurst = false
-let burstEndHook: (() => void) | null = null
+let burstEndHook: ((items: number) => void) | null = null
+let items = 0
 let immediateScheduled = false
 
 function runPending(): void {
@@ -58,19 +59,25 @@ export function deferToTurnEnd(fn: () => void): void {
 export function beginBurst(): void {
   if (inBurst) runPending()
   inBurst = true
+  items = 0
+}
+
+/** `n` messages of the current burst were handled (the burst-end hook gets the count). */
+export function burstItems(n = 1): void {
+  items += n
 }
 
 /** The read handler is done: runs what it deferred. */
 export function endBurst(): void {
   inBurst = false
   if (pending.length > 0) runPending()
-  if (burstEndHook !== null) burstEndHook()
+  if (burstEndHook !== null) burstEndHook(items)
 }
 
 /**
- * Runs `fn` after each burst's deferred work, i.e. after a read's output went out (src/os/busy-poll.ts); null
- * removes it.
+ * Runs `fn` after each burst's deferred work, i.e. after a read's output went out (src/os/busy-poll.ts), with the
+ * number of messages the burst handled (burstItems); null removes it.
  */
-export function setBurstEndHook(fn: (() => void) | null): void {
+export function setBurstEndHook(fn: ((items: number) => void) | null): void {
   burstEndHook = fn
 }

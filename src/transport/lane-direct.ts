@@ -19,7 +19,7 @@ import type { Socket } from 'node:net'
 import sodium from 'sodium-native'
 import { readDirect } from '../os/direct-reads.js'
 import { DirectWriter } from '../os/direct-writes.js'
-import { beginBurst, endBurst } from '../os/turn.js'
+import { beginBurst, burstItems, endBurst } from '../os/turn.js'
 import { WriteBuffers } from '../os/write-buffers.js'
 
 /** Bytes a secretstream message adds (tag + MAC). */
@@ -152,6 +152,7 @@ export function directPath(conn: unknown): DirectPath | null {
       stream.push = (data) => {
         // The end of the stream (and anything after a destroy) still goes the stream's way.
         if (data === null || stream.destroyed) return push(data)
+        burstItems()
         deliver(data)
         return true
       }

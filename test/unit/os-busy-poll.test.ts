@@ -1,7 +1,8 @@
 // Busy polling after bursts (src/os/busy-poll.ts, native-bindings/src/busypoll.c): `auto` turns it on only in a
 // virtual machine with more than one CPU and no CPU quota; the helper thread runs at SCHED_IDLE, spins only
-// while a window is open, opens its window only for bursts that come less than the maximum apart, and parks
-// (spins no more) once they stop; a burst's end opens the window through the turn's hook.
+// while a window is open, opens its window only for bursts that come less than the maximum apart, not for a
+// saturated event loop nor for pipelined traffic (bursts of several messages), and parks (spins no more) once they stop; a burst's end
+// opens the window through the turn's hook.
 
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -14,7 +15,7 @@ import {
   startBusyPoll,
 } from '../../src/os/busy-poll.js'
 import { nativeAddon, nativeProblem } from '../../src/os/native.js'
-import { beginBurst, endBurst } from '../../src/os/turn.js'
+import { beginBurst, burstItems, endBurst } from '../../src/os/turn.js'
 
 const off = (process.env.BLACKROAD_NATIVE ?? '').toLowerCase() === 'off'
 
@@ -92,14 +93,21 @@ function spinFor(us: number): void {
   while (process.hrtime.bigint() < end) {}
 }
 
+/** A read handler's burst with nothing in it: its end reaches the poller. */
+function burst(): void {
+  beginBurst()
+  endBurst()
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts closer than its maximum, then parks', {
+test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts the loop waited for, then parks', {
   skip: off,
 }, async () => {
   const addon = nativeAddon()
   assert.ok(addon !== null, `native addon not loaded: ${nativeProblem()}`)
-  const poller = startBusyPoll({ us: 300, reason: 'test' })
+  // A 5 ms maximum: the event loop's shortest wait on a timer is about 1 ms.
+  const poller = startBusyPoll({ us: 5000, reason: 'test' })
   if (readHostFacts().cpus < 2) {
     assert.equal(poller.running, false)
     assert.match(poller.reason, /one CPU/)
@@ -111,60 +119,69 @@ test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts closer 
     assert.ok(tid !== undefined, 'a thread named br-busypoll')
     assert.equal(threadStat(tid).policy, 5, 'SCHED_IDLE (5)')
 
-    const burst = () => {
-      beginBurst()
-      endBurst()
+    /** n bursts, each after the loop waited `ms` on a timer. */
+    const waitedBursts = async (n: number, ms: number) => {
+      for (let i = 0; i < n; i++) {
+        await sleep(ms)
+        burst()
+      }
     }
-    // Bursts 2 ms apart, beyond the 300 µs maximum: the window never opens.
+    // Bursts 10 ms apart, beyond the maximum: the window never opens.
     const s0 = poller.stats()
-    for (let i = 0; i < 20; i++) {
-      burst()
-      spinFor(2000)
-    }
+    await waitedBursts(20, 10)
     const s1 = poller.stats()
     assert.equal(s1.calls - s0.calls, 20, 'every burst end reached the poller')
     assert.equal(s1.windowUs, 0)
     assert.equal(s1.spunSeconds, s0.spunSeconds, 'no spinning for sparse bursts')
 
-    // Bursts 100 µs apart: the window grows past the gap and stays open, and the thread spins through it
-    // (at idle priority: another test's process on the other CPU can starve it for a while, so up to 10 rounds).
-    let s2 = s1
+    // Bursts about 1 ms apart, each waited for: the window grows past the gap and stays open, and the thread
+    // spins through it (at idle priority: another test's process on the other CPU can starve it for a while,
+    // so up to 10 rounds).
     let spun = 0
+    let s2 = s1
     for (let round = 0; round < 10 && spun === 0; round++) {
       const before = poller.stats()
-      for (let i = 0; i < 200; i++) {
-        burst()
-        spinFor(100)
-      }
+      await waitedBursts(60, 1)
       s2 = poller.stats()
-      assert.ok(s2.windowUs >= 100 && s2.windowUs <= 300, `window ${s2.windowUs} µs`)
-      assert.ok(s2.hits - before.hits >= 150, `bursts inside the window: ${s2.hits - before.hits} of 200`)
-      await sleep(20)
-      spun = poller.stats().spunSeconds - before.spunSeconds
+      assert.ok(s2.windowUs >= 1000 && s2.windowUs <= 5000, `window ${s2.windowUs} µs`)
+      assert.ok(s2.hits - before.hits >= 30, `bursts inside the window: ${s2.hits - before.hits} of 60`)
+      spun = s2.spunSeconds - before.spunSeconds
     }
-    // 200 bursts x 100 µs = 20 ms; it can spin through them and 300 µs past the last, no longer.
-    assert.ok(spun > 0 && spun < 0.025, `spun ${(spun * 1e3).toFixed(2)} ms of CPU`)
-    const s3 = poller.stats()
+    assert.ok(spun > 0, 'the thread spun')
+
+    // Bursts 100 µs apart with the loop never waiting (saturated): the window closes within the millisecond
+    // over which saturation is judged.
+    for (let i = 0; i < 30; i++) {
+      burst()
+      spinFor(100)
+    }
+    assert.equal(poller.stats().windowUs, 0, 'a saturated loop gets no spinning')
+
+    // Waited-for single messages again: the window opens again.
+    await waitedBursts(20, 1)
+    assert.ok(poller.stats().windowUs >= 1000, `reopened: ${poller.stats().windowUs} µs`)
+    // The same gaps, but each burst carries several messages (a pipelined stream): it closes.
+    for (let i = 0; i < 5; i++) {
+      await sleep(1)
+      beginBurst()
+      burstItems(5)
+      endBurst()
+    }
+    assert.equal(poller.stats().windowUs, 0, 'pipelined traffic gets no spinning')
 
     // Bursts stopped: it parks. Its CPU time and spin time stay put.
+    await sleep(20)
+    const s3 = poller.stats()
     const cpu3 = threadStat(tid).cpuNs
     await sleep(100)
     assert.equal(poller.stats().spunSeconds, s3.spunSeconds, 'no spinning without bursts')
     assert.ok(threadStat(tid).cpuNs - cpu3 <= 10e6, 'parked: at most one clock tick of CPU in 100 ms')
     assert.match(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'), /\) S /, 'sleeping')
-
-    // A later, sparse burst halves the window; sparse bursts close it.
-    for (let i = 0; i < 6; i++) {
-      burst()
-      spinFor(1000)
-    }
-    assert.equal(poller.stats().windowUs, 0)
   } finally {
     poller.stop()
   }
   // Stopped: burst ends no longer reach it.
   const calls = poller.stats().calls
-  beginBurst()
-  endBurst()
+  burst()
   assert.equal(poller.stats().calls, calls)
 })

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { beginBurst, deferToTurnEnd, endBurst } from '../../src/os/turn.js'
+import { beginBurst, burstItems, deferToTurnEnd, endBurst, setBurstEndHook } from '../../src/os/turn.js'
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -92,4 +92,22 @@ test('a burst whose handler never ended it is run out by the next burst', () => 
   deferToTurnEnd(() => log.push('next'))
   endBurst()
   assert.deepEqual(log, ['orphaned', 'next'])
+})
+
+test('the burst-end hook runs after the deferred work, with the messages the burst counted', () => {
+  const log: string[] = []
+  setBurstEndHook((items) => log.push(`hook ${items}`))
+  try {
+    inBurstOf(() => {
+      deferToTurnEnd(() => log.push('deferred'))
+      burstItems(2)
+      burstItems()
+    })
+    inBurstOf(() => {})
+    assert.deepEqual(log, ['deferred', 'hook 3', 'hook 0'], 'counted per burst')
+  } finally {
+    setBurstEndHook(null)
+  }
+  inBurstOf(() => burstItems())
+  assert.equal(log.length, 3, 'removed')
 })
