@@ -10,10 +10,12 @@
 // spend more CPU per round trip than ours did).
 //
 // So after each burst of input whose output went out (src/os/turn.ts endBurst), the router opens a window in
-// which a helper thread at SCHED_IDLE spins; the window adapts to the gaps between bursts that the event loop
-// spent waiting, and closes when traffic thins out (an idle daemon never spins) or when the loop is saturated
-// (its next input is already there when it looks: nothing is woken, spinning would be waste). The CPU time is real (the bench prints it with the daemons' CPU per
-// round trip) but only what nothing else wanted: a SCHED_IDLE task is preempted by any task woken on its CPU.
+// which a helper thread at SCHED_IDLE spins. The window adapts to the gaps between bursts and stays open only
+// where a message waits for a wake-up: it closes when traffic thins out (an idle daemon never spins), when the
+// event loop is saturated (its next input is there when it looks) and for pipelined traffic (several messages
+// per read: spinning under a one-way stream cost 5-14 % of its throughput here). The CPU time is real (the bench
+// prints it with the daemons' CPU per round trip) but only what nothing else wanted: a SCHED_IDLE task is
+// preempted by any task woken on its CPU.
 // On by default only where it pays: in a virtual machine with more than one usable CPU and no CPU quota (a quota
 // would charge the spinning to the daemon's own budget). On bare metal, a Raspberry Pi included, waking an idle
 // core is cheap and spinning would cost power for little.
