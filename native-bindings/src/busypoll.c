@@ -13,8 +13,8 @@
 // opens, judged over each millisecond or more of calls, for a saturated event loop (one that spent less than
 // half that time waiting in epoll, libuv's idle time: its next input is ready when it looks, nobody is woken)
 // nor for pipelined traffic (most bursts carried more than one message: the sender is ahead, and wake-ups
-// overlap with work). Spinning under a one-way stream cost 5 to 14 % of its throughput here (the SCHED_IDLE
-// thread spreads wake-ups over both CPUs, and reads get smaller). Judged over a span, not per call: bursts
+// overlap with work). Spinning under a one-way stream cost 5 to 14 % of its throughput here (likely because a
+// CPU running only the SCHED_IDLE thread counts as idle, so wake-ups spread over both CPUs and reads get smaller). Judged over a span, not per call: bursts
 // handled in one loop iteration (two sockets ready at once) have no wait between them.
 //
 //   busyPollStart(maxUs)  sets the maximum window (0 turns spinning off) and starts the thread once: 0 when it
