@@ -134,7 +134,9 @@ async function fakeSocket(
       // Answer in two writes: the reader must wait for the end of the answer, not take the first chunk.
       if (a !== null) {
         sock.write(a.slice(0, 10))
-        setTimeout(() => sock.write(a.slice(10)), 5)
+        // A short answer has no second part; the client may have read it whole and hung up by then (writing
+        // nothing to the closed socket failed with EPIPE, now and then, under load).
+        if (a.length > 10) setTimeout(() => sock.write(a.slice(10)), 5)
       }
     })
   })
