@@ -6,25 +6,14 @@
 // SCHED_IDLE, and its CPU shows in the metrics.
 
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { BlackroadClient, type BusStream, type StreamError } from '../src/client/index.js'
-import { chooseBusyPoll, readHostFacts } from '../src/os/busy-poll.js'
+import { BUSY_POLL_THREAD, chooseBusyPoll, readHostFacts } from '../src/os/busy-poll.js'
 import { Lab, waitFor } from './lib/index.js'
 import { Mesh, type MeshNode } from './lib/mesh.js'
 import { fetchMetrics, METRICS_LISTEN, requireRoot, sampleValue } from './lib/mesh-inspect.js'
+import { threadsNamed } from './lib/procfs.js'
 import { routedLinks } from './lib/routed-links.js'
-
-/** Scheduling policies of the threads of `pid` named br-busypoll (field 41 of their stat). */
-function busyPollThreads(pid: number): number[] {
-  const out: number[] = []
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-    if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'br-busypoll') continue
-    out.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]))
-  }
-  return out
-}
 
 test('line A-B-C: A reaches an agent and a responder registered on C', async (t) => {
   if (!requireRoot(t)) return
@@ -118,7 +107,11 @@ test('line A-B-C: A reaches an agent and a responder registered on C', async (t)
   )
   if (poll.us > 0) {
     assert.ok(spun > 0, `A's busy-poll thread spun ${spun} s`)
-    assert.deepEqual(busyPollThreads(na.daemon!.pid), [5], 'one busy-poll thread, at SCHED_IDLE (5)')
+    assert.deepEqual(
+      threadsNamed(na.daemon!.pid, BUSY_POLL_THREAD).map((t) => t.policy),
+      [5],
+      'one busy-poll thread, at SCHED_IDLE (5)',
+    )
     // No traffic, no spinning: the window closes (probes and floods come far further apart than 300 µs).
     await new Promise((r) => setTimeout(r, 500))
     const idle0 = sampleValue(await fetchMetrics(na.daemon!), 'blackroad_busy_poll_seconds_total')
@@ -127,7 +120,10 @@ test('line A-B-C: A reaches an agent and a responder registered on C', async (t)
     assert.ok(idle1 - idle0 < 0.001, `idle A spun ${((idle1 - idle0) * 1e3).toFixed(3)} ms in 2 s`)
   } else {
     assert.equal(spun, 0)
-    assert.deepEqual(busyPollThreads(na.daemon!.pid), [])
+    assert.deepEqual(
+      threadsNamed(na.daemon!.pid, BUSY_POLL_THREAD).map((t) => t.policy),
+      [],
+    )
   }
 
   // Unknown agents: refused on A by name, and by C for an address on C.

@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import type { Host } from '../../netns-tests/lib/topology.js'
-import { readDirect } from '../../src/os/direct-reads.js'
+import { onReads } from '../../src/os/direct-reads.js'
 
 export const NATS_SETTINGS =
   'nats: 2 nats-server (cluster "bench", no_advertise), max_pending 512MB, write_deadline 10s; client: this bench\'s NATS protocol client, echo off'
@@ -211,8 +211,7 @@ export class NatsConn {
     // Reads and writes as our client makes them (src/client/stream.ts): reads handed to the parser directly, not
     // through 'data' (os/direct-reads.ts, what our client's onread does), and output flushed in a microtask
     // after the caller's code, so that request/reply compares the servers and not the clients' plumbing.
-    const onChunk = (c: Buffer) => this.data(c)
-    if (!readDirect(socket, onChunk)) socket.on('data', onChunk)
+    onReads(socket, (c) => this.data(c))
   }
 
   /** A client over `socket` (connected, or connecting, to a server): resolves after the handshake. */

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { readStat, statCpuTicks, threadsNamed } from '../../netns-tests/lib/procfs.js'
 import type { Host } from '../../netns-tests/lib/topology.js'
 
 export { sleep }
@@ -23,44 +24,21 @@ export const rssKiB = (pid: number) => statusKiB(pid, 'VmRSS')
 
 /** utime + stime of a process in clock ticks (NaN when gone). */
 export function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // comm may contain spaces and parentheses: fields are counted after the last ')'
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(rest[11]) + Number(rest[12])
-  } catch {
-    return Number.NaN
-  }
+  const s = readStat(`/proc/${pid}/stat`)
+  return s === null ? Number.NaN : statCpuTicks(s.fields)
 }
 
 /** utime + stime, in clock ticks, of the threads of pid named comm (0 when there are none or pid is gone). */
 export function threadCpuTicks(pid: number, comm: string): number {
-  let sum = 0
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== comm) continue
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      sum += Number(rest[11]) + Number(rest[12])
-    }
-  } catch {
-    // gone
-  }
-  return sum
+  return threadsNamed(pid, comm).reduce((sum, t) => sum + t.cpuTicks, 0)
 }
 
 /** Clock ticks per second (USER_HZ; 100 on every Linux this runs on). */
 export const CLK_TCK = 100
 
 function statOf(pid: number): { ppid: number; comm: string; state: string } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return { ppid: Number(rest[1]), comm, state: rest[0] ?? '' }
-  } catch {
-    return null
-  }
+  const s = readStat(`/proc/${pid}/stat`)
+  return s === null ? null : { ppid: Number(s.fields[1]), comm: s.comm, state: s.fields[0] ?? '' }
 }
 
 /** Direct children of pid whose command name is comm (any when comm is undefined). */

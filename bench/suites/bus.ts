@@ -10,6 +10,7 @@ import path from 'node:path'
 import type { DaemonHandle } from '../../netns-tests/lib/daemon.js'
 import { Lab } from '../../netns-tests/lib/lab.js'
 import { fetchMetrics } from '../../netns-tests/lib/mesh-inspect.js'
+import { BUSY_POLL_THREAD } from '../../src/os/busy-poll.js'
 import { NATS_SETTINGS, type NatsCluster, type NatsConn, startNatsCluster } from '../bus/nats.js'
 import { ourClient, startRouterPair } from '../bus/ours.js'
 import {
@@ -39,7 +40,6 @@ interface CpuSum {
   own: number
 }
 const cpuSum = (): CpuSum => ({ servers: [], busyPoll: [], own: 0 })
-const BUSY_POLL_THREAD = 'br-busypoll'
 
 /** Runs `fn`, adding what it cost to `into`: each of `pids` (the system's servers) and this process's clients. */
 async function metered<T>(pids: number[], into: CpuSum, fn: () => Promise<T>): Promise<T> {

@@ -87,7 +87,7 @@ static int64_t thread_cpu_ns(void) {
 
 static void *spinner(void *arg) {
   (void)arg;
-  pthread_setname_np(pthread_self(), "br-busypoll");
+  pthread_setname_np(pthread_self(), "br-busypoll"); /* BUSY_POLL_THREAD in src/os/busy-poll.ts */
   /* Before any spinning: a thread that cannot take the idle policy never spins at a normal priority. */
   struct sched_param p = {0};
   start_err = pthread_setschedparam(pthread_self(), SCHED_IDLE, &p);

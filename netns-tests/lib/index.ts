@@ -29,6 +29,7 @@ export {
   tcpListen,
 } from './probes.js'
 export { describeExit, type ExitStatus, Proc, type SpawnOptions } from './proc.js'
+export { readStat, statCpuTicks, type ThreadInfo, threadsNamed } from './procfs.js'
 export {
   Bridge,
   type DelayOptions,

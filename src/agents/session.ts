@@ -25,7 +25,7 @@ import {
   SENT,
   type Subscription,
 } from '../bus/index.js'
-import { readDirect } from '../os/direct-reads.js'
+import { onReads } from '../os/direct-reads.js'
 import { DirectWriter } from '../os/direct-writes.js'
 import { beginBurst, burstItems, deferToTurnEnd, endBurst } from '../os/turn.js'
 import type { WriteSink } from '../os/write-buffers.js'
@@ -122,8 +122,7 @@ export class StreamSession {
     // Output goes straight to the kernel while the socket holds nothing queued (os/direct-writes.ts).
     this.sink = DirectWriter.over(socket)
     // Reads go to data() directly where the socket allows it (os/direct-reads.ts), else through 'data'.
-    const onChunk = (chunk: Buffer) => this.data(chunk)
-    if (!readDirect(socket, onChunk)) socket.on('data', onChunk)
+    onReads(socket, (chunk) => this.data(chunk))
     socket.on('drain', () => this.drained())
     socket.on('close', () => this.close())
     // The API server allows half-open sockets: a client's end() arrives as 'end' and is the end of the session.

@@ -27,13 +27,7 @@ import type {
 import type { Config } from '../config/index.js'
 import { fingerprint, type KeyPair, loadOrCreateKey, nodeIdFromPublicKey } from '../identity/index.js'
 import { createMetrics, type DaemonMetrics, MetricsServer } from '../metrics/index.js'
-import {
-  type BusyPoller,
-  busyPollSpunSeconds,
-  chooseBusyPoll,
-  readHostFacts,
-  startBusyPoll,
-} from '../os/busy-poll.js'
+import { type BusyPoller, chooseBusyPoll, readHostFacts, startBusyPoll } from '../os/busy-poll.js'
 import { nativeAddon } from '../os/native.js'
 import { VERSION } from '../version.js'
 import { BusNode } from './bus-node.js'
@@ -281,7 +275,6 @@ export class Daemon {
     this.cleanups.push({ what: 'heap trimmer', run: async () => trimmer.stop() })
 
     this.reloadBusyPoll(this.config.network.busy_poll_us)
-    this.metrics.busyPoll.spunSeconds = busyPollSpunSeconds
     this.cleanups.push({ what: 'busy polling', run: async () => this.busyPoll?.stop() })
   }
 

@@ -4,6 +4,7 @@
 
 import http from 'node:http'
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { busyPollStats } from '../os/busy-poll.js'
 
 export interface DaemonMetrics {
   registry: Registry
@@ -14,20 +15,18 @@ export interface DaemonMetrics {
   heapTrims: Counter<string>
   heapReleases: Counter<string>
   filePagesUnmapped: Counter<string>
-  /** Where blackroad_busy_poll_seconds_total reads from when scraped (the daemon sets it). */
-  busyPoll: { spunSeconds: () => number }
 }
 
 export function createMetrics(): DaemonMetrics {
   const registry = new Registry()
-  const busyPoll = { spunSeconds: () => 0 }
+  // This process's busy-poll thread (src/os/busy-poll.ts), read when scraped.
   new Counter({
     name: 'blackroad_busy_poll_seconds_total',
     help: 'CPU time the busy-poll thread spent spinning at idle priority after messages (network.busy_poll_us)',
     registers: [registry],
     collect() {
       this.reset()
-      this.inc(busyPoll.spunSeconds())
+      this.inc(busyPollStats().spunSeconds)
     },
   })
   // The event-loop delay histogram samples with a timer of this period (ms). prom-client's default, 10 ms, woke
@@ -36,7 +35,6 @@ export function createMetrics(): DaemonMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'blackroad_', eventLoopMonitoringPrecision: 100 })
   return {
     registry,
-    busyPoll,
     apiRequests: new Counter({
       name: 'blackroad_api_requests_total',
       help: 'Local API requests by route and HTTP status',

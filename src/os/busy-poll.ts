@@ -23,6 +23,7 @@
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { getSystemErrorName } from 'node:util'
 import { nativeAddon, nativeProblem } from './native.js'
 import { setBurstEndHook } from './turn.js'
 
@@ -57,7 +58,7 @@ export interface BusyPollChoice {
 const VM_VENDORS = /^(QEMU|KVM|VMware|innotek GmbH|Xen|Parallels|BHYVE)/i
 
 /** Why this looks like a virtual machine, or null. */
-export function virtualMachine(facts: HostFacts): string | null {
+function virtualMachine(facts: HostFacts): string | null {
   if (/^flags\s*:.*\bhypervisor\b/m.test(facts.cpuinfo)) return 'the CPU reports a hypervisor'
   if (VM_VENDORS.test(facts.sysVendor)) return `firmware vendor ${facts.sysVendor}`
   return null
@@ -83,7 +84,7 @@ function readText(file: string): string {
   }
 }
 
-/** Each file `file` from `dir` up to `root`, innermost first, through `read` ('' when absent: skipped). */
+/** `read(d)` for each directory d from `dir` up to `root`, innermost first; empty results are skipped. */
 function upTo(root: string, dir: string, read: (dir: string) => string): string[] {
   const out: string[] = []
   for (let i = 0; i < 64 && dir.startsWith(root); i++) {
@@ -131,15 +132,24 @@ export function readHostFacts(): HostFacts {
   }
 }
 
+/** The helper thread's name (in `top -H`, /proc/<pid>/task/<tid>/comm). */
+export const BUSY_POLL_THREAD = 'br-busypoll'
+
 export interface BusyPollStats {
-  /** Bursts that opened (or kept open) a window. */
+  /** Bursts that reached the poller while it was on. */
   calls: number
-  /** Of those, bursts that came while the window was open, after the loop had waited for them. */
+  /** Of those, bursts that came while the window was open. */
   hits: number
-  /** CPU time the helper thread spent spinning. */
+  /** CPU time the helper thread has spent spinning, over its life. */
   spunSeconds: number
   /** The current window. */
   windowUs: number
+}
+
+/** This process's busy polling (the thread is one per process): all zero without the addon. */
+export function busyPollStats(): BusyPollStats {
+  const [calls = 0, hits = 0, ns = 0, windowNs = 0] = nativeAddon()?.busyPollStats?.() ?? []
+  return { calls, hits, spunSeconds: ns / 1e9, windowUs: windowNs / 1000 }
 }
 
 export interface BusyPoller {
@@ -147,50 +157,28 @@ export interface BusyPoller {
   readonly running: boolean
   readonly us: number
   readonly reason: string
-  stats(): BusyPollStats
   /** Closes the window for good and unhooks from the bursts (the thread stays parked). */
   stop(): void
 }
 
-/** CPU time this process's busy-poll thread has spun, over its life (0 without the addon). */
-export function busyPollSpunSeconds(): number {
-  const stats = nativeAddon()?.busyPollStats
-  return stats === undefined ? 0 : (stats()[2] ?? 0) / 1e9
-}
-
-const NOT_RUNNING: BusyPollStats = { calls: 0, hits: 0, spunSeconds: 0, windowUs: 0 }
-
 /** Starts busy polling as chosen; never throws (a missing addon or thread is a reason, not an error). */
 export function startBusyPoll(choice: BusyPollChoice): BusyPoller {
-  const off = (reason: string): BusyPoller => ({
-    running: false,
-    us: 0,
-    reason,
-    stats: () => NOT_RUNNING,
-    stop: () => {},
-  })
+  const off = (reason: string): BusyPoller => ({ running: false, us: 0, reason, stop: () => {} })
   if (choice.us === 0) return off(choice.reason)
   const addon = nativeAddon()
   if (addon === null) return off(`off: no native addon (${nativeProblem()})`)
-  const { busyPollStart: setMax, busyPoll, busyPollStats } = addon
-  if (setMax === undefined || busyPoll === undefined || busyPollStats === undefined)
+  const { busyPollStart: setMax, busyPoll } = addon
+  if (setMax === undefined || busyPoll === undefined)
     return off('off: the native addon predates busy polling')
   const err = setMax(choice.us)
   if (err === -1) return off('off: one CPU usable')
   if (err === -2) return off('off: no libuv loop to read idle time from')
-  if (err !== 0)
-    return off(
-      `off: its thread did not start (${os.constants.errno.EPERM === err ? 'EPERM' : `errno ${err}`})`,
-    )
+  if (err !== 0) return off(`off: its thread did not start (${getSystemErrorName(-err)})`)
   setBurstEndHook(busyPoll)
   return {
     running: true,
     us: choice.us,
     reason: choice.reason,
-    stats: () => {
-      const [calls = 0, hits = 0, ns = 0, windowNs = 0] = busyPollStats()
-      return { calls, hits, spunSeconds: ns / 1e9, windowUs: windowNs / 1000 }
-    },
     stop: () => {
       setBurstEndHook(null)
       setMax(0)

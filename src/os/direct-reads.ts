@@ -68,3 +68,8 @@ export function readDirect(socket: Socket, onChunk: (chunk: Buffer) => void): bo
   socket.resume()
   return true
 }
+
+/** Every read of `socket` to `onChunk`: directly where readDirect can, else through 'data'. */
+export function onReads(socket: Socket, onChunk: (chunk: Buffer) => void): void {
+  if (!readDirect(socket, onChunk)) socket.on('data', onChunk)
+}

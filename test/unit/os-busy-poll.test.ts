@@ -5,10 +5,12 @@
 // opens the window through the turn's hook.
 
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
 import { test } from 'node:test'
+import { type ThreadInfo, threadsNamed } from '../../netns-tests/lib/procfs.js'
 import {
   AUTO_BUSY_POLL_US,
+  BUSY_POLL_THREAD,
+  busyPollStats,
   chooseBusyPoll,
   type HostFacts,
   readHostFacts,
@@ -68,23 +70,9 @@ test('readHostFacts reads this host', () => {
   for (const l of f.cpuMax) assert.match(l, /^(max|\d+) \d+\n?$/)
 })
 
-/** The helper thread's task id in this process, by its name. */
-function pollerTid(): string | undefined {
-  return readdirSync('/proc/self/task').find((tid) => {
-    try {
-      return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'br-busypoll'
-    } catch {
-      return false
-    }
-  })
-}
-
-/** Scheduling policy and CPU time (ns) of a thread of this process, from /proc/self/task/TID/stat. */
-function threadStat(tid: string): { policy: number; cpuNs: number } {
-  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ') // f[0] is field 3 (state)
-  const ticks = Number(f[11]) + Number(f[12]) // utime + stime
-  return { policy: Number(f[38]), cpuNs: (ticks * 1e9) / 100 }
+/** This process's busy-poll thread. */
+function pollerThread(): ThreadInfo | undefined {
+  return threadsNamed('self', BUSY_POLL_THREAD)[0]
 }
 
 /** Busy-waits `us` microseconds (the thread must not sleep: a sleep would be a gap). */
@@ -115,9 +103,9 @@ test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts the loo
   }
   assert.equal(poller.running, true, poller.reason)
   try {
-    const tid = pollerTid()
-    assert.ok(tid !== undefined, 'a thread named br-busypoll')
-    assert.equal(threadStat(tid).policy, 5, 'SCHED_IDLE (5)')
+    const thread = pollerThread()
+    assert.ok(thread !== undefined, 'a thread named br-busypoll')
+    assert.equal(thread.policy, 5, 'SCHED_IDLE (5)')
 
     /** n bursts, each after the loop waited `ms` on a timer. */
     const waitedBursts = async (n: number, ms: number) => {
@@ -127,9 +115,9 @@ test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts the loo
       }
     }
     // Bursts 10 ms apart, beyond the maximum: the window never opens.
-    const s0 = poller.stats()
+    const s0 = busyPollStats()
     await waitedBursts(20, 10)
-    const s1 = poller.stats()
+    const s1 = busyPollStats()
     assert.equal(s1.calls - s0.calls, 20, 'every burst end reached the poller')
     assert.equal(s1.windowUs, 0)
     assert.equal(s1.spunSeconds, s0.spunSeconds, 'no spinning for sparse bursts')
@@ -140,9 +128,9 @@ test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts the loo
     let spun = 0
     let s2 = s1
     for (let round = 0; round < 10 && spun === 0; round++) {
-      const before = poller.stats()
+      const before = busyPollStats()
       await waitedBursts(60, 1)
-      s2 = poller.stats()
+      s2 = busyPollStats()
       assert.ok(s2.windowUs >= 1000 && s2.windowUs <= 5000, `window ${s2.windowUs} µs`)
       assert.ok(s2.hits - before.hits >= 30, `bursts inside the window: ${s2.hits - before.hits} of 60`)
       spun = s2.spunSeconds - before.spunSeconds
@@ -155,11 +143,11 @@ test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts the loo
       burst()
       spinFor(100)
     }
-    assert.equal(poller.stats().windowUs, 0, 'a saturated loop gets no spinning')
+    assert.equal(busyPollStats().windowUs, 0, 'a saturated loop gets no spinning')
 
     // Waited-for single messages again: the window opens again.
     await waitedBursts(20, 1)
-    assert.ok(poller.stats().windowUs >= 1000, `reopened: ${poller.stats().windowUs} µs`)
+    assert.ok(busyPollStats().windowUs >= 1000, `reopened: ${busyPollStats().windowUs} µs`)
     // The same gaps, but each burst carries several messages (a pipelined stream): it closes.
     for (let i = 0; i < 5; i++) {
       await sleep(1)
@@ -167,21 +155,25 @@ test('the busy-poll thread runs at SCHED_IDLE, spins only between bursts the loo
       burstItems(5)
       endBurst()
     }
-    assert.equal(poller.stats().windowUs, 0, 'pipelined traffic gets no spinning')
+    assert.equal(busyPollStats().windowUs, 0, 'pipelined traffic gets no spinning')
 
     // Bursts stopped: it parks. Its CPU time and spin time stay put.
     await sleep(20)
-    const s3 = poller.stats()
-    const cpu3 = threadStat(tid).cpuNs
+    const s3 = busyPollStats()
+    const ticks3 = pollerThread()?.cpuTicks ?? Number.NaN
     await sleep(100)
-    assert.equal(poller.stats().spunSeconds, s3.spunSeconds, 'no spinning without bursts')
-    assert.ok(threadStat(tid).cpuNs - cpu3 <= 10e6, 'parked: at most one clock tick of CPU in 100 ms')
-    assert.match(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'), /\) S /, 'sleeping')
+    assert.equal(busyPollStats().spunSeconds, s3.spunSeconds, 'no spinning without bursts')
+    const parked = pollerThread()
+    assert.ok(
+      parked !== undefined && parked.cpuTicks - ticks3 <= 1,
+      'parked: at most one clock tick of CPU in 100 ms',
+    )
+    assert.equal(parked.state, 'S', 'sleeping')
   } finally {
     poller.stop()
   }
   // Stopped: burst ends no longer reach it.
-  const calls = poller.stats().calls
+  const calls = busyPollStats().calls
   burst()
-  assert.equal(poller.stats().calls, calls)
+  assert.equal(busyPollStats().calls, calls)
 })
